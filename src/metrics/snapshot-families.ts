@@ -1,0 +1,223 @@
+// The pull-side metric families: gauges and counters rebuilt from the current state at every
+// scrape (collect() does reset() then set()), so a system, path or resource that disappeared
+// leaves no series behind. A family is registered only when its source getter exists.
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { PATH_STATES, RESOURCE_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
+import type { MetricsRecorder } from './recorder.js';
+import type {
+  ClusterCounters,
+  CommPathSnapshot,
+  MetricsSources,
+  ProbeStats,
+  ResourceSnapshot,
+  SystemSnapshot,
+} from './sources.js';
+
+/** Everything the sources said at one instant; one scrape reads each getter once. */
+export interface SourcesSnapshot {
+  systems?: SystemSnapshot[];
+  commPaths?: CommPathSnapshot[];
+  resources?: ResourceSnapshot[];
+  clusterCounters?: ClusterCounters;
+  probeStats?: ProbeStats;
+  lcdWrites?: number;
+}
+
+export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
+  return {
+    systems: sources.systems?.(),
+    commPaths: sources.commPaths?.(),
+    resources: sources.resources?.(),
+    clusterCounters: sources.clusterCounters?.(),
+    probeStats: sources.probeStats?.(),
+    lcdWrites: sources.lcdWrites?.(),
+  };
+}
+
+/** Registers the snapshot-driven families. `snapshot()` gives the state for the scrape in progress. */
+export function registerSnapshotFamilies(
+  registry: Registry,
+  sources: MetricsSources,
+  snapshot: () => SourcesSnapshot,
+  recorder: MetricsRecorder,
+  version: string,
+): void {
+  const registers = [registry];
+
+  new Gauge({
+    name: 'vigil_agent_info',
+    help: 'Always 1; labels name the local system and the vigil version.',
+    labelNames: ['system', 'version'],
+    registers,
+    collect() {
+      this.reset();
+      this.set({ system: sources.localSystem(), version }, 1);
+    },
+  });
+
+  if (sources.systems) {
+    new Gauge({
+      name: 'vigil_system_state',
+      help: 'Cluster member state as seen by this agent (1 for the current state).',
+      labelNames: ['system', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const sys of snapshot().systems ?? []) {
+          const current = normaliseState(sys.state, SYSTEM_STATES);
+          for (const state of SYSTEM_STATES) this.set({ system: sys.name, state }, state === current ? 1 : 0);
+        }
+      },
+    });
+  }
+
+  if (sources.commPaths) {
+    const pathLabels = (p: CommPathSnapshot) => ({
+      system: p.system,
+      other_system: p.otherSystem,
+      type: p.type,
+      priority: String(p.priority),
+    });
+    new Gauge({
+      name: 'vigil_comm_path_state',
+      help: 'Comm path state (1 for the current state).',
+      labelNames: ['system', 'other_system', 'type', 'priority', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of snapshot().commPaths ?? []) {
+          const current = normaliseState(p.state, PATH_STATES);
+          const base = pathLabels(p);
+          for (const state of PATH_STATES) this.set({ ...base, state }, state === current ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'vigil_comm_path_heartbeat_rtt_seconds',
+      help: 'Round-trip time of the last answered heartbeat on the comm path.',
+      labelNames: ['system', 'other_system', 'type', 'priority'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of snapshot().commPaths ?? []) {
+          if (p.heartbeatRttSeconds !== undefined) this.set(pathLabels(p), p.heartbeatRttSeconds);
+        }
+      },
+    });
+    new Gauge({
+      name: 'vigil_comm_path_last_heartbeat_age_seconds',
+      help: 'Seconds since a heartbeat was last received on the comm path.',
+      labelNames: ['system', 'other_system', 'type', 'priority'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of snapshot().commPaths ?? []) {
+          if (p.lastHeartbeatAgeSeconds !== undefined) this.set(pathLabels(p), p.lastHeartbeatAgeSeconds);
+        }
+      },
+    });
+  }
+
+  if (sources.resources) {
+    new Gauge({
+      name: 'vigil_resource_state',
+      help: 'Resource instance state: ISP, ISU, OSU or OSF (1 for the current state).',
+      labelNames: ['tag', 'app', 'type', 'system', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        const live = new Set<string>();
+        for (const r of snapshot().resources ?? []) {
+          live.add(r.tag);
+          const current = normaliseState(r.state, RESOURCE_STATES);
+          for (const state of RESOURCE_STATES) {
+            this.set({ tag: r.tag, app: r.app, type: r.type, system: r.system, state }, state === current ? 1 : 0);
+          }
+        }
+        // Event series (transitions, failovers...) of deleted resources go with them.
+        recorder.pruneTags(live);
+      },
+    });
+  }
+
+  if (sources.clusterCounters) {
+    new Counter({
+      name: 'vigil_cluster_auth_failures_total',
+      help: 'Frames from peers rejected by authentication, by reason.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        setCumulative(this, snapshot().clusterCounters?.authFailures ?? {});
+      },
+    });
+    new Counter({
+      name: 'vigil_cluster_dropped_frames_total',
+      help: 'Frames dropped for reasons other than authentication (replay, stale, malformed...).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        setCumulative(this, snapshot().clusterCounters?.droppedFrames ?? {});
+      },
+    });
+  }
+
+  if (sources.probeStats) {
+    new Gauge({
+      name: 'vigil_probes_in_flight',
+      help: 'Native time-limited probes currently running.',
+      registers,
+      collect() {
+        this.set(snapshot().probeStats?.inFlight ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'vigil_probes_parked',
+      help: 'Probes past their time limit whose thread is still blocked in the kernel.',
+      registers,
+      collect() {
+        this.set(snapshot().probeStats?.parked ?? 0);
+      },
+    });
+    new Counter({
+      name: 'vigil_probe_timeouts_total',
+      help: 'Native probes that hit their time limit.',
+      registers,
+      collect() {
+        setCumulativeValue(this, snapshot().probeStats?.timeouts);
+      },
+    });
+    new Counter({
+      name: 'vigil_probe_threads_reclaimed_total',
+      help: 'Parked probe threads that eventually returned and were reclaimed.',
+      registers,
+      collect() {
+        setCumulativeValue(this, snapshot().probeStats?.reclaimed);
+      },
+    });
+  }
+
+  if (sources.lcdWrites) {
+    new Counter({
+      name: 'vigil_lcd_writes_total',
+      help: 'Committed writes to the configuration database (LCD).',
+      registers,
+      collect() {
+        setCumulativeValue(this, snapshot().lcdWrites);
+      },
+    });
+  }
+}
+
+/** Expose a source's own cumulative counts (monotonic since start) as a labelled counter. */
+function setCumulative(counter: Counter<'reason'>, byReason: Record<string, number>): void {
+  counter.reset();
+  for (const [reason, value] of Object.entries(byReason)) {
+    if (Number.isFinite(value) && value >= 0) counter.inc({ reason }, value);
+  }
+}
+
+function setCumulativeValue(counter: Counter<string>, value: number | undefined): void {
+  counter.reset();
+  if (value !== undefined && Number.isFinite(value) && value >= 0) counter.inc(value);
+}

@@ -1,0 +1,73 @@
+// What the metrics layer reads from the rest of the agent, at scrape time (pull design).
+// Other parts never push state into metrics: the daemon hands the registry an object with
+// these getters, and each metric family's collect() callback reads the current snapshot when
+// Prometheus scrapes. Every getter is optional: a family is registered only when its getter
+// exists, so an agent without (say) native probes exposes no fake, always-zero series.
+
+/** A cluster member as the local agent sees it. `state` is normalised to ALIVE | DEAD | UNKNOWN. */
+export interface SystemSnapshot {
+  name: string;
+  state: string;
+}
+
+/** One comm path from the local system to another one. */
+export interface CommPathSnapshot {
+  /** The local end's system name. */
+  system: string;
+  /** The system at the other end. */
+  otherSystem: string;
+  /** 'tcp' | 'tty' | 'disk' (bounded by the path kinds vigil has). */
+  type: string;
+  /** 1..999, unique per pair of systems, so (otherSystem, type, priority) names a path. */
+  priority: number;
+  /** Normalised to ALIVE | DEAD | UNKNOWN. */
+  state: string;
+  /** Round trip of the last answered heartbeat, when the path measures one. */
+  heartbeatRttSeconds?: number;
+  /** Seconds since the last heartbeat was received on this path. */
+  lastHeartbeatAgeSeconds?: number;
+}
+
+/** One resource instance in the local LCD. `state` is ISP | ISU | OSU | OSF. */
+export interface ResourceSnapshot {
+  tag: string;
+  /** Kit application, e.g. 'gen'. */
+  app: string;
+  /** Kit resource type, e.g. 'filesys'. */
+  type: string;
+  /** The system the instance lives on. */
+  system: string;
+  state: string;
+}
+
+/** Cumulative counters kept by the cluster layer (monotonic since the agent started). */
+export interface ClusterCounters {
+  /** Frames rejected by authentication, by reason ('bad_tag', 'unknown_key', ...). */
+  authFailures: Record<string, number>;
+  /** Frames dropped for other reasons ('replay', 'stale', 'malformed', ...). */
+  droppedFrames: Record<string, number>;
+}
+
+/** State of the native, time-limited probes (timed stat etc.) that may hang in the kernel. */
+export interface ProbeStats {
+  /** Probes currently running. */
+  inFlight: number;
+  /** Probes past their time limit whose thread is still stuck in the kernel. */
+  parked: number;
+  /** Cumulative: probes that hit their time limit. */
+  timeouts: number;
+  /** Cumulative: parked probe threads that eventually returned and were reclaimed. */
+  reclaimed: number;
+}
+
+export interface MetricsSources {
+  /** Name of the local system (labels vigil_agent_info). */
+  localSystem(): string;
+  systems?(): SystemSnapshot[];
+  commPaths?(): CommPathSnapshot[];
+  resources?(): ResourceSnapshot[];
+  clusterCounters?(): ClusterCounters;
+  probeStats?(): ProbeStats;
+  /** Cumulative count of committed LCD writes. */
+  lcdWrites?(): number;
+}
