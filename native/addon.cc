@@ -1,0 +1,20 @@
+// Registration only: each kernel interface lives in its own file.
+#include <napi.h>
+
+#include "block_device.h"
+#include "probe_runner.h"
+#include "timed_stat.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("statWithTimeout", Napi::Function::New(env, vigil::StatWithTimeout, "statWithTimeout"));
+  exports.Set("blockDeviceInfo", Napi::Function::New(env, vigil::BlockDeviceInfo, "blockDeviceInfo"));
+  exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
+  exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(vigil_native, Init)
