@@ -48,6 +48,9 @@ export class AgentMetrics {
   async scrape(): Promise<Scrape> {
     const snapshot = takeSnapshot(this.sources);
     this.current = snapshot;
+    // Prune before rendering: the event families come earlier in the output than the
+    // resource family whose collect() would otherwise do it.
+    if (snapshot.resources) this.recorder.pruneTags(new Set(snapshot.resources.map((r) => r.tag)));
     try {
       const body = await this.registry.metrics();
       return { contentType: this.registry.contentType, body };

@@ -49,6 +49,7 @@ export interface MetricsServerOptions {
 export class MetricsServer {
   private readonly server: Server;
   private closing: Promise<void> | undefined;
+  private bound: ListenAddress | undefined;
 
   private constructor(private readonly options: MetricsServerOptions) {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -65,6 +66,8 @@ export class MetricsServer {
       s.server.once('error', onError);
       s.server.listen(options.address.port, options.address.host, () => {
         s.server.off('error', onError);
+        const info = s.server.address() as AddressInfo;
+        s.bound = { host: info.address, port: info.port };
         resolve();
       });
     });
@@ -73,8 +76,7 @@ export class MetricsServer {
 
   /** The address actually bound (the real port when 0 was asked for). */
   address(): ListenAddress {
-    const info = this.server.address() as AddressInfo;
-    return { host: info.address, port: info.port };
+    return { ...this.bound! };
   }
 
   /** "host:port" form usable in a URL or a Prometheus target. */

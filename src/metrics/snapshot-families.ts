@@ -135,7 +135,9 @@ export function registerSnapshotFamilies(
             this.set({ tag: r.tag, app: r.app, type: r.type, system: r.system, state }, state === current ? 1 : 0);
           }
         }
-        // Event series (transitions, failovers...) of deleted resources go with them.
+        // Event series (transitions, failovers...) of deleted resources go with them
+        // (AgentMetrics.scrape() also prunes before rendering; this covers direct
+        // registry.metrics() callers).
         recorder.pruneTags(live);
       },
     });
