@@ -1,0 +1,154 @@
+// The thin, I/O-doing side of the hierarchy engine: runs the engine's commands against kits
+// (with each action's time limit enforced by an AbortSignal), sends peer messages through the
+// transport it is given, persists states, and feeds results back into the engine. All decisions
+// stay in engine.ts; this file only carries them out.
+
+import type { ActionContext, ActionResult, Kit, KitRegistry, ResourceInstance } from '../kits/kit.js';
+import type { EngineCommand, EngineEvent, HierarchyEngine, KitFacts, PeerMessage } from './engine.js';
+import type { ResourceState } from './states.js';
+
+export interface ExecutorHooks {
+  /** Instance row for a tag (from the LCD). */
+  instance(tag: string): ResourceInstance | undefined;
+  /** Delivers a message to a peer's engine; rejects when it cannot be delivered. */
+  send(to: string, msg: PeerMessage): Promise<void>;
+  persistState(tag: string, state: ResourceState, reason: string): void;
+  adminDone(request: string, ok: boolean, message: string): void;
+  haltNode(reason: string): void;
+  log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
+  now(): number;
+}
+
+/** The plain facts the engine needs about a kit. */
+export function kitFactsOf(kit: Kit): KitFacts {
+  return { timeLimits: kit.timeLimits, supportsRecover: kit.supportsRecover, maxCheckDepth: kit.maxCheckDepth };
+}
+
+/** Runs one kit action with a time limit; never rejects (a throw is a failure with a reason). */
+export async function runKitAction(
+  kit: Kit,
+  inst: ResourceInstance,
+  cmd: Extract<EngineCommand, { type: 'runAction' }>,
+  ctx: ActionContext,
+  controller: AbortController,
+): Promise<ActionResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<ActionResult>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new Error('time limit'));
+      resolve({ ok: false, recoveryClass: 'move-elsewhere', reason: `${cmd.action} of ${cmd.tag} timed out after ${cmd.timeLimitMs} ms` });
+    }, cmd.timeLimitMs);
+  });
+  const work = (async (): Promise<ActionResult> => {
+    switch (cmd.action) {
+      case 'restore':
+        return kit.restore(inst, ctx);
+      case 'remove':
+        return kit.remove(inst, ctx);
+      case 'quickCheck':
+        return kit.quickCheck(inst, cmd.depth ?? 0, ctx);
+      case 'recover':
+        return kit.recover(inst, ctx);
+      case 'create':
+        return kit.create(inst, ctx);
+      case 'canExtend':
+        return kit.canExtend(inst, ctx);
+      case 'extend':
+        return kit.extend(inst, ctx);
+      case 'unextend':
+        return kit.unextend(inst, ctx);
+      case 'delete':
+        return kit.delete(inst, ctx);
+      case 'validate':
+        return kit.validate(inst);
+    }
+  })().catch((e: unknown): ActionResult => ({ ok: false, recoveryClass: 'move-elsewhere', reason: `${cmd.action} threw: ${e instanceof Error ? e.message : String(e)}` }));
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class HierarchyExecutor {
+  private readonly running = new Map<number, AbortController>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly engine: HierarchyEngine,
+    private readonly kits: KitRegistry,
+    private readonly system: string,
+    private readonly hooks: ExecutorHooks,
+  ) {}
+
+  /** Starts ticking the engine every `tickMs`. */
+  start(tickMs = 200): void {
+    this.timer = setInterval(() => this.apply(this.engine.tick(this.hooks.now())), tickMs);
+    this.timer.unref?.();
+  }
+
+  /** Stops ticking and aborts running actions. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const c of this.running.values()) c.abort(new Error('agent stopping'));
+    this.running.clear();
+  }
+
+  /** Feeds an event to the engine and carries out what it answers. */
+  feed(ev: EngineEvent): void {
+    if (this.stopped) return;
+    this.apply(this.engine.step(ev, this.hooks.now()));
+  }
+
+  apply(cmds: EngineCommand[]): void {
+    for (const c of cmds) this.execute(c);
+  }
+
+  private execute(c: EngineCommand): void {
+    switch (c.type) {
+      case 'runAction':
+        return this.runAction(c);
+      case 'cancelAction': {
+        const ctl = this.running.get(c.actionId);
+        ctl?.abort(new Error(c.reason));
+        this.running.delete(c.actionId);
+        return;
+      }
+      case 'send':
+        this.hooks.send(c.to, c.msg).catch(() => this.feed({ type: 'sendFailed', to: c.to, msg: c.msg }));
+        return;
+      case 'persistState':
+        return this.hooks.persistState(c.tag, c.state, c.reason);
+      case 'adminDone':
+        return this.hooks.adminDone(c.request, c.ok, c.message);
+      case 'haltNode':
+        return this.hooks.haltNode(c.reason);
+      case 'log':
+        return this.hooks.log(c.level, c.msg, c.fields);
+    }
+  }
+
+  private runAction(c: Extract<EngineCommand, { type: 'runAction' }>): void {
+    const inst = this.hooks.instance(c.tag);
+    const kit = inst ? this.kits.get(inst.app) : undefined;
+    if (!inst || !kit) {
+      queueMicrotask(() =>
+        this.feed({ type: 'actionResult', actionId: c.actionId, result: { ok: false, recoveryClass: 'fatal', reason: inst ? `no kit for ${inst.app}` : `no instance ${c.tag}` } }),
+      );
+      return;
+    }
+    const controller = new AbortController();
+    this.running.set(c.actionId, controller);
+    const ctx: ActionContext = {
+      system: this.system,
+      signal: controller.signal,
+      log: (level, msg, fields) => this.hooks.log(level, msg, { tag: c.tag, action: c.action, ...fields }),
+    };
+    void runKitAction(kit, inst, c, ctx, controller).then((result) => {
+      this.running.delete(c.actionId);
+      this.feed({ type: 'actionResult', actionId: c.actionId, result });
+    });
+  }
+}
