@@ -561,7 +561,8 @@ export class HierarchyEngine {
     if (result.ok) {
       op.done.push(a.tag);
       if (op.kind === 'restore') this.setState(a.tag, inServiceState(this.resources.get(a.tag)!.cfg.equivalents.length > 0), 'restored', 'restored');
-      if (op.kind === 'remove' && !(op.failedTag === a.tag)) this.setState(a.tag, this.resources.get(a.tag)!.state === 'OSF' ? 'OSF' : 'OSU', 'removed', op.origin);
+      // A failed resource stays OSF with its failure reason after being cleaned up.
+      if (op.kind === 'remove' && op.failedTag !== a.tag && this.resources.get(a.tag)!.state !== 'OSF') this.setState(a.tag, 'OSU', 'removed', op.origin);
       if (op.kind === 'check') this.resources.get(a.tag)!.nextCheck = this.now + this.checkInterval(a.tag);
     } else {
       op.failures.push({ tag: a.tag, result });

@@ -1,0 +1,297 @@
+// Engine behaviour on a fake cluster with a fake clock: ordering, states, failover priority,
+// switchback modes, locks, kit failures of each recovery class, and time limits.
+import { describe, expect, it } from 'vitest';
+import { DependencyGraph } from '../../../src/hierarchy/graph.js';
+import { checkTransition } from '../../../src/hierarchy/states.js';
+import { FakeCluster, OK, appOverFs } from './fake-cluster.js';
+import type { HierarchyConfig } from '../../../src/hierarchy/engine.js';
+
+const fail = (recoveryClass: 'retry-here' | 'move-elsewhere' | 'fatal', reason = 'broken') => ({ ok: false, recoveryClass, reason });
+
+function inService(c: FakeCluster, sys: string, tag = 'app'): void {
+  c.step(sys, { type: 'adminInService', request: `r-${sys}-${c.now}`, tag });
+}
+
+describe('dependency graph', () => {
+  it('orders restore children first and remove parents first, in parallel waves', () => {
+    const g = new DependencyGraph();
+    for (const t of ['ip', 'app', 'fs1', 'fs2', 'dev']) g.addNode(t);
+    g.addDependency('app', 'fs1');
+    g.addDependency('app', 'fs2');
+    g.addDependency('app', 'ip');
+    g.addDependency('fs1', 'dev');
+    expect(g.restoreWaves(g.component('app'))).toEqual([['dev', 'fs2', 'ip'], ['fs1'], ['app']]);
+    expect(g.removeWaves(g.component('app'))).toEqual([['app'], ['fs1', 'fs2', 'ip'], ['dev']]);
+    expect(g.hierarchyKey('dev')).toBe('app');
+  });
+
+  it('refuses cycles and self dependencies and changes nothing', () => {
+    const g = new DependencyGraph();
+    for (const t of ['a', 'b', 'c']) g.addNode(t);
+    g.addDependency('a', 'b');
+    g.addDependency('b', 'c');
+    expect(() => g.addDependency('c', 'a')).toThrow(/cycle/);
+    expect(() => g.addDependency('a', 'a')).toThrow(/itself/);
+    expect(() => g.addDependency('a', 'zz')).toThrow(/unknown/);
+    expect(g.dependencies()).toEqual([{ parent: 'a', child: 'b' }, { parent: 'b', child: 'c' }]);
+  });
+});
+
+describe('resource states', () => {
+  it('allows only the defined transitions', () => {
+    expect(() => checkTransition('OSU', 'ISP', 'restored')).not.toThrow();
+    expect(() => checkTransition('ISP', 'OSU', 'removed')).not.toThrow();
+    expect(() => checkTransition('OSU', 'ISP', 'removed')).toThrow(/illegal/);
+    expect(() => checkTransition('OSU', 'OSF', 'check-failed')).toThrow(/illegal/);
+    expect(() => checkTransition('ISP', 'ISU', 'protection-changed')).not.toThrow();
+  });
+});
+
+describe('hierarchy engine', () => {
+  it('brings a hierarchy in service children first; ISP when extended, ISU when not', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    expect(c.ran('A', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('A');
+    expect(c.admin.at(-1)).toMatchObject({ system: 'A', ok: true });
+
+    const solo = new FakeCluster(['A'], appOverFs({ A: 1 }));
+    inService(solo, 'A');
+    expect(solo.states('A', ['app', 'fs'])).toEqual(['ISU', 'ISU']);
+    solo.step('A', { type: 'adminOutOfService', request: 'o', tag: 'fs' });
+    expect(solo.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(solo.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+  });
+
+  it('fails over to the surviving system with the best priority, children first', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }));
+    inService(c, 'A');
+    c.kill('A');
+    expect(c.ran('C', 'restore')).toEqual(['fs', 'app']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('C');
+  });
+
+  it('passes the hierarchy on when the best backup cannot restore it (move-elsewhere)', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'C' && tag === 'app' && action === 'restore' ? fail('move-elsewhere', 'port busy') : OK);
+    c.kill('A');
+    // C brought fs up, app failed, C removed fs again and handed the hierarchy to B.
+    expect(c.ran('C', 'restore')).toEqual(['fs', 'app']);
+    expect(c.ran('C', 'remove')).toEqual(['app', 'fs']);
+    expect(c.engine('C').state('app')).toBe('OSF');
+    expect(c.engine('C').stateReason('app')).toMatch(/port busy/);
+    expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a fatal restore failure stops: OSF with the reason, nothing moves', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'C' && tag === 'fs' && action === 'restore' ? fail('fatal', 'bad superblock') : OK);
+    c.kill('A');
+    expect(c.ran('C', 'restore')).toEqual(['fs']);
+    expect(c.engine('C').state('fs')).toBe('OSF');
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
+  it('retry-here restore failures are retried here before moving on', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }), { recovery: { maxAttempts: 2, windowMs: 60_000 } });
+    inService(c, 'A');
+    let n = 0;
+    c.responder = (s, tag, action) => (s === 'C' && tag === 'fs' && action === 'restore' && n++ === 0 ? fail('retry-here', 'device settling') : OK);
+    c.kill('A');
+    expect(c.ran('C', 'restore')).toEqual(['fs', 'fs', 'app']);
+    expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('automatic switchback: the hierarchy returns when the preferred system comes back', () => {
+    const cfg = appOverFs({ A: 1, B: 10 }, 'automatic');
+    const c = new FakeCluster(['A', 'B'], cfg);
+    inService(c, 'A');
+    c.kill('A');
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    c.actions.length = 0;
+    c.revive('A', cfg('A'));
+    expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.ran('A', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('A');
+  });
+
+  it('intelligent switchback waits for the administrator; in-service on A then switches over', () => {
+    const cfg = appOverFs({ A: 1, B: 10 }, 'intelligent');
+    const c = new FakeCluster(['A', 'B'], cfg);
+    inService(c, 'A');
+    c.kill('A');
+    c.revive('A', cfg('A'));
+    c.advance(30_000);
+    expect(c.ran('B', 'remove')).toEqual([]);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('A').runningOn('app')).toBe('B');
+    c.step('A', { type: 'adminInService', request: 'sw', tag: 'app' });
+    expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.admin.find((a) => a.request === 'sw')).toMatchObject({ system: 'A', ok: true });
+  });
+
+  it('local recovery: a failed check is recovered here without failover', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    let broken = true;
+    c.responder = (s, tag, action) => {
+      if (s === 'A' && tag === 'app' && action === 'quickCheck' && broken) return fail('retry-here', 'process gone');
+      if (action === 'recover') broken = false;
+      return OK;
+    };
+    c.advance(6_000);
+    expect(c.ran('A', 'recover')).toEqual(['app']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    c.advance(6_000);
+    expect(c.ran('A', 'recover')).toEqual(['app']);
+  });
+
+  it('a resource that keeps failing spends its recovery budget, then the hierarchy fails over', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), { recovery: { maxAttempts: 2, windowMs: 60_000 } });
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'app' && action === 'quickCheck' ? fail('retry-here', 'crashed again') : OK);
+    c.advance(20_000);
+    expect(c.ran('A', 'recover')).toEqual(['app', 'app']);
+    expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSF', 'OSU']);
+    expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a failed recover fails over at once', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) =>
+      s === 'A' && tag === 'fs' && (action === 'quickCheck' || action === 'recover') ? fail('move-elsewhere', 'remount failed') : OK;
+    c.advance(6_000);
+    expect(c.ran('A', 'recover')).toEqual(['fs']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSF']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a fatal monitor failure takes the hierarchy out of service without moving it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'quickCheck' ? fail('fatal', 'file system corrupt') : OK);
+    c.advance(6_000);
+    expect(c.ran('A', 'recover')).toEqual([]);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSF']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
+  it('a kit may request a node halt', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'quickCheck' ? { ...fail('move-elsewhere', 'NAS gone'), haltNode: true } : OK);
+    c.advance(6_000);
+    expect(c.halts).toEqual(['A: fs: NAS gone']);
+  });
+
+  it('enforces action time limits: a hung action fails with a reason and is cancelled', () => {
+    const facts = { timeLimits: { validate: 1000, create: 1000, canExtend: 1000, extend: 1000, unextend: 1000, delete: 1000, restore: 3000, remove: 3000, quickCheck: 2000, recover: 3000 }, supportsRecover: false, maxCheckDepth: 10 as const };
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), { facts: { 'gen/app': facts, 'gen/filesys': facts } });
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'quickCheck' ? 'hang' : OK);
+    c.advance(5_000);
+    expect(c.cancelled).toEqual([]);
+    c.advance(2_500);
+    expect(c.cancelled).toHaveLength(1);
+    expect(c.cancelled[0]!.reason).toMatch(/quickCheck of fs timed out after 2000 ms/);
+    expect(c.engine('A').stateReason('fs')).toMatch(/timed out/);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a restore that outlives its time limit is failed; a late answer is ignored', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'restore' ? 'hang' : OK);
+    c.step('A', { type: 'adminInService', request: 'slow', tag: 'app' });
+    c.advance(121_000, 1000);
+    const done = c.admin.find((a) => a.request === 'slow')!;
+    expect(done.ok).toBe(false);
+    expect(done.message).toMatch(/timed out after 120000 ms/);
+    const id = c.actions.find((a) => a.system === 'A' && a.action === 'restore')!.actionId;
+    c.step('A', { type: 'actionResult', actionId: id, result: OK });
+    expect(c.engine('A').state('fs')).toBe('OSF');
+  });
+
+  it('quorum gate: no failover without quorum; it happens when quorum returns', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.quorum = false;
+    c.kill('A');
+    expect(c.ran('B', 'restore')).toEqual([]);
+    c.quorum = true;
+    c.step('B', { type: 'quorumChanged' });
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a kit veto (canFailoverNow) keeps the hierarchy where it is', () => {
+    let resyncing = true;
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), {
+      canFailoverNow: (tag) => (tag === 'fs' && resyncing ? { ok: false, reason: 'resync in progress' } : { ok: true, reason: '' }),
+    });
+    inService(c, 'A');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'app' && action === 'quickCheck' ? fail('move-elsewhere') : OK);
+    c.advance(30_000);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    expect(c.logs.some((l) => /vetoed: fs: resync in progress/.test(l))).toBe(true);
+    resyncing = false;
+    c.advance(10_000);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('admin locks: contention gets a clear error; released locks can be taken', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 10, C: 20 }));
+    c.step('A', { type: 'lockRequest', request: 'a1', tag: 'fs', purpose: 'extend' });
+    expect(c.admin.at(-1)).toMatchObject({ system: 'A', request: 'a1', ok: true });
+    c.step('B', { type: 'lockRequest', request: 'b1', tag: 'app', purpose: 'unextend' });
+    expect(c.admin.at(-1)).toMatchObject({ system: 'B', request: 'b1', ok: false });
+    expect(c.admin.at(-1)!.message).toBe('hierarchy app is locked by extend on A; try again when it finishes');
+    // B's refused attempt must not leave a lock behind on C.
+    c.step('A', { type: 'lockRelease', request: 'a1', tag: 'app' });
+    c.step('C', { type: 'lockRequest', request: 'c1', tag: 'app', purpose: 'delete' });
+    expect(c.admin.at(-1)).toMatchObject({ system: 'C', request: 'c1', ok: true });
+  });
+
+  it('a dead system\'s lock dies with it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.step('A', { type: 'lockRequest', request: 'a1', tag: 'app', purpose: 'extend' });
+    c.kill('A');
+    c.step('B', { type: 'lockRequest', request: 'b1', tag: 'app', purpose: 'switchover' });
+    expect(c.admin.at(-1)).toMatchObject({ system: 'B', ok: true });
+  });
+
+  it('perform_action runs one action on one resource only', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.step('A', { type: 'adminAction', request: 'p', tag: 'fs', action: 'restore' });
+    expect(c.ran('A', 'restore')).toEqual(['fs']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'ISP']);
+    expect(c.engine('B').runningOn('fs')).toBe('A');
+  });
+
+  it('unknown tags get a clear error and change nothing', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.step('A', { type: 'adminInService', request: 'x', tag: 'nope' });
+    expect(c.admin.at(-1)).toMatchObject({ ok: false, message: 'resource nope not found on A' });
+    expect(c.actions).toEqual([]);
+  });
+
+  it('extending an ISU hierarchy makes it ISP', () => {
+    const solo: (s: string) => HierarchyConfig = appOverFs({ A: 1 });
+    const c = new FakeCluster(['A'], solo);
+    inService(c, 'A');
+    expect(c.engine('A').state('app')).toBe('ISU');
+    c.step('A', { type: 'config', config: appOverFs({ A: 1, B: 10 })('A') });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+});

@@ -1,0 +1,153 @@
+// A deterministic fake cluster for engine tests: several HierarchyEngines joined by an in-memory
+// network, a fake clock, and kit actions answered by a programmable responder.
+
+import type { ActionResult, KitAction } from '../../../src/kits/kit.js';
+import { DEFAULT_TIME_LIMITS } from '../../../src/kits/kit.js';
+import { HierarchyEngine, type EngineCommand, type EngineEvent, type EngineOptions, type HierarchyConfig, type KitFacts } from '../../../src/hierarchy/engine.js';
+
+export interface ActionRecord {
+  system: string;
+  tag: string;
+  action: KitAction;
+  at: number;
+  actionId: number;
+}
+
+/** Answer for one action: a result, or 'hang' to never answer. */
+export type Responder = (system: string, tag: string, action: KitAction) => ActionResult | 'hang';
+
+export const OK: ActionResult = { ok: true, recoveryClass: 'none', reason: '' };
+
+export class FakeCluster {
+  now = 1_000;
+  readonly engines = new Map<string, HierarchyEngine>();
+  readonly down = new Set<string>();
+  readonly actions: ActionRecord[] = [];
+  readonly admin: Array<{ system: string; request: string; ok: boolean; message: string }> = [];
+  readonly cancelled: Array<{ system: string; actionId: number; reason: string }> = [];
+  readonly halts: string[] = [];
+  readonly logs: string[] = [];
+  responder: Responder = () => OK;
+  quorum = true;
+  private queue: Array<{ system: string; ev: EngineEvent }> = [];
+
+  constructor(
+    systems: string[],
+    config: (system: string) => HierarchyConfig,
+    opts: Partial<EngineOptions> & { facts?: Record<string, KitFacts> } = {},
+  ) {
+    const defaultFacts: KitFacts = { timeLimits: { ...DEFAULT_TIME_LIMITS }, supportsRecover: true, maxCheckDepth: 10 };
+    for (const s of systems) {
+      const e = new HierarchyEngine({
+        localSystem: s,
+        checkIntervalMs: 5_000,
+        kitFacts: (app) => opts.facts?.[app] ?? defaultFacts,
+        quorum: () => this.quorum,
+        ...opts,
+      });
+      this.engines.set(s, e);
+      this.handle(s, e.step({ type: 'config', config: config(s) }, this.now));
+    }
+    for (const s of systems) for (const t of systems) if (s !== t) this.queue.push({ system: s, ev: { type: 'systemUp', system: t } });
+    this.run();
+  }
+
+  engine(s: string): HierarchyEngine {
+    return this.engines.get(s)!;
+  }
+
+  step(system: string, ev: EngineEvent): void {
+    this.queue.push({ system, ev });
+    this.run();
+  }
+
+  /** Advances the fake clock in steps, ticking every live engine. */
+  advance(ms: number, stepMs = 500): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now = Math.min(end, this.now + stepMs);
+      for (const [s, e] of this.engines) if (!this.down.has(s)) this.handle(s, e.tick(this.now));
+      this.run();
+    }
+  }
+
+  kill(system: string): void {
+    this.down.add(system);
+    for (const s of this.engines.keys()) if (!this.down.has(s)) this.queue.push({ system: s, ev: { type: 'systemDown', system } });
+    this.run();
+  }
+
+  /** The system comes back with a fresh engine state (resources OSU), like a reboot. */
+  revive(system: string, config: HierarchyConfig): void {
+    this.down.delete(system);
+    const old = this.engines.get(system)!;
+    const e = new HierarchyEngine((old as unknown as { opts: EngineOptions }).opts);
+    this.engines.set(system, e);
+    this.handle(system, e.step({ type: 'config', config }, this.now));
+    for (const s of this.engines.keys()) {
+      if (s === system || this.down.has(s)) continue;
+      this.queue.push({ system, ev: { type: 'systemUp', system: s } });
+      this.queue.push({ system: s, ev: { type: 'systemUp', system } });
+    }
+    this.run();
+  }
+
+  run(): void {
+    let guard = 0;
+    while (this.queue.length) {
+      if (++guard > 10_000) throw new Error('fake cluster did not settle');
+      const { system, ev } = this.queue.shift()!;
+      if (this.down.has(system)) continue;
+      this.handle(system, this.engines.get(system)!.step(ev, this.now));
+    }
+  }
+
+  private handle(system: string, cmds: EngineCommand[]): void {
+    for (const c of cmds) {
+      switch (c.type) {
+        case 'runAction': {
+          this.actions.push({ system, tag: c.tag, action: c.action, at: this.now, actionId: c.actionId });
+          const r = this.responder(system, c.tag, c.action);
+          if (r !== 'hang') this.queue.push({ system, ev: { type: 'actionResult', actionId: c.actionId, result: r } });
+          break;
+        }
+        case 'send':
+          if (this.down.has(c.to)) this.queue.push({ system, ev: { type: 'sendFailed', to: c.to, msg: c.msg } });
+          else this.queue.push({ system: c.to, ev: { type: 'message', from: system, msg: c.msg } });
+          break;
+        case 'adminDone':
+          this.admin.push({ system, request: c.request, ok: c.ok, message: c.message });
+          break;
+        case 'cancelAction':
+          this.cancelled.push({ system, actionId: c.actionId, reason: c.reason });
+          break;
+        case 'haltNode':
+          this.halts.push(`${system}: ${c.reason}`);
+          break;
+        case 'log':
+          this.logs.push(`${system} ${c.level} ${c.msg}`);
+          break;
+        case 'persistState':
+          break;
+      }
+    }
+  }
+
+  /** Actions of one kind on one system, in order. */
+  ran(system: string, action: KitAction): string[] {
+    return this.actions.filter((a) => a.system === system && a.action === action).map((a) => a.tag);
+  }
+
+  states(system: string, tags: string[]): string[] {
+    return tags.map((t) => this.engine(system).state(t) ?? '-');
+  }
+}
+
+/** app over fs hierarchy on every system, with the given priorities per system. */
+export function appOverFs(prios: Record<string, number>, switchback: 'automatic' | 'intelligent' = 'intelligent'): (s: string) => HierarchyConfig {
+  return (s) => {
+    const equivalents = Object.entries(prios).filter(([o]) => o !== s).map(([system, priority]) => ({ system, priority }));
+    const mk = (tag: string, app: string) => ({ tag, id: tag, app, switchback, priority: prios[s]!, equivalents, info: {} });
+    return { resources: [mk('app', 'gen/app'), mk('fs', 'gen/filesys')], dependencies: [{ parent: 'app', child: 'fs' }] };
+  };
+}
