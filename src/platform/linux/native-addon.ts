@@ -1,0 +1,45 @@
+// The raw shape of build/Release/vigil_native.node, kept apart from the public platform API.
+// Errors it rejects with are plain Errors with code/errno/syscall/path (see ../errors.ts).
+
+export interface RawStat {
+  dev: number;
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export interface RawBlockDeviceInfo {
+  sizeBytes: number;
+  logicalSectorSize: number;
+  readOnly: boolean;
+}
+
+export interface RawProbeCounters {
+  inFlight: number;
+  parked: number;
+  reclaimedTotal: number;
+  timedOutTotal: number;
+  capacityRejectedTotal: number;
+  parkedByKey: Record<string, number>;
+}
+
+export interface RawProbeLimits {
+  maxParked: number;
+  maxParkedPerKey: number;
+}
+
+export interface NativeAddon {
+  statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
+  blockDeviceInfo(path: string, timeoutMs: number, key: string): Promise<RawBlockDeviceInfo>;
+  probeCounters(): RawProbeCounters;
+  configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
+}

@@ -1,0 +1,78 @@
+// The in-memory platform for unit tests: the platform interfaces over a MemoryKernel, with the
+// same probe bounds and counters as the native addon.
+import { mountPointOf } from '../mount-key.js';
+import type {
+  BlockDeviceInfo,
+  BlockDevices,
+  FileStat,
+  MountEntry,
+  MountTable,
+  Platform,
+  ProbeCounters,
+  ProbeLimits,
+  ProbeOptions,
+  TimedStat,
+} from '../platform.js';
+import { MemoryKernel } from './kernel.js';
+import { MemoryProbeRunner } from './probe-runner.js';
+
+export { MemoryKernel, MemoryProbeRunner };
+export type { MemoryBlockDevice } from './kernel.js';
+
+export class MemoryTimedStat implements TimedStat {
+  constructor(
+    private readonly kernel: MemoryKernel,
+    private readonly runner: MemoryProbeRunner,
+  ) {}
+
+  stat(path: string, timeoutMs: number, options: ProbeOptions = {}): Promise<FileStat> {
+    const key = options.key ?? mountPointOf(path, this.kernel.mounts);
+    return this.runner.run('stat', path, key, timeoutMs, () => this.kernel.stat(path));
+  }
+
+  counters(): ProbeCounters {
+    return this.runner.counters();
+  }
+
+  configure(limits?: Partial<ProbeLimits>): ProbeLimits {
+    return this.runner.configure(limits);
+  }
+}
+
+export class MemoryBlockDevices implements BlockDevices {
+  constructor(
+    private readonly kernel: MemoryKernel,
+    private readonly runner: MemoryProbeRunner,
+  ) {}
+
+  async list(): Promise<string[]> {
+    return this.kernel.blockDeviceNames();
+  }
+
+  async info(devicePath: string, timeoutMs: number): Promise<BlockDeviceInfo> {
+    const raw = await this.runner.run('open', devicePath, devicePath, timeoutMs, () => this.kernel.blockDeviceInfo(devicePath));
+    return { path: devicePath, ...raw };
+  }
+}
+
+export class MemoryMountTable implements MountTable {
+  constructor(private readonly kernel: MemoryKernel) {}
+
+  async list(): Promise<MountEntry[]> {
+    return this.kernel.mounts.map((m) => ({ ...m, options: [...m.options] }));
+  }
+}
+
+export interface MemoryPlatform extends Platform {
+  kernel: MemoryKernel;
+}
+
+export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
+  const runner = new MemoryProbeRunner();
+  return {
+    kernel,
+    timedStat: new MemoryTimedStat(kernel, runner),
+    blockDevices: new MemoryBlockDevices(kernel, runner),
+    mounts: new MemoryMountTable(kernel),
+  };
+}

@@ -1,0 +1,172 @@
+// A tiny in-memory "kernel" for unit tests: a tree of files, directories and block devices,
+// a mount table, and fault hooks that make calls under a path hang until released, fail with
+// an errno, or answer late. Syscalls are async so a hang is a promise that stays pending.
+import { posix } from 'node:path';
+
+import { SysError } from '../errors.js';
+import type { FileStat, MountEntry } from '../platform.js';
+
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFBLK = 0o060000;
+
+export interface MemoryBlockDevice {
+  sizeBytes: number;
+  logicalSectorSize: number;
+  readOnly: boolean;
+}
+
+interface Node {
+  mode: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  device?: MemoryBlockDevice;
+}
+
+type Fault =
+  | { kind: 'hang'; prefix: string; released: Promise<void>; release: () => void }
+  | { kind: 'fail'; prefix: string; code: string }
+  | { kind: 'delay'; prefix: string; ms: number };
+
+function covers(prefix: string, path: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
+}
+
+export class MemoryKernel {
+  private readonly nodes = new Map<string, Node>();
+  private faults: Fault[] = [];
+  private nextIno = 2;
+  readonly mounts: MountEntry[] = [{ source: 'memfs', mountPoint: '/', fsType: 'memfs', options: ['rw'] }];
+
+  constructor() {
+    this.nodes.set('/', { mode: S_IFDIR | 0o755, ino: 1, size: 4096, mtimeMs: Date.now() });
+  }
+
+  addDirectory(path: string): this {
+    return this.add(path, { mode: S_IFDIR | 0o755, size: 4096 });
+  }
+
+  addFile(path: string, size = 0): this {
+    return this.add(path, { mode: S_IFREG | 0o644, size });
+  }
+
+  addBlockDevice(path: string, device: MemoryBlockDevice): this {
+    return this.add(path, { mode: S_IFBLK | 0o660, size: 0, device: { ...device } });
+  }
+
+  remove(path: string): this {
+    this.nodes.delete(posix.resolve(path));
+    return this;
+  }
+
+  addMount(entry: MountEntry): this {
+    this.mounts.push({ ...entry, options: [...entry.options] });
+    return this;
+  }
+
+  /** Calls on `prefix` or below block until release(prefix). */
+  hang(prefix: string): this {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    this.faults.push({ kind: 'hang', prefix: posix.resolve(prefix), released, release });
+    return this;
+  }
+
+  /** Lets every call held by hang(prefix) continue; later calls are not held. */
+  release(prefix: string): this {
+    const p = posix.resolve(prefix);
+    for (const f of this.faults) if (f.kind === 'hang' && f.prefix === p) f.release();
+    this.faults = this.faults.filter((f) => !(f.kind === 'hang' && f.prefix === p));
+    return this;
+  }
+
+  /** Calls on `prefix` or below fail with this errno name ('EIO', 'ESTALE', ...). */
+  failWith(prefix: string, code: string): this {
+    SysError.fromCode(code, 'check'); // rejects unknown names up front
+    this.faults.push({ kind: 'fail', prefix: posix.resolve(prefix), code });
+    return this;
+  }
+
+  /** Calls on `prefix` or below answer only after `ms` milliseconds. */
+  delay(prefix: string, ms: number): this {
+    this.faults.push({ kind: 'delay', prefix: posix.resolve(prefix), ms });
+    return this;
+  }
+
+  /** Removes every fault; held calls are released. */
+  clearFaults(): this {
+    for (const f of this.faults) if (f.kind === 'hang') f.release();
+    this.faults = [];
+    return this;
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    const p = posix.resolve(path);
+    await this.applyFaults(p, 'stat');
+    const node = this.lookup(p, 'stat');
+    return {
+      dev: 1,
+      ino: node.ino,
+      mode: node.mode,
+      nlink: 1,
+      uid: 0,
+      gid: 0,
+      rdev: 0,
+      size: node.size,
+      blksize: 4096,
+      blocks: Math.ceil(node.size / 512),
+      atimeMs: node.mtimeMs,
+      mtimeMs: node.mtimeMs,
+      ctimeMs: node.mtimeMs,
+    };
+  }
+
+  async blockDeviceInfo(path: string): Promise<MemoryBlockDevice> {
+    const p = posix.resolve(path);
+    await this.applyFaults(p, 'open');
+    const node = this.lookup(p, 'open');
+    if (!node.device) throw SysError.fromCode('ENOTTY', 'ioctl(BLKGETSIZE64)', path);
+    return { ...node.device };
+  }
+
+  /** Names of the block devices directly under /dev, like /sys/block lists them. */
+  blockDeviceNames(): string[] {
+    return [...this.nodes.entries()]
+      .filter(([p, n]) => n.device && posix.dirname(p) === '/dev')
+      .map(([p]) => posix.basename(p))
+      .sort();
+  }
+
+  private add(path: string, node: Omit<Node, 'ino' | 'mtimeMs'>): this {
+    const p = posix.resolve(path);
+    for (let d = posix.dirname(p); !this.nodes.has(d); d = posix.dirname(d)) {
+      this.nodes.set(d, { mode: S_IFDIR | 0o755, ino: this.nextIno++, size: 4096, mtimeMs: Date.now() });
+    }
+    this.nodes.set(p, { ...node, ino: this.nextIno++, mtimeMs: Date.now() });
+    return this;
+  }
+
+  private lookup(p: string, syscall: string): Node {
+    for (let d = posix.dirname(p); d !== '/'; d = posix.dirname(d)) {
+      const parent = this.nodes.get(d);
+      if (parent && (parent.mode & S_IFDIR) !== S_IFDIR) throw SysError.fromCode('ENOTDIR', syscall, p);
+    }
+    const node = this.nodes.get(p);
+    if (!node) throw SysError.fromCode('ENOENT', syscall, p);
+    return node;
+  }
+
+  private async applyFaults(p: string, syscall: string): Promise<void> {
+    for (const f of this.faults) {
+      if (f.kind === 'delay' && covers(f.prefix, p)) await new Promise((r) => setTimeout(r, f.ms));
+    }
+    for (;;) {
+      const hang = this.faults.find((f) => f.kind === 'hang' && covers(f.prefix, p));
+      if (!hang || hang.kind !== 'hang') break;
+      await hang.released;
+    }
+    const fail = this.faults.find((f) => f.kind === 'fail' && covers(f.prefix, p));
+    if (fail && fail.kind === 'fail') throw SysError.fromCode(fail.code, syscall, p);
+  }
+}
