@@ -2,14 +2,16 @@
 // dashboard, the alert rules and the code agree.
 //
 // Naming scheme (Prometheus conventions: `vigil_` prefix, base units, `_total` for counters,
-// `_seconds` / `_bytes` suffixes, `_ratio` for 0..1, enum gauges with a `state` label):
+// `_seconds` / `_bytes` suffixes, `_ratio` for 0..1, enum gauges with a `state` label; systems
+// and paths carry every state as 0/1, resources only their current one):
 //
 //   vigil_agent_info{system,version}                         1
 //   vigil_system_state{system,state}                          enum ALIVE|DEAD|UNKNOWN
 //   vigil_comm_path_state{system,other_system,type,priority,state}
 //   vigil_comm_path_heartbeat_rtt_seconds{system,other_system,type,priority}
 //   vigil_comm_path_last_heartbeat_age_seconds{...same path labels}
-//   vigil_resource_state{tag,app,type,system,state}           enum ISP|ISU|OSU|OSF|UNKNOWN
+//   vigil_resource_state{tag,app,type,system,state}           1, one series per resource,
+//                                                             state ISP|ISU|OSU|OSF|UNKNOWN
 //   vigil_resource_transitions_total{tag,from,to}
 //   vigil_failovers_total{tag,from_system,to_system,reason}, vigil_failover_duration_seconds{reason}
 //   vigil_switchovers_total{tag,from_system,to_system},     vigil_switchover_duration_seconds

@@ -120,9 +120,13 @@ export function registerSnapshotFamilies(
   }
 
   if (sources.resources) {
+    // One series per resource, labelled with its current state (value 1). Systems and paths
+    // carry every state with 0/1 because there are few of them; resources can be thousands,
+    // and five series each would multiply scrape time and storage by five for no extra
+    // information (`vigil_resource_state{state="OSF"} == 1` and `sum by (state)` work alike).
     new Gauge({
       name: 'vigil_resource_state',
-      help: 'Resource instance state: ISP, ISU, OSU or OSF (1 for the current state).',
+      help: 'Resource instance, labelled with its current state ISP, ISU, OSU or OSF (always 1).',
       labelNames: ['tag', 'app', 'type', 'system', 'state'],
       registers,
       collect() {
@@ -130,10 +134,8 @@ export function registerSnapshotFamilies(
         const live = new Set<string>();
         for (const r of snapshot().resources ?? []) {
           live.add(r.tag);
-          const current = normaliseState(r.state, RESOURCE_STATES);
-          for (const state of RESOURCE_STATES) {
-            this.set({ tag: r.tag, app: r.app, type: r.type, system: r.system, state }, state === current ? 1 : 0);
-          }
+          const state = normaliseState(r.state, RESOURCE_STATES);
+          this.set({ tag: r.tag, app: r.app, type: r.type, system: r.system, state }, 1);
         }
         // Event series (transitions, failovers...) of deleted resources go with them
         // (AgentMetrics.scrape() also prunes before rendering; this covers direct

@@ -20,16 +20,15 @@ describe('AgentMetrics', () => {
     expect(valueOf(body, 'vigil_comm_path_heartbeat_rtt_seconds{system="node1",other_system="node2",type="tcp",priority="1"}')).toBe(0.0004);
     // A path without a measured RTT has no RTT series rather than a made-up zero.
     expect(samples(body, 'vigil_comm_path_heartbeat_rtt_seconds{')).toHaveLength(1);
-    expect(valueOf(body, 'vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"}')).toBe(1);
-    expect(valueOf(body, 'vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="OSF"}')).toBe(0);
+    // One series per resource, carrying its current state.
+    expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"} 1']);
 
     sources.systemList[1] = { name: 'node2', state: 'DEAD' };
     sources.resourceList[0]!.state = 'osf';
     body = (await metrics.scrape()).body;
     expect(valueOf(body, 'vigil_system_state{system="node2",state="DEAD"}')).toBe(1);
     expect(valueOf(body, 'vigil_system_state{system="node2",state="ALIVE"}')).toBe(0);
-    expect(valueOf(body, 'vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="OSF"}')).toBe(1);
-    expect(valueOf(body, 'vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"}')).toBe(0);
+    expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="OSF"} 1']);
   });
 
   it('maps an unknown state to UNKNOWN so the state label stays bounded', async () => {
