@@ -14,10 +14,10 @@ export class TcpFrameReader {
   constructor(private readonly maxPayload: number) {}
 
   /** Appends `chunk`; returns the complete frames, and a reason if the stream is unrecoverable. */
-  push(chunk: Buffer): { frames: Buffer[]; fatal?: StreamReject } {
+  push(chunk: Buffer, maxFrames = Infinity): { frames: Buffer[]; fatal?: StreamReject } {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const frames: Buffer[] = [];
-    for (;;) {
+    while (frames.length < maxFrames) {
       const len = frameLength(this.buf, this.maxPayload);
       if (typeof len === 'string') {
         this.buf = Buffer.alloc(0);
@@ -27,6 +27,14 @@ export class TcpFrameReader {
       frames.push(this.buf.subarray(0, len));
       this.buf = this.buf.subarray(len);
     }
+    return { frames };
+  }
+
+  /** The bytes held after the frames returned so far (to hand a stream over to another reader). */
+  takeRest(): Buffer {
+    const rest = this.buf;
+    this.buf = Buffer.alloc(0);
+    return rest;
   }
 }
 

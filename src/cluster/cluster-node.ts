@@ -1,0 +1,331 @@
+// ClusterNode: the comm layer of one agent. It owns the TCP listeners and the paths, sends a
+// heartbeat on every connected path each LCMHBEATTIME, feeds what arrives into the membership
+// state machine, re-emits its decisions as events, and carries request/response messaging over
+// the best live path. stats() is a cheap snapshot for the metrics scrape and lcdstatus.
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { ClusterKey } from './cluster-key.js';
+import type { CommPathLink, PathConfig, PathContext, TcpPathConfig } from './comm-path.js';
+import { pathIdOf } from './comm-path.js';
+import { ClusterCounters, type CountersSnapshot } from './counters.js';
+import { FrameGuard } from './frame-guard.js';
+import { FrameType, type OpenedFrame } from './frame-codec.js';
+import { Membership, type LinkState, type MembershipOutput } from './membership.js';
+import { Messaging, type RequestHandler, type Route } from './messaging.js';
+import { TcpListener } from './tcp-listener.js';
+import { TcpPath } from './tcp-path.js';
+import { TtyPath } from './tty-path.js';
+
+export type ClusterLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface ClusterNodeOptions {
+  localSystem: string;
+  /** The 32-byte cluster secret (readKeyFile). */
+  secret: Buffer;
+  /** LCMHBEATTIME in milliseconds (sub-second values work). */
+  heartbeatIntervalMs: number;
+  /** LCMNUMHBEATS. */
+  missedHeartbeats: number;
+  paths: PathConfig[];
+  /** Largest accepted difference between a frame's timestamp and our clock (default 30 s). */
+  maxClockSkewMs?: number;
+  /** Default time limit of request() (default 10 s). */
+  requestTimeoutMs?: number;
+  /** Time a new TCP connection has to authenticate (default 5 s). */
+  helloTimeoutMs?: number;
+  log?: ClusterLog;
+}
+
+export interface PathStats {
+  id: string;
+  type: 'TCP' | 'TTY';
+  system: string;
+  priority: number;
+  state: LinkState;
+  connected: boolean;
+  /** Last heartbeat round trip, ms (null before the first answer). */
+  rttMs: number | null;
+  /** Time since the last authentic frame on the path, ms (null if none yet). */
+  lastHeartbeatAgeMs: number | null;
+}
+
+export interface SystemStats {
+  name: string;
+  state: LinkState;
+  alivePaths: number;
+  paths: number;
+}
+
+export interface ClusterStats {
+  localSystem: string;
+  heartbeatIntervalMs: number;
+  missedHeartbeats: number;
+  paths: PathStats[];
+  systems: SystemStats[];
+  counters: CountersSnapshot;
+}
+
+interface PathRuntime {
+  link: CommPathLink;
+  config: PathConfig;
+  rttMs: number | null;
+  heardEver: boolean;
+}
+
+export class ClusterNode extends EventEmitter {
+  readonly localSystem: string;
+  private readonly counters = new ClusterCounters();
+  private readonly guard: FrameGuard;
+  private readonly membership: Membership;
+  private readonly messaging: Messaging;
+  private readonly paths = new Map<string, PathRuntime>();
+  private readonly tcpListeners = new Map<string, TcpListener>();
+  private readonly log: ClusterLog;
+  private readonly ctx: PathContext;
+  private hbTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private listenRetry: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(private readonly opts: ClusterNodeOptions) {
+    super();
+    this.localSystem = opts.localSystem;
+    this.log = opts.log ?? (() => undefined);
+    this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats });
+    this.guard = new FrameGuard(opts.localSystem, new ClusterKey(opts.secret), (s) => this.isPeer(s), this.counters, opts.maxClockSkewMs ?? 30_000);
+    this.messaging = new Messaging((s) => this.routes(s), opts.requestTimeoutMs ?? 10_000);
+    this.ctx = {
+      localSystem: opts.localSystem,
+      guard: this.guard,
+      counters: this.counters,
+      onFrame: (p, f) => this.onFrame(p, f),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+      retryMinMs: Math.min(100, opts.heartbeatIntervalMs),
+      retryMaxMs: Math.max(1000, Math.min(5000, opts.heartbeatIntervalMs * opts.missedHeartbeats)),
+    };
+    for (const cfg of opts.paths) this.createPath(cfg);
+  }
+
+  /** Binds the listeners and starts heartbeats. Resolves once every listener that can bind has. */
+  async start(): Promise<void> {
+    this.running = true;
+    await this.syncListeners();
+    const now = performance.now();
+    for (const rt of this.paths.values()) {
+      this.apply(this.membership.step({ type: 'path-added', pathId: rt.link.id, system: rt.link.peer, nowMs: now }));
+      rt.link.start();
+    }
+    const hb = this.opts.heartbeatIntervalMs;
+    this.hbTimer = setInterval(() => this.sendHeartbeats(), hb);
+    // Ticks finer than the heartbeat so detection lags the limit by at most a quarter interval.
+    this.tickTimer = setInterval(() => this.apply(this.membership.tick(performance.now())), Math.max(5, Math.min(hb / 4, 250)));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.hbTimer);
+    clearInterval(this.tickTimer);
+    clearTimeout(this.listenRetry);
+    this.messaging.close();
+    await Promise.all([...this.paths.values()].map((p) => p.link.stop()));
+    await Promise.all([...this.tcpListeners.values()].map((l) => l.close()));
+    this.tcpListeners.clear();
+  }
+
+  /** Adds a comm path at run time (net_create). */
+  async addPath(cfg: PathConfig): Promise<string> {
+    const rt = this.createPath(cfg);
+    if (this.running) {
+      await this.syncListeners();
+      this.apply(this.membership.step({ type: 'path-added', pathId: rt.link.id, system: rt.link.peer, nowMs: performance.now() }));
+      rt.link.start();
+    }
+    return rt.link.id;
+  }
+
+  /** Removes a comm path at run time (net_remove). */
+  async removePath(id: string): Promise<void> {
+    const rt = this.paths.get(id);
+    if (!rt) return;
+    this.paths.delete(id);
+    await rt.link.stop();
+    this.apply(this.membership.step({ type: 'path-removed', pathId: id, nowMs: performance.now() }));
+    if (this.running) await this.syncListeners();
+  }
+
+  handle(type: string, handler: RequestHandler): void {
+    this.messaging.handle(type, handler);
+  }
+
+  /** Sends a request to `system` over its best live path and waits for the answer. */
+  request(system: string, type: string, body: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    return this.messaging.request(system, type, body, opts);
+  }
+
+  systemState(system: string): LinkState | undefined {
+    return this.membership.systemState(system);
+  }
+
+  pathState(id: string): LinkState | undefined {
+    return this.membership.pathState(id);
+  }
+
+  stats(): ClusterStats {
+    const now = performance.now();
+    const paths: PathStats[] = [];
+    for (const rt of this.paths.values()) {
+      const silence = this.membership.silenceMs(rt.link.id, now);
+      paths.push({
+        id: rt.link.id,
+        type: rt.link.kind,
+        system: rt.link.peer,
+        priority: rt.link.priority,
+        state: this.membership.pathState(rt.link.id) ?? 'UNKNOWN',
+        connected: rt.link.connected(),
+        rttMs: rt.rttMs,
+        lastHeartbeatAgeMs: rt.heardEver && silence !== undefined ? Math.round(silence) : null,
+      });
+    }
+    const systems: SystemStats[] = this.membership.systemNames().map((name) => ({
+      name,
+      state: this.membership.systemState(name) ?? 'UNKNOWN',
+      alivePaths: this.membership.alivePathsTo(name).length,
+      paths: paths.filter((p) => p.system === name).length,
+    }));
+    return {
+      localSystem: this.localSystem,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      missedHeartbeats: this.opts.missedHeartbeats,
+      paths,
+      systems,
+      counters: this.counters.snapshot(),
+    };
+  }
+
+  private createPath(cfg: PathConfig): PathRuntime {
+    const id = pathIdOf(cfg);
+    if (this.paths.has(id)) throw new Error(`comm path ${id} already exists`);
+    if (cfg.otherSystem === this.localSystem) throw new Error(`comm path ${id} leads to the local system`);
+    const link =
+      cfg.type === 'TCP'
+        ? new TcpPath(cfg, this.ctx, Math.max(1000, this.opts.heartbeatIntervalMs * this.opts.missedHeartbeats))
+        : new TtyPath(cfg, this.ctx);
+    const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false };
+    this.paths.set(id, rt);
+    return rt;
+  }
+
+  private isPeer(system: string): boolean {
+    for (const rt of this.paths.values()) if (rt.link.peer === system) return true;
+    return false;
+  }
+
+  /** One listener per (local address, port) used by a TCP path this side accepts. */
+  private async syncListeners(): Promise<void> {
+    const wanted = new Map<string, TcpPathConfig>();
+    for (const rt of this.paths.values()) {
+      if (rt.config.type !== 'TCP' || (rt.link as TcpPath).dials) continue;
+      wanted.set(`${rt.config.localAddress}|${rt.config.port}`, rt.config);
+    }
+    for (const [k, l] of this.tcpListeners) {
+      if (!wanted.has(k)) {
+        this.tcpListeners.delete(k);
+        await l.close();
+      }
+    }
+    let failed = false;
+    for (const [k, cfg] of wanted) {
+      if (this.tcpListeners.has(k)) continue;
+      const l = new TcpListener(cfg.localAddress, cfg.port, this.guard, this.counters, (peer, local, remote) => this.findAcceptingPath(peer, local, remote, cfg.port), this.opts.helloTimeoutMs ?? 5000);
+      try {
+        await l.listen();
+        this.tcpListeners.set(k, l);
+        this.log('info', 'comm path listener bound', { address: cfg.localAddress, port: cfg.port });
+      } catch (e) {
+        failed = true;
+        this.log('error', 'cannot bind comm path listener; retrying', { address: cfg.localAddress, port: cfg.port, error: (e as Error).message });
+      }
+    }
+    clearTimeout(this.listenRetry);
+    if (failed && this.running) this.listenRetry = setTimeout(() => void this.syncListeners(), this.ctx.retryMaxMs);
+  }
+
+  private findAcceptingPath(peer: string, local: string, remote: string, port: number): TcpPath | undefined {
+    for (const rt of this.paths.values()) {
+      const c = rt.config;
+      if (c.type === 'TCP' && c.otherSystem === peer && c.localAddress === local && c.remoteAddress === remote && c.port === port && !(rt.link as TcpPath).dials) {
+        return rt.link as TcpPath;
+      }
+    }
+    return undefined;
+  }
+
+  private sendHeartbeats(): void {
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeDoubleBE(performance.now(), 0);
+    for (const rt of this.paths.values()) if (rt.link.connected()) rt.link.send(FrameType.Heartbeat, payload);
+  }
+
+  private onFrame(link: CommPathLink, frame: OpenedFrame): void {
+    const rt = this.paths.get(link.id);
+    if (!rt || rt.link !== link) return;
+    rt.heardEver = true;
+    const now = performance.now();
+    this.apply(this.membership.step({ type: 'heartbeat', pathId: link.id, system: link.peer, epoch: frame.header.epoch, nowMs: now }));
+    switch (frame.header.type) {
+      case FrameType.Heartbeat:
+        if (frame.payload.length === 8) link.send(FrameType.HeartbeatAck, frame.payload);
+        break;
+      case FrameType.HeartbeatAck:
+        if (frame.payload.length === 8) {
+          const rtt = now - frame.payload.readDoubleBE(0);
+          if (rtt >= 0 && rtt < 3_600_000) rt.rttMs = Math.round(rtt * 1000) / 1000;
+        }
+        break;
+      case FrameType.Request:
+      case FrameType.Response:
+        if (!this.messaging.onFrame(frame)) this.counters.drop('unexpected');
+        break;
+      case FrameType.Hello:
+        break;
+    }
+  }
+
+  private routes(system: string): Route[] {
+    const live: CommPathLink[] = [];
+    for (const rt of this.paths.values()) {
+      if (rt.link.peer === system && rt.link.connected() && this.membership.pathState(rt.link.id) === 'ALIVE') live.push(rt.link);
+    }
+    // Lowest priority number first; TCP before TTY on a tie (it carries anything).
+    return live.sort((a, b) => a.priority - b.priority || (a.kind === b.kind ? 0 : a.kind === 'TCP' ? -1 : 1));
+  }
+
+  private apply(outs: MembershipOutput[]): void {
+    for (const o of outs) {
+      switch (o.type) {
+        case 'path-down':
+          this.paths.get(o.pathId)?.link.reset();
+          this.log('warn', 'comm path dead', { path: o.pathId, system: o.system, remaining: o.remaining });
+          break;
+        case 'path-up':
+          this.log('info', 'comm path alive', { path: o.pathId, system: o.system });
+          break;
+        case 'system-dead':
+          this.messaging.systemDead(o.system);
+          this.log('warn', 'system dead', { system: o.system });
+          break;
+        case 'system-alive':
+          this.log('info', 'system alive', { system: o.system });
+          break;
+        case 'system-restarted':
+          this.log('warn', 'system restarted', { system: o.system });
+          break;
+        case 'warning':
+          this.log('warn', o.message, { system: o.system, path: o.pathId, remaining: o.remaining });
+          break;
+      }
+      this.emit(o.type, o);
+      this.emit('membership', o);
+    }
+  }
+}
