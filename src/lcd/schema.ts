@@ -35,7 +35,11 @@ export const CommPathState = z.enum(['ALIVE', 'DEAD', 'UNKNOWN']);
 export type CommPathState = z.infer<typeof CommPathState>;
 
 /** Comm path priority: 1 (preferred) .. 99, unique among the paths between one pair of systems. */
-export const CommPathPriority = z.number().int().min(1).max(99);
+export const CommPathPriority = z
+  .number({ message: 'a priority is a whole number from 1 to 99' })
+  .int({ message: 'a priority is a whole number from 1 to 99' })
+  .min(1, { message: 'a priority is a whole number from 1 to 99' })
+  .max(99, { message: 'a priority is a whole number from 1 to 99' });
 
 const commPathCommon = {
   /** The local end. */
@@ -48,7 +52,7 @@ const commPathCommon = {
 
 /** An IPv4 or IPv6 literal; comm paths are configured by address, never by host name. */
 export const IpAddress = z.union([z.ipv4(), z.ipv6()], { message: 'an IPv4 or IPv6 address' });
-export const Port = z.number().int().min(1).max(65535);
+export const Port = z.number().int().min(1, { message: 'a port is 1-65535' }).max(65535, { message: 'a port is 1-65535' });
 export const DEFAULT_COMM_PORT = 7365;
 
 export const TcpCommPath = z.object({
@@ -106,7 +110,11 @@ export const Switchback = z.enum(['intelligent', 'automatic']);
 export type Switchback = z.infer<typeof Switchback>;
 
 /** Equivalency priority: 1 (preferred) .. 999, unique per resource across its systems. */
-export const ResourcePriority = z.number().int().min(1).max(999);
+export const ResourcePriority = z
+  .number({ message: 'a priority is a whole number from 1 to 999' })
+  .int({ message: 'a priority is a whole number from 1 to 999' })
+  .min(1, { message: 'a priority is a whole number from 1 to 999' })
+  .max(999, { message: 'a priority is a whole number from 1 to 999' });
 
 export const ResourceInstance = z.object({
   /** The system that owns this instance. */

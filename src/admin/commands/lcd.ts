@@ -1,0 +1,62 @@
+// lcdsync (flush runtime state to disk) and lcdstatus (a readable picture of this node's view:
+// systems, comm paths and resources with their states).
+import type { LcdDocument } from '../../lcd/schema.js';
+import { registerAdminCommand } from '../registry.js';
+import { commPathFields } from './net.js';
+import { allowOnly, ok } from './options.js';
+
+/** Lay out rows as left-aligned columns separated by two spaces. */
+function table(header: string[], rows: (string | number)[][]): string {
+  const all = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  return all.map((r) => '  ' + r.map((f, c) => (c === r.length - 1 ? f : f.padEnd(widths[c]!))).join('  ') + '\n').join('');
+}
+
+export function formatStatus(doc: LcdDocument): string {
+  let out = `LCD of ${doc.localSystem} (generation ${doc.generation})\n\nSystems:\n`;
+  out += table(
+    ['SYSTEM', 'STATE', 'SINCE'],
+    doc.systems.map((s) => [
+      s.name === doc.localSystem ? `${s.name} (local)` : s.name,
+      s.state,
+      s.stateChangedAt ? new Date(s.stateChangedAt).toISOString() : '-',
+    ]),
+  );
+  out += '\nComm paths:\n';
+  out += doc.commPaths.length
+    ? table(
+        ['SYSTEM', 'OTHERSYS', 'TYPE', 'PRIO', 'STATE', 'ENDPOINT'],
+        doc.commPaths.map((p) => {
+          const f = commPathFields(p);
+          return [...f.slice(0, 5), f.slice(5).join(' ')];
+        }),
+      )
+    : '  (none)\n';
+  out += '\nResources:\n';
+  out += doc.instances.length
+    ? table(
+        ['SYSTEM', 'TAG', 'APP/TYPE', 'STATE', 'SWITCHBACK', 'EQUIVALENTS'],
+        doc.instances.map((i) => {
+          const eq = doc.equivalencies.filter((e) => e.system === i.system && e.tag === i.tag);
+          const own = eq[0] ? `prio ${eq[0].priority}; ` : '';
+          const others = eq.map((e) => `${e.otherSystem}:${e.otherTag}(${e.otherPriority})`).join(', ');
+          return [i.system, i.tag, `${i.app}/${i.type}`, i.state + (i.reason ? ` (${i.reason})` : ''), i.switchback, eq.length ? own + others : 'unprotected'];
+        }),
+      )
+    : '  (none)\n';
+  return out;
+}
+
+export function registerLcdCommands(): void {
+  registerAdminCommand('lcdsync', async (req, ctx) => {
+    allowOnly(req, '');
+    const wrote = ctx.lcd.sync();
+    return ok('', { wrote, generation: ctx.lcd.generation });
+  });
+
+  registerAdminCommand('lcdstatus', async (req, ctx) => {
+    allowOnly(req, '');
+    const doc = ctx.lcd.snapshot();
+    return ok(formatStatus(doc), doc);
+  });
+}

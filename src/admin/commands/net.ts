@@ -1,0 +1,91 @@
+// net_list, net_create, net_remove: comm paths between this system and the others.
+import { VigilError } from '../../common/errors.js';
+import type { CommPathFilter } from '../../lcd/lcd.js';
+import type { CommPath, CommPathInput } from '../../lcd/schema.js';
+import { registerAdminCommand, UsageError } from '../registry.js';
+import { allowOnly, formatRows, intOpt, need, ok, opt, separator } from './options.js';
+
+const TYPES = ['TCP', 'TTY', 'DISK'] as const;
+
+function pathType(v: string | undefined): CommPath['type'] | undefined {
+  if (v === undefined) return undefined;
+  const t = v.toUpperCase();
+  if (!(TYPES as readonly string[]).includes(t)) throw new VigilError(0, `invalid comm path type "${v}": must be TCP, TTY or DISK`);
+  return t as CommPath['type'];
+}
+
+/** One net_list line: common fields, then the type's endpoint fields. */
+export function commPathFields(p: CommPath): (string | number)[] {
+  const head = [p.system, p.otherSystem, p.type, p.priority, p.state];
+  switch (p.type) {
+    case 'TCP':
+      return [...head, p.localAddress, p.remoteAddress, p.port];
+    case 'TTY':
+      return [...head, p.device, p.baud];
+    case 'DISK':
+      return [...head, p.device];
+  }
+}
+
+export function registerNetCommands(): void {
+  registerAdminCommand('net_list', async (req, ctx) => {
+    allowOnly(req, 'sSTf');
+    const paths = ctx.lcd
+      .commPaths({ system: opt(req, 's'), otherSystem: opt(req, 'S'), type: pathType(opt(req, 'T')) })
+      .sort((a, b) => a.otherSystem.localeCompare(b.otherSystem) || a.priority - b.priority);
+    return ok(formatRows(paths.map(commPathFields), separator(req)), paths);
+  });
+
+  registerAdminCommand('net_create', async (req, ctx) => {
+    allowOnly(req, 'sSTlrPDbp');
+    const system = opt(req, 's') ?? ctx.localSystem;
+    const otherSystem = need(req, 'S', 'othersys');
+    const type = pathType(need(req, 'T', 'type'))!;
+    let priority = intOpt(req, 'p', 'priority');
+    if (priority === undefined) {
+      const used = new Set(ctx.lcd.commPaths({ system, otherSystem }).map((p) => p.priority));
+      priority = 1;
+      while (used.has(priority)) priority++;
+    }
+    const common = { system, otherSystem, priority };
+    let input: CommPathInput;
+    if (type === 'TCP') {
+      if (opt(req, 'D') !== undefined || opt(req, 'b') !== undefined) throw new UsageError('-D and -b apply to TTY and DISK paths');
+      input = {
+        type,
+        ...common,
+        localAddress: need(req, 'l', 'laddr'),
+        remoteAddress: need(req, 'r', 'raddr'),
+        port: intOpt(req, 'P', 'port'),
+      };
+    } else {
+      if (opt(req, 'l') !== undefined || opt(req, 'r') !== undefined || opt(req, 'P') !== undefined) {
+        throw new UsageError('-l, -r and -P apply to TCP paths');
+      }
+      if (type === 'TTY') input = { type, ...common, device: need(req, 'D', 'device'), baud: intOpt(req, 'b', 'baud') };
+      else {
+        if (opt(req, 'b') !== undefined) throw new UsageError('-b applies to TTY paths');
+        input = { type, ...common, device: need(req, 'D', 'device') };
+      }
+    }
+    const created = ctx.lcd.createCommPath(input);
+    ctx.log.info({ path: created }, 'comm path created');
+    return ok('', created);
+  });
+
+  registerAdminCommand('net_remove', async (req, ctx) => {
+    allowOnly(req, 'sSTlrDp');
+    const filter: CommPathFilter = {
+      system: opt(req, 's') ?? ctx.localSystem,
+      otherSystem: need(req, 'S', 'othersys'),
+      type: pathType(opt(req, 'T')),
+      localAddress: opt(req, 'l'),
+      remoteAddress: opt(req, 'r'),
+      device: opt(req, 'D'),
+      priority: intOpt(req, 'p', 'priority'),
+    };
+    const removed = ctx.lcd.removeCommPaths(filter);
+    ctx.log.info({ removed }, 'comm paths removed');
+    return ok('', removed);
+  });
+}
