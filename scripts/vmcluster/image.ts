@@ -1,0 +1,171 @@
+// Image preparation: Debian's stock kernel (apt-get download + dpkg-deb -x + depmod) and a
+// busybox-static initramfs that mounts the host's / read-only over 9p with a tmpfs overlay and
+// switch_roots into our stage-2 guest init. Cached by kernel version + hash of the guest scripts,
+// so a second run costs a stat or two.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cacheRoot, guestDir } from './paths.js';
+
+export interface GuestImage {
+  kernelVersion: string;
+  /** Path to the uncompressed vmlinux (booted through PVH: no in-guest decompression under TCG). */
+  kernel: string;
+  /** Path to the initramfs (newc cpio, gzip). */
+  initrd: string;
+  /** Extracted module tree root: contains <kernelVersion>/modules.dep; bound at /usr/lib/modules in the guest. */
+  modulesDir: string;
+}
+
+/** Modules the initramfs needs to reach the 9p root; their dependencies are resolved from modules.dep. */
+const initramfsModules = ['virtio_pci', '9p', '9pnet_virtio', 'overlay'];
+
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer } = {}): string {
+  return execFileSync(cmd, args, { cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).toString();
+}
+
+/** The version the linux-image-amd64 metapackage currently depends on, e.g. "6.1.0-56-amd64". */
+export function resolveKernelVersion(): string {
+  if (process.env.VMCLUSTER_KERNEL) return process.env.VMCLUSTER_KERNEL;
+  const out = run('apt-cache', ['depends', 'linux-image-amd64']);
+  const m = /Depends:\s+linux-image-(\d[^\s]*-amd64)\b/.exec(out);
+  if (!m) throw new Error(`cannot resolve the kernel version from 'apt-cache depends linux-image-amd64':\n${out}`);
+  return m[1]!;
+}
+
+function scriptsHash(): string {
+  const h = createHash('sha256');
+  h.update(fs.readFileSync(new URL(import.meta.url)));
+  h.update(fs.readFileSync(path.join(guestDir, 'initramfs-init.sh')));
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Map of module name (dashes and underscores equal) to its path and dependency paths, from modules.dep. */
+function readModulesDep(modRoot: string): Map<string, { file: string; deps: string[] }> {
+  const map = new Map<string, { file: string; deps: string[] }>();
+  for (const line of fs.readFileSync(path.join(modRoot, 'modules.dep'), 'utf8').split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const file = line.slice(0, colon);
+    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const name = path.basename(file).replace(/\.ko(\..*)?$/, '').replace(/-/g, '_');
+    map.set(name, { file, deps });
+  }
+  return map;
+}
+
+/** Module files to load, in load order (dependencies first). */
+export function resolveModuleLoadOrder(modRoot: string, wanted: string[]): string[] {
+  const dep = readModulesDep(modRoot);
+  const byFile = new Map([...dep.values()].map((d) => [d.file, d]));
+  const order: string[] = [];
+  const visit = (file: string) => {
+    if (order.includes(file)) return;
+    const entry = byFile.get(file);
+    if (!entry) throw new Error(`module file ${file} not in modules.dep`);
+    // modules.dep lists deps so that the last one has no further deps: load in reverse.
+    for (const d of [...entry.deps].reverse()) visit(d);
+    order.push(file);
+  };
+  for (const w of wanted) {
+    const entry = dep.get(w.replace(/-/g, '_'));
+    if (!entry) throw new Error(`module ${w} not found in ${modRoot}/modules.dep`);
+    visit(entry.file);
+  }
+  return order;
+}
+
+function extractKernel(version: string, dir: string): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  run('apt-get', ['download', `linux-image-${version}`], { cwd: tmp });
+  const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'));
+  if (!deb) throw new Error(`apt-get download linux-image-${version} produced no .deb`);
+  run('dpkg-deb', ['-x', deb, 'root'], { cwd: tmp });
+  fs.rmSync(path.join(tmp, deb));
+  // Debian 12 ships modules under lib/modules (usrmerge may move them to usr/lib/modules).
+  const root = path.join(tmp, 'root');
+  const modsDir = [path.join(root, 'lib', 'modules'), path.join(root, 'usr', 'lib', 'modules')].find((p) =>
+    fs.existsSync(path.join(p, version)),
+  );
+  if (!modsDir) throw new Error(`no modules for ${version} in the package`);
+  fs.renameSync(modsDir, path.join(tmp, 'modules'));
+  fs.renameSync(path.join(root, 'boot', `vmlinuz-${version}`), path.join(tmp, 'vmlinuz'));
+  fs.rmSync(root, { recursive: true, force: true });
+  // depmod -b BASE expects BASE/lib/modules/<ver>; give it a view with a symlink.
+  const base = path.join(tmp, 'depmod-base');
+  fs.mkdirSync(path.join(base, 'lib'), { recursive: true });
+  fs.symlinkSync(path.join(tmp, 'modules'), path.join(base, 'lib', 'modules'));
+  run('depmod', ['-b', base, version]);
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+}
+
+/** Uncompress the xz payload of a bzImage into the ELF vmlinux that qemu boots through its PVH note. */
+function extractVmlinux(bzImage: string, out: string): void {
+  const data = fs.readFileSync(bzImage);
+  const at = data.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (at < 0) throw new Error(`${bzImage}: no xz payload found (kernel not built with CONFIG_KERNEL_XZ?)`);
+  const elf = execFileSync('xz', ['-dc', '--single-stream'], { input: data.subarray(at), maxBuffer: 512 << 20 });
+  if (elf.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${bzImage}: xz payload is not an ELF vmlinux`);
+  fs.writeFileSync(`${out}.tmp`, elf);
+  fs.renameSync(`${out}.tmp`, out);
+}
+
+function findBusybox(): string {
+  for (const p of ['/bin/busybox', '/usr/bin/busybox']) {
+    if (fs.existsSync(p)) {
+      const info = run('file', ['-L', p]).toString();
+      if (/statically linked|static-pie/.test(info) || !/dynamically/.test(info)) return p;
+    }
+  }
+  throw new Error('busybox-static is required (apt-get install busybox-static)');
+}
+
+function buildInitramfs(kdir: string, version: string, out: string): void {
+  const modRoot = path.join(kdir, 'modules', version);
+  const order = resolveModuleLoadOrder(modRoot, initramfsModules);
+  const tmp = `${out}.d-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'newroot', 'lower', 'upper', 'modules', 'hostmods']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+  fs.copyFileSync(findBusybox(), path.join(tmp, 'bin', 'busybox'));
+  fs.chmodSync(path.join(tmp, 'bin', 'busybox'), 0o755);
+  fs.symlinkSync('busybox', path.join(tmp, 'bin', 'sh'));
+  const list: string[] = [];
+  for (const file of order) {
+    const name = path.basename(file);
+    fs.copyFileSync(path.join(modRoot, file), path.join(tmp, 'modules', name));
+    list.push(name);
+  }
+  fs.writeFileSync(path.join(tmp, 'modules', 'load-order'), list.join('\n') + '\n');
+  fs.copyFileSync(path.join(guestDir, 'initramfs-init.sh'), path.join(tmp, 'init'));
+  fs.chmodSync(path.join(tmp, 'init'), 0o755);
+  const files = run('find', ['.', '-print0'], { cwd: tmp });
+  const cpio = execFileSync('cpio', ['--null', '-o', '-H', 'newc', '--quiet'], { cwd: tmp, input: files, maxBuffer: 256 << 20 });
+  fs.writeFileSync(`${out}.tmp`, execFileSync('gzip', ['-1', '-c'], { input: cpio, maxBuffer: 256 << 20 }));
+  fs.renameSync(`${out}.tmp`, out);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Prepare (or reuse) the kernel, modules and initramfs. Throws with a clear reason when a tool is missing. */
+export function prepareImage(log: (msg: string) => void = () => {}): GuestImage {
+  const version = resolveKernelVersion();
+  const kdir = path.join(cacheRoot, 'kernel', version);
+  if (!fs.existsSync(path.join(kdir, 'vmlinuz'))) {
+    log(`vmcluster: downloading and extracting linux-image-${version}`);
+    fs.mkdirSync(path.dirname(kdir), { recursive: true });
+    extractKernel(version, kdir);
+  }
+  const vmlinux = path.join(kdir, 'vmlinux');
+  if (!fs.existsSync(vmlinux)) extractVmlinux(path.join(kdir, 'vmlinuz'), vmlinux);
+  const initrd = path.join(cacheRoot, 'initramfs', `${version}-${scriptsHash()}.cpio.gz`);
+  if (!fs.existsSync(initrd)) {
+    log(`vmcluster: building initramfs ${path.basename(initrd)}`);
+    fs.mkdirSync(path.dirname(initrd), { recursive: true });
+    buildInitramfs(kdir, version, initrd);
+  }
+  return { kernelVersion: version, kernel: vmlinux, initrd, modulesDir: path.join(kdir, 'modules') };
+}

@@ -1,0 +1,24 @@
+// Poll a condition until it holds or a deadline passes (tests poll instead of sleeping).
+export interface WaitOptions {
+  /** Give up after this many milliseconds. */
+  deadlineMs: number;
+  intervalMs?: number;
+  what?: string;
+}
+
+export async function waitFor(predicate: () => boolean | Promise<boolean>, opts: WaitOptions): Promise<void> {
+  const until = Date.now() + opts.deadlineMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      if (await predicate()) return;
+      lastErr = undefined;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() >= until) {
+      throw new Error(`timed out after ${opts.deadlineMs} ms waiting for ${opts.what ?? 'condition'}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
+  }
+}
