@@ -525,7 +525,9 @@ export class HierarchyEngine {
       return;
     }
     const id = this.nextActionId++;
-    const timeLimitMs = facts.timeLimits[action];
+    // Per-instance override (e.g. a long restore of one big resource), else the kit's limit.
+    const override = Number(r.cfg.info[`${action}TimeoutMs`]);
+    const timeLimitMs = Number.isInteger(override) && override > 0 ? override : facts.timeLimits[action];
     op.pending.set(id, tag);
     this.actions.set(id, { opKey: op.key, tag, action, deadline: this.now + timeLimitMs, timeLimitMs });
     const cmd: EngineCommand = { type: 'runAction', actionId: id, tag, action, timeLimitMs };

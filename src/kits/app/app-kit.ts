@@ -1,0 +1,159 @@
+// gen/app: protects an application through programs the administrator supplies.
+//
+// Instance settings (ResourceInstance.info):
+//   restore     path of the program that starts the application (required)
+//   remove      path of the program that stops it (required)
+//   quickCheck  path of the monitor program (optional; without it the resource is not monitored
+//               and every quickCheck reports success with the reason "not monitored")
+//   recover     path of the local-recovery program (optional; without it a failed quickCheck
+//               fails the hierarchy over at once)
+//   arg         optional argument passed as $1 to every program
+//   <action>TimeoutMs  optional per-instance time limits (restoreTimeoutMs, removeTimeoutMs,
+//               quickCheckTimeoutMs, recoverTimeoutMs); the engine enforces them
+//
+// Environment of every program: VIGIL_TAG, VIGIL_ID, VIGIL_APP (gen/app), VIGIL_ACTION (restore,
+// remove, quickCheck, recover), VIGIL_SYSTEM (this system's name), VIGIL_CHECK_DEPTH (0/10/20,
+// quickCheck only), plus the agent's own environment.
+//
+// Exit codes: 0 success; 2 transient failure, retry here (recovery class retry-here);
+// 3 fatal, an administrator must look (fatal); any other code, a signal, or running past the
+// time limit: the application cannot run here (move-elsewhere).
+//
+// Programs run in the agent's process group (not a group of their own), so a service they start
+// in the background dies with the agent's group; when a program passes its time limit only the
+// program itself is ended, so remove programs must cope with a half-started service.
+
+import { access, constants } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+
+import { runProgram } from '../../common/run-program.js';
+import {
+  DEFAULT_TIME_LIMITS,
+  failed,
+  ok,
+  type ActionContext,
+  type ActionResult,
+  type CheckDepth,
+  type Kit,
+  type ResourceInstance,
+} from '../kit.js';
+
+export const APP_KIT = 'gen/app';
+
+type ProgramAction = 'restore' | 'remove' | 'quickCheck' | 'recover';
+
+export function exitCodeToResult(action: string, r: Awaited<ReturnType<typeof runProgram>>): ActionResult {
+  if (r.spawnError) return failed('fatal', `${action} program could not start: ${r.spawnError}`);
+  if (r.timedOut) return failed('move-elsewhere', `${action} program passed its time limit`);
+  if (r.aborted) return failed('move-elsewhere', `${action} program was stopped by the engine`);
+  const detail = (r.stderr || r.stdout).trim().split('\n').at(-1) ?? '';
+  const why = detail ? `: ${detail}` : '';
+  if (r.code === 0) return ok(detail);
+  if (r.code === 2) return failed('retry-here', `${action} program asked to retry (exit 2)${why}`);
+  if (r.code === 3) return failed('fatal', `${action} program reported a fatal error (exit 3)${why}`);
+  if (r.code === null) return failed('move-elsewhere', `${action} program ended by signal ${r.signal}${why}`);
+  return failed('move-elsewhere', `${action} program failed (exit ${r.code})${why}`);
+}
+
+export class AppKit implements Kit {
+  readonly app = APP_KIT;
+  readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 300_000, remove: 300_000, quickCheck: 60_000, recover: 300_000 };
+  readonly supportsRecover = true;
+  readonly maxCheckDepth: CheckDepth = 20;
+
+  validate(inst: ResourceInstance): ActionResult {
+    for (const key of ['restore', 'remove'] as const) {
+      if (!inst.info[key]) return failed('fatal', `gen/app resource ${inst.tag} needs a ${key} program`);
+    }
+    for (const key of ['restore', 'remove', 'quickCheck', 'recover'] as const) {
+      const p = inst.info[key];
+      if (p !== undefined && p !== '' && !isAbsolute(p)) return failed('fatal', `${key} program must be an absolute path, not "${p}"`);
+    }
+    for (const [k, v] of Object.entries(inst.info)) {
+      if (k.endsWith('TimeoutMs') && !(Number.isInteger(Number(v)) && Number(v) > 0)) {
+        return failed('fatal', `${k} must be a positive whole number of milliseconds, not "${v}"`);
+      }
+    }
+    return ok();
+  }
+
+  private async programsUsable(inst: ResourceInstance): Promise<ActionResult> {
+    const v = this.validate(inst);
+    if (!v.ok) return v;
+    for (const key of ['restore', 'remove', 'quickCheck', 'recover'] as const) {
+      const p = inst.info[key];
+      if (!p) continue;
+      try {
+        await access(p, constants.X_OK);
+      } catch {
+        return failed('fatal', `${key} program ${p} does not exist or is not executable`);
+      }
+    }
+    return ok();
+  }
+
+  create(inst: ResourceInstance): Promise<ActionResult> {
+    return this.programsUsable(inst);
+  }
+
+  canExtend(inst: ResourceInstance): Promise<ActionResult> {
+    return this.programsUsable(inst);
+  }
+
+  extend(inst: ResourceInstance): Promise<ActionResult> {
+    return this.programsUsable(inst);
+  }
+
+  async unextend(): Promise<ActionResult> {
+    return ok('nothing to undo for gen/app');
+  }
+
+  async delete(): Promise<ActionResult> {
+    return ok('nothing to undo for gen/app');
+  }
+
+  private async run(inst: ResourceInstance, action: ProgramAction, ctx: ActionContext, depth?: CheckDepth): Promise<ActionResult> {
+    const program = inst.info[action]!;
+    const limit = Number(inst.info[`${action}TimeoutMs`] ?? this.timeLimits[action]);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      VIGIL_TAG: inst.tag,
+      VIGIL_ID: inst.id,
+      VIGIL_APP: inst.app,
+      VIGIL_ACTION: action,
+      VIGIL_SYSTEM: ctx.system,
+    };
+    if (depth !== undefined) env['VIGIL_CHECK_DEPTH'] = String(depth);
+    const args = inst.info['arg'] ? [inst.info['arg']] : [];
+    const r = await runProgram(program, args, { timeoutMs: limit, env, signal: ctx.signal, ownGroup: false });
+    const res = exitCodeToResult(action, r);
+    ctx.log(res.ok ? 'info' : 'warn', `${action} program ${program} ${res.ok ? 'succeeded' : 'failed'}`, {
+      exitCode: r.code,
+      durationMs: r.durationMs,
+      reason: res.reason,
+    });
+    return res;
+  }
+
+  restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return this.run(inst, 'restore', ctx);
+  }
+
+  remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return this.run(inst, 'remove', ctx);
+  }
+
+  async quickCheck(inst: ResourceInstance, depth: CheckDepth, ctx: ActionContext): Promise<ActionResult> {
+    if (!inst.info['quickCheck']) return ok('not monitored (no quickCheck program)');
+    return this.run(inst, 'quickCheck', ctx, depth);
+  }
+
+  async recover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    if (!inst.info['recover']) return failed('move-elsewhere', 'no recover program: local recovery not possible');
+    return this.run(inst, 'recover', ctx);
+  }
+
+  canFailoverNow(): { ok: boolean; reason: string } {
+    return { ok: true, reason: '' };
+  }
+}

@@ -1,0 +1,64 @@
+// /etc/fstab handling for gen/filesys. A protected file system must not be mounted at boot by
+// the system (the agent decides where it is mounted), so its fstab line is removed when it is
+// put under protection. The file is rewritten atomically (temp file + rename) and the previous
+// content is kept next to it as <fstab>.vigil-backup so nothing is lost.
+
+import { readFile, rename, writeFile, copyFile } from 'node:fs/promises';
+
+export interface FstabLine {
+  source: string;
+  mountPoint: string;
+  fsType: string;
+  options: string;
+  raw: string;
+}
+
+export function parseFstab(text: string): Array<FstabLine | { raw: string }> {
+  return text.split('\n').map((raw) => {
+    const t = raw.trim();
+    if (t === '' || t.startsWith('#')) return { raw };
+    const f = t.split(/\s+/);
+    if (f.length < 3) return { raw };
+    const un = (s: string) => s.replace(/\\040/g, ' ');
+    return { source: un(f[0]!), mountPoint: un(f[1]!), fsType: f[2]!, options: f[3] ?? 'defaults', raw };
+  });
+}
+
+function isEntry(l: FstabLine | { raw: string }): l is FstabLine {
+  return 'mountPoint' in l;
+}
+
+/** fstab entries for a mount point. */
+export async function fstabEntries(fstabPath: string, mountPoint: string): Promise<FstabLine[]> {
+  let text: string;
+  try {
+    text = await readFile(fstabPath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return parseFstab(text).filter(isEntry).filter((l) => l.mountPoint === mountPoint);
+}
+
+/**
+ * Removes the lines for `mountPoint`; returns the removed lines (empty when there were none,
+ * in which case the file is untouched).
+ */
+export async function removeFstabEntries(fstabPath: string, mountPoint: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(fstabPath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const lines = parseFstab(text);
+  const removed = lines.filter(isEntry).filter((l) => l.mountPoint === mountPoint).map((l) => l.raw);
+  if (removed.length === 0) return [];
+  await copyFile(fstabPath, `${fstabPath}.vigil-backup`);
+  const kept = lines.filter((l) => !(isEntry(l) && l.mountPoint === mountPoint)).map((l) => l.raw);
+  const tmp = `${fstabPath}.vigil-tmp-${process.pid}`;
+  await writeFile(tmp, kept.join('\n'), { mode: 0o644 });
+  await rename(tmp, fstabPath);
+  return removed;
+}

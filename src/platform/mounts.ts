@@ -1,0 +1,47 @@
+// Platform interfaces the file-system kits need beyond platform.ts: mounting and unmounting,
+// finding and ending the processes that hold a mount, and read/write probes with time limits.
+// Kept in their own file (platform.ts belongs to the foundation work) and implemented in
+// linux/mount-control.ts, linux/mount-holders.ts, linux/fs-probe.ts and memory/mounts.ts.
+
+export interface MountRequest {
+  source: string;
+  mountPoint: string;
+  fsType: string;
+  /** mount -o options, e.g. ['rw', 'noatime']; empty for defaults. */
+  options: string[];
+}
+
+export interface MountControl {
+  /** Mounts; rejects with a reason (the program's message) on failure or after timeoutMs. */
+  mount(req: MountRequest, timeoutMs: number): Promise<void>;
+  /** Unmounts; rejects with EBUSY-like reasons when held. */
+  umount(mountPoint: string, timeoutMs: number): Promise<void>;
+  /** Creates the mount point directory (and parents) if missing. */
+  ensureMountPoint(mountPoint: string): Promise<void>;
+  /** mount -o remount,<options> */
+  remount(mountPoint: string, options: string[], timeoutMs: number): Promise<void>;
+}
+
+export interface Holder {
+  pid: number;
+  /** What refers into the mount: 'cwd', 'root', 'fd 3', 'maps'... */
+  how: string;
+  command: string;
+}
+
+export interface MountHolders {
+  /**
+   * Processes with a cwd, root, open file or mapped file under the mount point, found by
+   * walking /proc (readlink only: never stats the target, so a dead NFS mount cannot hang it).
+   */
+  find(mountPoint: string): Promise<Holder[]>;
+  /** TERM, wait up to graceMs for them to exit, then KILL what is left; returns the pids ended. */
+  end(holders: Holder[], graceMs: number): Promise<number[]>;
+}
+
+export interface FsProbe {
+  /** Lists a directory within timeoutMs (off the event loop). */
+  readDir(path: string, timeoutMs: number): Promise<string[]>;
+  /** Writes, fsyncs and deletes a probe file in `dir` within timeoutMs. */
+  writeProbe(dir: string, timeoutMs: number): Promise<void>;
+}

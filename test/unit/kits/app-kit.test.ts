@@ -1,0 +1,106 @@
+// gen/app with real shell scripts: environment, exit codes -> recovery classes, time limits,
+// aborts, missing programs, and the executor's time limit around a hung kit.
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { AppKit } from '../../../src/kits/app/app-kit.js';
+import type { ActionContext, Kit, ResourceInstance } from '../../../src/kits/kit.js';
+import { DEFAULT_TIME_LIMITS, ok } from '../../../src/kits/kit.js';
+import { runKitAction } from '../../../src/hierarchy/executor.js';
+
+let dir: string;
+const kit = new AppKit();
+const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
+
+function script(name: string, body: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-app-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function inst(info: Record<string, string>): ResourceInstance {
+  return { tag: 'web', id: 'web-id', app: 'gen/app', info: { restore: script('r', 'exit 0'), remove: script('rm', 'exit 0'), ...info } };
+}
+
+describe('gen/app kit', () => {
+  it('passes the documented environment to programs', async () => {
+    const out = join(dir, 'env.txt');
+    const r = await kit.restore(inst({ restore: script('env', `echo "$VIGIL_TAG $VIGIL_ID $VIGIL_ACTION $VIGIL_SYSTEM $VIGIL_APP $1" > ${out}`), arg: 'hello' }), ctx());
+    expect(r.ok).toBe(true);
+    expect(readFileSync(out, 'utf8').trim()).toBe('web web-id restore node1 gen/app hello');
+    const d = join(dir, 'depth.txt');
+    await kit.quickCheck(inst({ quickCheck: script('qc', `echo "$VIGIL_ACTION $VIGIL_CHECK_DEPTH" > ${d}`) }), 10, ctx());
+    expect(readFileSync(d, 'utf8').trim()).toBe('quickCheck 10');
+  });
+
+  it('maps exit codes to recovery classes with the last output line as reason', async () => {
+    const cases: Array<[string, string]> = [['exit 2', 'retry-here'], ['exit 3', 'fatal'], ['exit 1', 'move-elsewhere'], ['kill -9 $$', 'move-elsewhere']];
+    for (const [body, cls] of cases) {
+      const r = await kit.restore(inst({ restore: script('c', `echo "port 80 busy" >&2; ${body}`) }), ctx());
+      expect(r.ok).toBe(false);
+      expect(r.recoveryClass).toBe(cls);
+      if (!body.startsWith('kill')) expect(r.reason).toContain('port 80 busy');
+    }
+  });
+
+  it('a program past its time limit fails as move-elsewhere without waiting for it', async () => {
+    const t0 = Date.now();
+    const r = await kit.restore(inst({ restore: script('slow', 'exec sleep 30'), restoreTimeoutMs: '300' }), ctx());
+    expect(r).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere' });
+    expect(r.reason).toMatch(/time limit/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('an abort from the engine stops the program', async () => {
+    const ac = new AbortController();
+    const p = kit.remove(inst({ remove: script('slow2', 'exec sleep 30') }), ctx(ac.signal));
+    setTimeout(() => ac.abort(), 100);
+    expect((await p).reason).toMatch(/stopped by the engine/);
+  });
+
+  it('a background service started by restore does not hold up the result', async () => {
+    const t0 = Date.now();
+    const r = await kit.restore(inst({ restore: script('bg', 'sleep 5 & echo started') }), ctx());
+    expect(r).toMatchObject({ ok: true, reason: 'started' });
+    expect(Date.now() - t0).toBeLessThan(3_000);
+  });
+
+  it('refuses missing or non-executable programs; no recover program means no local recovery', async () => {
+    expect(kit.validate({ ...inst({}), info: { restore: '/bin/true' } })).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+    expect(kit.validate(inst({ quickCheck: 'relative.sh' })).reason).toMatch(/absolute/);
+    expect(kit.validate(inst({ restoreTimeoutMs: 'soon' })).reason).toMatch(/restoreTimeoutMs/);
+    expect((await kit.create(inst({ remove: join(dir, 'missing') }), ctx())).reason).toMatch(/does not exist or is not executable/);
+    expect(await kit.recover(inst({}), ctx())).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere' });
+    expect(await kit.quickCheck(inst({}), 0, ctx())).toMatchObject({ ok: true, reason: 'not monitored (no quickCheck program)' });
+  });
+});
+
+describe('executor time limit', () => {
+  it('fails a kit action that never answers and aborts its signal', async () => {
+    let seen: AbortSignal | undefined;
+    const hung: Kit = {
+      ...new AppKit(),
+      app: 'test/hang',
+      timeLimits: DEFAULT_TIME_LIMITS,
+      supportsRecover: false,
+      maxCheckDepth: 0,
+      validate: () => ok(),
+      restore: (_i, c) => {
+        seen = c.signal;
+        return new Promise(() => undefined);
+      },
+    } as Kit;
+    const ac = new AbortController();
+    const r = await runKitAction(hung, inst({}), { type: 'runAction', actionId: 1, tag: 'web', action: 'restore', timeLimitMs: 200 }, ctx(ac.signal), ac);
+    expect(r).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere', reason: 'restore of web timed out after 200 ms' });
+    expect(seen?.aborted).toBe(true);
+  });
+});
