@@ -3,7 +3,11 @@
 // the handlers read `req.options` by each option's key. Flags and names follow the seeds.
 
 export interface OptionSpec {
-  /** Commander flag syntax: '-t <tag>' (value) or '-v' (switch). The key is the letter. */
+  /**
+   * Commander flag syntax: '-t <tag>' (value), '-v' (switch), '--accept-defaults' or
+   * '-a, --app <name>'. The key in AdminRequest.options is the long name in camelCase when
+   * there is one, else the short letter (what commander's opts() returns).
+   */
   flags: string;
   description: string;
   /** The option must be given (checked by the CLI and again by the handler). */
@@ -16,13 +20,17 @@ export interface CommandSpec {
   options: OptionSpec[];
   /** Whether `-d destsys` (run on another system's agent) applies. */
   destsys: boolean;
+  /** Positional arguments in commander syntax, e.g. '<tag>' or '[tags...]'. */
+  args?: string;
 }
 
 /** The key under which an option's value arrives in AdminRequest.options: '-t <tag>' -> 't'. */
 export function optionKey(flags: string): string {
-  const m = /^-([A-Za-z])\b/.exec(flags.trim());
-  if (!m) throw new Error(`option flags must start with a one-letter short flag: ${flags}`);
-  return m[1]!;
+  const long = /--([A-Za-z0-9][A-Za-z0-9-]*)/.exec(flags);
+  if (long) return long[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const short = /^-([A-Za-z])\b/.exec(flags.trim());
+  if (!short) throw new Error(`option flags need a short (-x) or long (--name) flag: ${flags}`);
+  return short[1]!;
 }
 
 const fieldSep: OptionSpec = { flags: '-f <C>', description: 'separate output fields with the character C (default: space)' };

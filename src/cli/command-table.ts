@@ -1,0 +1,5 @@
+// The daemon commands the `vigil` CLI knows, as declarative specs. Each part of the product
+// that adds administration commands adds its spec list here with one line.
+import { CORE_COMMAND_SPECS, type CommandSpec } from '../admin/command-specs.js';
+
+export const DAEMON_COMMAND_SPECS: readonly CommandSpec[] = [...CORE_COMMAND_SPECS];

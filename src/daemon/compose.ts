@@ -1,0 +1,14 @@
+// The one place where vigild is assembled. Each part of the product attaches itself to the
+// Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
+// others use its membership and messaging), then the hierarchy engine, then metrics; the admin
+// socket last, so commands are only accepted once everything they may touch is running.
+import { registerCoreCommands } from '../admin/commands/index.js';
+import { AdminServer } from './admin-server.js';
+import type { Agent } from './agent.js';
+import { lcdFlushSubsystem } from './lcd-flush.js';
+
+export function composeAgent(agent: Agent): void {
+  registerCoreCommands();
+  agent.addSubsystem(lcdFlushSubsystem(agent));
+  agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
+}
