@@ -20,7 +20,7 @@
 //   vigil_probe_duration_seconds{outcome}, vigil_probes_in_flight, vigil_probes_parked,
 //   vigil_probe_timeouts_total, vigil_probe_threads_reclaimed_total
 //   vigil_cluster_auth_failures_total{reason}, vigil_cluster_dropped_frames_total{reason}
-//   vigil_lcd_writes_total
+//   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds
 //
 // Reserved for the next kits (NOT registered until the code that measures them exists, so no
 // always-zero series; the alert rules already use some of these names):

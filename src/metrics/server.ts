@@ -1,42 +1,16 @@
-// The /metrics and /healthz HTTP endpoint. Listens on loopback unless the administrator
-// configures another address (VIGIL_METRICS_ADDRESS=host:port); it never picks a wildcard
-// address by itself. close() stops accepting, ends idle keep-alive connections, and resolves
+// The /metrics and /healthz HTTP endpoint. It listens exactly where it is told: vigild passes
+// VIGIL_METRICS_ADDRESS (parsed and validated by src/common/config.ts, loopback 127.0.0.1:9787
+// by default, "off" to disable), so nothing listens on a wildcard address unless configured. close() stops accepting, ends idle keep-alive connections, and resolves
 // once in-flight requests are done.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
-import { VigilError } from '../common/errors.js';
 import type { Scrape } from './registry.js';
-
-export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9787';
 
 export interface ListenAddress {
   host: string;
   port: number;
-}
-
-/** Parse "host:port" or "[v6]:port". Port 0 asks the kernel for a free port. */
-export function parseMetricsAddress(text: string): ListenAddress {
-  const trimmed = text.trim();
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(trimmed) ?? /^([^:[\]]+):(\d+)$/.exec(trimmed);
-  if (!match) {
-    throw new VigilError(0, `VIGIL_METRICS_ADDRESS "${text}" is not host:port (IPv6 as [addr]:port)`);
-  }
-  const host = match[1]!;
-  const port = Number(match[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new VigilError(0, `VIGIL_METRICS_ADDRESS "${text}": port must be 0..65535`);
-  }
-  if (isIP(host) === 0 && host !== 'localhost') {
-    throw new VigilError(0, `VIGIL_METRICS_ADDRESS "${text}": host must be an IP address or localhost`);
-  }
-  return { host, port };
-}
-
-/** The configured address from the environment, loopback by default. */
-export function metricsAddressFromEnv(env: NodeJS.ProcessEnv = process.env): ListenAddress {
-  return parseMetricsAddress(env.VIGIL_METRICS_ADDRESS ?? DEFAULT_METRICS_ADDRESS);
 }
 
 export interface MetricsServerOptions {

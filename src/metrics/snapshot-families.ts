@@ -22,6 +22,7 @@ export interface SourcesSnapshot {
   clusterCounters?: ClusterCounters;
   probeStats?: ProbeStats;
   lcdWrites?: number;
+  lcdLastWriteSeconds?: number;
 }
 
 export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
@@ -32,6 +33,7 @@ export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
     clusterCounters: sources.clusterCounters?.(),
     probeStats: sources.probeStats?.(),
     lcdWrites: sources.lcdWrites?.(),
+    lcdLastWriteSeconds: sources.lcdLastWriteSeconds?.(),
   };
 }
 
@@ -208,6 +210,19 @@ export function registerSnapshotFamilies(
       registers,
       collect() {
         setCumulativeValue(this, snapshot().lcdWrites);
+      },
+    });
+  }
+
+  if (sources.lcdLastWriteSeconds) {
+    new Gauge({
+      name: 'vigil_lcd_last_write_duration_seconds',
+      help: 'Duration of the most recent durable LCD write (write, fsync, rename).',
+      registers,
+      collect() {
+        this.reset();
+        const seconds = snapshot().lcdLastWriteSeconds;
+        if (seconds !== undefined && Number.isFinite(seconds)) this.set(seconds);
       },
     });
   }

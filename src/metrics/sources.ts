@@ -70,4 +70,6 @@ export interface MetricsSources {
   probeStats?(): ProbeStats;
   /** Cumulative count of committed LCD writes. */
   lcdWrites?(): number;
+  /** Duration of the most recent durable LCD write, in seconds. */
+  lcdLastWriteSeconds?(): number;
 }

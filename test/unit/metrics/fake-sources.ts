@@ -46,6 +46,9 @@ export class FakeSources implements MetricsSources {
   lcdWrites(): number {
     return this.writes;
   }
+  lcdLastWriteSeconds(): number {
+    return 0.004;
+  }
 }
 
 export function makeResources(count: number, prefix = 'res', state = 'ISP'): ResourceSnapshot[] {

@@ -52,6 +52,7 @@ describe('AgentMetrics', () => {
     expect(valueOf(body, 'vigil_probe_timeouts_total')).toBe(3);
     expect(valueOf(body, 'vigil_probe_threads_reclaimed_total')).toBe(2);
     expect(valueOf(body, 'vigil_lcd_writes_total')).toBe(11);
+    expect(valueOf(body, 'vigil_lcd_last_write_duration_seconds')).toBe(0.004);
     sources.writes = 12;
     sources.counters.authFailures.unknown_key = 1;
     body = (await metrics.scrape()).body;
