@@ -3,6 +3,17 @@
 // callers can branch on the type (or on `code`) instead of parsing messages.
 import { constants } from 'node:os';
 
+/** Linux errno values that matter for disks and NFS but are missing from Node's os.constants. */
+const LINUX_ERRNO_EXTRA: Record<string, number> = {
+  ENOTBLK: 15,
+  ECOMM: 70,
+  EHOSTDOWN: 112,
+  EUCLEAN: 117,
+  EREMOTEIO: 121,
+  ENOMEDIUM: 123,
+  EMEDIUMTYPE: 124,
+};
+
 /** A failed syscall: `code` is the errno name ('ENOENT'), `errno` the positive C value. */
 export class SysError extends Error {
   readonly code: string;
@@ -21,7 +32,7 @@ export class SysError extends Error {
 
   /** Builds a SysError from an errno name, looking the number up in the host's table. */
   static fromCode(code: string, syscall: string, path?: string): SysError {
-    const errno = (constants.errno as Record<string, number>)[code];
+    const errno = (constants.errno as Record<string, number>)[code] ?? LINUX_ERRNO_EXTRA[code];
     if (errno === undefined) throw new RangeError(`unknown errno name ${code}`);
     return new SysError(code, errno, syscall, path);
   }

@@ -48,6 +48,7 @@ describe('SysError.fromCode', () => {
   it('looks the errno number up by name', () => {
     expect(SysError.fromCode('ENOENT', 'stat', '/x')).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'stat', path: '/x' });
     expect(SysError.fromCode('ESTALE', 'stat').errno).toBe(116);
+    expect(SysError.fromCode('ENOMEDIUM', 'open').errno).toBe(123);
   });
 
   it('rejects an unknown errno name', () => {
