@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { optionKey, type CommandSpec } from '../admin/command-specs.js';
 import { EXIT_USAGE } from '../admin/exit-codes.js';
 import { DEFAULT_ADMIN_SOCKET, type AdminRequest } from '../admin/protocol.js';
+import { keygenCommand } from '../cluster/keygen.js';
 import { sendAdminRequest } from './admin-client.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     cmd.exitOverride();
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
+  program.addCommand(keygenCommand());
   return program;
 }
 

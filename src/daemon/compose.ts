@@ -6,9 +6,11 @@ import { registerCoreCommands } from '../admin/commands/index.js';
 import { AdminServer } from './admin-server.js';
 import type { Agent } from './agent.js';
 import { lcdFlushSubsystem } from './lcd-flush.js';
+import { attachCluster } from './wire-cluster.js';
 
 export function composeAgent(agent: Agent): void {
   registerCoreCommands();
   agent.addSubsystem(lcdFlushSubsystem(agent));
+  attachCluster(agent);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
 }
