@@ -221,7 +221,10 @@ export class FilesysKit implements Kit {
       return r.ok ? ok('mounted again') : r;
     }
     try {
-      await this.p.mountControl.remount(inst.id, this.options(inst), this.callMs);
+      // remount keeps flags not named, so a file system the kernel turned read-only (after an
+      // I/O error) stays read-only unless 'rw' is asked for explicitly.
+      const opts = this.options(inst);
+      await this.p.mountControl.remount(inst.id, opts.includes('ro') ? opts : ['rw', ...opts.filter((o) => o !== 'rw')], this.callMs);
     } catch (e) {
       return failed('move-elsewhere', (e as Error).message);
     }

@@ -3,6 +3,7 @@
 // touching the file system behind it, so this cannot hang on a dead NFS server the way fuser
 // (which stats every file) can.
 
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
 import type { Holder, MountHolders } from '../mounts.js';
@@ -84,10 +85,16 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Running (a zombie holds nothing any more, so it counts as gone). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

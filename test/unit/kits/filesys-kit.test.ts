@@ -109,7 +109,7 @@ describe('gen/filesys kit (memory platform)', () => {
     expect(await kit.recover(inst, ctx())).toMatchObject({ ok: true, reason: 'mounted again' });
     mm.readOnlyFailures.add('/srv/data');
     expect(await kit.recover(inst, ctx())).toMatchObject({ ok: true, reason: 'remounted' });
-    expect(mm.calls.at(-1)).toBe('remount /srv/data noatime');
+    expect(mm.calls.at(-1)).toBe('remount /srv/data rw,noatime');
     expect((await kit.quickCheck(inst, 20)).ok).toBe(true);
   });
 
