@@ -1,0 +1,91 @@
+// Attaches metrics to a vigild Agent: builds the MetricsSources over the agent's LCD (resources,
+// LCD writes) and, when given, the cluster's live stats (systems, comm paths with heartbeat
+// round trip and age, refused frames), and adds a "metrics" subsystem that serves /metrics and
+// /healthz on VIGIL_METRICS_ADDRESS (nothing when it is "off"). Without a cluster, system and
+// path states come from the last-known states the LCD holds.
+//
+// Call from compose.ts after the cluster and the hierarchy engine are attached; hand the
+// returned `recorder` to the parts that report events (hierarchy engine, kits, probes).
+
+import { readFileSync } from 'node:fs';
+import { clusterMetricsSources, type ClusterStatsView } from '../metrics/cluster-source.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import { AgentMetrics } from '../metrics/registry.js';
+import { MetricsServer } from '../metrics/server.js';
+import type { MetricsSources, ProbeStats } from '../metrics/sources.js';
+import type { Agent, Subsystem } from './agent.js';
+
+export interface MetricsParts {
+  /** The running ClusterNode (anything with its stats() shape). */
+  cluster?: { stats(): ClusterStatsView };
+  /** Native probe accounting (in flight, parked, timeouts, reclaimed), when probes exist. */
+  probeStats?: () => ProbeStats;
+}
+
+export interface AttachedMetrics {
+  metrics: AgentMetrics;
+  /** Event sink for transitions, failovers, switchovers, local recoveries, quickChecks, probes. */
+  recorder: MetricsRecorder;
+  /** "host:port" of the endpoint once started, undefined while stopped or when disabled. */
+  endpoint(): string | undefined;
+}
+
+export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): MetricsSources {
+  const lcd = agent.lcd;
+  const local = agent.localSystem;
+  const fromLcd: MetricsSources = {
+    localSystem: () => local,
+    systems: () => lcd.systems().map((s) => ({ name: s.name, state: s.state })),
+    commPaths: () =>
+      lcd.commPaths({ system: local }).map((p) => ({
+        system: p.system,
+        otherSystem: p.otherSystem,
+        type: p.type,
+        priority: p.priority,
+        state: p.state,
+      })),
+    resources: () =>
+      lcd.instances({ system: local }).map((i) => ({ tag: i.tag, app: i.app, type: i.type, system: i.system, state: i.state })),
+    lcdWrites: () => lcd.writes,
+    lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
+  };
+  const sources: MetricsSources = parts.cluster ? { ...fromLcd, ...clusterMetricsSources(parts.cluster), localSystem: () => local } : fromLcd;
+  if (parts.probeStats) sources.probeStats = parts.probeStats;
+  return sources;
+}
+
+export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedMetrics {
+  const metrics = new AgentMetrics({ sources: agentMetricsSources(agent, parts), version: vigilVersion() });
+  let server: MetricsServer | undefined;
+  const subsystem: Subsystem = {
+    name: 'metrics',
+    async start() {
+      const address = agent.config.VIGIL_METRICS_ADDRESS;
+      if (!address) {
+        agent.log.info('metrics endpoint disabled (VIGIL_METRICS_ADDRESS=off)');
+        return;
+      }
+      server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
+      agent.log.info({ endpoint: server.endpoint() }, 'metrics endpoint listening');
+    },
+    async stop() {
+      await server?.close();
+      server = undefined;
+    },
+  };
+  agent.addSubsystem(subsystem);
+  return { metrics, recorder: metrics.recorder, endpoint: () => server?.endpoint() };
+}
+
+/** The version from the package.json that ships with this code (src/ or dist/src/ alike). */
+function vigilVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vigil' && pkg.version) return pkg.version;
+    } catch {
+      // Not at this level; try the next one up.
+    }
+  }
+  return 'unknown';
+}

@@ -1,0 +1,100 @@
+// attachMetrics on a real Agent (LCD in a temp dir): the metrics subsystem serves the LCD's
+// resources and writes on the configured address, follows LCD changes, prefers the cluster's
+// live view when given one, and serves nothing when the address is "off".
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../../src/common/config.js';
+import { Agent } from '../../../src/daemon/agent.js';
+import { attachMetrics } from '../../../src/daemon/wire-metrics.js';
+import type { ClusterStatsView } from '../../../src/metrics/cluster-source.js';
+import { freePort } from '../../integration/cluster/helpers.js';
+import { samples, valueOf } from './fake-sources.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function newAgent(metricsAddress: string): Promise<Agent> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-wire-metrics-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const { config } = buildConfig({
+    VIGIL_NODE_NAME: 'node1',
+    VIGIL_STATE_DIR: dir,
+    VIGIL_ADMIN_SOCKET: join(dir, 'admin.sock'),
+    VIGIL_METRICS_ADDRESS: metricsAddress,
+  });
+  const agent = new Agent(config, pino({ level: 'silent' }));
+  cleanups.push(() => agent.stop());
+  return agent;
+}
+
+async function scrape(endpoint: string | undefined): Promise<string> {
+  const res = await fetch(`http://${endpoint}/metrics`);
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+describe('attachMetrics', () => {
+  it('serves the LCD resources and writes on VIGIL_METRICS_ADDRESS and follows changes', async () => {
+    const port = await freePort();
+    const agent = await newAgent(`127.0.0.1:${port}`);
+    const attached = attachMetrics(agent);
+    expect(agent.subsystemNames()).toContain('metrics');
+    await agent.start();
+    expect(attached.endpoint()).toBe(`127.0.0.1:${port}`);
+
+    agent.lcd.createInstance({ tag: 'web', id: '/srv/web', app: 'gen', type: 'app' });
+    let body = await scrape(attached.endpoint());
+    expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="OSU"} 1']);
+    expect(valueOf(body, 'vigil_lcd_writes_total')).toBe(agent.lcd.writes);
+    expect(agent.lcd.writes).toBeGreaterThan(0);
+    expect(body).toMatch(/vigil_agent_info\{system="node1",version="\d+\.\d+\.\d+"\} 1/);
+
+    attached.recorder.resourceTransition('web', 'OSU', 'ISP');
+    agent.lcd.setInstanceState('web', 'ISP');
+    body = await scrape(attached.endpoint());
+    expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"} 1']);
+    expect(valueOf(body, 'vigil_resource_transitions_total{tag="web",from="OSU",to="ISP"}')).toBe(1);
+
+    agent.lcd.removeInstances([{ system: 'node1', tag: 'web' }]);
+    body = await scrape(attached.endpoint());
+    expect(body).not.toContain('tag="web"');
+
+    await agent.stop();
+    expect(attached.endpoint()).toBeUndefined();
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('takes systems and paths from the cluster when one is given', async () => {
+    const port = await freePort();
+    const agent = await newAgent(`127.0.0.1:${port}`);
+    const stats: ClusterStatsView = {
+      localSystem: 'node1',
+      systems: [{ name: 'node2', state: 'DEAD' }],
+      paths: [{ type: 'TCP', system: 'node2', priority: 1, state: 'DEAD', rttMs: 0.8, lastHeartbeatAgeMs: 2500 }],
+      counters: { authFailures: { bad_tag: 4 }, droppedFrames: {}, replays: 2 },
+    };
+    const attached = attachMetrics(agent, { cluster: { stats: () => stats } });
+    await agent.start();
+    const body = await scrape(attached.endpoint());
+    expect(valueOf(body, 'vigil_system_state{system="node1",state="ALIVE"}')).toBe(1);
+    expect(valueOf(body, 'vigil_system_state{system="node2",state="DEAD"}')).toBe(1);
+    expect(valueOf(body, 'vigil_comm_path_heartbeat_rtt_seconds{system="node1",other_system="node2",type="TCP",priority="1"}')).toBe(0.0008);
+    expect(valueOf(body, 'vigil_comm_path_last_heartbeat_age_seconds{system="node1",other_system="node2",type="TCP",priority="1"}')).toBe(2.5);
+    expect(valueOf(body, 'vigil_cluster_auth_failures_total{reason="bad_tag"}')).toBe(4);
+    expect(valueOf(body, 'vigil_cluster_dropped_frames_total{reason="replay"}')).toBe(2);
+  });
+
+  it('serves nothing when VIGIL_METRICS_ADDRESS is off, but still records events', async () => {
+    const agent = await newAgent('off');
+    const attached = attachMetrics(agent);
+    await agent.start();
+    expect(attached.endpoint()).toBeUndefined();
+    attached.recorder.quickCheck('gen/app', 0, 'ok', 0.01);
+    expect((await attached.metrics.scrape()).body).toContain('vigil_quickcheck_results_total{kit="gen_app",depth="0",result="ok"} 1');
+  });
+});
