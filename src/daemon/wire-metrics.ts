@@ -8,6 +8,7 @@
 // returned `recorder` to the parts that report events (hierarchy engine, kits, probes).
 
 import { readFileSync } from 'node:fs';
+import { VigilError } from '../common/errors.js';
 import { clusterMetricsSources, type ClusterStatsView } from '../metrics/cluster-source.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { AgentMetrics } from '../metrics/registry.js';
@@ -16,8 +17,9 @@ import type { MetricsSources, ProbeStats } from '../metrics/sources.js';
 import type { Agent, Subsystem } from './agent.js';
 
 export interface MetricsParts {
-  /** The running ClusterNode (anything with its stats() shape). */
-  cluster?: { stats(): ClusterStatsView };
+  /** The cluster subsystem or a ClusterNode: anything with its stats() shape; stats() may be
+   *  undefined while no node runs, and the LCD's last-known states are used meanwhile. */
+  cluster?: { stats(): ClusterStatsView | undefined };
   /** Native probe accounting (in flight, parked, timeouts, reclaimed), when probes exist. */
   probeStats?: () => ProbeStats;
 }
@@ -49,7 +51,15 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     lcdWrites: () => lcd.writes,
     lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
   };
-  const sources: MetricsSources = parts.cluster ? { ...fromLcd, ...clusterMetricsSources(parts.cluster), localSystem: () => local } : fromLcd;
+  const sources: MetricsSources = { ...fromLcd };
+  const cluster = parts.cluster;
+  if (cluster) {
+    const live = clusterMetricsSources({ stats: () => cluster.stats()! });
+    const running = () => cluster.stats() !== undefined;
+    sources.systems = () => (running() ? live.systems() : fromLcd.systems!());
+    sources.commPaths = () => (running() ? live.commPaths() : fromLcd.commPaths!());
+    sources.clusterCounters = () => (running() ? live.clusterCounters() : { authFailures: {}, droppedFrames: {} });
+  }
   if (parts.probeStats) sources.probeStats = parts.probeStats;
   return sources;
 }
@@ -65,7 +75,16 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
         agent.log.info('metrics endpoint disabled (VIGIL_METRICS_ADDRESS=off)');
         return;
       }
-      server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
+      try {
+        server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
+      } catch (err) {
+        throw new VigilError(
+          0,
+          `cannot serve metrics on VIGIL_METRICS_ADDRESS=${address.host}:${address.port}: ${(err as Error).message} (set another address, or "off")`,
+          { key: 'VIGIL_METRICS_ADDRESS' },
+          { cause: err },
+        );
+      }
       agent.log.info({ endpoint: server.endpoint() }, 'metrics endpoint listening');
     },
     async stop() {

@@ -89,6 +89,29 @@ describe('attachMetrics', () => {
     expect(valueOf(body, 'vigil_cluster_dropped_frames_total{reason="replay"}')).toBe(2);
   });
 
+  it('falls back to the LCD states while the cluster has no running node', async () => {
+    const port = await freePort();
+    const agent = await newAgent(`127.0.0.1:${port}`);
+    agent.lcd.createSystem({ name: 'node2' });
+    agent.lcd.setSystemState('node2', 'DEAD');
+    const attached = attachMetrics(agent, { cluster: { stats: () => undefined } });
+    await agent.start();
+    const body = await scrape(attached.endpoint());
+    expect(valueOf(body, 'vigil_system_state{system="node2",state="DEAD"}')).toBe(1);
+    expect(body).toContain('# TYPE vigil_cluster_auth_failures_total counter');
+    expect(samples(body, 'vigil_cluster_auth_failures_total{')).toEqual([]);
+  });
+
+  it('refuses to start with an error naming the key when the address is taken', async () => {
+    const port = await freePort();
+    const first = await newAgent(`127.0.0.1:${port}`);
+    attachMetrics(first);
+    await first.start();
+    const second = await newAgent(`127.0.0.1:${port}`);
+    attachMetrics(second);
+    await expect(second.start()).rejects.toThrow(/VIGIL_METRICS_ADDRESS=127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  });
+
   it('serves nothing when VIGIL_METRICS_ADDRESS is off, but still records events', async () => {
     const agent = await newAgent('off');
     const attached = attachMetrics(agent);
