@@ -10,6 +10,7 @@ import { optionKey, type CommandSpec } from '../admin/command-specs.js';
 import { EXIT_USAGE } from '../admin/exit-codes.js';
 import { DEFAULT_ADMIN_SOCKET, type AdminRequest } from '../admin/protocol.js';
 import { keygenCommand } from '../cluster/keygen.js';
+import { devicesCommand } from './commands/devices.js';
 import { sendAdminRequest } from './admin-client.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
   program.addCommand(keygenCommand());
+  program.addCommand(devicesCommand());
   return program;
 }
 
