@@ -29,20 +29,17 @@ export function addonCandidates(root: string = packageRoot()): string[] {
   return [join(root, 'build', 'Release', ADDON_FILE), join(root, 'build', 'Debug', ADDON_FILE)];
 }
 
-let cached: NativeAddon | undefined;
-
-export function loadNativeAddon(): NativeAddon {
-  if (cached) return cached;
+/** Loads the first candidate that loads; the error lists every candidate and why it failed. */
+export function loadNativeAddonFrom(candidates: readonly string[]): NativeAddon {
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  for (const candidate of addonCandidates()) {
+  for (const candidate of candidates) {
     if (!existsSync(candidate)) {
       tried.push(`  ${candidate}: not found`);
       continue;
     }
     try {
-      cached = require(candidate) as NativeAddon;
-      return cached;
+      return require(candidate) as NativeAddon;
     } catch (err) {
       tried.push(`  ${candidate}: ${(err as Error).message}`);
     }
@@ -50,4 +47,12 @@ export function loadNativeAddon(): NativeAddon {
   throw new Error(
     `cannot load the Vigil native addon (${ADDON_FILE}); build it with \`node scripts/build-addon.mjs\`. Tried:\n${tried.join('\n')}`,
   );
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon of this checkout, loaded once per process. */
+export function loadNativeAddon(): NativeAddon {
+  cached ??= loadNativeAddonFrom(addonCandidates());
+  return cached;
 }

@@ -4,7 +4,7 @@ import { LinuxBlockDevices } from './block-devices.js';
 import { LinuxMountTable } from './mount-table.js';
 import { LinuxTimedStat } from './timed-stat.js';
 
-export { loadNativeAddon, addonCandidates } from './addon-loader.js';
+export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxMountTable, LinuxTimedStat };
 
 export function createLinuxPlatform(): Platform {
