@@ -3,24 +3,24 @@
 // after one node is SIGKILLed the survivor's system-state series turns DEAD within two scrape
 // intervals of the survivor noticing, and the VigilSystemDown alert fires.
 //
-// Each node is a separate process running the real ClusterNode (authenticated TCP paths,
-// heartbeats, membership) with the real metrics registry and HTTP endpoint
-// (fixtures/cluster-metrics-node.ts).
+// The nodes are real vigild processes (dist/src/daemon/main.js) with the cluster key, two TCP
+// comm paths created with `vigil net_create`, and VIGIL_METRICS_ADDRESS on their own loopback
+// address.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateClusterSecret, writeKeyFile } from '../../../src/cluster/cluster-key.js';
 import { freePort } from '../cluster/helpers.js';
+import { ensureDaemonBuilt, runVigil, startVigild, stopAll, writeNodeConfig, type VigildHandle } from '../helpers/vigild-proc.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const havePrometheus = existsSync(PROMETHEUS);
 if (!havePrometheus) console.warn(`skipping the Prometheus scrape test: ${PROMETHEUS} not found (apt-get install prometheus)`);
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const fixture = join(repoRoot, 'test/integration/metrics/fixtures/cluster-metrics-node.ts');
 const rulesFile = join(repoRoot, 'deploy/prometheus/vigil-alerts.yml');
 const dashboardFile = join(repoRoot, 'deploy/grafana/vigil-dashboard.json');
 const SCRAPE_INTERVAL_S = 1;
@@ -46,7 +46,7 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
   const dir = mkdtempSync(join(tmpdir(), 'vigil-prom-'));
   const children: ChildProcess[] = [];
   const endpoints: Record<string, string> = {};
-  const nodes: Record<string, ChildProcess> = {};
+  const nodes: Record<string, VigildHandle> = {};
   let promUrl = '';
   let promLog = '';
 
@@ -57,41 +57,32 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
     return json.data.result;
   }
 
-  function startNode(name: string, me: string[], peer: string, peerAddrs: string[], port: number, secretHex: string): Promise<string> {
-    const cfg = {
-      name,
-      secretHex,
-      heartbeatIntervalMs: 200,
-      missedHeartbeats: 5,
-      metricsHost: me[0],
-      paths: me.map((addr, i) => ({ type: 'TCP', otherSystem: peer, priority: i + 1, localAddress: addr, remoteAddress: peerAddrs[i], port })),
-    };
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, JSON.stringify(cfg)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    nodes[name] = child;
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    return new Promise((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /READY (\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready: ${err}`)));
-    });
-  }
-
   beforeAll(async () => {
-    const secretHex = randomBytes(32).toString('hex');
-    const port = await freePort();
-    // Two TCP paths between the nodes, on distinct loopback addresses.
-    const [ep1, ep2] = await Promise.all([
-      startNode('node1', ['127.0.0.1', '127.0.0.3'], 'node2', ['127.0.0.2', '127.0.0.4'], port, secretHex),
-      startNode('node2', ['127.0.0.2', '127.0.0.4'], 'node1', ['127.0.0.1', '127.0.0.3'], port, secretHex),
-    ]);
-    endpoints.node1 = ep1;
-    endpoints.node2 = ep2;
+    ensureDaemonBuilt();
+    const keyFile = join(dir, 'cluster.key');
+    writeKeyFile(keyFile, generateClusterSecret());
+    const commPort = await freePort();
+    // node1 on 127.0.0.1 / 127.0.0.3, node2 on 127.0.0.2 / 127.0.0.4: two TCP paths between them.
+    const addrs: Record<string, string[]> = { node1: ['127.0.0.1', '127.0.0.3'], node2: ['127.0.0.2', '127.0.0.4'] };
+    for (const name of ['node1', 'node2']) {
+      const metricsAddress = `${addrs[name]![0]}:${await freePort()}`;
+      const cfg = writeNodeConfig(join(dir, name), name, {
+        VIGIL_KEY_FILE: keyFile,
+        LCMHBEATTIME: '0.2',
+        LCMNUMHBEATS: '5',
+        VIGIL_METRICS_ADDRESS: metricsAddress,
+        VIGIL_LOG_LEVEL: 'info',
+      });
+      nodes[name] = await startVigild(name, join(dir, name), cfg);
+      endpoints[name] = metricsAddress;
+    }
+    for (const [name, other] of [['node1', 'node2'], ['node2', 'node1']] as const) {
+      for (const i of [0, 1]) {
+        const r = await runVigil(nodes[name]!.socket, ['net_create', '-S', other, '-T', 'TCP', '-l', addrs[name]![i]!, '-r', addrs[other]![i]!, '-P', String(commPort), '-p', String(i + 1)]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+    }
+    const [ep1, ep2] = [endpoints.node1!, endpoints.node2!];
 
     const webPort = await freePort();
     promUrl = `http://127.0.0.1:${webPort}`;
@@ -130,6 +121,7 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
   });
 
   afterAll(async () => {
+    await stopAll();
     for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
@@ -162,6 +154,23 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
     for (const s of rtt) expect(Number(s.value[1])).toBeGreaterThan(0);
     const lag = await query('nodejs_eventloop_lag_p99_seconds');
     expect(lag).toHaveLength(2);
+
+    // A resource created with the CLI shows up with its state, and goes away when removed.
+    const created = await runVigil(nodes.node1!.socket, ['ins_create', '-a', 'gen', '-r', 'app', '-t', 'web', '-i', '/srv/web', '-I', 'ISP']);
+    expect(created.code, created.stderr).toBe(0);
+    const resource = await pollUntil('the resource series', 10_000, async () => {
+      const r = await query('vigil_resource_state{tag="web"}');
+      return r.length === 1 ? r[0] : undefined;
+    });
+    expect(resource.metric).toMatchObject({ instance: endpoints.node1, tag: 'web', app: 'gen', type: 'app', system: 'node1', state: 'ISP' });
+    const writes = await query(`vigil_lcd_writes_total{instance="${endpoints.node1}"}`);
+    expect(Number(writes[0]!.value[1])).toBeGreaterThan(0);
+    const removed = await runVigil(nodes.node1!.socket, ['ins_remove', '-t', 'web']);
+    expect(removed.code, removed.stderr).toBe(0);
+    await pollUntil('the resource series to go away', 10_000, async () => {
+      const r = await query('vigil_resource_state{tag="web"}');
+      return r.length === 0 ? true : undefined;
+    });
     expect(promLog).not.toMatch(/level=error/);
   });
 
@@ -179,7 +188,7 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
 
   it('turns node2 DEAD within two scrape intervals after a kill -9, and fires VigilSystemDown', async () => {
     const killedAt = Date.now();
-    nodes.node2!.kill('SIGKILL');
+    nodes.node2!.proc.kill('SIGKILL');
     const survivor = `http://${endpoints.node1}/metrics`;
     // The moment the survivor itself reports node2 dead (its own detection time).
     await pollUntil('node1 to declare node2 dead', 30_000, async () => {
