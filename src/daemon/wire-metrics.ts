@@ -13,6 +13,7 @@ import { clusterMetricsSources, type ClusterStatsView } from '../metrics/cluster
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { AgentMetrics } from '../metrics/registry.js';
 import { MetricsServer } from '../metrics/server.js';
+import { TransitionTracker } from '../metrics/transition-tracker.js';
 import type { MetricsSources, ProbeStats } from '../metrics/sources.js';
 import type { Agent, Subsystem } from './agent.js';
 
@@ -67,9 +68,17 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
 export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedMetrics {
   const metrics = new AgentMetrics({ sources: agentMetricsSources(agent, parts), version: vigilVersion() });
   let server: MetricsServer | undefined;
+  // Transitions are derived from the LCD, where every state change lands: the hierarchy engine
+  // does not report them itself, so nothing is counted twice.
+  const transitions = new TransitionTracker(() => agent.lcd.instances({ system: agent.localSystem }), metrics.recorder);
+  let unsubscribe: (() => void) | undefined;
   const subsystem: Subsystem = {
     name: 'metrics',
     async start() {
+      transitions.sync();
+      unsubscribe = agent.lcd.onChange((change) => {
+        if (change.kind !== 'sync') transitions.sync();
+      });
       const address = agent.config.VIGIL_METRICS_ADDRESS;
       if (!address) {
         agent.log.info('metrics endpoint disabled (VIGIL_METRICS_ADDRESS=off)');
@@ -88,6 +97,7 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
       agent.log.info({ endpoint: server.endpoint() }, 'metrics endpoint listening');
     },
     async stop() {
+      unsubscribe?.();
       await server?.close();
       server = undefined;
     },

@@ -54,11 +54,16 @@ describe('attachMetrics', () => {
     expect(agent.lcd.writes).toBeGreaterThan(0);
     expect(body).toMatch(/vigil_agent_info\{system="node1",version="\d+\.\d+\.\d+"\} 1/);
 
-    attached.recorder.resourceTransition('web', 'OSU', 'ISP');
+    // The transition is derived from the LCD change itself.
     agent.lcd.setInstanceState('web', 'ISP');
     body = await scrape(attached.endpoint());
     expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"} 1']);
     expect(valueOf(body, 'vigil_resource_transitions_total{tag="web",from="OSU",to="ISP"}')).toBe(1);
+    agent.lcd.setInstanceState('web', 'OSF', 'test');
+    agent.lcd.setInstanceState('web', 'OSF', 'again, same state');
+    body = await scrape(attached.endpoint());
+    expect(valueOf(body, 'vigil_resource_transitions_total{tag="web",from="ISP",to="OSF"}')).toBe(1);
+    expect(samples(body, 'vigil_resource_transitions_total{')).toHaveLength(2);
 
     agent.lcd.removeInstances([{ system: 'node1', tag: 'web' }]);
     body = await scrape(attached.endpoint());
