@@ -12,7 +12,7 @@ import type { PathConfig } from '../../../src/cluster/comm-path.js';
 import { waitFor } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const NODE_MAIN = join(here, 'node-main.ts');
+export const NODE_MAIN = join(here, '../../../scripts/bench/cluster-node-proc.ts');
 
 export const haveRoot = process.getuid?.() === 0;
 export const haveSocat = spawnSync('socat', ['-V']).status === 0;

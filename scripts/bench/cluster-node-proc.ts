@@ -1,13 +1,13 @@
-// Test entry: runs one ClusterNode in its own process from a JSON config file and reports on
+// Bench and test entry: runs one ClusterNode in its own process from a JSON config file and reports on
 // stdout, one JSON object per line: membership outputs as they happen, and a stats snapshot
 // (with event-loop delay) whenever a line "stats" arrives on stdin. Used by the multi-process
 // integration tests and benches in place of a full vigild.
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { ClusterNode } from '../../../src/cluster/cluster-node.js';
-import { readKeyFile } from '../../../src/cluster/cluster-key.js';
-import type { PathConfig } from '../../../src/cluster/comm-path.js';
+import { ClusterNode } from '../../src/cluster/cluster-node.js';
+import { readKeyFile } from '../../src/cluster/cluster-key.js';
+import type { PathConfig } from '../../src/cluster/comm-path.js';
 
 interface NodeMainConfig {
   localSystem: string;
