@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // vigil: the administration CLI. Each daemon command is parsed from its spec (command-table.ts),
-// sent to the local vigild over the admin socket (--socket, $VIGIL_ADMIN_SOCKET or
-// /run/vigil/admin.sock), and the reply is printed as the daemon formatted it (or as JSON with
+// sent to the local vigild over the admin socket (--socket, $VIGIL_ADMIN_SOCKET, the
+// VIGIL_ADMIN_SOCKET of $VIGIL_CONFIG or /etc/default/vigil, else /run/vigil/admin.sock), and the reply is printed as the daemon formatted it (or as JSON with
 // --json); the exit code is the daemon's. Invoked through a symlink named like a command
 // (e.g. eqv_list -> vigil), it behaves as `vigil eqv_list`, as the seeds' tools did.
 import * as path from 'node:path';
@@ -11,11 +11,18 @@ import { EXIT_USAGE } from '../admin/exit-codes.js';
 import { DEFAULT_ADMIN_SOCKET, type AdminRequest } from '../admin/protocol.js';
 import { keygenCommand } from '../cluster/keygen.js';
 import { devicesCommand } from './commands/devices.js';
+import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
 import { sendAdminRequest } from './admin-client.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 
+/** --socket, then $VIGIL_ADMIN_SOCKET, then VIGIL_ADMIN_SOCKET in the daemon's config file, then the default. */
 function socketPath(program: Command): string {
-  return (program.opts().socket as string | undefined) || process.env.VIGIL_ADMIN_SOCKET || DEFAULT_ADMIN_SOCKET;
+  return (
+    (program.opts().socket as string | undefined) ||
+    process.env.VIGIL_ADMIN_SOCKET ||
+    readConfigValue(process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH, 'VIGIL_ADMIN_SOCKET') ||
+    DEFAULT_ADMIN_SOCKET
+  );
 }
 
 async function runDaemonCommand(program: Command, spec: CommandSpec, cmd: Command): Promise<void> {

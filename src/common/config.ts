@@ -5,9 +5,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_CONFIG_PATH, parseKeyValueText } from './config-file.js';
 import { VigilError } from './errors.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/default/vigil';
+export { DEFAULT_CONFIG_PATH, parseKeyValueText };
 export const ERR_NAS_DEFAULTS_ILLOGICAL = 107009;
 
 /** Seconds as a decimal number ("5", "0.2"). */
@@ -94,40 +95,6 @@ export interface LoadedConfig {
 }
 
 export const KNOWN_CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof Parsed)[];
-
-/**
- * Parse KEY=VALUE text: blank lines and # comments are ignored, an optional leading `export`
- * is accepted, values may be "double" or 'single' quoted; an unquoted value ends at " #".
- */
-export function parseKeyValueText(text: string, source = 'config'): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split(/\r?\n/);
-  lines.forEach((line, idx) => {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(trimmed);
-    if (!m) throw new VigilError(0, `${source}:${idx + 1}: expected KEY=VALUE, got "${trimmed}"`, { source, line: idx + 1 });
-    const key = m[1]!;
-    let value = m[2]!;
-    if (value.startsWith('"') || value.startsWith("'")) {
-      const q = value[0]!;
-      let end = 1;
-      while (end < value.length && value[end] !== q) end += q === '"' && value[end] === '\\' ? 2 : 1;
-      if (end >= value.length) end = -1;
-      if (end < 0) throw new VigilError(0, `${source}:${idx + 1}: ${key}: unterminated ${q} quote`, { source, key, line: idx + 1 });
-      const rest = value.slice(end + 1).trim();
-      if (rest !== '' && !rest.startsWith('#')) {
-        throw new VigilError(0, `${source}:${idx + 1}: ${key}: unexpected text after the closing quote`, { source, key });
-      }
-      value = value.slice(1, end);
-      if (q === '"') value = value.replace(/\\(["\\$`])/g, '$1');
-    } else {
-      value = value.replace(/\s+#.*$/, '').trim();
-    }
-    out[key] = value;
-  });
-  return out;
-}
 
 /** Validate KEY=VALUE pairs into a VigilConfig, applying defaults and the seeds' fallback rules. */
 export function buildConfig(values: Record<string, string>, source = ''): LoadedConfig {

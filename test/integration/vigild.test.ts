@@ -72,6 +72,13 @@ describe('vigild and the vigil CLI', () => {
     const remote = await v('sys_list', '-d', 'beta');
     expect(remote.code).toBe(3);
 
+    // Without --socket or $VIGIL_ADMIN_SOCKET the CLI finds the socket in the daemon's config file.
+    const viaConfig = spawnSync(process.execPath, [VIGIL, 'sys_list'], {
+      env: { ...process.env, VIGIL_ADMIN_SOCKET: '', VIGIL_CONFIG: conf },
+      encoding: 'utf8',
+    });
+    expect([viaConfig.status, viaConfig.stdout]).toEqual([0, 'alpha\nbeta\n']);
+
     // Invoked through a symlink named like the command, as the seeds' tools are.
     const link = path.join(dir, 'eqv_list');
     fs.symlinkSync(VIGIL, link);
