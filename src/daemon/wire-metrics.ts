@@ -4,8 +4,10 @@
 // /healthz on VIGIL_METRICS_ADDRESS (nothing when it is "off"). Without a cluster, system and
 // path states come from the last-known states the LCD holds.
 //
-// Call from compose.ts after the cluster and the hierarchy engine are attached; hand the
-// returned `recorder` to the parts that report events (hierarchy engine, kits, probes).
+// Call from compose.ts after the cluster and the hierarchy engine are attached, passing the
+// cluster subsystem and the platform's timedStat; hand the returned `recorder` to the parts
+// that report events (hierarchy service: failover, switchover, localRecovery, quickCheck;
+// kits: probe latency).
 
 import { readFileSync } from 'node:fs';
 import { VigilError } from '../common/errors.js';
@@ -14,15 +16,16 @@ import type { MetricsRecorder } from '../metrics/recorder.js';
 import { AgentMetrics } from '../metrics/registry.js';
 import { MetricsServer } from '../metrics/server.js';
 import { TransitionTracker } from '../metrics/transition-tracker.js';
-import type { MetricsSources, ProbeStats } from '../metrics/sources.js';
+import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-source.js';
+import type { MetricsSources } from '../metrics/sources.js';
 import type { Agent, Subsystem } from './agent.js';
 
 export interface MetricsParts {
   /** The cluster subsystem or a ClusterNode: anything with its stats() shape; stats() may be
    *  undefined while no node runs, and the LCD's last-known states are used meanwhile. */
   cluster?: { stats(): ClusterStatsView | undefined };
-  /** Native probe accounting (in flight, parked, timeouts, reclaimed), when probes exist. */
-  probeStats?: () => ProbeStats;
+  /** The platform's time-limited probes (Platform.timedStat), when the agent has them. */
+  probes?: { counters(): ProbeCountersView };
 }
 
 export interface AttachedMetrics {
@@ -61,7 +64,7 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     sources.commPaths = () => (running() ? live.commPaths() : fromLcd.commPaths!());
     sources.clusterCounters = () => (running() ? live.clusterCounters() : { authFailures: {}, droppedFrames: {} });
   }
-  if (parts.probeStats) sources.probeStats = parts.probeStats;
+  if (parts.probes) sources.probeStats = probeMetricsSource(parts.probes);
   return sources;
 }
 

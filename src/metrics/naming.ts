@@ -18,7 +18,8 @@
 //   vigil_local_recoveries_total{tag,result},               vigil_local_recovery_duration_seconds{result}
 //   vigil_quickcheck_results_total{kit,depth,result},       vigil_quickcheck_duration_seconds{kit,depth}
 //   vigil_probe_duration_seconds{outcome}, vigil_probes_in_flight, vigil_probes_parked,
-//   vigil_probe_timeouts_total, vigil_probe_threads_reclaimed_total
+//   vigil_probes_parked_by_key{key}, vigil_probe_timeouts_total,
+//   vigil_probe_threads_reclaimed_total, vigil_probe_capacity_rejections_total
 //   vigil_cluster_auth_failures_total{reason}, vigil_cluster_dropped_frames_total{reason}
 //   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds
 //

@@ -185,6 +185,26 @@ export function registerSnapshotFamilies(
         this.set(snapshot().probeStats?.parked ?? 0);
       },
     });
+    new Gauge({
+      name: 'vigil_probes_parked_by_key',
+      help: 'Parked probes per probe key (the mount point probed); keys with none are absent.',
+      labelNames: ['key'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, count] of Object.entries(snapshot().probeStats?.parkedByKey ?? {})) {
+          if (count > 0) this.set({ key }, count);
+        }
+      },
+    });
+    new Counter({
+      name: 'vigil_probe_capacity_rejections_total',
+      help: 'Probes refused at once because the bounds on probe threads were reached.',
+      registers,
+      collect() {
+        setCumulativeValue(this, snapshot().probeStats?.capacityRejected);
+      },
+    });
     new Counter({
       name: 'vigil_probe_timeouts_total',
       help: 'Native probes that hit their time limit.',

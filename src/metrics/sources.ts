@@ -58,6 +58,10 @@ export interface ProbeStats {
   timeouts: number;
   /** Cumulative: parked probe threads that eventually returned and were reclaimed. */
   reclaimed: number;
+  /** Cumulative: probes refused at once because the thread bounds were reached. */
+  capacityRejected?: number;
+  /** Parked probes per key (the mount point probed); keys with none are absent. */
+  parkedByKey?: Record<string, number>;
 }
 
 export interface MetricsSources {

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../../src/common/config.js';
 import { Agent } from '../../../src/daemon/agent.js';
 import { attachMetrics } from '../../../src/daemon/wire-metrics.js';
+import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
 import type { ClusterStatsView } from '../../../src/metrics/cluster-source.js';
 import { freePort } from '../../integration/cluster/helpers.js';
 import { samples, valueOf } from './fake-sources.js';
@@ -105,6 +106,29 @@ describe('attachMetrics', () => {
     expect(valueOf(body, 'vigil_system_state{system="node2",state="DEAD"}')).toBe(1);
     expect(body).toContain('# TYPE vigil_cluster_auth_failures_total counter');
     expect(samples(body, 'vigil_cluster_auth_failures_total{')).toEqual([]);
+  });
+
+  it('exposes the platform probe counters: a hung probe is parked, then reclaimed', async () => {
+    const platform = createMemoryPlatform();
+    platform.kernel.addDirectory('/mnt').addDirectory('/mnt/nfs');
+    platform.kernel.addMount({ source: '10.0.0.9:/export', mountPoint: '/mnt/nfs', fsType: 'nfs', options: ['rw'] });
+    const agent = await newAgent(`127.0.0.1:${await freePort()}`);
+    const attached = attachMetrics(agent, { probes: platform.timedStat });
+    await agent.start();
+    platform.kernel.hang('/mnt/nfs');
+    await expect(platform.timedStat.stat('/mnt/nfs', 50)).rejects.toThrow();
+    let body = await scrape(attached.endpoint());
+    expect(valueOf(body, 'vigil_probes_parked')).toBe(1);
+    expect(valueOf(body, 'vigil_probes_parked_by_key{key="/mnt/nfs"}')).toBe(1);
+    expect(valueOf(body, 'vigil_probe_timeouts_total')).toBe(1);
+    expect(valueOf(body, 'vigil_probe_threads_reclaimed_total')).toBe(0);
+    platform.kernel.release('/mnt/nfs');
+    for (let i = 0; i < 100 && platform.timedStat.counters().parked > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    body = await scrape(attached.endpoint());
+    expect(valueOf(body, 'vigil_probes_parked')).toBe(0);
+    expect(samples(body, 'vigil_probes_parked_by_key{')).toEqual([]);
+    expect(valueOf(body, 'vigil_probe_threads_reclaimed_total')).toBe(1);
+    expect(valueOf(body, 'vigil_probe_capacity_rejections_total')).toBe(0);
   });
 
   it('refuses to start with an error naming the key when the address is taken', async () => {
