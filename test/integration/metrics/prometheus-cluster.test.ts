@@ -6,7 +6,7 @@
 // The nodes are real vigild processes (dist/src/daemon/main.js) with the cluster key, two TCP
 // comm paths created with `vigil net_create`, and VIGIL_METRICS_ADDRESS on their own loopback
 // address.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,8 @@ import { freePort } from '../cluster/helpers.js';
 import { ensureDaemonBuilt, runVigil, startVigild, stopAll, writeNodeConfig, type VigildHandle } from '../helpers/vigild-proc.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
-const havePrometheus = existsSync(PROMETHEUS);
-if (!havePrometheus) console.warn(`skipping the Prometheus scrape test: ${PROMETHEUS} not found (apt-get install prometheus)`);
+const havePrometheus = existsSync(PROMETHEUS) && existsSync('/usr/bin/promtool');
+if (!havePrometheus) console.warn(`skipping the Prometheus scrape test: ${PROMETHEUS} or /usr/bin/promtool not found (apt-get install prometheus)`);
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const rulesFile = join(repoRoot, 'deploy/prometheus/vigil-alerts.yml');
@@ -152,6 +152,13 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
       return r.length === 4 ? r : undefined;
     });
     for (const s of rtt) expect(Number(s.value[1])).toBeGreaterThan(0);
+    // The live exposition of a real vigild passes promtool's lint.
+    const body = await (await fetch(`http://${endpoints.node1}/metrics`)).text();
+    expect(body).toContain('# TYPE vigil_comm_path_heartbeat_rtt_seconds gauge');
+    const lint = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 60_000 });
+    expect(`${lint.stdout}${lint.stderr}`).toBe('');
+    expect(lint.status).toBe(0);
+
     const lag = await query('nodejs_eventloop_lag_p99_seconds');
     expect(lag).toHaveLength(2);
 
