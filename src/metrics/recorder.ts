@@ -15,6 +15,11 @@ import {
 
 type Removable = { remove(labels: Record<string, string>): void };
 
+/** What the hierarchy service reports (give it the agent's recorder, typed this narrowly). */
+export type HierarchyMetricsEvents = Pick<MetricsRecorder, 'failover' | 'switchover' | 'localRecovery' | 'quickCheck'>;
+/** What a kit's time-limited probe reports (latency and outcome of each probe). */
+export type ProbeMetricsEvents = Pick<MetricsRecorder, 'probe'>;
+
 export class MetricsRecorder {
   private readonly transitions: Counter<'tag' | 'from' | 'to'>;
   private readonly failovers: Counter<'tag' | 'from_system' | 'to_system' | 'reason'>;
