@@ -170,8 +170,22 @@ export class HierarchyEngine {
   private graph = new DependencyGraph();
   private readonly resources = new Map<string, LocalResource>();
   private readonly alive = new Set<string>();
-  /** Which system runs each hierarchy (by key), as far as this system knows. */
-  private readonly where = new Map<string, string>();
+  /**
+   * Which system runs each resource, as far as this system knows. Kept per tag, not per hierarchy
+   * key, so it survives dependency changes that merge or split hierarchies; `where` reads and
+   * writes it for a whole hierarchy at once.
+   */
+  private readonly whereTag = new Map<string, string>();
+  private readonly where = {
+    get: (key: string): string | undefined => this.whereTag.get(key),
+    has: (key: string): boolean => this.whereTag.has(key),
+    set: (key: string, system: string): void => {
+      for (const t of this.graph.has(key) ? this.graph.component(key) : [key]) this.whereTag.set(t, system);
+    },
+    delete: (key: string): void => {
+      for (const t of this.graph.has(key) ? this.graph.component(key) : [key]) this.whereTag.delete(t);
+    },
+  };
   private readonly ops = new Map<string, Operation>();
   /** Operations waiting for the hierarchy's current one to finish. */
   private readonly queued = new Map<string, Operation[]>();
@@ -325,8 +339,13 @@ export class HierarchyEngine {
     for (const [key, comp] of g.hierarchies()) {
       if (comp.some((t) => isInService(this.resources.get(t)!.state))) local.add(key);
     }
-    for (const [key, sys] of [...this.where]) if (sys === this.local && !local.has(key)) this.where.delete(key);
-    for (const key of local) this.where.set(key, this.local);
+    for (const [tag, sys] of [...this.whereTag]) if (!g.has(tag) && sys === this.local) this.whereTag.delete(tag);
+    for (const key of g.hierarchies().keys()) {
+      if (local.has(key)) this.where.set(key, this.local);
+      else if (this.where.get(key) === this.local) this.where.delete(key);
+    }
+    // A system that just received an extended hierarchy must learn where it runs.
+    this.broadcast({ kind: 'hier-state-sync', inService: [...local] });
   }
 
   /** Sets initial states (e.g. from the LCD after a restart: in-service rows become OSU). */
@@ -389,8 +408,8 @@ export class HierarchyEngine {
         this.startOp(this.newOp('restore', pr.key, 'switchover', { adminRequest: req }));
       }
     }
-    for (const [key, sys] of [...this.where]) {
-      if (sys !== system) continue;
+    for (const key of this.graph.hierarchies().keys()) {
+      if (this.where.get(key) !== system) continue;
       this.where.delete(key);
       this.log('warn', `system ${system} died with hierarchy ${key} in service`, { key, system, at: this.now });
       this.decideFailover(key, [system]);
@@ -560,7 +579,9 @@ export class HierarchyEngine {
       at: this.now,
     });
     if (result.haltNode) this.out.push({ type: 'haltNode', reason: `${a.tag}: ${result.reason}` });
-    if (result.ok) {
+    if (result.ok && !this.resources.has(a.tag)) {
+      op.done.push(a.tag); // the resource was removed from the configuration meanwhile
+    } else if (result.ok) {
       op.done.push(a.tag);
       if (op.kind === 'restore') this.setState(a.tag, inServiceState(this.resources.get(a.tag)!.cfg.equivalents.length > 0), 'restored', 'restored');
       // A failed resource stays OSF with its failure reason after being cleaned up.
@@ -834,7 +855,7 @@ export class HierarchyEngine {
         else if (this.where.get(msg.key) === from) this.where.delete(msg.key);
         return;
       case 'hier-state-sync':
-        for (const [k, s] of [...this.where]) if (s === from && !msg.inService.includes(k)) this.where.delete(k);
+        for (const [t, s] of [...this.whereTag]) if (s === from) this.whereTag.delete(t);
         for (const k of msg.inService) this.where.set(k, from);
         return;
       case 'takeover': {

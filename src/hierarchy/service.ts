@@ -1,0 +1,245 @@
+// The hierarchy service of one agent: the engine (decisions), the executor (kit actions with
+// time limits), the LCD (configuration in, resource states out) and the transport to the other
+// agents, joined together. vigild wires it in src/daemon/wire-hierarchy.ts; integration tests
+// can run several services in one process over an in-memory transport.
+
+import { VigilError } from '../common/errors.js';
+import type { Lcd } from '../lcd/lcd.js';
+import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
+import { HierarchyEngine, type EngineEvent, type PeerMessage } from './engine.js';
+import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
+import { engineConfig, kitInstance } from './lcd-view.js';
+import type { RecoveryPolicy } from './recovery-policy.js';
+import type { ResourceState } from './states.js';
+
+/** Message types on the cluster's request/response messaging. */
+export const HIER_MESSAGE = 'hier.msg';
+export const HIER_TASK = 'hier.task';
+
+export interface HierarchyTransport {
+  /** Sends to another system's hierarchy service and resolves with its answer. */
+  request(system: string, type: typeof HIER_MESSAGE | typeof HIER_TASK, body: unknown, timeoutMs: number): Promise<unknown>;
+}
+
+export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface HierarchyServiceOptions {
+  lcd: Lcd;
+  kits: KitRegistry;
+  log: Log;
+  /** LKCHECKINTERVAL in milliseconds. */
+  checkIntervalMs: number;
+  checkIntervalByApp?: Record<string, number>;
+  recovery?: RecoveryPolicy;
+  /** How often the engine is ticked (time limits and checks are resolved at this grain). */
+  tickMs?: number;
+  quorum?: () => boolean;
+  /** Called when a kit asks for this node to be halted. */
+  haltNode: (reason: string) => void;
+  now?: () => number;
+}
+
+export interface TimelineEntry {
+  at: number;
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+type AdminEvent =
+  | { type: 'adminInService'; tag: string }
+  | { type: 'adminOutOfService'; tag: string }
+  | { type: 'adminAction'; tag: string; action: 'restore' | 'remove' }
+  | { type: 'lockRequest'; tag: string; purpose: string };
+
+export class HierarchyService {
+  readonly engine: HierarchyEngine;
+  readonly executor: HierarchyExecutor;
+  readonly lcd: Lcd;
+  readonly kits: KitRegistry;
+  readonly local: string;
+  /** Recent engine log lines with their times (kept for status output and tests). */
+  readonly timeline: TimelineEntry[] = [];
+  private transport: HierarchyTransport | undefined;
+  private readonly waiting = new Map<string, (r: { ok: boolean; message: string }) => void>();
+  private seq = 0;
+  private unsubscribe: (() => void) | undefined;
+  private reconfigPending = false;
+  private readonly now: () => number;
+  private readonly log: Log;
+  /** Task-step handler (tasks.ts installs it; remote systems call it through HIER_TASK). */
+  taskHandler: ((from: string, body: unknown) => Promise<unknown>) | undefined;
+
+  constructor(private readonly opts: HierarchyServiceOptions) {
+    this.lcd = opts.lcd;
+    this.kits = opts.kits;
+    this.local = opts.lcd.localSystem;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    this.engine = new HierarchyEngine({
+      localSystem: this.local,
+      kitFacts: (app) => {
+        const k = opts.kits.get(app);
+        return k ? kitFactsOf(k) : undefined;
+      },
+      checkIntervalMs: opts.checkIntervalMs,
+      checkIntervalByApp: opts.checkIntervalByApp,
+      recovery: opts.recovery,
+      quorum: opts.quorum,
+      canFailoverNow: (tag) => {
+        const i = this.instance(tag);
+        const k = i ? opts.kits.get(i.app) : undefined;
+        return k && i ? k.canFailoverNow(i) : { ok: true, reason: '' };
+      },
+    });
+    this.executor = new HierarchyExecutor(this.engine, opts.kits, this.local, {
+      instance: (tag) => this.instance(tag),
+      send: async (to, msg) => {
+        if (!this.transport) throw new Error('no cluster transport');
+        await this.transport.request(to, HIER_MESSAGE, msg, 30_000);
+      },
+      persistState: (tag, state, reason) => this.persistState(tag, state, reason),
+      adminDone: (request, ok, message) => {
+        const w = this.waiting.get(request);
+        if (w) {
+          this.waiting.delete(request);
+          w({ ok, message });
+        }
+      },
+      haltNode: (reason) => opts.haltNode(reason),
+      log: (level, msg, fields) => {
+        this.timeline.push({ at: this.now(), level, msg, fields });
+        if (this.timeline.length > 1000) this.timeline.splice(0, this.timeline.length - 1000);
+        this.log(level, msg, fields);
+      },
+      now: this.now,
+    });
+  }
+
+  start(): void {
+    this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
+    // After a restart nothing this agent ran is in service any more: recorded in-service states
+    // become OSU (OSF is kept, it needs an administrator).
+    const states: Record<string, ResourceState> = {};
+    for (const i of this.lcd.instances({ system: this.local })) states[i.tag] = i.state;
+    this.engine.loadStates(states);
+    for (const [tag, st] of Object.entries(states)) {
+      const want = st === 'OSF' ? 'OSF' : 'OSU';
+      if (st !== want) this.persistState(tag, want, 'agent start');
+    }
+    this.unsubscribe = this.lcd.onChange((c) => {
+      if (c.kind !== 'config' || c.what.startsWith('ins_setstate')) return;
+      this.reconfigureSoon();
+    });
+    this.executor.start(this.opts.tickMs ?? 200);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.executor.stop();
+    for (const w of this.waiting.values()) w({ ok: false, message: 'agent stopping' });
+    this.waiting.clear();
+  }
+
+  setTransport(t: HierarchyTransport | undefined): void {
+    this.transport = t;
+  }
+
+  hasTransport(): boolean {
+    return this.transport !== undefined;
+  }
+
+  /** Sends a task step to another system (create/extend/unextend/delete parts). */
+  async remote(system: string, body: unknown, timeoutMs = 120_000): Promise<unknown> {
+    if (system === this.local) {
+      if (!this.taskHandler) throw new Error('no task handler');
+      return this.taskHandler(this.local, body);
+    }
+    if (!this.transport) throw new VigilError(0, `cannot reach system ${system}: the cluster layer is not running`);
+    return this.transport.request(system, HIER_TASK, body, timeoutMs);
+  }
+
+  systemUp(system: string): void {
+    this.executor.feed({ type: 'systemUp', system });
+  }
+
+  systemDown(system: string): void {
+    this.executor.feed({ type: 'systemDown', system });
+  }
+
+  quorumChanged(): void {
+    this.executor.feed({ type: 'quorumChanged' });
+  }
+
+  handlePeerMessage(from: string, msg: PeerMessage): void {
+    this.executor.feed({ type: 'message', from, msg });
+  }
+
+  /** Applies LCD configuration changes to the engine (batched). */
+  reconfigureSoon(): void {
+    if (this.reconfigPending) return;
+    this.reconfigPending = true;
+    queueMicrotask(() => {
+      this.reconfigPending = false;
+      try {
+        this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
+      } catch (err) {
+        this.log('error', 'hierarchy: configuration from the LCD was refused', { error: (err as Error).message });
+      }
+    });
+  }
+
+  /** Applies the LCD configuration now (tasks call this before acting on a new instance). */
+  reconfigureNow(): void {
+    this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
+  }
+
+  /** Runs an administrative engine operation and waits for its outcome. */
+  admin(ev: AdminEvent): Promise<{ ok: boolean; message: string; request: string }> {
+    const request = `${this.local}:${++this.seq}:${this.now()}`;
+    return new Promise((resolve) => {
+      this.waiting.set(request, (r) => resolve({ ...r, request }));
+      this.executor.feed({ ...ev, request } as EngineEvent);
+    });
+  }
+
+  /** Takes the cluster-wide admin lock of the hierarchy of `tag`; throws with the holder named. */
+  async lock(tag: string, purpose: string): Promise<string> {
+    const r = await this.admin({ type: 'lockRequest', tag, purpose });
+    if (!r.ok) throw new VigilError(0, r.message, { tag });
+    return r.request;
+  }
+
+  unlock(request: string): void {
+    this.executor.feed({ type: 'lockRelease', request, tag: '' });
+  }
+
+  instance(tag: string): ResourceInstance | undefined {
+    const i = this.lcd.getInstance(tag);
+    return i ? kitInstance(i) : undefined;
+  }
+
+  /** Runs one kit action directly (create/extend/... steps of tasks), with its time limit. */
+  async runKit(inst: ResourceInstance, action: KitAction): Promise<ActionResult> {
+    const kit = this.kits.get(inst.app);
+    if (!kit) return { ok: false, recoveryClass: 'fatal', reason: `no recovery kit named ${inst.app} on ${this.local} (kits: ${this.kits.apps().join(', ')})` };
+    if (action === 'validate') return kit.validate(inst);
+    const controller = new AbortController();
+    const limit = Number(inst.info[`${action}TimeoutMs`]) || kit.timeLimits[action];
+    return runKitAction(kit, inst, { type: 'runAction', actionId: 0, tag: inst.tag, action, timeLimitMs: limit }, {
+      system: this.local,
+      signal: controller.signal,
+      log: (level, msg, fields) => this.log(level, msg, { tag: inst.tag, action, ...fields }),
+    }, controller);
+  }
+
+  private persistState(tag: string, state: ResourceState, reason: string): void {
+    const cur = this.lcd.getInstance(tag);
+    if (!cur || (cur.state === state && cur.reason === reason)) return;
+    try {
+      this.lcd.setInstanceState(tag, state, reason.slice(0, 4000));
+    } catch (err) {
+      this.log('error', `could not record state ${state} of ${tag} in the LCD`, { error: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,479 @@
+// The administrative tasks of the seeds' wizards, as functions: create, extend, unextend,
+// delete, dependency create/delete, properties. Each checks its input first (with the seeds'
+// error numbers) so bad input changes nothing, takes the hierarchy's cluster-wide admin lock
+// while it changes several systems, and reports what it did in lines like the wizards print.
+// Steps that run on another system travel as TaskStep messages (handleTaskStep answers them).
+
+import { VigilError } from '../common/errors.js';
+import { TAG_RE, type Switchback } from '../lcd/schema.js';
+import { DependencyGraph } from './graph.js';
+import { kitInstance, kitName, parseInfo, splitKitName } from './lcd-view.js';
+import type { HierarchyService } from './service.js';
+import { isInService } from './states.js';
+
+// Seed error numbers (001, "common", "create" and "extend" tables).
+export const E_USAGE = 2;
+export const E_TEMPLATE_MISSING = 3;
+export const E_ALREADY_EXTENDED = 4;
+export const E_CANNOT_EXTEND = 8;
+export const E_TEMPLATE_ARGS = 9;
+export const E_RESOURCE_INFO = 10;
+export const E_TAG_OR_ID_EXISTS = 14;
+export const E_INS_CREATE_FAILED = 15;
+export const E_NOT_FOUND = 19;
+export const E_CREATE_ERROR = 18;
+export const E_REMOVING_AFTER_ERROR = 21;
+export const E_IN_SERVICE_FAILED = 22;
+export const E_RESTORE_ON_CREATE = 23;
+export const E_CREATE_FAILED = 24;
+export const E_SWITCHBACK_MISMATCH = 29;
+export const E_TAG_MISSING = 30;
+
+interface ResourceSpec {
+  tag: string;
+  id: string;
+  kit: string;
+  switchback: Switchback;
+  info: Record<string, string>;
+}
+
+export type TaskStep =
+  | { kind: 'extend-target'; template: string; resources: ResourceSpec[]; deps: Array<{ parent: string; child: string }>; equivalents: Array<{ system: string; priority: number }>; targetPriority: number }
+  | { kind: 'add-eqv'; tags: string[]; otherSystem: string; otherPriority: number }
+  | { kind: 'remove-eqv'; tags: string[]; otherSystem: string }
+  | { kind: 'unextend-target'; tags: string[] }
+  | { kind: 'dep'; op: 'create' | 'delete'; parent: string; child: string }
+  | { kind: 'set-switchback'; tags: string[]; switchback: Switchback };
+
+export interface TaskOutput {
+  lines: string[];
+  data?: unknown;
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace('T', ' ').slice(0, 19);
+}
+
+function requireTag(tag: string | undefined, what: 'create' | 'extend'): string {
+  if (!tag) throw new VigilError(E_TAG_MISSING, `${what}: tag name not specified`);
+  if (!TAG_RE.test(tag)) throw new VigilError(E_USAGE, `invalid tag "${tag}": use 1-256 letters, digits and - _ . /`);
+  return tag;
+}
+
+function parsePriority(v: string | number | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 999) throw new VigilError(E_USAGE, `${what} must be a whole number from 1 to 999, not "${v}"`);
+  return n;
+}
+
+function parseSwitchback(v: string | undefined, fallback: Switchback): Switchback {
+  if (v === undefined || v === '') return fallback;
+  const s = v.toLowerCase();
+  if (s !== 'intelligent' && s !== 'automatic') throw new VigilError(E_USAGE, `switchback type must be intelligent or automatic, not "${v}"`);
+  return s;
+}
+
+/** Tags of the hierarchy containing `tag`, children first. */
+function hierarchyOf(svc: HierarchyService, tag: string): { key: string; tags: string[]; graph: DependencyGraph } {
+  const g = new DependencyGraph();
+  for (const i of svc.lcd.instances({ system: svc.local })) g.addNode(i.tag);
+  for (const d of svc.lcd.dependencies({ system: svc.local })) g.addDependency(d.parentTag, d.childTag);
+  return { key: g.hierarchyKey(tag), tags: g.restoreWaves(g.component(tag)).flat(), graph: g };
+}
+
+async function withLock<T>(svc: HierarchyService, tag: string, purpose: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await svc.lock(tag, purpose);
+  try {
+    return await fn();
+  } finally {
+    svc.unlock(lock);
+  }
+}
+
+// ---------------------------------------------------------------- create
+
+export interface CreateArgs {
+  kit?: string;
+  tag?: string;
+  id?: string;
+  switchback?: string;
+  info: Record<string, string>;
+}
+
+export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
+  const sys = svc.local;
+  if (!a.kit) throw new VigilError(E_USAGE, 'create: the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
+  const { app, type } = splitKitName(a.kit);
+  const tag = requireTag(a.tag, 'create');
+  if (!a.id) throw new VigilError(E_USAGE, 'create: the resource id (-i, e.g. the mount point) is not specified');
+  const switchback = parseSwitchback(a.switchback, 'intelligent');
+  const kit = svc.kits.get(a.kit);
+  if (!kit) throw new VigilError(E_USAGE, `create: no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
+  if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
+    throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${tag} or ID ${a.id} exists`, { tag, id: a.id });
+  }
+  const inst = { tag, id: a.id, app: a.kit, info: a.info };
+  const v = kit.validate(inst);
+  if (!v.ok) throw new VigilError(E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
+  return withLock(svc, tag, 'create', async () => {
+    const lines = [`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`];
+    const c = await svc.runKit(inst, 'create');
+    if (!c.ok) throw new VigilError(E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag });
+    if (c.reason) lines.push(`  ${c.reason}`);
+    try {
+      svc.lcd.createInstance({ tag, id: a.id!, app, type, switchback, state: 'OSU', info: JSON.stringify(a.info) });
+    } catch (e) {
+      throw new VigilError(E_INS_CREATE_FAILED, `ins_create failed on server ${sys}: ${(e as Error).message}`, { tag });
+    }
+    lines.push(`${stamp()} create: END successful creation of "${tag}" on server "${sys}"`);
+    svc.reconfigureNow();
+    lines.push(`${stamp()} restore: BEGIN restore of "${tag}" on server "${sys}"`);
+    const r = await svc.admin({ type: 'adminAction', tag, action: 'restore' });
+    if (!r.ok) {
+      lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
+      await svc.admin({ type: 'adminAction', tag, action: 'remove' });
+      svc.lcd.removeInstances([{ system: sys, tag }]);
+      await svc.runKit(inst, 'delete');
+      throw new VigilError(E_RESTORE_ON_CREATE, `Error bringing resource ${tag} in service on server ${sys}: ${r.message}`, { tag, lines });
+    }
+    lines.push(`${stamp()} restore: END successful restore of "${tag}" on server "${sys}"`);
+    lines.push(`Resource ${tag} successfully created on "${sys}"; it is in service but unprotected (ISU) until it is extended to another server`);
+    return { lines, data: { tag, system: sys, state: svc.engine.state(tag) } };
+  });
+}
+
+// ---------------------------------------------------------------- extend
+
+export interface ExtendArgs {
+  tag?: string;
+  target?: string;
+  templatePriority?: string | number;
+  targetPriority?: string | number;
+  switchback?: string;
+}
+
+/** Defaults the wizard would offer, for the interactive CLI and --accept-defaults. */
+export function extendDefaults(svc: HierarchyService, tag: string): { templatePriority: number; targetPriority: number; switchback: Switchback; firstExtend: boolean; targets: string[] } {
+  const inst = svc.lcd.getInstance(tag);
+  if (!inst) throw new VigilError(E_TEMPLATE_MISSING, `Template resource ${tag} on server ${svc.local} does not exist`, { tag });
+  const { key } = hierarchyOf(svc, tag);
+  const eq = svc.lcd.equivalencies({ system: svc.local, tag: key });
+  const used = new Set([eq[0]?.priority ?? 1, ...eq.map((e) => e.otherPriority)]);
+  let targetPriority = 10;
+  while (used.has(targetPriority)) targetPriority += 10;
+  const have = new Set([svc.local, ...eq.map((e) => e.otherSystem)]);
+  const targets = svc.engine.aliveSystems().filter((s) => !have.has(s));
+  return { templatePriority: eq[0]?.priority ?? 1, targetPriority, switchback: svc.lcd.getInstance(key)!.switchback, firstExtend: eq.length === 0, targets };
+}
+
+export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Promise<TaskOutput> {
+  const sys = svc.local;
+  const tag = requireTag(a.tag, 'extend');
+  if (!a.target) throw new VigilError(E_TEMPLATE_ARGS, 'extend: the target server (-s) is not specified');
+  if (!svc.lcd.getInstance(tag)) throw new VigilError(E_TEMPLATE_MISSING, `Template resource ${tag} on server ${sys} does not exist`, { tag });
+  const target = a.target;
+  const { key, tags } = hierarchyOf(svc, tag);
+  const eq = svc.lcd.equivalencies({ system: sys, tag: key });
+  if (target === sys || eq.some((e) => e.otherSystem === target)) {
+    throw new VigilError(E_ALREADY_EXTENDED, `Template resource ${tag} cannot be extended to server ${target} because it already exists there`, { tag, target });
+  }
+  const notUp = tags.filter((t) => !isInService(svc.engine.state(t) ?? 'OSU'));
+  if (notUp.length) {
+    throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${tag} to server ${target}: the template server ${sys} must have the hierarchy in service (not in service here: ${notUp.join(', ')})`, { tag, target });
+  }
+  if (!svc.engine.aliveSystems().includes(target)) {
+    throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${tag} to server ${target}: no live comm path to ${target}`, { tag, target });
+  }
+  const defaults = extendDefaults(svc, tag);
+  let templatePriority = defaults.templatePriority;
+  const tp = parsePriority(a.templatePriority, 'template priority');
+  if (tp !== undefined) {
+    if (!defaults.firstExtend && tp !== templatePriority) {
+      throw new VigilError(E_USAGE, `the template priority is set on the first extend only; ${tag} has priority ${templatePriority} on ${sys}`);
+    }
+    templatePriority = tp;
+  }
+  const targetPriority = parsePriority(a.targetPriority, 'target priority') ?? defaults.targetPriority;
+  const used = new Map<number, string>([[templatePriority, sys], ...eq.map((e) => [e.otherPriority, e.otherSystem] as [number, string])]);
+  if (used.has(targetPriority)) {
+    throw new VigilError(E_USAGE, `priority ${targetPriority} is already used by ${used.get(targetPriority)} for ${key}; choose an unused priority from 1 to 999`);
+  }
+  const switchback = parseSwitchback(a.switchback, defaults.switchback);
+
+  return withLock(svc, tag, 'extend', async () => {
+    const lines = ['Executing the pre-extend script...', 'Checking existence of extend and canextend scripts'];
+    const resources: ResourceSpec[] = tags.map((t) => {
+      const i = svc.lcd.getInstance(t)!;
+      return { tag: t, id: i.id, kit: kitName(i), switchback: t === key ? switchback : i.switchback, info: parseInfo(i.info) };
+    });
+    for (const r of resources) {
+      if (!svc.kits.get(r.kit)) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${target}: no kit ${r.kit}`);
+    }
+    lines.push('Building independent resource list');
+    for (const r of resources) lines.push(`Checking extendability for ${r.tag}`);
+    const deps = svc.lcd.dependencies({ system: sys }).filter((d) => tags.includes(d.parentTag)).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+    const equivalents = [{ system: sys, priority: templatePriority }, ...eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority }))];
+    const reply = (await svc.remote(target, { kind: 'extend-target', template: sys, resources, deps, equivalents, targetPriority } satisfies TaskStep)) as TaskOutput;
+    lines.push('Pre Extend checks were successful', ...reply.lines);
+    // The template and every other system with the hierarchy learn the new equivalent.
+    for (const t of tags) {
+      if (svc.lcd.equivalencies({ system: sys, tag: t, otherSystem: target }).length === 0) {
+        svc.lcd.createEquivalency({ tag: t, otherSystem: target, otherTag: t, type: 'SHARED', priority: templatePriority, otherPriority: targetPriority });
+      }
+    }
+    for (const e of eq) await svc.remote(e.otherSystem, { kind: 'add-eqv', tags, otherSystem: target, otherPriority: targetPriority } satisfies TaskStep);
+    svc.reconfigureNow();
+    if (switchback !== defaults.switchback) {
+      for (const s of [sys, ...eq.map((e) => e.otherSystem)]) await svc.remote(s, { kind: 'set-switchback', tags: [key], switchback } satisfies TaskStep);
+    }
+    lines.push(`Hierarchy ${key} extended to ${target} (priority ${targetPriority}; ${sys} has ${templatePriority})`);
+    return { lines, data: { tag: key, target, templatePriority, targetPriority } };
+  });
+}
+
+// ---------------------------------------------------------------- unextend
+
+export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string; target?: string }): Promise<TaskOutput> {
+  const sys = svc.local;
+  const tag = requireTag(a.tag, 'extend');
+  if (!a.target) throw new VigilError(E_USAGE, 'unextend: the target server (-s) is not specified');
+  if (!svc.lcd.getInstance(tag)) throw new VigilError(E_NOT_FOUND, `Resource ${tag} not found on local server ${sys}`, { tag });
+  const target = a.target;
+  const { key, tags } = hierarchyOf(svc, tag);
+  if (target === sys) throw new VigilError(E_USAGE, `unextend: run it from another server than the target; to remove ${key} everywhere use delete`);
+  const eq = svc.lcd.equivalencies({ system: sys, tag: key });
+  if (!eq.some((e) => e.otherSystem === target)) throw new VigilError(E_NOT_FOUND, `Resource ${key} is not extended to server ${target}`, { tag: key, target });
+  if (svc.engine.runningOn(key) === target) {
+    throw new VigilError(E_USAGE, `unextend: ${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
+  }
+  return withLock(svc, tag, 'unextend', async () => {
+    const lines = ['You have specified the following resource hierarchy for unextend.', `Target Server = ${target}`, `Target Tag = ${key}`];
+    const reply = (await svc.remote(target, { kind: 'unextend-target', tags } satisfies TaskStep)) as TaskOutput;
+    lines.push(...reply.lines);
+    for (const s of [sys, ...eq.map((e) => e.otherSystem).filter((s) => s !== target)]) {
+      await svc.remote(s, { kind: 'remove-eqv', tags, otherSystem: target } satisfies TaskStep);
+    }
+    svc.reconfigureNow();
+    lines.push(`Hierarchy ${key} unextended from ${target}`);
+    return { lines };
+  });
+}
+
+// ---------------------------------------------------------------- delete
+
+export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }): Promise<TaskOutput> {
+  const sys = svc.local;
+  if (!a.tag) throw new VigilError(E_USAGE, 'delete: the tag (-t) is not specified');
+  if (!svc.lcd.getInstance(a.tag)) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
+  const { key, tags } = hierarchyOf(svc, a.tag);
+  const at = svc.engine.runningOn(key);
+  if (at && at !== sys) throw new VigilError(E_USAGE, `delete: ${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
+  const eq = svc.lcd.equivalencies({ system: sys, tag: key });
+  return withLock(svc, a.tag, 'delete', async () => {
+    const lines: string[] = [];
+    if (tags.some((t) => isInService(svc.engine.state(t) ?? 'OSU'))) {
+      const r = await svc.admin({ type: 'adminOutOfService', tag: key });
+      if (!r.ok) throw new VigilError(0, `delete: ${r.message}`);
+      lines.push(`Took ${key} out of service on ${sys}`);
+    }
+    for (const e of eq) {
+      const reply = (await svc.remote(e.otherSystem, { kind: 'unextend-target', tags } satisfies TaskStep)) as TaskOutput;
+      lines.push(...reply.lines);
+    }
+    for (const t of [...tags].reverse()) {
+      const r = await svc.runKit(kitInstance(svc.lcd.getInstance(t)!), 'delete');
+      if (!r.ok) lines.push(`warning: ${t}: ${r.reason}`);
+    }
+    svc.lcd.removeInstances(tags.map((t) => ({ system: sys, tag: t })));
+    svc.reconfigureNow();
+    lines.push(`Hierarchy ${key} (${tags.join(', ')}) deleted from ${[sys, ...eq.map((e) => e.otherSystem)].join(', ')}`);
+    return { lines };
+  });
+}
+
+// ---------------------------------------------------------------- dependencies
+
+export async function dependency(svc: HierarchyService, op: 'create' | 'delete', a: { parent?: string; child?: string }): Promise<TaskOutput> {
+  const sys = svc.local;
+  if (!a.parent || !a.child) throw new VigilError(E_USAGE, `dep ${op}: both the parent (-p) and the child (-c) tag are needed`);
+  const { parent, child } = a as { parent: string; child: string };
+  for (const t of [parent, child]) if (!svc.lcd.getInstance(t)) throw new VigilError(E_NOT_FOUND, `Resource ${t} not found on local server ${sys}`, { tag: t });
+  const systemsOf = (t: string) => svc.lcd.equivalencies({ system: sys, tag: t }).map((e) => e.otherSystem).sort();
+  const lines: string[] = [];
+  if (op === 'create') {
+    const g = hierarchyOf(svc, parent).graph;
+    g.addDependency(parent, child); // throws on a cycle, nothing changed
+    if (systemsOf(parent).join() !== systemsOf(child).join()) {
+      throw new VigilError(E_USAGE, `dep create: ${parent} (extended to ${systemsOf(parent).join(', ') || 'no server'}) and ${child} (extended to ${systemsOf(child).join(', ') || 'no server'}) must be extended to the same servers`);
+    }
+    const pAt = svc.engine.runningOn(parent);
+    const cAt = svc.engine.runningOn(child);
+    if (pAt !== undefined && pAt !== cAt) {
+      throw new VigilError(E_USAGE, `dep create: ${parent} is in service on ${pAt} but ${child} is ${cAt ? `in service on ${cAt}` : 'not in service'}; bring them in service on the same server first`);
+    }
+    const ps = svc.lcd.getInstance(parent)!.switchback;
+    const cs = svc.lcd.getInstance(child)!.switchback;
+    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: Switchback type mismatch between parent ${parent} and child ${child} on server ${sys}; align them with ins_setas`);
+  } else if (svc.lcd.dependencies({ system: sys, parentTag: parent, childTag: child }).length === 0) {
+    throw new VigilError(E_NOT_FOUND, `no dependency of ${parent} on ${child} on ${sys}`);
+  }
+  return withLock(svc, parent, `dep ${op}`, async () => {
+    for (const s of [sys, ...systemsOf(parent)]) {
+      await svc.remote(s, { kind: 'dep', op, parent, child } satisfies TaskStep);
+      lines.push(`Dependency ${parent}-${child} ${op === 'create' ? 'created' : 'deleted'} on "${s}"`);
+    }
+    svc.reconfigureNow();
+    return { lines };
+  });
+}
+
+// ---------------------------------------------------------------- properties
+
+export async function properties(svc: HierarchyService, a: { tag?: string; switchback?: string }): Promise<TaskOutput> {
+  const sys = svc.local;
+  if (!a.tag) throw new VigilError(E_USAGE, 'properties: the tag (-t) is not specified');
+  const inst = svc.lcd.getInstance(a.tag);
+  if (!inst) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
+  if (a.switchback !== undefined) {
+    const sb = parseSwitchback(a.switchback, inst.switchback);
+    const { tags } = hierarchyOf(svc, a.tag);
+    await withLock(svc, a.tag, 'properties', async () => {
+      const systems = [sys, ...svc.lcd.equivalencies({ system: sys, tag: a.tag }).map((e) => e.otherSystem)];
+      for (const s of systems) await svc.remote(s, { kind: 'set-switchback', tags, switchback: sb } satisfies TaskStep);
+      svc.reconfigureNow();
+    });
+  }
+  const i = svc.lcd.getInstance(a.tag)!;
+  const { key } = hierarchyOf(svc, a.tag);
+  const eq = svc.lcd.equivalencies({ system: sys, tag: a.tag });
+  const data = {
+    tag: i.tag,
+    id: i.id,
+    app: kitName(i),
+    switchback: i.switchback,
+    state: i.state,
+    reason: i.reason,
+    hierarchy: key,
+    inServiceOn: svc.engine.runningOn(a.tag) ?? null,
+    priority: eq[0]?.priority ?? 1,
+    equivalents: eq.map((e) => ({ system: e.otherSystem, tag: e.otherTag, priority: e.otherPriority })),
+    parents: svc.lcd.dependencies({ system: sys, childTag: a.tag }).map((d) => d.parentTag),
+    children: svc.lcd.dependencies({ system: sys, parentTag: a.tag }).map((d) => d.childTag),
+    info: parseInfo(i.info),
+  };
+  const lines = [
+    `Tag:          ${data.tag}`,
+    `ID:           ${data.id}`,
+    `Kit:          ${data.app}`,
+    `State:        ${data.state}${data.reason ? ` (${data.reason})` : ''}`,
+    `Switchback:   ${data.switchback}`,
+    `Hierarchy:    ${data.hierarchy}${data.inServiceOn ? `, in service on ${data.inServiceOn}` : ', not in service'}`,
+    `Priority:     ${data.priority} on ${sys}${data.equivalents.map((e) => `, ${e.priority} on ${e.system}`).join('')}`,
+    `Parents:      ${data.parents.join(' ') || '-'}`,
+    `Children:     ${data.children.join(' ') || '-'}`,
+    ...Object.entries(data.info).map(([k, v]) => `Info ${k}: ${v}`),
+  ];
+  return { lines, data };
+}
+
+// ---------------------------------------------------------------- steps on other systems
+
+export async function handleTaskStep(svc: HierarchyService, from: string, body: unknown): Promise<TaskOutput> {
+  const step = body as TaskStep;
+  const sys = svc.local;
+  const lcd = svc.lcd;
+  switch (step.kind) {
+    case 'extend-target': {
+      for (const r of step.resources) {
+        if (lcd.getInstance(r.tag)) throw new VigilError(E_ALREADY_EXTENDED, `Template resource ${r.tag} cannot be extended to server ${sys} because it already exists there`);
+        const { app, type } = splitKitName(r.kit);
+        if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${r.tag} or ID ${r.id} exists on ${sys}`);
+        const kit = svc.kits.get(r.kit);
+        if (!kit) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: no kit ${r.kit} here`);
+      }
+      for (const r of step.resources) {
+        const c = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'canExtend');
+        if (!c.ok) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${c.reason}`);
+      }
+      const lines: string[] = [];
+      const created: string[] = [];
+      try {
+        for (const r of step.resources) {
+          const e = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'extend');
+          if (!e.ok) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${e.reason}`);
+          const { app, type } = splitKitName(r.kit);
+          lcd.createInstance({ tag: r.tag, id: r.id, app, type, switchback: r.switchback, state: 'OSU', info: JSON.stringify(r.info) });
+          created.push(r.tag);
+          for (const q of step.equivalents) {
+            lcd.createEquivalency({ tag: r.tag, otherSystem: q.system, otherTag: r.tag, type: 'SHARED', priority: step.targetPriority, otherPriority: q.priority });
+          }
+          lines.push(`Extended ${r.tag} (${r.kit}) to ${sys}`);
+        }
+        for (const d of step.deps) lcd.createDependency({ parentTag: d.parent, childTag: d.child });
+      } catch (err) {
+        // Back out what this step created, so a failed extend leaves the target as it was.
+        if (created.length) lcd.removeInstances(created.map((tag) => ({ system: sys, tag })));
+        for (const t of created) {
+          const r = step.resources.find((x) => x.tag === t)!;
+          await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'unextend');
+        }
+        throw err;
+      }
+      svc.reconfigureNow();
+      return { lines };
+    }
+    case 'add-eqv': {
+      for (const t of step.tags) {
+        const mine = lcd.equivalencies({ system: sys, tag: t })[0]?.priority ?? 1;
+        if (!lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) {
+          lcd.createEquivalency({ tag: t, otherSystem: step.otherSystem, otherTag: t, type: 'SHARED', priority: mine, otherPriority: step.otherPriority });
+        }
+      }
+      svc.reconfigureNow();
+      return { lines: [] };
+    }
+    case 'remove-eqv': {
+      for (const t of step.tags) {
+        if (lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) lcd.removeEquivalencies({ system: sys, tag: t, otherSystem: step.otherSystem });
+      }
+      svc.reconfigureNow();
+      return { lines: [] };
+    }
+    case 'unextend-target': {
+      const present = step.tags.filter((t) => lcd.getInstance(t));
+      const up = present.filter((t) => isInService(svc.engine.state(t) ?? 'OSU'));
+      if (up.length) throw new VigilError(E_USAGE, `unextend: ${up.join(', ')} in service on ${sys}`);
+      const lines: string[] = [];
+      for (const t of [...present].reverse()) {
+        const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');
+        if (!r.ok) throw new VigilError(0, `unextend of ${t} on ${sys} failed: ${r.reason}`);
+      }
+      if (present.length) lcd.removeInstances(present.map((tag) => ({ system: sys, tag })));
+      svc.reconfigureNow();
+      lines.push(`Removed ${present.join(', ') || 'nothing'} from ${sys}`);
+      return { lines };
+    }
+    case 'dep': {
+      if (step.op === 'create') {
+        if (!lcd.getInstance(step.parent) || !lcd.getInstance(step.child)) throw new VigilError(E_NOT_FOUND, `dep create: ${step.parent} or ${step.child} missing on ${sys}`);
+        if (!lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
+          const g = hierarchyOf(svc, step.parent).graph;
+          g.addDependency(step.parent, step.child);
+          lcd.createDependency({ parentTag: step.parent, childTag: step.child });
+        }
+      } else if (lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
+        lcd.removeDependency(step.parent, step.child);
+      }
+      svc.reconfigureNow();
+      return { lines: [] };
+    }
+    case 'set-switchback': {
+      for (const t of step.tags) if (lcd.getInstance(t)) lcd.setSwitchback(t, step.switchback);
+      svc.reconfigureNow();
+      return { lines: [] };
+    }
+  }
+  void from;
+  throw new VigilError(E_RESOURCE_INFO, `unknown task step ${(step as { kind?: string }).kind ?? '?'}`);
+}
