@@ -13,6 +13,7 @@ import { keygenCommand } from '../cluster/keygen.js';
 import { devicesCommand } from './commands/devices.js';
 import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
 import { sendAdminRequest } from './admin-client.js';
+import { aliasesCommand } from './aliases.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 
 /** --socket, then $VIGIL_ADMIN_SOCKET, then VIGIL_ADMIN_SOCKET in the daemon's config file, then the default. */
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
   }
   program.addCommand(keygenCommand());
   program.addCommand(devicesCommand());
+  program.addCommand(aliasesCommand());
   return program;
 }
 

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_COMMAND_SPECS } from '../../src/cli/command-table.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import {
   canConnect,
@@ -84,6 +85,21 @@ describe('vigild and the vigil CLI', () => {
     fs.symlinkSync(VIGIL, link);
     const viaLink = await runVigil(d.socket, ['-t', 'web'], { argv0: link });
     expect(viaLink.stdout).toBe('alpha web beta web SHARED 1 10\n');
+
+    // Installed aliases: executables named like the commands.
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'sys_list'), '#!/bin/sh\necho not ours\n', { mode: 0o755 });
+    const inst = spawnSync(process.execPath, [VIGIL, 'aliases', '--dir', bin], { encoding: 'utf8' });
+    expect(inst.status).toBe(1); // one file was not ours and is left alone
+    expect(inst.stderr).toMatch(/sys_list exists and was not installed by vigil/);
+    expect(inst.stdout).toContain(`installed ${DAEMON_COMMAND_SPECS.length - 1} command aliases`);
+    const aliased = spawnSync(path.join(bin, 'eqv_list'), ['-t', 'web', '-f', ','], { env: { ...process.env, VIGIL_ADMIN_SOCKET: d.socket }, encoding: 'utf8' });
+    expect([aliased.status, aliased.stdout]).toEqual([0, 'alpha,web,beta,web,SHARED,1,10\n']);
+    const local424 = spawnSync(path.join(bin, 'sys_remove'), ['-s', 'alpha'], { env: { ...process.env, VIGIL_ADMIN_SOCKET: d.socket }, encoding: 'utf8' });
+    expect([local424.status, local424.stderr]).toEqual([1, expect.stringMatching(/Error 000424/)]);
+    spawnSync(process.execPath, [VIGIL, 'aliases', '--dir', bin, '--remove'], { encoding: 'utf8' });
+    expect(fs.readdirSync(bin)).toEqual(['sys_list']);
 
     // A malformed request line is answered with a usage error; the daemon keeps serving.
     const garbage = await new Promise<string>((resolve) => {
