@@ -21,9 +21,12 @@ export class BenchNode {
   readonly lines: Line[] = [];
   readonly child: ChildProcess;
   exited = false;
-  constructor(readonly name: string, configFile: string) {
+  constructor(readonly name: string, configFile: string, niceness = 0) {
     const args = fromSource ? ['--import', 'tsx', ENTRY, configFile] : [ENTRY, configFile];
-    this.child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    // A niceness other than 0 runs the node like a unit with Nice= set (negative needs root).
+    this.child = niceness === 0
+      ? spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('nice', ['-n', String(niceness), process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.on('exit', () => (this.exited = true));
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       try {
@@ -72,13 +75,13 @@ export class BenchCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   readonly keyFile = join(this.dir, 'cluster.key');
   readonly nodes: BenchNode[] = [];
-  constructor() {
+  constructor(readonly niceness = 0) {
     writeKeyFile(this.keyFile, generateClusterSecret());
   }
   start(name: string, paths: PathConfig[], heartbeatIntervalMs: number, missedHeartbeats: number): BenchNode {
     const file = join(this.dir, `${name}-${this.nodes.length}.json`);
     writeFileSync(file, JSON.stringify({ localSystem: name, keyFile: this.keyFile, heartbeatIntervalMs, missedHeartbeats, paths }));
-    const n = new BenchNode(name, file);
+    const n = new BenchNode(name, file, this.niceness);
     this.nodes.push(n);
     return n;
   }

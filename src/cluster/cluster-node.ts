@@ -118,7 +118,10 @@ export class ClusterNode extends EventEmitter {
     const hb = this.opts.heartbeatIntervalMs;
     this.hbTimer = setInterval(() => this.sendHeartbeats(), hb);
     // Ticks finer than the heartbeat so detection lags the limit by at most a quarter interval.
-    this.tickTimer = setInterval(() => this.apply(this.membership.tick(performance.now())), Math.max(5, Math.min(hb / 4, 250)));
+    // The judgement runs in setImmediate, i.e. after this loop turn's I/O: when our own process
+    // was starved of CPU, the heartbeats that arrived meanwhile are counted before any path is
+    // declared dead (timers run before I/O in a turn, so a plain timer would miss them).
+    this.tickTimer = setInterval(() => setImmediate(() => this.running && this.apply(this.membership.tick(performance.now()))), Math.max(5, Math.min(hb / 4, 250)));
   }
 
   async stop(): Promise<void> {
