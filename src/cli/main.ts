@@ -15,6 +15,7 @@ import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
 import { sendAdminRequest } from './admin-client.js';
 import { aliasesCommand } from './aliases.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
+import { extendCommand } from './commands/extend.js';
 
 /** --socket, then $VIGIL_ADMIN_SOCKET, then VIGIL_ADMIN_SOCKET in the daemon's config file, then the default. */
 function socketPath(program: Command): string {
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
   program.addCommand(keygenCommand());
+  program.addCommand(extendCommand(() => program.opts().socket as string | undefined));
   program.addCommand(devicesCommand());
   program.addCommand(aliasesCommand());
   return program;

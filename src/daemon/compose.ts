@@ -7,12 +7,14 @@ import { AdminServer } from './admin-server.js';
 import type { Agent } from './agent.js';
 import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
+import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
 
 export function composeAgent(agent: Agent): void {
   registerCoreCommands();
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent);
+  attachHierarchy(agent, cluster);
   attachMetrics(agent, { cluster });
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
 }

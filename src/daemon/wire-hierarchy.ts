@@ -1,0 +1,159 @@
+// Attaches the hierarchy engine to vigild: builds the kits (gen/app, gen/filesys over the Linux
+// platform), the HierarchyService over the agent's LCD, registers the hierarchy admin commands,
+// and joins the service to the cluster: membership events (system alive/dead/restarted) drive
+// failover and switchback, and the cluster's authenticated messaging carries engine messages
+// (HIER_MESSAGE) and the steps of extend/unextend/delete (HIER_TASK).
+//
+// Tunables read from /etc/default/vigil: LKCHECKINTERVAL (seconds between quickChecks), per-kit
+// overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS, QUORUM_MODE (majority | none;
+// in a two-system cluster the survivor of a majority cluster keeps quorum, as there is no
+// majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
+// VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
+// what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
+// or 'exit' (default: vigild kills its own process group at once, which ends the services it
+// started, so the peers see this system die and take over).
+import { writeFileSync } from 'node:fs';
+
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import type { MembershipOutput } from '../cluster/membership.js';
+import { AppKit } from '../kits/app/app-kit.js';
+import { FilesysKit } from '../kits/filesys/filesys-kit.js';
+import { KitRegistry } from '../kits/kit.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
+import { LinuxFsProbe } from '../platform/linux/fs-probe.js';
+import { LinuxMountControl } from '../platform/linux/mount-control.js';
+import { LinuxMountHolders } from '../platform/linux/mount-holders.js';
+import { registerHierarchyCommands } from '../hierarchy/admin-commands.js';
+import type { PeerMessage } from '../hierarchy/engine.js';
+import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
+import { handleTaskStep } from '../hierarchy/tasks.js';
+import type { Agent, Subsystem } from './agent.js';
+import type { ClusterSubsystem } from './wire-cluster.js';
+
+export interface HierarchySubsystem extends Subsystem {
+  readonly service: HierarchyService | undefined;
+}
+
+function positiveNumber(raw: string | undefined, key: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${key}=${JSON.stringify(raw)}: must be a positive number`);
+  return n;
+}
+
+class WiredHierarchy implements HierarchySubsystem {
+  readonly name = 'hierarchy';
+  service: HierarchyService | undefined;
+  private attachedTo: ClusterNode | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(private readonly agent: Agent, private readonly cluster: ClusterSubsystem | undefined) {}
+
+  start(): void {
+    const { agent } = this;
+    const raw = agent.config.raw;
+    const plat = createLinuxPlatform();
+    const kits = new KitRegistry();
+    kits.register(new AppKit());
+    kits.register(
+      new FilesysKit({ mountTable: plat.mounts, timedStat: plat.timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() }),
+    );
+    const byApp: Record<string, number> = {};
+    for (const app of kits.apps()) {
+      const key = `LKCHECKINTERVAL_${app.replace('/', '_').toUpperCase()}`;
+      if (raw[key] !== undefined) byApp[app] = positiveNumber(raw[key], key, 0) * 1000;
+    }
+    const quorumMode = agent.config.QUORUM_MODE;
+    if (quorumMode === 'tcp_remote' || quorumMode === 'storage') {
+      agent.log.warn({ QUORUM_MODE: quorumMode }, 'hierarchy: this quorum mode is not available; using majority');
+    }
+    const svc = new HierarchyService({
+      lcd: agent.lcd,
+      kits,
+      log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'hierarchy' }, msg),
+      checkIntervalMs: agent.config.LKCHECKINTERVAL * 1000,
+      checkIntervalByApp: byApp,
+      recovery: {
+        maxAttempts: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_ATTEMPTS'], 'VIGIL_LOCAL_RECOVERY_ATTEMPTS', 3),
+        windowMs: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_WINDOW'], 'VIGIL_LOCAL_RECOVERY_WINDOW', 600) * 1000,
+      },
+      quorum: quorumMode === 'none' ? undefined : () => this.haveMajority(),
+      haltNode: (reason) => this.halt(reason, raw['VIGIL_HALT_ACTION'] ?? 'exit'),
+    });
+    this.service = svc;
+    svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
+    registerHierarchyCommands(svc);
+    svc.start();
+    this.attachCluster();
+    // The cluster node is created once comm paths and a key exist, possibly after we start.
+    this.poll = setInterval(() => this.attachCluster(), 250);
+    this.poll.unref();
+  }
+
+  stop(): void {
+    if (this.poll) clearInterval(this.poll);
+    for (const off of this.listeners.splice(0)) off();
+    this.service?.stop();
+  }
+
+  /** Majority of the systems in the LCD are alive (this one included); two systems: the survivor. */
+  private haveMajority(): boolean {
+    const systems = this.agent.lcd.systems().map((s) => s.name);
+    if (systems.length <= 2) return true;
+    const alive = new Set(this.service?.engine.aliveSystems() ?? [this.agent.localSystem]);
+    return systems.filter((s) => alive.has(s)).length * 2 > systems.length;
+  }
+
+  private halt(reason: string, action: string): void {
+    this.agent.log.fatal({ reason, action }, 'hierarchy: a recovery kit asked for this node to halt');
+    if (action === 'sysrq') {
+      try {
+        writeFileSync('/proc/sysrq-trigger', 'o');
+      } catch (err) {
+        this.agent.log.fatal({ err }, 'sysrq power-off failed; ending vigild instead');
+      }
+    }
+    try {
+      process.kill(-process.pid, 'SIGKILL');
+    } catch {
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+
+  private attachCluster(): void {
+    const node = this.cluster?.node;
+    const svc = this.service;
+    if (!node || !svc || node === this.attachedTo) return;
+    this.attachedTo = node;
+    node.handle(HIER_MESSAGE, (body, from) => {
+      svc.handlePeerMessage(from, body as PeerMessage);
+      return { ok: true };
+    });
+    node.handle(HIER_TASK, (body, from) => handleTaskStep(svc, from, body));
+    svc.setTransport({ request: (system, type, body, timeoutMs) => node.request(system, type, body, { timeoutMs }) });
+    const onMembership = (o: MembershipOutput) => {
+      if (o.type === 'system-alive') svc.systemUp(o.system);
+      else if (o.type === 'system-dead') svc.systemDown(o.system);
+      else if (o.type === 'system-restarted') {
+        // It came back before being declared dead: whatever it ran is gone.
+        svc.systemDown(o.system);
+        svc.systemUp(o.system);
+      } else return;
+      svc.quorumChanged();
+    };
+    node.on('membership', onMembership);
+    this.listeners.push(() => node.off('membership', onMembership));
+    for (const s of this.agent.lcd.systems()) {
+      if (s.name !== this.agent.localSystem && node.systemState(s.name) === 'ALIVE') svc.systemUp(s.name);
+    }
+    this.agent.log.info({ system: this.agent.localSystem }, 'hierarchy: joined the cluster messaging');
+  }
+}
+
+/** Adds the hierarchy subsystem (call from compose.ts after attachCluster). */
+export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster);
+  agent.addSubsystem(h);
+  return h;
+}

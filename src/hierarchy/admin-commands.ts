@@ -1,0 +1,138 @@
+// vigild's handlers for the hierarchy task commands (specs in src/cli/commands/hierarchy.ts):
+// each parses its flags, calls the task in tasks.ts or the engine through the service, and
+// prints what happened. Errors are VigilErrors with the seeds' numbers; the registry turns them
+// into "Error 0000NN: ..." on stderr and a non-zero exit code.
+import { VigilError } from '../common/errors.js';
+import { ok, opt } from '../admin/commands/options.js';
+import { EXIT_FAILED } from '../admin/exit-codes.js';
+import type { AdminRequest } from '../admin/protocol.js';
+import { hasAdminCommand, registerAdminCommand, type AdminResult } from '../admin/registry.js';
+import type { HierarchyService } from './service.js';
+import {
+  createHierarchy,
+  deleteHierarchy,
+  dependency,
+  E_IN_SERVICE_FAILED,
+  E_USAGE,
+  extendDefaults,
+  extendHierarchy,
+  properties,
+  unextendHierarchy,
+  type TaskOutput,
+} from './tasks.js';
+
+function out(t: TaskOutput): AdminResult {
+  return ok(t.lines.map((l) => l + '\n').join(''), t.data ?? { lines: t.lines });
+}
+
+function list(req: AdminRequest, key: string): string[] {
+  const v = req.options[key];
+  if (v === undefined || v === false || v === true) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** gen/app and gen/filesys settings from their convenience flags plus --info key=value. */
+function infoFrom(req: AdminRequest): Record<string, string> {
+  const info: Record<string, string> = {};
+  const map: Record<string, string> = { restore: 'restore', remove: 'remove', quickCheck: 'quickCheck', recover: 'recover', arg: 'arg', device: 'device', fstype: 'fsType', options: 'options' };
+  for (const [k, infoKey] of Object.entries(map)) {
+    const v = opt(req, k);
+    if (v !== undefined) info[infoKey] = v;
+  }
+  for (const kv of list(req, 'info')) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new VigilError(E_USAGE, `--info takes key=value, not "${kv}"`);
+    info[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return info;
+}
+
+/** The service the handlers act on (one per vigild process). */
+let active: HierarchyService | undefined;
+
+function current(): HierarchyService {
+  if (!active) throw new VigilError(0, 'the hierarchy engine is not running');
+  return active;
+}
+
+export function registerHierarchyCommands(svc: HierarchyService): void {
+  active = svc;
+  if (hasAdminCommand('create')) return;
+
+  registerAdminCommand('create', async (req) => {
+    return out(
+      await createHierarchy(current(), {
+        kit: opt(req, 'a'),
+        tag: opt(req, 't'),
+        id: opt(req, 'i'),
+        switchback: opt(req, 'switchback'),
+        info: infoFrom(req),
+      }),
+    );
+  });
+
+  registerAdminCommand('extend', async (req) => {
+    return out(
+      await extendHierarchy(current(), {
+        tag: opt(req, 't'),
+        target: opt(req, 's'),
+        templatePriority: opt(req, 'templatePriority'),
+        targetPriority: opt(req, 'targetPriority'),
+        switchback: opt(req, 'switchback'),
+      }),
+    );
+  });
+
+  registerAdminCommand('extend_defaults', async (req) => {
+    const tag = opt(req, 't');
+    if (!tag) throw new VigilError(30, 'extend: tag name not specified');
+    const d = extendDefaults(current(), tag);
+    return ok(JSON.stringify(d) + '\n', d);
+  });
+
+  registerAdminCommand('unextend', async (req) => out(await unextendHierarchy(current(), { tag: opt(req, 't'), target: opt(req, 's') })));
+
+  registerAdminCommand('delete', async (req) => out(await deleteHierarchy(current(), { tag: opt(req, 't') })));
+
+  registerAdminCommand('dep', async (req) => {
+    const op = req.args[0];
+    if (op !== 'create' && op !== 'delete') throw new VigilError(E_USAGE, `dep: say create or delete, not "${op ?? ''}"`);
+    return out(await dependency(current(), op, { parent: opt(req, 'p'), child: opt(req, 'c') }));
+  });
+
+  const engineCommand = async (req: AdminRequest, what: 'in-service' | 'out-of-service'): Promise<AdminResult> => {
+    const tag = opt(req, 't');
+    if (!tag) throw new VigilError(E_USAGE, `${what}: the tag (-t) is not specified`);
+    const s = current();
+    const t0 = Date.now();
+    const r = await s.admin(what === 'in-service' ? { type: 'adminInService', tag } : { type: 'adminOutOfService', tag });
+    if (!r.ok) {
+      const n = what === 'in-service' ? E_IN_SERVICE_FAILED : 0;
+      throw new VigilError(n, what === 'in-service' ? `END failed hierarchy ${tag} in service on server ${s.local}: ${r.message}` : r.message, { tag });
+    }
+    return ok(`${r.message} (${Date.now() - t0} ms)\n`, { tag, ok: true, message: r.message, ms: Date.now() - t0 });
+  };
+  registerAdminCommand('in-service', (req) => engineCommand(req, 'in-service'));
+  registerAdminCommand('out-of-service', (req) => engineCommand(req, 'out-of-service'));
+
+  registerAdminCommand('properties', async (req) => out(await properties(current(), { tag: opt(req, 't'), switchback: opt(req, 'switchback') })));
+
+  registerAdminCommand('perform_action', async (req) => {
+    const action = opt(req, 'a');
+    const tag = opt(req, 't');
+    if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `perform_action: -a must be restore or remove, not "${action ?? ''}"`);
+    if (!tag) throw new VigilError(11, 'Both Tag and ID name not specified');
+    const s = current();
+    if (!s.lcd.getInstance(tag)) throw new VigilError(19, `Resource not found on local server ${s.local}: ${tag}`, { tag });
+    const r = await s.admin({ type: 'adminAction', tag, action });
+    if (!r.ok) return { exitCode: EXIT_FAILED, stdout: '', stderr: `perform_action: ${r.message}\n`, data: r };
+    return ok(`${r.message}\n`, r);
+  });
+
+  registerAdminCommand('hier_events', async (req) => {
+    const n = Number(opt(req, 'n') ?? 50);
+    const events = current().timeline.slice(-Math.max(1, Math.min(1000, Number.isFinite(n) ? n : 50)));
+    const text = events.map((e) => `${new Date(e.at).toISOString()} ${e.level.padEnd(5)} ${e.msg}\n`).join('');
+    return ok(text, events);
+  });
+}
