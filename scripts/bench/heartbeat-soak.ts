@@ -35,7 +35,10 @@ async function startCluster(hbMs: number, misses: number, base: number, tty: boo
   if (tty) {
     const a = join(bench.dir, 'ttyA');
     const b = join(bench.dir, 'ttyB');
-    socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+    // socat stands in for the serial cable (kernel work on real hardware), so it runs at the
+    // nodes' niceness; otherwise the busy loops starve the "cable" rather than the agent.
+    const socatArgv = ['socat', '-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`];
+    socat = niceness === 0 ? spawn(socatArgv[0]!, socatArgv.slice(1), { stdio: 'ignore' }) : spawn('nice', ['-n', String(niceness), ...socatArgv], { stdio: 'ignore' });
     await waitUntil(() => existsSync(a) && existsSync(b), 30_000, 'socat links');
     extra.set('alpha', [{ type: 'TTY', otherSystem: 'bravo', priority: 10, device: a, baud: 115200 }]);
     extra.set('bravo', [{ type: 'TTY', otherSystem: 'alpha', priority: 10, device: b, baud: 115200 }]);
