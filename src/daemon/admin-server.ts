@@ -111,15 +111,19 @@ export class AdminServer implements Subsystem {
     sock.on('close', () => this.connections.delete(sock));
     sock.on('error', (err) => this.log.debug({ err }, 'admin connection error'));
     let buf = '';
+    let refused = false;
     const send = (reply: AdminReply) => {
       if (!sock.destroyed) sock.write(JSON.stringify(reply) + '\n');
     };
     const refuse = (message: string) => {
+      refused = true;
+      buf = '';
       send({ id: 0, exitCode: EXIT_USAGE, stdout: '', stderr: `${message}\n` });
       sock.end();
     };
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
+      if (refused) return;
       buf += chunk;
       if (buf.length > MAX_REQUEST_BYTES && !buf.includes('\n')) return refuse('request too long');
       let nl: number;

@@ -27,6 +27,15 @@ async function main(): Promise<number> {
   }
   const { config, warnings } = loadConfig(configPath(argv));
   const log = createLogger(config.VIGIL_LOG_LEVEL, 'vigild');
+  // A bug must not leave a half-working agent behind: log it and exit, systemd restarts us.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled promise rejection; exiting');
+    process.exit(70);
+  });
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
   const agent = new Agent(config, log);
