@@ -129,7 +129,11 @@ export const ResourceInstance = z.object({
   switchback: Switchback.default('intelligent'),
   state: ResourceState.default('OSU'),
   /** Kit-specific information (plain text or JSON the kit parses). */
-  info: z.string().max(65536).default(''),
+  info: z
+    .string()
+    .max(65536)
+    .refine((s) => !/[\n\r\0]/.test(s), { message: 'kit information is one line (no newline or NUL); use JSON for structure' })
+    .default(''),
   /** Why the instance is in its state (set on OSF). */
   reason: z.string().max(4096).default(''),
 });

@@ -140,6 +140,10 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /ID "\/mnt\/e" already exists/);
     await expectRefused('ins_create -a gen -r app -t bad*tag', 0, /a tag is 1-256 characters from letters, digits and - _ \. \//);
     await expectRefused('ins_create -a gen -r app -t ok -s sometimes', 0, /must be intelligent or automatic/);
+    const before = fileText();
+    const multi = await dispatchAdminRequest({ id: 1, command: 'ins_create', options: { a: 'gen', r: 'app', t: 'ml', v: 'a\nb' }, args: [] }, ctx);
+    expect([multi.exitCode, multi.stderr]).toEqual([1, expect.stringMatching(/kit information is one line/)]);
+    expect(fileText()).toBe(before);
   });
   it('eqv_create: priority outside 1-999, priority already used, unknown tag, unknown system', async () => {
     await seedCluster();

@@ -40,7 +40,7 @@ export function formatStatus(doc: LcdDocument): string {
           const eq = doc.equivalencies.filter((e) => e.system === i.system && e.tag === i.tag);
           const own = eq[0] ? `prio ${eq[0].priority}; ` : '';
           const others = eq.map((e) => `${e.otherSystem}:${e.otherTag}(${e.otherPriority})`).join(', ');
-          return [i.system, i.tag, `${i.app}/${i.type}`, i.state + (i.reason ? ` (${i.reason})` : ''), i.switchback, eq.length ? own + others : 'unprotected'];
+          return [i.system, i.tag, `${i.app}/${i.type}`, i.state + (i.reason ? ` (${i.reason.replace(/\s+/g, ' ')})` : ''), i.switchback, eq.length ? own + others : 'unprotected'];
         }),
       )
     : '  (none)\n';
