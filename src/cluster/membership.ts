@@ -71,7 +71,13 @@ export class Membership {
           this.systems.delete(p.system);
           return out;
         }
-        if (p.state === 'ALIVE') this.pathWentDown(ev.pathId, p, out);
+        if (p.state === 'ALIVE') {
+          this.pathWentDown(ev.pathId, p, out);
+        } else if (sys.state !== 'DEAD' && this.alivePathsTo(p.system).length === 0 && [...sys.paths].every((id) => this.paths.get(id)!.state === 'DEAD')) {
+          // The removed path was the last one still undecided: the others are all dead.
+          sys.state = 'DEAD';
+          out.push({ type: 'system-dead', system: p.system });
+        }
         return out;
       }
       case 'heartbeat': {
@@ -155,9 +161,10 @@ export class Membership {
       }
       return;
     }
-    // With no path alive, the system is dead once none is still waiting for its first word.
+    // With no path alive, a system that was alive is dead now; one never heard from yet is dead
+    // once none of its paths is still waiting for its first word (the start-up grace).
     const undecided = [...sys.paths].some((pid) => this.paths.get(pid)!.state === 'UNKNOWN');
-    if (sys.state !== 'DEAD' && !undecided) {
+    if (sys.state === 'ALIVE' || (sys.state === 'UNKNOWN' && !undecided)) {
       sys.state = 'DEAD';
       out.push({ type: 'system-dead', system: p.system });
     }

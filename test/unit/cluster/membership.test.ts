@@ -207,3 +207,44 @@ describe('membership on a fake network', () => {
     expect(m.systemState('z')).toBeUndefined();
   });
 });
+
+describe('membership edge cases', () => {
+  it('removing a live path is a path-down with a warning; removing the last undecided one settles the system', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
+    m.step({ type: 'path-added', pathId: 'p2', system: 'z', nowMs: 0 });
+    m.step({ type: 'heartbeat', pathId: 'p1', system: 'z', epoch: 1n, nowMs: 10 });
+    m.step({ type: 'heartbeat', pathId: 'p2', system: 'z', epoch: 1n, nowMs: 10 });
+    const outs = m.step({ type: 'path-removed', pathId: 'p1', nowMs: 20 });
+    expect(outs.map((o) => o.type)).toEqual(['path-down', 'warning']);
+    expect(m.systemState('z')).toBe('ALIVE');
+
+    // Never heard from: dead only once every path had its chance; removing the last undecided
+    // path settles it.
+    const n = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    n.step({ type: 'path-added', pathId: 'a', system: 'y', nowMs: 0 });
+    n.step({ type: 'path-added', pathId: 'b', system: 'y', nowMs: 100 });
+    n.tick(350);
+    expect(n.pathState('a')).toBe('DEAD');
+    expect(n.systemState('y')).toBe('UNKNOWN');
+    expect(n.step({ type: 'path-removed', pathId: 'b', nowMs: 360 })).toEqual([{ type: 'system-dead', system: 'y' }]);
+  });
+
+  it('an alive system whose live paths all die is dead even if a new path has not spoken yet', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    m.step({ type: 'path-added', pathId: 'a', system: 'y', nowMs: 0 });
+    m.step({ type: 'heartbeat', pathId: 'a', system: 'y', epoch: 1n, nowMs: 0 });
+    m.step({ type: 'path-added', pathId: 'b', system: 'y', nowMs: 200 });
+    const outs = m.tick(350);
+    expect(outs).toContainEqual({ type: 'system-dead', system: 'y' });
+    expect(m.pathState('b')).toBe('UNKNOWN');
+  });
+
+  it('a heartbeat on an unknown path or from the wrong system changes nothing', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
+    expect(m.step({ type: 'heartbeat', pathId: 'nope', system: 'z', epoch: 1n, nowMs: 1 })).toEqual([]);
+    expect(m.step({ type: 'heartbeat', pathId: 'p1', system: 'x', epoch: 1n, nowMs: 1 })).toEqual([]);
+    expect(m.pathState('p1')).toBe('UNKNOWN');
+  });
+});
