@@ -1,12 +1,21 @@
 // ClusterNodes in one process on 127.0.0.x: heartbeats, round-trip times, messaging over the
 // best path, detection of a stopped node, and refusal of a peer holding the wrong key.
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { generateClusterSecret } from '../../src/cluster/cluster-key.js';
 import type { MembershipOutput } from '../../src/cluster/membership.js';
 import { freePort, meshPaths, waitFor, type NodeSpec } from './cluster/helpers.js';
 
 const HB = 100;
+
+function canConnect(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.on('connect', () => (s.destroy(), resolve('connected')));
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
 const MISSES = 3;
 const nodes: ClusterNode[] = [];
 afterEach(async () => {
@@ -43,6 +52,12 @@ describe('cluster nodes on loopback', () => {
     await waitFor(() => alpha.stats().paths.every((p) => p.state === 'ALIVE' && p.rttMs !== null), 20_000, 'all alpha paths alive with RTT');
     expect(alpha.systemState('bravo')).toBe('ALIVE');
     expect(alpha.systemState('charlie')).toBe('ALIVE');
+
+    // Listeners are bound to the configured addresses only: the same port on another loopback
+    // address (which a wildcard bind would answer) refuses the connection. bravo accepts alpha's paths.
+    const port = Number(alpha.stats().paths[0]!.id.split(':').at(-1));
+    expect(await canConnect('127.0.0.2', port)).toBe('connected');
+    expect(await canConnect('127.0.9.9', port)).toBe('ECONNREFUSED');
 
     byName.get('bravo')!.handle('echo', (body, from) => ({ body, from }));
     byName.get('bravo')!.handle('fail', () => {
