@@ -7,8 +7,9 @@
 //   options  mount options, comma separated (optional; "defaults" when empty)
 //
 // Actions:
-//   create     the file system must be mounted here now (it is a working resource being put under
-//              protection); its /etc/fstab line is removed, the old file kept as fstab.vigil-backup
+//   create     the file system is mounted here, or its device is usable here (the create task
+//              mounts it next); its /etc/fstab line is removed, the old file kept as
+//              fstab.vigil-backup
 //   canExtend  the device exists on the target and the mount point is not used by something else
 //   extend     creates the mount point and removes a stray fstab line there too
 //   restore    mounts (idempotent: an identical mount is success; a different file system on the
@@ -102,7 +103,13 @@ export class FilesysKit implements Kit {
     const v = this.validate(inst);
     if (!v.ok) return v;
     const here = await this.mountedHere(inst);
-    if (here !== 'ours') return failed('fatal', `${inst.info['device']} is not mounted on ${inst.id}; mount it before putting it under protection`);
+    if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    if (here === 'none') {
+      // Not mounted yet: acceptable when the device is usable here (the create task's restore
+      // mounts it right after).
+      const c = await this.canExtend(inst);
+      if (!c.ok) return c;
+    }
     return this.dropFstab(inst, ctx);
   }
 

@@ -63,9 +63,12 @@ describe('gen/filesys kit (memory platform)', () => {
     expect(mm.signals).toEqual([{ pid: 4242, signal: 'SIGTERM' }, { pid: 4343, signal: 'SIGTERM' }, { pid: 4343, signal: 'SIGKILL' }]);
   });
 
-  it('create requires the file system mounted and removes its fstab line, keeping a backup', async () => {
-    expect(await kit.create(inst, ctx())).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+  it('create needs the file system mounted or its device usable; it removes the fstab line, keeping a backup', async () => {
+    expect(await kit.create({ ...inst, info: { ...inst.info, device: '/dev/nope' } }, ctx())).toMatchObject({ ok: false, recoveryClass: 'fatal' });
     expect(readFileSync(fstab, 'utf8')).toContain('/srv/data');
+    plat.kernel.addMount({ source: '/dev/other', mountPoint: '/srv/data', fsType: 'xfs', options: ['rw'] });
+    expect((await kit.create(inst, ctx())).reason).toMatch(/another file system/);
+    plat.kernel.mounts.pop();
     await kit.restore(inst, ctx());
     const r = await kit.create(inst, ctx());
     expect(r).toMatchObject({ ok: true });

@@ -1,0 +1,224 @@
+// A cluster of real vigild processes on this machine's loopback addresses (127.0.0.1,
+// 127.0.0.2, ...), each with its own state directory, admin socket, log file and
+// configuration, sharing one generated cluster key, in a temporary directory. Used by
+// `vigil demo` and by the hierarchy integration tests.
+//
+// Every vigild runs in its own process group, so killNode() (SIGKILL to the group) ends the
+// agent and every service its kits started, like a node that lost power.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { generateClusterSecret, writeKeyFile } from '../cluster/cluster-key.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/src/demo -> dist/src; src/demo (tests run from source) -> dist/src of the same checkout. */
+const distSrc = here.includes(`${join('dist', 'src')}`) ? resolve(here, '..') : resolve(here, '../../dist/src');
+export const VIGILD_JS = join(distSrc, 'daemon', 'main.js');
+export const VIGIL_JS = join(distSrc, 'cli', 'main.js');
+
+export interface NodeSpec {
+  name: string;
+  address: string;
+}
+
+export interface LocalClusterOptions {
+  nodes: NodeSpec[];
+  /** LCMHBEATTIME in seconds. */
+  heartbeatSec?: number;
+  /** LCMNUMHBEATS. */
+  missedHeartbeats?: number;
+  /** LKCHECKINTERVAL in seconds. */
+  checkIntervalSec?: number;
+  /** TCP port of the comm paths (each node listens on its own address). */
+  port?: number;
+  /** Extra KEY=VALUE lines for every node's configuration. */
+  extraConfig?: Record<string, string>;
+  /** Parent directory of the temporary directory. */
+  baseDir?: string;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class LocalCluster {
+  readonly dir: string;
+  readonly keyFile: string;
+  private readonly procs = new Map<string, ChildProcess>();
+  private readonly exited = new Map<string, boolean>();
+
+  constructor(readonly opts: LocalClusterOptions) {
+    if (!existsSync(VIGILD_JS)) throw new Error(`${VIGILD_JS} is missing: run npm run build:ts first`);
+    this.dir = mkdtempSync(join(opts.baseDir ?? tmpdir(), 'vigil-demo-'));
+    this.keyFile = join(this.dir, 'cluster.key');
+    writeKeyFile(this.keyFile, generateClusterSecret());
+    for (const n of opts.nodes) {
+      const d = this.nodeDir(n.name);
+      mkdirSync(join(d, 'state'), { recursive: true, mode: 0o700 });
+      const cfg: Record<string, string> = {
+        VIGIL_NODE_NAME: n.name,
+        VIGIL_STATE_DIR: join(d, 'state'),
+        VIGIL_ADMIN_SOCKET: this.socket(n.name),
+        VIGIL_KEY_FILE: this.keyFile,
+        VIGIL_METRICS_ADDRESS: 'off',
+        LCMHBEATTIME: String(opts.heartbeatSec ?? 0.2),
+        LCMNUMHBEATS: String(opts.missedHeartbeats ?? 5),
+        LKCHECKINTERVAL: String(opts.checkIntervalSec ?? 2),
+        QUORUM_MODE: 'none',
+        ...opts.extraConfig,
+      };
+      writeFileSync(join(d, 'vigil.conf'), Object.entries(cfg).map(([k, v]) => `${k}=${v}\n`).join(''));
+    }
+  }
+
+  nodeDir(name: string): string {
+    return join(this.dir, name);
+  }
+
+  socket(name: string): string {
+    return join(this.nodeDir(name), 'admin.sock');
+  }
+
+  logFile(name: string): string {
+    return join(this.nodeDir(name), 'vigild.log');
+  }
+
+  spec(name: string): NodeSpec {
+    const n = this.opts.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** Starts (or restarts) one vigild and waits until its admin socket answers. */
+  async startNode(name: string, timeoutMs = 30_000): Promise<void> {
+    if (this.procs.has(name) && !this.exited.get(name)) throw new Error(`${name} is already running`);
+    rmSync(this.socket(name), { force: true });
+    const log = openSync(this.logFile(name), 'a');
+    const child = spawn(process.execPath, [VIGILD_JS, '--config', join(this.nodeDir(name), 'vigil.conf')], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      cwd: this.nodeDir(name),
+    });
+    closeSync(log);
+    this.procs.set(name, child);
+    this.exited.set(name, false);
+    child.on('exit', () => this.exited.set(name, true));
+    await this.waitFor(async () => {
+      if (this.exited.get(name)) throw new Error(`vigild ${name} exited during start; see ${this.logFile(name)}:\n${this.tail(name)}`);
+      return (await this.vigil(name, ['sys_list'])).code === 0;
+    }, timeoutMs, `vigild ${name} to answer on its admin socket`);
+  }
+
+  /** Comm paths between every pair (one TCP path each way). */
+  async connectAll(): Promise<void> {
+    const port = String(this.opts.port ?? 7365);
+    for (const a of this.opts.nodes) {
+      for (const b of this.opts.nodes) {
+        if (a.name === b.name) continue;
+        await this.must(a.name, ['net_create', '-S', b.name, '-T', 'TCP', '-l', a.address, '-r', b.address, '-P', port]);
+      }
+    }
+  }
+
+  /** Runs the vigil CLI against one node's admin socket. */
+  vigil(name: string, args: string[], input?: string, timeoutMs = 120_000): Promise<RunResult> {
+    return new Promise((resolvePromise) => {
+      const child = spawn(process.execPath, [VIGIL_JS, '--socket', this.socket(name), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolvePromise({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.end(input ?? '');
+    });
+  }
+
+  /** Like vigil() but throws with the output when the command fails. */
+  async must(name: string, args: string[], input?: string): Promise<string> {
+    const r = await this.vigil(name, args, input);
+    if (r.code !== 0) throw new Error(`vigil ${args.join(' ')} on ${name} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  }
+
+  async json<T>(name: string, args: string[]): Promise<T> {
+    const out = await this.must(name, [...args, '--json']);
+    return JSON.parse(out) as T;
+  }
+
+  /** Resource states on one node: tag -> state. */
+  async states(name: string): Promise<Record<string, string>> {
+    const rows = await this.json<Array<{ tag: string; state: string }>>(name, ['ins_list']);
+    return Object.fromEntries(rows.map((r) => [r.tag, r.state]));
+  }
+
+  /** SIGKILL to the node's whole process group: the agent and the services it started. */
+  killNode(name: string): void {
+    const p = this.procs.get(name);
+    if (!p?.pid || this.exited.get(name)) return;
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      p.kill('SIGKILL');
+    }
+  }
+
+  running(name: string): boolean {
+    return this.procs.has(name) && !this.exited.get(name);
+  }
+
+  async waitExit(name: string, timeoutMs = 20_000): Promise<void> {
+    await this.waitFor(async () => this.exited.get(name) !== false, timeoutMs, `${name} to exit`);
+  }
+
+  tail(name: string, lines = 30): string {
+    try {
+      return readFileSync(this.logFile(name), 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Polls `cond` every 100 ms until it is true; throws after timeoutMs naming what it waited for. */
+  async waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+      try {
+        if (await cond()) return;
+      } catch (e) {
+        last = e;
+        if (e instanceof Error && /exited during start/.test(e.message)) throw e;
+      }
+      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops every node (SIGTERM, then SIGKILL to the group) and removes the directory. */
+  async destroy(keepDir = false): Promise<void> {
+    for (const [name, p] of this.procs) {
+      if (!this.exited.get(name)) p.kill('SIGTERM');
+    }
+    const end = Date.now() + 10_000;
+    while ([...this.procs.keys()].some((n) => !this.exited.get(n)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    for (const name of this.procs.keys()) this.killNode(name);
+    // Services started by the nodes live in the nodes' process groups.
+    for (const p of this.procs.values()) {
+      try {
+        if (p.pid) process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // Group already gone.
+      }
+    }
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
