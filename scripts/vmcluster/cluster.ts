@@ -12,7 +12,11 @@ import { planCluster, type ClusterPlan, type TopologySpec } from './topology.js'
 
 let clusterCounter = 0;
 
-/** Export directory of the NFS server VM (a tmpfs; exported as fsid=1). */
+/**
+ * Export directory of the NFS server VM: a tmpfs exported as the NFSv4 pseudo-root (fsid=0),
+ * because the server's own / is an overlay that cannot be walked over NFS. Clients mount
+ * `<nfs ip>:/` (see Cluster.nfsMountSource).
+ */
 export const nfsExportDir = '/srv/nfs';
 
 export class Cluster {
@@ -68,10 +72,9 @@ export class Cluster {
     }
     this.sampler = setInterval(() => this.sampleMemory(), 1000);
     this.sampler.unref();
-    await Promise.all(this.nodes.map((n) => n.boot(deadlineMs)));
+    // The NFS server is set up as soon as it is up, while the other nodes are still booting.
+    await Promise.all(this.nodes.map((n) => n.boot(deadlineMs).then(() => (n.plan.role === 'nfs' ? startNfsServer(n) : undefined))));
     this.sampleMemory();
-    const nfs = this.nodes.find((n) => n.plan.role === 'nfs');
-    if (nfs) await startNfsServer(nfs);
   }
 
   /** A node by name (node1.., nfs). */
@@ -83,6 +86,11 @@ export class Cluster {
 
   get nfs(): VmNode {
     return this.node('nfs');
+  }
+
+  /** What a node passes to `mount -t nfs -o vers=4.2` to mount the NFS server VM's export. */
+  nfsMountSource(): string {
+    return `${this.nfs.ip()}:/`;
   }
 
   /** The serial wire between two nodes (either order). */
@@ -126,7 +134,7 @@ export class Cluster {
   }
 }
 
-/** Kernel nfsd, NFSv4 only (no rpcbind/statd needed), exporting a tmpfs at /srv/nfs. */
+/** Kernel nfsd, NFSv4 only (mountd for the export cache; no rpcbind/statd), exporting a tmpfs at /srv/nfs. */
 async function startNfsServer(nfs: VmNode): Promise<void> {
   await nfs.run(
     [
@@ -134,9 +142,11 @@ async function startNfsServer(nfs: VmNode): Promise<void> {
       'modprobe nfsd',
       'mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd',
       `mkdir -p ${nfsExportDir} && mount -t tmpfs -o mode=0777 tmpfs ${nfsExportDir}`,
-      `echo '${nfsExportDir} 10.77.0.0/24(rw,sync,no_root_squash,no_subtree_check,fsid=1)' > /etc/exports`,
+      `echo '${nfsExportDir} 10.77.0.0/24(rw,sync,no_root_squash,no_subtree_check,fsid=0)' > /etc/exports`,
       'exportfs -ra',
-      'rpc.nfsd -N 2 -N 3 -V 4 4',
+      // mountd answers the kernel's export-cache upcalls (client address -> export), v4 included.
+      'rpc.mountd -N 3',
+      'rpc.nfsd -N 3 -V 4 4',
       'cat /proc/fs/nfsd/versions',
     ].join('\n'),
     { timeoutMs: 60_000 },

@@ -118,7 +118,7 @@ export class VmNode {
     });
     if (plan.sharedScsi && this.launch.sharedScsiImage) {
       a.push('-device', 'virtio-scsi-pci,id=scsi0');
-      a.push('-drive', `file=${this.launch.sharedScsiImage},if=none,id=shared0,format=raw,file.locking=off,cache=none`);
+      a.push('-drive', `file=${this.launch.sharedScsiImage},if=none,id=shared0,format=raw,file.locking=off,cache=writethrough`);
       a.push('-device', 'scsi-hd,drive=shared0,bus=scsi0.0,share-rw=on,id=shd0,serial=vmc-shared0');
     }
     return a;
