@@ -4,14 +4,8 @@
 // Calls never throw: a metrics problem must not disturb a failover in progress.
 
 import { Counter, Histogram, type Registry } from 'prom-client';
-import {
-  BoundedLabel,
-  CHECK_BUCKETS,
-  FAILOVER_BUCKETS,
-  RECOVERY_BUCKETS,
-  RESOURCE_STATES,
-  normaliseState,
-} from './naming.js';
+import { BoundedLabel, CHECK_BUCKETS, FAILOVER_BUCKETS, RECOVERY_BUCKETS } from './naming.js';
+import type { ResourceFamilies } from './resource-families.js';
 
 type Removable = { remove(labels: Record<string, string>): void };
 
@@ -21,7 +15,6 @@ export type HierarchyMetricsEvents = Pick<MetricsRecorder, 'failover' | 'switcho
 export type ProbeMetricsEvents = Pick<MetricsRecorder, 'probe'>;
 
 export class MetricsRecorder {
-  private readonly transitions: Counter<'tag' | 'from' | 'to'>;
   private readonly failovers: Counter<'tag' | 'from_system' | 'to_system' | 'reason'>;
   private readonly failoverDuration: Histogram<'reason'>;
   private readonly switchovers: Counter<'tag' | 'from_system' | 'to_system'>;
@@ -42,14 +35,12 @@ export class MetricsRecorder {
   /** Per tag, the labelled series created for it, so they can be deleted with the resource. */
   private readonly seriesByTag = new Map<string, Map<string, [Removable, Record<string, string>]>>();
 
-  constructor(registry: Registry) {
+  /** `resources` renders the per-resource families (state and transitions) as text. */
+  constructor(
+    registry: Registry,
+    private readonly resources: ResourceFamilies,
+  ) {
     const registers = [registry];
-    this.transitions = new Counter({
-      name: 'vigil_resource_transitions_total',
-      help: 'Resource state transitions, by resource and from/to state.',
-      labelNames: ['tag', 'from', 'to'],
-      registers,
-    });
     this.failovers = new Counter({
       name: 'vigil_failovers_total',
       help: 'Resources brought in service on this system by a failover.',
@@ -111,13 +102,7 @@ export class MetricsRecorder {
   }
 
   resourceTransition(tag: string, from: string, to: string): void {
-    const labels = {
-      tag,
-      from: normaliseState(from, RESOURCE_STATES),
-      to: normaliseState(to, RESOURCE_STATES),
-    };
-    this.transitions.inc(labels);
-    this.remember(tag, this.transitions, labels);
+    this.resources.recordTransition(tag, from, to);
   }
 
   failover(tag: string, fromSystem: string, toSystem: string, durationSeconds: number, reason: string): void {
@@ -170,6 +155,7 @@ export class MetricsRecorder {
 
   /** Delete every tag-labelled series of resources that no longer exist. */
   pruneTags(liveTags: ReadonlySet<string>): void {
+    this.resources.prune(liveTags);
     for (const [tag, series] of this.seriesByTag) {
       if (liveTags.has(tag)) continue;
       for (const [metric, labels] of series.values()) metric.remove(labels);
@@ -179,7 +165,7 @@ export class MetricsRecorder {
 
   /** Number of tags that currently own series (exposed for the cardinality test). */
   trackedTagCount(): number {
-    return this.seriesByTag.size;
+    return new Set([...this.seriesByTag.keys(), ...this.resources.trackedTags()]).size;
   }
 
   private remember(tag: string, metric: Removable & { name?: string }, labels: Record<string, string>): void {

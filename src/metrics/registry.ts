@@ -1,10 +1,11 @@
 // One metrics registry per agent: its own prom-client Registry (never the global default, so
 // several agents can live in one process, as tests do), Node's default process metrics with
-// event-loop delay, the snapshot families read from MetricsSources at scrape time, and the
-// event recorder.
+// event-loop delay, the snapshot families read from MetricsSources at scrape time, the
+// per-resource families rendered as text, and the event recorder.
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricsRecorder } from './recorder.js';
+import { ResourceFamilies } from './resource-families.js';
 import { registerSnapshotFamilies, takeSnapshot, type SourcesSnapshot } from './snapshot-families.js';
 import type { MetricsSources } from './sources.js';
 
@@ -23,7 +24,23 @@ export interface Scrape {
   body: string;
 }
 
+/** A prom-client Registry whose exposition also carries the per-resource families, and which
+ *  deletes the series of deleted resources before rendering anything. */
+class AgentRegistry extends Registry {
+  constructor(private readonly hooks: { prepare(): SourcesSnapshot; renderExtra(s: SourcesSnapshot): string }) {
+    super();
+  }
+
+  override async metrics(): Promise<string> {
+    const snapshot = this.hooks.prepare();
+    const base = await super.metrics();
+    return `${base}\n${this.hooks.renderExtra(snapshot)}`;
+  }
+}
+
 export class AgentMetrics {
+  /** prom-client registry; metrics() renders every family, getSingleMetric() finds all but the
+   *  per-resource ones (resource-families.ts). */
   readonly registry: Registry;
   readonly recorder: MetricsRecorder;
   private readonly sources: MetricsSources;
@@ -32,7 +49,17 @@ export class AgentMetrics {
 
   constructor(options: AgentMetricsOptions) {
     this.sources = options.sources;
-    this.registry = new Registry();
+    const resources = new ResourceFamilies();
+    const snapshot = () => this.current ?? takeSnapshot(this.sources);
+    this.registry = new AgentRegistry({
+      prepare: () => {
+        const s = snapshot();
+        // Tag-labelled event series of resources that no longer exist go before rendering.
+        if (s.resources) this.recorder.pruneTags(new Set(s.resources.map((r) => r.tag)));
+        return s;
+      },
+      renderExtra: (s) => resources.render(s.resources),
+    });
     collectDefaultMetrics({
       register: this.registry,
       eventLoopMonitoringPrecision: options.eventLoopMonitoringPrecisionMs ?? 10,
@@ -40,17 +67,14 @@ export class AgentMetrics {
     // prom-client names these three gauges *_total, which `promtool check metrics` rejects
     // (only counters end in _total); the per-type gauges without the suffix carry the same data.
     for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
-    this.recorder = new MetricsRecorder(this.registry);
-    registerSnapshotFamilies(this.registry, this.sources, () => this.current ?? takeSnapshot(this.sources), this.recorder, options.version);
+    this.recorder = new MetricsRecorder(this.registry, resources);
+    registerSnapshotFamilies(this.registry, this.sources, snapshot, options.version);
   }
 
   /** Render the exposition text, reading every source exactly once. */
   async scrape(): Promise<Scrape> {
     const snapshot = takeSnapshot(this.sources);
     this.current = snapshot;
-    // Prune before rendering: the event families come earlier in the output than the
-    // resource family whose collect() would otherwise do it.
-    if (snapshot.resources) this.recorder.pruneTags(new Set(snapshot.resources.map((r) => r.tag)));
     try {
       const body = await this.registry.metrics();
       return { contentType: this.registry.contentType, body };

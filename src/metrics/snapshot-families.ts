@@ -3,8 +3,7 @@
 // leaves no series behind. A family is registered only when its source getter exists.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PATH_STATES, RESOURCE_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
-import type { MetricsRecorder } from './recorder.js';
+import { PATH_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
 import type {
   ClusterCounters,
   CommPathSnapshot,
@@ -42,7 +41,6 @@ export function registerSnapshotFamilies(
   registry: Registry,
   sources: MetricsSources,
   snapshot: () => SourcesSnapshot,
-  recorder: MetricsRecorder,
   version: string,
 ): void {
   const registers = [registry];
@@ -121,31 +119,7 @@ export function registerSnapshotFamilies(
     });
   }
 
-  if (sources.resources) {
-    // One series per resource, labelled with its current state (value 1). Systems and paths
-    // carry every state with 0/1 because there are few of them; resources can be thousands,
-    // and five series each would multiply scrape time and storage by five for no extra
-    // information (`vigil_resource_state{state="OSF"} == 1` and `sum by (state)` work alike).
-    new Gauge({
-      name: 'vigil_resource_state',
-      help: 'Resource instance, labelled with its current state ISP, ISU, OSU or OSF (always 1).',
-      labelNames: ['tag', 'app', 'type', 'system', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        const live = new Set<string>();
-        for (const r of snapshot().resources ?? []) {
-          live.add(r.tag);
-          const state = normaliseState(r.state, RESOURCE_STATES);
-          this.set({ tag: r.tag, app: r.app, type: r.type, system: r.system, state }, 1);
-        }
-        // Event series (transitions, failovers...) of deleted resources go with them
-        // (AgentMetrics.scrape() also prunes before rendering; this covers direct
-        // registry.metrics() callers).
-        recorder.pruneTags(live);
-      },
-    });
-  }
+  // vigil_resource_state and vigil_resource_transitions_total: see resource-families.ts.
 
   if (sources.clusterCounters) {
     new Counter({

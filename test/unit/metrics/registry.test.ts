@@ -42,6 +42,15 @@ describe('AgentMetrics', () => {
     ]);
   });
 
+  it('escapes label values of resources in the exposition text', async () => {
+    const { sources, metrics } = newMetrics();
+    sources.resourceList = [{ tag: 'a"b\\c\nd', app: 'gen', type: 'app', system: 'node1', state: 'ISP' }];
+    metrics.recorder.resourceTransition('a"b\\c\nd', 'OSU', 'ISP');
+    const body = (await metrics.scrape()).body;
+    expect(body).toContain('vigil_resource_state{tag="a\\"b\\\\c\\nd",app="gen",type="app",system="node1",state="ISP"} 1');
+    expect(body).toContain('vigil_resource_transitions_total{tag="a\\"b\\\\c\\nd",from="OSU",to="ISP"} 1');
+  });
+
   it('exposes cumulative cluster, probe and LCD counters from the sources', async () => {
     const { sources, metrics } = newMetrics();
     let body = (await metrics.scrape()).body;
