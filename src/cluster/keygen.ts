@@ -3,16 +3,22 @@
 import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
 import { VigilError } from '../common/errors.js';
 import { DEFAULT_KEY_FILE, generateClusterSecret, writeKeyFile } from './cluster-key.js';
 
 export function keygenCommand(): Command {
   return new Command('keygen')
     .description('create the cluster key file (root-only, mode 0600) used to authenticate and encrypt comm paths')
-    .option('-f, --file <path>', 'key file to write (default: $VIGIL_KEY_FILE or /etc/vigil/cluster.key)')
+    .option('-f, --file <path>', 'key file to write (default: $VIGIL_KEY_FILE, VIGIL_KEY_FILE of $VIGIL_CONFIG or /etc/default/vigil, else /etc/vigil/cluster.key)')
     .option('--force', 'replace an existing key file (nodes keeping the old key are cut off)', false)
     .action((opts: { file?: string; force: boolean }) => {
-      const path = opts.file ?? process.env.VIGIL_KEY_FILE ?? DEFAULT_KEY_FILE;
+      // Same resolution as vigild's, so the key lands where the agent will look for it.
+      const path =
+        opts.file ||
+        process.env.VIGIL_KEY_FILE ||
+        readConfigValue(process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH, 'VIGIL_KEY_FILE') ||
+        DEFAULT_KEY_FILE;
       try {
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         writeKeyFile(path, generateClusterSecret(), opts.force);
