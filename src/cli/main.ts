@@ -16,6 +16,7 @@ import { sendAdminRequest } from './admin-client.js';
 import { aliasesCommand } from './aliases.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 import { extendCommand } from './commands/extend.js';
+import { demoCommand } from './commands/demo.js';
 
 /** --socket, then $VIGIL_ADMIN_SOCKET, then VIGIL_ADMIN_SOCKET in the daemon's config file, then the default. */
 function socketPath(program: Command): string {
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   }
   program.addCommand(keygenCommand());
   program.addCommand(extendCommand(() => program.opts().socket as string | undefined));
+  program.addCommand(demoCommand());
   program.addCommand(devicesCommand());
   program.addCommand(aliasesCommand());
   return program;

@@ -38,6 +38,11 @@ export interface LocalClusterOptions {
   extraConfig?: Record<string, string>;
   /** Parent directory of the temporary directory. */
   baseDir?: string;
+  /**
+   * Run each vigild in a mount namespace of its own (root only, unshare(1)): its mounts are
+   * private to it, and vanish when its process group is killed, as on a node that crashed.
+   */
+  privateMounts?: boolean;
 }
 
 export interface RunResult {
@@ -99,7 +104,10 @@ export class LocalCluster {
     if (this.procs.has(name) && !this.exited.get(name)) throw new Error(`${name} is already running`);
     rmSync(this.socket(name), { force: true });
     const log = openSync(this.logFile(name), 'a');
-    const child = spawn(process.execPath, [VIGILD_JS, '--config', join(this.nodeDir(name), 'vigil.conf')], {
+    const argv = [process.execPath, VIGILD_JS, '--config', join(this.nodeDir(name), 'vigil.conf')];
+    // unshare execs vigild in place (no fork), so the pid and process group stay vigild's.
+    const [cmd, ...args] = this.opts.privateMounts ? ['unshare', '--mount', '--propagation', 'private', '--', ...argv] : argv;
+    const child = spawn(cmd!, args, {
       detached: true,
       stdio: ['ignore', log, log],
       cwd: this.nodeDir(name),
