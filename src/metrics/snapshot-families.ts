@@ -1,6 +1,7 @@
 // The pull-side metric families: gauges and counters rebuilt from the current state at every
-// scrape (collect() does reset() then set()), so a system, path or resource that disappeared
-// leaves no series behind. A family is registered only when its source getter exists.
+// scrape (collect() does reset() then set()), so a system or path that disappeared leaves no
+// series behind. A family is registered only when its source getter exists. The per-resource
+// families are rendered separately (resource-families.ts).
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { PATH_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
