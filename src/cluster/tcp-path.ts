@@ -94,7 +94,6 @@ export class TcpPath implements CommPathLink {
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.connectTimeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
-      this.attempt = 0;
       const hello: HelloPayload = { from: localAddress, to: remoteAddress, port };
       socket.write(this.ctx.guard.seal(FrameType.Hello, this.peer, Buffer.from(JSON.stringify(hello))));
     });
@@ -114,6 +113,9 @@ export class TcpPath implements CommPathLink {
           this.ctx.counters.authFailure('path_mismatch');
           continue;
         }
+        // Backoff restarts only once the peer proved itself: a peer that accepts and then
+        // refuses us (another key) is retried at the slow pace, not hammered.
+        this.attempt = 0;
         this.ctx.onFrame(this, opened);
       }
       if (fatal) {
