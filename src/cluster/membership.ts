@@ -156,7 +156,7 @@ export class Membership {
       if (wasAlive) {
         out.push({
           type: 'warning', system: p.system, pathId: id, remaining,
-          message: `system ${p.system} lost comm path ${id}, ${remaining} path${remaining === 1 ? '' : 's'} remain`,
+          message: `system ${p.system} lost comm path ${id}, ${remaining} ${remaining === 1 ? 'path remains' : 'paths remain'}`,
         });
       }
       return;
