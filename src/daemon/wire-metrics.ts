@@ -4,10 +4,12 @@
 // /healthz on VIGIL_METRICS_ADDRESS (nothing when it is "off"). Without a cluster, system and
 // path states come from the last-known states the LCD holds.
 //
-// Call from compose.ts after the cluster and the hierarchy engine are attached, passing the
-// cluster subsystem and the platform's timedStat; hand the returned `recorder` to the parts
-// that report events (hierarchy service: failover, switchover, localRecovery, quickCheck;
-// kits: probe latency).
+// Call from compose.ts after the cluster is attached, passing the cluster subsystem and the
+// platform's timedStat. Measuring the rest: wrap each kit with instrumentKit(kit, recorder)
+// (quickCheck results and latency, local recoveries) and the platform's timedStat with
+// instrumentTimedStat(timedStat, recorder) (probe latency) before the hierarchy service gets
+// them, and give the service the recorder as HierarchyMetricsEvents (failover, switchover).
+// Resource transitions are derived here from the LCD.
 
 import { readFileSync } from 'node:fs';
 import { VigilError } from '../common/errors.js';

@@ -6,3 +6,4 @@ export { probeMetricsSource, type ProbeCountersView } from './probe-source.js';
 export { MetricsServer, type ListenAddress } from './server.js';
 export { clusterMetricsSources, type ClusterStatsView } from './cluster-source.js';
 export type * from './sources.js';
+export { instrumentKit, instrumentTimedStat } from './instrument.js';

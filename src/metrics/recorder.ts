@@ -9,8 +9,10 @@ import type { ResourceFamilies } from './resource-families.js';
 
 type Removable = { remove(labels: Record<string, string>): void };
 
-/** What the hierarchy service reports (give it the agent's recorder, typed this narrowly). */
-export type HierarchyMetricsEvents = Pick<MetricsRecorder, 'failover' | 'switchover' | 'localRecovery' | 'quickCheck'>;
+/** What the hierarchy service reports (give it the agent's recorder, typed this narrowly).
+ *  quickCheck and local recovery are measured around the kits (instrument.ts) and transitions
+ *  from the LCD (transition-tracker.ts), so the service reports only operations it alone sees. */
+export type HierarchyMetricsEvents = Pick<MetricsRecorder, 'failover' | 'switchover'>;
 /** What a kit's time-limited probe reports (latency and outcome of each probe). */
 export type ProbeMetricsEvents = Pick<MetricsRecorder, 'probe'>;
 
