@@ -11,7 +11,8 @@
 // VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
-// started, so the peers see this system die and take over).
+// started, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
+// gen/filesys edits (default /etc/fstab; tests point it at a copy).
 import { writeFileSync } from 'node:fs';
 
 import type { ClusterNode } from '../cluster/cluster-node.js';
@@ -57,7 +58,10 @@ class WiredHierarchy implements HierarchySubsystem {
     const kits = new KitRegistry();
     kits.register(new AppKit());
     kits.register(
-      new FilesysKit({ mountTable: plat.mounts, timedStat: plat.timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() }),
+      new FilesysKit(
+        { mountTable: plat.mounts, timedStat: plat.timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() },
+        { fstabPath: raw['VIGIL_FSTAB'] || '/etc/fstab' },
+      ),
     );
     const byApp: Record<string, number> = {};
     for (const app of kits.apps()) {

@@ -46,7 +46,8 @@ PORT=${port}
 RUN=${dir}/run-$VIGIL_SYSTEM
 PIDFILE=$RUN/http.pid
 mkdir -p "$RUN"
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# Alive and not a zombie (an orphaned server may wait a while to be reaped).
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$(cat "$PIDFILE")/status" 2>/dev/null; }
 answers() { curl -sf --max-time 2 "http://$ADDR:$PORT/" >/dev/null; }
 `;
   const script = (name: string, body: string) => {
@@ -74,7 +75,9 @@ echo stopped`;
     restore: script('restore.sh', start),
     remove: script('remove.sh', stop),
     // Not answering is a transient failure: exit 2 asks for local recovery first.
-    quickCheck: script('quickcheck.sh', `answers || { echo "no answer on $ADDR:$PORT" >&2; exit 2; }`),
+    // A file named "broken" in the run directory makes every check fail (a fault switch for tests).
+    quickCheck: script('quickcheck.sh', `[ -e "$RUN/broken" ] && { echo "marked broken" >&2; exit 2; }
+answers || { echo "no answer on $ADDR:$PORT" >&2; exit 2; }`),
     recover: script('recover.sh', `${stop.replace('echo stopped', '')}\n${start}`),
   };
 }

@@ -179,6 +179,11 @@ export class LocalCluster {
     }
   }
 
+  /** The node's vigild process id (undefined when not started). */
+  pid(name: string): number | undefined {
+    return this.procs.get(name)?.pid;
+  }
+
   running(name: string): boolean {
     return this.procs.has(name) && !this.exited.get(name);
   }
