@@ -17,18 +17,52 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Compile with tsc if any of `outputs` (paths under dist/) is missing or older than the sources. */
-export function ensureBuilt(outputs: string[]): void {
+/** Hold a directory lock so that test files running in parallel do not run tsc at the same time. */
+function withBuildLock<T>(fn: () => T): T {
+  const lock = path.join(repoRoot, 'dist', '.test-build.lock');
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A lock older than two minutes belongs to a test run that died while building.
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > 120_000) fs.rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // removed by its owner meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function isStale(outputs: string[]): boolean {
   const srcTime = newestMtime(path.join(repoRoot, 'src'));
-  const stale = outputs.some((o) => {
+  return outputs.some((o) => {
     const p = path.join(repoRoot, o);
     return !fs.existsSync(p) || fs.statSync(p).mtimeMs < srcTime;
   });
-  if (!stale) return;
-  // Type errors elsewhere do not stop tsc from emitting; the check below is what matters.
-  spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: repoRoot,
-    stdio: 'ignore',
+}
+
+/** Compile with tsc if any of `outputs` (paths under dist/) is missing or older than the sources. */
+export function ensureBuilt(outputs: string[]): void {
+  if (!isStale(outputs)) return;
+  withBuildLock(() => {
+    if (!isStale(outputs)) return; // another test file built it while we waited
+    // Type errors elsewhere do not stop tsc from emitting; the check below is what matters.
+    spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+      cwd: repoRoot,
+      stdio: 'ignore',
+    });
   });
   for (const o of outputs) {
     if (!fs.existsSync(path.join(repoRoot, o))) throw new Error(`build did not produce ${o}`);
