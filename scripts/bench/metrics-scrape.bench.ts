@@ -1,9 +1,17 @@
 // Scrape time of the metrics endpoint with 1,000 resources (goal: under 20 ms), against 10
 // resources measured in the same run. Each resource has the series a busy agent would have
 // (its state series and a transition counter; one in ten also a local-recovery counter), plus
-// quickCheck series per kit; the scrape includes the default process metrics. Measured both in-process (AgentMetrics.scrape) and over HTTP.
+// quickCheck series per kit; the scrape includes the default process metrics.
 
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { buildConfig } from '../../src/common/config.js';
+import { Agent } from '../../src/daemon/agent.js';
+import { agentMetricsSources } from '../../src/daemon/wire-metrics.js';
+import { Lcd } from '../../src/lcd/lcd.js';
 import { AgentMetrics } from '../../src/metrics/registry.js';
 import { MetricsServer } from '../../src/metrics/server.js';
 import type { MetricsSources, ResourceSnapshot } from '../../src/metrics/sources.js';
@@ -46,6 +54,22 @@ function agentWith(resourceCount: number): AgentMetrics {
     metrics.recorder.quickCheck(`${r.app}/${r.type}`, 10, 'ok', 0.002);
   });
   return metrics;
+}
+
+/** A real Agent whose LCD holds `count` local resource instances (written as one file, since
+ *  creating them one durable write at a time is not what is measured here). */
+function lcdAgentWith(count: number, dir: string): AgentMetrics {
+  const lcd = Lcd.open({ dir, localSystem: 'node1' });
+  lcd.createInstance({ tag: 'template', id: '/srv/template', app: 'gen', type: 'filesys', info: 'device=/dev/sdb1 fstype=ext4' });
+  const file = join(dir, 'lcd.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { instances: Array<Record<string, unknown>> };
+  const template = doc.instances[0]!;
+  doc.instances = Array.from({ length: count }, (_, i) => ({ ...template, tag: `fs-${i}`, id: `/srv/fs-${i}`, state: STATES[i % STATES.length] }));
+  writeFileSync(file, JSON.stringify(doc));
+  const { config } = buildConfig({ VIGIL_NODE_NAME: 'node1', VIGIL_STATE_DIR: dir, VIGIL_METRICS_ADDRESS: 'off' });
+  const agent = new Agent(config, pino({ level: 'silent' }));
+  if (agent.lcd.instances().length !== count) throw new Error('LCD fixture did not load');
+  return new AgentMetrics({ sources: agentMetricsSources(agent), version: 'bench' });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -106,6 +130,16 @@ export async function bench(): Promise<Record<string, unknown>> {
     await server.close();
   }
 
+  // The same through vigild's real sources: the LCD (instances are copied out on each read).
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-metrics-'));
+  let lcdSamples: Timings;
+  try {
+    const lcdAgent = lcdAgentWith(1000, dir);
+    lcdSamples = await timeIt(() => lcdAgent.scrape(), iterations);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
   const s10 = summarise(smallSamples.wall);
   const s1000 = summarise(largeSamples.wall);
   const c10 = summarise(smallSamples.cpu);
@@ -118,6 +152,7 @@ export async function bench(): Promise<Record<string, unknown>> {
     resources1000: { wall: s1000, cpu: c1000, samples: seriesCount, bodyBytes },
     ratio1000vs10: { wallP50: ratio(s1000.p50Ms, s10.p50Ms), wallP99: ratio(s1000.p99Ms, s10.p99Ms), cpuP50: ratio(c1000.p50Ms, c10.p50Ms), cpuP99: ratio(c1000.p99Ms, c10.p99Ms) },
     http1000: { wall: summarise(httpSamples.wall) },
+    lcdSources1000: { wall: summarise(lcdSamples.wall), cpu: summarise(lcdSamples.cpu) },
     // Wall-clock p99 includes waiting for a core when other processes are busy; the goal is
     // judged on the median wall time and on the CPU-time p99 of the scrape itself.
     goalMet: s1000.p50Ms < 20 && c1000.p99Ms < 20,
