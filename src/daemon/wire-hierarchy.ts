@@ -13,6 +13,8 @@
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
 // started, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
 // gen/filesys edits (default /etc/fstab; tests point it at a copy).
+//
+// When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
 import { writeFileSync } from 'node:fs';
 
 import type { ClusterNode } from '../cluster/cluster-node.js';
@@ -30,6 +32,9 @@ import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.
 import { handleTaskStep } from '../hierarchy/tasks.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
+
+/** Within the agent's per-subsystem stop limit (10 s). */
+const STOP_REMOVE_LIMIT_MS = 8_000;
 
 export interface HierarchySubsystem extends Subsystem {
   readonly service: HierarchyService | undefined;
@@ -95,10 +100,19 @@ class WiredHierarchy implements HierarchySubsystem {
     this.poll.unref();
   }
 
-  stop(): void {
+  /**
+   * A stopping agent takes what it runs out of service first (like lkstop), telling the peers,
+   * so nothing keeps running unwatched and no peer fails it over as if this node had crashed.
+   */
+  async stop(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
+    const svc = this.service;
+    if (svc) {
+      const left = await svc.takeAllOutOfService(STOP_REMOVE_LIMIT_MS);
+      if (left.length) this.agent.log.error({ hierarchies: left }, 'hierarchy: still in service while stopping');
+    }
     for (const off of this.listeners.splice(0)) off();
-    this.service?.stop();
+    svc?.stop();
   }
 
   /** Majority of the systems in the LCD are alive (this one included); two systems: the survivor. */

@@ -134,6 +134,32 @@ export class HierarchyService {
     this.executor.start(this.opts.tickMs ?? 200);
   }
 
+  /**
+   * Takes every hierarchy that is in service here out of service (parents first), waiting at
+   * most `limitMs`; used when the agent stops, so that nothing it protects keeps running
+   * unwatched (like lkstop). Returns the hierarchies that did not finish in time or failed.
+   */
+  async takeAllOutOfService(limitMs: number): Promise<string[]> {
+    const keys = new Set<string>();
+    for (const i of this.lcd.instances({ system: this.local })) {
+      const st = this.engine.state(i.tag);
+      if (st === 'ISP' || st === 'ISU') keys.add(this.engine.hierarchyKey(i.tag) ?? i.tag);
+    }
+    if (keys.size === 0) return [];
+    let timer: NodeJS.Timeout | undefined;
+    const left = new Set(keys);
+    const all = Promise.all(
+      [...keys].map(async (key) => {
+        const r = await this.admin({ type: 'adminOutOfService', tag: key });
+        if (r.ok) left.delete(key);
+        else this.log('error', `could not take ${key} out of service while stopping: ${r.message}`, { key });
+      }),
+    );
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, limitMs)))]);
+    clearTimeout(timer);
+    return [...left];
+  }
+
   stop(): void {
     this.unsubscribe?.();
     this.executor.stop();

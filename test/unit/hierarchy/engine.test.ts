@@ -295,3 +295,35 @@ describe('hierarchy engine', () => {
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
   });
 });
+
+describe('hierarchy engine: configuration changes', () => {
+  it('a system that receives the hierarchy by extend learns where it runs and can take it over', () => {
+    // B starts without the hierarchy (not extended yet).
+    const extended = appOverFs({ A: 1, B: 10 });
+    const c = new FakeCluster(['A', 'B'], (s) => (s === 'A' ? appOverFs({ A: 1 })(s) : { resources: [], dependencies: [] }));
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISU', 'ISU']);
+    // Extend: B gets the resources, A gets the equivalent.
+    c.step('B', { type: 'config', config: extended('B') });
+    c.step('A', { type: 'config', config: extended('A') });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('A');
+    c.kill('A');
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('where-knowledge survives a dependency that merges two hierarchies', () => {
+    const split = (s: string): HierarchyConfig => {
+      const cfg = appOverFs({ A: 1, B: 10 })(s);
+      return { ...cfg, dependencies: [] };
+    };
+    const c = new FakeCluster(['A', 'B'], split);
+    c.step('A', { type: 'adminInService', request: 'r1', tag: 'fs' });
+    c.step('A', { type: 'adminInService', request: 'r2', tag: 'app' });
+    for (const s of ['A', 'B']) c.step(s, { type: 'config', config: appOverFs({ A: 1, B: 10 })(s) });
+    expect(c.engine('B').runningOn('app')).toBe('A');
+    expect(c.engine('B').runningOn('fs')).toBe('A');
+    c.kill('A');
+    expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
+  });
+});
