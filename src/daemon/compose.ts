@@ -5,6 +5,7 @@
 import { registerCoreCommands } from '../admin/commands/index.js';
 import { AdminServer } from './admin-server.js';
 import type { Agent } from './agent.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
 import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
@@ -15,6 +16,7 @@ export function composeAgent(agent: Agent): void {
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent);
   attachHierarchy(agent, cluster);
-  attachMetrics(agent, { cluster });
+  // The native probe counters are process-wide, so any TimedStat reads those of the kits' probes.
+  attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
 }

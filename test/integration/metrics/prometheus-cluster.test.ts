@@ -159,6 +159,10 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
     expect(`${lint.stdout}${lint.stderr}`).toBe('');
     expect(lint.status).toBe(0);
 
+    // The native probe counters of the agent (none hung here).
+    const parked = await query('vigil_probes_parked');
+    expect(parked.map((s) => s.value[1])).toEqual(['0', '0']);
+
     const lag = await query('nodejs_eventloop_lag_p99_seconds');
     expect(lag).toHaveLength(2);
 
