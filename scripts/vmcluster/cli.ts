@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { Cluster } from './cluster.js';
 import { prepareImage } from './image.js';
-import { cacheRoot, runRoot } from './paths.js';
+import { cacheRoot } from './paths.js';
 import { cleanupStrays, listMarkedQemus } from './reaper.js';
 import type { TopologySpec } from './topology.js';
 
@@ -234,18 +234,6 @@ program
   .action((o: { all?: boolean }) => {
     const killed = cleanupStrays(!!o.all);
     for (const q of killed) console.log(`killed qemu ${q.pid} (${q.cluster}:${q.node})`);
-    const liveClusters = new Set(listMarkedQemus().map((q) => q.cluster));
-    if (fs.existsSync(runRoot)) {
-      for (const d of fs.readdirSync(runRoot)) {
-        const owner = Number(d.split('-')[0]);
-        let ownerAlive = false;
-        try {
-          process.kill(owner, 0);
-          ownerAlive = true;
-        } catch {}
-        if (!liveClusters.has(d) && (!ownerAlive || o.all)) fs.rmSync(path.join(runRoot, d), { recursive: true, force: true });
-      }
-    }
     if (!killed.length) console.log('no stray qemu processes');
   });
 

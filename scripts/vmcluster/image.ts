@@ -117,10 +117,10 @@ function extractVmlinux(bzImage: string, out: string): void {
 
 function findBusybox(): string {
   for (const p of ['/bin/busybox', '/usr/bin/busybox']) {
-    if (fs.existsSync(p)) {
-      const info = run('file', ['-L', p]).toString();
-      if (/statically linked|static-pie/.test(info) || !/dynamically/.test(info)) return p;
-    }
+    if (!fs.existsSync(p)) continue;
+    // A dynamically linked busybox names its loader; the initramfs has no libc to give it.
+    if (fs.readFileSync(p).includes('ld-linux-x86-64.so')) throw new Error(`${p} is dynamically linked; install busybox-static`);
+    return p;
   }
   throw new Error('busybox-static is required (apt-get install busybox-static)');
 }

@@ -3,7 +3,8 @@
 // killed on normal exit and fatal signals; cleanupStrays() finds leftovers by the marker in their
 // command line (`-name vigil-vmc:<owner pid>-<n>:<node>`).
 import fs from 'node:fs';
-import { qemuMarker } from './paths.js';
+import path from 'node:path';
+import { qemuMarker, runRoot } from './paths.js';
 
 const live = new Set<number>();
 let hooked = false;
@@ -91,5 +92,22 @@ function alive(pid: number): boolean {
 export function cleanupStrays(all = false): StrayQemu[] {
   const victims = listMarkedQemus().filter((q) => all || !alive(q.owner) || q.owner === process.pid);
   for (const q of victims) killGroup(q.pid);
+  removeStaleRunDirs(all);
   return victims;
+}
+
+/** Run directories (<owner pid>-<n>) whose owner is gone (all=true: every one without a live qemu). */
+function removeStaleRunDirs(all: boolean): void {
+  let dirs: string[];
+  try {
+    dirs = fs.readdirSync(runRoot);
+  } catch {
+    return;
+  }
+  const withQemu = new Set(listMarkedQemus().map((q) => q.cluster));
+  for (const d of dirs) {
+    const owner = Number(d.split('-')[0]);
+    if (withQemu.has(d)) continue;
+    if (all || !Number.isInteger(owner) || !alive(owner)) fs.rmSync(path.join(runRoot, d), { recursive: true, force: true });
+  }
 }
