@@ -62,7 +62,14 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
   if (cluster) {
     const live = clusterMetricsSources({ stats: () => cluster.stats()! });
     const running = () => cluster.stats() !== undefined;
-    sources.systems = () => (running() ? live.systems() : fromLcd.systems!());
+    // Membership knows the systems that have comm paths; systems only in the LCD (no path yet)
+    // keep their last-known LCD state.
+    sources.systems = () => {
+      if (!running()) return fromLcd.systems!();
+      const seen = live.systems();
+      const names = new Set(seen.map((x) => x.name));
+      return [...seen, ...fromLcd.systems!().filter((x) => !names.has(x.name))];
+    };
     sources.commPaths = () => (running() ? live.commPaths() : fromLcd.commPaths!());
     sources.clusterCounters = () => (running() ? live.clusterCounters() : { authFailures: {}, droppedFrames: {} });
   }

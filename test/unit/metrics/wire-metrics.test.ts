@@ -84,9 +84,13 @@ describe('attachMetrics', () => {
       paths: [{ type: 'TCP', system: 'node2', priority: 1, state: 'DEAD', rttMs: 0.8, lastHeartbeatAgeMs: 2500 }],
       counters: { authFailures: { bad_tag: 4 }, droppedFrames: {}, replays: 2 },
     };
+    agent.lcd.createSystem({ name: 'node3' });
     const attached = attachMetrics(agent, { cluster: { stats: () => stats } });
     await agent.start();
     const body = await scrape(attached.endpoint());
+    // node3 has no comm path yet: the LCD's last-known state.
+    expect(valueOf(body, 'vigil_system_state{system="node3",state="UNKNOWN"}')).toBe(1);
+    expect(samples(body, 'vigil_system_state{').filter((l) => l.endsWith(' 1'))).toHaveLength(3);
     expect(valueOf(body, 'vigil_system_state{system="node1",state="ALIVE"}')).toBe(1);
     expect(valueOf(body, 'vigil_system_state{system="node2",state="DEAD"}')).toBe(1);
     expect(valueOf(body, 'vigil_comm_path_heartbeat_rtt_seconds{system="node1",other_system="node2",type="TCP",priority="1"}')).toBe(0.0008);
