@@ -7,8 +7,12 @@
 //    can call a released TSFN.
 //  - The TSFN is referenced only while some promise is pending: parked threads alone never keep
 //    the process alive.
+//  - The addon's shared object is pinned (RTLD_NODELETE): Node dlcloses addons loaded by a
+//    worker_thread when that worker ends, and a parked thread returning from the kernel into
+//    unmapped code would crash the whole process.
 #include "probe_runner.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -29,11 +33,23 @@ struct AddonData {
 // Probe threads do nothing but one syscall: a small stack keeps parked threads cheap.
 constexpr size_t kProbeStackBytes = 256 * 1024;
 
+void PinAddonInMemory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinAddonInMemory), &info) != 0 && info.dli_fname != nullptr) {
+      // Takes a reference that is never dropped, and marks the object never to be unloaded.
+      dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+  });
+}
+
 }  // namespace
 
 std::shared_ptr<ProbeHub> ProbeHub::ForEnv(Napi::Env env) {
   AddonData* data = env.GetInstanceData<AddonData>();
   if (data != nullptr) return data->hub;
+  PinAddonInMemory();
   std::shared_ptr<ProbeHub> hub(new ProbeHub());
   // The finalizer's own reference keeps the hub alive until Node finalizes the TSFN.
   auto* finalizerRef = new std::shared_ptr<ProbeHub>(hub);

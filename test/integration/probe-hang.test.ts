@@ -2,11 +2,13 @@
 // probes reject on time while a plain fs stat stays blocked, the event loop and ordinary file
 // I/O keep going under 20 hung probes, the per-mount bound refuses fast, and every parked
 // thread is reclaimed after release. The numbers are printed so they can be quoted.
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FuseHang, fuseUnavailableReason } from '../fixtures/fusehang/harness.js';
 import { runProbeHangScenario, type ProbeHangResult } from '../fixtures/fusehang/probe-hang-scenario.js';
-import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+import { addonCandidates, createLinuxPlatform } from '../../src/platform/linux/index.js';
 
 const skipReason = fuseUnavailableReason();
 if (skipReason) console.log(`probe-hang integration skipped: ${skipReason}`);
@@ -53,5 +55,49 @@ describe.skipIf(skipReason !== undefined)(`statWithTimeout on a hung FUSE mount$
     expect(result.parkedAfterRelease).toBe(0);
     expect(result.reclaimedDuringRun).toBe(result.concurrentProbes + 1);
     expect(result.plainStatSettledAfterRelease).toBe(true);
+  });
+});
+
+function processThreads(): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+}
+
+// A worker_thread that loaded the addon ends while its probes are parked (and some still in
+// flight) in the kernel. Node unloads a worker's addons at teardown; the probe threads returning
+// afterwards must neither run unmapped code nor touch the dead environment's TSFN.
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const addon = require(workerData.addon);
+const parked = [1, 2, 3].map(() => addon.statWithTimeout(workerData.path, 100, 'w').catch((e) => e.code));
+Promise.all(parked).then((codes) => {
+  for (let i = 0; i < 2; i++) addon.statWithTimeout(workerData.path, 600000, 'w').catch(() => {});
+  parentPort.postMessage({ codes, counters: addon.probeCounters() });
+});
+`;
+
+describe.skipIf(skipReason !== undefined)(`probe threads outliving a worker_thread${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let fuse: FuseHang | undefined;
+  afterAll(() => fuse?.unmount());
+
+  it('finish harmlessly after the worker environment is gone', async () => {
+    fuse = await FuseHang.mount();
+    const timedStat = createLinuxPlatform().timedStat;
+    await timedStat.stat(fuse.probePath, 5000); // starts this environment's deadline thread
+    const baseline = processThreads();
+    fuse.hang();
+    const worker = new Worker(WORKER, { eval: true, workerData: { addon: addonCandidates()[0], path: fuse.probePath } });
+    const report = await new Promise<{ codes: string[]; counters: { parked: number; inFlight: number } }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(report.codes).toEqual(['EPROBETIMEOUT', 'EPROBETIMEOUT', 'EPROBETIMEOUT']);
+    expect(report.counters).toMatchObject({ parked: 3, inFlight: 2 });
+    await worker.terminate();
+    fuse.release();
+    // The five probe threads return from the kernel into the (pinned) addon and exit.
+    const start = Date.now();
+    while (processThreads() > baseline && Date.now() - start < 30_000) await new Promise((r) => setTimeout(r, 20));
+    expect(processThreads()).toBeLessThanOrEqual(baseline);
+    expect((await timedStat.stat(fuse.probePath, 5000)).size).toBeGreaterThan(0);
   });
 });
