@@ -15,7 +15,12 @@ import { generateClusterSecret, writeKeyFile } from '../cluster/cluster-key.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/demo -> dist/src; src/demo (tests run from source) -> dist/src of the same checkout. */
-const distSrc = here.includes(`${join('dist', 'src')}`) ? resolve(here, '..') : resolve(here, '../../dist/src');
+// VIGIL_DIST_DIR points at another build output (its src/ directory holds daemon/ and cli/).
+const distSrc = process.env.VIGIL_DIST_DIR
+  ? resolve(process.env.VIGIL_DIST_DIR, 'src')
+  : here.includes(`${join('dist', 'src')}`)
+    ? resolve(here, '..')
+    : resolve(here, '../../dist/src');
 export const VIGILD_JS = join(distSrc, 'daemon', 'main.js');
 export const VIGIL_JS = join(distSrc, 'cli', 'main.js');
 
