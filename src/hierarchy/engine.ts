@@ -851,12 +851,12 @@ export class HierarchyEngine {
   private onMessage(from: string, msg: PeerMessage): void {
     switch (msg.kind) {
       case 'hier-state':
-        if (msg.inService) this.where.set(msg.key, from);
+        if (msg.inService) this.peerHasInService(from, msg.key);
         else if (this.where.get(msg.key) === from) this.where.delete(msg.key);
         return;
       case 'hier-state-sync':
         for (const [t, s] of [...this.whereTag]) if (s === from) this.whereTag.delete(t);
-        for (const k of msg.inService) this.where.set(k, from);
+        for (const k of msg.inService) this.peerHasInService(from, k);
         return;
       case 'takeover': {
         const key = this.graph.has(msg.key) ? this.graph.hierarchyKey(msg.key) : undefined;
@@ -920,6 +920,27 @@ export class HierarchyEngine {
         this.locks.release(msg.key, msg.owner);
         return;
     }
+  }
+
+  /**
+   * A peer says it runs a hierarchy. If it runs here too (the two sides were cut off from each
+   * other and both brought it in service), the system with the worse priority takes its copy
+   * out of service; both sides decide the same way from the same priorities.
+   */
+  private peerHasInService(from: string, peerKey: string): void {
+    const key = this.graph.has(peerKey) ? this.graph.hierarchyKey(peerKey) : peerKey;
+    if (this.graph.has(key) && this.hierarchyInServiceHere(key) && !this.ops.has(key)) {
+      const cands = this.hierarchyCandidates(key);
+      const mine = cands.find((c) => c.system === this.local)?.priority ?? Infinity;
+      const theirs = cands.find((c) => c.system === from)?.priority ?? Infinity;
+      this.log('error', `hierarchy ${key} is in service on both ${this.local} and ${from}`, { key, from, mine, theirs });
+      if (theirs < mine) {
+        this.where.set(key, from);
+        this.startOp(this.newOp('remove', key, 'switchover'));
+      }
+      return;
+    }
+    this.where.set(key, from);
   }
 
   private onSendFailed(to: string, msg: PeerMessage): void {

@@ -327,3 +327,31 @@ describe('hierarchy engine: configuration changes', () => {
     expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
   });
 });
+
+describe('hierarchy engine: split brain', () => {
+  it('after a partition heals, the worse-priority side takes its copy out of service', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.partition('A');
+    // Without quorum rules both sides run it while cut off.
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    c.actions.length = 0;
+    c.heal('A');
+    expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
+    expect(c.ran('A', 'remove')).toEqual([]);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('A');
+    expect(c.logs.some((l) => l.includes('hierarchy app is in service on both'))).toBe(true);
+  });
+
+  it('with the quorum gate closed on the minority side nothing is brought in service there', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 10, C: 20 }));
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.quorum = false; // the gate as both minority sides of a three-way split would see it
+    c.partition('A');
+    expect(c.ran('B', 'restore')).toEqual([]);
+    expect(c.ran('C', 'restore')).toEqual([]);
+  });
+});

@@ -28,6 +28,8 @@ export class FakeCluster {
   readonly halts: string[] = [];
   readonly logs: string[] = [];
   responder: Responder = () => OK;
+  /** Links cut by partition(): 'A|B' both ways. */
+  readonly cut = new Set<string>();
   quorum = true;
   private queue: Array<{ system: string; ev: EngineEvent }> = [];
 
@@ -77,6 +79,28 @@ export class FakeCluster {
     this.run();
   }
 
+  /** Cuts every link between `a` and the others: each side declares the other dead. */
+  partition(a: string): void {
+    for (const s of this.engines.keys()) {
+      if (s === a) continue;
+      this.cut.add(`${a}|${s}`).add(`${s}|${a}`);
+      this.queue.push({ system: s, ev: { type: 'systemDown', system: a } });
+      this.queue.push({ system: a, ev: { type: 'systemDown', system: s } });
+    }
+    this.run();
+  }
+
+  heal(a: string): void {
+    for (const s of this.engines.keys()) {
+      if (s === a) continue;
+      this.cut.delete(`${a}|${s}`);
+      this.cut.delete(`${s}|${a}`);
+      this.queue.push({ system: s, ev: { type: 'systemUp', system: a } });
+      this.queue.push({ system: a, ev: { type: 'systemUp', system: s } });
+    }
+    this.run();
+  }
+
   /** The system comes back with a fresh engine state (resources OSU), like a reboot. */
   revive(system: string, config: HierarchyConfig): void {
     this.down.delete(system);
@@ -112,7 +136,7 @@ export class FakeCluster {
           break;
         }
         case 'send':
-          if (this.down.has(c.to)) this.queue.push({ system, ev: { type: 'sendFailed', to: c.to, msg: c.msg } });
+          if (this.down.has(c.to) || this.cut.has(`${system}|${c.to}`)) this.queue.push({ system, ev: { type: 'sendFailed', to: c.to, msg: c.msg } });
           else this.queue.push({ system: c.to, ev: { type: 'message', from: system, msg: c.msg } });
           break;
         case 'adminDone':
