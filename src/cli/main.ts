@@ -1,22 +1,19 @@
 #!/usr/bin/env node
 // vigil: the administration CLI. Each daemon command is parsed from its spec (command-table.ts),
 // sent to the local vigild over the admin socket (--socket, $VIGIL_ADMIN_SOCKET, the
-// VIGIL_ADMIN_SOCKET of $VIGIL_CONFIG or /etc/default/vigil, else /run/vigil/admin.sock), and the reply is printed as the daemon formatted it (or as JSON with
-// --json); the exit code is the daemon's. Invoked through a symlink named like a command
+// VIGIL_ADMIN_SOCKET of $VIGIL_CONFIG or /etc/default/vigil, else /run/vigil/admin.sock), and
+// the reply is printed as the daemon formatted it (or as JSON with --json); the exit code is
+// the daemon's. The CLI's own commands (keygen, demo, ...) are in local-commands.ts. Invoked through a symlink named like a command
 // (e.g. eqv_list -> vigil), it behaves as `vigil eqv_list`, as the seeds' tools did.
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { optionKey, type CommandSpec } from '../admin/command-specs.js';
 import { EXIT_USAGE } from '../admin/exit-codes.js';
 import { DEFAULT_ADMIN_SOCKET, type AdminRequest } from '../admin/protocol.js';
-import { keygenCommand } from '../cluster/keygen.js';
-import { devicesCommand } from './commands/devices.js';
 import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
 import { sendAdminRequest } from './admin-client.js';
-import { aliasesCommand } from './aliases.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
-import { extendCommand } from './commands/extend.js';
-import { demoCommand } from './commands/demo.js';
+import { LOCAL_COMMANDS, targetCommand } from './local-commands.js';
 
 /** --socket, then $VIGIL_ADMIN_SOCKET, then VIGIL_ADMIN_SOCKET in the daemon's config file, then the default. */
 function socketPath(program: Command): string {
@@ -51,7 +48,9 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'admin socket of the local vigild (default: $VIGIL_ADMIN_SOCKET or /run/vigil/admin.sock)')
     .option('--json', 'print the structured result as JSON')
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Global options only before the command word, so `vigil devices --json` reaches devices.
+    .enablePositionalOptions();
   for (const spec of DAEMON_COMMAND_SPECS) {
     const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
     if (spec.destsys) cmd.option('-d <destsys>', 'run the command on this system instead of the local one');
@@ -63,12 +62,16 @@ export function buildProgram(): Command {
     cmd.exitOverride();
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
-  program.addCommand(keygenCommand());
-  program.addCommand(extendCommand(() => program.opts().socket as string | undefined));
-  program.addCommand(demoCommand());
-  program.addCommand(devicesCommand());
-  program.addCommand(aliasesCommand());
   return program;
+}
+
+/** Add the CLI's own commands: the one being run for real, the others as entries in the help list. */
+async function addLocalCommands(program: Command, target: string | undefined): Promise<void> {
+  const socketOf = () => program.opts().socket as string | undefined;
+  for (const lc of LOCAL_COMMANDS) {
+    if (lc.name === target) program.addCommand(await lc.load(socketOf));
+    else program.command(lc.name).description(lc.summary);
+  }
 }
 
 async function main(): Promise<void> {
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
   const invokedAs = path.basename(process.argv[1] ?? '').replace(/\.js$/, '');
   if (DAEMON_COMMAND_SPECS.some((s) => s.name === invokedAs)) argv.unshift(invokedAs);
   const program = buildProgram();
+  await addLocalCommands(program, targetCommand(argv));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
