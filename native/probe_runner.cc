@@ -180,9 +180,8 @@ void ProbeHub::Finished(const std::shared_ptr<Slot>& slot) {
   }
   slot->state = SlotState::kCompleted;
   inFlight_--;
-  if (!alive_ || tsfn_.NonBlockingCall(new Event{slot->id, EventKind::kCompleted}) != napi_ok) {
-    slots_.erase(slot->id);
-  }
+  slots_.erase(slot->id);
+  if (alive_) tsfn_.NonBlockingCall(new Event{slot, EventKind::kCompleted});
 }
 
 void ProbeHub::DeadlineLoop() {
@@ -199,7 +198,7 @@ void ProbeHub::DeadlineLoop() {
         parked_++;
         timedOutTotal_++;
         parkedByKey_[slot.key]++;
-        tsfn_.NonBlockingCall(new Event{slot.id, EventKind::kTimedOut});
+        tsfn_.NonBlockingCall(new Event{entry.second, EventKind::kTimedOut});
       } else {
         next = std::min(next, slot.deadline);
       }
@@ -220,39 +219,29 @@ void ProbeHub::CallJs(Napi::Env env, Napi::Function, ProbeHub* hub, Event* event
 }
 
 void ProbeHub::Deliver(Napi::Env env, const Event& event) {
-  auto pending = deferreds_.find(event.id);
+  const Slot& slot = *event.slot;
+  auto pending = deferreds_.find(slot.id);
   if (pending == deferreds_.end()) return;
   Napi::Promise::Deferred deferred = pending->second;
   deferreds_.erase(pending);
 
-  std::shared_ptr<Slot> slot;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto found = slots_.find(event.id);
-    if (found != slots_.end()) {
-      slot = found->second;
-      // A completed slot is done with; a parked one stays until its thread returns.
-      if (event.kind == EventKind::kCompleted) slots_.erase(found);
-    }
-  }
   Napi::HandleScope scope(env);
-  if (!slot) {
-    deferred.Reject(MakeProbeError(env, "EPROBECLOSED", "probe vanished", "probe", "").Value());
-  } else if (event.kind == EventKind::kTimedOut) {
-    const ProbeJob& job = *slot->job;
+  if (event.kind == EventKind::kTimedOut) {
+    // Only Path() and Syscall() are read: both are fixed before the probe thread starts.
+    const ProbeJob& job = *slot.job;
     char limit[32];
-    snprintf(limit, sizeof limit, "%g", slot->timeoutMs);
+    snprintf(limit, sizeof limit, "%g", slot.timeoutMs);
     Napi::Error error = MakeProbeError(
         env, "EPROBETIMEOUT",
         std::string("EPROBETIMEOUT: ") + job.Syscall() + " '" + job.Path() + "' did not return within " + limit +
             " ms; the probe thread is parked until the kernel answers",
         job.Syscall(), job.Path());
-    error.Set("timeoutMs", Napi::Number::New(env, slot->timeoutMs));
-    error.Set("key", Napi::String::New(env, slot->key));
+    error.Set("timeoutMs", Napi::Number::New(env, slot.timeoutMs));
+    error.Set("key", Napi::String::New(env, slot.key));
     deferred.Reject(error.Value());
   } else {
     try {
-      deferred.Resolve(slot->job->Result(env));
+      deferred.Resolve(slot.job->Result(env));
     } catch (const Napi::Error& e) {
       deferred.Reject(e.Value());
     }

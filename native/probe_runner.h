@@ -70,8 +70,9 @@ class ProbeHub {
     std::unique_ptr<ProbeJob> job;
   };
   enum class EventKind { kCompleted, kTimedOut };
+  // Carries its slot, so delivery never depends on the probe thread still being registered.
   struct Event {
-    uint64_t id;
+    std::shared_ptr<Slot> slot;
     EventKind kind;
   };
   struct ThreadArg {

