@@ -118,7 +118,7 @@ describe.skipIf(!havePrometheus)('Prometheus scraping a two-node cluster (needs 
       const res = await fetch(`${promUrl}/-/ready`);
       return res.ok ? true : undefined;
     }, 200);
-  });
+  }, 300_000); // may wait for a tsc rebuild held by another test file (npm test builds first)
 
   afterAll(async () => {
     await stopAll();

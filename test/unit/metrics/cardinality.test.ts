@@ -8,7 +8,8 @@ function vigilSeries(body: string): string[] {
   return body.split('\n').filter((l) => l.startsWith('vigil_'));
 }
 
-describe('metrics cardinality under resource churn', () => {
+// Generous time limits: these run beside other test files on a loaded 2-core machine.
+describe('metrics cardinality under resource churn', { timeout: 60_000 }, () => {
   it('deletes every series of 1,000 deleted resources, round after round', async () => {
     const sources = new FakeSources();
     const metrics = new AgentMetrics({ sources, version: '1' });

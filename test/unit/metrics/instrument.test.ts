@@ -59,7 +59,7 @@ class ScriptedKit implements Kit {
 const inst: ResourceInstance = { tag: 'data', id: '/data', app: 'gen/filesys', info: {} };
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
 
-describe('instrumentKit', () => {
+describe('instrumentKit', { timeout: 60_000 }, () => {
   it('records quickCheck results and latency, and recover as local recovery', async () => {
     const sources = new FakeSources();
     sources.resourceList = [{ tag: 'data', app: 'gen', type: 'filesys', system: 'node1', state: 'ISP' }];
@@ -95,7 +95,7 @@ describe('instrumentKit', () => {
   });
 });
 
-describe('instrumentTimedStat', () => {
+describe('instrumentTimedStat', { timeout: 60_000 }, () => {
   it('records latency by outcome and passes results and errors through', async () => {
     const platform = createMemoryPlatform();
     platform.kernel.addDirectory('/srv').addFile('/srv/ok', 3).addDirectory('/hung');

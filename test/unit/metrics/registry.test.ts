@@ -8,7 +8,7 @@ function newMetrics(sources = new FakeSources()) {
   return { sources, metrics: new AgentMetrics({ sources, version: '9.9.9' }) };
 }
 
-describe('AgentMetrics', () => {
+describe('AgentMetrics', { timeout: 60_000 }, () => {
   it('exposes system, path and resource state as enum gauges read at scrape time', async () => {
     const { sources, metrics } = newMetrics();
     sources.resourceList = [{ tag: 'web', app: 'gen', type: 'app', system: 'node1', state: 'ISP' }];

@@ -39,7 +39,8 @@ async function scrape(endpoint: string | undefined): Promise<string> {
   return res.text();
 }
 
-describe('attachMetrics', () => {
+// Generous time limits: these run beside other test files on a loaded 2-core machine.
+describe('attachMetrics', { timeout: 60_000 }, () => {
   it('serves the LCD resources and writes on VIGIL_METRICS_ADDRESS and follows changes', async () => {
     const port = await freePort();
     const agent = await newAgent(`127.0.0.1:${port}`);
