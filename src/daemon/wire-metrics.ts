@@ -99,6 +99,9 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
       try {
         server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
       } catch (err) {
+        // A subsystem that fails to start is not stopped by the agent: undo our part here.
+        unsubscribe();
+        unsubscribe = undefined;
         throw new VigilError(
           0,
           `cannot serve metrics on VIGIL_METRICS_ADDRESS=${address.host}:${address.port}: ${(err as Error).message} (set another address, or "off")`,
