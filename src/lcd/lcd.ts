@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VigilError } from '../common/errors.js';
-import { removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
+import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
 import { checkInvariants } from './invariants.js';
 import { migrate } from './migrations.js';
 import {
@@ -104,7 +104,9 @@ export class Lcd {
   /** Open (or on first start create) the database in `dir`. */
   static open(opts: LcdOpenOptions): Lcd {
     const localSystem = parseOrThrow(SystemName, opts.localSystem, 'local system name');
-    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    const created = fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    // A freshly created state directory must itself survive a crash, not only the file in it.
+    if (created !== undefined) fsyncDirSync(path.dirname(opts.dir));
     const file = path.join(opts.dir, LCD_FILE_NAME);
     removeStaleTempFiles(file);
     const existing = Lcd.readFile(file);

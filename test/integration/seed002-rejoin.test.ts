@@ -59,6 +59,11 @@ describe('seed 002 with real comm paths', () => {
     await waitFor(async () => (await stateOf(ben, 'GPLAYER')) === 'ALIVE', 'BENHOGAN to see GPLAYER alive');
     expect(ok(await A('eqv_list', '-d', 'GPLAYER'))).toBe('GPLAYER LK1-APP BENHOGAN LK1-APP SHARED 10 1\n');
     expect(ok(await A('net_list'))).toMatch(/^BENHOGAN GPLAYER TCP 1 ALIVE 127\.0\.0\.1 127\.0\.0\.2 /);
+    // Changes too can be made on the other agent with -d.
+    ok(await A('ins_setas', '-d', 'GPLAYER', '-t', 'LK1-APP', '-s', 'automatic'));
+    expect(ok(await G('ins_list', '-t', 'LK1-APP'))).toMatch(/ OSU automatic /);
+    const refused = await A('sys_remove', '-d', 'GPLAYER', '-s', 'GPLAYER');
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/Error 000424: can't remove entry for local system "GPLAYER"/)]);
 
     // GPLAYER is reinstalled: agent gone, state gone.
     gpl.proc.kill('SIGKILL');
