@@ -38,10 +38,11 @@ export function instrumentKit(kit: Kit, events: KitEvents): Kit {
   };
   // Everything else (properties and actions) goes to the kit itself, bound to it.
   return new Proxy(kit, {
-    get(target, prop, receiver) {
+    get(target, prop) {
       if (prop === 'quickCheck') return quickCheck;
       if (prop === 'recover') return recover;
-      const value = Reflect.get(target, prop, receiver) as unknown;
+      // Read with the kit itself as `this`, so getters over private (#) fields work.
+      const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });

@@ -2,6 +2,7 @@
 // each quickCheck, recover and probe is recorded with its result and latency.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type Kit, type ResourceInstance } from '../../../src/kits/kit.js';
+import { AppKit } from '../../../src/kits/app/app-kit.js';
 import { instrumentKit, instrumentTimedStat } from '../../../src/metrics/instrument.js';
 import { AgentMetrics } from '../../../src/metrics/registry.js';
 import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
@@ -92,6 +93,20 @@ describe('instrumentKit', { timeout: 60_000 }, () => {
     expect(valueOf(body, 'vigil_quickcheck_duration_seconds_bucket{le="0.001",kit="gen_filesys",depth="20"}')).toBe(0);
     expect(valueOf(body, 'vigil_local_recoveries_total{tag="data",result="success"}')).toBe(1);
     expect(valueOf(body, 'vigil_local_recoveries_total{tag="data",result="failure"}')).toBe(1);
+  });
+});
+
+describe('instrumentKit on a real kit', () => {
+  it('answers like the gen/app kit it wraps', () => {
+    const metrics = new AgentMetrics({ sources: { localSystem: () => 'node1' }, version: '1' });
+    const raw = new AppKit();
+    const kit = instrumentKit(raw, metrics.recorder);
+    expect(kit.app).toBe(raw.app);
+    expect(kit.timeLimits).toEqual(raw.timeLimits);
+    expect(kit.supportsRecover).toBe(raw.supportsRecover);
+    const bad: ResourceInstance = { tag: 'web', id: 'web', app: 'gen/app', info: {} };
+    expect(kit.validate(bad)).toEqual(raw.validate(bad));
+    expect(kit.canFailoverNow(bad)).toEqual(raw.canFailoverNow(bad));
   });
 });
 
