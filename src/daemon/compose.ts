@@ -1,6 +1,6 @@
 // The one place where vigild is assembled. Each part of the product attaches itself to the
 // Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
-// others use its membership and messaging), then the hierarchy engine, then metrics; the admin
+// others use its membership and messaging), then metrics, then the hierarchy engine; the admin
 // socket last, so commands are only accepted once everything they may touch is running.
 import { registerCoreCommands } from '../admin/commands/index.js';
 import { AdminServer } from './admin-server.js';
@@ -15,8 +15,9 @@ export function composeAgent(agent: Agent): void {
   registerCoreCommands();
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent);
-  attachHierarchy(agent, cluster);
   // The native probe counters are process-wide, so any TimedStat reads those of the kits' probes.
-  attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
+  const metrics = attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
+  // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
+  attachHierarchy(agent, cluster, metrics.recorder);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
 }

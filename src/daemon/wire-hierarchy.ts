@@ -30,6 +30,8 @@ import { registerHierarchyCommands } from '../hierarchy/admin-commands.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
 import { handleTaskStep } from '../hierarchy/tasks.js';
+import { instrumentKit, instrumentTimedStat } from '../metrics/instrument.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
 
@@ -54,20 +56,28 @@ class WiredHierarchy implements HierarchySubsystem {
   private poll: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
 
-  constructor(private readonly agent: Agent, private readonly cluster: ClusterSubsystem | undefined) {}
+  constructor(
+    private readonly agent: Agent,
+    private readonly cluster: ClusterSubsystem | undefined,
+    private readonly metrics: HierarchyMetrics | undefined,
+  ) {}
 
   start(): void {
     const { agent } = this;
     const raw = agent.config.raw;
     const plat = createLinuxPlatform();
+    const m = this.metrics;
+    const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
     const kits = new KitRegistry();
-    kits.register(new AppKit());
-    kits.register(
+    for (const kit of [
+      new AppKit(),
       new FilesysKit(
-        { mountTable: plat.mounts, timedStat: plat.timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() },
+        { mountTable: plat.mounts, timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() },
         { fstabPath: raw['VIGIL_FSTAB'] || '/etc/fstab' },
       ),
-    );
+    ]) {
+      kits.register(m ? instrumentKit(kit, m) : kit);
+    }
     const byApp: Record<string, number> = {};
     for (const app of kits.apps()) {
       const key = `LKCHECKINTERVAL_${app.replace('/', '_').toUpperCase()}`;
@@ -89,6 +99,7 @@ class WiredHierarchy implements HierarchySubsystem {
       },
       quorum: quorumMode === 'none' ? undefined : () => this.haveMajority(),
       haltNode: (reason) => this.halt(reason, raw['VIGIL_HALT_ACTION'] ?? 'exit'),
+      events: m,
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
@@ -169,9 +180,12 @@ class WiredHierarchy implements HierarchySubsystem {
   }
 }
 
-/** Adds the hierarchy subsystem (call from compose.ts after attachCluster). */
-export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster);
+/** What the hierarchy reports to metrics: moves, and (through wrapped kits) checks, recoveries, probes. */
+export type HierarchyMetrics = Pick<MetricsRecorder, 'failover' | 'switchover' | 'quickCheck' | 'localRecovery' | 'probe'>;
+
+/** Adds the hierarchy subsystem (call from compose.ts after attachCluster; pass the metrics recorder to be measured). */
+export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster, metrics);
   agent.addSubsystem(h);
   return h;
 }

@@ -105,6 +105,8 @@ export type EngineCommand =
   | { type: 'persistState'; tag: string; state: ResourceState; reason: string }
   | { type: 'adminDone'; request: string; ok: boolean; message: string }
   | { type: 'haltNode'; reason: string }
+  /** A hierarchy moved here: after a failure elsewhere (failover) or by request (switchover). */
+  | { type: 'moved'; kind: 'failover' | 'switchover'; key: string; from: string; to: string; durationMs: number; reason: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
 export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure';
@@ -152,6 +154,7 @@ interface PendingLock {
 
 interface PendingRelease {
   key: string;
+  startedAt: number;
   request: string;
   from: string;
   deadline: number;
@@ -405,7 +408,7 @@ export class HierarchyEngine {
         this.pendingReleases.delete(req);
         // The holder died: its hierarchy is free; bring it in service here as asked.
         this.where.delete(pr.key);
-        this.startOp(this.newOp('restore', pr.key, 'switchover', { adminRequest: req }));
+        this.startOp(this.newOp('restore', pr.key, 'switchover', { adminRequest: req, fromSystem: system, startedAt: pr.startedAt }));
       }
     }
     for (const key of this.graph.hierarchies().keys()) {
@@ -469,7 +472,7 @@ export class HierarchyEngine {
   // ---- operations ----
 
   private newOp(kind: Operation['kind'], key: string, origin: OpOrigin, extra: Partial<Operation> = {}): Operation {
-    return { kind, key, origin, waves: [], wave: 0, pending: new Map(), failures: [], done: [], tried: [], retries: 0, ...extra };
+    return { kind, key, origin, waves: [], wave: 0, pending: new Map(), failures: [], done: [], tried: [], retries: 0, startedAt: this.now, ...extra };
   }
 
   private startOp(op: Operation): void {
@@ -633,6 +636,13 @@ export class HierarchyEngine {
       this.adminDone(op.adminRequest, true, `hierarchy ${op.key} is in service on ${this.local}`);
       if (op.origin === 'failover' || op.origin === 'switchback' || op.origin === 'local-failure') {
         this.replyTakeover(op, true, 'in service');
+      }
+      const durationMs = this.now - (op.startedAt ?? this.now);
+      if (op.origin === 'failover' || op.origin === 'local-failure') {
+        const from = op.tried[0] ?? op.takeoverFrom ?? 'unknown';
+        this.out.push({ type: 'moved', kind: 'failover', key: op.key, from, to: this.local, durationMs, reason: op.origin === 'failover' ? 'system-down' : 'local-failure' });
+      } else if ((op.origin === 'switchover' || op.origin === 'switchback') && (op.fromSystem ?? op.takeoverFrom)) {
+        this.out.push({ type: 'moved', kind: 'switchover', key: op.key, from: (op.fromSystem ?? op.takeoverFrom)!, to: this.local, durationMs, reason: op.origin });
       }
       return;
     }
@@ -898,7 +908,7 @@ export class HierarchyEngine {
           return;
         }
         if (this.where.get(pr.key) === from) this.where.delete(pr.key);
-        this.startOp(this.newOp('restore', pr.key, 'switchover', { adminRequest: msg.request }));
+        this.startOp(this.newOp('restore', pr.key, 'switchover', { adminRequest: msg.request, fromSystem: from, startedAt: pr.startedAt }));
         return;
       }
       case 'lock': {
@@ -996,7 +1006,7 @@ export class HierarchyEngine {
     if (at && at !== this.local && this.alive.has(at)) {
       const veto = this.veto(key);
       if (veto) return this.adminDone(request, false, `switchover of ${key} refused: ${veto}`);
-      this.pendingReleases.set(request, { key, request, from: at, deadline: this.now + (this.opts.peerReplyTimeoutMs ?? 300_000) });
+      this.pendingReleases.set(request, { key, request, from: at, startedAt: this.now, deadline: this.now + (this.opts.peerReplyTimeoutMs ?? 300_000) });
       this.send(at, { kind: 'release', key, request });
       return;
     }
@@ -1061,6 +1071,10 @@ export class HierarchyEngine {
 }
 
 interface RollbackExtra {
+  /** When the operation (or the chain it continues) began, for durations. */
+  startedAt?: number;
+  /** The system the hierarchy comes from (switchovers, switchbacks). */
+  fromSystem?: string;
   rollbackOf?: { worst: string; reason: string };
   thenRetryRestore?: { origin: OpOrigin; retries: number };
   thenMove?: boolean;

@@ -15,6 +15,8 @@ export interface ExecutorHooks {
   persistState(tag: string, state: ResourceState, reason: string): void;
   adminDone(request: string, ok: boolean, message: string): void;
   haltNode(reason: string): void;
+  /** A failover or switchover completed here (for metrics). */
+  moved?(m: Extract<EngineCommand, { type: 'moved' }>): void;
   log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
   now(): number;
 }
@@ -125,6 +127,8 @@ export class HierarchyExecutor {
         return this.hooks.adminDone(c.request, c.ok, c.message);
       case 'haltNode':
         return this.hooks.haltNode(c.reason);
+      case 'moved':
+        return this.hooks.moved?.(c);
       case 'log':
         return this.hooks.log(c.level, c.msg, c.fields);
     }

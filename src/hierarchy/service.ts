@@ -37,6 +37,11 @@ export interface HierarchyServiceOptions {
   /** Called when a kit asks for this node to be halted. */
   haltNode: (reason: string) => void;
   now?: () => number;
+  /** Told of every failover and switchover that completes here (metrics). */
+  events?: {
+    failover(tag: string, fromSystem: string, toSystem: string, durationSeconds: number, reason: string): void;
+    switchover(tag: string, fromSystem: string, toSystem: string, durationSeconds: number): void;
+  };
 }
 
 export interface TimelineEntry {
@@ -107,6 +112,10 @@ export class HierarchyService {
         }
       },
       haltNode: (reason) => opts.haltNode(reason),
+      moved: (m) => {
+        if (m.kind === 'failover') opts.events?.failover(m.key, m.from, m.to, m.durationMs / 1000, m.reason);
+        else opts.events?.switchover(m.key, m.from, m.to, m.durationMs / 1000);
+      },
       log: (level, msg, fields) => {
         this.timeline.push({ at: this.now(), level, msg, fields });
         if (this.timeline.length > 1000) this.timeline.splice(0, this.timeline.length - 1000);

@@ -72,6 +72,7 @@ describe('hierarchy engine', () => {
     expect(c.ran('B', 'restore')).toEqual([]);
     expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.engine('B').runningOn('app')).toBe('C');
+    expect(c.moved).toEqual([{ system: 'C', kind: 'failover', key: 'app', from: 'A', to: 'C', durationMs: 0, reason: 'system-down' }]);
   });
 
   it('passes the hierarchy on when the best backup cannot restore it (move-elsewhere)', () => {
@@ -137,6 +138,7 @@ describe('hierarchy engine', () => {
     expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.admin.find((a) => a.request === 'sw')).toMatchObject({ system: 'A', ok: true });
+    expect(c.moved.at(-1)).toMatchObject({ system: 'A', kind: 'switchover', from: 'B', to: 'A', reason: 'switchover' });
   });
 
   it('local recovery: a failed check is recovered here without failover', () => {

@@ -26,6 +26,7 @@ export class FakeCluster {
   readonly admin: Array<{ system: string; request: string; ok: boolean; message: string }> = [];
   readonly cancelled: Array<{ system: string; actionId: number; reason: string }> = [];
   readonly halts: string[] = [];
+  readonly moved: Array<{ system: string; kind: string; key: string; from: string; to: string; durationMs: number; reason: string }> = [];
   readonly logs: string[] = [];
   responder: Responder = () => OK;
   /** Links cut by partition(): 'A|B' both ways. */
@@ -150,6 +151,9 @@ export class FakeCluster {
           break;
         case 'log':
           this.logs.push(`${system} ${c.level} ${c.msg}`);
+          break;
+        case 'moved':
+          this.moved.push({ system, kind: c.kind, key: c.key, from: c.from, to: c.to, durationMs: c.durationMs, reason: c.reason });
           break;
         case 'persistState':
           break;
