@@ -115,11 +115,20 @@ function extractVmlinux(bzImage: string, out: string): void {
   fs.renameSync(`${out}.tmp`, out);
 }
 
+function hasInterpreter(elf: Buffer): boolean {
+  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return true; // not a 64-bit ELF: refuse it
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (elf.readUInt32LE(phoff + i * phentsize) === 3) return true; // PT_INTERP
+  return false;
+}
+
 function findBusybox(): string {
   for (const p of ['/bin/busybox', '/usr/bin/busybox']) {
     if (!fs.existsSync(p)) continue;
-    // A dynamically linked busybox names its loader; the initramfs has no libc to give it.
-    if (fs.readFileSync(p).includes('ld-linux-x86-64.so')) throw new Error(`${p} is dynamically linked; install busybox-static`);
+    // A dynamically linked busybox has a PT_INTERP program header; the initramfs has no libc for it.
+    if (hasInterpreter(fs.readFileSync(p))) throw new Error(`${p} is dynamically linked; install busybox-static`);
     return p;
   }
   throw new Error('busybox-static is required (apt-get install busybox-static)');
@@ -166,6 +175,10 @@ export function prepareImage(log: (msg: string) => void = () => {}): GuestImage 
     log(`vmcluster: building initramfs ${path.basename(initrd)}`);
     fs.mkdirSync(path.dirname(initrd), { recursive: true });
     buildInitramfs(kdir, version, initrd);
+    // Older builds (other script hashes) are never used again.
+    for (const f of fs.readdirSync(path.dirname(initrd))) {
+      if (f.endsWith('.cpio.gz') && f !== path.basename(initrd)) fs.rmSync(path.join(path.dirname(initrd), f), { force: true });
+    }
   }
   return { kernelVersion: version, kernel: vmlinux, initrd, modulesDir: path.join(kdir, 'modules') };
 }
