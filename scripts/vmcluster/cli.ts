@@ -62,7 +62,8 @@ function control(req: Record<string, unknown>): Promise<{ ok: boolean; result?: 
 }
 
 async function serveControl(cluster: Cluster, socketPath: string): Promise<net.Server> {
-  const server = net.createServer((sock) => {
+  // Half-open: the client ends its side after the request and still reads the reply.
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
     let buf = '';
     sock.on('data', (d) => (buf += d.toString()));
     sock.on('end', async () => {
