@@ -1,0 +1,210 @@
+// The task commands (create, extend, unextend, delete, dep, properties) with two in-process
+// hierarchy services over real LCD files and an in-memory transport, and a memory kit. Checks the
+// seeds' error numbers, that refused input changes nothing, and the admin lock.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { VigilError } from '../../../src/common/errors.js';
+import { Lcd } from '../../../src/lcd/lcd.js';
+import { DEFAULT_TIME_LIMITS, KitRegistry, failed, ok, type ActionResult, type Kit, type ResourceInstance } from '../../../src/kits/kit.js';
+import type { PeerMessage } from '../../../src/hierarchy/engine.js';
+import { HIER_MESSAGE, HierarchyService } from '../../../src/hierarchy/service.js';
+import { createHierarchy, deleteHierarchy, dependency, extendHierarchy, handleTaskStep, properties, unextendHierarchy } from '../../../src/hierarchy/tasks.js';
+
+/** A kit whose resources live in a set per system; hooks make actions fail or wait. */
+class MemoryKit implements Kit {
+  readonly app = 'test/mem';
+  readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 5_000, remove: 5_000, extend: 10_000 };
+  readonly supportsRecover = false;
+  readonly maxCheckDepth = 0 as const;
+  readonly running = new Set<string>();
+  failRestore = new Set<string>();
+  extendGate: Promise<void> | undefined;
+  validate(i: ResourceInstance): ActionResult {
+    return i.info['bad'] ? failed('fatal', 'bad setting') : ok();
+  }
+  async create(): Promise<ActionResult> {
+    return ok();
+  }
+  async canExtend(i: ResourceInstance): Promise<ActionResult> {
+    return i.info['noExtend'] ? failed('fatal', 'device missing') : ok();
+  }
+  async extend(): Promise<ActionResult> {
+    await this.extendGate;
+    return ok();
+  }
+  async unextend(i: ResourceInstance): Promise<ActionResult> {
+    return this.running.has(i.tag) ? failed('fatal', 'running') : ok();
+  }
+  async delete(): Promise<ActionResult> {
+    return ok();
+  }
+  async restore(i: ResourceInstance): Promise<ActionResult> {
+    if (this.failRestore.has(i.tag)) return failed('move-elsewhere', 'cannot start');
+    this.running.add(i.tag);
+    return ok();
+  }
+  async remove(i: ResourceInstance): Promise<ActionResult> {
+    this.running.delete(i.tag);
+    return ok();
+  }
+  async quickCheck(i: ResourceInstance): Promise<ActionResult> {
+    return this.running.has(i.tag) ? ok() : failed('retry-here', 'not running');
+  }
+  async recover(): Promise<ActionResult> {
+    return failed('move-elsewhere', 'no recovery');
+  }
+  canFailoverNow(): { ok: boolean; reason: string } {
+    return { ok: true, reason: '' };
+  }
+}
+
+describe('hierarchy tasks', () => {
+  let dir: string;
+  const svc: Record<string, HierarchyService> = {};
+  const kit: Record<string, MemoryKit> = {};
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-tasks-'));
+    for (const [me, other] of [['A', 'B'], ['B', 'A']] as const) {
+      const lcd = Lcd.open({ dir: join(dir, me), localSystem: me });
+      lcd.createSystem({ name: other });
+      const kits = new KitRegistry();
+      kit[me] = new MemoryKit();
+      kits.register(kit[me]);
+      svc[me] = new HierarchyService({ lcd, kits, log: () => undefined, checkIntervalMs: 60_000, haltNode: () => undefined, tickMs: 20 });
+      svc[me].taskHandler = (from, body) => handleTaskStep(svc[me]!, from, body);
+    }
+    for (const [me, other] of [['A', 'B'], ['B', 'A']] as const) {
+      svc[me]!.setTransport({
+        request: async (to, type, body) => {
+          if (to !== other) throw new Error(`unreachable ${to}`);
+          if (type === HIER_MESSAGE) {
+            svc[other]!.handlePeerMessage(me, body as PeerMessage);
+            return { ok: true };
+          }
+          return handleTaskStep(svc[other]!, me, body);
+        },
+      });
+      svc[me]!.start();
+      svc[me]!.systemUp(other);
+    }
+  });
+  afterEach(() => {
+    svc['A']?.stop();
+    svc['B']?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const err = async (p: Promise<unknown>): Promise<VigilError> => {
+    try {
+      await p;
+    } catch (e) {
+      if (e instanceof VigilError) return e;
+      throw e;
+    }
+    throw new Error('expected a VigilError');
+  };
+  const create = (tag: string, info: Record<string, string> = {}) => createHierarchy(svc['A']!, { kit: 'test/mem', tag, id: `id-${tag}`, info });
+  const rows = (s: string) => svc[s]!.lcd.instances({ system: s }).map((i) => `${i.tag}:${i.state}`).sort();
+
+  it('create: checks with the seeds\' numbers and changes nothing when refused', async () => {
+    expect((await err(createHierarchy(svc['A']!, { kit: 'test/mem', id: 'x', info: {} }))).number).toBe(30);
+    expect((await err(createHierarchy(svc['A']!, { tag: 't', id: 'x', info: {} }))).number).toBe(2);
+    expect((await err(createHierarchy(svc['A']!, { kit: 'test/nope', tag: 't', id: 'x', info: {} }))).message).toMatch(/no recovery kit named test\/nope/);
+    expect((await err(create('bad', { bad: '1' }))).number).toBe(18);
+    const out = await create('app');
+    expect(out.lines.at(-1)).toMatch(/unprotected \(ISU\)/);
+    expect(rows('A')).toEqual(['app:ISU']);
+    const dup = await err(create('app'));
+    expect(dup.number).toBe(14);
+    expect(dup.format()).toBe('Error 000014: Resource with either matching tag app or ID id-app exists');
+    kit['A']!.failRestore.add('broken');
+    const bad = await err(create('broken'));
+    expect(bad.number).toBe(23);
+    expect(bad.message).toMatch(/Error bringing resource broken in service on server A/);
+    expect(rows('A')).toEqual(['app:ISU']);
+  });
+
+  it('extend: template checks, priorities, success makes it ISP with equivalencies on both sides', async () => {
+    expect((await err(extendHierarchy(svc['A']!, { tag: 'nope', target: 'B' }))).number).toBe(3);
+    await create('app');
+    await create('fs');
+    await dependency(svc['A']!, 'create', { parent: 'app', child: 'fs' });
+    expect((await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B', targetPriority: '1' }))).message).toMatch(/priority 1 is already used by A/);
+    expect((await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B', targetPriority: '1000' }))).message).toMatch(/1 to 999/);
+    expect(rows('B')).toEqual([]);
+    const out = await extendHierarchy(svc['A']!, { tag: 'fs', target: 'B' });
+    expect(out.lines).toContain('Pre Extend checks were successful');
+    expect(rows('B')).toEqual(['app:OSU', 'fs:OSU']);
+    expect(svc['B']!.lcd.dependencies({ system: 'B' }).map((d) => `${d.parentTag}>${d.childTag}`)).toEqual(['app>fs']);
+    expect(svc['A']!.lcd.equivalencies({ system: 'A' }).map((e) => `${e.tag} ${e.otherSystem} ${e.priority} ${e.otherPriority}`).sort()).toEqual(['app B 1 10', 'fs B 1 10']);
+    expect(svc['B']!.lcd.equivalencies({ system: 'B' }).map((e) => `${e.tag} ${e.otherSystem} ${e.priority} ${e.otherPriority}`).sort()).toEqual(['app A 10 1', 'fs A 10 1']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rows('A')).toEqual(['app:ISP', 'fs:ISP']);
+    expect((await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B' }))).number).toBe(4);
+    const p = await properties(svc['B']!, { tag: 'app' });
+    expect(p.lines).toContain('Hierarchy:    app, in service on A');
+  });
+
+  it('extend refuses a hierarchy that is not in service on the template, and a failing canExtend (000008)', async () => {
+    await create('app');
+    await svc['A']!.admin({ type: 'adminOutOfService', tag: 'app' });
+    expect((await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B' }))).number).toBe(8);
+    await svc['A']!.admin({ type: 'adminInService', tag: 'app' });
+    await create('fs', { noExtend: '1' });
+    const e = await err(extendHierarchy(svc['A']!, { tag: 'fs', target: 'B' }));
+    expect(e.format()).toBe('Error 000008: Cannot extend resource fs to server B: device missing');
+    expect(rows('B')).toEqual([]);
+  });
+
+  it('a second administrator gets a lock error while an extend runs', async () => {
+    await create('app');
+    let release!: () => void;
+    kit['B']!.extendGate = new Promise((r) => (release = r));
+    const first = extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
+    await new Promise((r) => setTimeout(r, 50));
+    // From the other system (cluster-wide lock) and from the same one.
+    const fromB = await err(svc['B']!.lock('app', 'unextend'));
+    expect(fromB.message).toBe('hierarchy app is locked by extend on A; try again when it finishes');
+    const second = await err(properties(svc['A']!, { tag: 'app', switchback: 'automatic' }));
+    expect(second.message).toBe('hierarchy app is locked by extend on A; try again when it finishes');
+    release();
+    await first;
+    const later = await properties(svc['A']!, { tag: 'app', switchback: 'automatic' });
+    expect(later.lines).toContain('Switchback:   automatic');
+    expect(svc['B']!.lcd.getInstance('app')!.switchback).toBe('automatic');
+  });
+
+  it('dependencies: cycles and servers that differ are refused', async () => {
+    await create('a');
+    await create('b');
+    await dependency(svc['A']!, 'create', { parent: 'a', child: 'b' });
+    expect((await err(dependency(svc['A']!, 'create', { parent: 'b', child: 'a' }))).message).toMatch(/cycle/);
+    await create('c');
+    await extendHierarchy(svc['A']!, { tag: 'c', target: 'B' });
+    expect((await err(dependency(svc['A']!, 'create', { parent: 'a', child: 'c' }))).message).toMatch(/must be extended to the same servers/);
+    expect((await err(dependency(svc['A']!, 'delete', { parent: 'a', child: 'c' }))).number).toBe(19);
+    await dependency(svc['A']!, 'delete', { parent: 'a', child: 'b' });
+    expect(svc['A']!.lcd.dependencies({ system: 'A' })).toEqual([]);
+  });
+
+  it('unextend refuses the system where it runs; unextend and delete leave no rows', async () => {
+    await create('app');
+    await extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await err(unextendHierarchy(svc['B']!, { tag: 'app', target: 'A' }))).message).toMatch(/in service on A/);
+    await unextendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
+    expect(rows('B')).toEqual([]);
+    expect(svc['A']!.lcd.equivalencies({})).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rows('A')).toEqual(['app:ISU']);
+    await extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
+    await deleteHierarchy(svc['A']!, { tag: 'app' });
+    expect(rows('A')).toEqual([]);
+    expect(rows('B')).toEqual([]);
+    expect(kit['A']!.running.size).toBe(0);
+  });
+});
