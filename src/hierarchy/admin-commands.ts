@@ -96,13 +96,13 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
 
   registerAdminCommand('dep', async (req) => {
     const op = req.args[0];
-    if (op !== 'create' && op !== 'delete') throw new VigilError(E_USAGE, `dep: say create or delete, not "${op ?? ''}"`);
+    if (op !== 'create' && op !== 'delete') throw new VigilError(E_USAGE, `say create or delete, not "${op ?? ''}"`);
     return out(await dependency(current(), op, { parent: opt(req, 'p'), child: opt(req, 'c') }));
   });
 
   const engineCommand = async (req: AdminRequest, what: 'in-service' | 'out-of-service'): Promise<AdminResult> => {
     const tag = opt(req, 't');
-    if (!tag) throw new VigilError(E_USAGE, `${what}: the tag (-t) is not specified`);
+    if (!tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
     const s = current();
     const t0 = Date.now();
     const r = await s.admin(what === 'in-service' ? { type: 'adminInService', tag } : { type: 'adminOutOfService', tag });
@@ -120,7 +120,7 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
   registerAdminCommand('perform_action', async (req) => {
     const action = opt(req, 'a');
     const tag = opt(req, 't');
-    if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `perform_action: -a must be restore or remove, not "${action ?? ''}"`);
+    if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `-a must be restore or remove, not "${action ?? ''}"`);
     if (!tag) throw new VigilError(11, 'Both Tag and ID name not specified');
     const s = current();
     if (!s.lcd.getInstance(tag)) throw new VigilError(19, `Resource not found on local server ${s.local}: ${tag}`, { tag });

@@ -103,13 +103,13 @@ export interface CreateArgs {
 
 export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.kit) throw new VigilError(E_USAGE, 'create: the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
+  if (!a.kit) throw new VigilError(E_USAGE, 'the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
   const { app, type } = splitKitName(a.kit);
   const tag = requireTag(a.tag, 'create');
-  if (!a.id) throw new VigilError(E_USAGE, 'create: the resource id (-i, e.g. the mount point) is not specified');
+  if (!a.id) throw new VigilError(E_USAGE, 'the resource id (-i, e.g. the mount point) is not specified');
   const switchback = parseSwitchback(a.switchback, 'intelligent');
   const kit = svc.kits.get(a.kit);
-  if (!kit) throw new VigilError(E_USAGE, `create: no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
+  if (!kit) throw new VigilError(E_USAGE, `no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
   if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
     throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${tag} or ID ${a.id} exists`, { tag, id: a.id });
   }
@@ -170,7 +170,7 @@ export function extendDefaults(svc: HierarchyService, tag: string): { templatePr
 export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Promise<TaskOutput> {
   const sys = svc.local;
   const tag = requireTag(a.tag, 'extend');
-  if (!a.target) throw new VigilError(E_TEMPLATE_ARGS, 'extend: the target server (-s) is not specified');
+  if (!a.target) throw new VigilError(E_TEMPLATE_ARGS, 'the target server (-s) is not specified');
   if (!svc.lcd.getInstance(tag)) throw new VigilError(E_TEMPLATE_MISSING, `Template resource ${tag} on server ${sys} does not exist`, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
@@ -237,15 +237,15 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
 export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string; target?: string }): Promise<TaskOutput> {
   const sys = svc.local;
   const tag = requireTag(a.tag, 'extend');
-  if (!a.target) throw new VigilError(E_USAGE, 'unextend: the target server (-s) is not specified');
+  if (!a.target) throw new VigilError(E_USAGE, 'the target server (-s) is not specified');
   if (!svc.lcd.getInstance(tag)) throw new VigilError(E_NOT_FOUND, `Resource ${tag} not found on local server ${sys}`, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
-  if (target === sys) throw new VigilError(E_USAGE, `unextend: run it from another server than the target; to remove ${key} everywhere use delete`);
+  if (target === sys) throw new VigilError(E_USAGE, `run unextend from another server than the target; to remove ${key} everywhere use delete`);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
   if (!eq.some((e) => e.otherSystem === target)) throw new VigilError(E_NOT_FOUND, `Resource ${key} is not extended to server ${target}`, { tag: key, target });
   if (svc.engine.runningOn(key) === target) {
-    throw new VigilError(E_USAGE, `unextend: ${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
+    throw new VigilError(E_USAGE, `${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
   }
   return withLock(svc, tag, 'unextend', async () => {
     const lines = ['You have specified the following resource hierarchy for unextend.', `Target Server = ${target}`, `Target Tag = ${key}`];
@@ -264,17 +264,17 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
 
 export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.tag) throw new VigilError(E_USAGE, 'delete: the tag (-t) is not specified');
+  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
   if (!svc.lcd.getInstance(a.tag)) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
   const { key, tags } = hierarchyOf(svc, a.tag);
   const at = svc.engine.runningOn(key);
-  if (at && at !== sys) throw new VigilError(E_USAGE, `delete: ${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
+  if (at && at !== sys) throw new VigilError(E_USAGE, `${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
   return withLock(svc, a.tag, 'delete', async () => {
     const lines: string[] = [];
     if (tags.some((t) => isInService(svc.engine.state(t) ?? 'OSU'))) {
       const r = await svc.admin({ type: 'adminOutOfService', tag: key });
-      if (!r.ok) throw new VigilError(0, `delete: ${r.message}`);
+      if (!r.ok) throw new VigilError(0, r.message);
       lines.push(`Took ${key} out of service on ${sys}`);
     }
     for (const e of eq) {
@@ -296,7 +296,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
 
 export async function dependency(svc: HierarchyService, op: 'create' | 'delete', a: { parent?: string; child?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.parent || !a.child) throw new VigilError(E_USAGE, `dep ${op}: both the parent (-p) and the child (-c) tag are needed`);
+  if (!a.parent || !a.child) throw new VigilError(E_USAGE, `both the parent (-p) and the child (-c) tag are needed`);
   const { parent, child } = a as { parent: string; child: string };
   for (const t of [parent, child]) if (!svc.lcd.getInstance(t)) throw new VigilError(E_NOT_FOUND, `Resource ${t} not found on local server ${sys}`, { tag: t });
   const systemsOf = (t: string) => svc.lcd.equivalencies({ system: sys, tag: t }).map((e) => e.otherSystem).sort();
@@ -305,12 +305,12 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
     const g = hierarchyOf(svc, parent).graph;
     g.addDependency(parent, child); // throws on a cycle, nothing changed
     if (systemsOf(parent).join() !== systemsOf(child).join()) {
-      throw new VigilError(E_USAGE, `dep create: ${parent} (extended to ${systemsOf(parent).join(', ') || 'no server'}) and ${child} (extended to ${systemsOf(child).join(', ') || 'no server'}) must be extended to the same servers`);
+      throw new VigilError(E_USAGE, `${parent} (extended to ${systemsOf(parent).join(', ') || 'no server'}) and ${child} (extended to ${systemsOf(child).join(', ') || 'no server'}) must be extended to the same servers`);
     }
     const pAt = svc.engine.runningOn(parent);
     const cAt = svc.engine.runningOn(child);
     if (pAt !== undefined && pAt !== cAt) {
-      throw new VigilError(E_USAGE, `dep create: ${parent} is in service on ${pAt} but ${child} is ${cAt ? `in service on ${cAt}` : 'not in service'}; bring them in service on the same server first`);
+      throw new VigilError(E_USAGE, `${parent} is in service on ${pAt} but ${child} is ${cAt ? `in service on ${cAt}` : 'not in service'}; bring them in service on the same server first`);
     }
     const ps = svc.lcd.getInstance(parent)!.switchback;
     const cs = svc.lcd.getInstance(child)!.switchback;
@@ -332,7 +332,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
 
 export async function properties(svc: HierarchyService, a: { tag?: string; switchback?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.tag) throw new VigilError(E_USAGE, 'properties: the tag (-t) is not specified');
+  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
   const inst = svc.lcd.getInstance(a.tag);
   if (!inst) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
   if (a.switchback !== undefined) {
@@ -443,7 +443,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     case 'unextend-target': {
       const present = step.tags.filter((t) => lcd.getInstance(t));
       const up = present.filter((t) => isInService(svc.engine.state(t) ?? 'OSU'));
-      if (up.length) throw new VigilError(E_USAGE, `unextend: ${up.join(', ')} in service on ${sys}`);
+      if (up.length) throw new VigilError(E_USAGE, `${up.join(', ')} in service on ${sys}`);
       const lines: string[] = [];
       for (const t of [...present].reverse()) {
         const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');
@@ -456,7 +456,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     }
     case 'dep': {
       if (step.op === 'create') {
-        if (!lcd.getInstance(step.parent) || !lcd.getInstance(step.child)) throw new VigilError(E_NOT_FOUND, `dep create: ${step.parent} or ${step.child} missing on ${sys}`);
+        if (!lcd.getInstance(step.parent) || !lcd.getInstance(step.child)) throw new VigilError(E_NOT_FOUND, `${step.parent} or ${step.child} missing on ${sys}`);
         if (!lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
           const g = hierarchyOf(svc, step.parent).graph;
           g.addDependency(step.parent, step.child);
