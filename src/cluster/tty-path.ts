@@ -25,6 +25,10 @@ export class TtyPath implements CommPathLink {
   private stopped = true;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Frames waiting for the write in flight to finish (see flush()). */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private writing = false;
 
   constructor(readonly config: TtyPathConfig, private readonly ctx: PathContext) {
     this.id = pathIdOf(config);
@@ -54,12 +58,32 @@ export class TtyPath implements CommPathLink {
     const port = this.port;
     if (!port || !this.open) return false;
     if (payload.length > TTY_MAX_PAYLOAD) throw new RangeError(`a TTY comm path carries at most ${TTY_MAX_PAYLOAD} payload bytes`);
-    if (port.writableLength > SEND_BACKLOG_BYTES) {
+    if (this.queuedBytes + port.writableLength > SEND_BACKLOG_BYTES) {
       this.ctx.counters.drop('backlog');
       return false;
     }
-    port.write(ttyWrap(this.ctx.guard.seal(type, this.peer, payload)));
+    const wire = ttyWrap(this.ctx.guard.seal(type, this.peer, payload));
+    this.queued.push(wire);
+    this.queuedBytes += wire.length;
+    this.flush(port);
     return true;
+  }
+
+  /**
+   * One write in flight at a time, carrying everything queued meanwhile. Each serialport write
+   * costs a thread-pool round trip and a main-thread callback; on a starved CPU, writing frame by
+   * frame let those round trips pile up into seconds of latency, batching keeps it to one.
+   */
+  private flush(port: SerialPort): void {
+    if (this.writing || this.queued.length === 0 || port !== this.port || !this.open) return;
+    const batch = this.queued.length === 1 ? this.queued[0]! : Buffer.concat(this.queued);
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.writing = true;
+    port.write(batch, () => {
+      this.writing = false;
+      this.flush(port);
+    });
   }
 
   /** A serial line has no connection to reset; a dead line is simply listened to until it speaks. */
@@ -102,6 +126,9 @@ export class TtyPath implements CommPathLink {
     if (this.port !== port) return;
     this.open = false;
     this.port = undefined;
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.writing = false;
     if (port.isOpen) port.close(() => undefined);
     if (this.stopped) return;
     clearTimeout(this.retryTimer);

@@ -9,7 +9,7 @@ import { freePort, waitFor } from './cluster/helpers.js';
 import { FrameForge, fuzzTcp, fuzzTty } from './cluster/fuzz.js';
 import { haveSocat, Scene, type NodeProc } from './cluster/processes.js';
 
-const HB = 200;
+const HB = 1000;
 const MISSES = 3;
 const TOTAL = 100_000;
 if (!haveSocat) console.warn('cluster-fuzz: skipped, needs socat for the serial line');
