@@ -109,7 +109,7 @@ export type EngineCommand =
   | { type: 'moved'; kind: 'failover' | 'switchover'; key: string; from: string; to: string; durationMs: number; reason: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
-export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure';
+export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure' | 'agent-start';
 
 interface LocalResource {
   cfg: ResourceConfig;
@@ -351,16 +351,35 @@ export class HierarchyEngine {
     this.broadcast({ kind: 'hier-state-sync', inService: [...local] });
   }
 
-  /** Sets initial states (e.g. from the LCD after a restart: in-service rows become OSU). */
-  loadStates(states: Record<string, ResourceState>): void {
+  /**
+   * Sets the states recorded in the LCD when the agent starts. Nothing runs yet, but a resource
+   * recorded in service means the agent stopped uncleanly: a mount or a process may have
+   * survived it, and a peer may have taken the hierarchy over meanwhile. Such hierarchies are
+   * cleaned up with remove (parents first; remove is idempotent) and end OSU, or OSF with the
+   * reason when the cleanup fails. Returns the commands to carry out.
+   */
+  loadStates(states: Record<string, ResourceState>, now: number): EngineCommand[] {
+    this.now = Math.max(this.now, now);
+    const unclean = new Set<string>();
     for (const [tag, st] of Object.entries(states)) {
       const r = this.resources.get(tag);
       if (!r) continue;
-      const next: ResourceState = st === 'OSF' ? 'OSF' : 'OSU';
-      r.state = next;
-      r.reason = 'agent start';
-      if (next !== st) this.out.push({ type: 'persistState', tag, state: next, reason: 'agent start' });
+      if (isInService(st)) {
+        // Not in service as far as anyone should rely on; treated as failed until cleaned up.
+        r.state = 'OSF';
+        r.reason = 'cleaning up after an unclean stop';
+        unclean.add(this.graph.hierarchyKey(tag));
+      } else {
+        r.state = st;
+        r.reason = 'agent start';
+      }
+      this.out.push({ type: 'persistState', tag, state: r.state, reason: r.reason });
     }
+    for (const key of unclean) {
+      this.log('warn', `hierarchy ${key} was in service when the agent stopped uncleanly; cleaning up`, { key, at: this.now });
+      this.startOp(this.newOp('remove', key, 'agent-start'));
+    }
+    return this.flush();
   }
 
   private setState(tag: string, to: ResourceState, cause: StateCause, reason: string): void {
@@ -588,7 +607,7 @@ export class HierarchyEngine {
       op.done.push(a.tag);
       if (op.kind === 'restore') this.setState(a.tag, inServiceState(this.resources.get(a.tag)!.cfg.equivalents.length > 0), 'restored', 'restored');
       // A failed resource stays OSF with its failure reason after being cleaned up.
-      if (op.kind === 'remove' && op.failedTag !== a.tag && this.resources.get(a.tag)!.state !== 'OSF') this.setState(a.tag, 'OSU', 'removed', op.origin);
+      if (op.kind === 'remove' && op.failedTag !== a.tag && (this.resources.get(a.tag)!.state !== 'OSF' || op.origin === 'agent-start')) this.setState(a.tag, 'OSU', 'removed', op.origin);
       if (op.kind === 'check') this.resources.get(a.tag)!.nextCheck = this.now + this.checkInterval(a.tag);
     } else {
       op.failures.push({ tag: a.tag, result });

@@ -127,15 +127,10 @@ export class HierarchyService {
 
   start(): void {
     this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
-    // After a restart nothing this agent ran is in service any more: recorded in-service states
-    // become OSU (OSF is kept, it needs an administrator).
+    // Resources recorded in service were left by an unclean stop: the engine cleans them up.
     const states: Record<string, ResourceState> = {};
     for (const i of this.lcd.instances({ system: this.local })) states[i.tag] = i.state;
-    this.engine.loadStates(states);
-    for (const [tag, st] of Object.entries(states)) {
-      const want = st === 'OSF' ? 'OSF' : 'OSU';
-      if (st !== want) this.persistState(tag, want, 'agent start');
-    }
+    this.executor.apply(this.engine.loadStates(states, this.now()));
     this.unsubscribe = this.lcd.onChange((c) => {
       if (c.kind !== 'config' || c.what.startsWith('ins_setstate')) return;
       this.reconfigureSoon();

@@ -357,3 +357,25 @@ describe('hierarchy engine: split brain', () => {
     expect(c.ran('C', 'restore')).toEqual([]);
   });
 });
+
+describe('hierarchy engine: agent start', () => {
+  it('cleans up what was recorded in service by an unclean stop (parents first) and ends OSU', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.load('A', { app: 'ISP', fs: 'ISP' });
+    expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.engine('B').runningOn('app')).toBeUndefined();
+  });
+
+  it('a cleanup that fails leaves OSF with the reason; recorded OSU/OSF stay as they are', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.responder = (_s, tag, action) => (tag === 'fs' && action === 'remove' ? fail('fatal', 'device busy') : OK);
+    c.load('A', { app: 'ISU', fs: 'ISU' });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSF']);
+    expect(c.engine('A').stateReason('fs')).toBe('device busy');
+    const d = new FakeCluster(['A'], appOverFs({ A: 1 }));
+    d.load('A', { app: 'OSF', fs: 'OSU' });
+    expect(d.actions).toEqual([]);
+    expect(d.states('A', ['app', 'fs'])).toEqual(['OSF', 'OSU']);
+  });
+});

@@ -80,6 +80,12 @@ export class FakeCluster {
     this.run();
   }
 
+  /** Feeds the states recorded in an LCD to a (starting) engine. */
+  load(system: string, states: Record<string, 'ISP' | 'ISU' | 'OSU' | 'OSF'>): void {
+    this.handle(system, this.engine(system).loadStates(states, this.now));
+    this.run();
+  }
+
   /** Cuts every link between `a` and the others: each side declares the other dead. */
   partition(a: string): void {
     for (const s of this.engines.keys()) {
