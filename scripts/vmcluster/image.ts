@@ -28,9 +28,25 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer }
 /** The version the linux-image-amd64 metapackage currently depends on, e.g. "6.1.0-56-amd64". */
 export function resolveKernelVersion(): string {
   if (process.env.VMCLUSTER_KERNEL) return process.env.VMCLUSTER_KERNEL;
+  // apt-cache takes seconds on a busy machine: reuse the answer while apt's package cache is unchanged.
+  const memo = path.join(cacheRoot, 'kernel-version.json');
+  let aptStamp = 'none';
+  try {
+    aptStamp = String(fs.statSync('/var/cache/apt/pkgcache.bin').mtimeMs);
+  } catch {
+    /* no binary cache: always ask apt-cache */
+  }
+  try {
+    const m = JSON.parse(fs.readFileSync(memo, 'utf8')) as { aptStamp: string; version: string };
+    if (aptStamp !== 'none' && m.aptStamp === aptStamp) return m.version;
+  } catch {
+    /* first run */
+  }
   const out = run('apt-cache', ['depends', 'linux-image-amd64']);
   const m = /Depends:\s+linux-image-(\d[^\s]*-amd64)\b/.exec(out);
   if (!m) throw new Error(`cannot resolve the kernel version from 'apt-cache depends linux-image-amd64':\n${out}`);
+  fs.mkdirSync(cacheRoot, { recursive: true });
+  fs.writeFileSync(memo, JSON.stringify({ aptStamp, version: m[1] }));
   return m[1]!;
 }
 

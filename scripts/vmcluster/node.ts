@@ -85,6 +85,8 @@ export class VmNode {
       'loglevel=3',
       'panic=-1',
       'tsc=reliable',
+      // Under TCG on a loaded host the IO-APIC timer check can miss its ticks and panic the boot.
+      'no_timer_check',
       `vmc.name=${plan.name}`,
       `vmc.modules=${image.modulesDir}`,
       `vmc.init=${path.join(guestDir, 'stage2.sh')}`,
