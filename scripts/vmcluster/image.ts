@@ -28,13 +28,13 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer }
 /** The version the linux-image-amd64 metapackage currently depends on, e.g. "6.1.0-56-amd64". */
 export function resolveKernelVersion(): string {
   if (process.env.VMCLUSTER_KERNEL) return process.env.VMCLUSTER_KERNEL;
-  // apt-cache takes seconds on a busy machine: reuse the answer while apt's package cache is unchanged.
+  // apt-cache takes seconds on a busy machine: reuse the answer while apt's package lists are unchanged.
   const memo = path.join(cacheRoot, 'kernel-version.json');
   let aptStamp = 'none';
   try {
-    aptStamp = String(fs.statSync('/var/cache/apt/pkgcache.bin').mtimeMs);
+    aptStamp = String(fs.statSync('/var/lib/apt/lists').mtimeMs);
   } catch {
-    /* no binary cache: always ask apt-cache */
+    /* no package lists: always ask apt-cache */
   }
   try {
     const m = JSON.parse(fs.readFileSync(memo, 'utf8')) as { aptStamp: string; version: string };
