@@ -2,6 +2,7 @@
 // probes reject on time while a plain fs stat stays blocked, the event loop and ordinary file
 // I/O keep going under 20 hung probes, the per-mount bound refuses fast, and every parked
 // thread is reclaimed after release. The numbers are printed so they can be quoted.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,12 +76,51 @@ Promise.all(parked).then((codes) => {
 });
 `;
 
-describe.skipIf(skipReason !== undefined)(`probe threads outliving a worker_thread${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+// A process whose only remaining work is a parked probe must still exit on its own.
+const PARKED_ONLY = `
+const addon = require(process.argv[1]);
+addon.statWithTimeout(process.argv[2], 200, 'p').catch((e) => {
+  console.log(JSON.stringify({ code: e.code, counters: addon.probeCounters() }));
+});
+`;
+
+describe.skipIf(skipReason !== undefined)(`probe thread lifetime${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let fuse: FuseHang | undefined;
   afterAll(() => fuse?.unmount());
 
+  // Only the process's own part is observable here: FUSE waits out a request the daemon has
+  // already picked up in uninterruptible sleep, so the kernel keeps the exiting process (a
+  // zombie main thread) until the stuck thread returns. NFS waits are killable and let it go.
+  it('does not keep the event loop alive when only parked probes remain', async () => {
+    fuse ??= await FuseHang.mount();
+    fuse.hang();
+    try {
+      const child = spawn(process.execPath, ['-e', PARKED_ONLY, addonCandidates()[0]!, fuse.probePath], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? String(signal))));
+      const mainThreadState = () => {
+        try {
+          return readFileSync(`/proc/${child.pid}/task/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
+        } catch {
+          return 'gone';
+        }
+      };
+      const start = Date.now();
+      while (!['Z', 'X', 'gone'].includes(mainThreadState()!) && Date.now() - start < 20_000) await new Promise((r) => setTimeout(r, 20));
+      const state = mainThreadState();
+      if (state !== 'Z' && state !== 'X' && state !== 'gone') child.kill('SIGKILL');
+      expect(['Z', 'X', 'gone']).toContain(state);
+      expect(JSON.parse(out)).toMatchObject({ code: 'EPROBETIMEOUT', counters: { parked: 1, inFlight: 0 } });
+      fuse.release();
+      expect(await exited).toBe(0);
+    } finally {
+      fuse.release();
+    }
+  });
+
   it('finish harmlessly after the worker environment is gone', async () => {
-    fuse = await FuseHang.mount();
+    fuse ??= await FuseHang.mount();
     const timedStat = createLinuxPlatform().timedStat;
     await timedStat.stat(fuse.probePath, 5000); // starts this environment's deadline thread
     const baseline = processThreads();
