@@ -1,0 +1,176 @@
+// Helpers of the shared-disk failover e2e test: a snapshot of this checkout's build for the guests
+// to run (so a rebuild by someone else during the test cannot change the code under the VMs'
+// feet), vigild started inside a VM with its configuration in /etc/default/vigil on the guest's
+// tmpfs overlay, the real vigil CLI run in the guest, and the offset of a guest's wall clock
+// from the host's (guest timestamps such as stateChangedAt are turned into host times with it).
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { ensureBuilt } from '../integration/helpers/core-build.js';
+import { Cluster } from '../../scripts/vmcluster/cluster.js';
+import { repoRoot, type TopologySpec, type VmNode } from './helpers/vmcluster.js';
+
+/**
+ * Like helpers/vmcluster.ts useCluster, with a longer boot deadline (this machine is shared by
+ * several CPU-hungry jobs, and a TCG boot then takes minutes), and every guest switched to the
+ * HPET clocksource once booted: a TSC calibrated while the host starved the vCPU can make the
+ * guest's clock run several times too fast (seen: 1,700 s of guest uptime in 60 s), which would
+ * shrink every guest-side time limit and heartbeat timeout. HPET is emulated from the host's
+ * clock, so its rate is right whatever the boot-time calibration measured.
+ */
+export function useFailoverCluster(spec: TopologySpec, bootDeadlineMs = 300_000): () => Cluster {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    const t0 = Date.now();
+    cluster = await Cluster.start(spec, { log: (m) => console.log(m), bootDeadlineMs });
+    console.log(`e2e: cluster ${cluster.id} up in ${Date.now() - t0} ms; boot ms: ${cluster.nodes.map((n) => `${n.name}=${n.bootMs}`).join(' ')}`);
+    for (const n of cluster.nodes) {
+      await n.run('echo hpet > /sys/devices/system/clocksource/clocksource0/current_clocksource', { timeoutMs: 30_000 });
+      expect((await n.run('cat /sys/devices/system/clocksource/clocksource0/current_clocksource')).trim()).toBe('hpet');
+    }
+  });
+  afterEach(async (ctx) => {
+    if (!cluster || ctx.task.result?.state !== 'fail') return;
+    for (const n of cluster.nodes) {
+      try {
+        console.log(`--- ${n.name} console (tail) ---\n${fs.readFileSync(n.consoleLog, 'utf8').slice(-1500)}`);
+      } catch {
+        // The VM never wrote to its console.
+      }
+    }
+  });
+  afterAll(async () => {
+    if (!cluster) return;
+    cluster.sampleMemory();
+    console.log(`e2e: cluster ${cluster.id} peak qemu RSS ${Math.round(cluster.peakRssKb / 1024)} MiB`);
+    await cluster.teardown();
+  });
+  return () => {
+    expect(cluster, 'cluster failed to boot').toBeDefined();
+    return cluster!;
+  };
+}
+
+/**
+ * Build dist/ if stale and copy dist/src to a directory inside the checkout (under .cache, so
+ * node_modules and build/Release/vigil_native.node are still found by walking up). Returns the
+ * snapshot's src directory (holding daemon/ and cli/) and a function that removes it.
+ */
+export function snapshotBuild(): { srcDir: string; remove: () => void } {
+  ensureBuilt(['dist/src/daemon/main.js', 'dist/src/cli/main.js']);
+  const dir = path.join(repoRoot, '.cache', 'failover-e2e', String(process.pid));
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'src'), { recursive: true });
+  for (const f of ['src/daemon/main.js', 'src/cli/main.js']) {
+    if (!fs.existsSync(path.join(dir, f))) throw new Error(`snapshot of dist/ lacks ${f}`);
+  }
+  return { srcDir: path.join(dir, 'src'), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** vigild and the vigil CLI of one VM node, configured through the guest's /etc/default/vigil. */
+export class GuestVigil {
+  static readonly configFile = '/etc/default/vigil';
+  static readonly log = '/var/log/vigild.log';
+  pid: number | undefined;
+
+  constructor(
+    readonly node: VmNode,
+    readonly srcDir: string,
+  ) {}
+
+  get vigildJs(): string {
+    return path.join(this.srcDir, 'daemon', 'main.js');
+  }
+
+  get vigilJs(): string {
+    return path.join(this.srcDir, 'cli', 'main.js');
+  }
+
+  /** Write /etc/default/vigil (the guest's / is an overlay on tmpfs: nothing reaches the host). */
+  async configure(values: Record<string, string>): Promise<void> {
+    await this.node.run('mkdir -p /etc/default /var/lib/vigil /run/vigil /etc/vigil && chmod 700 /var/lib/vigil /etc/vigil');
+    await this.node.writeFile(GuestVigil.configFile, Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join(''));
+  }
+
+  /** Start vigild in the guest and wait until it logs that it is ready and its CLI answers. */
+  async start(deadlineMs = 180_000): Promise<void> {
+    const p = await this.node.spawn(['node', this.vigildJs, '--config', GuestVigil.configFile], { log: GuestVigil.log });
+    this.pid = p.pid;
+    await this.node.waitFor(
+      async () => {
+        const procs = await this.node.procs();
+        const me = procs.find((x) => x.pid === p.pid);
+        if (me?.exited) throw new Error(`vigild exited (${me.code ?? me.signal}):\n${await this.logTail()}`);
+        return (await this.node.readFile(GuestVigil.log)).toString().includes('vigild ready');
+      },
+      { deadlineMs, intervalMs: 500, what: 'vigild ready' },
+    );
+  }
+
+  /** Run `vigil ARGS` in the guest (node startup under TCG takes seconds: generous limit). */
+  async vigil(args: string[], timeoutMs = 120_000): Promise<CliResult> {
+    const r = await this.node.exec(['node', this.vigilJs, ...args], { timeoutMs });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
+  }
+
+  /** Like vigil() but throws with the output unless the command exits 0. */
+  async must(args: string[], timeoutMs?: number): Promise<string> {
+    const r = await this.vigil(args, timeoutMs);
+    if (r.code !== 0 || r.timedOut) {
+      throw new Error(`${this.node.name}: vigil ${args.join(' ')} ${r.timedOut ? 'timed out' : `exited ${r.code}`}:\n${r.stdout}${r.stderr}`);
+    }
+    return r.stdout;
+  }
+
+  async json<T>(args: string[]): Promise<T> {
+    return JSON.parse(await this.must([...args, '--json'])) as T;
+  }
+
+  /** tag -> state of the resources this node's LCD holds for itself. */
+  async states(): Promise<Record<string, string>> {
+    const rows = await this.json<Array<{ tag: string; state: string }>>(['ins_list']);
+    return Object.fromEntries(rows.map((r) => [r.tag, r.state]));
+  }
+
+  async systems(): Promise<Array<{ name: string; state: string; stateChangedAt: number }>> {
+    return this.json(['sys_list']);
+  }
+
+  async events(): Promise<Array<{ at: number; msg: string }>> {
+    return this.json(['hier_events', '-n', '500']);
+  }
+
+  async logTail(chars = 4000): Promise<string> {
+    try {
+      return (await this.node.readFile(GuestVigil.log)).toString().slice(-chars);
+    } catch (e) {
+      return `(no vigild log: ${(e as Error).message})`;
+    }
+  }
+}
+
+/**
+ * Offset of the guest's wall clock from the host's, in ms (guest - host), from the sample with
+ * the shortest round trip; `uncertaintyMs` is half that round trip.
+ */
+export async function guestClockOffset(node: VmNode, samples = 5): Promise<{ offsetMs: number; uncertaintyMs: number }> {
+  let best: { offsetMs: number; uncertaintyMs: number } | undefined;
+  for (let i = 0; i < samples; i++) {
+    const t0 = Date.now();
+    const out = await node.run('date +%s%3N', { timeoutMs: 30_000 });
+    const t1 = Date.now();
+    const guest = Number(out.trim());
+    if (!Number.isFinite(guest)) throw new Error(`${node.name}: date printed ${JSON.stringify(out)}`);
+    const cand = { offsetMs: guest - (t0 + t1) / 2, uncertaintyMs: (t1 - t0) / 2 };
+    if (!best || cand.uncertaintyMs < best.uncertaintyMs) best = cand;
+  }
+  return best!;
+}
