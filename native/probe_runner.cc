@@ -90,7 +90,8 @@ Napi::Value ProbeHub::Start(Napi::Env env, std::unique_ptr<ProbeJob> job, const 
       deferred.Reject(MakeProbeError(env, "EPROBECLOSED", "probe hub is shut down", job->Syscall(), path).Value());
       return deferred.Promise();
     }
-    const uint32_t keyThreads = threadsByKey_[key];
+    const auto keyEntry = threadsByKey_.find(key);
+    const uint32_t keyThreads = keyEntry == threadsByKey_.end() ? 0 : keyEntry->second;
     if (inFlight_ + parked_ >= limits_.maxParked || keyThreads >= limits_.maxParkedPerKey) {
       capacityRejectedTotal_++;
       capacityMessage = "probe capacity reached for '" + key + "': " + std::to_string(keyThreads) +
