@@ -4,11 +4,13 @@
 // server freezes while the native timed stat does not) and the fault injections.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { guestTsx, useCluster, vmUnavailable } from './helpers/vmcluster.js';
+import { guestTsx, useCluster, useGuestSnapshot, vmUnavailable } from './helpers/vmcluster.js';
 
 const title = vmUnavailable ? `VM cluster smoke (skipped: ${vmUnavailable})` : 'VM cluster smoke';
 
 describe.skipIf(!!vmUnavailable)(title, () => {
+  // Registered first so the copy exists before the VMs boot and first look at the share.
+  const snapshot = useGuestSnapshot(['src/platform', 'src/common']);
   const cluster = useCluster({ nodes: 2, nfs: true, serial: [['node1', 'node2']], sharedScsiMb: 16, localDisksMb: [64] });
 
   // Boot time is a performance target: measured by scripts/vmcluster/bench-boot.ts, not asserted here.
@@ -117,7 +119,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(await n1.run('cat /mnt/nfs/probe')).toBe('nfs data\n');
 
     // Warm the probe script (tsx, the addon) while the server is up, and check it succeeds then.
-    const warm = JSON.parse((await n1.run(guestTsx('test/e2e/guest/nfs-stat-probe.ts', '/mnt/nfs/probe', '20000'), { timeoutMs: 120_000 })).trim());
+    const warm = JSON.parse((await n1.run(guestTsx('test/e2e/guest/nfs-stat-probe.ts', snapshot(), '/mnt/nfs/probe', '20000'), { timeoutMs: 120_000 })).trim());
     expect(warm.ok, JSON.stringify(warm)).toBe(true);
     expect(warm.size).toBe(9);
 
@@ -131,7 +133,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
 
       const timeoutMs = 2000;
       const t0 = Date.now();
-      const probe = await n1.exec(guestTsx('test/e2e/guest/nfs-stat-probe.ts', '/mnt/nfs/probe', String(timeoutMs)), { timeoutMs: 90_000 });
+      const probe = await n1.exec(guestTsx('test/e2e/guest/nfs-stat-probe.ts', snapshot(), '/mnt/nfs/probe', String(timeoutMs)), { timeoutMs: 90_000 });
       expect(probe.timedOut, probe.stderr).toBe(false);
       const out = JSON.parse(probe.stdout.trim());
       console.log(`e2e: frozen-server probe ${JSON.stringify(out)} (host round trip ${Date.now() - t0} ms)`);

@@ -1,12 +1,14 @@
 // Vitest glue for the VM cluster: one cluster per describe block, booted in beforeAll and torn
 // down in afterAll (and by the reaper on process exit, and by global-setup's teardown for strays
 // left by a killed worker). Tests skip with the reason when qemu or the kernel image can't be had.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Cluster, vmclusterUnavailableReason } from '../../../scripts/vmcluster/cluster.js';
 import { repoRoot } from '../../../scripts/vmcluster/paths.js';
 import type { TopologySpec } from '../../../scripts/vmcluster/topology.js';
 import type { VmNode } from '../../../scripts/vmcluster/node.js';
+import { waitFor } from '../../../scripts/vmcluster/wait.js';
 
 export { repoRoot };
 export type { Cluster, VmNode, TopologySpec };
@@ -26,7 +28,6 @@ export function useCluster(spec: TopologySpec): () => Cluster {
   afterEach(async (ctx) => {
     if (!cluster || ctx.task.result?.state !== 'fail') return;
     // Leave the last console lines of every VM in the test output: most failures show up there.
-    const fs = await import('node:fs');
     for (const n of cluster.nodes) {
       try {
         console.log(`--- ${n.name} console (tail) ---\n${fs.readFileSync(n.consoleLog, 'utf8').slice(-1500)}`);
@@ -51,3 +52,33 @@ export function useCluster(spec: TopologySpec): () => Cluster {
 export function guestTsx(file: string, ...args: string[]): string[] {
   return [path.join(repoRoot, 'node_modules', '.bin', 'tsx'), path.resolve(repoRoot, file), ...args];
 }
+
+/**
+ * Copy parts of this checkout (repo-relative files/dirs) plus build/Release/vigil_native.node and a
+ * package.json named vigil into .cache/vmcluster/snap/<pid>-<n>/, before the cluster boots. Guests
+ * then run a stable copy: a rebuild on the host during the test (or 9p's cached lookups of files
+ * that were missing for a moment) cannot change or hide the code under them. The copy stays inside
+ * the checkout, so node_modules is still found by walking up. Removed in afterAll.
+ */
+export function useGuestSnapshot(parts: string[]): () => string {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    const addon = path.join(repoRoot, 'build', 'Release', 'vigil_native.node');
+    // Someone may be rebuilding the addon right now: give node-gyp time to put it back.
+    await waitFor(() => fs.existsSync(addon), { deadlineMs: 180_000, intervalMs: 500, what: `${addon} (build it with node scripts/build-addon.mjs)` });
+    dir = path.join(repoRoot, '.cache', 'vmcluster', 'snap', `${process.pid}-${++snapshotCounter}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+    fs.copyFileSync(addon, path.join(dir, 'build', 'Release', 'vigil_native.node'));
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'vigil', type: 'module', private: true }));
+    for (const p of parts) fs.cpSync(path.join(repoRoot, p), path.join(dir, p), { recursive: true });
+  });
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return () => {
+    expect(dir, 'guest snapshot not made').toBeDefined();
+    return dir!;
+  };
+}
+let snapshotCounter = 0;
