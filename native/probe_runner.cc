@@ -100,6 +100,11 @@ Napi::Value ProbeHub::Start(Napi::Env env, std::unique_ptr<ProbeJob> job, const 
                         std::to_string(limits_.maxParkedPerKey) + " per key, " +
                         std::to_string(limits_.maxParked) + " in total)";
     } else {
+      // Threads started here inherit a fully blocked signal mask: process-directed signals must
+      // go to Node's own threads, never to a probe thread stuck in the kernel.
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &old);
       if (!deadlineThread_.joinable()) {
         try {
           deadlineThread_ = std::thread([this] { DeadlineLoop(); });
@@ -120,17 +125,11 @@ Napi::Value ProbeHub::Start(Napi::Env env, std::unique_ptr<ProbeJob> job, const 
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, kProbeStackBytes);
-        // The probe thread inherits a fully blocked signal mask: process-directed signals must
-        // go to Node's threads, never to a thread stuck in the kernel.
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
         auto* arg = new ThreadArg{nullptr, slot};
         pthread_t tid;
         // The hub is owned by shared_ptrs (instance data and TSFN finalizer); take one for the thread.
         arg->hub = env.GetInstanceData<AddonData>()->hub;
         createError = pthread_create(&tid, &attr, &ProbeHub::ThreadMain, arg);
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
         pthread_attr_destroy(&attr);
         if (createError != 0) {
           delete arg;
@@ -141,6 +140,7 @@ Napi::Value ProbeHub::Start(Napi::Env env, std::unique_ptr<ProbeJob> job, const 
           slots_[slot->id] = slot;
         }
       }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
   }
   if (!capacityMessage.empty()) {
