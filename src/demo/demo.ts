@@ -208,7 +208,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     await cleanup();
     s.ok('no resources left in either LCD, nothing mounted, nodes stopped');
     out(`\nDemo finished: every step verified in ${((Date.now() - s.t0) / 1000).toFixed(1)} s. Failure detection ${detectMs} ms, failover ${failoverMs} ms.\n`);
-    rmSync(cluster.dir, { recursive: true, force: true });
+    if (!opts.keep) rmSync(cluster.dir, { recursive: true, force: true });
+    else out(`(kept ${cluster.dir})\n`);
     return 0;
   } catch (err) {
     out(`\nDEMO FAILED: ${(err as Error).message}\n`);

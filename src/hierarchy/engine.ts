@@ -200,6 +200,8 @@ export class HierarchyEngine {
   private readonly budget: RecoveryBudget;
   /** Hierarchies whose failover waits for quorum. */
   private readonly awaitingQuorum = new Set<string>();
+  /** Hand-overs to a live system that could not take the message yet (still starting): resent. */
+  private readonly handoffRetries = new Map<string, { to: string; msg: Extract<PeerMessage, { kind: 'takeover' }>; attempts: number; at: number }>();
   private nextActionId = 1;
   private now = 0;
   private out: EngineCommand[] = [];
@@ -246,6 +248,7 @@ export class HierarchyEngine {
     this.now = Math.max(this.now, now);
     this.expireActions();
     this.expirePeerWaits();
+    this.resendHandoffs();
     this.scheduleChecks();
     return this.flush();
   }
@@ -903,6 +906,7 @@ export class HierarchyEngine {
         return;
       }
       case 'takeover-result':
+        this.handoffRetries.delete(this.graph.has(msg.key) ? this.graph.hierarchyKey(msg.key) : msg.key);
         if (!msg.ok) {
           this.log('warn', `takeover of ${msg.key} failed on ${from}: ${msg.reason}`, { key: msg.key, from });
           // The receiver could not even try; the hierarchy is on nobody's hands but ours to pass.
@@ -966,14 +970,40 @@ export class HierarchyEngine {
       if (theirs < mine) {
         this.where.set(key, from);
         this.startOp(this.newOp('remove', key, 'switchover'));
+      } else {
+        // Tell the other side it runs here too, so it resolves the same way.
+        this.send(from, { kind: 'hier-state', key, inService: true });
       }
       return;
     }
     this.where.set(key, from);
   }
 
+  private resendHandoffs(): void {
+    for (const [key, h] of [...this.handoffRetries]) {
+      if (h.at > this.now) continue;
+      if (!this.alive.has(h.to) || this.ops.has(key) || this.hierarchyInServiceHere(key)) {
+        // Gone meanwhile, or something else brought it back here: decide afresh.
+        this.handoffRetries.delete(key);
+        if (!this.alive.has(h.to)) this.onSendFailed(h.to, h.msg);
+        continue;
+      }
+      h.at = Number.POSITIVE_INFINITY; // until this attempt's outcome is known
+      this.send(h.to, h.msg);
+    }
+  }
+
   private onSendFailed(to: string, msg: PeerMessage): void {
     if (msg.kind === 'takeover') {
+      // A live system that just came back may not accept messages yet: try it again a few
+      // times before handing the hierarchy to the next one.
+      const prev = this.handoffRetries.get(msg.key);
+      const attempts = prev && prev.to === to ? prev.attempts + 1 : 1;
+      if (this.alive.has(to) && attempts <= HANDOFF_ATTEMPTS) {
+        this.handoffRetries.set(msg.key, { to, msg, attempts, at: this.now + HANDOFF_RETRY_MS });
+        return;
+      }
+      this.handoffRetries.delete(msg.key);
       this.log('warn', `could not hand ${msg.key} to ${to}; trying the next system`, { key: msg.key, to });
       this.passOn(msg.key, [...msg.tried, to], `${to} unreachable`, msg.origin);
     } else if (msg.kind === 'lock') {
@@ -1103,6 +1133,10 @@ interface RollbackExtra {
 
 // Operation carries the optional follow-up fields too (interface merging).
 interface Operation extends RollbackExtra {}
+
+/** How often a hand-over to a live but not yet ready system is retried, and how far apart. */
+const HANDOFF_ATTEMPTS = 5;
+const HANDOFF_RETRY_MS = 1_000;
 
 function worstFailure(fs: Array<{ result: ActionResult }>): 'retry-here' | 'move-elsewhere' | 'fatal' {
   if (fs.some((f) => f.result.recoveryClass === 'fatal')) return 'fatal';

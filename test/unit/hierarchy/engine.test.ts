@@ -379,3 +379,35 @@ describe('hierarchy engine: agent start', () => {
     expect(d.states('A', ['app', 'fs'])).toEqual(['OSF', 'OSU']);
   });
 });
+
+describe('hierarchy engine: hand-over to a system that is still starting', () => {
+  it('retries the hand-over instead of taking the hierarchy back at once', () => {
+    const cfg = appOverFs({ A: 1, B: 10 }, 'automatic');
+    const c = new FakeCluster(['A', 'B'], cfg);
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.kill('A');
+    c.notReady.add('A');
+    c.actions.length = 0;
+    c.revive('A', cfg('A'));
+    // B gave it up for the switchback but A does not accept messages yet.
+    expect(c.states('B', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    c.advance(2_500);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    c.notReady.delete('A');
+    c.advance(1_500);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
+  it('after the retries it brings the hierarchy back in service itself', () => {
+    const cfg = appOverFs({ A: 1, B: 10 }, 'automatic');
+    const c = new FakeCluster(['A', 'B'], cfg);
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.kill('A');
+    c.notReady.add('A');
+    c.revive('A', cfg('A'));
+    c.advance(10_000);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+  });
+});

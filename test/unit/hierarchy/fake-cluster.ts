@@ -31,6 +31,8 @@ export class FakeCluster {
   responder: Responder = () => OK;
   /** Links cut by partition(): 'A|B' both ways. */
   readonly cut = new Set<string>();
+  /** Systems whose messaging refuses messages (alive but still starting). */
+  readonly notReady = new Set<string>();
   quorum = true;
   private queue: Array<{ system: string; ev: EngineEvent }> = [];
 
@@ -143,7 +145,7 @@ export class FakeCluster {
           break;
         }
         case 'send':
-          if (this.down.has(c.to) || this.cut.has(`${system}|${c.to}`)) this.queue.push({ system, ev: { type: 'sendFailed', to: c.to, msg: c.msg } });
+          if (this.down.has(c.to) || this.cut.has(`${system}|${c.to}`) || this.notReady.has(c.to)) this.queue.push({ system, ev: { type: 'sendFailed', to: c.to, msg: c.msg } });
           else this.queue.push({ system: c.to, ev: { type: 'message', from: system, msg: c.msg } });
           break;
         case 'adminDone':
