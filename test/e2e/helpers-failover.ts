@@ -52,16 +52,31 @@ export function useFailoverCluster(spec: TopologySpec, bootDeadlineMs = 300_000)
 }
 
 /**
- * Build dist/ if stale and copy dist/src to a directory inside the checkout (under .cache, so
- * node_modules and build/Release/vigil_native.node are still found by walking up). Returns the
- * snapshot's src directory (holding daemon/ and cli/) and a function that removes it.
+ * Build dist/ if stale and copy dist/src, package.json and the native addon to a directory inside
+ * the checkout (under .cache, so node_modules is still found by walking up; the addon loader
+ * finds the copied build/Release next to the copied package.json). Other helpers rebuild dist/
+ * and the addon while tests run; the guests must not see those files vanish or change.
+ * Returns the snapshot's src directory (holding daemon/ and cli/) and a function that removes it.
  */
 export function snapshotBuild(): { srcDir: string; remove: () => void } {
   ensureBuilt(['dist/src/daemon/main.js', 'dist/src/cli/main.js']);
   const dir = path.join(repoRoot, '.cache', 'failover-e2e', String(process.pid));
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
   fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'src'), { recursive: true });
+  fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
+  const addon = path.join(repoRoot, 'build', 'Release', 'vigil_native.node');
+  // A rebuild of the addon removes build/ for a while: wait for it to come back.
+  const until = Date.now() + 180_000;
+  for (;;) {
+    try {
+      fs.copyFileSync(addon, path.join(dir, 'build', 'Release', 'vigil_native.node'));
+      break;
+    } catch (e) {
+      if (Date.now() > until) throw new Error(`cannot copy the native addon ${addon}: ${(e as Error).message}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
   for (const f of ['src/daemon/main.js', 'src/cli/main.js']) {
     if (!fs.existsSync(path.join(dir, f))) throw new Error(`snapshot of dist/ lacks ${f}`);
   }
@@ -104,15 +119,20 @@ export class GuestVigil {
   async start(deadlineMs = 180_000): Promise<void> {
     const p = await this.node.spawn(['node', this.vigildJs, '--config', GuestVigil.configFile], { log: GuestVigil.log });
     this.pid = p.pid;
+    let exited = '';
     await this.node.waitFor(
       async () => {
-        const procs = await this.node.procs();
-        const me = procs.find((x) => x.pid === p.pid);
-        if (me?.exited) throw new Error(`vigild exited (${me.code ?? me.signal}):\n${await this.logTail()}`);
+        if (exited) return true;
+        const me = (await this.node.procs()).find((x) => x.pid === p.pid);
+        if (me?.exited) {
+          exited = `vigild exited (${me.code ?? me.signal}):\n${await this.logTail()}`;
+          return true;
+        }
         return (await this.node.readFile(GuestVigil.log)).toString().includes('vigild ready');
       },
       { deadlineMs, intervalMs: 500, what: 'vigild ready' },
     );
+    if (exited) throw new Error(`${this.node.name}: ${exited}`);
   }
 
   /** Run `vigil ARGS` in the guest (node startup under TCG takes seconds: generous limit). */
