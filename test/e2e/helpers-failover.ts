@@ -111,7 +111,7 @@ export class GuestVigil {
 
   /** Write /etc/default/vigil (the guest's / is an overlay on tmpfs: nothing reaches the host). */
   async configure(values: Record<string, string>): Promise<void> {
-    await this.node.run('mkdir -p /etc/default /var/lib/vigil /run/vigil /etc/vigil && chmod 700 /var/lib/vigil /etc/vigil');
+    await this.node.run('mkdir -p /etc/default /var/lib/vigil /run/vigil /etc/vigil && chmod 700 /var/lib/vigil /etc/vigil /run/vigil');
     await this.node.writeFile(GuestVigil.configFile, Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join(''));
   }
 
