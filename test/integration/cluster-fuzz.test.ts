@@ -19,6 +19,7 @@ describe.skipIf(!haveSocat)('fuzzing a cluster node (needs socat)', () => {
   let victim: NodeProc;
   let bravo: NodeProc;
   let port = 0;
+  let mark = 0;
   const V = { legit: '127.0.4.1', mallory: '127.0.5.1' };
   const B = '127.0.4.2';
   const M = '127.0.5.9';
@@ -39,12 +40,13 @@ describe.skipIf(!haveSocat)('fuzzing a cluster node (needs socat)', () => {
     victim = scene.startNode('victim', victimPaths, HB, MISSES);
     bravo = scene.startNode('bravo', bravoPaths, HB, MISSES);
     await waitFor(() => victim.events('path-up', { system: 'bravo' }).length >= 2, 60_000, 'victim: both bravo paths up');
+    mark = victim.mark();
   });
   afterAll(async () => {
     await scene.cleanup();
   });
 
-  const bravoDown = (): number => victim.events('path-down', { system: 'bravo' }).length + victim.events('system-dead', { system: 'bravo' }).length;
+  const bravoDown = (): number => victim.events('path-down', { system: 'bravo' }, mark).length + victim.events('system-dead', { system: 'bravo' }, mark).length;
 
   it('TCP listener: 100,000 frames, no crash, no stall, legit heartbeats keep flowing, refusals counted', async () => {
     const forge = new FrameForge(new ClusterKey(readKeyFile(scene.keyFile)), 'mallory', 'victim');

@@ -8,8 +8,9 @@ import type { PathConfig } from '../../src/cluster/comm-path.js';
 import { freePort, meshPaths, waitFor, type NodeSpec } from './cluster/helpers.js';
 import { haveSocat, Scene, type NodeProc } from './cluster/processes.js';
 
-const HB = 200;
-const MISSES = 3;
+// Generous for a loaded 2-core host running other test files at the same time.
+const HB = 250;
+const MISSES = 4;
 /** Allowance over HB x MISSES for timer jitter and stdout delivery on a loaded 2-core machine. */
 const MARGIN = 1500;
 const SPECS: NodeSpec[] = [
@@ -24,6 +25,8 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
   const scene = new Scene();
   let port = 0;
   const procs = new Map<string, NodeProc>();
+  /** Report positions once everyone saw everyone: later deaths are real. */
+  const marks = new Map<string, number>();
   const ttyA = (): PathConfig => ({ type: 'TTY', otherSystem: 'bravo', priority: 10, device: `${scene.dir}/ttyA`, baud: 115200 });
   const ttyB = (): PathConfig => ({ type: 'TTY', otherSystem: 'alpha', priority: 10, device: `${scene.dir}/ttyB`, baud: 115200 });
   const pathsOf = (name: string): PathConfig[] => [
@@ -35,8 +38,9 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     procs.set(name, p);
     return p;
   };
+  /** The last alive/dead verdict about `system` is alive (a slow start may give an early dead). */
   const aliveAll = (p: NodeProc, system: string): boolean =>
-    p.events('system-alive', { system }).length > p.events('system-dead', { system }).length;
+    p.lines.filter((l) => l.ev === 'membership' && l.system === system && (l.type === 'system-alive' || l.type === 'system-dead')).at(-1)?.type === 'system-alive';
 
   beforeAll(async () => {
     port = await freePort();
@@ -44,8 +48,9 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     for (const s of SPECS) start(s.name);
     for (const s of SPECS) {
       const p = procs.get(s.name)!;
-      await waitFor(() => SPECS.filter((o) => o.name !== s.name).every((o) => aliveAll(p, o.name)), 60_000, `${s.name} sees everyone`);
+      await waitFor(() => SPECS.filter((o) => o.name !== s.name).every((o) => aliveAll(p, o.name)), 90_000, `${s.name} sees everyone`);
     }
+    for (const [n, p] of procs) marks.set(n, p.mark());
   });
   afterAll(async () => {
     await scene.cleanup();
@@ -58,9 +63,15 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     expect(st.stats.paths).toHaveLength(5);
     const tty = st.stats.paths.find((p) => p.type === 'TTY')!;
     expect(tty.state).toBe('ALIVE');
-    const st2 = await alpha.stats();
-    for (const p of st2.stats.paths) expect(p.rttMs === null || (p.rttMs as number) >= 0).toBe(true);
-    expect(st2.stats.paths.filter((p) => p.rttMs !== null).length).toBeGreaterThanOrEqual(4);
+    // Round trips appear once our own heartbeats have been answered on each path.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const st2 = await alpha.stats();
+      for (const p of st2.stats.paths) expect(p.rttMs === null || (p.rttMs as number) >= 0).toBe(true);
+      if (st2.stats.paths.filter((p) => p.rttMs !== null).length >= 4) break;
+      if (Date.now() > deadline) throw new Error(`no RTT on enough paths: ${JSON.stringify(st2.stats.paths)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 
   it('kill -9 of charlie: alpha and bravo declare it dead within LCMHBEATTIME x LCMNUMHBEATS + margin', async () => {
@@ -69,13 +80,13 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     charlie.kill('SIGKILL');
     for (const n of ['alpha', 'bravo']) {
       const p = procs.get(n)!;
-      await waitFor(() => p.events('system-dead', { system: 'charlie' }).length > 0, 20_000, `${n}: charlie dead`);
-      const took = (p.events('system-dead', { system: 'charlie' })[0]!.t as number) - killedAt;
+      await waitFor(() => p.events('system-dead', { system: 'charlie' }, marks.get(n)).length > 0, 20_000, `${n}: charlie dead`);
+      const took = (p.events('system-dead', { system: 'charlie' }, marks.get(n))[0]!.t as number) - killedAt;
       console.log(`${n} declared charlie dead ${took} ms after kill -9 (limit ${HB * MISSES} + ${MARGIN})`);
       expect(took).toBeLessThanOrEqual(HB * MISSES + MARGIN);
       expect(took).toBeGreaterThan(0);
     }
-    expect(procs.get('alpha')!.events('system-dead', { system: 'bravo' })).toHaveLength(0);
+    expect(procs.get('alpha')!.events('system-dead', { system: 'bravo' }, marks.get('alpha'))).toHaveLength(0);
   });
 
   it('killing socat loses the TTY path only: warning, bravo still alive over TCP; restart recovers', async () => {
@@ -83,12 +94,12 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     const bravo = procs.get('bravo')!;
     const ttyId = 'bravo/TTY/' + `${scene.dir}/ttyA`;
     await scene.socats[0]!.kill();
-    await waitFor(() => alpha.events('warning', { system: 'bravo', pathId: ttyId }).length > 0, 20_000, 'alpha warns about the TTY path');
-    const w = alpha.events('warning', { system: 'bravo', pathId: ttyId })[0]!;
+    await waitFor(() => alpha.events('warning', { system: 'bravo', pathId: ttyId }, marks.get('alpha')).length > 0, 20_000, 'alpha warns about the TTY path');
+    const w = alpha.events('warning', { system: 'bravo', pathId: ttyId }, marks.get('alpha'))[0]!;
     expect(w.remaining).toBe(2);
     expect(String(w.message)).toMatch(/lost comm path .*TTY.*2 paths remain/);
-    await waitFor(() => bravo.events('warning', { system: 'alpha' }).length > 0, 20_000, 'bravo warns too');
-    expect(alpha.events('system-dead', { system: 'bravo' })).toHaveLength(0);
+    await waitFor(() => bravo.events('warning', { system: 'alpha' }, marks.get('bravo')).length > 0, 20_000, 'bravo warns too');
+    expect(alpha.events('system-dead', { system: 'bravo' }, marks.get('alpha'))).toHaveLength(0);
     const st = await alpha.stats();
     expect(st.stats.systems.find((s) => s.name === 'bravo')!.state).toBe('ALIVE');
     expect(st.stats.paths.find((p) => p.id === ttyId)!.state).toBe('DEAD');
@@ -103,11 +114,11 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     await waitFor(() => c.lines.some((l) => l.ev === 'started'), 60_000, 'charlie restarted');
     for (const n of ['alpha', 'bravo']) {
       const p = procs.get(n)!;
-      await waitFor(() => p.events('system-alive', { system: 'charlie' }).length >= 2, 30_000, `${n}: charlie alive again`);
+      await waitFor(() => p.events('system-alive', { system: 'charlie' }, marks.get(n)).length >= 1, 60_000, `${n}: charlie alive again`);
       const st = await p.stats();
       expect(st.stats.systems.find((s) => s.name === 'charlie')!.state).toBe('ALIVE');
     }
     const alpha = procs.get('alpha')!;
-    await waitFor(() => alpha.events('path-up', {}).filter((e) => String(e.pathId).startsWith('charlie/')).length >= 4, 30_000, 'both charlie paths up again');
+    await waitFor(() => alpha.events('path-up', {}, marks.get('alpha')).filter((e) => String(e.pathId).startsWith('charlie/')).length >= 2, 60_000, 'both charlie paths up again');
   });
 });

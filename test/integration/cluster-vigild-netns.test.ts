@@ -64,7 +64,7 @@ describe.skipIf(!canRun)('vigild comm paths across network namespaces (needs roo
     socat = new Socat(join(dir, 'ttyA'), join(dir, 'ttyB'));
     await socat.ready();
     for (const name of ['alpha', 'bravo'] as const) {
-      const cfg = writeNodeConfig(join(dir, name), name, { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: '0.2', LCMNUMHBEATS: '3' });
+      const cfg = writeNodeConfig(join(dir, name), name, { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: '0.5', LCMNUMHBEATS: '4' });
       const proc = spawn('ip', ['netns', 'exec', ns[name], process.execPath, VIGILD, '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
       const a: Agent = { name, proc, out: '', socket: join(dir, name, 'run', 'admin.sock'), exited: false };
       proc.stdout!.on('data', (c: Buffer) => (a.out += c.toString()));

@@ -13,8 +13,8 @@ import { ensureDaemonBuilt, runVigil, startVigild, stopAll, writeNodeConfig, typ
 import { freePort, waitFor } from './cluster/helpers.js';
 import { haveSocat, Socat } from './cluster/processes.js';
 
-const HB_S = 0.2;
-const MISSES = 3;
+const HB_S = 0.25;
+const MISSES = 4;
 const MARGIN_MS = 1500;
 const NAMES = ['alpha', 'bravo', 'charlie'] as const;
 const ADDR = (name: string, i: number): string => `127.0.${i}.${NAMES.indexOf(name as never) + 1}`;

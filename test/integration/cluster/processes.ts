@@ -38,8 +38,13 @@ export class NodeProc {
     });
     this.child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d.toString()}`));
   }
-  events(type: string, match: Record<string, unknown> = {}): NodeLine[] {
-    return this.lines.filter((l) => l.ev === 'membership' && l.type === type && Object.entries(match).every(([k, v]) => l[k] === v));
+  /** Membership outputs of `type` matching `match`, from line index `from` on (see mark()). */
+  events(type: string, match: Record<string, unknown> = {}, from = 0): NodeLine[] {
+    return this.lines.slice(from).filter((l) => l.ev === 'membership' && l.type === type && Object.entries(match).every(([k, v]) => l[k] === v));
+  }
+  /** A position in the report stream: events after it exclude start-up verdicts. */
+  mark(): number {
+    return this.lines.length;
   }
   async stats(): Promise<{ stats: { paths: Array<Record<string, unknown>>; systems: Array<Record<string, unknown>>; counters: Record<string, unknown> }; eventLoopDelayMs: { max: number; p99: number } }> {
     const before = this.lines.filter((l) => l.ev === 'stats').length;
