@@ -11,7 +11,14 @@ const title = vmUnavailable ? `VM cluster smoke (skipped: ${vmUnavailable})` : '
 describe.skipIf(!!vmUnavailable)(title, () => {
   // Registered first so the copy exists before the VMs boot and first look at the share.
   const snapshot = useGuestSnapshot(['src/platform', 'src/common']);
-  const cluster = useCluster({ nodes: 2, nfs: true, serial: [['node1', 'node2']], sharedScsiMb: 16, localDisksMb: [64] });
+  const cluster = useCluster({
+    nodes: 2,
+    nfs: true,
+    p2p: [['node1', 'node2']],
+    serial: [['node1', 'node2']],
+    sharedScsiMb: 16,
+    localDisksMb: [64],
+  });
 
   // Boot time is a performance target: measured by scripts/vmcluster/bench-boot.ts, not asserted here.
   it('runs commands, time limits and file transfers through the guest agent', async () => {
@@ -151,13 +158,16 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }
   });
 
-  it('cuts and restores a network link, freezes and crashes a node', async () => {
+  it('cuts and restores a network link (the p2p link stays up), freezes, fails a disk, crashes and halts', async () => {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
-    const ping = () => n1.exec(`busybox ping -c 1 -W 2 ${n2.ip()}`, { timeoutMs: 10_000 });
+    const ping = (segment = 'lan') => n1.exec(`busybox ping -c 1 -W 2 ${n2.ip(segment)}`, { timeoutMs: 10_000 });
     expect((await ping()).code).toBe(0);
+    expect((await ping('p2p1')).code).toBe(0);
     await n2.setLink('lan', false);
     expect((await ping()).code).not.toBe(0);
+    // The point-to-point link is an independent path: still up while the LAN is cut.
+    expect((await ping('p2p1')).code).toBe(0);
     await n2.setLink('lan', true);
     await n1.waitFor(async () => (await ping()).code === 0, { deadlineMs: 30_000, what: 'ping after link restore' });
 
