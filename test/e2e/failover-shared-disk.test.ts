@@ -158,5 +158,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       ].join('\n'),
     );
     console.log((await v2.must(['lcdstatus'])).trimEnd());
+    // The kernel's view of the takeover (journal recovery of a file system that was never unmounted).
+    console.log(`node2 kernel: ${(await n2.run('dmesg | grep -i "EXT4-fs (" || true')).trim()}`);
   });
 });
