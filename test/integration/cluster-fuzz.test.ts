@@ -15,7 +15,8 @@ const TOTAL = 100_000;
 if (!haveSocat) console.warn('cluster-fuzz: skipped, needs socat for the serial line');
 
 describe.skipIf(!haveSocat)('fuzzing a cluster node (needs socat)', () => {
-  const scene = new Scene();
+  // Created in beforeAll so a skipped run leaves no temp dir behind.
+  let scene!: Scene;
   let victim: NodeProc;
   let bravo: NodeProc;
   let port = 0;
@@ -25,6 +26,7 @@ describe.skipIf(!haveSocat)('fuzzing a cluster node (needs socat)', () => {
   const M = '127.0.5.9';
 
   beforeAll(async () => {
+    scene = new Scene();
     port = await freePort();
     await scene.startSocat().ready();
     // 'bravo' and 'mallory' sort before 'victim', so they dial and the victim accepts.
@@ -43,7 +45,7 @@ describe.skipIf(!haveSocat)('fuzzing a cluster node (needs socat)', () => {
     mark = victim.mark();
   });
   afterAll(async () => {
-    await scene.cleanup();
+    await scene?.cleanup();
   });
 
   const bravoDown = (): number => victim.events('path-down', { system: 'bravo' }, mark).length + victim.events('system-dead', { system: 'bravo' }, mark).length;

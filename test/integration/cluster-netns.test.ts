@@ -20,7 +20,8 @@ function ip(...args: string[]): void {
 }
 
 describe.skipIf(!canRun)('comm paths across network namespaces (needs root, iproute2, socat)', () => {
-  const scene = new Scene();
+  // Created in beforeAll so a skipped run leaves no temp dir behind.
+  let scene!: Scene;
   const tag = `${process.pid % 100000}`;
   const nsA = `vigil-a-${tag}`;
   const nsB = `vigil-b-${tag}`;
@@ -44,6 +45,7 @@ describe.skipIf(!canRun)('comm paths across network namespaces (needs root, ipro
   const ttyId = (): string => `bravo/TTY/${scene.dir}/ttyA`;
 
   beforeAll(async () => {
+    scene = new Scene();
     scene.onCleanup(() => spawnSync('ip', ['netns', 'del', nsA]));
     scene.onCleanup(() => spawnSync('ip', ['netns', 'del', nsB]));
     ip('netns', 'add', nsA);
@@ -64,7 +66,7 @@ describe.skipIf(!canRun)('comm paths across network namespaces (needs root, ipro
     markB = bravo.mark();
   });
   afterAll(async () => {
-    await scene.cleanup();
+    await scene?.cleanup();
   });
 
   it('link down on one veth pair: that path dies, the system stays alive, a warning is emitted', async () => {

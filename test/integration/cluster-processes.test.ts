@@ -22,7 +22,8 @@ const SPECS: NodeSpec[] = [
 if (!haveSocat) console.warn('cluster-processes: skipped, needs socat for the serial path');
 
 describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths (needs socat)', () => {
-  const scene = new Scene();
+  // Created in beforeAll so a skipped run leaves no temp dir behind.
+  let scene!: Scene;
   let port = 0;
   const procs = new Map<string, NodeProc>();
   /** Report positions once everyone saw everyone: later deaths are real. */
@@ -43,6 +44,7 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     p.lines.filter((l) => l.ev === 'membership' && l.system === system && (l.type === 'system-alive' || l.type === 'system-dead')).at(-1)?.type === 'system-alive';
 
   beforeAll(async () => {
+    scene = new Scene();
     port = await freePort();
     await scene.startSocat().ready();
     for (const s of SPECS) start(s.name);
@@ -53,7 +55,7 @@ describe.skipIf(!haveSocat)('three cluster node processes with TCP and TTY paths
     for (const [n, p] of procs) marks.set(n, p.mark());
   });
   afterAll(async () => {
-    await scene.cleanup();
+    await scene?.cleanup();
   });
 
   it('has every path up, including the serial one, with heartbeat RTTs', async () => {

@@ -24,8 +24,9 @@ function ip(...args: string[]): void {
 interface Agent { name: string; proc: ChildProcess; out: string; socket: string; exited: boolean }
 
 describe.skipIf(!canRun)('vigild comm paths across network namespaces (needs root, iproute2, socat)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-cvn-'));
-  const keyFile = join(dir, 'cluster.key');
+  // Created in beforeAll so a skipped run leaves no temp dir behind.
+  let dir = '';
+  let keyFile = '';
   const tag = `${(process.pid + 7) % 100000}`;
   const ns = { alpha: `vigil-va-${tag}`, bravo: `vigil-vb-${tag}` };
   const links = [1, 2].map((i) => ({ a: `vva${i}-${tag}`, b: `vvb${i}-${tag}`, addrA: `10.232.${i}.1`, addrB: `10.232.${i}.2` }));
@@ -49,6 +50,8 @@ describe.skipIf(!canRun)('vigild comm paths across network namespaces (needs roo
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-cvn-'));
+    keyFile = join(dir, 'cluster.key');
     ensureDaemonBuilt();
     writeKeyFile(keyFile, generateClusterSecret());
     ip('netns', 'add', ns.alpha);
@@ -95,7 +98,7 @@ describe.skipIf(!canRun)('vigild comm paths across network namespaces (needs roo
     await Promise.all([...agents.values()].map((a) => waitFor(() => a.exited, 20_000, `${a.name} exit`).catch(() => undefined)));
     if (socat && !socat.exited) socat.child.kill('SIGKILL');
     for (const n of Object.values(ns)) spawnSync('ip', ['netns', 'del', n]);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('one veth link down: that path DEAD, bravo ALIVE, a warning logged', async () => {

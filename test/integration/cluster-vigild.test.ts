@@ -22,8 +22,9 @@ const ADDR = (name: string, i: number): string => `127.0.${i}.${NAMES.indexOf(na
 if (!haveSocat) console.warn('cluster-vigild: skipped, needs socat for the serial path');
 
 describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-cvd-'));
-  const keyFile = join(dir, 'cluster.key');
+  // Created in beforeAll so a skipped run leaves no temp dir behind.
+  let dir = '';
+  let keyFile = '';
   const nodes = new Map<string, VigildHandle>();
   let socat: Socat;
 
@@ -44,6 +45,8 @@ describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
     });
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-cvd-'));
+    keyFile = join(dir, 'cluster.key');
     ensureDaemonBuilt();
     writeKeyFile(keyFile, generateClusterSecret());
     socat = new Socat(join(dir, 'ttyA'), join(dir, 'ttyB'));
@@ -70,7 +73,7 @@ describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
   afterAll(async () => {
     await stopAll();
     if (socat && !socat.exited) socat.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('every agent sees the others ALIVE in its LCD, and net_list shows the paths ALIVE', async () => {
