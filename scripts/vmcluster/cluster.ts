@@ -40,7 +40,7 @@ export class Cluster {
     fs.mkdirSync(runDir, { recursive: true });
     const c = new Cluster(id, runDir, plan, image);
     try {
-      await c.boot(opts.bootDeadlineMs ?? 90_000);
+      await c.boot(opts.bootDeadlineMs ?? 240_000);
     } catch (e) {
       await c.teardown();
       throw e;

@@ -85,6 +85,10 @@ export class VmNode {
       'loglevel=3',
       'panic=-1',
       'tsc=reliable',
+      // A TSC calibrated while the host is starved can run many times too fast, and
+      // tsc=reliable stops the kernel from ever correcting it: guest time limits and
+      // heartbeats would then be wrong. HPET is emulated from the host clock, so its rate holds.
+      'clocksource=hpet',
       // Under TCG on a loaded host the IO-APIC timer check can miss its ticks and panic the boot.
       'no_timer_check',
       `vmc.name=${plan.name}`,

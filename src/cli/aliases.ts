@@ -8,6 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 
+// Only the seeds' tool names get an executable of their own: generic words such as `create` or
+// `delete` would shadow other programs on the administrator's PATH. Those stay `vigil create`.
+const SEED_TOOL_NAME = /^(sys|net|eqv|ins|dep)_[a-z]+$|^lcdsync$|^lcdstatus$|^perform_action$/;
+export const ALIAS_COMMAND_NAMES: readonly string[] = DAEMON_COMMAND_SPECS.map((s) => s.name).filter((n) => SEED_TOOL_NAME.test(n));
+
 const MARKER = '# vigil command alias';
 
 function shellQuote(s: string): string {
@@ -31,8 +36,8 @@ export function aliasesCommand(): Command {
       const cli = fileURLToPath(new URL('./main.js', import.meta.url));
       let refused = 0;
       let done = 0;
-      for (const spec of DAEMON_COMMAND_SPECS) {
-        const file = path.join(opts.dir, spec.name);
+      for (const name of ALIAS_COMMAND_NAMES) {
+        const file = path.join(opts.dir, name);
         const exists = fs.existsSync(file);
         if (exists && !ours(file)) {
           process.stderr.write(`vigil aliases: ${file} exists and was not installed by vigil; left alone\n`);
@@ -47,7 +52,7 @@ export function aliasesCommand(): Command {
           continue;
         }
         fs.mkdirSync(opts.dir, { recursive: true });
-        const body = `#!/bin/sh\n${MARKER}\nexec ${shellQuote(process.execPath)} ${shellQuote(cli)} ${spec.name} "$@"\n`;
+        const body = `#!/bin/sh\n${MARKER}\nexec ${shellQuote(process.execPath)} ${shellQuote(cli)} ${name} "$@"\n`;
         fs.writeFileSync(file, body, { mode: 0o755 });
         fs.chmodSync(file, 0o755);
         done++;

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_COMMAND_SPECS } from '../../src/cli/command-table.js';
+import { ALIAS_COMMAND_NAMES } from '../../src/cli/aliases.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import {
   canConnect,
@@ -93,7 +93,11 @@ describe('vigild and the vigil CLI', () => {
     const inst = spawnSync(process.execPath, [VIGIL, 'aliases', '--dir', bin], { encoding: 'utf8' });
     expect(inst.status).toBe(1); // one file was not ours and is left alone
     expect(inst.stderr).toMatch(/sys_list exists and was not installed by vigil/);
-    expect(inst.stdout).toContain(`installed ${DAEMON_COMMAND_SPECS.length - 1} command aliases`);
+    expect(inst.stdout).toContain(`installed ${ALIAS_COMMAND_NAMES.length - 1} command aliases`);
+    expect(ALIAS_COMMAND_NAMES).toContain('perform_action');
+    // Generic task words are never installed as executables of their own.
+    expect(fs.existsSync(path.join(bin, 'create'))).toBe(false);
+    expect(fs.existsSync(path.join(bin, 'delete'))).toBe(false);
     const aliased = spawnSync(path.join(bin, 'eqv_list'), ['-t', 'web', '-f', ','], { env: { ...process.env, VIGIL_ADMIN_SOCKET: d.socket }, encoding: 'utf8' });
     expect([aliased.status, aliased.stdout]).toEqual([0, 'alpha,web,beta,web,SHARED,1,10\n']);
     const local424 = spawnSync(path.join(bin, 'sys_remove'), ['-s', 'alpha'], { env: { ...process.env, VIGIL_ADMIN_SOCKET: d.socket }, encoding: 'utf8' });
