@@ -5,50 +5,16 @@
 // from the host's (guest timestamps such as stateChangedAt are turned into host times with it).
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { ensureBuilt } from '../integration/helpers/core-build.js';
-import { Cluster } from '../../scripts/vmcluster/cluster.js';
-import { repoRoot, type TopologySpec, type VmNode } from './helpers/vmcluster.js';
+import type { Cluster } from '../../scripts/vmcluster/cluster.js';
+import { repoRoot, useCluster, type TopologySpec, type VmNode } from './helpers/vmcluster.js';
 
 /**
- * Like helpers/vmcluster.ts useCluster, with a longer boot deadline (this machine is shared by
- * several CPU-hungry jobs, and a TCG boot then takes minutes), and every guest switched to the
- * HPET clocksource once booted: a TSC calibrated while the host starved the vCPU can make the
- * guest's clock run several times too fast (seen: 1,700 s of guest uptime in 60 s), which would
- * shrink every guest-side time limit and heartbeat timeout. HPET is emulated from the host's
- * clock, so its rate is right whatever the boot-time calibration measured.
+ * The shared-disk test's cluster: helpers/vmcluster.ts useCluster with a longer boot deadline,
+ * because on a machine shared by CPU-hungry jobs a TCG boot can take minutes.
  */
 export function useFailoverCluster(spec: TopologySpec, bootDeadlineMs = 300_000): () => Cluster {
-  let cluster: Cluster | undefined;
-  beforeAll(async () => {
-    const t0 = Date.now();
-    cluster = await Cluster.start(spec, { log: (m) => console.log(m), bootDeadlineMs });
-    console.log(`e2e: cluster ${cluster.id} up in ${Date.now() - t0} ms; boot ms: ${cluster.nodes.map((n) => `${n.name}=${n.bootMs}`).join(' ')}`);
-    for (const n of cluster.nodes) {
-      await n.run('echo hpet > /sys/devices/system/clocksource/clocksource0/current_clocksource', { timeoutMs: 30_000 });
-      expect((await n.run('cat /sys/devices/system/clocksource/clocksource0/current_clocksource')).trim()).toBe('hpet');
-    }
-  });
-  afterEach(async (ctx) => {
-    if (!cluster || ctx.task.result?.state !== 'fail') return;
-    for (const n of cluster.nodes) {
-      try {
-        console.log(`--- ${n.name} console (tail) ---\n${fs.readFileSync(n.consoleLog, 'utf8').slice(-1500)}`);
-      } catch {
-        // The VM never wrote to its console.
-      }
-    }
-  });
-  afterAll(async () => {
-    if (!cluster) return;
-    cluster.sampleMemory();
-    console.log(`e2e: cluster ${cluster.id} peak qemu RSS ${Math.round(cluster.peakRssKb / 1024)} MiB`);
-    await cluster.teardown();
-  });
-  return () => {
-    expect(cluster, 'cluster failed to boot').toBeDefined();
-    return cluster!;
-  };
+  return useCluster(spec, { bootDeadlineMs });
 }
 
 /**

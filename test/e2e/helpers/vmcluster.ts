@@ -18,12 +18,17 @@ export const vmUnavailable: string | undefined = vmclusterUnavailableReason();
 if (vmUnavailable) console.warn(`e2e: skipping VM tests: ${vmUnavailable}`);
 
 /** Boot `spec` before the block's tests, tear it down after; returns a getter for the cluster. */
-export function useCluster(spec: TopologySpec): () => Cluster {
+export function useCluster(spec: TopologySpec, opts: { bootDeadlineMs?: number } = {}): () => Cluster {
   let cluster: Cluster | undefined;
   beforeAll(async () => {
     const t0 = Date.now();
-    cluster = await Cluster.start(spec, { log: (m) => console.log(m) });
+    cluster = await Cluster.start(spec, { log: (m) => console.log(m), bootDeadlineMs: opts.bootDeadlineMs });
     console.log(`e2e: cluster ${cluster.id} up in ${Date.now() - t0} ms; boot ms: ${cluster.nodes.map((n) => `${n.name}=${n.bootMs}`).join(' ')}`);
+    // The guests boot with clocksource=hpet (see scripts/vmcluster/node.ts): guest-side time limits
+    // and heartbeat timeouts are only right if the guest clock runs at the host's rate.
+    for (const n of cluster.nodes) {
+      expect((await n.run('cat /sys/devices/system/clocksource/clocksource0/current_clocksource')).trim(), `${n.name} clocksource`).toBe('hpet');
+    }
   });
   afterEach(async (ctx) => {
     if (!cluster || ctx.task.result?.state !== 'fail') return;

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AppKit } from '../../../src/kits/app/app-kit.js';
-import type { ActionContext, Kit, ResourceInstance } from '../../../src/kits/kit.js';
+import type { ActionContext, ActionResult, Kit, ResourceInstance } from '../../../src/kits/kit.js';
 import { DEFAULT_TIME_LIMITS, ok } from '../../../src/kits/kit.js';
 import { runKitAction } from '../../../src/hierarchy/executor.js';
 
 let dir: string;
-const kit = new AppKit();
+const kit: Kit = new AppKit();
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
 
 function script(name: string, body: string): string {
@@ -86,18 +86,18 @@ describe('gen/app kit', () => {
 describe('executor time limit', () => {
   it('fails a kit action that never answers and aborts its signal', async () => {
     let seen: AbortSignal | undefined;
-    const hung: Kit = {
-      ...new AppKit(),
+    // Own properties over a real gen/app kit: the methods not overridden stay the kit's own.
+    const hung: Kit = Object.assign(Object.create(new AppKit()) as Kit, {
       app: 'test/hang',
       timeLimits: DEFAULT_TIME_LIMITS,
       supportsRecover: false,
-      maxCheckDepth: 0,
+      maxCheckDepth: 0 as const,
       validate: () => ok(),
-      restore: (_i, c) => {
+      restore: (_i: ResourceInstance, c: ActionContext) => {
         seen = c.signal;
-        return new Promise(() => undefined);
+        return new Promise<ActionResult>(() => undefined);
       },
-    } as Kit;
+    });
     const ac = new AbortController();
     const r = await runKitAction(hung, inst({}), { type: 'runAction', actionId: 1, tag: 'web', action: 'restore', timeLimitMs: 200 }, ctx(ac.signal), ac);
     expect(r).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere', reason: 'restore of web timed out after 200 ms' });

@@ -79,14 +79,14 @@ describe('gen/filesys kit (memory platform)', () => {
   });
 
   it('canExtend needs the block device; unextend refuses while mounted', async () => {
-    expect((await kit.canExtend(inst, ctx())).ok).toBe(true);
-    expect(await kit.canExtend({ ...inst, info: { ...inst.info, device: '/dev/nope' } }, ctx())).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+    expect((await kit.canExtend(inst)).ok).toBe(true);
+    expect(await kit.canExtend({ ...inst, info: { ...inst.info, device: '/dev/nope' } })).toMatchObject({ ok: false, recoveryClass: 'fatal' });
     plat.kernel.addFile('/dev/plainfile');
-    expect((await kit.canExtend({ ...inst, info: { ...inst.info, device: '/dev/plainfile' } }, ctx())).reason).toMatch(/not a block device/);
+    expect((await kit.canExtend({ ...inst, info: { ...inst.info, device: '/dev/plainfile' } })).reason).toMatch(/not a block device/);
     await kit.restore(inst, ctx());
-    expect((await kit.unextend(inst, ctx())).ok).toBe(false);
+    expect((await kit.unextend(inst)).ok).toBe(false);
     await kit.remove(inst, ctx());
-    expect((await kit.unextend(inst, ctx())).ok).toBe(true);
+    expect((await kit.unextend(inst)).ok).toBe(true);
   });
 
   it('quickCheck depths: 0 mounted, 10 readable, 20 writable; a hung file system fails within the limit', async () => {

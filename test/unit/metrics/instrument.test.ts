@@ -99,7 +99,7 @@ describe('instrumentKit', { timeout: 60_000 }, () => {
 describe('instrumentKit on a real kit', () => {
   it('answers like the gen/app kit it wraps', () => {
     const metrics = new AgentMetrics({ sources: { localSystem: () => 'node1' }, version: '1' });
-    const raw = new AppKit();
+    const raw: Kit = new AppKit();
     const kit = instrumentKit(raw, metrics.recorder);
     expect(kit.app).toBe(raw.app);
     expect(kit.timeLimits).toEqual(raw.timeLimits);
