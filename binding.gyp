@@ -11,7 +11,8 @@
         "native/sys_error.cc",
         "native/probe_runner.cc",
         "native/timed_stat.cc",
-        "native/block_device.cc"
+        "native/block_device.cc",
+        "native/peer_cred.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "block_device.h"
+#include "peer_cred.h"
 #include "probe_runner.h"
 #include "timed_stat.h"
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("blockDeviceInfo", Napi::Function::New(env, vigil::BlockDeviceInfo, "blockDeviceInfo"));
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
+  exports.Set("peerCredentials", Napi::Function::New(env, vigil::PeerCredentials, "peerCredentials"));
   return exports;
 }
 

@@ -19,5 +19,5 @@ export function composeAgent(agent: Agent): void {
   const metrics = attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   attachHierarchy(agent, cluster, metrics.recorder);
-  agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log));
+  agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, createLinuxPlatform().peerCredentials));
 }

@@ -86,8 +86,25 @@ export interface MountTable {
   list(): Promise<MountEntry[]>;
 }
 
+/** Who is at the other end of a connected unix socket, as the kernel recorded it at connect(2). */
+export interface PeerCredential {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * SO_PEERCRED: the credentials of the process that connected a unix stream socket. The kernel
+ * records them at connect(2), so the peer cannot change them afterwards. Synchronous: the
+ * kernel only copies a struct it already holds. Fails with SysError (e.g. ENOTSOCK, EBADF).
+ */
+export interface PeerCredentials {
+  of(fd: number): PeerCredential;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   blockDevices: BlockDevices;
   mounts: MountTable;
+  peerCredentials: PeerCredentials;
 }

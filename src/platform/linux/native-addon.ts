@@ -37,9 +37,17 @@ export interface RawProbeLimits {
   maxParkedPerKey: number;
 }
 
+export interface RawPeerCredential {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 export interface NativeAddon {
   statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
   blockDeviceInfo(path: string, timeoutMs: number, key: string): Promise<RawBlockDeviceInfo>;
   probeCounters(): RawProbeCounters;
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
+  /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED); throws the errno-carrying Error on failure. */
+  peerCredentials(fd: number): RawPeerCredential;
 }

@@ -14,9 +14,10 @@ import type {
   TimedStat,
 } from '../platform.js';
 import { MemoryKernel } from './kernel.js';
+import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
 
-export { MemoryKernel, MemoryProbeRunner };
+export { MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -65,6 +66,7 @@ export class MemoryMountTable implements MountTable {
 
 export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
+  peerCredentials: MemoryPeerCredentials;
 }
 
 export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
@@ -74,5 +76,6 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     timedStat: new MemoryTimedStat(kernel, runner),
     blockDevices: new MemoryBlockDevices(kernel, runner),
     mounts: new MemoryMountTable(kernel),
+    peerCredentials: new MemoryPeerCredentials(),
   };
 }
