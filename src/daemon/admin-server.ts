@@ -144,7 +144,8 @@ export class AdminServer implements Subsystem {
       return `the admin socket could not identify the connecting process (${(err as Error).message}); refused`;
     }
     if (this.allowedUids.has(peer.uid)) return undefined;
-    this.log.warn({ pid: peer.pid, uid: peer.uid, gid: peer.gid }, 'admin connection refused: peer is not root');
+    // Under `peer`: the log line's own `pid` is the daemon's.
+    this.log.warn({ peer: { pid: peer.pid, uid: peer.uid, gid: peer.gid } }, 'admin connection refused: peer is not root');
     return `the admin socket is for root only; refused uid ${peer.uid} (pid ${peer.pid})`;
   }
 

@@ -24,7 +24,7 @@ import {
 // Running a client as uid 65534 needs root and setpriv; without them the test reports skipped.
 const canDropPrivileges =
   process.geteuid?.() === 0 && spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']).status === 0;
-if (!canDropPrivileges) console.log('vigild.test: non-root refusal test skipped: needs root and setpriv');
+if (!canDropPrivileges) console.log('vigild.test: non-root refusal tests skipped: needs root and setpriv');
 
 let root: string;
 beforeAll(() => {
@@ -161,6 +161,34 @@ describe('vigild and the vigil CLI', () => {
     expect(again.output()).toMatch(/admin socket directory .* must be a directory owned by uid 0 with mode 0700 \(found uid 0, mode 711\)/);
     fs.chmodSync(dir, 0o700);
     fs.chmodSync(path.dirname(dir), 0o700);
+  });
+
+  it.skipIf(!canDropPrivileges)('refuses a non-root peer by SO_PEERCRED when the socket file itself is open to all (needs root and setpriv)', async () => {
+    const dir = path.join(root, 'peercred');
+    const conf = writeNodeConfig(dir, 'epsilon');
+    const d = await startVigild('epsilon', dir, conf);
+    const runDir = path.dirname(d.socket);
+    // Take the first wall (file modes) down entirely: only the peer check is left.
+    fs.chmodSync(dir, 0o711);
+    fs.chmodSync(path.dirname(dir), 0o711);
+    fs.chmodSync(runDir, 0o711);
+    fs.chmodSync(d.socket, 0o666);
+    try {
+      const wrapper = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+      const denied = await runVigil(d.socket, ['net_create', '-S', 'beta', '-T', 'TCP', '-l', '127.0.0.1', '-r', '127.0.0.2'], { wrapper });
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toMatch(/^Error: the admin socket is for root only; refused uid 65534 \(pid \d+\)\n$/);
+      expect(denied.stdout).toBe('');
+      await waitFor(() => /"peer":\{"pid":\d+,"uid":65534,"gid":65534\}[^\n]*admin connection refused: peer is not root/.test(d.output()), 'the refusal, with the peer pid/uid, in the daemon log');
+      // The daemon keeps serving root, and the refused request changed nothing.
+      expect(expectOk(await runVigil(d.socket, ['sys_list'])).stdout).toBe('epsilon\n');
+      expect(expectOk(await runVigil(d.socket, ['net_list'])).stdout).not.toMatch(/beta/);
+    } finally {
+      fs.chmodSync(dir, 0o700);
+      fs.chmodSync(path.dirname(dir), 0o700);
+      d.proc.kill('SIGTERM');
+      await d.exited;
+    }
   });
 
   it('refuses an invalid configuration naming the key and the rule', async () => {

@@ -113,7 +113,7 @@ describe('AdminServer peer check (SO_PEERCRED through PeerCredentials)', () => {
     const create = JSON.stringify({ id: 1, command: 'net_create', options: { S: 'beta', T: 'TCP', l: '127.0.0.1', r: '127.0.0.2' }, args: [] }) + '\n';
     const replies = await exchange(create, 2);
     expect(replies).toEqual([{ id: 0, exitCode: 1, stdout: '', stderr: 'Error: the admin socket is for root only; refused uid 65534 (pid 4343)\n' }]);
-    expect(logged).toContainEqual(expect.objectContaining({ pid: 4343, uid: 65534, msg: expect.stringMatching(/refused: peer is not root/) }));
+    expect(logged).toContainEqual(expect.objectContaining({ peer: { pid: 4343, uid: 65534, gid: 65534 }, msg: expect.stringMatching(/refused: peer is not root/) }));
     peers.setAnyFd(ROOT);
     // The refused request changed nothing: no comm path to beta was created.
     const list = await exchange(JSON.stringify({ id: 2, command: 'net_list', options: {}, args: [] }) + '\n', 1);
