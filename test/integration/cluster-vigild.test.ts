@@ -2,8 +2,9 @@
 // paths per pair and a TTY path (socat pty pair) between alpha and bravo, all created with
 // `vigil net_create`. Checks that membership reaches the LCD (sys_list/net_list states), that
 // `-d destsys` runs a command on another agent over the comm paths, that kill -9 of charlie is
-// detected within LCMHBEATTIME x LCMNUMHBEATS + margin, and that killing socat only loses the
-// TTY path.
+// detected within LCMHBEATTIME x LCMNUMHBEATS + margin, that killing socat only loses the
+// TTY path, and that restarting charlie's vigild (same state directory) and socat brings every
+// path back on both survivors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +28,7 @@ describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
   let keyFile = '';
   const nodes = new Map<string, VigildHandle>();
   let socat: Socat;
+  const configs = new Map<string, string>();
 
   const vigil = (name: string, ...args: string[]) => runVigil(nodes.get(name)!.socket, args);
   const systemsOf = async (name: string, dest?: string): Promise<Array<{ name: string; state: string }>> => {
@@ -54,6 +56,7 @@ describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
     const port = await freePort();
     for (const n of NAMES) {
       const cfg = writeNodeConfig(join(dir, n), n, { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: String(HB_S), LCMNUMHBEATS: String(MISSES) });
+      configs.set(n, cfg);
       nodes.set(n, await startVigild(n, join(dir, n), cfg));
     }
     for (const n of NAMES) {
@@ -132,5 +135,24 @@ describe.skipIf(!haveSocat)('cluster in vigild processes (needs socat)', () => {
     expect(ps.find((p) => p.type === 'TTY')!.state).toBe('DEAD');
     expect(ps.filter((p) => p.otherSystem === 'bravo' && p.type === 'TCP').every((p) => p.state === 'ALIVE')).toBe(true);
     expect((await systemsOf('alpha')).find((s) => s.name === 'bravo')!.state).toBe('ALIVE');
+  });
+
+  it('restarting charlie and socat: every path ALIVE again on alpha and bravo, charlie ALIVE', async () => {
+    nodes.set('charlie', await startVigild('charlie', join(dir, 'charlie'), configs.get('charlie')!));
+    socat = new Socat(join(dir, 'ttyA'), join(dir, 'ttyB'));
+    await socat.ready();
+    const restartedAt = Date.now();
+    for (const n of NAMES) {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const ps = JSON.parse((await vigil(n, 'net_list', '--json')).stdout) as Array<{ type: string; state: string }>;
+        const sys = await systemsOf(n);
+        // charlie's LCD survived the kill: it still holds its 4 TCP paths (alpha/bravo have 5).
+        if (ps.length === (n === 'charlie' ? 4 : 5) && ps.every((p) => p.state === 'ALIVE') && NAMES.every((o) => sys.find((s) => s.name === o)?.state === 'ALIVE')) break;
+        if (Date.now() > deadline) throw new Error(`${n}: not everything ALIVE after restart: ${JSON.stringify(ps)} ${JSON.stringify(sys)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    console.log(`vigild: all paths ALIVE again ${Date.now() - restartedAt} ms after charlie and socat restarted`);
   });
 });
