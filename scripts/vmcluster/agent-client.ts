@@ -141,20 +141,36 @@ export class AgentClient {
     });
   }
 
-  /** Ping until the agent answers and the guest's init is done, or the deadline passes. */
+  /**
+   * Ping until the agent answers and the guest's init is done, or the deadline passes. Pings
+   * overlap (a new one every 150 ms, each allowed 5 s, at most 20 unanswered): a ping sent
+   * before the agent opened its port may be answered late or never, and waiting out its time
+   * limit before the next would add up to that limit to every boot.
+   */
   async waitReady(deadlineMs: number): Promise<void> {
     const until = Date.now() + deadlineMs;
-    let last: unknown;
-    while (Date.now() < until) {
-      try {
-        const r = await this.request<{ ready: boolean }>('ping', {}, 1000);
-        if (r.ready) return;
-        last = 'guest init not finished';
-      } catch (e) {
-        last = e;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    let last: unknown = 'no answer yet';
+    let done = false;
+    let unanswered = 0;
+    const answered = new Promise<void>((resolve) => {
+      const once = (): void => {
+        if (done || Date.now() >= until || unanswered >= 20) return;
+        unanswered++;
+        this.request<{ ready: boolean }>('ping', {}, 5000).finally(() => unanswered--).then(
+          (r) => {
+            if (r.ready) {
+              done = true;
+              resolve();
+            } else last = 'guest init not finished';
+          },
+          (e: unknown) => (last = e),
+        );
+      };
+      once();
+      const timer = setInterval(() => (done || Date.now() >= until ? clearInterval(timer) : once()), 150);
+    });
+    await Promise.race([answered, new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())).unref())]);
+    if (done) return;
     throw new Error(`${this.name}: guest agent not ready within ${deadlineMs} ms (${String(last)})`);
   }
 

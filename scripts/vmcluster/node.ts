@@ -91,10 +91,13 @@ export class VmNode {
       'clocksource=hpet',
       // Under TCG on a loaded host the IO-APIC timer check can miss its ticks and panic the boot.
       'no_timer_check',
+      'acpi=noirq',
       `vmc.name=${plan.name}`,
       `vmc.modules=${image.modulesDir}`,
       `vmc.init=${path.join(guestDir, 'stage2.sh')}`,
       `vmc.agent=${path.join(guestDir, 'agent.mjs')}`,
+      // The guest agent runs on the host's own node binary; stage 1 reads it ahead (see there).
+      `vmc.node=${fs.realpathSync(process.execPath)}`,
       `vmc.net=${net}`,
     ].join(' ');
     const a = [

@@ -13,6 +13,8 @@ import fs from 'node:fs';
 
 const portPath = process.argv[2];
 const fd = fs.openSync(portPath, 'r+');
+// Boot-time breakdown: when the agent could open its port (guest uptime), next to stage 2's stamps.
+fs.appendFileSync('/var/log/vmc/boot.log', `${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} agent-up\n`);
 const spawned = new Map();
 
 // Writes go through one promise chain so replies never interleave.

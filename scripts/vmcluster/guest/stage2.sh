@@ -1,8 +1,8 @@
 #!/bin/sh
 # Stage 2 guest init (PID 1 after switch_root; runs from the host's / shared read-only over 9p with a
-# tmpfs overlay): mounts the usual pseudo file systems, loads the virtio drivers, names and addresses
-# the NICs from the kernel cmdline, keeps a root shell on the console (ttyS0) and runs the guest agent
-# on the virtio-serial port named vmc.agent. Nothing here touches the host's network.
+# tmpfs overlay): mounts the usual pseudo file systems, keeps a root shell on the console (ttyS0) and
+# runs the guest agent on the virtio-serial port named vmc.agent. Drivers and NIC addresses were set
+# up by stage 1 (initramfs-init.sh). Nothing here touches the host's network.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 mount -t tmpfs -o mode=0755 tmpfs /run
@@ -17,11 +17,11 @@ mkdir -p /var/log/vmc /run/lock /var/lib/nfs
 stamp() { echo "$(cut -d" " -f1 /proc/uptime) $*" >>/var/log/vmc/boot.log; }
 stamp stage2
 
-NAME=vm; NET=""; AGENT=""
+NAME=vm; AGENT=""; NODE=node
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
+    vmc.node=*) NODE="${arg#vmc.node=}" ;;
     vmc.name=*) NAME="${arg#vmc.name=}" ;;
-    vmc.net=*) NET="${arg#vmc.net=}" ;;
     vmc.agent=*) AGENT="${arg#vmc.agent=}" ;;
   esac
 done
@@ -31,37 +31,14 @@ echo "127.0.0.1 localhost $NAME" > /etc/hosts
 
 # The agent first: node takes seconds to start under TCG, so it starts while the rest is set up;
 # it reports ready only once /run/vmc-ready exists.
-modprobe virtio_console
 PORT=""
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = "vmc.agent" ] && PORT="/dev/$(basename "$p")"
 done
 [ -n "$PORT" ] || echo "vmc: no vmc.agent virtio port" >/dev/ttyS0
 stamp agent
-( while true; do node "$AGENT" "$PORT" >>/var/log/vmc/agent.log 2>&1; sleep 1; done ) &
+( while true; do "$NODE" "$AGENT" "$PORT" >>/var/log/vmc/agent.log 2>&1; sleep 1; done ) &
 
-modprobe -a virtio_net virtio_blk virtio_scsi sd_mod sg 2>/dev/null
-
-stamp modules
-ip link set lo up
-# vmc.net=name@mac@addr/prefix,... : rename the NIC with that MAC and give it the address.
-IFS_SAVE="$IFS"; IFS=","
-for spec in $NET; do
-  IFS="$IFS_SAVE"
-  ifname="${spec%%@*}"; rest="${spec#*@}"; mac="${rest%%@*}"; addr="${rest#*@}"
-  for d in /sys/class/net/*; do
-    if [ "$(cat "$d/address" 2>/dev/null)" = "$mac" ]; then
-      cur="$(basename "$d")"
-      [ "$cur" = "$ifname" ] || ip link set "$cur" name "$ifname"
-      ip addr add "$addr" dev "$ifname"
-      ip link set "$ifname" up
-    fi
-  done
-  IFS=","
-done
-IFS="$IFS_SAVE"
-
-stamp net
 # A root shell on the console for `cli.ts shell`; respawned when it exits.
 ( while true; do setsid -c /bin/bash -l </dev/ttyS0 >/dev/ttyS0 2>&1 || sleep 1; done ) &
 
