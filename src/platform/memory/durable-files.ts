@@ -31,9 +31,14 @@ class MemoryWriteJob {
   }
 
   /** The deadline's side of the compare-exchange on the phase. */
-  onTimeout(): { commitStarted: boolean } {
+  onTimeout(): { commitStarted: boolean; note: string } {
     if (this.phase === 'writing') this.phase = 'abandoned';
-    return { commitStarted: this.phase === 'committing' };
+    const commitStarted = this.phase === 'committing';
+    // The same words as native/durable_write.cc, so logs read alike in tests and production.
+    const note = commitStarted
+      ? 'the rename had started: the new file is or will be in place, its durability is not confirmed'
+      : 'abandoned before the rename: the target is unchanged and the temp file is removed when the kernel answers';
+    return { commitStarted, note };
   }
 
   async run(): Promise<void> {

@@ -9,7 +9,7 @@ export interface ProbeHooks {
   /** The step the job is in, named in a timeout error instead of the fixed syscall. */
   syscall?(): string;
   /** Runs at the instant the probe is parked; says whether the job's commit had already started. */
-  onTimeout?(): { commitStarted: boolean };
+  onTimeout?(): { commitStarted: boolean; note?: string };
 }
 
 export const DEFAULT_PROBE_LIMITS: ProbeLimits = { maxParked: 256, maxParkedPerKey: 32 };
@@ -52,8 +52,10 @@ export class MemoryProbeRunner {
         this.parked++;
         this.timedOutTotal++;
         bump(this.parkedByKey, key, 1);
-        const commitStarted = hooks.onTimeout?.().commitStarted ?? false;
-        reject(new ProbeTimeoutError(hooks.syscall?.() ?? syscall, path, timeoutMs, key, undefined, commitStarted));
+        const outcome = hooks.onTimeout?.();
+        const name = hooks.syscall?.() ?? syscall;
+        const message = `EPROBETIMEOUT: ${name} '${path}' did not return within ${timeoutMs} ms${outcome?.note ? `; ${outcome.note}` : ''}`;
+        reject(new ProbeTimeoutError(name, path, timeoutMs, key, message, outcome?.commitStarted ?? false));
       }, timeoutMs);
       const finish = (settle: () => void) => {
         bump(this.threadsByKey, key, -1);
