@@ -263,13 +263,12 @@ export class HierarchyService {
     }, controller);
   }
 
+  // Fire and forget: the engine never waits on the disk (a failover must go on while the disk
+  // holding the LCD stalls). The LCD's queue keeps these writes in order and decides "changed?"
+  // against the committed state when each one's turn comes; a write that fails is logged.
   private persistState(tag: string, state: ResourceState, reason: string): void {
-    const cur = this.lcd.getInstance(tag);
-    if (!cur || (cur.state === state && cur.reason === reason)) return;
-    try {
-      this.lcd.setInstanceState(tag, state, reason.slice(0, 4000));
-    } catch (err) {
+    this.lcd.setInstanceState(tag, state, reason.slice(0, 4000), this.local, { ifChanged: true }).catch((err: unknown) => {
       this.log('error', `could not record state ${state} of ${tag} in the LCD`, { error: (err as Error).message });
-    }
+    });
   }
 }

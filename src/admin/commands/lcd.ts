@@ -50,7 +50,7 @@ export function formatStatus(doc: LcdDocument): string {
 export function registerLcdCommands(): void {
   registerAdminCommand('lcdsync', async (req, ctx) => {
     allowOnly(req, '');
-    const wrote = ctx.lcd.sync();
+    const wrote = await ctx.lcd.sync();
     return ok('', { wrote, generation: ctx.lcd.generation });
   });
 
