@@ -228,7 +228,9 @@ export class HierarchyService {
   admin(ev: AdminEvent): Promise<{ ok: boolean; message: string; request: string }> {
     const request = `${this.local}:${++this.seq}:${this.now()}`;
     return new Promise((resolve) => {
-      this.waiting.set(request, (r) => resolve({ ...r, request }));
+      // The engine records states without waiting (persistState); whoever asked for this
+      // operation waits until those records are written, so the LCD shows its outcome.
+      this.waiting.set(request, (r) => void this.lcd.idle().then(() => resolve({ ...r, request })));
       this.executor.feed({ ...ev, request } as EngineEvent);
     });
   }

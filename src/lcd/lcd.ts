@@ -512,6 +512,11 @@ export class Lcd {
     });
   }
 
+  /** Resolves once every change queued so far has been written (or has failed). Never rejects. */
+  idle(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     const run = this.tail.then(job);
     this.tail = run.catch(() => undefined);

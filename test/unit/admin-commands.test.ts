@@ -11,6 +11,10 @@ import type { AdminReply, AdminRequest } from '../../src/admin/protocol.js';
 import { dispatchAdminRequest } from '../../src/admin/registry.js';
 import { buildConfig } from '../../src/common/config.js';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+
+/** The real durable writer: these tests read back what reached the disk. */
+const diskFiles = createLinuxPlatform().durableFiles;
 
 registerCoreCommands();
 
@@ -62,7 +66,7 @@ async function okRun(line: string): Promise<AdminReply> {
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-admin-'));
-  const lcd = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+  const lcd = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
   ctx = { lcd, config: buildConfig({ VIGIL_NODE_NAME: 'BENHOGAN2008' }).config, localSystem: 'BENHOGAN2008', log: pino({ level: 'silent' }) };
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -224,7 +228,7 @@ describe('mutations', () => {
     ctx.lcd.setSystemState('GPLAYER2008', 'DEAD');
     expect(Lcd.readFile(path.join(dir, 'lcd.json'))!.systems[1]!.state).toBe('UNKNOWN');
     expect((await okRun('lcdsync')).data).toMatchObject({ wrote: true });
-    const again = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+    const again = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
     expect(again.getSystem('GPLAYER2008')!.state).toBe('DEAD');
     expect(again.equivalencies()).toHaveLength(2);
   });
@@ -248,7 +252,7 @@ describe('seed 002: cleaning up after a reinstalled server', () => {
     await okRun('net_create -S GPLAYER2008 -T TCP -l 10.200.8.25 -r 10.200.8.36');
     expect((await okRun('sys_list')).stdout).toBe('BENHOGAN2008\nGPLAYER2008\n');
     expect((await okRun('ins_list')).stdout.split('\n')).toHaveLength(3);
-    const reopened = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+    const reopened = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
     expect(reopened.commPaths().map((p) => (p.type === 'TCP' ? p.remoteAddress : ''))).toEqual(['10.200.8.36']);
   });
 });
