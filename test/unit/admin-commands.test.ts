@@ -12,6 +12,7 @@ import { dispatchAdminRequest } from '../../src/admin/registry.js';
 import { buildConfig } from '../../src/common/config.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 
 /** The real durable writer: these tests read back what reached the disk. */
 const diskFiles = createLinuxPlatform().durableFiles;
@@ -254,5 +255,32 @@ describe('seed 002: cleaning up after a reinstalled server', () => {
     expect((await okRun('ins_list')).stdout.split('\n')).toHaveLength(3);
     const reopened = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
     expect(reopened.commPaths().map((p) => (p.type === 'TCP' ? p.remoteAddress : ''))).toEqual(['10.200.8.36']);
+  });
+});
+
+describe('on a stalled disk', () => {
+  it('refuses changes with the stuck write named, warns in lcdstatus, and works again after release', async () => {
+    const mem = createMemoryPlatform();
+    mem.kernel.addDirectory(dir);
+    ctx = { ...ctx, lcd: Lcd.open({ files: mem.durableFiles, dir, localSystem: 'BENHOGAN2008', writeTimeoutMs: 50 }) };
+    await okRun('sys_create -s GPLAYER2008');
+    mem.kernel.hang(dir);
+    try {
+      const timedOut = await run('ins_create -a gen -r app -t web -i /srv/web');
+      expect(timedOut.exitCode).toBe(1);
+      expect(timedOut.stderr).toMatch(/^ins_create: Error: could not write the LCD .*lcd\.json within 50 ms; "ins_create web" was not made: EPROBETIMEOUT/);
+      const refused = await run('sys_remove -s GPLAYER2008');
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain(`the LCD in ${dir} cannot be written: an earlier write has been stuck in the kernel for`);
+      expect((await okRun('lcdstatus')).stdout).toMatch(/^WARNING: an LCD write has been stuck in the kernel for \d+\.\d s; changes are refused until the disk holding .* answers\n/);
+      expect((await okRun('ins_list')).stdout).toBe('');
+    } finally {
+      mem.kernel.release(dir);
+    }
+    const start = Date.now();
+    while (ctx.lcd.stalled && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 5));
+    expect((await okRun('lcdstatus')).stdout).not.toMatch(/WARNING/);
+    await okRun('sys_remove -s GPLAYER2008');
+    expect(ctx.lcd.systems().map((s) => s.name)).toEqual(['BENHOGAN2008']);
   });
 });
