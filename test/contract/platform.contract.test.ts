@@ -45,7 +45,10 @@ interface HangableDir {
   dir: string;
   /** Reads the real files, bypassing whatever hangs. */
   files: FileView;
-  /** Hold the writes before their commit point (while writing the temp file). */
+  /**
+   * Hold the writes in the last step before their commit point (the temp file's fsync or
+   * close), so a deadline passing there is decided by the commit-point check itself.
+   */
   hangBeforeCommit(): void;
   /** Hold the writes in their rename, i.e. after the commit point. */
   hangInRename(): void;
@@ -95,7 +98,7 @@ async function memorySubject(): Promise<Subject> {
     hangableDir: {
       dir: '/mnt/stall/state',
       files: view('/mnt/stall/state'),
-      hangBeforeCommit: () => p.kernel.hang('/mnt/stall/state'),
+      hangBeforeCommit: () => p.kernel.hang('/mnt/stall/state', 'close'),
       hangInRename: () => p.kernel.hang('/mnt/stall/state', 'rename'),
       release: () => p.kernel.release('/mnt/stall/state'),
     },
@@ -143,7 +146,7 @@ async function linuxSubject(): Promise<Subject> {
       hangableDir = {
         dir: fuse.rwDir,
         files: linuxView(fuse.backingDir),
-        hangBeforeCommit: () => fuse.hang(['write']),
+        hangBeforeCommit: () => fuse.hang(['fsync']),
         hangInRename: () => fuse.hang(['rename']),
         release: () => fuse.release(),
       };
