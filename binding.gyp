@@ -11,6 +11,7 @@
         "native/sys_error.cc",
         "native/probe_runner.cc",
         "native/timed_stat.cc",
+        "native/durable_write.cc",
         "native/block_device.cc",
         "native/peer_cred.cc"
       ],

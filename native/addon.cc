@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "block_device.h"
+#include "durable_write.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
 #include "timed_stat.h"
@@ -10,6 +11,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statWithTimeout", Napi::Function::New(env, vigil::StatWithTimeout, "statWithTimeout"));
+  exports.Set("writeFileDurable", Napi::Function::New(env, vigil::WriteFileDurable, "writeFileDurable"));
   exports.Set("blockDeviceInfo", Napi::Function::New(env, vigil::BlockDeviceInfo, "blockDeviceInfo"));
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));

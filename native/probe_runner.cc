@@ -199,6 +199,7 @@ void ProbeHub::DeadlineLoop() {
         parked_++;
         timedOutTotal_++;
         parkedByKey_[slot.key]++;
+        slot.job->OnTimeout();
         tsfn_.NonBlockingCall(new Event{entry.second, EventKind::kTimedOut});
       } else {
         next = std::min(next, slot.deadline);
@@ -228,7 +229,8 @@ void ProbeHub::Deliver(Napi::Env env, const Event& event) {
 
   Napi::HandleScope scope(env);
   if (event.kind == EventKind::kTimedOut) {
-    // Only Path() and Syscall() are read: both are fixed before the probe thread starts.
+    // Only Path() (fixed before the probe thread starts), Syscall() and DecorateTimeout() are
+    // used: jobs keep the latter two safe to call while Run() may still be going on.
     const ProbeJob& job = *slot.job;
     char limit[32];
     snprintf(limit, sizeof limit, "%g", slot.timeoutMs);
@@ -239,6 +241,7 @@ void ProbeHub::Deliver(Napi::Env env, const Event& event) {
         job.Syscall(), job.Path());
     error.Set("timeoutMs", Napi::Number::New(env, slot.timeoutMs));
     error.Set("key", Napi::String::New(env, slot.key));
+    job.DecorateTimeout(env, error);
     deferred.Reject(error.Value());
   } else {
     try {

@@ -33,8 +33,17 @@ class ProbeJob {
   virtual ~ProbeJob() = default;
   virtual void Run() = 0;
   virtual Napi::Value Result(Napi::Env env) = 0;
-  // The syscall named in a timeout error ('stat', 'open', ...).
+  // The syscall named in a timeout or capacity error ('stat', 'open', ...). May change while
+  // Run() progresses (a multi-step job names the step it is in), so it must be safe to read
+  // from any thread and return a string with static storage.
   virtual const char* Syscall() const = 0;
+  // Called by the deadline thread, under the hub's lock, at the instant it parks the job (the
+  // promise is about to be rejected with EPROBETIMEOUT). A job whose effect must be all or
+  // nothing decides here, atomically against its own progress, whether it will still commit.
+  // Must not block.
+  virtual void OnTimeout() {}
+  // Adds job-specific facts to the EPROBETIMEOUT error (JS thread, after OnTimeout()).
+  virtual void DecorateTimeout(Napi::Env env, Napi::Error& error) const {}
   const std::string& Path() const { return path_; }
 
  private:

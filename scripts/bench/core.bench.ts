@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const distRoot = path.resolve(here, '../..'); // dist/
@@ -64,11 +65,11 @@ export async function bench(): Promise<Record<string, unknown>> {
       await new Promise((r) => daemon.once('exit', r));
     }
 
-    const lcd = Lcd.open({ dir: path.join(dir, 'lcd'), localSystem: 'bench' });
+    const lcd = Lcd.open({ dir: path.join(dir, 'lcd'), localSystem: 'bench', files: createLinuxPlatform().durableFiles });
     const writes: number[] = [];
     for (let i = 0; i < 200; i++) {
       const t0 = performance.now();
-      lcd.createInstance({ tag: `r${i}`, id: `/r/${i}`, app: 'gen', type: 'app' });
+      await lcd.createInstance({ tag: `r${i}`, id: `/r/${i}`, app: 'gen', type: 'app' });
       writes.push(performance.now() - t0);
     }
     return {

@@ -12,6 +12,8 @@ import { buildConfig } from '../../src/common/config.js';
 import { Agent } from '../../src/daemon/agent.js';
 import { agentMetricsSources } from '../../src/daemon/wire-metrics.js';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { ResourceInstance } from '../../src/lcd/schema.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { AgentMetrics } from '../../src/metrics/registry.js';
 import { MetricsServer } from '../../src/metrics/server.js';
 import type { MetricsSources, ResourceSnapshot } from '../../src/metrics/sources.js';
@@ -59,11 +61,10 @@ function agentWith(resourceCount: number): AgentMetrics {
 /** A real Agent whose LCD holds `count` local resource instances (written as one file, since
  *  creating them one durable write at a time is not what is measured here). */
 function lcdAgentWith(count: number, dir: string): AgentMetrics {
-  const lcd = Lcd.open({ dir, localSystem: 'node1' });
-  lcd.createInstance({ tag: 'template', id: '/srv/template', app: 'gen', type: 'filesys', info: 'device=/dev/sdb1 fstype=ext4' });
+  Lcd.open({ dir, localSystem: 'node1', files: createLinuxPlatform().durableFiles });
   const file = join(dir, 'lcd.json');
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { instances: Array<Record<string, unknown>> };
-  const template = doc.instances[0]!;
+  const template = ResourceInstance.parse({ system: 'node1', tag: 'template', id: '/srv/template', app: 'gen', type: 'filesys', info: 'device=/dev/sdb1 fstype=ext4' });
   doc.instances = Array.from({ length: count }, (_, i) => ({ ...template, tag: `fs-${i}`, id: `/srv/fs-${i}`, state: STATES[i % STATES.length] }));
   writeFileSync(file, JSON.stringify(doc));
   const { config } = buildConfig({ VIGIL_NODE_NAME: 'node1', VIGIL_STATE_DIR: dir, VIGIL_METRICS_ADDRESS: 'off' });

@@ -66,6 +66,9 @@ const ConfigSchema = z.object({
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock'),
   VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key'),
   VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787'),
+  // Time limit of one durable LCD write; past it the change is refused (or, after the commit
+  // point, kept in memory) and the agent carries on while the disk is stuck.
+  VIGIL_LCD_WRITE_TIMEOUT_MS: integer(100, 600_000).prefault('10000'),
   VIGIL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       message: 'must be one of fatal, error, warn, info, debug, trace, silent',

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { AgentContext } from '../admin/context.js';
 import type { VigilConfig } from '../common/config.js';
 import { Lcd } from '../lcd/lcd.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
 
 export interface Subsystem {
   /** Short name for logs ("admin-server", "cluster", ...). */
@@ -32,7 +33,15 @@ export class Agent {
   constructor(config: VigilConfig, log: Logger, lcd?: Lcd) {
     this.config = config;
     this.log = log;
-    this.lcd = lcd ?? Lcd.open({ dir: config.VIGIL_STATE_DIR, localSystem: config.VIGIL_NODE_NAME });
+    this.lcd =
+      lcd ??
+      Lcd.open({
+        dir: config.VIGIL_STATE_DIR,
+        localSystem: config.VIGIL_NODE_NAME,
+        files: createLinuxPlatform().durableFiles,
+        writeTimeoutMs: config.VIGIL_LCD_WRITE_TIMEOUT_MS,
+        onWarning: (message, details) => log.warn(details, message),
+      });
     this.localSystem = this.lcd.localSystem;
     this.context = { lcd: this.lcd, config, localSystem: this.localSystem, log };
   }
@@ -85,7 +94,8 @@ export class Agent {
       }
       this.started = [];
       try {
-        this.lcd.sync();
+        // Bounded by the LCD's write time limit; refused at once if a write is stuck already.
+        await this.lcd.sync();
       } catch (err) {
         this.log.error({ err }, 'final LCD flush failed');
       }

@@ -56,6 +56,8 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
       lcd.instances({ system: local }).map((i) => ({ tag: i.tag, app: i.app, type: i.type, system: i.system, state: i.state })),
     lcdWrites: () => lcd.writes,
     lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
+    lcdWriteFailures: () => ({ ...lcd.writeFailures }),
+    lcdWriteStalled: () => lcd.stalled,
   };
   const sources: MetricsSources = { ...fromLcd };
   const cluster = parts.cluster;

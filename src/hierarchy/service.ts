@@ -228,7 +228,9 @@ export class HierarchyService {
   admin(ev: AdminEvent): Promise<{ ok: boolean; message: string; request: string }> {
     const request = `${this.local}:${++this.seq}:${this.now()}`;
     return new Promise((resolve) => {
-      this.waiting.set(request, (r) => resolve({ ...r, request }));
+      // The engine records states without waiting (persistState); whoever asked for this
+      // operation waits until those records are written, so the LCD shows its outcome.
+      this.waiting.set(request, (r) => void this.lcd.idle().then(() => resolve({ ...r, request })));
       this.executor.feed({ ...ev, request } as EngineEvent);
     });
   }
@@ -263,13 +265,12 @@ export class HierarchyService {
     }, controller);
   }
 
+  // Fire and forget: the engine never waits on the disk (a failover must go on while the disk
+  // holding the LCD stalls). The LCD's queue keeps these writes in order and decides "changed?"
+  // against the committed state when each one's turn comes; a write that fails is logged.
   private persistState(tag: string, state: ResourceState, reason: string): void {
-    const cur = this.lcd.getInstance(tag);
-    if (!cur || (cur.state === state && cur.reason === reason)) return;
-    try {
-      this.lcd.setInstanceState(tag, state, reason.slice(0, 4000));
-    } catch (err) {
+    this.lcd.setInstanceState(tag, state, reason.slice(0, 4000), this.local, { ifChanged: true }).catch((err: unknown) => {
       this.log('error', `could not record state ${state} of ${tag} in the LCD`, { error: (err as Error).message });
-    }
+    });
   }
 }

@@ -122,7 +122,7 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
     if (!c.ok) throw new VigilError(E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag });
     if (c.reason) lines.push(`  ${c.reason}`);
     try {
-      svc.lcd.createInstance({ tag, id: a.id!, app, type, switchback, state: 'OSU', info: JSON.stringify(a.info) });
+      await svc.lcd.createInstance({ tag, id: a.id!, app, type, switchback, state: 'OSU', info: JSON.stringify(a.info) });
     } catch (e) {
       throw new VigilError(E_INS_CREATE_FAILED, `ins_create failed on server ${sys}: ${(e as Error).message}`, { tag });
     }
@@ -133,7 +133,7 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
     if (!r.ok) {
       lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
       await svc.admin({ type: 'adminAction', tag, action: 'remove' });
-      svc.lcd.removeInstances([{ system: sys, tag }]);
+      await svc.lcd.removeInstances([{ system: sys, tag }]);
       await svc.runKit(inst, 'delete');
       throw new VigilError(E_RESTORE_ON_CREATE, `Error bringing resource ${tag} in service on server ${sys}: ${r.message}`, { tag, lines });
     }
@@ -219,7 +219,7 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
     // The template and every other system with the hierarchy learn the new equivalent.
     for (const t of tags) {
       if (svc.lcd.equivalencies({ system: sys, tag: t, otherSystem: target }).length === 0) {
-        svc.lcd.createEquivalency({ tag: t, otherSystem: target, otherTag: t, type: 'SHARED', priority: templatePriority, otherPriority: targetPriority });
+        await svc.lcd.createEquivalency({ tag: t, otherSystem: target, otherTag: t, type: 'SHARED', priority: templatePriority, otherPriority: targetPriority });
       }
     }
     for (const e of eq) await svc.remote(e.otherSystem, { kind: 'add-eqv', tags, otherSystem: target, otherPriority: targetPriority } satisfies TaskStep);
@@ -285,7 +285,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
       const r = await svc.runKit(kitInstance(svc.lcd.getInstance(t)!), 'delete');
       if (!r.ok) lines.push(`warning: ${t}: ${r.reason}`);
     }
-    svc.lcd.removeInstances(tags.map((t) => ({ system: sys, tag: t })));
+    await svc.lcd.removeInstances(tags.map((t) => ({ system: sys, tag: t })));
     svc.reconfigureNow();
     lines.push(`Hierarchy ${key} (${tags.join(', ')}) deleted from ${[sys, ...eq.map((e) => e.otherSystem)].join(', ')}`);
     return { lines };
@@ -403,17 +403,17 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
           const e = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'extend');
           if (!e.ok) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${e.reason}`);
           const { app, type } = splitKitName(r.kit);
-          lcd.createInstance({ tag: r.tag, id: r.id, app, type, switchback: r.switchback, state: 'OSU', info: JSON.stringify(r.info) });
+          await lcd.createInstance({ tag: r.tag, id: r.id, app, type, switchback: r.switchback, state: 'OSU', info: JSON.stringify(r.info) });
           created.push(r.tag);
           for (const q of step.equivalents) {
-            lcd.createEquivalency({ tag: r.tag, otherSystem: q.system, otherTag: r.tag, type: 'SHARED', priority: step.targetPriority, otherPriority: q.priority });
+            await lcd.createEquivalency({ tag: r.tag, otherSystem: q.system, otherTag: r.tag, type: 'SHARED', priority: step.targetPriority, otherPriority: q.priority });
           }
           lines.push(`Extended ${r.tag} (${r.kit}) to ${sys}`);
         }
-        for (const d of step.deps) lcd.createDependency({ parentTag: d.parent, childTag: d.child });
+        for (const d of step.deps) await lcd.createDependency({ parentTag: d.parent, childTag: d.child });
       } catch (err) {
         // Back out what this step created, so a failed extend leaves the target as it was.
-        if (created.length) lcd.removeInstances(created.map((tag) => ({ system: sys, tag })));
+        if (created.length) await lcd.removeInstances(created.map((tag) => ({ system: sys, tag })));
         for (const t of created) {
           const r = step.resources.find((x) => x.tag === t)!;
           await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'unextend');
@@ -427,7 +427,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       for (const t of step.tags) {
         const mine = lcd.equivalencies({ system: sys, tag: t })[0]?.priority ?? 1;
         if (!lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) {
-          lcd.createEquivalency({ tag: t, otherSystem: step.otherSystem, otherTag: t, type: 'SHARED', priority: mine, otherPriority: step.otherPriority });
+          await lcd.createEquivalency({ tag: t, otherSystem: step.otherSystem, otherTag: t, type: 'SHARED', priority: mine, otherPriority: step.otherPriority });
         }
       }
       svc.reconfigureNow();
@@ -435,7 +435,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     }
     case 'remove-eqv': {
       for (const t of step.tags) {
-        if (lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) lcd.removeEquivalencies({ system: sys, tag: t, otherSystem: step.otherSystem });
+        if (lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) await lcd.removeEquivalencies({ system: sys, tag: t, otherSystem: step.otherSystem });
       }
       svc.reconfigureNow();
       return { lines: [] };
@@ -449,7 +449,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');
         if (!r.ok) throw new VigilError(0, `unextend of ${t} on ${sys} failed: ${r.reason}`);
       }
-      if (present.length) lcd.removeInstances(present.map((tag) => ({ system: sys, tag })));
+      if (present.length) await lcd.removeInstances(present.map((tag) => ({ system: sys, tag })));
       svc.reconfigureNow();
       lines.push(`Removed ${present.join(', ') || 'nothing'} from ${sys}`);
       return { lines };
@@ -460,16 +460,16 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         if (!lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
           const g = hierarchyOf(svc, step.parent).graph;
           g.addDependency(step.parent, step.child);
-          lcd.createDependency({ parentTag: step.parent, childTag: step.child });
+          await lcd.createDependency({ parentTag: step.parent, childTag: step.child });
         }
       } else if (lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
-        lcd.removeDependency(step.parent, step.child);
+        await lcd.removeDependency(step.parent, step.child);
       }
       svc.reconfigureNow();
       return { lines: [] };
     }
     case 'set-switchback': {
-      for (const t of step.tags) if (lcd.getInstance(t)) lcd.setSwitchback(t, step.switchback);
+      for (const t of step.tags) if (lcd.getInstance(t)) await lcd.setSwitchback(t, step.switchback);
       svc.reconfigureNow();
       return { lines: [] };
     }

@@ -2,6 +2,10 @@
 // it, rename it over the target (atomic on POSIX file systems), then fsync the directory so the
 // rename itself is durable. A kill -9 or power loss at any instant leaves either the old or
 // the new contents under the target name, never a mixture.
+//
+// These synchronous versions only serve Lcd.open at start-up; every later LCD write goes through
+// the platform's DurableFiles (native/durable_write.cc, same steps off the event loop), which
+// names its temp file the same way so removeStaleTempFiles() cleans up after either.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

@@ -23,6 +23,8 @@ export interface SourcesSnapshot {
   probeStats?: ProbeStats;
   lcdWrites?: number;
   lcdLastWriteSeconds?: number;
+  lcdWriteFailures?: Record<string, number>;
+  lcdWriteStalled?: boolean;
 }
 
 export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
@@ -34,6 +36,8 @@ export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
     probeStats: sources.probeStats?.(),
     lcdWrites: sources.lcdWrites?.(),
     lcdLastWriteSeconds: sources.lcdLastWriteSeconds?.(),
+    lcdWriteFailures: sources.lcdWriteFailures?.(),
+    lcdWriteStalled: sources.lcdWriteStalled?.(),
   };
 }
 
@@ -218,6 +222,32 @@ export function registerSnapshotFamilies(
         this.reset();
         const seconds = snapshot().lcdLastWriteSeconds;
         if (seconds !== undefined && Number.isFinite(seconds)) this.set(seconds);
+      },
+    });
+  }
+
+  registerLcdWriteFamilies(registers, sources, snapshot);
+}
+
+function registerLcdWriteFamilies(registers: Registry[], sources: MetricsSources, snapshot: () => SourcesSnapshot): void {
+  if (sources.lcdWriteFailures) {
+    new Counter({
+      name: 'vigil_lcd_write_failures_total',
+      help: 'LCD writes that failed (reason error: errno; timeout: time limit) or were refused while an earlier one was stuck (stalled).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        setCumulative(this, snapshot().lcdWriteFailures ?? {});
+      },
+    });
+  }
+  if (sources.lcdWriteStalled) {
+    new Gauge({
+      name: 'vigil_lcd_write_stalled',
+      help: '1 while an LCD write that hit its time limit is still stuck in the kernel (configuration changes are refused meanwhile), else 0.',
+      registers,
+      collect() {
+        this.set(snapshot().lcdWriteStalled ? 1 : 0);
       },
     });
   }

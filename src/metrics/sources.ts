@@ -76,4 +76,8 @@ export interface MetricsSources {
   lcdWrites?(): number;
   /** Duration of the most recent durable LCD write, in seconds. */
   lcdLastWriteSeconds?(): number;
+  /** Cumulative failed or refused LCD writes by reason: 'error' (errno), 'timeout', 'stalled'. */
+  lcdWriteFailures?(): Record<string, number>;
+  /** Whether an LCD write that hit its time limit is still stuck in the kernel. */
+  lcdWriteStalled?(): boolean;
 }

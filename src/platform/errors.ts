@@ -20,6 +20,8 @@ export class SysError extends Error {
   readonly errno: number;
   readonly syscall: string;
   readonly path: string | undefined;
+  /** For an atomic file replacement (DurableFiles): the failing call came after the rename. */
+  commitStarted = false;
 
   constructor(code: string, errno: number, syscall: string, path?: string, message?: string) {
     super(message ?? `${code}: ${syscall}${path === undefined ? '' : ` '${path}'`} failed`);
@@ -45,14 +47,21 @@ export class ProbeTimeoutError extends Error {
   readonly path: string;
   readonly timeoutMs: number;
   readonly key: string;
+  /**
+   * Atomic file replacement only (DurableFiles): true when the rename had started before the
+   * deadline (the new file is or will be in place, durability not confirmed); false when the
+   * write was abandoned before it and will change nothing.
+   */
+  readonly commitStarted: boolean;
 
-  constructor(syscall: string, path: string, timeoutMs: number, key: string, message?: string) {
+  constructor(syscall: string, path: string, timeoutMs: number, key: string, message?: string, commitStarted = false) {
     super(message ?? `EPROBETIMEOUT: ${syscall} '${path}' did not return within ${timeoutMs} ms`);
     this.name = 'ProbeTimeoutError';
     this.syscall = syscall;
     this.path = path;
     this.timeoutMs = timeoutMs;
     this.key = key;
+    this.commitStarted = commitStarted;
   }
 }
 
@@ -80,6 +89,7 @@ interface NativeErrorShape {
   path?: unknown;
   timeoutMs?: unknown;
   key?: unknown;
+  commitStarted?: unknown;
 }
 
 /**
@@ -92,7 +102,7 @@ export function mapNativeError(err: unknown): unknown {
   const syscall = typeof e.syscall === 'string' ? e.syscall : undefined;
   const path = typeof e.path === 'string' ? e.path : undefined;
   if (e.code === 'EPROBETIMEOUT' && syscall !== undefined && path !== undefined) {
-    const mapped = new ProbeTimeoutError(syscall, path, Number(e.timeoutMs), String(e.key ?? ''), e.message);
+    const mapped = new ProbeTimeoutError(syscall, path, Number(e.timeoutMs), String(e.key ?? ''), e.message, e.commitStarted === true);
     mapped.stack = e.stack;
     return mapped;
   }
@@ -103,8 +113,14 @@ export function mapNativeError(err: unknown): unknown {
   }
   if (typeof e.code === 'string' && typeof e.errno === 'number' && syscall !== undefined) {
     const mapped = new SysError(e.code, e.errno, syscall, path, e.message);
+    mapped.commitStarted = e.commitStarted === true;
     mapped.stack = e.stack;
     return mapped;
   }
   return err;
+}
+
+/** Whether a failed atomic file replacement had already started its rename (see DurableFiles). */
+export function commitStarted(err: unknown): boolean {
+  return (err instanceof ProbeTimeoutError || err instanceof SysError) && err.commitStarted;
 }

@@ -102,8 +102,39 @@ export interface PeerCredentials {
   of(fd: number): PeerCredential;
 }
 
+export interface DurableWriteOptions {
+  /** Permission bits of the new file, applied exactly (not filtered by the umask). */
+  mode: number;
+  /** Time limit for the whole sequence; past it the call rejects with ProbeTimeoutError. */
+  timeoutMs: number;
+  /** The key the probe-thread bounds apply to; by default the mount point of the file's directory. */
+  key?: string;
+}
+
+/**
+ * Crash-safe replacement of small files that never blocks the caller: a temp file
+ * (`.tmp-<basename>.<pid>`) in the same directory is written, fsynced and renamed over the
+ * target, then the directory is fsynced, all on a thread of its own with a time limit.
+ *
+ * Outcomes: resolves once the new contents are durable; rejects with SysError (errno, syscall,
+ * path) and the target untouched — unless the error has `commitStarted: true` (the directory
+ * fsync failed after the rename); rejects with ProbeTimeoutError when the limit passed:
+ * `commitStarted: false` means the write was abandoned before the rename and changes nothing,
+ * even when the kernel lets it go later; `commitStarted: true` means the rename had begun, so
+ * the new file is or will be in place, but its durability is not confirmed. Refused at once
+ * with ProbeCapacityError when too many threads are stuck on the key.
+ */
+export interface DurableFiles {
+  writeAtomic(path: string, data: Uint8Array | string, options: DurableWriteOptions): Promise<void>;
+  /** The key writeAtomic uses for `path` when the options name none. */
+  keyFor(path: string): string;
+  /** Writes (and probes) on `key` that timed out and whose thread is still stuck in the kernel. */
+  stuck(key: string): number;
+}
+
 export interface Platform {
   timedStat: TimedStat;
+  durableFiles: DurableFiles;
   blockDevices: BlockDevices;
   mounts: MountTable;
   peerCredentials: PeerCredentials;

@@ -2,12 +2,12 @@
 // the real Linux one. Where the Linux side needs something this host may lack (root for a loop
 // device, /dev/fuse for a real hang) it reports skipped with the reason.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ProbeCapacityError, ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
+import { commitStarted, ProbeCapacityError, ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import type { Platform } from '../../src/platform/platform.js';
@@ -28,8 +28,39 @@ interface BlockDeviceFixture {
   readOnlyPath: string;
 }
 
+/** A directory whose files the test can read and list, and whether it holds anything. */
+interface FileView {
+  dir: string;
+  /** Contents of dir/name, undefined when absent. */
+  read(name: string): Buffer | undefined;
+  /** Permission bits of dir/name. */
+  mode(name: string): Promise<number>;
+  list(): string[];
+  mkdir(name: string): void;
+}
+
+/** A directory that durable writes go through and that can be made to hang on chosen calls. */
+interface HangableDir {
+  /** The directory written through (may be a FUSE view of `files.dir`). */
+  dir: string;
+  /** Reads the real files, bypassing whatever hangs. */
+  files: FileView;
+  /**
+   * Hold the writes in the last step before their commit point (the temp file's fsync or
+   * close), so a deadline passing there is decided by the commit-point check itself.
+   */
+  hangBeforeCommit(): void;
+  /** Hold the writes in their rename, i.e. after the commit point. */
+  hangInRename(): void;
+  release(): void;
+}
+
 interface Subject {
   platform: Platform;
+  /** A writable directory for durable writes. */
+  files: FileView;
+  /** For durable writes that hang, or why this implementation cannot provide it here. */
+  hangableDir: HangableDir | string;
   existingFile: string;
   existingFileSize: number;
   /** A hangable path, or the reason this implementation cannot provide one here. */
@@ -45,13 +76,47 @@ async function memorySubject(): Promise<Subject> {
   p.kernel.addFile('/mnt/hang/probe', 3);
   p.kernel.addBlockDevice('/dev/loop0', { sizeBytes: 8 << 20, logicalSectorSize: 512, readOnly: false });
   p.kernel.addBlockDevice('/dev/loop1', { sizeBytes: 8 << 20, logicalSectorSize: 512, readOnly: true });
+  p.kernel.addDirectory('/var/lib/vigil');
+  p.kernel.addMount({ source: 'disk:/stalled', mountPoint: '/mnt/stall', fsType: 'ext4', options: ['rw'] });
+  p.kernel.addDirectory('/mnt/stall/state');
+  const view = (dir: string): FileView => ({
+    dir,
+    read: (name) => {
+      try {
+        return p.kernel.readFile(join(dir, name));
+      } catch {
+        return undefined;
+      }
+    },
+    mode: async (name) => (await p.kernel.stat(join(dir, name))).mode & 0o7777,
+    list: () => p.kernel.list(dir),
+    mkdir: (name) => void p.kernel.addDirectory(join(dir, name)),
+  });
   return {
     platform: p,
+    files: view('/var/lib/vigil'),
+    hangableDir: {
+      dir: '/mnt/stall/state',
+      files: view('/mnt/stall/state'),
+      hangBeforeCommit: () => p.kernel.hang('/mnt/stall/state', 'close'),
+      hangInRename: () => p.kernel.hang('/mnt/stall/state', 'rename'),
+      release: () => p.kernel.release('/mnt/stall/state'),
+    },
     existingFile: '/srv/data/file.txt',
     existingFileSize: 1234,
     hangable: { path: '/mnt/hang/probe', hang: () => p.kernel.hang('/mnt/hang'), release: () => p.kernel.release('/mnt/hang') },
     blockDevice: { path: '/dev/loop0', sizeBytes: 8 << 20, readOnlyPath: '/dev/loop1' },
     teardown: () => p.kernel.clearFaults(),
+  };
+}
+
+function linuxView(dir: string): FileView {
+  return {
+    dir,
+    read: (name) => (existsSync(join(dir, name)) && statSync(join(dir, name)).isFile() ? readFileSync(join(dir, name)) : undefined),
+    mode: async (name) => statSync(join(dir, name)).mode & 0o7777,
+    list: () => readdirSync(dir).sort(),
+    mkdir: (name) => mkdirSync(join(dir, name)),
   };
 }
 
@@ -71,11 +136,20 @@ async function linuxSubject(): Promise<Subject> {
     const existingFile = join(dir, 'file.txt');
     writeFileSync(existingFile, 'x'.repeat(1234));
 
+    mkdirSync(join(dir, 'state'));
     let hangable: HangablePath | string = fuseUnavailableReason() ?? '';
+    let hangableDir: HangableDir | string = hangable;
     if (hangable === '') {
       const fuse = await FuseHang.mount();
       cleanups.push(() => fuse.unmount());
       hangable = { path: fuse.probePath, hang: () => fuse.hang(), release: () => fuse.release() };
+      hangableDir = {
+        dir: fuse.rwDir,
+        files: linuxView(fuse.backingDir),
+        hangBeforeCommit: () => fuse.hang(['fsync']),
+        hangInRename: () => fuse.hang(['rename']),
+        release: () => fuse.release(),
+      };
     }
 
     let blockDevice: BlockDeviceFixture | string;
@@ -94,7 +168,16 @@ async function linuxSubject(): Promise<Subject> {
       };
       blockDevice = { path: attach([]), sizeBytes: 8 << 20, readOnlyPath: attach(['--read-only']) };
     }
-    return { platform: createLinuxPlatform(), existingFile, existingFileSize: 1234, hangable, blockDevice, teardown };
+    return {
+      platform: createLinuxPlatform(),
+      files: linuxView(join(dir, 'state')),
+      hangableDir,
+      existingFile,
+      existingFileSize: 1234,
+      hangable,
+      blockDevice,
+      teardown,
+    };
   } catch (err) {
     teardown();
     throw err;
@@ -201,6 +284,99 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
         s.platform.timedStat.configure(limits);
       }
       await until('parked probe reclaimed', () => s.platform.timedStat.counters().parked === 0);
+    });
+  });
+
+  describe('DurableFiles', () => {
+    const content = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
+
+    it('writes the bytes exactly, with exactly the mode asked for, replacing the old file and leaving no temp file', async () => {
+      const f = s.files;
+      const target = join(f.dir, 'doc.json');
+      await s.platform.durableFiles.writeAtomic(target, 'old contents\n', { mode: 0o600, timeoutMs: 5000 });
+      const data = content(200_000);
+      await s.platform.durableFiles.writeAtomic(target, data, { mode: 0o640, timeoutMs: 5000 });
+      expect(f.read('doc.json')!.equals(data)).toBe(true);
+      expect(await f.mode('doc.json')).toBe(0o640);
+      expect(f.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    });
+
+    it('rejects with SysError carrying errno, syscall and path; the target is untouched and no temp file stays', async () => {
+      const f = s.files;
+      const missing = await settle(s.platform.durableFiles.writeAtomic(join(f.dir, 'no-such-dir', 'x.json'), 'x', { mode: 0o600, timeoutMs: 5000 }));
+      expect(missing.error).toBeInstanceOf(SysError);
+      expect(missing.error).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'open', commitStarted: false });
+      expect((missing.error as SysError).path).toBe(join(f.dir, 'no-such-dir', `.tmp-x.json.${process.pid}`));
+      // A directory where the file should go: everything succeeds up to the rename.
+      f.mkdir('in-the-way');
+      const blocked = await settle(s.platform.durableFiles.writeAtomic(join(f.dir, 'in-the-way'), 'x', { mode: 0o600, timeoutMs: 5000 }));
+      expect(blocked.error).toBeInstanceOf(SysError);
+      expect(blocked.error).toMatchObject({ code: 'EISDIR', errno: 21, syscall: 'rename', commitStarted: false });
+      expect(commitStarted(blocked.error)).toBe(false);
+      expect(f.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+      expect(f.list()).toContain('in-the-way');
+      expect(f.read('in-the-way')).toBeUndefined(); // still the directory, not a file
+    });
+
+    it('rejects bad arguments without starting a write', async () => {
+      const before = s.platform.timedStat.counters();
+      const target = join(s.files.dir, 'args.json');
+      await expect(s.platform.durableFiles.writeAtomic(target, 'x', { mode: 0o600, timeoutMs: 0 })).rejects.toThrow(RangeError);
+      await expect(s.platform.durableFiles.writeAtomic(target, 'x', { mode: 0o10000, timeoutMs: 100 })).rejects.toThrow(RangeError);
+      await expect(s.platform.durableFiles.writeAtomic('', 'x', { mode: 0o600, timeoutMs: 100 })).rejects.toThrow(TypeError);
+      expect(s.platform.timedStat.counters()).toEqual(before);
+      expect(s.files.read('args.json')).toBeUndefined();
+    });
+
+    it('times out a write stuck before its commit point: nothing is renamed, even after the kernel lets it go', async (ctx) => {
+      if (typeof s.hangableDir === 'string') return ctx.skip(s.hangableDir);
+      const h = s.hangableDir;
+      const target = join(h.dir, 'lcd.json');
+      const df = s.platform.durableFiles;
+      await df.writeAtomic(target, 'generation 1\n', { mode: 0o600, timeoutMs: 5000 });
+      const key = df.keyFor(target);
+      const before = s.platform.timedStat.counters();
+      h.hangBeforeCommit();
+      try {
+        const r = await settle(df.writeAtomic(target, 'generation 2\n', { mode: 0o600, timeoutMs: 300 }));
+        expect(r.error).toBeInstanceOf(ProbeTimeoutError);
+        expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', path: target, timeoutMs: 300, key, commitStarted: false });
+        expect(r.ms).toBeGreaterThanOrEqual(299);
+        expect(r.ms).toBeLessThan(300 + 3000);
+        expect(df.stuck(key)).toBe(1);
+        expect(h.files.read('lcd.json')!.toString()).toBe('generation 1\n');
+      } finally {
+        h.release();
+      }
+      await until('stuck write reclaimed', () => df.stuck(key) === 0);
+      expect(s.platform.timedStat.counters().reclaimedTotal).toBe(before.reclaimedTotal + 1);
+      // Released, the abandoned job removed its temp file and did not rename it.
+      expect(h.files.read('lcd.json')!.toString()).toBe('generation 1\n');
+      expect(h.files.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+      await df.writeAtomic(target, 'generation 3\n', { mode: 0o600, timeoutMs: 5000 });
+      expect(h.files.read('lcd.json')!.toString()).toBe('generation 3\n');
+    });
+
+    it('says commitStarted when the deadline passes during the rename, and the new file lands once released', async (ctx) => {
+      if (typeof s.hangableDir === 'string') return ctx.skip(s.hangableDir);
+      const h = s.hangableDir;
+      const target = join(h.dir, 'renamed.json');
+      const df = s.platform.durableFiles;
+      await df.writeAtomic(target, 'before\n', { mode: 0o600, timeoutMs: 5000 });
+      const key = df.keyFor(target);
+      h.hangInRename();
+      try {
+        const r = await settle(df.writeAtomic(target, 'after\n', { mode: 0o600, timeoutMs: 300 }));
+        expect(r.error).toBeInstanceOf(ProbeTimeoutError);
+        expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', syscall: 'rename', commitStarted: true });
+        expect(commitStarted(r.error)).toBe(true);
+        expect((r.error as Error).message).toMatch(/rename had started/);
+      } finally {
+        h.release();
+      }
+      await until('stuck rename reclaimed', () => df.stuck(key) === 0);
+      expect(h.files.read('renamed.json')!.toString()).toBe('after\n');
+      expect(h.files.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
     });
   });
 

@@ -11,6 +11,11 @@ import type { AdminReply, AdminRequest } from '../../src/admin/protocol.js';
 import { dispatchAdminRequest } from '../../src/admin/registry.js';
 import { buildConfig } from '../../src/common/config.js';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+import { createMemoryPlatform } from '../../src/platform/memory/index.js';
+
+/** The real durable writer: these tests read back what reached the disk. */
+const diskFiles = createLinuxPlatform().durableFiles;
 
 registerCoreCommands();
 
@@ -62,7 +67,7 @@ async function okRun(line: string): Promise<AdminReply> {
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-admin-'));
-  const lcd = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+  const lcd = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
   ctx = { lcd, config: buildConfig({ VIGIL_NODE_NAME: 'BENHOGAN2008' }).config, localSystem: 'BENHOGAN2008', log: pino({ level: 'silent' }) };
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -224,7 +229,7 @@ describe('mutations', () => {
     ctx.lcd.setSystemState('GPLAYER2008', 'DEAD');
     expect(Lcd.readFile(path.join(dir, 'lcd.json'))!.systems[1]!.state).toBe('UNKNOWN');
     expect((await okRun('lcdsync')).data).toMatchObject({ wrote: true });
-    const again = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+    const again = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
     expect(again.getSystem('GPLAYER2008')!.state).toBe('DEAD');
     expect(again.equivalencies()).toHaveLength(2);
   });
@@ -248,7 +253,34 @@ describe('seed 002: cleaning up after a reinstalled server', () => {
     await okRun('net_create -S GPLAYER2008 -T TCP -l 10.200.8.25 -r 10.200.8.36');
     expect((await okRun('sys_list')).stdout).toBe('BENHOGAN2008\nGPLAYER2008\n');
     expect((await okRun('ins_list')).stdout.split('\n')).toHaveLength(3);
-    const reopened = Lcd.open({ dir, localSystem: 'BENHOGAN2008' });
+    const reopened = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
     expect(reopened.commPaths().map((p) => (p.type === 'TCP' ? p.remoteAddress : ''))).toEqual(['10.200.8.36']);
+  });
+});
+
+describe('on a stalled disk', () => {
+  it('refuses changes with the stuck write named, warns in lcdstatus, and works again after release', async () => {
+    const mem = createMemoryPlatform();
+    mem.kernel.addDirectory(dir);
+    ctx = { ...ctx, lcd: Lcd.open({ files: mem.durableFiles, dir, localSystem: 'BENHOGAN2008', writeTimeoutMs: 50 }) };
+    await okRun('sys_create -s GPLAYER2008');
+    mem.kernel.hang(dir);
+    try {
+      const timedOut = await run('ins_create -a gen -r app -t web -i /srv/web');
+      expect(timedOut.exitCode).toBe(1);
+      expect(timedOut.stderr).toMatch(/^ins_create: Error: could not write the LCD .*lcd\.json within 50 ms; "ins_create web" was not made: EPROBETIMEOUT/);
+      const refused = await run('sys_remove -s GPLAYER2008');
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain(`the LCD in ${dir} cannot be written: an earlier write has been stuck in the kernel for`);
+      expect((await okRun('lcdstatus')).stdout).toMatch(/^WARNING: an LCD write has been stuck in the kernel for \d+\.\d s; changes are refused until the disk holding .* answers\n/);
+      expect((await okRun('ins_list')).stdout).toBe('');
+    } finally {
+      mem.kernel.release(dir);
+    }
+    const start = Date.now();
+    while (ctx.lcd.stalled && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 5));
+    expect((await okRun('lcdstatus')).stdout).not.toMatch(/WARNING/);
+    await okRun('sys_remove -s GPLAYER2008');
+    expect(ctx.lcd.systems().map((s) => s.name)).toEqual(['BENHOGAN2008']);
   });
 });

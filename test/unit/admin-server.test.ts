@@ -15,6 +15,10 @@ import { buildConfig } from '../../src/common/config.js';
 import { AdminServer, MAX_REQUEST_BYTES, socketFd } from '../../src/daemon/admin-server.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { MemoryPeerCredentials } from '../../src/platform/memory/index.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+
+/** The real durable writer: these tests read back what reached the disk. */
+const diskFiles = createLinuxPlatform().durableFiles;
 
 registerCoreCommands();
 let dir: string;
@@ -29,7 +33,7 @@ const NOBODY = { pid: 4343, uid: 65534, gid: 65534 };
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-adm-'));
   sock = path.join(dir, 'run', 'admin.sock');
-  const lcd = Lcd.open({ dir: path.join(dir, 'state'), localSystem: 'alpha' });
+  const lcd = Lcd.open({ files: diskFiles, dir: path.join(dir, 'state'), localSystem: 'alpha' });
   ctx = { lcd, config: buildConfig({}).config, localSystem: 'alpha', log };
   peers = new MemoryPeerCredentials(ROOT);
   server = new AdminServer(sock, ctx, log, peers);
@@ -87,7 +91,7 @@ describe('AdminServer', () => {
     expect((await exchange(JSON.stringify({ id: 9, command: 'sys_list', options: {}, args: [] }) + '\n', 1))[0]!.stdout).toBe('alpha\n');
   });
   it('will not take over the socket of a live server, and removes its socket on stop', async () => {
-    const lcd = Lcd.open({ dir: path.join(dir, 'state2'), localSystem: 'beta' });
+    const lcd = Lcd.open({ files: diskFiles, dir: path.join(dir, 'state2'), localSystem: 'beta' });
     const second = new AdminServer(sock, { lcd, config: buildConfig({}).config, localSystem: 'beta', log }, log, peers);
     await expect(second.start()).rejects.toThrow(/another vigild is already serving/);
     await server.stop();

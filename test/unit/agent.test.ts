@@ -42,7 +42,7 @@ describe('Agent', () => {
     for (const n of ['one', 'two', 'three']) a.addSubsystem(recorder(ev, n));
     await a.start();
     expect(() => a.addSubsystem(recorder(ev, 'late'))).toThrow(/running agent/);
-    a.lcd.createSystem({ name: 'beta' });
+    await a.lcd.createSystem({ name: 'beta' });
     a.lcd.setSystemState('beta', 'DEAD');
     await Promise.all([a.stop(), a.stop()]);
     expect(ev).toEqual(['start one', 'start two', 'start three', 'stop three', 'stop two', 'stop one']);

@@ -36,8 +36,9 @@ describe('buildConfig', () => {
     expect(config).toMatchObject({
       LCMHBEATTIME: 5, LCMNUMHBEATS: 3, LKCHECKINTERVAL: 120, LKNFSTIMEOUT: 120, LKNFSSYSCALLTO: 5, LKNASERROR: 'switch',
       QUORUM_MODE: 'majority', VIGIL_STATE_DIR: '/var/lib/vigil', VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
-      VIGIL_METRICS_ADDRESS: { host: '127.0.0.1', port: 9787 }, VIGIL_LOG_LEVEL: 'info',
+      VIGIL_METRICS_ADDRESS: { host: '127.0.0.1', port: 9787 }, VIGIL_LOG_LEVEL: 'info', VIGIL_LCD_WRITE_TIMEOUT_MS: 10_000,
     });
+    expect(buildConfig({ VIGIL_LCD_WRITE_TIMEOUT_MS: '2500' }).config.VIGIL_LCD_WRITE_TIMEOUT_MS).toBe(2500);
     expect(warnings).toEqual([]);
   });
   it('accepts sub-second heartbeats and IPv6 / disabled metrics', () => {
@@ -57,6 +58,9 @@ describe('buildConfig', () => {
     ['VIGIL_STATE_DIR', 'relative/dir', /VIGIL_STATE_DIR="relative\/dir": must be an absolute path/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1', /VIGIL_METRICS_ADDRESS="127.0.0.1": must be HOST:PORT/],
     ['VIGIL_LOG_LEVEL', 'loud', /VIGIL_LOG_LEVEL="loud": must be one of/],
+    ['VIGIL_LCD_WRITE_TIMEOUT_MS', '10s', /VIGIL_LCD_WRITE_TIMEOUT_MS="10s": must be a whole number/],
+    ['VIGIL_LCD_WRITE_TIMEOUT_MS', '50', /VIGIL_LCD_WRITE_TIMEOUT_MS="50": must be at least 100/],
+    ['VIGIL_LCD_WRITE_TIMEOUT_MS', '600001', /VIGIL_LCD_WRITE_TIMEOUT_MS="600001": must be at most 600000/],
   ])('rejects %s=%s naming the key and the rule', (key, value, re) => {
     const e = errorOf(() => buildConfig({ [key]: value }, '/etc/default/vigil'));
     expect(e.message).toMatch(re);

@@ -27,7 +27,7 @@ export function registerDependencyCommands(): void {
 
   registerAdminCommand('dep_create', async (req, ctx) => {
     allowOnly(req, 'pc');
-    const dep = ctx.lcd.createDependency({ parentTag: need(req, 'p', 'parent'), childTag: need(req, 'c', 'child') });
+    const dep = await ctx.lcd.createDependency({ parentTag: need(req, 'p', 'parent'), childTag: need(req, 'c', 'child') });
     ctx.log.info({ dependency: dep }, 'dependency created');
     return ok('', dep);
   });
@@ -36,7 +36,7 @@ export function registerDependencyCommands(): void {
     allowOnly(req, 'pc');
     const parent = need(req, 'p', 'parent');
     const child = need(req, 'c', 'child');
-    ctx.lcd.removeDependency(parent, child);
+    await ctx.lcd.removeDependency(parent, child);
     ctx.log.info({ parent, child }, 'dependency removed');
     return ok('', { parentTag: parent, childTag: child });
   });

@@ -31,7 +31,7 @@ export function registerEquivalencyCommands(): void {
     const tag = need(req, 't', 'tag');
     // The resource's own priority defaults to the one it already has in other equivalencies, else 1.
     const existing = ctx.lcd.equivalencies({ system, tag })[0];
-    const created = ctx.lcd.createEquivalency({
+    const created = await ctx.lcd.createEquivalency({
       system,
       tag,
       otherSystem: need(req, 'S', 'othersys'),
@@ -46,7 +46,7 @@ export function registerEquivalencyCommands(): void {
 
   registerAdminCommand('eqv_remove', async (req, ctx) => {
     allowOnly(req, 'stSoe');
-    const removed = ctx.lcd.removeEquivalencies({
+    const removed = await ctx.lcd.removeEquivalencies({
       system: opt(req, 's') ?? ctx.localSystem,
       tag: need(req, 't', 'tag'),
       otherSystem: opt(req, 'S'),

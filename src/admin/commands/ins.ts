@@ -57,7 +57,7 @@ export function registerInstanceCommands(): void {
     if (!tag) throw new VigilError(ERR_TAG_MISSING, 'create: tag name not specified');
     const sb = opt(req, 's');
     const state = opt(req, 'I');
-    const created = ctx.lcd.createInstance({
+    const created = await ctx.lcd.createInstance({
       tag,
       id: id ?? tag,
       app: need(req, 'a', 'appname'),
@@ -83,7 +83,7 @@ export function registerInstanceCommands(): void {
       rows = rows.filter((i) => tree.has(i.tag));
     }
     if (!rows.length) throw new VigilError(0, 'no resource instance matches');
-    ctx.lcd.removeInstances(rows.map((i) => ({ system: i.system, tag: i.tag })));
+    await ctx.lcd.removeInstances(rows.map((i) => ({ system: i.system, tag: i.tag })));
     ctx.log.info({ tags: rows.map((i) => i.tag) }, 'resource instances removed');
     return ok(flag(req, 'v') ? rows.map((i) => `removed ${i.tag}\n`).join('') : '', rows.map((i) => i.tag));
   });
@@ -92,7 +92,7 @@ export function registerInstanceCommands(): void {
     allowOnly(req, 'ts');
     const tag = need(req, 't', 'tag');
     const sb = parseSwitchback(need(req, 's', 'switchback'));
-    ctx.lcd.setSwitchback(tag, sb);
+    await ctx.lcd.setSwitchback(tag, sb);
     ctx.log.info({ tag, switchback: sb }, 'switchback type set');
     return ok('', ctx.lcd.getInstance(tag));
   });
@@ -101,7 +101,7 @@ export function registerInstanceCommands(): void {
     allowOnly(req, 'tSm');
     const tag = need(req, 't', 'tag');
     const state = parseState(need(req, 'S', 'state'));
-    ctx.lcd.setInstanceState(tag, state, opt(req, 'm') ?? '');
+    await ctx.lcd.setInstanceState(tag, state, opt(req, 'm') ?? '');
     ctx.log.info({ tag, state }, 'resource state set by administrator');
     return ok('', ctx.lcd.getInstance(tag));
   });

@@ -50,13 +50,20 @@ export function formatStatus(doc: LcdDocument): string {
 export function registerLcdCommands(): void {
   registerAdminCommand('lcdsync', async (req, ctx) => {
     allowOnly(req, '');
-    const wrote = ctx.lcd.sync();
+    const wrote = await ctx.lcd.sync();
     return ok('', { wrote, generation: ctx.lcd.generation });
   });
 
   registerAdminCommand('lcdstatus', async (req, ctx) => {
     allowOnly(req, '');
     const doc = ctx.lcd.snapshot();
-    return ok(formatStatus(doc), doc);
+    // Only when it applies, so the usual output keeps its format: configuration changes are
+    // being refused because the disk holding the state directory stopped answering.
+    const stuckForMs = ctx.lcd.stalledForMs();
+    const warning =
+      stuckForMs === undefined
+        ? ''
+        : `WARNING: an LCD write has been stuck in the kernel for ${(stuckForMs / 1000).toFixed(1)} s; changes are refused until the disk holding ${ctx.lcd.dir} answers\n`;
+    return ok(warning + formatStatus(doc), doc);
   });
 }

@@ -68,7 +68,7 @@ export function registerNetCommands(): void {
         input = { type, ...common, device: need(req, 'D', 'device') };
       }
     }
-    const created = ctx.lcd.createCommPath(input);
+    const created = await ctx.lcd.createCommPath(input);
     ctx.log.info({ path: created }, 'comm path created');
     return ok('', created);
   });
@@ -84,7 +84,7 @@ export function registerNetCommands(): void {
       device: opt(req, 'D'),
       priority: intOpt(req, 'p', 'priority'),
     };
-    const removed = ctx.lcd.removeCommPaths(filter);
+    const removed = await ctx.lcd.removeCommPaths(filter);
     ctx.log.info({ removed }, 'comm paths removed');
     return ok('', removed);
   });

@@ -11,7 +11,7 @@ export function registerSystemCommands(): void {
 
   registerAdminCommand('sys_create', async (req, ctx) => {
     allowOnly(req, 's');
-    const sys = ctx.lcd.createSystem({ name: need(req, 's', 'sys') });
+    const sys = await ctx.lcd.createSystem({ name: need(req, 's', 'sys') });
     ctx.log.info({ system: sys.name }, 'system created');
     return ok('', sys);
   });
@@ -19,7 +19,7 @@ export function registerSystemCommands(): void {
   registerAdminCommand('sys_remove', async (req, ctx) => {
     allowOnly(req, 's');
     const name = need(req, 's', 'sys');
-    ctx.lcd.removeSystem(name);
+    await ctx.lcd.removeSystem(name);
     ctx.log.info({ system: name }, 'system removed');
     return ok('', { removed: name });
   });

@@ -45,6 +45,11 @@ export interface RawPeerCredential {
 
 export interface NativeAddon {
   statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
+  /**
+   * Atomic, durable replacement of `path` on a probe thread (native/durable_write.cc). Timeout
+   * and errno errors carry `commitStarted` (whether the rename had begun).
+   */
+  writeFileDurable(path: string, data: Buffer, mode: number, timeoutMs: number, key: string): Promise<void>;
   blockDeviceInfo(path: string, timeoutMs: number, key: string): Promise<RawBlockDeviceInfo>;
   probeCounters(): RawProbeCounters;
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;

@@ -13,11 +13,12 @@ import type {
   ProbeOptions,
   TimedStat,
 } from '../platform.js';
+import { MemoryDurableFiles } from './durable-files.js';
 import { MemoryKernel } from './kernel.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
 
-export { MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -66,6 +67,7 @@ export class MemoryMountTable implements MountTable {
 
 export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
+  durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
 }
 
@@ -74,6 +76,7 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
   return {
     kernel,
     timedStat: new MemoryTimedStat(kernel, runner),
+    durableFiles: new MemoryDurableFiles(kernel, runner),
     blockDevices: new MemoryBlockDevices(kernel, runner),
     mounts: new MemoryMountTable(kernel),
     peerCredentials: new MemoryPeerCredentials(),

@@ -1,6 +1,7 @@
-// A tiny in-memory "kernel" for unit tests: a tree of files, directories and block devices,
-// a mount table, and fault hooks that make calls under a path hang until released, fail with
-// an errno, or answer late. Syscalls are async so a hang is a promise that stays pending.
+// A tiny in-memory "kernel" for unit tests: a tree of files (with contents), directories and
+// block devices, a mount table, and fault hooks that make calls under a path — all of them, or
+// only one syscall such as 'rename' — hang until released, fail with an errno, or answer late.
+// Syscalls are async so a hang is a promise that stays pending.
 import { posix } from 'node:path';
 
 import { SysError } from '../errors.js';
@@ -22,12 +23,17 @@ interface Node {
   size: number;
   mtimeMs: number;
   device?: MemoryBlockDevice;
+  data?: Buffer;
 }
 
 type Fault =
-  | { kind: 'hang'; prefix: string; released: Promise<void>; release: () => void }
-  | { kind: 'fail'; prefix: string; code: string }
+  | { kind: 'hang'; prefix: string; syscall?: string; released: Promise<void>; release: () => void }
+  | { kind: 'fail'; prefix: string; syscall?: string; code: string }
   | { kind: 'delay'; prefix: string; ms: number };
+
+function appliesTo(f: { syscall?: string }, syscall: string): boolean {
+  return f.syscall === undefined || f.syscall === syscall;
+}
 
 function covers(prefix: string, path: string): boolean {
   return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
@@ -65,11 +71,11 @@ export class MemoryKernel {
     return this;
   }
 
-  /** Calls on `prefix` or below block until release(prefix). */
-  hang(prefix: string): this {
+  /** Calls on `prefix` or below (only `syscall` ones, when given) block until release(prefix). */
+  hang(prefix: string, syscall?: string): this {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    this.faults.push({ kind: 'hang', prefix: posix.resolve(prefix), released, release });
+    this.faults.push({ kind: 'hang', prefix: posix.resolve(prefix), syscall, released, release });
     return this;
   }
 
@@ -81,10 +87,10 @@ export class MemoryKernel {
     return this;
   }
 
-  /** Calls on `prefix` or below fail with this errno name ('EIO', 'ESTALE', ...). */
-  failWith(prefix: string, code: string): this {
+  /** Calls on `prefix` or below (only `syscall` ones, when given) fail with this errno name ('EIO', ...). */
+  failWith(prefix: string, code: string, syscall?: string): this {
     SysError.fromCode(code, 'check'); // rejects unknown names up front
-    this.faults.push({ kind: 'fail', prefix: posix.resolve(prefix), code });
+    this.faults.push({ kind: 'fail', prefix: posix.resolve(prefix), syscall, code });
     return this;
   }
 
@@ -130,6 +136,53 @@ export class MemoryKernel {
     return { ...node.device };
   }
 
+  /** The faults of `syscall` on `path`: waits out delays and hangs, throws a failure's SysError. */
+  async syscall(name: string, path: string): Promise<void> {
+    await this.applyFaults(posix.resolve(path), name);
+  }
+
+  /** Creates (or truncates) a regular file, like open(O_CREAT | O_TRUNC) then fchmod(mode). */
+  createFile(path: string, mode: number): void {
+    const p = posix.resolve(path);
+    const parent = this.nodes.get(posix.dirname(p));
+    if (!parent) throw SysError.fromCode('ENOENT', 'open', p);
+    if ((parent.mode & S_IFDIR) !== S_IFDIR) throw SysError.fromCode('ENOTDIR', 'open', p);
+    const existing = this.nodes.get(p);
+    if (existing && (existing.mode & S_IFDIR) === S_IFDIR) throw SysError.fromCode('EISDIR', 'open', p);
+    this.nodes.set(p, { mode: S_IFREG | (mode & 0o7777), ino: existing?.ino ?? this.nextIno++, size: 0, mtimeMs: Date.now(), data: Buffer.alloc(0) });
+  }
+
+  writeData(path: string, data: Uint8Array): void {
+    const node = this.lookup(posix.resolve(path), 'write');
+    node.data = Buffer.from(data);
+    node.size = data.byteLength;
+    node.mtimeMs = Date.now();
+  }
+
+  /** rename(2) of a file within the tree; a directory in the way fails with EISDIR. */
+  rename(from: string, to: string): void {
+    const src = posix.resolve(from);
+    const dst = posix.resolve(to);
+    const node = this.lookup(src, 'rename');
+    const target = this.nodes.get(dst);
+    if (target && (target.mode & S_IFDIR) === S_IFDIR) throw SysError.fromCode('EISDIR', 'rename', src);
+    this.nodes.delete(src);
+    this.nodes.set(dst, node);
+  }
+
+  /** A regular file's contents (what was written; zeros for files added by size only). */
+  readFile(path: string): Buffer {
+    const node = this.lookup(posix.resolve(path), 'open');
+    if ((node.mode & S_IFDIR) === S_IFDIR) throw SysError.fromCode('EISDIR', 'read', path);
+    return Buffer.from(node.data ?? Buffer.alloc(node.size));
+  }
+
+  /** Names directly inside a directory, sorted. */
+  list(dir: string): string[] {
+    const d = posix.resolve(dir);
+    return [...this.nodes.keys()].filter((p) => p !== d && posix.dirname(p) === d).map((p) => posix.basename(p)).sort();
+  }
+
   /** Names of the block devices directly under /dev, like /sys/block lists them. */
   blockDeviceNames(): string[] {
     return [...this.nodes.entries()]
@@ -162,11 +215,11 @@ export class MemoryKernel {
       if (f.kind === 'delay' && covers(f.prefix, p)) await new Promise((r) => setTimeout(r, f.ms));
     }
     for (;;) {
-      const hang = this.faults.find((f) => f.kind === 'hang' && covers(f.prefix, p));
+      const hang = this.faults.find((f) => f.kind === 'hang' && appliesTo(f, syscall) && covers(f.prefix, p));
       if (!hang || hang.kind !== 'hang') break;
       await hang.released;
     }
-    const fail = this.faults.find((f) => f.kind === 'fail' && covers(f.prefix, p));
+    const fail = this.faults.find((f) => f.kind === 'fail' && appliesTo(f, syscall) && covers(f.prefix, p));
     if (fail && fail.kind === 'fail') throw SysError.fromCode(fail.code, syscall, p);
   }
 }

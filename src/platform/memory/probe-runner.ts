@@ -4,6 +4,14 @@
 import { ProbeCapacityError, ProbeTimeoutError } from '../errors.js';
 import type { ProbeCounters, ProbeLimits } from '../platform.js';
 
+/** What a multi-step job adds to the plain probe life cycle (the twin of ProbeJob's hooks). */
+export interface ProbeHooks {
+  /** The step the job is in, named in a timeout error instead of the fixed syscall. */
+  syscall?(): string;
+  /** Runs at the instant the probe is parked; says whether the job's commit had already started. */
+  onTimeout?(): { commitStarted: boolean; note?: string };
+}
+
 export const DEFAULT_PROBE_LIMITS: ProbeLimits = { maxParked: 256, maxParkedPerKey: 32 };
 
 function bump(map: Map<string, number>, key: string, delta: number): void {
@@ -22,7 +30,7 @@ export class MemoryProbeRunner {
   private readonly threadsByKey = new Map<string, number>();
   private readonly parkedByKey = new Map<string, number>();
 
-  run<T>(syscall: string, path: string, key: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+  run<T>(syscall: string, path: string, key: string, timeoutMs: number, call: () => Promise<T>, hooks: ProbeHooks = {}): Promise<T> {
     if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
       return Promise.reject(new TypeError('path must be a non-empty string without NUL bytes'));
     }
@@ -44,7 +52,10 @@ export class MemoryProbeRunner {
         this.parked++;
         this.timedOutTotal++;
         bump(this.parkedByKey, key, 1);
-        reject(new ProbeTimeoutError(syscall, path, timeoutMs, key));
+        const outcome = hooks.onTimeout?.();
+        const name = hooks.syscall?.() ?? syscall;
+        const message = `EPROBETIMEOUT: ${name} '${path}' did not return within ${timeoutMs} ms${outcome?.note ? `; ${outcome.note}` : ''}`;
+        reject(new ProbeTimeoutError(name, path, timeoutMs, key, message, outcome?.commitStarted ?? false));
       }, timeoutMs);
       const finish = (settle: () => void) => {
         bump(this.threadsByKey, key, -1);

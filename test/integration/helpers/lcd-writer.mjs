@@ -1,16 +1,18 @@
 // Child process for lcd-crash.test.ts: mutates an LCD as fast as it can and prints each
 // committed generation on stdout (pipes are synchronous on Linux, so a printed generation
-// was committed before the line left). The parent SIGKILLs it at random instants.
+// was committed before the line left). The parent SIGKILLs it at random instants. Writes go
+// through the real durable writer (a native thread per write), as in vigild.
 import { Lcd } from '../../../dist/src/lcd/lcd.js';
+import { createLinuxPlatform } from '../../../dist/src/platform/linux/index.js';
 
 const dir = process.argv[2];
-const lcd = Lcd.open({ dir, localSystem: 'writer' });
+const lcd = Lcd.open({ dir, localSystem: 'writer', files: createLinuxPlatform().durableFiles });
 if (!lcd.getInstance('counter')) {
-  lcd.createInstance({ tag: 'counter', id: '/counter', app: 'gen', type: 'app', info: String(lcd.generation + 1) });
+  await lcd.createInstance({ tag: 'counter', id: '/counter', app: 'gen', type: 'app', info: String(lcd.generation + 1) });
 }
 process.stdout.write(`${lcd.generation}\n`);
 for (;;) {
-  lcd.mutate('crash-test step', (d) => {
+  await lcd.mutate('crash-test step', (d) => {
     const n = d.generation + 1;
     // One change touches several records: the counter, a new instance, a dependency on the
     // previous one, and the removal of an old one with its dependencies.

@@ -12,6 +12,10 @@ import { DEFAULT_TIME_LIMITS, KitRegistry, failed, ok, type ActionResult, type K
 import type { PeerMessage } from '../../../src/hierarchy/engine.js';
 import { HIER_MESSAGE, HierarchyService } from '../../../src/hierarchy/service.js';
 import { createHierarchy, deleteHierarchy, dependency, extendHierarchy, handleTaskStep, properties, unextendHierarchy } from '../../../src/hierarchy/tasks.js';
+import { createLinuxPlatform } from '../../../src/platform/linux/index.js';
+
+/** The real durable writer: these tests read back what reached the disk. */
+const diskFiles = createLinuxPlatform().durableFiles;
 
 /** A kit whose resources live in a set per system; hooks make actions fail or wait. */
 class MemoryKit implements Kit {
@@ -66,11 +70,11 @@ describe('hierarchy tasks', () => {
   const svc: Record<string, HierarchyService> = {};
   const kit: Record<string, MemoryKit> = {};
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vigil-tasks-'));
     for (const [me, other] of [['A', 'B'], ['B', 'A']] as const) {
-      const lcd = Lcd.open({ dir: join(dir, me), localSystem: me });
-      lcd.createSystem({ name: other });
+      const lcd = Lcd.open({ files: diskFiles, dir: join(dir, me), localSystem: me });
+      await lcd.createSystem({ name: other });
       const kits = new KitRegistry();
       kit[me] = new MemoryKit();
       kits.register(kit[me]);

@@ -49,25 +49,31 @@ describe('attachMetrics', { timeout: 60_000 }, () => {
     await agent.start();
     expect(attached.endpoint()).toBe(`127.0.0.1:${port}`);
 
-    agent.lcd.createInstance({ tag: 'web', id: '/srv/web', app: 'gen', type: 'app' });
+    await agent.lcd.createInstance({ tag: 'web', id: '/srv/web', app: 'gen', type: 'app' });
     let body = await scrape(attached.endpoint());
     expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="OSU"} 1']);
     expect(valueOf(body, 'vigil_lcd_writes_total')).toBe(agent.lcd.writes);
     expect(agent.lcd.writes).toBeGreaterThan(0);
+    expect(valueOf(body, 'vigil_lcd_write_stalled')).toBe(0);
+    expect(samples(body, 'vigil_lcd_write_failures_total{')).toEqual([
+      'vigil_lcd_write_failures_total{reason="error"} 0',
+      'vigil_lcd_write_failures_total{reason="timeout"} 0',
+      'vigil_lcd_write_failures_total{reason="stalled"} 0',
+    ]);
     expect(body).toMatch(/vigil_agent_info\{system="node1",version="\d+\.\d+\.\d+"\} 1/);
 
     // The transition is derived from the LCD change itself.
-    agent.lcd.setInstanceState('web', 'ISP');
+    await agent.lcd.setInstanceState('web', 'ISP');
     body = await scrape(attached.endpoint());
     expect(samples(body, 'vigil_resource_state{')).toEqual(['vigil_resource_state{tag="web",app="gen",type="app",system="node1",state="ISP"} 1']);
     expect(valueOf(body, 'vigil_resource_transitions_total{tag="web",from="OSU",to="ISP"}')).toBe(1);
-    agent.lcd.setInstanceState('web', 'OSF', 'test');
-    agent.lcd.setInstanceState('web', 'OSF', 'again, same state');
+    await agent.lcd.setInstanceState('web', 'OSF', 'test');
+    await agent.lcd.setInstanceState('web', 'OSF', 'again, same state');
     body = await scrape(attached.endpoint());
     expect(valueOf(body, 'vigil_resource_transitions_total{tag="web",from="ISP",to="OSF"}')).toBe(1);
     expect(samples(body, 'vigil_resource_transitions_total{')).toHaveLength(2);
 
-    agent.lcd.removeInstances([{ system: 'node1', tag: 'web' }]);
+    await agent.lcd.removeInstances([{ system: 'node1', tag: 'web' }]);
     body = await scrape(attached.endpoint());
     expect(body).not.toContain('tag="web"');
 
@@ -85,7 +91,7 @@ describe('attachMetrics', { timeout: 60_000 }, () => {
       paths: [{ type: 'TCP', system: 'node2', priority: 1, state: 'DEAD', rttMs: 0.8, lastHeartbeatAgeMs: 2500 }],
       counters: { authFailures: { bad_tag: 4 }, droppedFrames: {}, replays: 2 },
     };
-    agent.lcd.createSystem({ name: 'node3' });
+    await agent.lcd.createSystem({ name: 'node3' });
     const attached = attachMetrics(agent, { cluster: { stats: () => stats } });
     await agent.start();
     const body = await scrape(attached.endpoint());
@@ -103,7 +109,7 @@ describe('attachMetrics', { timeout: 60_000 }, () => {
   it('falls back to the LCD states while the cluster has no running node', async () => {
     const port = await freePort();
     const agent = await newAgent(`127.0.0.1:${port}`);
-    agent.lcd.createSystem({ name: 'node2' });
+    await agent.lcd.createSystem({ name: 'node2' });
     agent.lcd.setSystemState('node2', 'DEAD');
     const attached = attachMetrics(agent, { cluster: { stats: () => undefined } });
     await agent.start();
