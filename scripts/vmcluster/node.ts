@@ -29,6 +29,12 @@ export class CommandFailed extends Error {
   }
 }
 
+/**
+ * An x86-64-v2 CPU (SSE4.2, POPCNT) rather than `max`: with `max`, glibc and V8 pick AVX2 code
+ * that TCG emulates slowly, and boots measured 15-20 % longer. VMCLUSTER_CPU overrides it.
+ */
+const GUEST_CPU = 'qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+rdrand';
+
 export class VmNode {
   readonly name: string;
   readonly plan: NodePlan;
@@ -91,18 +97,18 @@ export class VmNode {
       'clocksource=hpet',
       // Under TCG on a loaded host the IO-APIC timer check can miss its ticks and panic the boot.
       'no_timer_check',
+      // PCI interrupt routing from the MP table: evaluating the ACPI link devices (_SB_.LNKx) in
+      // the kernel's AML interpreter cost 1.6 s of every boot under TCG.
       'acpi=noirq',
       `vmc.name=${plan.name}`,
       `vmc.modules=${image.modulesDir}`,
       `vmc.init=${path.join(guestDir, 'stage2.sh')}`,
-      `vmc.agent=${path.join(guestDir, 'agent.mjs')}`,
-      // The guest agent runs on the host's own node binary; stage 1 reads it ahead (see there).
-      `vmc.node=${fs.realpathSync(process.execPath)}`,
+      `vmc.agent=${path.join(guestDir, 'agent.pl')}`,
       `vmc.net=${net}`,
     ].join(' ');
     const a = [
       '-name', `${qemuMarker}:${clusterId}:${plan.name}`,
-      '-machine', 'pc', '-accel', 'tcg,tb-size=128', '-cpu', 'max', '-smp', '1', '-m', String(plan.memMb),
+      '-machine', 'pc', '-accel', 'tcg,tb-size=128', '-cpu', process.env.VMCLUSTER_CPU ?? GUEST_CPU, '-smp', '1', '-m', String(plan.memMb),
       '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
       '-kernel', image.kernel, '-initrd', image.initrd, '-append', append,
       '-fsdev', 'local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap',

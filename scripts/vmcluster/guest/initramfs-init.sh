@@ -10,13 +10,12 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 fail() { echo "vmc-init: $*" >/dev/console; exec sh </dev/console >/dev/console 2>&1; }
 for m in $(cat /modules/load-order); do insmod "/modules/$m" || fail "insmod $m failed"; done
-MODS=""; INIT=""; NET=""; NODE=""
+MODS=""; INIT=""; NET=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vmc.modules=*) MODS="${arg#vmc.modules=}" ;;
     vmc.init=*) INIT="${arg#vmc.init=}" ;;
     vmc.net=*) NET="${arg#vmc.net=}" ;;
-    vmc.node=*) NODE="${arg#vmc.node=}" ;;
   esac
 done
 ip link set lo up
@@ -33,10 +32,6 @@ for spec in $(echo "$NET" | tr ',' ' '); do
 done
 [ -n "$MODS" ] && [ -n "$INIT" ] || fail "vmc.modules= and vmc.init= are required on the kernel cmdline"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /lower || fail "9p mount failed"
-# Read the node binary (~100 MB) into the page cache in the background: the guest agent starts on
-# it in stage 2, and its page faults over 9p would otherwise cost seconds of boot under TCG. The
-# cache is shared with the overlay, whose lower layer is this same 9p mount.
-[ -n "$NODE" ] && [ -f "/lower$NODE" ] && cat "/lower$NODE" >/dev/null &
 mount -t tmpfs -o mode=0755 tmpfs /upper || fail "tmpfs failed"
 mkdir -p /upper/u /upper/w
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /newroot || fail "overlay mount failed"

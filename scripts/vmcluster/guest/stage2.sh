@@ -17,10 +17,9 @@ mkdir -p /var/log/vmc /run/lock /var/lib/nfs
 stamp() { echo "$(cut -d" " -f1 /proc/uptime) $*" >>/var/log/vmc/boot.log; }
 stamp stage2
 
-NAME=vm; AGENT=""; NODE=node
+NAME=vm; AGENT=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
-    vmc.node=*) NODE="${arg#vmc.node=}" ;;
     vmc.name=*) NAME="${arg#vmc.name=}" ;;
     vmc.agent=*) AGENT="${arg#vmc.agent=}" ;;
   esac
@@ -29,15 +28,15 @@ hostname "$NAME"
 echo "$NAME" > /etc/hostname
 echo "127.0.0.1 localhost $NAME" > /etc/hosts
 
-# The agent first: node takes seconds to start under TCG, so it starts while the rest is set up;
-# it reports ready only once /run/vmc-ready exists.
+# The agent first, so it starts while the rest is set up; it reports ready only once
+# /run/vmc-ready exists.
 PORT=""
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = "vmc.agent" ] && PORT="/dev/$(basename "$p")"
 done
 [ -n "$PORT" ] || echo "vmc: no vmc.agent virtio port" >/dev/ttyS0
 stamp agent
-( while true; do "$NODE" "$AGENT" "$PORT" >>/var/log/vmc/agent.log 2>&1; sleep 1; done ) &
+( while true; do perl "$AGENT" "$PORT" >>/var/log/vmc/agent.log 2>&1; sleep 1; done ) &
 
 # A root shell on the console for `cli.ts shell`; respawned when it exits.
 ( while true; do setsid -c /bin/bash -l </dev/ttyS0 >/dev/ttyS0 2>&1 || sleep 1; done ) &
