@@ -12,6 +12,7 @@ import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import type { Platform } from '../../src/platform/platform.js';
 import { FuseHang, fuseUnavailableReason } from '../fixtures/fusehang/harness.js';
+import { settle } from '../helpers/settle.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -184,14 +185,6 @@ async function linuxSubject(): Promise<Subject> {
   }
 }
 
-async function settle<T>(p: Promise<T>): Promise<{ value?: T; error?: unknown; ms: number }> {
-  const start = performance.now();
-  try {
-    return { value: await p, ms: performance.now() - start };
-  } catch (error) {
-    return { error, ms: performance.now() - start };
-  }
-}
 
 async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const start = Date.now();

@@ -15,6 +15,7 @@ import { Lcd, LcdStalledError } from '../../src/lcd/lcd.js';
 import { ProbeTimeoutError } from '../../src/platform/errors.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { FuseHang, fuseUnavailableReason } from '../fixtures/fusehang/harness.js';
+import { settle } from '../helpers/settle.js';
 
 const skipReason = fuseUnavailableReason();
 if (skipReason) console.log(`lcd-stall integration skipped: ${skipReason}`);
@@ -41,15 +42,6 @@ interface StallResult {
   writeAfterReleaseLanded: boolean;
 }
 
-async function settle(p: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
-  const start = performance.now();
-  try {
-    await p;
-    return { error: undefined, ms: performance.now() - start };
-  } catch (error) {
-    return { error, ms: performance.now() - start };
-  }
-}
 
 describe.skipIf(skipReason !== undefined)(`LCD on a stalled disk (FUSE)${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let fuse: FuseHang | undefined;

@@ -5,15 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { ProbeCapacityError, ProbeTimeoutError, SysError } from '../../../src/platform/errors.js';
 import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
 import { mountPointOf, parseMounts } from '../../../src/platform/mount-key.js';
+import { settle } from '../../helpers/settle.js';
 
-async function settle<T>(p: Promise<T>): Promise<{ value?: T; error?: unknown; ms: number }> {
-  const start = performance.now();
-  try {
-    return { value: await p, ms: performance.now() - start };
-  } catch (error) {
-    return { error, ms: performance.now() - start };
-  }
-}
 
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
