@@ -1,7 +1,8 @@
 // Image preparation: Debian's stock kernel (apt-get download + dpkg-deb -x + depmod) and a
-// busybox-static initramfs that mounts the host's / read-only over 9p with a tmpfs overlay and
-// switch_roots into our stage-2 guest init. Cached by kernel version + hash of the guest scripts,
-// so a second run costs a stat or two.
+// busybox-static initramfs, with the guest agent compiled statically from guest/agent.c, that
+// mounts the host's / read-only over 9p with a tmpfs overlay and switch_roots into our stage-2
+// guest init. Cached by kernel version + hash of the guest sources, so a second run costs a stat
+// or two.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -57,7 +58,31 @@ function scriptsHash(): string {
   const h = createHash('sha256');
   h.update(fs.readFileSync(new URL(import.meta.url)));
   h.update(fs.readFileSync(path.join(guestDir, 'initramfs-init.sh')));
+  h.update(fs.readFileSync(path.join(guestDir, 'stage2.sh')));
+  h.update(fs.readFileSync(agentSource));
   return h.digest('hex').slice(0, 12);
+}
+
+const agentSource = path.join(guestDir, 'agent.c');
+
+/**
+ * Compile the guest agent (static, so it runs from the initramfs with no libc of the guest's) into
+ * the cache, keyed by the hash of its source; returns the binary's path.
+ */
+export function buildGuestAgent(): string {
+  const src = fs.readFileSync(agentSource);
+  const out = path.join(cacheRoot, 'agent', `vmc-agent-${createHash('sha256').update(src).digest('hex').slice(0, 12)}`);
+  if (fs.existsSync(out)) return out;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  try {
+    run('cc', ['-O2', '-static', '-Wall', '-Wextra', '-o', `${out}.tmp`, agentSource, '-lm']);
+  } catch (e) {
+    const err = e as { stderr?: Buffer };
+    throw new Error(`cannot compile the guest agent (needs gcc and libc6-dev for static glibc): ${err.stderr?.toString() ?? String(e)}`);
+  }
+  fs.renameSync(`${out}.tmp`, out);
+  for (const f of fs.readdirSync(path.dirname(out))) if (f !== path.basename(out)) fs.rmSync(path.join(path.dirname(out), f), { force: true });
+  return out;
 }
 
 /** Map of module name (dashes and underscores equal) to its path and dependency paths, from modules.dep. */
@@ -134,7 +159,8 @@ function extractVmlinux(bzImage: string, out: string): void {
   fs.renameSync(`${out}.tmp`, out);
 }
 
-function hasInterpreter(elf: Buffer): boolean {
+/** Whether a 64-bit ELF is dynamically linked (has a PT_INTERP header); true for anything else. */
+export function hasInterpreter(elf: Buffer): boolean {
   if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return true; // not a 64-bit ELF: refuse it
   const phoff = Number(elf.readBigUInt64LE(0x20));
   const phentsize = elf.readUInt16LE(0x36);
@@ -153,6 +179,22 @@ function findBusybox(): string {
   throw new Error('busybox-static is required (apt-get install busybox-static)');
 }
 
+const moduleSigMagic = Buffer.from('~Module signature appended~\n');
+
+/**
+ * A module file without its appended signature. Checking the PKCS#7 signature of every module
+ * stage 1 loads cost about a quarter of stage 1 under TCG; the kernel loads an unsigned module
+ * (it only marks itself tainted) because Debian's kernel does not enforce signatures.
+ */
+export function stripModuleSignature(ko: Buffer): Buffer {
+  if (ko.length < moduleSigMagic.length + 12 || !ko.subarray(ko.length - moduleSigMagic.length).equals(moduleSigMagic)) return ko;
+  // struct module_signature (12 bytes) precedes the magic: algo, hash, id_type, signer_len, key_id_len, pad[3], sig_len (be32).
+  const info = ko.length - moduleSigMagic.length - 12;
+  const total = ko.readUInt8(info + 3) + ko.readUInt8(info + 4) + ko.readUInt32BE(info + 8);
+  if (total > info) throw new Error('malformed module signature trailer');
+  return ko.subarray(0, info - total);
+}
+
 function buildInitramfs(kdir: string, version: string, out: string): void {
   const modRoot = path.join(kdir, 'modules', version);
   const order = resolveModuleLoadOrder(modRoot, initramfsModules);
@@ -162,14 +204,17 @@ function buildInitramfs(kdir: string, version: string, out: string): void {
   fs.copyFileSync(findBusybox(), path.join(tmp, 'bin', 'busybox'));
   fs.chmodSync(path.join(tmp, 'bin', 'busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(tmp, 'bin', 'sh'));
+  fs.copyFileSync(buildGuestAgent(), path.join(tmp, 'bin', 'vmc-agent'));
+  fs.chmodSync(path.join(tmp, 'bin', 'vmc-agent'), 0o755);
   const list: string[] = [];
   for (const file of order) {
     const name = path.basename(file);
-    fs.copyFileSync(path.join(modRoot, file), path.join(tmp, 'modules', name));
+    fs.writeFileSync(path.join(tmp, 'modules', name), stripModuleSignature(fs.readFileSync(path.join(modRoot, file))));
     list.push(name);
   }
   fs.writeFileSync(path.join(tmp, 'modules', 'load-order'), list.join('\n') + '\n');
   fs.copyFileSync(path.join(guestDir, 'initramfs-init.sh'), path.join(tmp, 'init'));
+  fs.copyFileSync(path.join(guestDir, 'stage2.sh'), path.join(tmp, 'stage2.sh'));
   fs.chmodSync(path.join(tmp, 'init'), 0o755);
   const files = run('find', ['.', '-print0'], { cwd: tmp });
   const cpio = execFileSync('cpio', ['--null', '-o', '-H', 'newc', '--quiet'], { cwd: tmp, input: files, maxBuffer: 256 << 20 });

@@ -8,7 +8,7 @@ import type { GuestImage } from './image.js';
 import { QmpClient } from './qmp.js';
 import { killTracked, track, untrack } from './reaper.js';
 import type { NicPlan, NodePlan } from './topology.js';
-import { guestDir, qemuMarker } from './paths.js';
+import { qemuMarker } from './paths.js';
 import { waitFor, type WaitOptions } from './wait.js';
 
 export interface NodeLaunch {
@@ -34,6 +34,16 @@ export class CommandFailed extends Error {
  * that TCG emulates slowly, and boots measured 15-20 % longer. VMCLUSTER_CPU overrides it.
  */
 const GUEST_CPU = 'qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+rdrand';
+
+/**
+ * qboot rather than SeaBIOS: it only sets up memory and the ACPI/MP tables and jumps to the
+ * kernel, where SeaBIOS spends a few hundred milliseconds of emulated time probing devices first.
+ * VMCLUSTER_BIOS overrides it ('' for qemu's default SeaBIOS).
+ */
+function guestBios(): string {
+  if (process.env.VMCLUSTER_BIOS !== undefined) return process.env.VMCLUSTER_BIOS;
+  return fs.existsSync('/usr/share/qemu/qboot.rom') ? 'qboot.rom' : '';
+}
 
 export class VmNode {
   readonly name: string;
@@ -100,14 +110,20 @@ export class VmNode {
       // PCI interrupt routing from the MP table: evaluating the ACPI link devices (_SB_.LNKx) in
       // the kernel's AML interpreter cost 1.6 s of every boot under TCG.
       'acpi=noirq',
+      // The crypto self-tests cost 0.7 s of every boot under TCG; the kernel's crypto is not under test.
+      'cryptomgr.notests',
+      // A test VM running only our own code has no boundary for these to protect, and the
+      // retpolines and buffer clearing are slow to emulate.
+      'mitigations=off',
       `vmc.name=${plan.name}`,
       `vmc.modules=${image.modulesDir}`,
-      `vmc.init=${path.join(guestDir, 'stage2.sh')}`,
-      `vmc.agent=${path.join(guestDir, 'agent.pl')}`,
       `vmc.net=${net}`,
+      // Extra kernel parameters for investigations (e.g. initcall_debug); later ones win.
+      ...(process.env.VMCLUSTER_APPEND ? [process.env.VMCLUSTER_APPEND] : []),
     ].join(' ');
     const a = [
       '-name', `${qemuMarker}:${clusterId}:${plan.name}`,
+      ...(guestBios() ? ['-bios', guestBios()] : []),
       '-machine', 'pc', '-accel', 'tcg,tb-size=128', '-cpu', process.env.VMCLUSTER_CPU ?? GUEST_CPU, '-smp', '1', '-m', String(plan.memMb),
       '-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none', '-no-reboot',
       '-kernel', image.kernel, '-initrd', image.initrd, '-append', append,
