@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheRoot, guestDir } from './paths.js';
+import { cacheRoot, guestDir, repoRoot } from './paths.js';
 
 export interface GuestImage {
   kernelVersion: string;
@@ -56,7 +56,8 @@ export function resolveKernelVersion(): string {
 
 function scriptsHash(): string {
   const h = createHash('sha256');
-  h.update(fs.readFileSync(new URL(import.meta.url)));
+  // This file's source (not the running module, which may be the compiled copy in dist/).
+  h.update(fs.readFileSync(path.join(repoRoot, 'scripts', 'vmcluster', 'image.ts')));
   h.update(fs.readFileSync(path.join(guestDir, 'initramfs-init.sh')));
   h.update(fs.readFileSync(path.join(guestDir, 'stage2.sh')));
   h.update(fs.readFileSync(agentSource));

@@ -20,7 +20,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     localDisksMb: [64],
   });
 
-  // Boot time is a performance target: measured by scripts/vmcluster/bench-boot.ts, not asserted here.
+  // Boot time is a performance target: measured by scripts/bench/vm-boot.bench.ts (`npm run bench -- vm-boot`), not asserted here.
   it('runs commands, time limits and file transfers through the guest agent', async () => {
     const c = cluster();
     const r = await c.node('node1').exec(['uname', '-r']);
