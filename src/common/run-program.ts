@@ -35,6 +35,9 @@ export interface RunResult {
   durationMs: number;
 }
 
+/** How long output may still arrive after the program exited while others hold its pipes. */
+const EXIT_DRAIN_MS = 100;
+
 export function runProgram(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const max = opts.maxOutput ?? 64 * 1024;
@@ -94,13 +97,29 @@ export function runProgram(file: string, args: string[], opts: RunOptions): Prom
     });
     child.on('error', (e) => finish({ code: null, signal: null, spawnError: e.message }));
     // 'exit', not 'close': a script that starts a background service leaves that service holding
-    // the output pipes, and 'close' would wait for the service to end.
-    child.on('exit', (code, signal) =>
-      setImmediate(() => {
-        child.stdout!.destroy();
-        child.stderr!.destroy();
-        finish({ code, signal });
-      }),
-    );
+    // the output pipes, and 'close' would wait for the service to end. But what the program wrote
+    // before it exited may still be unread when 'exit' comes (a busy machine lost a script's only
+    // line that way), so settle when both pipes have closed, or after a short drain time when
+    // something else still holds them open.
+    let pipesOpen = 2;
+    let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const settleAfterExit = () => {
+      if (!exitStatus) return;
+      clearTimeout(drainTimer);
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      finish(exitStatus);
+    };
+    for (const pipe of [child.stdout!, child.stderr!]) {
+      pipe.once('close', () => {
+        if (--pipesOpen === 0) settleAfterExit();
+      });
+    }
+    child.on('exit', (code, signal) => {
+      exitStatus = { code, signal };
+      if (pipesOpen === 0) settleAfterExit();
+      else drainTimer = setTimeout(settleAfterExit, EXIT_DRAIN_MS);
+    });
   });
 }
