@@ -1,5 +1,5 @@
 // Developer CLI for the VM cluster:
-//   up [--nodes N] [--nfs] [--scsi] [--serial] [--p2p] [--disk-mb MB]   boot and stay in the foreground
+//   up [--nodes N] [--nfs] [--storage] [--scsi] [--serial] [--p2p] [--disk-mb MB]   boot and stay in the foreground
 //   shell NODE            attach to NODE's console (a root shell; Ctrl-] detaches)
 //   exec NODE -- CMD...   run a command in NODE through the guest agent (via the `up` process)
 //   fault NODE freeze|thaw|crash|link-down|link-up [SEGMENT]
@@ -110,13 +110,14 @@ const program = new Command('vmcluster').description('qemu VM cluster for real-k
 program
   .command('up')
   .description('boot a cluster and keep it up until Ctrl-C or `down`')
-  .option('--nodes <n>', 'cluster nodes (the NFS VM counts toward the limit of 4 VMs)', '2')
+  .option('--nodes <n>', 'cluster nodes (the NFS and storage VMs count toward the limit of 4 VMs)', '2')
   .option('--nfs', 'add an NFS server VM exporting /srv/nfs (mount <ip>:/ with vers=4.2)')
+  .option('--storage [mb]', 'add a storage VM exporting one LUN over iSCSI (LIO) that every node logs in to (default 32 MB)')
   .option('--scsi [mb]', 'a shared SCSI disk on every node (default 16 MB)')
   .option('--serial', 'a serial link between each consecutive pair of nodes (/dev/ttyS1...)')
   .option('--p2p', 'an extra point-to-point network link between node1 and node2')
   .option('--disk-mb <mb>', 'size of each node\'s local data disk', '64')
-  .action(async (o: { nodes: string; nfs?: boolean; scsi?: boolean | string; serial?: boolean; p2p?: boolean; diskMb: string }) => {
+  .action(async (o: { nodes: string; nfs?: boolean; storage?: boolean | string; scsi?: boolean | string; serial?: boolean; p2p?: boolean; diskMb: string }) => {
     const n = Number(o.nodes);
     const names = Array.from({ length: n }, (_, i) => `node${i + 1}`);
     const spec: TopologySpec = {
@@ -124,6 +125,7 @@ program
       nfs: !!o.nfs,
       localDisksMb: [Number(o.diskMb)],
       sharedScsiMb: o.scsi ? (typeof o.scsi === 'string' ? Number(o.scsi) : 16) : 0,
+      iscsiLunsMb: o.storage ? [typeof o.storage === 'string' ? Number(o.storage) : 32] : [],
       serial: o.serial ? names.slice(1).map((b, i) => [names[i]!, b] as [string, string]) : [],
       p2p: o.p2p && n >= 2 ? [['node1', 'node2']] : [],
     };
@@ -146,6 +148,10 @@ program
       console.log(`         shell: ${self} shell ${x.name}    exec: ${self} exec ${x.name} -- CMD`);
     }
     if (spec.nfs) console.log(`  NFS: mount -t nfs -o vers=4.2 ${cluster.nfsMountSource()} /mnt`);
+    if (spec.iscsiLunsMb?.length) {
+      const disks = names.map((x) => `${x} ${cluster.iscsiDisk(x)}`).join(', ');
+      console.log(`  iSCSI: LUN 0 of ${cluster.storage.ip()}:3260 (SCSI-3 persistent reservations: sg_persist) is ${disks}`);
+    }
     if (spec.serial?.length) for (const [a, b] of spec.serial) console.log(`  serial: ${a} ${cluster.serialDevice(a, b)} <-> ${b} ${cluster.serialDevice(b, a)}`);
     console.log(`the checkout is at ${path.resolve('.')} inside every node (read-only); Ctrl-C or '${self} down' stops the cluster`);
     let stopping = false;

@@ -24,6 +24,8 @@ export class Cluster {
   readonly hubs = new Map<string, L2Hub>();
   readonly wires = new Map<string, SerialWire>();
   private tornDown = false;
+  /** Each logged-in node's iSCSI LUN devices, in LUN order. */
+  private readonly iscsiDisks = new Map<string, string[]>();
   /** Highest sum of qemu RSS (KiB) seen by sampleMemory(). */
   peakRssKb = 0;
   private sampler: NodeJS.Timeout | undefined;
@@ -72,9 +74,78 @@ export class Cluster {
     }
     this.sampler = setInterval(() => this.sampleMemory(), 1000);
     this.sampler.unref();
-    // The NFS server is set up as soon as it is up, while the other nodes are still booting.
-    await Promise.all(this.nodes.map((n) => n.boot(deadlineMs).then(() => (n.plan.role === 'nfs' ? startNfsServer(n) : undefined))));
+    // The NFS server and the iSCSI target are set up as soon as their VMs are up, while the
+    // other nodes are still booting; each node logs in to the target once both are up.
+    const storage = this.nodes.find((n) => n.plan.role === 'storage');
+    const target = storage ? storage.boot(deadlineMs).then(() => startIscsiTarget(storage, this.plan.iscsiLunsMb.length)) : undefined;
+    await Promise.all([
+      target,
+      ...this.nodes
+        .filter((n) => n !== storage)
+        .map(async (n) => {
+          await n.boot(deadlineMs);
+          if (n.plan.role === 'nfs') await startNfsServer(n);
+          if (n.plan.role === 'node' && target) {
+            await target;
+            await this.iscsiLogin(n);
+          }
+        }),
+    ]);
     this.sampleMemory();
+  }
+
+  /** The storage VM (the iSCSI target). */
+  get storage(): VmNode {
+    return this.node('storage');
+  }
+
+  /** The block device (/dev/sdX) under which `node` sees iSCSI LUN `lun` of the storage VM. */
+  iscsiDisk(node: string, lun = 0): string {
+    const disks = this.iscsiDisks.get(node);
+    if (!disks) throw new Error(`${node} is not logged in to an iSCSI target (topology has iscsiLunsMb: ${JSON.stringify(this.plan.iscsiLunsMb)})`);
+    const dev = disks[lun];
+    if (!dev) throw new Error(`${node} has no iSCSI LUN ${lun} (has ${disks.length})`);
+    return dev;
+  }
+
+  /**
+   * Log `node` in to the storage VM's target with open-iscsi (iscsid + iscsiadm from the host's
+   * root) under its own initiator name, and return its LUNs' block devices in LUN order. Also
+   * used to log in again after iscsiLogout.
+   */
+  async iscsiLogin(node: VmNode): Promise<string[]> {
+    const luns = this.plan.iscsiLunsMb.length;
+    const portal = `${this.storage.ip()}:3260`;
+    const out = await node.run(
+      [
+        'set -e',
+        'modprobe iscsi_tcp',
+        `echo "InitiatorName=${iscsiInitiator(node.name)}" > /etc/iscsi/initiatorname.iscsi`,
+        // iscsiadm would start iscsid through systemctl; there is no systemd in the guest.
+        'pgrep -x iscsid >/dev/null || iscsid',
+        `iscsiadm -m discovery -t sendtargets -p ${portal} >/dev/null`,
+        // I/O waits this long for a lost connection to come back before it fails (default 120 s).
+        `iscsiadm -m node -T ${iscsiTarget} -p ${portal} -o update -n node.session.timeo.replacement_timeout -v ${iscsiReplacementTimeoutS}`,
+        `iscsiadm -m node -T ${iscsiTarget} -p ${portal} --login >/dev/null`,
+        // The LUN scan after login is asynchronous: wait for every LUN's block device.
+        `for i in $(seq 100); do`,
+        `  n=0; for l in $(seq 0 ${luns - 1}); do ls -d /sys/class/iscsi_session/session*/device/target*/*:*:*:$l/block/* >/dev/null 2>&1 && n=$((n+1)); done`,
+        `  [ $n -eq ${luns} ] && break; sleep 0.1`,
+        'done',
+        `for l in $(seq 0 ${luns - 1}); do basename $(ls -d /sys/class/iscsi_session/session*/device/target*/*:*:*:$l/block/*); done`,
+      ].join('\n'),
+      { timeoutMs: 60_000 },
+    );
+    const devs = out.trim().split('\n').filter(Boolean).map((d) => `/dev/${d}`);
+    if (devs.length !== luns) throw new Error(`${node.name}: iSCSI login found ${devs.length} of ${luns} LUNs: ${out}`);
+    this.iscsiDisks.set(node.name, devs);
+    return devs;
+  }
+
+  /** Log `node` out of the storage VM's target (its LUN devices go away). */
+  async iscsiLogout(node: VmNode): Promise<void> {
+    await node.run(`iscsiadm -m node -T ${iscsiTarget} -p ${this.storage.ip()}:3260 --logout >/dev/null`, { timeoutMs: 60_000 });
+    this.iscsiDisks.delete(node.name);
   }
 
   /** A node by name (node1.., nfs). */
@@ -132,6 +203,54 @@ export class Cluster {
     for (const w of this.wires.values()) w.close();
     fs.rmSync(this.runDir, { recursive: true, force: true });
   }
+}
+
+/** The storage VM's iSCSI target name, and the initiator name of each cluster node. */
+export const iscsiTarget = 'iqn.2026-11.vigil.vmc:storage';
+export const iscsiInitiator = (node: string): string => `iqn.2026-11.vigil.vmc:${node}`;
+/** How long (s) a node's I/O waits for a lost iSCSI connection before failing (open-iscsi default: 120). */
+export const iscsiReplacementTimeoutS = 30;
+
+/**
+ * The kernel's LIO target set up through configfs (no targetcli: a python start-up under TCG costs
+ * seconds): LUN i is the storage VM's disk i (/dev/vd<a+i>) as an iblock backstore, one target
+ * with one portal on the LAN, and an explicit ACL per cluster node's initiator name, so that
+ * SCSI-3 persistent reservations see each node as its own I_T nexus.
+ */
+async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
+  const t = '/sys/kernel/config/target';
+  const tpg = `${t}/iscsi/${iscsiTarget}/tpgt_1`;
+  const lines = [
+    'set -e',
+    'modprobe target_core_iblock',
+    'modprobe iscsi_target_mod',
+    `mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config`,
+    // LIO writes its persistent-reservation state under /var/target/pr on every PR change (APTPL
+    // or not) and answers NOT READY when it cannot; /etc/target is its config root.
+    'mkdir -p /var/target/pr /etc/target',
+    `mkdir -p ${tpg}`,
+  ];
+  for (let l = 0; l < luns; l++) {
+    const dev = `/dev/vd${String.fromCharCode(97 + l)}`;
+    const bs = `${t}/core/iblock_${l}/lun${l}`;
+    lines.push(
+      `mkdir -p ${bs}`,
+      `echo udev_path=${dev} > ${bs}/control`,
+      `echo vmc-storage-lun${l} > ${bs}/wwn/vpd_unit_serial`,
+      `echo 1 > ${bs}/enable`,
+      `mkdir ${tpg}/lun/lun_${l}`,
+      `ln -s ${bs} ${tpg}/lun/lun_${l}/backstore`,
+    );
+  }
+  lines.push(`mkdir ${tpg}/np/${storage.ip()}:3260`);
+  // Node names are node1..node4 (topology.ts); every possible one gets an ACL mapping every LUN.
+  for (let n = 1; n <= 4; n++) {
+    const acl = `${tpg}/acls/${iscsiInitiator(`node${n}`)}`;
+    lines.push(`mkdir -p ${acl}`);
+    for (let l = 0; l < luns; l++) lines.push(`mkdir ${acl}/lun_${l}`, `ln -s ${tpg}/lun/lun_${l} ${acl}/lun_${l}/mapped`);
+  }
+  lines.push(`echo 0 > ${tpg}/attrib/authentication`, `echo 1 > ${tpg}/enable`);
+  await storage.run(lines.join('\n'), { timeoutMs: 60_000 });
 }
 
 /** Kernel nfsd, NFSv4 only (mountd for the export cache; no rpcbind/statd), exporting a tmpfs at /srv/nfs. */

@@ -1,7 +1,7 @@
 // Cluster topology: what the harness boots. Plain data (JSON-compatible) plus the defaults and the
 // address plan. Every address is on the VMs' private segments (10.77.x.0/24), never the host's.
 export interface TopologySpec {
-  /** Cluster nodes node1..nodeN (2..4 including the NFS server VM). */
+  /** Cluster nodes node1..nodeN (at most 4 VMs in all, the NFS and storage VMs included). */
   nodes: number;
   /** Local data disks per node (sparse raw files, virtio-blk, /dev/vda, /dev/vdb, ...), sizes in MB. */
   localDisksMb?: number[];
@@ -15,6 +15,13 @@ export interface TopologySpec {
   sharedScsiMb?: number;
   /** An NFS server VM "nfs" on the LAN exporting /srv/nfs with the kernel nfsd. */
   nfs?: boolean;
+  /**
+   * A storage VM "storage" on the LAN exporting one LUN per entry (size MB, a sparse disk of its
+   * own each) over iSCSI with the kernel's LIO target; every cluster node logs in at boot and sees
+   * them as /dev/sd* (Cluster.iscsiDisk). Unlike the shared virtio-scsi disk, these LUNs implement
+   * SCSI-3 persistent reservations, and a link cut or a frozen storage VM can be undone.
+   */
+  iscsiLunsMb?: number[];
 }
 
 export interface NicPlan {
@@ -27,7 +34,7 @@ export interface NicPlan {
 
 export interface NodePlan {
   name: string;
-  role: 'node' | 'nfs';
+  role: 'node' | 'nfs' | 'storage';
   memMb: number;
   nics: NicPlan[];
   localDisksMb: number[];
@@ -47,20 +54,26 @@ export interface ClusterPlan {
   segments: SegmentPlan[];
   wires: { name: string; a: string; b: string }[];
   sharedScsiMb: number;
+  iscsiLunsMb: number[];
 }
 
 export const maxVms = 4;
 
 function hostNumber(name: string): number {
-  return name === 'nfs' ? 100 : Number(name.replace(/^node/, ''));
+  if (name === 'nfs') return 100;
+  if (name === 'storage') return 200;
+  return Number(name.replace(/^node/, ''));
 }
 
 export function planCluster(spec: TopologySpec): ClusterPlan {
-  const vmCount = spec.nodes + (spec.nfs ? 1 : 0);
+  const luns = spec.iscsiLunsMb ?? [];
+  if (luns.some((mb) => !Number.isInteger(mb) || mb < 1)) throw new Error(`topology: iSCSI LUN sizes must be positive integers (MB), got ${JSON.stringify(luns)}`);
+  const storage = luns.length > 0;
+  const vmCount = spec.nodes + (spec.nfs ? 1 : 0) + (storage ? 1 : 0);
   if (!Number.isInteger(spec.nodes) || spec.nodes < 1) throw new Error(`topology: nodes must be a positive integer, got ${spec.nodes}`);
   if (vmCount > maxVms) throw new Error(`topology: ${vmCount} VMs requested, at most ${maxVms} at once (memory and cores)`);
   const names = Array.from({ length: spec.nodes }, (_, i) => `node${i + 1}`);
-  const all = spec.nfs ? [...names, 'nfs'] : names;
+  const all = [...names, ...(spec.nfs ? ['nfs'] : []), ...(storage ? ['storage'] : [])];
   const segments: SegmentPlan[] = [{ name: 'lan', subnet: 0, members: all }];
   (spec.p2p ?? []).forEach(([a, b], i) => {
     for (const n of [a, b]) if (!names.includes(n)) throw new Error(`topology: p2p link names unknown node ${n}`);
@@ -73,10 +86,11 @@ export function planCluster(spec: TopologySpec): ClusterPlan {
   });
   const nodes: NodePlan[] = all.map((name) => {
     const h = hostNumber(name);
+    const role = name === 'nfs' || name === 'storage' ? name : 'node';
     return {
       name,
-      role: name === 'nfs' ? 'nfs' : 'node',
-      memMb: name === 'nfs' ? 384 : (spec.memMb ?? 512),
+      role,
+      memMb: role === 'node' ? (spec.memMb ?? 512) : 384,
       nics: segments
         .filter((s) => s.members.includes(name))
         .map((s) => ({
@@ -85,10 +99,10 @@ export function planCluster(spec: TopologySpec): ClusterPlan {
           ip: `10.77.${s.subnet}.${h}`,
           prefix: 24,
         })),
-      localDisksMb: name === 'nfs' ? [] : (spec.localDisksMb ?? [64]),
+      localDisksMb: role === 'storage' ? luns : role === 'nfs' ? [] : (spec.localDisksMb ?? [64]),
       serialWires: wires.filter((w) => w.a === name || w.b === name).map((w) => w.name),
-      sharedScsi: name !== 'nfs' && !!spec.sharedScsiMb,
+      sharedScsi: role === 'node' && !!spec.sharedScsiMb,
     };
   });
-  return { nodes, segments, wires, sharedScsiMb: spec.sharedScsiMb ?? 0 };
+  return { nodes, segments, wires, sharedScsiMb: spec.sharedScsiMb ?? 0, iscsiLunsMb: luns };
 }
