@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { qemuMarker, runRoot } from './paths.js';
+import { processAlive } from '../../src/common/process-alive.js';
 
 const live = new Set<number>();
 let hooked = false;
@@ -76,21 +77,13 @@ export function listMarkedQemus(): StrayQemu[] {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Kill marked qemus. By default only those whose owning harness process is gone (so a developer's
  * `cli.ts up` cluster survives a test run); all=true kills every one.
  */
 export function cleanupStrays(all = false): StrayQemu[] {
-  const victims = listMarkedQemus().filter((q) => all || !alive(q.owner) || q.owner === process.pid);
+  const victims = listMarkedQemus().filter((q) => all || !processAlive(q.owner) || q.owner === process.pid);
   for (const q of victims) killGroup(q.pid);
   removeStaleRunDirs(all);
   return victims;
@@ -108,6 +101,6 @@ function removeStaleRunDirs(all: boolean): void {
   for (const d of dirs) {
     const owner = Number(d.split('-')[0]);
     if (withQemu.has(d)) continue;
-    if (all || !Number.isInteger(owner) || !alive(owner)) fs.rmSync(path.join(runRoot, d), { recursive: true, force: true });
+    if (all || !Number.isInteger(owner) || !processAlive(owner)) fs.rmSync(path.join(runRoot, d), { recursive: true, force: true });
   }
 }

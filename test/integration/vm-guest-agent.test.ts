@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../scripts/vmcluster/agent-client.js';
 import { buildGuestAgent, hasInterpreter } from '../../scripts/vmcluster/image.js';
+import { processAlive } from '../../src/common/process-alive.js';
 
 function missingTool(): string | undefined {
   if (spawnSync('socat', ['-V']).status !== 0) return 'socat is not installed';
@@ -19,14 +20,6 @@ function missingTool(): string | undefined {
 const missing = missingTool();
 if (missing) console.warn(`vm-guest-agent: skipped, ${missing}`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(pred: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -98,7 +91,7 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     expect(r.durationMs).toBeGreaterThanOrEqual(400);
     expect(r.durationMs).toBeLessThan(3000);
     const bg = Number(fs.readFileSync(pidFile, 'utf8'));
-    expect(await until(() => !alive(bg), 2000)).toBe(true);
+    expect(await until(() => !processAlive(bg), 2000)).toBe(true);
   });
 
   it('keeps answering while a long command runs', async () => {
