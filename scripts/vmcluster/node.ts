@@ -38,7 +38,9 @@ const GUEST_CPU = 'qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+rdrand';
 /**
  * qboot rather than SeaBIOS: it only sets up memory and the ACPI/MP tables and jumps to the
  * kernel, where SeaBIOS spends a few hundred milliseconds of emulated time probing devices first.
- * VMCLUSTER_BIOS overrides it ('' for qemu's default SeaBIOS).
+ * Its MP table has no PCI interrupt routes (with acpi=noirq the kernel logs "can't find IRQ for
+ * PCI INT A"): every device here is virtio-pci with MSI-X, so none needs one. VMCLUSTER_BIOS
+ * overrides it ('' for qemu's default SeaBIOS).
  */
 function guestBios(): string {
   if (process.env.VMCLUSTER_BIOS !== undefined) return process.env.VMCLUSTER_BIOS;
