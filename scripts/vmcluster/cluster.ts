@@ -86,6 +86,8 @@ export class Cluster {
           await n.boot(deadlineMs);
           if (n.plan.role === 'nfs') await startNfsServer(n);
           if (n.plan.role === 'node' && target) {
+            // iscsid starts while the target is still being set up.
+            await startInitiator(n);
             await target;
             await this.iscsiLogin(n);
           }
@@ -114,26 +116,20 @@ export class Cluster {
    * used to log in again after iscsiLogout.
    */
   async iscsiLogin(node: VmNode): Promise<string[]> {
+    await startInitiator(node);
     const luns = this.plan.iscsiLunsMb.length;
-    const portal = `${this.storage.ip()}:3260`;
-    const out = await node.run(
+    const sessionLun = (l: number | string) => `/sys/class/iscsi_session/session*/device/target*/*:*:*:${l}/block/*`;
+    // Discovery and login in one iscsiadm run: each start of it costs about a second under TCG.
+    const out = await node.runScript(
       [
-        'set -e',
-        'modprobe iscsi_tcp',
-        `echo "InitiatorName=${iscsiInitiator(node.name)}" > /etc/iscsi/initiatorname.iscsi`,
-        // iscsiadm would start iscsid through systemctl; there is no systemd in the guest.
-        'pgrep -x iscsid >/dev/null || iscsid',
-        `iscsiadm -m discovery -t sendtargets -p ${portal} >/dev/null`,
-        // I/O waits this long for a lost connection to come back before it fails (default 120 s).
-        `iscsiadm -m node -T ${iscsiTarget} -p ${portal} -o update -n node.session.timeo.replacement_timeout -v ${iscsiReplacementTimeoutS}`,
-        `iscsiadm -m node -T ${iscsiTarget} -p ${portal} --login >/dev/null`,
+        `/usr/sbin/iscsiadm -m discovery -t sendtargets -p ${this.storage.ip()}:3260 --login >/dev/null`,
         // The LUN scan after login is asynchronous: wait for every LUN's block device.
         `for i in $(seq 100); do`,
-        `  n=0; for l in $(seq 0 ${luns - 1}); do ls -d /sys/class/iscsi_session/session*/device/target*/*:*:*:$l/block/* >/dev/null 2>&1 && n=$((n+1)); done`,
+        `  n=0; for l in $(seq 0 ${luns - 1}); do ls -d ${sessionLun('$l')} >/dev/null 2>&1 && n=$((n+1)); done`,
         `  [ $n -eq ${luns} ] && break; sleep 0.1`,
         'done',
-        `for l in $(seq 0 ${luns - 1}); do basename $(ls -d /sys/class/iscsi_session/session*/device/target*/*:*:*:$l/block/*); done`,
-      ].join('\n'),
+        `for l in $(seq 0 ${luns - 1}); do basename $(ls -d ${sessionLun('$l')}); done`,
+      ],
       { timeoutMs: 60_000 },
     );
     const devs = out.trim().split('\n').filter(Boolean).map((d) => `/dev/${d}`);
@@ -212,6 +208,25 @@ export const iscsiInitiator = (node: string): string => `iqn.2026-11.vigil.vmc:$
 export const iscsiReplacementTimeoutS = 30;
 
 /**
+ * Start open-iscsi's iscsid on a node (once) under the node's own initiator name. The session
+ * defaults are set in iscsid.conf, which discovery copies into every node record.
+ */
+async function startInitiator(node: VmNode): Promise<void> {
+  await node.runScript(
+    [
+      'pgrep -x iscsid >/dev/null && exit 0',
+      `echo "InitiatorName=${iscsiInitiator(node.name)}" > /etc/iscsi/initiatorname.iscsi`,
+      // I/O waits this long for a lost connection to come back before it fails (default 120 s);
+      // the last setting in the file wins.
+      `echo "node.session.timeo.replacement_timeout = ${iscsiReplacementTimeoutS}" >> /etc/iscsi/iscsid.conf`,
+      // iscsiadm would start iscsid through systemctl; there is no systemd in the guest.
+      '/usr/sbin/iscsid',
+    ],
+    { timeoutMs: 60_000 },
+  );
+}
+
+/**
  * The kernel's LIO target set up through configfs (no targetcli: a python start-up under TCG costs
  * seconds): LUN i is the storage VM's disk i (/dev/vd<a+i>) as an iblock backstore, one target
  * with one portal on the LAN, and an explicit ACL per cluster node's initiator name, so that
@@ -221,9 +236,8 @@ async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
   const t = '/sys/kernel/config/target';
   const tpg = `${t}/iscsi/${iscsiTarget}/tpgt_1`;
   const lines = [
-    'set -e',
-    'modprobe target_core_iblock',
-    'modprobe iscsi_target_mod',
+    '/usr/sbin/modprobe target_core_iblock',
+    '/usr/sbin/modprobe iscsi_target_mod',
     `mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config`,
     // LIO writes its persistent-reservation state under /var/target/pr on every PR change (APTPL
     // or not) and answers NOT READY when it cannot; /etc/target is its config root.
@@ -250,24 +264,23 @@ async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
     for (let l = 0; l < luns; l++) lines.push(`mkdir ${acl}/lun_${l}`, `ln -s ${tpg}/lun/lun_${l} ${acl}/lun_${l}/mapped`);
   }
   lines.push(`echo 0 > ${tpg}/attrib/authentication`, `echo 1 > ${tpg}/enable`);
-  await storage.run(lines.join('\n'), { timeoutMs: 60_000 });
+  await storage.runScript(lines, { timeoutMs: 60_000 });
 }
 
 /** Kernel nfsd, NFSv4 only (mountd for the export cache; no rpcbind/statd), exporting a tmpfs at /srv/nfs. */
 async function startNfsServer(nfs: VmNode): Promise<void> {
-  await nfs.run(
+  await nfs.runScript(
     [
-      'set -e',
-      'modprobe nfsd',
+      '/usr/sbin/modprobe nfsd',
       'mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd',
       `mkdir -p ${nfsExportDir} && mount -t tmpfs -o mode=0777 tmpfs ${nfsExportDir}`,
       `echo '${nfsExportDir} 10.77.0.0/24(rw,sync,no_root_squash,no_subtree_check,fsid=0)' > /etc/exports`,
-      'exportfs -ra',
+      '/usr/sbin/exportfs -ra',
       // mountd answers the kernel's export-cache upcalls (client address -> export), v4 included.
-      'rpc.mountd -N 3',
-      'rpc.nfsd -N 3 -V 4 4',
+      '/usr/sbin/rpc.mountd -N 3',
+      '/usr/sbin/rpc.nfsd -N 3 -V 4 4',
       'cat /proc/fs/nfsd/versions',
-    ].join('\n'),
+    ],
     { timeoutMs: 60_000 },
   );
 }

@@ -220,6 +220,18 @@ export class VmNode {
     return r.stdout;
   }
 
+  /**
+   * Run a set-up script (`set -e` first) with the guest's static busybox from /run/vmc, where
+   * each mkdir, ln, echo, seq or ls is a busybox applet out of RAM: under TCG the same script in
+   * dash, whose every command is a host binary loaded and dynamically linked over 9p, took 15-30
+   * times as long (60 mkdir/ln/echo: 4.8-8.6 s against 0.3 s). Busybox runs its own applet for
+   * any command it has one of, so give the host's tools (modprobe, mount of a network file
+   * system, iscsiadm, ...) by absolute path.
+   */
+  runScript(lines: string[], opts?: ExecOptions): Promise<string> {
+    return this.run(['/run/vmc/busybox', 'sh', '-c', ['set -e', ...lines].join('\n')], opts);
+  }
+
   spawn(cmd: Command, opts?: SpawnOptions): Promise<{ pid: number; log: string }> {
     return this.agent.spawn(cmd, opts);
   }
