@@ -77,7 +77,8 @@ export class Cluster {
     // The NFS server and the iSCSI target are set up as soon as their VMs are up, while the
     // other nodes are still booting; each node logs in to the target once both are up.
     const storage = this.nodes.find((n) => n.plan.role === 'storage');
-    const target = storage ? storage.boot(deadlineMs).then(() => startIscsiTarget(storage, this.plan.iscsiLunsMb.length)) : undefined;
+    const initiators = this.nodes.filter((n) => n.plan.role === 'node').map((n) => n.name);
+    const target = storage ? storage.boot(deadlineMs).then(() => startIscsiTarget(storage, initiators)) : undefined;
     await Promise.all([
       target,
       ...this.nodes
@@ -228,11 +229,11 @@ async function startInitiator(node: VmNode): Promise<void> {
 
 /**
  * The kernel's LIO target set up through configfs (no targetcli: a python start-up under TCG costs
- * seconds): LUN i is the storage VM's disk i (/dev/vd<a+i>) as an iblock backstore, one target
- * with one portal on the LAN, and an explicit ACL per cluster node's initiator name, so that
- * SCSI-3 persistent reservations see each node as its own I_T nexus.
+ * seconds): LUN i is the storage VM's disk i as an iblock backstore, one target with one portal on
+ * the LAN, and an explicit ACL for each cluster node's initiator name, so that SCSI-3 persistent
+ * reservations see each node as its own I_T nexus.
  */
-async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
+async function startIscsiTarget(storage: VmNode, nodes: string[]): Promise<void> {
   const t = '/sys/kernel/config/target';
   const tpg = `${t}/iscsi/${iscsiTarget}/tpgt_1`;
   const lines = [
@@ -244,8 +245,8 @@ async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
     'mkdir -p /var/target/pr /etc/target',
     `mkdir -p ${tpg}`,
   ];
-  for (let l = 0; l < luns; l++) {
-    const dev = `/dev/vd${String.fromCharCode(97 + l)}`;
+  const luns = storage.localDisks.length;
+  storage.localDisks.forEach((dev, l) => {
     const bs = `${t}/core/iblock_${l}/lun${l}`;
     lines.push(
       `mkdir -p ${bs}`,
@@ -255,11 +256,10 @@ async function startIscsiTarget(storage: VmNode, luns: number): Promise<void> {
       `mkdir ${tpg}/lun/lun_${l}`,
       `ln -s ${bs} ${tpg}/lun/lun_${l}/backstore`,
     );
-  }
+  });
   lines.push(`mkdir ${tpg}/np/${storage.ip()}:3260`);
-  // Node names are node1..node4 (topology.ts); every possible one gets an ACL mapping every LUN.
-  for (let n = 1; n <= 4; n++) {
-    const acl = `${tpg}/acls/${iscsiInitiator(`node${n}`)}`;
+  for (const node of nodes) {
+    const acl = `${tpg}/acls/${iscsiInitiator(node)}`;
     lines.push(`mkdir -p ${acl}`);
     for (let l = 0; l < luns; l++) lines.push(`mkdir ${acl}/lun_${l}`, `ln -s ${tpg}/lun/lun_${l} ${acl}/lun_${l}/mapped`);
   }

@@ -12,7 +12,7 @@ const unavailable = vmUnavailable ?? (spawnSync('sh', ['-c', 'command -v iscsiad
 const title = unavailable ? `VM cluster storage smoke (skipped: ${unavailable})` : 'VM cluster storage smoke';
 
 describe.skipIf(!!unavailable)(title, () => {
-  const cluster = useCluster({ nodes: 2, iscsiLunsMb: [32], localDisksMb: [16] });
+  const cluster = useCluster({ nodes: 2, iscsiLunsMb: [32, 8], localDisksMb: [16] });
 
   /** Write 512 bytes at `sector` of the node's LUN around the page cache (O_DIRECT, O_SYNC). */
   const writeSector = async (node: string, sector: number, data: Buffer) => {
@@ -28,13 +28,15 @@ describe.skipIf(!!unavailable)(title, () => {
     return n.readFile(`/tmp/read-${sector}`);
   };
 
-  it('shows both nodes the same LUN: what node1 writes, node2 reads byte for byte', async () => {
+  it('shows both nodes the same two LUNs: what node1 writes, node2 reads byte for byte', async () => {
     const c = cluster();
     for (const n of ['node1', 'node2']) {
-      const inq = await c.node(n).run(`sg_inq ${c.iscsiDisk(n)}`);
-      expect(inq).toMatch(/Vendor identification: LIO-ORG/);
-      expect(inq).toMatch(/Unit serial number: vmc-storage-lun0/);
-      expect((await c.node(n).run(`blockdev --getsize64 ${c.iscsiDisk(n)}`)).trim()).toBe(String(32 * 1024 * 1024));
+      for (const [lun, mb] of [[0, 32], [1, 8]] as const) {
+        const inq = await c.node(n).run(`sg_inq ${c.iscsiDisk(n, lun)}`);
+        expect(inq).toMatch(/Vendor identification: LIO-ORG/);
+        expect(inq).toMatch(new RegExp(`Unit serial number: vmc-storage-lun${lun}`));
+        expect((await c.node(n).run(`blockdev --getsize64 ${c.iscsiDisk(n, lun)}`)).trim()).toBe(String(mb * 1024 * 1024));
+      }
     }
     const record = randomBytes(512);
     const w = await writeSector('node1', 100, record);
@@ -116,7 +118,7 @@ describe.skipIf(!!unavailable)(title, () => {
     await c.iscsiLogout(n2);
     expect((await n2.exec(`test -b ${dev}`)).code).not.toBe(0);
     const again = await c.iscsiLogin(n2);
-    expect(again).toHaveLength(1);
+    expect(again).toHaveLength(2);
     expect((await n2.run(`sg_inq ${again[0]}`))).toMatch(/vmc-storage-lun0/);
   });
 });
