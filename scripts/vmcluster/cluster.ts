@@ -88,7 +88,7 @@ export class Cluster {
           if (n.plan.role === 'nfs') await startNfsServer(n);
           if (n.plan.role === 'node' && target) {
             // iscsid starts while the target is still being set up.
-            await startInitiator(n);
+            await startInitiator(n, this.plan.iscsiReplacementTimeoutS);
             await target;
             await this.iscsiLogin(n);
           }
@@ -117,7 +117,7 @@ export class Cluster {
    * used to log in again after iscsiLogout.
    */
   async iscsiLogin(node: VmNode): Promise<string[]> {
-    await startInitiator(node);
+    await startInitiator(node, this.plan.iscsiReplacementTimeoutS);
     const luns = this.plan.iscsiLunsMb.length;
     const sessionLun = (l: number | string) => `/sys/class/iscsi_session/session*/device/target*/*:*:*:${l}/block/*`;
     // Discovery and login in one iscsiadm run: each start of it costs about a second under TCG.
@@ -205,21 +205,19 @@ export class Cluster {
 /** The storage VM's iSCSI target name, and the initiator name of each cluster node. */
 export const iscsiTarget = 'iqn.2026-11.vigil.vmc:storage';
 export const iscsiInitiator = (node: string): string => `iqn.2026-11.vigil.vmc:${node}`;
-/** How long (s) a node's I/O waits for a lost iSCSI connection before failing (open-iscsi default: 120). */
-export const iscsiReplacementTimeoutS = 30;
 
 /**
  * Start open-iscsi's iscsid on a node (once) under the node's own initiator name. The session
  * defaults are set in iscsid.conf, which discovery copies into every node record.
  */
-async function startInitiator(node: VmNode): Promise<void> {
+async function startInitiator(node: VmNode, replacementTimeoutS: number): Promise<void> {
   await node.runScript(
     [
       'pgrep -x iscsid >/dev/null && exit 0',
       `echo "InitiatorName=${iscsiInitiator(node.name)}" > /etc/iscsi/initiatorname.iscsi`,
-      // I/O waits this long for a lost connection to come back before it fails (default 120 s);
-      // the last setting in the file wins.
-      `echo "node.session.timeo.replacement_timeout = ${iscsiReplacementTimeoutS}" >> /etc/iscsi/iscsid.conf`,
+      // I/O waits this long for a lost connection to come back before it fails; the last
+      // setting in the file wins.
+      `echo "node.session.timeo.replacement_timeout = ${replacementTimeoutS}" >> /etc/iscsi/iscsid.conf`,
       // iscsiadm would start iscsid through systemctl; there is no systemd in the guest.
       '/usr/sbin/iscsid',
     ],

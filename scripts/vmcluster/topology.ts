@@ -22,6 +22,12 @@ export interface TopologySpec {
    * SCSI-3 persistent reservations, and a link cut or a frozen storage VM can be undone.
    */
   iscsiLunsMb?: number[];
+  /**
+   * How long (s) a node's I/O to the iSCSI LUNs waits for a lost connection to come back before
+   * it fails with EIO (default 30; open-iscsi's own default is 120). The session keeps trying to
+   * reconnect after that, so a restored link brings the LUN back either way.
+   */
+  iscsiReplacementTimeoutS?: number;
 }
 
 export interface NicPlan {
@@ -55,6 +61,7 @@ export interface ClusterPlan {
   wires: { name: string; a: string; b: string }[];
   sharedScsiMb: number;
   iscsiLunsMb: number[];
+  iscsiReplacementTimeoutS: number;
 }
 
 export const maxVms = 4;
@@ -69,6 +76,8 @@ export function planCluster(spec: TopologySpec): ClusterPlan {
   const luns = spec.iscsiLunsMb ?? [];
   if (luns.some((mb) => !Number.isInteger(mb) || mb < 1)) throw new Error(`topology: iSCSI LUN sizes must be positive integers (MB), got ${JSON.stringify(luns)}`);
   const storage = luns.length > 0;
+  const replacementTimeoutS = spec.iscsiReplacementTimeoutS ?? 30;
+  if (!Number.isInteger(replacementTimeoutS) || replacementTimeoutS < 1) throw new Error(`topology: iscsiReplacementTimeoutS must be a positive integer, got ${replacementTimeoutS}`);
   const vmCount = spec.nodes + (spec.nfs ? 1 : 0) + (storage ? 1 : 0);
   if (!Number.isInteger(spec.nodes) || spec.nodes < 1) throw new Error(`topology: nodes must be a positive integer, got ${spec.nodes}`);
   if (vmCount > maxVms) throw new Error(`topology: ${vmCount} VMs requested, at most ${maxVms} at once (memory and cores)`);
@@ -104,5 +113,5 @@ export function planCluster(spec: TopologySpec): ClusterPlan {
       sharedScsi: role === 'node' && !!spec.sharedScsiMb,
     };
   });
-  return { nodes, segments, wires, sharedScsiMb: spec.sharedScsiMb ?? 0, iscsiLunsMb: luns };
+  return { nodes, segments, wires, sharedScsiMb: spec.sharedScsiMb ?? 0, iscsiLunsMb: luns, iscsiReplacementTimeoutS: replacementTimeoutS };
 }

@@ -12,7 +12,8 @@ const unavailable = vmUnavailable ?? (spawnSync('sh', ['-c', 'command -v iscsiad
 const title = unavailable ? `VM cluster storage smoke (skipped: ${unavailable})` : 'VM cluster storage smoke';
 
 describe.skipIf(!!unavailable)(title, () => {
-  const cluster = useCluster({ nodes: 2, iscsiLunsMb: [32, 8], localDisksMb: [16] });
+  const replacementTimeoutS = 10;
+  const cluster = useCluster({ nodes: 2, iscsiLunsMb: [32, 8], iscsiReplacementTimeoutS: replacementTimeoutS, localDisksMb: [16] });
 
   /** Write 512 bytes at `sector` of the node's LUN around the page cache (O_DIRECT, O_SYNC). */
   const writeSector = async (node: string, sector: number, data: Buffer) => {
@@ -106,9 +107,33 @@ describe.skipIf(!!unavailable)(title, () => {
     const whileCut = await Promise.race([cut.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 4000))]);
     await c.storage.setLink('lan', true);
     expect(whileCut).toBe('waiting');
-    // Well inside the replacement timeout (30 s): the session recovers and the write lands.
+    // Inside the replacement timeout: the session recovers and the write lands.
     expect((await cut).code).toBe(0);
     expect((await readSector('node1', 301)).equals(record)).toBe(true);
+  });
+
+  it('fails I/O with EIO when the link stays cut past the replacement timeout, and serves it again once restored', async () => {
+    const c = cluster();
+    const n1 = c.node('node1');
+    await c.storage.setLink('lan', false);
+    let failed;
+    const t0 = Date.now();
+    try {
+      failed = await writeSector('node1', 400, randomBytes(512));
+    } finally {
+      await c.storage.setLink('lan', true);
+    }
+    const elapsedMs = Date.now() - t0;
+    expect(failed.code, failed.stderr).not.toBe(0);
+    expect(failed.stderr).toMatch(/Input\/output error/);
+    // Not before the connection was declared lost and the replacement timeout ran out.
+    expect(elapsedMs).toBeGreaterThanOrEqual(replacementTimeoutS * 1000);
+    console.log(`e2e: iSCSI write failed ${elapsedMs} ms after the link cut (replacement timeout ${replacementTimeoutS} s)`);
+
+    // The session logs in again by itself; the same device then reads and writes.
+    const record = randomBytes(512);
+    await n1.waitFor(async () => (await writeSector('node1', 400, record)).code === 0, { deadlineMs: 90_000, intervalMs: 1000, what: 'iSCSI write after the link is back' });
+    expect((await readSector('node2', 400)).equals(record)).toBe(true);
   });
 
   it('logs a node out and in again', async () => {

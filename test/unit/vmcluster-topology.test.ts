@@ -17,6 +17,8 @@ describe('planCluster', () => {
     expect(storage.localDisksMb).toEqual([32, 8]);
     expect(storage.sharedScsi).toBe(false);
     expect(plan.iscsiLunsMb).toEqual([32, 8]);
+    expect(plan.iscsiReplacementTimeoutS).toBe(30);
+    expect(planCluster({ nodes: 1, iscsiLunsMb: [8], iscsiReplacementTimeoutS: 5 }).iscsiReplacementTimeoutS).toBe(5);
     expect(plan.nodes.find((n) => n.name === 'node1')!.localDisksMb).toEqual([64]);
   });
 
@@ -32,8 +34,9 @@ describe('planCluster', () => {
     expect(planCluster({ nodes: 2, nfs: true, iscsiLunsMb: [16] }).nodes).toHaveLength(4);
   });
 
-  it('refuses LUN sizes that are not positive whole megabytes', () => {
+  it('refuses LUN sizes that are not positive whole megabytes, and a replacement timeout below 1 s', () => {
     expect(() => planCluster({ nodes: 2, iscsiLunsMb: [0] })).toThrow(/positive integers/);
     expect(() => planCluster({ nodes: 2, iscsiLunsMb: [1.5] })).toThrow(/positive integers/);
+    expect(() => planCluster({ nodes: 2, iscsiLunsMb: [8], iscsiReplacementTimeoutS: 0 })).toThrow(/iscsiReplacementTimeoutS must be a positive integer/);
   });
 });
