@@ -201,7 +201,7 @@ function buildInitramfs(kdir: string, version: string, out: string): void {
   const order = resolveModuleLoadOrder(modRoot, initramfsModules);
   const tmp = `${out}.d-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  for (const d of ['bin', 'dev', 'proc', 'sys', 'newroot', 'lower', 'upper', 'modules', 'hostmods']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'newroot', 'lower', 'upper', 'modules']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
   fs.copyFileSync(findBusybox(), path.join(tmp, 'bin', 'busybox'));
   fs.chmodSync(path.join(tmp, 'bin', 'busybox'), 0o755);
   fs.symlinkSync('busybox', path.join(tmp, 'bin', 'sh'));

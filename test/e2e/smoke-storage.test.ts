@@ -29,6 +29,10 @@ describe.skipIf(!!unavailable)(title, () => {
     return n.readFile(`/tmp/read-${sector}`);
   };
 
+  /** 'waiting' if the I/O has not finished after `ms`, else 'done'. */
+  const stateAfter = (io: Promise<unknown>, ms: number) =>
+    Promise.race([io.then(() => 'done'), new Promise<string>((r) => setTimeout(() => r('waiting'), ms))]);
+
   it('shows both nodes the same two LUNs: what node1 writes, node2 reads byte for byte', async () => {
     const c = cluster();
     for (const n of ['node1', 'node2']) {
@@ -91,7 +95,7 @@ describe.skipIf(!!unavailable)(title, () => {
     try {
       const t0 = Date.now();
       pending = writeSector('node1', 300, record);
-      const early = await Promise.race([pending.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 4000))]);
+      const early = await stateAfter(pending, 4000);
       expect(early).toBe('waiting');
       expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
       // The node itself stays responsive while its storage is gone.
@@ -104,7 +108,7 @@ describe.skipIf(!!unavailable)(title, () => {
 
     await c.storage.setLink('lan', false);
     const cut = writeSector('node2', 301, record);
-    const whileCut = await Promise.race([cut.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 4000))]);
+    const whileCut = await stateAfter(cut, 4000);
     await c.storage.setLink('lan', true);
     expect(whileCut).toBe('waiting');
     // Inside the replacement timeout: the session recovers and the write lands.

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../scripts/vmcluster/agent-client.js';
+import { waitFor } from '../../scripts/vmcluster/wait.js';
 import { buildGuestAgent, hasInterpreter } from '../../scripts/vmcluster/image.js';
 import { processAlive } from '../../src/common/process-alive.js';
 
@@ -20,15 +21,6 @@ function missingTool(): string | undefined {
 const missing = missingTool();
 if (missing) console.warn(`vm-guest-agent: skipped, ${missing}`);
 
-
-async function until(pred: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
 
 describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missing ?? 'ok'})`, () => {
   let dir: string;
@@ -44,7 +36,7 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     client = await AgentClient.listen(path.join(dir, 'agent.sock'), 'host');
     const pty = path.join(dir, 'port');
     socat = spawn('socat', [`PTY,link=${pty},raw,echo=0`, `UNIX-CONNECT:${client.path}`], { stdio: 'ignore' });
-    expect(await until(() => fs.existsSync(pty), 5000)).toBe(true);
+    await waitFor(() => fs.existsSync(pty), { deadlineMs: 5000, intervalMs: 20, what: 'the socat pty' });
     agent = spawn(binary, [pty], { stdio: ['ignore', 'ignore', 'inherit'] });
     // Answering is enough here (ready also needs /run/vmc-ready, which only the guest's init makes).
     const end = Date.now() + 5000;
@@ -91,7 +83,7 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     expect(r.durationMs).toBeGreaterThanOrEqual(400);
     expect(r.durationMs).toBeLessThan(3000);
     const bg = Number(fs.readFileSync(pidFile, 'utf8'));
-    expect(await until(() => !processAlive(bg), 2000)).toBe(true);
+    await waitFor(() => !processAlive(bg), { deadlineMs: 2000, intervalMs: 20, what: `background sleep ${bg} to be killed` });
   });
 
   it('keeps answering while a long command runs', async () => {
@@ -115,7 +107,7 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     const log = path.join(dir, 'spawn.log');
     const sp = await client.spawn(['sh', '-c', 'echo started; exec sleep 60'], { log });
     expect(sp.log).toBe(log);
-    expect(await until(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8') === 'started\n', 5000)).toBe(true);
+    await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8') === 'started\n', { deadlineMs: 5000, intervalMs: 20, what: 'the spawned process to log' });
     let entry = (await client.procs()).find((p) => p.pid === sp.pid);
     expect(entry).toMatchObject({ argv: ['sh', '-c', 'echo started; exec sleep 60'], log, exited: false, code: null, signal: null });
     await client.kill(sp.pid, 'SIGTERM');
@@ -126,7 +118,7 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     }
     expect(entry).toMatchObject({ exited: true, code: null, signal: 'SIGTERM' });
     const quick = await client.spawn('exit 4', { log });
-    await until(() => false, 300);
+    await waitFor(async () => !!(await client.procs()).find((p) => p.pid === quick.pid)?.exited, { deadlineMs: 5000, intervalMs: 20, what: 'exit 4 to be reaped' });
     expect((await client.procs()).find((p) => p.pid === quick.pid)).toMatchObject({ exited: true, code: 4, signal: null });
   });
 
