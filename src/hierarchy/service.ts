@@ -8,6 +8,7 @@ import type { Lcd } from '../lcd/lcd.js';
 import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
 import { HierarchyEngine, type EngineEvent, type PeerMessage } from './engine.js';
 import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
+import { actionTimeLimitMs } from './action-time-limit.js';
 import { engineConfig, kitInstance } from './lcd-view.js';
 import type { RecoveryPolicy } from './recovery-policy.js';
 import type { ResourceState } from './states.js';
@@ -257,7 +258,7 @@ export class HierarchyService {
     if (!kit) return { ok: false, recoveryClass: 'fatal', reason: `no recovery kit named ${inst.app} on ${this.local} (kits: ${this.kits.apps().join(', ')})` };
     if (action === 'validate') return kit.validate(inst);
     const controller = new AbortController();
-    const limit = Number(inst.info[`${action}TimeoutMs`]) || kit.timeLimits[action];
+    const limit = actionTimeLimitMs(inst.info, action, kit.timeLimits[action]);
     return runKitAction(kit, inst, { type: 'runAction', actionId: 0, tag: inst.tag, action, timeLimitMs: limit }, {
       system: this.local,
       signal: controller.signal,

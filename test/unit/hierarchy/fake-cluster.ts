@@ -11,6 +11,7 @@ export interface ActionRecord {
   action: KitAction;
   at: number;
   actionId: number;
+  timeLimitMs: number;
 }
 
 /** Answer for one action: a result, or 'hang' to never answer. */
@@ -139,7 +140,7 @@ export class FakeCluster {
     for (const c of cmds) {
       switch (c.type) {
         case 'runAction': {
-          this.actions.push({ system, tag: c.tag, action: c.action, at: this.now, actionId: c.actionId });
+          this.actions.push({ system, tag: c.tag, action: c.action, at: this.now, actionId: c.actionId, timeLimitMs: c.timeLimitMs });
           const r = this.responder(system, c.tag, c.action);
           if (r !== 'hang') this.queue.push({ system, ev: { type: 'actionResult', actionId: c.actionId, result: r } });
           break;
