@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DependencyGraph } from '../../../src/hierarchy/graph.js';
 import { checkTransition } from '../../../src/hierarchy/states.js';
-import { FakeCluster, OK, appOverFs } from './fake-cluster.js';
+import { ACTION_MS, FakeCluster, OK, appOverFs } from './fake-cluster.js';
 import type { HierarchyConfig } from '../../../src/hierarchy/engine.js';
 
 const fail = (recoveryClass: 'retry-here' | 'move-elsewhere' | 'fatal', reason = 'broken') => ({ ok: false, recoveryClass, reason });
@@ -72,7 +72,8 @@ describe('hierarchy engine', () => {
     expect(c.ran('B', 'restore')).toEqual([]);
     expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.engine('B').runningOn('app')).toBe('C');
-    expect(c.moved).toEqual([{ system: 'C', kind: 'failover', key: 'app', from: 'A', to: 'C', durationMs: 0, reason: 'system-down' }]);
+    // Two restores, one after the other, on the fake clock.
+    expect(c.moved).toEqual([{ system: 'C', kind: 'failover', key: 'app', from: 'A', to: 'C', durationMs: 2 * ACTION_MS, reason: 'system-down' }]);
   });
 
   it('passes the hierarchy on when the best backup cannot restore it (move-elsewhere)', () => {
@@ -107,6 +108,21 @@ describe('hierarchy engine', () => {
     c.kill('A');
     expect(c.ran('C', 'restore')).toEqual(['fs', 'fs', 'app']);
     expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    // The failover lasted from the decision to the end: restore, rollback, restore, restore.
+    expect(c.moved).toEqual([{ system: 'C', kind: 'failover', key: 'app', from: 'A', to: 'C', durationMs: 4 * ACTION_MS, reason: 'system-down' }]);
+  });
+
+  it('a restore that keeps failing with retry-here is made exactly maxAttempts times here, then passed on', () => {
+    for (const maxAttempts of [1, 3]) {
+      const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }), { recovery: { maxAttempts, windowMs: 60_000 } });
+      inService(c, 'A');
+      c.responder = (s, tag, action) => (s === 'C' && tag === 'fs' && action === 'restore' ? fail('retry-here', 'device settling') : OK);
+      c.kill('A');
+      expect(c.ran('C', 'restore')).toEqual(Array(maxAttempts).fill('fs'));
+      expect(c.engine('C').state('fs')).toBe('OSF');
+      expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
+      expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    }
   });
 
   it('automatic switchback: the hierarchy returns when the preferred system comes back', () => {
@@ -122,6 +138,8 @@ describe('hierarchy engine', () => {
     expect(c.ran('A', 'restore')).toEqual(['fs', 'app']);
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.engine('B').runningOn('app')).toBe('A');
+    // A reports the switchback from when it was asked to take the hierarchy over.
+    expect(c.moved.at(-1)).toEqual({ system: 'A', kind: 'switchover', key: 'app', from: 'B', to: 'A', durationMs: 2 * ACTION_MS, reason: 'switchback' });
   });
 
   it('intelligent switchback waits for the administrator; in-service on A then switches over', () => {
@@ -138,7 +156,8 @@ describe('hierarchy engine', () => {
     expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.admin.find((a) => a.request === 'sw')).toMatchObject({ system: 'A', ok: true });
-    expect(c.moved.at(-1)).toMatchObject({ system: 'A', kind: 'switchover', from: 'B', to: 'A', reason: 'switchover' });
+    // From the request: B removes app and fs, then A restores fs and app.
+    expect(c.moved.at(-1)).toEqual({ system: 'A', kind: 'switchover', key: 'app', from: 'B', to: 'A', durationMs: 4 * ACTION_MS, reason: 'switchover' });
   });
 
   it('local recovery: a failed check is recovered here without failover', () => {
@@ -235,6 +254,8 @@ describe('hierarchy engine', () => {
     c.quorum = true;
     c.step('B', { type: 'quorumChanged' });
     expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    // Reported as a failover from the system that died, not from "unknown".
+    expect(c.moved).toEqual([{ system: 'B', kind: 'failover', key: 'app', from: 'A', to: 'B', durationMs: 2 * ACTION_MS, reason: 'system-down' }]);
   });
 
   it('a kit veto (canFailoverNow) keeps the hierarchy where it is', () => {

@@ -1,5 +1,8 @@
 // A deterministic fake cluster for engine tests: several HierarchyEngines joined by an in-memory
-// network, a fake clock, and kit actions answered by a programmable responder.
+// network, a fake clock, and kit actions answered by a programmable responder. Each kit action
+// takes `actionMs` of fake time (messages arrive at once): settling the cluster moves the clock
+// to each answer in turn, ticking every live engine on the way, so failovers and switchovers
+// take measurable time.
 
 import type { ActionResult, KitAction } from '../../../src/kits/kit.js';
 import { DEFAULT_TIME_LIMITS } from '../../../src/kits/kit.js';
@@ -19,6 +22,9 @@ export type Responder = (system: string, tag: string, action: KitAction) => Acti
 
 export const OK: ActionResult = { ok: true, recoveryClass: 'none', reason: '' };
 
+/** How long a kit action takes on the fake clock unless a test says otherwise. */
+export const ACTION_MS = 100;
+
 export class FakeCluster {
   now = 1_000;
   readonly engines = new Map<string, HierarchyEngine>();
@@ -35,7 +41,11 @@ export class FakeCluster {
   /** Systems whose messaging refuses messages (alive but still starting). */
   readonly notReady = new Set<string>();
   quorum = true;
+  /** How long each kit action takes on the fake clock. */
+  actionMs: (system: string, tag: string, action: KitAction) => number = () => ACTION_MS;
   private queue: Array<{ system: string; ev: EngineEvent }> = [];
+  /** Action results not yet due, in the order they fall due. */
+  private later: Array<{ at: number; system: string; ev: EngineEvent }> = [];
 
   constructor(
     systems: string[],
@@ -67,14 +77,22 @@ export class FakeCluster {
     this.run();
   }
 
-  /** Advances the fake clock in steps, ticking every live engine. */
+  /** Advances the fake clock by `ms` in steps, ticking every live engine at each step. */
   advance(ms: number, stepMs = 500): void {
     const end = this.now + ms;
     while (this.now < end) {
-      this.now = Math.min(end, this.now + stepMs);
-      for (const [s, e] of this.engines) if (!this.down.has(s)) this.handle(s, e.tick(this.now));
-      this.run();
+      const to = Math.min(end, this.now + stepMs);
+      this.run(to);
+      this.clockTo(to);
+      this.run(to);
     }
+  }
+
+  /** Moves the clock forward and ticks every live engine. */
+  private clockTo(t: number): void {
+    if (t <= this.now) return;
+    this.now = t;
+    for (const [s, e] of this.engines) if (!this.down.has(s)) this.handle(s, e.tick(this.now));
   }
 
   kill(system: string): void {
@@ -126,13 +144,24 @@ export class FakeCluster {
     this.run();
   }
 
-  run(): void {
+  /**
+   * Delivers everything queued, then each action result as it falls due (moving the clock to it
+   * and ticking the engines), up to `until`: by default until nothing is left but hung actions.
+   */
+  run(until = Number.POSITIVE_INFINITY): void {
     let guard = 0;
-    while (this.queue.length) {
-      if (++guard > 10_000) throw new Error('fake cluster did not settle');
-      const { system, ev } = this.queue.shift()!;
-      if (this.down.has(system)) continue;
-      this.handle(system, this.engines.get(system)!.step(ev, this.now));
+    for (;;) {
+      while (this.queue.length) {
+        if (++guard > 10_000) throw new Error('fake cluster did not settle');
+        const { system, ev } = this.queue.shift()!;
+        if (this.down.has(system)) continue;
+        this.handle(system, this.engines.get(system)!.step(ev, this.now));
+      }
+      const next = this.later[0];
+      if (!next || next.at > until) return;
+      this.later.shift();
+      this.clockTo(next.at);
+      this.queue.push({ system: next.system, ev: next.ev });
     }
   }
 
@@ -142,7 +171,7 @@ export class FakeCluster {
         case 'runAction': {
           this.actions.push({ system, tag: c.tag, action: c.action, at: this.now, actionId: c.actionId, timeLimitMs: c.timeLimitMs });
           const r = this.responder(system, c.tag, c.action);
-          if (r !== 'hang') this.queue.push({ system, ev: { type: 'actionResult', actionId: c.actionId, result: r } });
+          if (r !== 'hang') this.answerAt(this.now + this.actionMs(system, c.tag, c.action), system, { type: 'actionResult', actionId: c.actionId, result: r });
           break;
         }
         case 'send':
@@ -168,6 +197,16 @@ export class FakeCluster {
           break;
       }
     }
+  }
+
+  private answerAt(at: number, system: string, ev: EngineEvent): void {
+    if (at <= this.now) {
+      this.queue.push({ system, ev });
+      return;
+    }
+    // Stable: answers due at the same time arrive in the order the actions began.
+    const i = this.later.findIndex((l) => l.at > at);
+    this.later.splice(i < 0 ? this.later.length : i, 0, { at, system, ev });
   }
 
   /** Actions of one kind on one system, in order. */

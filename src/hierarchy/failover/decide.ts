@@ -1,0 +1,109 @@
+// The failover decisions: which system brings a hierarchy in service when the system running
+// it dies, when it fails here, or when a system could not take it; and the rules every takeover
+// passes before anything is restored here (the quorum gate). Every survivor computes the same
+// target from the same facts (failover-choice.ts), so only the chosen one acts.
+//
+// Rules that decide whether or where a hierarchy may move belong in this file.
+
+import type { EngineContext } from '../engine-context.js';
+import type { OpOrigin, PeerMessage } from '../engine-types.js';
+import { chooseSystem } from '../failover-choice.js';
+import { removeOp, restoreOp, serve, type Operation } from '../operations/operation.js';
+import { moveVeto } from './veto.js';
+
+export interface FailoverOps {
+  start(op: Operation): void;
+}
+
+export class FailoverDecisions {
+  /** Hierarchies whose failover waits for quorum, with the systems that already had them. */
+  private readonly awaitingQuorum = new Map<string, string[]>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly ops: FailoverOps,
+    /** Whether this system knows where the hierarchy runs now. */
+    private readonly placed: (key: string) => boolean,
+  ) {}
+
+  /** `system` died with these hierarchies in service. */
+  systemDied(system: string, keys: string[]): void {
+    for (const key of keys) {
+      this.ctx.log('warn', `system ${system} died with hierarchy ${key} in service`, { key, system, at: this.ctx.now });
+      this.decide(key, [system]);
+    }
+  }
+
+  /** Brings the hierarchy in service here if this is the best live system left; `tried` are excluded. */
+  private decide(key: string, tried: string[]): void {
+    const { ctx } = this;
+    if (!ctx.resources.has(key)) return;
+    const target = chooseSystem(ctx.candidates(key), ctx.alive, new Set(tried));
+    if (target !== ctx.local) {
+      if (target) ctx.log('info', `hierarchy ${key} fails over to ${target}`, { key, target });
+      else ctx.log('error', `hierarchy ${key} has no live system to fail over to`, { key });
+      return;
+    }
+    if (!ctx.hasQuorum()) {
+      this.awaitingQuorum.set(key, tried);
+      ctx.log('warn', `failover of ${key} withheld: no quorum`, { key });
+      return;
+    }
+    this.ops.start(restoreOp(key, 'failover', serve('failover', ctx.now, { tried })));
+  }
+
+  /** Quorum changed: failovers withheld for want of it are decided again. */
+  retryAwaitingQuorum(): void {
+    if (!this.ctx.hasQuorum()) return;
+    for (const [key, tried] of [...this.awaitingQuorum]) {
+      this.awaitingQuorum.delete(key);
+      if (!this.placed(key)) this.decide(key, tried);
+    }
+  }
+
+  /** Hands the hierarchy to the best remaining live system (this one included), if any. */
+  passOn(key: string, tried: string[], reason: string, origin: OpOrigin): void {
+    const { ctx } = this;
+    const target = chooseSystem(ctx.candidates(key), ctx.alive, new Set(tried));
+    if (!target) {
+      ctx.log('error', `hierarchy ${key} cannot be brought in service anywhere: ${reason}`, { key, tried });
+      return;
+    }
+    if (target === ctx.local) {
+      this.ops.start(restoreOp(key, origin, serve(origin, ctx.now, { tried })));
+      return;
+    }
+    ctx.log('info', `hierarchy ${key} handed to ${target}: ${reason}`, { key, target });
+    ctx.send(target, { kind: 'takeover', key, tried, reason, origin });
+  }
+
+  /** A peer asks this system to take a hierarchy over (it failed there, or a switchback). */
+  takeoverRequested(from: string, msg: Extract<PeerMessage, { kind: 'takeover' }>): void {
+    const { ctx } = this;
+    const key = ctx.keyOf(msg.key);
+    if (!key) {
+      ctx.send(from, { kind: 'takeover-result', key: msg.key, ok: false, reason: `no hierarchy ${msg.key} on ${ctx.local}`, tryNext: [...msg.tried, ctx.local] });
+      return;
+    }
+    if (!ctx.hasQuorum()) {
+      ctx.send(from, { kind: 'takeover-result', key, ok: false, reason: `no quorum on ${ctx.local}`, tryNext: [...msg.tried, ctx.local] });
+      return;
+    }
+    this.ops.start(restoreOp(key, msg.origin, serve(msg.origin, ctx.now, { tried: msg.tried, from, replyTo: from })));
+  }
+
+  /**
+   * A resource of a hierarchy in service here failed and cannot be recovered here: the
+   * hierarchy leaves (ending with the resource OSF) for the next system, unless a kit vetoes the
+   * move. Returns false when it stays.
+   */
+  leaveAfterFailure(key: string, tag: string, reason: string): boolean {
+    const veto = moveVeto(this.ctx, key);
+    if (veto) {
+      this.ctx.log('warn', `failover of ${key} vetoed: ${veto}; staying here`, { key });
+      return false;
+    }
+    this.ops.start(removeOp(key, 'local-failure', { kind: 'fail-over', failedTag: tag, reason }));
+    return true;
+  }
+}
