@@ -4,7 +4,7 @@
 // monitoring, switchover, admin locks) read and change this state; none of them does I/O.
 
 import type { EngineCommand, EngineOptions, PeerMessage, ResourceConfig } from './engine-types.js';
-import type { Candidate } from './failover-choice.js';
+import type { Candidate } from './failover/choose-system.js';
 import { DependencyGraph } from './graph.js';
 import { checkTransition, isInService, type ResourceState, type StateCause } from './states.js';
 

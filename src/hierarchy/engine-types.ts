@@ -3,7 +3,7 @@
 // exchange, and the commands it answers with (carried out by executor.ts).
 
 import type { ActionResult, CheckDepth, KitAction } from '../kits/kit.js';
-import type { Candidate } from './failover-choice.js';
+import type { Candidate } from './failover/choose-system.js';
 import type { LockOwner } from './locks.js';
 import type { RecoveryPolicy } from './recovery-policy.js';
 import type { ResourceState } from './states.js';

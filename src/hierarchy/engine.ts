@@ -8,6 +8,7 @@
 // owns it.
 // - operations/  running operations (waves, action deadlines, per-hierarchy queue) and what
 //                a restore or a remove leads to (rollback, retry, hand-over);
+// - resource-table.ts  the configured resources and their states at start;
 // - placement.ts where each hierarchy is in service, state sync, double-in-service resolution;
 // - failover/    failover decisions (decide.ts), hand-over retries, automatic switchback, vetoes;
 // - monitoring.ts checks and local recovery;
@@ -20,7 +21,6 @@ import type { EngineCommand, EngineEvent, EngineOptions, HierarchyConfig, PeerMe
 import { FailoverDecisions } from './failover/decide.js';
 import { Handoffs } from './failover/handoff.js';
 import { considerSwitchback } from './failover/switchback.js';
-import { DependencyGraph } from './graph.js';
 import { Monitoring } from './monitoring.js';
 import { removeOp, type Operation } from './operations/operation.js';
 import { RemoveOutcomes } from './operations/remove-outcome.js';
@@ -28,7 +28,8 @@ import { RestoreOutcomes } from './operations/restore-outcome.js';
 import { OperationRunner } from './operations/runner.js';
 import { Placement } from './placement.js';
 import { DEFAULT_RECOVERY_POLICY } from './recovery-policy.js';
-import { inServiceState, isInService, type ResourceState } from './states.js';
+import { applyConfig, loadRecordedStates } from './resource-table.js';
+import type { ResourceState } from './states.js';
 import { Switchovers } from './switchover.js';
 
 export type {
@@ -56,7 +57,7 @@ export class HierarchyEngine {
   private readonly restores: RestoreOutcomes;
   private readonly removes: RemoveOutcomes;
 
-  constructor(private readonly opts: EngineOptions) {
+  constructor(opts: EngineOptions) {
     const ctx = (this.ctx = new EngineContext(opts));
     const policy = opts.recovery ?? DEFAULT_RECOVERY_POLICY;
     const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op)));
@@ -167,21 +168,7 @@ export class HierarchyEngine {
   loadStates(states: Record<string, ResourceState>, now: number): EngineCommand[] {
     const { ctx } = this;
     ctx.advanceTo(now);
-    const unclean = new Set<string>();
-    for (const [tag, st] of Object.entries(states)) {
-      const r = ctx.resources.get(tag);
-      if (!r) continue;
-      if (isInService(st)) {
-        // Not in service as far as anyone should rely on; treated as failed until cleaned up.
-        r.state = 'OSF';
-        r.reason = 'cleaning up after an unclean stop';
-        unclean.add(ctx.graph.hierarchyKey(tag));
-      } else {
-        r.state = st;
-        r.reason = 'agent start';
-      }
-      ctx.emit({ type: 'persistState', tag, state: r.state, reason: r.reason });
-    }
+    const unclean = loadRecordedStates(ctx, states);
     for (const key of unclean) {
       ctx.log('warn', `hierarchy ${key} was in service when the agent stopped uncleanly; cleaning up`, { key, at: ctx.now });
       this.runner.start(removeOp(key, 'agent-start', { kind: 'stay-out' }));
@@ -192,31 +179,7 @@ export class HierarchyEngine {
   // ---- routing ----
 
   private applyConfig(cfg: HierarchyConfig): void {
-    const { ctx } = this;
-    const g = new DependencyGraph();
-    for (const r of cfg.resources) g.addNode(r.tag);
-    for (const d of cfg.dependencies) g.addDependency(d.parent, d.child);
-    const seen = new Set<string>();
-    for (const r of cfg.resources) {
-      seen.add(r.tag);
-      const cur = ctx.resources.get(r.tag);
-      if (cur) {
-        cur.cfg = r;
-        if (isInService(cur.state)) {
-          const want = inServiceState(r.equivalents.length > 0);
-          if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
-        }
-      } else {
-        ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
-      }
-    }
-    for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
-    ctx.graph = g;
-    const here = new Set<string>();
-    for (const [key, comp] of g.hierarchies()) {
-      if (comp.some((t) => isInService(ctx.resources.get(t)!.state))) here.add(key);
-    }
-    this.placement.rekey(here);
+    this.placement.rekey(applyConfig(this.ctx, cfg));
   }
 
   private systemUp(system: string): void {

@@ -1,7 +1,7 @@
 // The thin, I/O-doing side of the hierarchy engine: runs the engine's commands against kits
 // (with each action's time limit enforced by an AbortSignal), sends peer messages through the
 // transport it is given, persists states, and feeds results back into the engine. All decisions
-// stay in engine.ts; this file only carries them out.
+// stay in the engine (engine.ts and the parts it routes to); this file only carries them out.
 
 import type { ActionContext, ActionResult, Kit, KitRegistry, ResourceInstance } from '../kits/kit.js';
 import type { EngineCommand, EngineEvent, HierarchyEngine, KitFacts, PeerMessage } from './engine.js';

@@ -1,13 +1,13 @@
 // The failover decisions: which system brings a hierarchy in service when the system running
 // it dies, when it fails here, or when a system could not take it; and the rules every takeover
 // passes before anything is restored here (the quorum gate). Every survivor computes the same
-// target from the same facts (failover-choice.ts), so only the chosen one acts.
+// target from the same facts (choose-system.ts), so only the chosen one acts.
 //
 // Rules that decide whether or where a hierarchy may move belong in this file.
 
 import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
-import { chooseSystem } from '../failover-choice.js';
+import { chooseSystem } from './choose-system.js';
 import { removeOp, restoreOp, serve, type Operation } from '../operations/operation.js';
 import { moveVeto } from './veto.js';
 

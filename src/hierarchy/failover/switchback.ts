@@ -3,7 +3,7 @@
 // service and hands it over. `intelligent` hierarchies stay until an administrator moves them.
 
 import type { EngineContext } from '../engine-context.js';
-import { chooseSystem } from '../failover-choice.js';
+import { chooseSystem } from './choose-system.js';
 import { removeOp, type Operation } from '../operations/operation.js';
 import { moveVeto } from './veto.js';
 

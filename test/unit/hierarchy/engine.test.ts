@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DependencyGraph } from '../../../src/hierarchy/graph.js';
 import { checkTransition } from '../../../src/hierarchy/states.js';
+import { DEFAULT_TIME_LIMITS } from '../../../src/kits/kit.js';
 import { ACTION_MS, FakeCluster, OK, appOverFs } from './fake-cluster.js';
 import type { HierarchyConfig } from '../../../src/hierarchy/engine.js';
 
@@ -88,6 +89,31 @@ describe('hierarchy engine', () => {
     expect(c.engine('C').stateReason('app')).toMatch(/port busy/);
     expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
     expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('a system that takes a hierarchy over and fails for good tells the system that handed it over', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 20, C: 5 }));
+    inService(c, 'A');
+    c.responder = (s, tag, action) => {
+      if (s === 'C' && tag === 'app' && action === 'restore') return fail('move-elsewhere', 'port busy');
+      if (s === 'B' && tag === 'fs' && action === 'restore') return fail('fatal', 'bad superblock');
+      return OK;
+    };
+    c.kill('A');
+    expect(c.ran('B', 'restore')).toEqual(['fs']);
+    expect(c.engine('B').state('fs')).toBe('OSF');
+    expect(c.logs).toContain('C warn takeover of app failed on B: fs: bad superblock');
+    expect(c.moved).toEqual([]);
+  });
+
+  it('a resource whose kit is missing fails its operation at once instead of leaving it running', () => {
+    const facts = { timeLimits: { ...DEFAULT_TIME_LIMITS }, supportsRecover: true, maxCheckDepth: 10 as const };
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), { kitFacts: (app) => (app === 'gen/filesys' ? undefined : facts) });
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    expect(c.admin.at(-1)).toMatchObject({ request: 'r', ok: false });
+    expect(c.admin.at(-1)!.message).toMatch(/fs: no kit for app gen\/filesys/);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSF']);
+    expect(c.engine('A').busy('app')).toBe(false);
   });
 
   it('a fatal restore failure stops: OSF with the reason, nothing moves', () => {

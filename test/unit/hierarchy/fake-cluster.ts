@@ -44,6 +44,7 @@ export class FakeCluster {
   /** How long each kit action takes on the fake clock. */
   actionMs: (system: string, tag: string, action: KitAction) => number = () => ACTION_MS;
   private queue: Array<{ system: string; ev: EngineEvent }> = [];
+  private readonly options = new Map<string, EngineOptions>();
   /** Action results not yet due, in the order they fall due. */
   private later: Array<{ at: number; system: string; ev: EngineEvent }> = [];
 
@@ -54,13 +55,15 @@ export class FakeCluster {
   ) {
     const defaultFacts: KitFacts = { timeLimits: { ...DEFAULT_TIME_LIMITS }, supportsRecover: true, maxCheckDepth: 10 };
     for (const s of systems) {
-      const e = new HierarchyEngine({
+      const engineOpts: EngineOptions = {
         localSystem: s,
         checkIntervalMs: 5_000,
         kitFacts: (app) => opts.facts?.[app] ?? defaultFacts,
         quorum: () => this.quorum,
         ...opts,
-      });
+      };
+      this.options.set(s, engineOpts);
+      const e = new HierarchyEngine(engineOpts);
       this.engines.set(s, e);
       this.handle(s, e.step({ type: 'config', config: config(s) }, this.now));
     }
@@ -132,8 +135,7 @@ export class FakeCluster {
   /** The system comes back with a fresh engine state (resources OSU), like a reboot. */
   revive(system: string, config: HierarchyConfig): void {
     this.down.delete(system);
-    const old = this.engines.get(system)!;
-    const e = new HierarchyEngine((old as unknown as { opts: EngineOptions }).opts);
+    const e = new HierarchyEngine(this.options.get(system)!);
     this.engines.set(system, e);
     this.handle(system, e.step({ type: 'config', config }, this.now));
     for (const s of this.engines.keys()) {

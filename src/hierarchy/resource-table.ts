@@ -1,0 +1,60 @@
+// The local resources as configured (from the LCD) and their states: a new configuration adds
+// resources OSU, forgets the ones gone, and moves in-service ones between ISP and ISU when
+// their protection changes; the states recorded when the agent stopped are taken back at start,
+// where anything recorded in service is treated as failed until it has been cleaned up.
+
+import type { EngineContext } from './engine-context.js';
+import type { HierarchyConfig } from './engine-types.js';
+import { DependencyGraph } from './graph.js';
+import { inServiceState, isInService, type ResourceState } from './states.js';
+
+/** Applies a configuration; returns the (new) keys of the hierarchies with a resource in service here. */
+export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
+  const g = new DependencyGraph();
+  for (const r of cfg.resources) g.addNode(r.tag);
+  for (const d of cfg.dependencies) g.addDependency(d.parent, d.child);
+  const seen = new Set<string>();
+  for (const r of cfg.resources) {
+    seen.add(r.tag);
+    const cur = ctx.resources.get(r.tag);
+    if (cur) {
+      cur.cfg = r;
+      if (isInService(cur.state)) {
+        const want = inServiceState(r.equivalents.length > 0);
+        if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
+      }
+    } else {
+      ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
+    }
+  }
+  for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
+  ctx.graph = g;
+  const here = new Set<string>();
+  for (const [key, comp] of g.hierarchies()) {
+    if (comp.some((t) => isInService(ctx.resources.get(t)!.state))) here.add(key);
+  }
+  return here;
+}
+
+/**
+ * Takes back the states recorded when the agent stopped. Returns the hierarchies left in
+ * service by an unclean stop (a mount or a process may have survived it, and a peer may have
+ * taken the hierarchy over meanwhile): their resources are OSF until they are cleaned up.
+ */
+export function loadRecordedStates(ctx: EngineContext, states: Record<string, ResourceState>): Set<string> {
+  const unclean = new Set<string>();
+  for (const [tag, st] of Object.entries(states)) {
+    const r = ctx.resources.get(tag);
+    if (!r) continue;
+    if (isInService(st)) {
+      r.state = 'OSF';
+      r.reason = 'cleaning up after an unclean stop';
+      unclean.add(ctx.graph.hierarchyKey(tag));
+    } else {
+      r.state = st;
+      r.reason = 'agent start';
+    }
+    ctx.emit({ type: 'persistState', tag, state: r.state, reason: r.reason });
+  }
+  return unclean;
+}
