@@ -1,9 +1,10 @@
 // The time limit of one kit action on one resource instance: the instance's own override
 // (`<action>TimeoutMs` in its info, e.g. restoreTimeoutMs=600000 for one big file system), else
 // the kit's limit. The engine (failover, monitoring) and the administrative tasks (create,
-// extend) both read it here, so an action gets the same limit whoever runs it.
+// extend) both read it here, so an action gets the same limit whoever runs it; create refuses
+// a value that would not be an override.
 
-import type { KitAction } from '../kits/kit.js';
+import { DEFAULT_TIME_LIMITS, type KitAction } from '../kits/kit.js';
 
 /** The info key that overrides the time limit of `action`. */
 export function timeLimitKey(action: KitAction): string {
@@ -24,4 +25,16 @@ export function parseTimeLimitOverride(value: string | undefined): number | unde
 /** The time limit of `action` for an instance with `info`, falling back to the kit's limit. */
 export function actionTimeLimitMs(info: Readonly<Record<string, string>>, action: KitAction, kitLimitMs: number): number {
   return parseTimeLimitOverride(info[timeLimitKey(action)]) ?? kitLimitMs;
+}
+
+/** Why an instance's info holds an override that is not one (for refusing it), or undefined. */
+export function timeLimitOverrideProblem(info: Readonly<Record<string, string>>): string | undefined {
+  for (const action of Object.keys(DEFAULT_TIME_LIMITS) as KitAction[]) {
+    const key = timeLimitKey(action);
+    const value = info[key];
+    if (value !== undefined && parseTimeLimitOverride(value) === undefined) {
+      return `${key} must be a positive whole number of milliseconds, not "${value}"`;
+    }
+  }
+  return undefined;
 }

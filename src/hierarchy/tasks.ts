@@ -6,6 +6,7 @@
 
 import { VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
+import { timeLimitOverrideProblem } from './action-time-limit.js';
 import { DependencyGraph } from './graph.js';
 import { kitInstance, kitName, parseInfo, splitKitName } from './lcd-view.js';
 import type { HierarchyService } from './service.js';
@@ -107,6 +108,8 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
   const { app, type } = splitKitName(a.kit);
   const tag = requireTag(a.tag, 'create');
   if (!a.id) throw new VigilError(E_USAGE, 'the resource id (-i, e.g. the mount point) is not specified');
+  const badLimit = timeLimitOverrideProblem(a.info);
+  if (badLimit) throw new VigilError(E_USAGE, badLimit, { tag });
   const switchback = parseSwitchback(a.switchback, 'intelligent');
   const kit = svc.kits.get(a.kit);
   if (!kit) throw new VigilError(E_USAGE, `no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);

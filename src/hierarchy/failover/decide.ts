@@ -1,9 +1,11 @@
 // The failover decisions: which system brings a hierarchy in service when the system running
 // it dies, when it fails here, or when a system could not take it; and the rules every takeover
-// passes before anything is restored here (the quorum gate). Every survivor computes the same
-// target from the same facts (choose-system.ts), so only the chosen one acts.
+// passes before anything is restored here (today the quorum gate). Every survivor computes the
+// same target from the same facts (choose-system.ts), so only the chosen one acts.
 //
-// Rules that decide whether or where a hierarchy may move belong in this file.
+// Every restore that takes a hierarchy over from another system (its death, a peer's hand-over,
+// a pass-on) is started in this file, and a local failure leaves through it: rules that decide
+// whether, where or after what a hierarchy may move belong here.
 
 import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';

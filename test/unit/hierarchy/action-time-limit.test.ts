@@ -2,7 +2,7 @@
 // reading for the engine and for the tasks' direct kit actions. Only a positive whole number of
 // milliseconds overrides the kit's limit; zero, negatives and garbage leave the kit's limit.
 import { describe, expect, it } from 'vitest';
-import { actionTimeLimitMs, parseTimeLimitOverride } from '../../../src/hierarchy/action-time-limit.js';
+import { actionTimeLimitMs, parseTimeLimitOverride, timeLimitOverrideProblem } from '../../../src/hierarchy/action-time-limit.js';
 import { HierarchyService } from '../../../src/hierarchy/service.js';
 import { DEFAULT_TIME_LIMITS, KitRegistry, failed, ok, type ActionResult, type Kit } from '../../../src/kits/kit.js';
 import type { Lcd } from '../../../src/lcd/lcd.js';
@@ -19,9 +19,14 @@ describe('action time-limit override', () => {
     expect(actionTimeLimitMs({ restoreTimeoutMs: '600000' }, 'remove', 120_000)).toBe(120_000);
   });
 
-  it.each(NOT_OVERRIDES)('leaves the kit limit for %j', (value) => {
+  it.each(NOT_OVERRIDES)('leaves the kit limit for %j, and create refuses it', (value) => {
     expect(parseTimeLimitOverride(value)).toBeUndefined();
     expect(actionTimeLimitMs({ restoreTimeoutMs: value }, 'restore', 120_000)).toBe(120_000);
+    expect(timeLimitOverrideProblem({ checkDepth: '20', quickCheckTimeoutMs: value })).toBe(`quickCheckTimeoutMs must be a positive whole number of milliseconds, not "${value}"`);
+  });
+
+  it('create accepts valid overrides and other settings', () => {
+    expect(timeLimitOverrideProblem({ restoreTimeoutMs: '600000', removeTimeoutMs: '1', checkDepth: 'deep', someTimeoutMs: '-1' })).toBeUndefined();
   });
 
   it('the engine runs actions with the override, or the kit limit when the override is not valid', () => {

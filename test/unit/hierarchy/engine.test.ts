@@ -213,6 +213,8 @@ describe('hierarchy engine', () => {
     expect(c.states('A', ['app', 'fs'])).toEqual(['OSF', 'OSU']);
     expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
     expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    // B counts from when A handed the hierarchy over.
+    expect(c.moved).toEqual([{ system: 'B', kind: 'failover', key: 'app', from: 'A', to: 'B', durationMs: 2 * ACTION_MS, reason: 'local-failure' }]);
   });
 
   it('a failed recover fails over at once', () => {
