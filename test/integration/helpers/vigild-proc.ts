@@ -106,11 +106,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the vigil CLI (optionally through a wrapper such as setpriv). */
-export function runVigil(socket: string, args: string[], opts: { wrapper?: string[]; argv0?: string } = {}): Promise<CliResult> {
+/**
+ * Run the vigil CLI (optionally through a wrapper such as setpriv, with another node binary and
+ * CLI file, from another working directory: see unprivileged-cli.ts).
+ */
+export function runVigil(
+  socket: string,
+  args: string[],
+  opts: { wrapper?: string[]; argv0?: string; node?: string; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const cmd = [...(opts.wrapper ?? []), process.execPath, opts.argv0 ?? VIGIL, ...args];
-    const p = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, VIGIL_ADMIN_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = [...(opts.wrapper ?? []), opts.node ?? process.execPath, opts.argv0 ?? VIGIL, ...args];
+    const p = spawn(cmd[0]!, cmd.slice(1), { cwd: opts.cwd, env: { ...process.env, VIGIL_ADMIN_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
