@@ -4,6 +4,7 @@
 // start), composes and starts the subsystems, and shuts down cleanly on SIGTERM / SIGINT.
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
 import { createLogger } from './logger.js';
@@ -38,7 +39,8 @@ async function main(): Promise<number> {
   });
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
-  const agent = new Agent(config, log);
+  // The one place vigild builds its platform; every part gets it from the agent.
+  const agent = new Agent(config, log, { platform: createLinuxPlatform() });
   composeAgent(agent);
 
   let signalled = false;

@@ -1,6 +1,6 @@
-// Attaches the hierarchy engine to vigild: builds the kits (gen/app, gen/filesys over the Linux
-// platform), the HierarchyService over the agent's LCD, registers the hierarchy admin commands,
-// and joins the service to the cluster: membership events (system alive/dead/restarted) drive
+// Attaches the hierarchy engine to vigild: builds the kits (gen/app, gen/filesys over the agent's
+// platform), the HierarchyService over the agent's LCD (whose admin commands compose.ts
+// registers), and joins the service to the cluster: membership events (system alive/dead/restarted) drive
 // failover and switchback, and the cluster's authenticated messaging carries engine messages
 // (HIER_MESSAGE) and the steps of extend/unextend/delete (HIER_TASK).
 //
@@ -22,11 +22,6 @@ import type { MembershipOutput } from '../cluster/membership.js';
 import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
 import { KitRegistry } from '../kits/kit.js';
-import { createLinuxPlatform } from '../platform/linux/index.js';
-import { LinuxFsProbe } from '../platform/linux/fs-probe.js';
-import { LinuxMountControl } from '../platform/linux/mount-control.js';
-import { LinuxMountHolders } from '../platform/linux/mount-holders.js';
-import { registerHierarchyCommands } from '../hierarchy/admin-commands.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
 import { handleTaskStep } from '../hierarchy/tasks.js';
@@ -65,14 +60,14 @@ class WiredHierarchy implements HierarchySubsystem {
   start(): void {
     const { agent } = this;
     const raw = agent.config.raw;
-    const plat = createLinuxPlatform();
+    const plat = agent.platform;
     const m = this.metrics;
     const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
     const kits = new KitRegistry();
     for (const kit of [
       new AppKit(),
       new FilesysKit(
-        { mountTable: plat.mounts, timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() },
+        { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe },
         { fstabPath: raw['VIGIL_FSTAB'] || '/etc/fstab' },
       ),
     ]) {
@@ -103,7 +98,6 @@ class WiredHierarchy implements HierarchySubsystem {
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
-    registerHierarchyCommands(svc);
     svc.start();
     this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.

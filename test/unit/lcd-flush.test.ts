@@ -42,7 +42,7 @@ describe('lcd-flush', () => {
     const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: string; msg: string }) });
     const lcd = Lcd.open({ dir, localSystem: 'alpha', files, writeTimeoutMs: 50 });
     const { config } = buildConfig({ VIGIL_NODE_NAME: 'alpha', VIGIL_STATE_DIR: dir });
-    const flush = lcdFlushSubsystem(new Agent(config, log, lcd), 20);
+    const flush = lcdFlushSubsystem(new Agent(config, log, { platform: mem, lcd }), 20);
     flush.start();
     try {
       lcd.setSystemState('alpha', 'DEAD');
