@@ -4,10 +4,10 @@
 // failover and switchback, and the cluster's authenticated messaging carries engine messages
 // (HIER_MESSAGE) and the steps of extend/unextend/delete (HIER_TASK).
 //
-// Tunables read from /etc/default/vigil: LKCHECKINTERVAL (seconds between quickChecks), per-kit
-// overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS, QUORUM_MODE (majority | none;
-// in a two-system cluster the survivor of a majority cluster keeps quorum, as there is no
-// majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
+// Tunables (validated in common/config.ts before anything starts): LKCHECKINTERVAL (seconds
+// between quickChecks), per-kit overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS,
+// QUORUM_MODE (majority | none; in a two-system cluster the survivor of a majority cluster keeps
+// quorum, as there is no majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
 // VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
@@ -17,6 +17,7 @@
 // When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
 import { writeFileSync } from 'node:fs';
 
+import type { VigilConfig } from '../common/config.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
 import { AppKit } from '../kits/app/app-kit.js';
@@ -37,13 +38,6 @@ export interface HierarchySubsystem extends Subsystem {
   readonly service: HierarchyService | undefined;
 }
 
-function positiveNumber(raw: string | undefined, key: string, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${key}=${JSON.stringify(raw)}: must be a positive number`);
-  return n;
-}
-
 class WiredHierarchy implements HierarchySubsystem {
   readonly name = 'hierarchy';
   service: HierarchyService | undefined;
@@ -59,7 +53,7 @@ class WiredHierarchy implements HierarchySubsystem {
 
   start(): void {
     const { agent } = this;
-    const raw = agent.config.raw;
+    const config = agent.config;
     const plat = agent.platform;
     const m = this.metrics;
     const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
@@ -68,20 +62,16 @@ class WiredHierarchy implements HierarchySubsystem {
       new AppKit(),
       new FilesysKit(
         { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe },
-        { fstabPath: raw['VIGIL_FSTAB'] || '/etc/fstab' },
+        { fstabPath: config.VIGIL_FSTAB },
       ),
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
+    // Per-kit quickCheck intervals (validated with the rest of the configuration at start-up).
     const byApp: Record<string, number> = {};
-    for (const app of kits.apps()) {
-      const key = `LKCHECKINTERVAL_${app.replace('/', '_').toUpperCase()}`;
-      if (raw[key] !== undefined) byApp[app] = positiveNumber(raw[key], key, 0) * 1000;
-    }
-    const quorumMode = agent.config.QUORUM_MODE;
-    if (quorumMode === 'tcp_remote' || quorumMode === 'storage') {
-      agent.log.warn({ QUORUM_MODE: quorumMode }, 'hierarchy: this quorum mode is not available; using majority');
-    }
+    if (config.LKCHECKINTERVAL_GEN_APP !== undefined) byApp['gen/app'] = config.LKCHECKINTERVAL_GEN_APP * 1000;
+    if (config.LKCHECKINTERVAL_GEN_FILESYS !== undefined) byApp['gen/filesys'] = config.LKCHECKINTERVAL_GEN_FILESYS * 1000;
+    const quorumMode = config.QUORUM_MODE;
     const svc = new HierarchyService({
       lcd: agent.lcd,
       kits,
@@ -89,11 +79,11 @@ class WiredHierarchy implements HierarchySubsystem {
       checkIntervalMs: agent.config.LKCHECKINTERVAL * 1000,
       checkIntervalByApp: byApp,
       recovery: {
-        maxAttempts: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_ATTEMPTS'], 'VIGIL_LOCAL_RECOVERY_ATTEMPTS', 3),
-        windowMs: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_WINDOW'], 'VIGIL_LOCAL_RECOVERY_WINDOW', 600) * 1000,
+        maxAttempts: config.VIGIL_LOCAL_RECOVERY_ATTEMPTS,
+        windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
       quorum: quorumMode === 'none' ? undefined : () => this.haveMajority(),
-      haltNode: (reason) => this.halt(reason, raw['VIGIL_HALT_ACTION'] ?? 'exit'),
+      haltNode: (reason) => this.halt(reason, config.VIGIL_HALT_ACTION),
       events: m,
     });
     this.service = svc;
@@ -128,7 +118,7 @@ class WiredHierarchy implements HierarchySubsystem {
     return systems.filter((s) => alive.has(s)).length * 2 > systems.length;
   }
 
-  private halt(reason: string, action: string): void {
+  private halt(reason: string, action: VigilConfig['VIGIL_HALT_ACTION']): void {
     this.agent.log.fatal({ reason, action }, 'hierarchy: a recovery kit asked for this node to halt');
     if (action === 'sysrq') {
       try {

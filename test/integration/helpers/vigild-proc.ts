@@ -60,7 +60,8 @@ export function writeNodeConfig(dir: string, name: string, extra: Record<string,
     ...extra,
   };
   const file = path.join(dir, 'vigil.conf');
-  fs.writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n');
+  // vigild refuses a configuration that group or others may write.
+  fs.writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n', { mode: 0o600 });
   return file;
 }
 
