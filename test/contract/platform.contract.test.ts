@@ -12,6 +12,7 @@ import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import type { Platform } from '../../src/platform/platform.js';
 import { FuseHang, fuseUnavailableReason } from '../fixtures/fusehang/harness.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { settle } from '../helpers/settle.js';
 
 const S_IFMT = 0o170000;
@@ -246,13 +247,8 @@ async function linuxSubject(): Promise<Subject> {
 }
 
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Poll (every 5 ms, 10 s at most) until `cond` holds. */
+const until = (what: string, cond: () => boolean) => waitFor(cond, { deadlineMs: 10_000, intervalMs: 5, what });
 
 const implementations: [string, () => Promise<Subject>][] = [
   ['memory', memorySubject],

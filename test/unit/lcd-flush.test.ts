@@ -11,19 +11,14 @@ import { Agent } from '../../src/daemon/agent.js';
 import { lcdFlushSubsystem } from '../../src/daemon/lcd-flush.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import type { DurableFiles } from '../../src/platform/platform.js';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-flush-'))));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > 5000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, cond: () => boolean) => waitFor(cond, { deadlineMs: 5000, intervalMs: 5, what });
 
 describe('lcd-flush', () => {
   it('flushes dirty state, skips while a write is stuck in the kernel, and resumes after it returns', async () => {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { waitFor as poll } from '../../../scripts/lib/wait.js';
 import { ensureBuilt, repoRoot } from './core-build.js';
 
 export const VIGILD = path.join(repoRoot, 'dist/src/daemon/main.js');
@@ -27,13 +28,9 @@ export interface VigildHandle {
 
 const running = new Set<ChildProcess>();
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/** Poll `cond` (every 50 ms) until it holds; fails naming `what` after `timeoutMs`. */
+export function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  return poll(cond, { deadlineMs: timeoutMs, intervalMs: 50, what });
 }
 
 export function canConnect(socket: string): Promise<boolean> {
