@@ -298,7 +298,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       const before = s.platform.timedStat.counters();
       h.hang();
       try {
-        const r = await settle(s.platform.timedStat.stat(h.path, 200));
+        const r = await settle(() => s.platform.timedStat.stat(h.path, 200));
         expect(r.error).toBeInstanceOf(ProbeTimeoutError);
         expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', syscall: 'stat', path: h.path, timeoutMs: 200 });
         // Never early; "on time" is measured by the integration test and the benchmark; here a
@@ -387,7 +387,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       const before = s.platform.timedStat.counters();
       h.hangBeforeCommit();
       try {
-        const r = await settle(df.writeAtomic(target, 'generation 2\n', { mode: 0o600, timeoutMs: 300 }));
+        const r = await settle(() => df.writeAtomic(target, 'generation 2\n', { mode: 0o600, timeoutMs: 300 }));
         expect(r.error).toBeInstanceOf(ProbeTimeoutError);
         expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', path: target, timeoutMs: 300, key, commitStarted: false });
         expect(r.ms).toBeGreaterThanOrEqual(299);
