@@ -4,12 +4,15 @@
 // check silently did not run. The run fails and every skipped test is named with its file.
 import type { Reporter, TestModule } from 'vitest/node';
 
-/** The full names ("file > describe > test") of the skipped or todo tests of `modules`. */
+/** The full names ("file > describe > test (reason)") of the skipped or todo tests of `modules`. */
 export function skippedTests(modules: ReadonlyArray<TestModule>): string[] {
   const names: string[] = [];
   for (const m of modules) {
     for (const t of m.children.allTests()) {
-      if (t.result().state === 'skipped') names.push(`${m.moduleId.replace(process.cwd() + '/', '')} > ${t.fullName}`);
+      const r = t.result();
+      if (r.state !== 'skipped') continue;
+      // ctx.skip(reason) keeps the reason in the note; describe.skipIf puts it in the title.
+      names.push(`${m.moduleId.replace(process.cwd() + '/', '')} > ${t.fullName}${r.note ? ` (${r.note})` : ''}`);
     }
   }
   return names;

@@ -19,11 +19,12 @@ function runFixture(ci: string | undefined): { code: number | null; output: stri
 describe('a skipped test under CI', () => {
   it('passes outside CI and fails under CI=true, naming the skipped test', () => {
     const dev = runFixture(undefined);
-    expect(dev.output).toMatch(/1 skipped/);
+    expect(dev.output).toMatch(/2 skipped/);
     expect(dev.code).toBe(0);
     const ci = runFixture('true');
     expect(ci.code).toBe(1);
-    expect(ci.output).toMatch(/CI=true: 1 skipped test\(s\) count as failures/);
+    expect(ci.output).toMatch(/CI=true: 2 skipped test\(s\) count as failures/);
     expect(ci.output).toMatch(/SKIPPED test\/fixtures\/skip-in-ci\/skipping\.fixture\.ts > fixture > needs a tool this machine lacks \(skipped: no such tool\)/);
+    expect(ci.output).toMatch(/SKIPPED test\/fixtures\/skip-in-ci\/skipping\.fixture\.ts > fixture > needs a device this machine lacks \(no such device\)/);
   });
 });
