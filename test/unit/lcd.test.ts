@@ -12,6 +12,7 @@ import { ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
 import type { DurableFiles } from '../../src/platform/platform.js';
+import { memoryDiskState, seedMemoryDisk } from '../helpers/lcd-memory-disk.js';
 import { migrate } from '../../src/lcd/migrations.js';
 import { commPathKey } from '../../src/lcd/schema.js';
 
@@ -73,9 +74,11 @@ describe('Lcd.open', () => {
   });
   it('removes temp files a crashed writer left behind', () => {
     Lcd.open({ dir, localSystem: 'alpha', files });
-    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.12345'), '{"torn":');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.12345.7'), '{"torn":');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.journal.12345.8'), '');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.2.12345.9'), '{');
     Lcd.open({ dir, localSystem: 'alpha', files });
-    expect(fs.readdirSync(dir)).toEqual(['lcd.json']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['lcd.initialised', 'lcd.journal', 'lcd.json']);
   });
 });
 
@@ -162,6 +165,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
       maxInFlight: 0,
       keyFor: (p) => mem.durableFiles.keyFor(p),
       stuck: (k) => mem.durableFiles.stuck(k),
+      tryLockExclusive: (p) => mem.durableFiles.tryLockExclusive(p),
       async writeAtomic(p, data, o) {
         writer.maxInFlight = Math.max(writer.maxInFlight, ++inFlight);
         try {
@@ -170,20 +174,25 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
           inFlight--;
         }
       },
+      async append(p, data, o) {
+        writer.maxInFlight = Math.max(writer.maxInFlight, ++inFlight);
+        try {
+          await mem.durableFiles.append(p, data, o);
+        } finally {
+          inFlight--;
+        }
+      },
     };
   });
   afterEach(() => mem.kernel.clearFaults());
 
-  const open = (writeTimeoutMs = 5000) =>
-    Lcd.open({ dir, localSystem: 'alpha', files: writer, writeTimeoutMs, onWarning: (message, details) => warnings.push({ message, details }) });
-  /** The LCD as the memory "disk" holds it, undefined before its first write there. */
-  const onDisk = () => {
-    try {
-      return JSON.parse(mem.kernel.readFile(file()).toString()) as ReturnType<Lcd['snapshot']>;
-    } catch {
-      return undefined;
-    }
+  const open = (writeTimeoutMs = 5000) => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files: writer, writeTimeoutMs, onWarning: (message, details) => warnings.push({ message, details }) });
+    seedMemoryDisk(mem.kernel, dir);
+    return lcd;
   };
+  /** The LCD as the memory "disk" holds it (snapshot + journal). */
+  const onDisk = () => memoryDiskState(mem.kernel, dir);
   const until = async (what: string, cond: () => boolean) => {
     const start = Date.now();
     while (!cond()) {
@@ -214,7 +223,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     const before = lcd.snapshot();
     const seen: LcdChange[] = [];
     lcd.onChange((c) => seen.push(c));
-    mem.kernel.failWith(dir, 'EIO', 'fsync');
+    mem.kernel.failWith(dir, 'EIO', 'open'); // before the append's commit point
     const err = (await rejection(lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app' }))) as VigilError;
     expect(err).toBeInstanceOf(VigilError);
     expect(err.message).toMatch(/could not write the LCD .*lcd\.json; "ins_create b" was not made: EIO/);
@@ -263,7 +272,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     await until('the stuck write to be reclaimed', () => !lcd.stalled);
     // The abandoned write did not rename: the disk still holds the state before it.
     expect(onDisk()).toEqual(before);
-    expect(mem.kernel.list(dir)).toEqual(['lcd.json']);
+    expect(mem.kernel.list(dir)).toEqual(['lcd.journal', 'lcd.json']);
     await lcd.setSwitchback('a', 'automatic');
     expect(await lcd.sync()).toBe(false); // that write carried the whole document, runtime state included
     const disk = onDisk()!;
@@ -275,7 +284,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
   it('a write that timed out after its commit point is published, kept dirty and warned about; the next write makes disk and memory agree', async () => {
     const lcd = open(100);
     await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
-    mem.kernel.hang(dir, 'rename');
+    mem.kernel.hang(dir, 'write'); // the append's write: after its commit point
     const seen: LcdChange[] = [];
     lcd.onChange((c) => seen.push(c));
     await lcd.setInstanceState('a', 'ISP', 'brought up');
@@ -287,16 +296,18 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     expect(lcd.writeFailures.timeout).toBe(1);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.message).toMatch(/"ins_setstate a ISP" did not confirm durability/);
-    expect(warnings[0]!.details.error).toMatch(/rename had started/);
+    expect(warnings[0]!.details.error).toMatch(/append had started/);
     expect(onDisk()!.instances[0]!.state).toBe('OSU');
     await expect(lcd.setInstanceState('a', 'OSU')).rejects.toBeInstanceOf(LcdStalledError);
 
     mem.kernel.release(dir);
     await until('the stuck rename to be reclaimed', () => !lcd.stalled);
-    expect(onDisk()!.instances[0]!.state).toBe('ISP'); // the rename went through after all
-    expect(await lcd.sync()).toBe(true);
+    expect(onDisk()!.instances[0]!.state).toBe('ISP'); // the append went through after all
+    expect(await lcd.sync()).toBe(true); // not appended behind an uncertain record: a compaction
     expect(lcd.isDirty).toBe(false);
     expect(onDisk()).toEqual(lcd.snapshot());
+    expect(mem.kernel.readFile(path.join(dir, 'lcd.journal')).length).toBe(0);
+    expect(JSON.parse(mem.kernel.readFile(file()).toString())).toEqual(lcd.snapshot());
   });
 
   it('keeps runtime state that changed while a write was in flight', async () => {
