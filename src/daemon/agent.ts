@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { AgentContext } from '../admin/context.js';
 import type { VigilConfig } from '../common/config.js';
-import { Lcd } from '../lcd/lcd.js';
+import { Lcd, type LcdStartMode } from '../lcd/lcd.js';
 import { createLinuxPlatform } from '../platform/linux/index.js';
 
 export interface Subsystem {
@@ -30,7 +30,8 @@ export class Agent {
   private started: Subsystem[] = [];
   private stopping: Promise<void> | undefined;
 
-  constructor(config: VigilConfig, log: Logger, lcd?: Lcd) {
+  /** `lcdStart`: how a missing or damaged LCD is treated (vigild --lcd-init / --lcd-recover). */
+  constructor(config: VigilConfig, log: Logger, lcd?: Lcd, opts: { lcdStart?: LcdStartMode } = {}) {
     this.config = config;
     this.log = log;
     this.lcd =
@@ -41,6 +42,9 @@ export class Agent {
         files: createLinuxPlatform().durableFiles,
         writeTimeoutMs: config.VIGIL_LCD_WRITE_TIMEOUT_MS,
         onWarning: (message, details) => log.warn(details, message),
+        // One vigild per state directory: a second one would silently lose the first's changes.
+        lock: true,
+        start: opts.lcdStart,
       });
     this.localSystem = this.lcd.localSystem;
     this.context = { lcd: this.lcd, config, localSystem: this.localSystem, log };
@@ -99,6 +103,7 @@ export class Agent {
       } catch (err) {
         this.log.error({ err }, 'final LCD flush failed');
       }
+      this.lcd.close();
       this.log.info({ system: this.localSystem }, 'agent stopped');
     })();
     return this.stopping;

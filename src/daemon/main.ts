@@ -4,6 +4,7 @@
 // start), composes and starts the subsystems, and shuts down cleanly on SIGTERM / SIGINT.
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
+import type { LcdStartMode } from '../lcd/lcd.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
 import { createLogger } from './logger.js';
@@ -19,10 +20,23 @@ function configPath(argv: string[]): string {
   return process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH;
 }
 
+/** --lcd-init / --lcd-recover: an administrator's explicit choice for a lost or damaged LCD. */
+function lcdStartMode(argv: string[]): LcdStartMode {
+  const init = argv.includes('--lcd-init');
+  const recover = argv.includes('--lcd-recover');
+  if (init && recover) throw new VigilError(0, '--lcd-init and --lcd-recover exclude each other');
+  return init ? 'fresh' : recover ? 'recover' : 'normal';
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: vigild [--config FILE]\n  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n');
+    process.stdout.write(
+      'usage: vigild [--config FILE] [--lcd-recover | --lcd-init]\n' +
+        '  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n' +
+        '  --lcd-recover  lcd.json is missing: start from the newest kept generation (lcd.json.N)\n' +
+        '  --lcd-init     lcd.json is missing: start with an empty database (this node\'s configuration is lost)\n',
+    );
     return 0;
   }
   const { config, warnings } = loadConfig(configPath(argv));
@@ -38,7 +52,7 @@ async function main(): Promise<number> {
   });
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
-  const agent = new Agent(config, log);
+  const agent = new Agent(config, log, undefined, { lcdStart: lcdStartMode(argv) });
   composeAgent(agent);
 
   let signalled = false;

@@ -58,6 +58,8 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
     lcdWriteFailures: () => ({ ...lcd.writeFailures }),
     lcdWriteStalled: () => lcd.stalled,
+    lcdRecovered: () => lcd.recovery !== undefined,
+    lcdCompactions: () => lcd.compactions,
   };
   const sources: MetricsSources = { ...fromLcd };
   const cluster = parts.cluster;

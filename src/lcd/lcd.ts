@@ -309,6 +309,7 @@ export class Lcd {
     const text = Lcd.serialize(fresh);
     writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
     writeFileAtomicSync(file, text, LCD_FILE_MODE);
+    writeFileAtomicSync(path.join(opts.dir, generationFileName(1)), text, LCD_FILE_MODE);
     writeFileAtomicSync(path.join(opts.dir, MARKER_FILE_NAME), markerText(localSystem), LCD_FILE_MODE);
     return new Lcd(file, fresh, opts, { journalBytes: 0, snapshotBytes: Buffer.byteLength(text), needsCompaction: false, lock });
   }

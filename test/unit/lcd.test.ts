@@ -78,7 +78,7 @@ describe('Lcd.open', () => {
     fs.writeFileSync(path.join(dir, '.tmp-lcd.journal.12345.8'), '');
     fs.writeFileSync(path.join(dir, '.tmp-lcd.json.2.12345.9'), '{');
     Lcd.open({ dir, localSystem: 'alpha', files });
-    expect(fs.readdirSync(dir).sort()).toEqual(['lcd.initialised', 'lcd.journal', 'lcd.json']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['lcd.initialised', 'lcd.journal', 'lcd.json', 'lcd.json.1']);
   });
 });
 
