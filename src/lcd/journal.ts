@@ -142,7 +142,7 @@ export function parseJournal(text: string): ParsedJournal {
     if (typeof reason === 'string') {
       const isLast = n === complete.length - 1 && tail === '';
       if (isLast) return { records, validBytes, tornTail: true };
-      return { records, validBytes, tornTail: false, damagedAt: { line: n + 1, reason, dropped: complete.length - n - (tail === '' ? 0 : -1) } };
+      return { records, validBytes, tornTail: false, damagedAt: { line: n + 1, reason, dropped: complete.length - n - 1 + (tail === '' ? 0 : 1) } };
     }
     records.push(reason);
     validBytes += Buffer.byteLength(line) + 1;

@@ -292,6 +292,17 @@ export class Lcd {
           ...loaded.recovery,
         });
       }
+      if (loaded.recovery) {
+        // Repair the disk now, so that the next start finds a whole database: the damaged files
+        // are kept aside (*.damaged) for a post-mortem, the rebuilt state becomes lcd.json.
+        for (const name of [LCD_FILE_NAME, JOURNAL_FILE_NAME]) {
+          if (fs.existsSync(path.join(opts.dir, name))) fs.renameSync(path.join(opts.dir, name), path.join(opts.dir, `${name}.damaged`));
+        }
+        const text = Lcd.serialize(loaded.doc);
+        writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
+        writeFileAtomicSync(file, text, LCD_FILE_MODE);
+        Object.assign(loaded, { journalBytes: 0, snapshotBytes: Buffer.byteLength(text), needsCompaction: false });
+      }
       const markerFile = path.join(opts.dir, MARKER_FILE_NAME);
       if (!fs.existsSync(markerFile)) writeFileAtomicSync(markerFile, markerText(localSystem), LCD_FILE_MODE); // a database older than the marker
       return new Lcd(file, loaded.doc, opts, { ...loaded, lock });

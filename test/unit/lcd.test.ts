@@ -60,6 +60,7 @@ describe('Lcd.open', () => {
   });
   it('validates what it loads: torn JSON, bad records and broken invariants are errors, not silently used', () => {
     Lcd.open({ dir, localSystem: 'alpha', files });
+    fs.rmSync(path.join(dir, 'lcd.json.1')); // no kept generation to fall back on (see below for that)
     const good = fs.readFileSync(file(), 'utf8');
     fs.writeFileSync(file(), good.slice(0, good.length / 2));
     expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files })).message).toMatch(/not valid JSON/);
@@ -341,5 +342,137 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     expect(lcd.getInstance('a')!.state).toBe('ISP');
     expect(onDisk()!.instances[0]!.state).toBe('ISP');
     await expect(lcd.setInstanceState('gone', 'ISP')).rejects.toThrow(/resource "gone" does not exist/);
+  });
+});
+
+// The journal and its compaction, the kept generations and the fallback, the marker and the
+// lock, on the real disk through the real durable writer.
+describe('journal, generations, marker and lock', () => {
+  const journal = () => path.join(dir, 'lcd.journal');
+  const add = (lcd: Lcd, n: number) => lcd.createInstance({ tag: `r${n}`, id: `/r/${n}`, app: 'gen', type: 'app' });
+
+  it('a change appends one record of what it changed; lcd.json is not rewritten; a reopen replays the journal', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 0; n < 20; n++) await add(lcd, n);
+    const snapshot = fs.readFileSync(file(), 'utf8');
+    const before = fs.statSync(journal()).size;
+    await lcd.setInstanceInfo('r7', 'changed');
+    expect(fs.readFileSync(file(), 'utf8')).toBe(snapshot);
+    const lines = fs.readFileSync(journal(), 'utf8').split('\n').filter(Boolean);
+    const last = JSON.parse(lines[lines.length - 1]!.slice(9));
+    expect(last).toEqual({ g: lcd.generation, ops: [{ c: 'instances', put: expect.objectContaining({ tag: 'r7', info: 'changed' }) }] });
+    expect(fs.statSync(journal()).size - before).toBeLessThan(400);
+    lcd.close();
+    const again = Lcd.open({ dir, localSystem: 'alpha', files });
+    expect(again.snapshot()).toEqual(lcd.snapshot());
+    expect(again.recovery).toBeUndefined();
+  });
+
+  it('compacts once the journal is as large as the snapshot: lcd.json holds the latest generation, the journal is emptied, a copy is kept', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files, compactAtJournalBytes: 1 });
+    for (let n = 0; n < 6; n++) await add(lcd, n);
+    await lcd.idle();
+    expect(lcd.compactions).toBeGreaterThan(0);
+    const latest = Lcd.readFile(file())!;
+    expect(latest).toEqual(lcd.snapshot());
+    expect(fs.readdirSync(dir).filter((n) => /^lcd\.json\.\d$/.test(n)).length).toBeGreaterThan(1);
+    // The order of records survives replacements and removals through journal and compaction.
+    await lcd.setSwitchback('r2', 'automatic');
+    await lcd.removeInstances([{ system: 'alpha', tag: 'r1' }]);
+    await add(lcd, 99);
+    lcd.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => i.tag)).toEqual(['r0', 'r2', 'r3', 'r4', 'r5', 'r99']);
+  });
+
+  it('ignores a record a crash cut short and compacts before the next append', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    const committed = lcd.snapshot();
+    lcd.close();
+    fs.appendFileSync(journal(), '0123abcd {"g":2,"ops":[{"c":"instances","put":{"system":"al'); // torn, no newline
+    const reopened = Lcd.open({ dir, localSystem: 'alpha', files });
+    expect(reopened.snapshot()).toEqual(committed);
+    expect(reopened.recovery).toBeUndefined(); // a torn tail is a crash, not damage
+    await add(reopened, 2);
+    expect(fs.readFileSync(journal(), 'utf8')).toBe(''); // rewritten, not appended behind the torn line
+    reopened.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => i.tag)).toEqual(['r1', 'r2']);
+  });
+
+  it('a damaged line inside the journal: runs with the valid part, loudly', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 1; n <= 3; n++) await add(lcd, n);
+    lcd.close();
+    const lines = fs.readFileSync(journal(), 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"r2"', '"r9"'); // a flipped byte: the checksum no longer matches
+    fs.writeFileSync(journal(), lines.join('\n'));
+    const warnings: string[] = [];
+    const reopened = Lcd.open({ dir, localSystem: 'alpha', files, onWarning: (m) => warnings.push(m) });
+    expect(reopened.instances().map((i) => i.tag)).toEqual(['r1']);
+    expect(reopened.recovery).toMatchObject({ reason: 'line 2 of the journal is damaged (checksum mismatch); 1 later line(s) dropped', generation: 1 });
+    expect(warnings[0]).toMatch(/was damaged or incomplete; running with generation 1/);
+    // Repaired at once: the rebuilt state is lcd.json, the damaged files are kept aside.
+    expect(Lcd.readFile(file())!.instances.map((i) => i.tag)).toEqual(['r1']);
+    expect(fs.readFileSync(path.join(dir, 'lcd.journal.damaged'), 'utf8')).toBe(lines.join('\n'));
+  });
+
+  it('a damaged lcd.json: falls back to the newest valid kept generation plus the journal, loudly; none valid is an error', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files, compactAtJournalBytes: 1 });
+    for (let n = 0; n < 8; n++) await add(lcd, n);
+    await lcd.idle();
+    await lcd.setInstanceInfo('r3', 'after the last compaction');
+    const state = lcd.snapshot();
+    lcd.close();
+    fs.writeFileSync(file(), '{"version": 1, "generation": 7, "loc'); // damaged
+    const warnings: string[] = [];
+    const back = Lcd.open({ dir, localSystem: 'alpha', files, onWarning: (m) => warnings.push(m) });
+    expect(back.snapshot()).toEqual(state);
+    expect(back.recovery!.reason).toMatch(/not valid JSON/);
+    expect(back.recovery!.source).toMatch(/^lcd\.json\.\d$/);
+    expect(warnings).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'lcd.json.damaged'), 'utf8')).toBe('{"version": 1, "generation": 7, "loc');
+    await back.setInstanceInfo('r4', 'after the repair');
+    back.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).recovery).toBeUndefined();
+    for (const n of fs.readdirSync(dir)) if (/^lcd\.json(\.\d)?$/.test(n)) fs.writeFileSync(path.join(dir, n), 'garbage');
+    expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files })).message).toMatch(/not valid JSON/);
+  });
+
+  it('a missing lcd.json on an initialised node is an error; recover and fresh are explicit', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    lcd.close();
+    fs.rmSync(file());
+    const err = thrown(() => Lcd.open({ dir, localSystem: 'alpha', files }));
+    expect(err.message).toMatch(/the LCD in .* is missing \(.*lcd\.json does not exist; found lcd\.initialised, lcd\.journal, lcd\.json\.1\), but this node's database was created there before/);
+    expect(fs.existsSync(file())).toBe(false);
+    const recovered = Lcd.open({ dir, localSystem: 'alpha', files, start: 'recover' });
+    expect(recovered.instances().map((i) => i.tag)).toEqual(['r1']);
+    expect(recovered.recovery).toMatchObject({ source: 'lcd.json.1' });
+    recovered.close();
+    expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files, start: 'fresh' })).message).toMatch(/--lcd-init: the LCD .* exists/);
+    fs.rmSync(file());
+    const fresh = Lcd.open({ dir, localSystem: 'alpha', files, start: 'fresh' });
+    expect(fresh.instances()).toEqual([]);
+    expect(fresh.generation).toBe(0);
+    // Only the marker makes the difference: without it (and without leftovers) a start is a first start.
+    fresh.close();
+    for (const n of fs.readdirSync(dir)) fs.rmSync(path.join(dir, n));
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).generation).toBe(0);
+  });
+
+  it('holds the state directory exclusively with lock: a second open is refused naming the pid, until close()', () => {
+    const a = Lcd.open({ dir, localSystem: 'alpha', files, lock: true });
+    const err = thrown(() => Lcd.open({ dir, localSystem: 'alpha', files, lock: true }));
+    expect(err.message).toBe(`the LCD in ${dir} is in use by process ${process.pid} (lock ${path.join(dir, 'lcd.lock')}); only one vigild may run on a state directory`);
+    a.close();
+    Lcd.open({ dir, localSystem: 'alpha', files, lock: true }).close();
+  });
+
+  it('a change must replace committed records, not edit them: an edit in place is refused and changes nothing', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    await expect(lcd.mutate('edit in place', (d) => void (d.instances[0]!.info = 'x'))).rejects.toThrow(TypeError);
+    expect(lcd.getInstance('r1')!.info).toBe('');
   });
 });
