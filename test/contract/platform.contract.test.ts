@@ -409,6 +409,19 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       expect(h.files.read('journal.log')!.toString()).toBe('one\ntwo\n');
     });
 
+    it('locks a file exclusively: a second lock is refused with the holder\'s pid until the first is released', () => {
+      const lockFile = join(s.files.dir, 'state.lock');
+      const df = s.platform.durableFiles;
+      const first = df.tryLockExclusive(lockFile);
+      expect('release' in first).toBe(true);
+      expect(df.tryLockExclusive(lockFile)).toEqual({ heldByPid: process.pid });
+      expect(s.files.read('state.lock')!.toString()).toBe(`${process.pid}\n`);
+      (first as { release(): void }).release();
+      const again = df.tryLockExclusive(lockFile);
+      expect('release' in again).toBe(true);
+      (again as { release(): void }).release();
+    });
+
     it('says commitStarted when the deadline passes during the rename, and the new file lands once released', async (ctx) => {
       if (typeof s.hangableDir === 'string') return ctx.skip(s.hangableDir);
       const h = s.hangableDir;

@@ -187,7 +187,7 @@ export class MemoryDurableFiles implements DurableFiles {
     const p = posix.resolve(path);
     const holder = this.kernel.locks.get(p);
     if (holder) return { heldByPid: holder.pid };
-    this.kernel.createFile(p, 0o600);
+    this.kernel.writeData(this.kernel.createFile(p, 0o600), Buffer.from(`${PID}\n`));
     const token = {};
     this.kernel.locks.set(p, { pid: PID, token });
     return {
