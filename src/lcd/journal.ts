@@ -69,10 +69,27 @@ function diffCollection(c: CollectionName, old: Rec[], next: Rec[]): JournalOp[]
     else ops.push({ c, del: k });
   }
   for (const r of added) ops.push({ c, put: r });
-  // Would replaying these ops give `next` in the same order? If not, say the whole collection.
-  const replayed = applyCollection(c, old, ops);
-  if (replayed.length !== next.length || replayed.some((r, i) => r !== next[i])) return [{ c, all: next }];
-  return ops;
+  // Would replaying these ops give `next` in the same order (kept and replaced records where
+  // they were, new ones appended)? If not, say the whole collection. Pointer work only: keys are
+  // computed for the changed records, never for the whole collection.
+  const replacementOf = new Map<Rec, Rec>();
+  for (const r of removed) {
+    const k = keyOf(c, r);
+    if (replaced.has(k)) replacementOf.set(r, addedByKey.get(k)!);
+  }
+  const replacements = new Set(replacementOf.values());
+  let i = 0;
+  const same = (r: Rec) => next[i++] === r;
+  for (const r of old) {
+    if (inNext.has(r)) {
+      if (!same(r)) return [{ c, all: next }];
+    } else {
+      const by = replacementOf.get(r);
+      if (by !== undefined && !same(by)) return [{ c, all: next }];
+    }
+  }
+  for (const r of added) if (!replacements.has(r) && !same(r)) return [{ c, all: next }];
+  return i === next.length ? ops : [{ c, all: next }];
 }
 
 function applyCollection(c: CollectionName, recs: Rec[], ops: JournalOp[]): Rec[] {

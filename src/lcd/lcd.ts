@@ -33,7 +33,7 @@ import { VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError, SysError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
 import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
-import { checkInvariants } from './invariants.js';
+import { checkInvariants, instanceChangesKeepInvariants } from './invariants.js';
 import { COLLECTIONS, diffDocuments, encodeRecord, type CollectionName } from './journal.js';
 import {
   CommPath,
@@ -821,12 +821,33 @@ function checkedDraft(base: LcdDocument, draft: LcdDocument): LcdDocument {
     throw new VigilError(0, 'an LCD change may only change systems, comm paths, instances, dependencies and equivalencies');
   }
   const next: LcdDocument = { ...draft, generation: base.generation + 1 };
+  const changedCollections = new Set<CollectionName>();
+  const changedInstances: ResourceInstance[] = [];
   for (const c of COLLECTIONS) {
     const list = draft[c] as unknown[];
     if (!Array.isArray(list)) throw new VigilError(0, `invalid LCD record: ${c} must be a list`);
-    const committed = new Set<unknown>(base[c]);
-    const out = list.map((rec, i) => (committed.has(rec) ? rec : Object.freeze(parseOrThrow(RECORD_SCHEMA[c] as never, rec, `LCD record (${c}.${i})`))));
+    const before = base[c] as unknown[];
+    if (list.length === before.length && list.every((rec, i) => rec === before[i])) {
+      (next[c] as unknown[]) = before; // unchanged: the committed array itself
+      continue;
+    }
+    changedCollections.add(c);
+    const committed = new Set<unknown>(before);
+    const out = list.map((rec, i) => {
+      if (committed.has(rec)) return rec;
+      const parsed = Object.freeze(parseOrThrow(RECORD_SCHEMA[c] as never, rec, `LCD record (${c}.${i})`));
+      if (c === 'instances') changedInstances.push(parsed as ResourceInstance);
+      return parsed;
+    });
     (next[c] as unknown[]) = out;
+  }
+  // The common change touches only instances: confirm the rules that involve them without
+  // indexing the whole document; anything else (or anything doubtful) gets the full check.
+  const onlyInstances = changedCollections.size === 1 && changedCollections.has('instances');
+  if (onlyInstances) {
+    const kept = new Set<unknown>(next.instances);
+    const removed = base.instances.filter((r) => !kept.has(r));
+    if (instanceChangesKeepInvariants(next, changedInstances, removed)) return next;
   }
   checkInvariants(next);
   return next;
