@@ -44,6 +44,8 @@ export class Agent {
         onWarning: (message, details) => log.warn(details, message),
         // One vigild per state directory: a second one would silently lose the first's changes.
         lock: true,
+        // An initialised node's state directory never looks new, even when its file system is not mounted.
+        markOutside: true,
         start: opts.lcdStart,
       });
     this.localSystem = this.lcd.localSystem;

@@ -60,10 +60,12 @@ import {
   GENERATION_SLOTS,
   JOURNAL_FILE_NAME,
   LCD_FILE_NAME,
+  LcdMissingError,
   loadDatabase,
   LOCK_FILE_NAME,
   MARKER_FILE_NAME,
   nextGenerationSlot,
+  outsideMarkerPath,
   readSnapshot,
   removeDatabaseFiles,
   type LcdRecovery,
@@ -95,6 +97,12 @@ export interface LcdOpenOptions {
   lock?: boolean;
   /** How a missing or damaged database is treated (default 'normal'; see LcdStartMode). */
   start?: LcdStartMode;
+  /**
+   * Also keep a marker beside the state directory (store.ts outsideMarkerPath), so that an
+   * empty state directory of an initialised node (its file system not mounted) is refused
+   * rather than taken for a first start. The daemon does; tests of the LCD alone need not.
+   */
+  markOutside?: boolean;
   /** Compact once the journal holds this many bytes and at least as many as the snapshot (default 64 KiB). */
   compactAtJournalBytes?: number;
 }
@@ -283,6 +291,11 @@ export class Lcd {
       if (removed.length) opts.onWarning?.('starting with an empty LCD as asked (--lcd-init); removed what was left of the old one', { dir: opts.dir, removed });
     }
     const loaded = loadDatabase(opts.dir, mode);
+    const outsideMarker = outsideMarkerPath(opts.dir);
+    if (!loaded && opts.markOutside && mode !== 'fresh' && fs.existsSync(outsideMarker)) {
+      throw new LcdMissingError(opts.dir, `the directory holds no database, but ${outsideMarker} says one was created there`);
+    }
+    if (opts.markOutside && !fs.existsSync(outsideMarker)) writeFileAtomicSync(outsideMarker, markerText(localSystem, opts.dir), LCD_FILE_MODE);
     if (loaded) {
       if (loaded.doc.localSystem !== localSystem) {
         throw new VigilError(0, `the LCD in ${opts.dir} belongs to system "${loaded.doc.localSystem}", not "${localSystem}"`, { file });
@@ -859,8 +872,8 @@ function freezeDocument(doc: LcdDocument): LcdDocument {
   return doc;
 }
 
-function markerText(localSystem: string): string {
-  return JSON.stringify({ localSystem, initialisedAt: new Date().toISOString() }) + '\n';
+function markerText(localSystem: string, dir?: string): string {
+  return JSON.stringify({ localSystem, ...(dir ? { stateDir: path.resolve(dir) } : {}), initialisedAt: new Date().toISOString() }) + '\n';
 }
 
 function requireInstance(d: LcdDocument, tag: string, system: string): ResourceInstance {

@@ -4,7 +4,9 @@
 //   lcd.json.1 .. .3  the snapshots of the last compactions, kept to fall back on;
 //   lcd.initialised   written when the node's database was first created: from then on a
 //                     missing lcd.json is an error, not a reason to start empty;
-//   lcd.lock          the running daemon's exclusive lock, with its pid.
+//   lcd.lock          the running daemon's exclusive lock, with its pid;
+// and, beside the state directory (in its parent, so that it is still there when the file
+// system holding the state directory is not mounted), `.<dir name>.vigil-lcd-initialised`.
 // Loading is synchronous: it runs once at start-up, before the agent heartbeats or protects
 // anything, and nothing can proceed without the LCD anyway.
 import * as fs from 'node:fs';
@@ -23,6 +25,12 @@ export const LOCK_FILE_NAME = 'lcd.lock';
 /** How many compacted snapshots are kept to fall back on. */
 export const GENERATION_SLOTS = 3;
 export const generationFileName = (slot: number) => `${LCD_FILE_NAME}.${slot}`;
+
+/** The marker beside the state directory: an initialised node's state directory never looks new. */
+export function outsideMarkerPath(dir: string): string {
+  const abs = path.resolve(dir);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.vigil-lcd-initialised`);
+}
 
 /** How the start-up treats a database that is missing or damaged. */
 export type LcdStartMode =

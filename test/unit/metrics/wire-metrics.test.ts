@@ -20,8 +20,9 @@ afterEach(async () => {
 });
 
 async function newAgent(metricsAddress: string): Promise<Agent> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-wire-metrics-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const root = mkdtempSync(join(tmpdir(), 'vigil-wire-metrics-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'state'); // vigild keeps a marker beside its state directory
   const { config } = buildConfig({
     VIGIL_NODE_NAME: 'node1',
     VIGIL_STATE_DIR: dir,
