@@ -147,6 +147,9 @@ export interface LcdWriteFailures {
   stalled: number;
 }
 
+/** A document for reading only (Lcd.current()). */
+export type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
 /** Returned by a change function that finds nothing to change: nothing is written. */
 const UNCHANGED: unique symbol = Symbol('lcd.unchanged');
 
@@ -389,6 +392,15 @@ export class Lcd {
   /** A deep copy of the whole database. */
   snapshot(): LcdDocument {
     return structuredClone(this.doc);
+  }
+
+  /**
+   * The committed document itself, not a copy, for readers that follow every change (the
+   * hierarchy engine's view): its records are frozen and a change replaces them, so a record's
+   * identity says whether it changed. Never modify what it returns.
+   */
+  current(): DeepReadonly<LcdDocument> {
+    return this.doc;
   }
 
   onChange(listener: (c: LcdChange) => void): () => void {

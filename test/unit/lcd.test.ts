@@ -506,3 +506,28 @@ describe('checks of a change that touches only instances (the fast path) agree w
     expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => [i.tag, i.info])).toEqual([['b', 'fine'], ['e', ''], ['a', '']]);
   });
 });
+
+describe('Lcd.current() and the hierarchy engine view built on it', () => {
+  it('current() is the committed document (frozen records, replaced on change); engineConfig follows every change', async () => {
+    const { engineConfig } = await import('../../src/hierarchy/lcd-view.js');
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app', info: '{"restart":"/bin/a"}' });
+    await lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app', info: 'free text' });
+    const before = lcd.current();
+    expect(Object.isFrozen(before.instances[0])).toBe(true);
+    expect(engineConfig(lcd).resources.map((r) => [r.tag, r.info])).toEqual([
+      ['a', { restart: '/bin/a' }],
+      ['b', { text: 'free text' }],
+    ]);
+    await lcd.setInstanceInfo('a', '{"restart":"/bin/a2"}');
+    expect(lcd.current().instances[1]).toBe(before.instances[1]); // untouched record: the same object
+    expect(lcd.current().instances[0]).not.toBe(before.instances[0]);
+    const config = engineConfig(lcd);
+    expect(config.resources.map((r) => [r.tag, r.info])).toEqual([
+      ['a', { restart: '/bin/a2' }],
+      ['b', { text: 'free text' }],
+    ]);
+    config.resources[1]!.info.text = 'changed by a reader';
+    expect(engineConfig(lcd).resources[1]!.info).toEqual({ text: 'free text' }); // readers get their own copy
+  });
+});
