@@ -30,11 +30,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VigilError } from '../common/errors.js';
-import { commitStarted, ProbeTimeoutError, SysError } from '../platform/errors.js';
+import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
 import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
-import { checkInvariants, instanceChangesKeepInvariants } from './invariants.js';
-import { COLLECTIONS, diffDocuments, encodeRecord, type CollectionName } from './journal.js';
+import { checkedDraft, draftOf, freezeDocument, replaceInstance, requireInstance, withReplaced } from './draft.js';
+import { DEFAULT_COMPACT_AT_JOURNAL_BYTES, LCD_FILE_MODE, LcdDiskWriter, serializeDocument, type LcdDiskState } from './disk-writer.js';
 import {
   CommPath,
   commPathKey,
@@ -64,7 +64,6 @@ import {
   loadDatabase,
   LOCK_FILE_NAME,
   MARKER_FILE_NAME,
-  nextGenerationSlot,
   outsideMarkerPath,
   readSnapshot,
   removeDatabaseFiles,
@@ -74,7 +73,7 @@ import {
 import { parseOrThrow } from './validate.js';
 
 export { LCD_FILE_NAME, JOURNAL_FILE_NAME, LcdMissingError, type LcdRecovery, type LcdStartMode } from './store.js';
-export const LCD_FILE_MODE = 0o600;
+export { LCD_FILE_MODE } from './disk-writer.js';
 export const ERR_REMOVE_LOCAL_SYSTEM = 424;
 /** Default time limit of one durable LCD write (VIGIL_LCD_WRITE_TIMEOUT_MS). */
 export const DEFAULT_LCD_WRITE_TIMEOUT_MS = 10_000;
@@ -208,26 +207,18 @@ export class Lcd {
   private readonly onWarning: (message: string, details: Record<string, unknown>) => void;
   /** Probe key of this LCD's writes: stuck ones are counted apart from every other probe. */
   private readonly writeKey: string;
-  private readonly journalFile: string;
-  private readonly compactAtJournalBytes: number;
+  private readonly writer: LcdDiskWriter;
   /** Tail of the queue that serializes changes (never rejects). */
   private tail: Promise<unknown> = Promise.resolve();
   /** Runtime-state changes made while a write was in flight, replayed onto what it publishes. */
   private replay: ((d: LcdDocument) => LcdDocument | undefined)[] | undefined;
   /** When the write now stuck in the kernel started (undefined: none stuck). */
   private stuckSince: number | undefined;
-  /** The journal may not be appended to as it is on disk: the next write rewrites everything. */
-  private needsCompaction: boolean;
-  private journalBytes: number;
-  private snapshotBytes: number;
-  private nextSlot: number;
   private lockHeld: FileLock | undefined;
   /** Set when the state at open came from a fallback (a damaged lcd.json or journal). */
   readonly recovery: LcdRecovery | undefined;
   /** Durable writes since open (for metrics). */
   writes = 0;
-  /** Compactions since open (for metrics). */
-  compactions = 0;
   /** Duration of the last durable write in milliseconds. */
   lastWriteMs = 0;
   readonly writeFailures: LcdWriteFailures = { error: 0, timeout: 0, stalled: 0 };
@@ -236,7 +227,7 @@ export class Lcd {
     file: string,
     doc: LcdDocument,
     opts: LcdOpenOptions,
-    disk: { journalBytes: number; snapshotBytes: number; needsCompaction: boolean; recovery?: LcdRecovery; lock?: FileLock },
+    disk: LcdDiskState & { recovery?: LcdRecovery; lock?: FileLock },
   ) {
     this.file = file;
     this.dir = path.dirname(file);
@@ -246,14 +237,20 @@ export class Lcd {
     this.writeTimeoutMs = opts.writeTimeoutMs ?? DEFAULT_LCD_WRITE_TIMEOUT_MS;
     this.onWarning = opts.onWarning ?? (() => {});
     this.writeKey = `lcd:${this.dir}`;
-    this.journalFile = path.join(this.dir, JOURNAL_FILE_NAME);
-    this.compactAtJournalBytes = opts.compactAtJournalBytes ?? 64 * 1024;
-    this.journalBytes = disk.journalBytes;
-    this.snapshotBytes = disk.snapshotBytes;
-    this.needsCompaction = disk.needsCompaction;
+    this.writer = new LcdDiskWriter(
+      {
+        files: opts.files,
+        dir: this.dir,
+        timeoutMs: this.writeTimeoutMs,
+        key: this.writeKey,
+        compactAtJournalBytes: opts.compactAtJournalBytes ?? DEFAULT_COMPACT_AT_JOURNAL_BYTES,
+        onWarning: this.onWarning,
+        onTimeout: () => (this.stuckSince = Date.now()),
+      },
+      disk,
+    );
     this.recovery = disk.recovery;
     this.lockHeld = disk.lock;
-    this.nextSlot = nextGenerationSlot(this.dir);
   }
 
   /**
@@ -314,7 +311,7 @@ export class Lcd {
         for (const name of [LCD_FILE_NAME, JOURNAL_FILE_NAME]) {
           if (fs.existsSync(path.join(opts.dir, name))) fs.renameSync(path.join(opts.dir, name), path.join(opts.dir, `${name}.damaged`));
         }
-        const text = Lcd.serialize(loaded.doc);
+        const text = serializeDocument(loaded.doc);
         writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
         writeFileAtomicSync(file, text, LCD_FILE_MODE);
         Object.assign(loaded, { journalBytes: 0, snapshotBytes: Buffer.byteLength(text), needsCompaction: false });
@@ -333,7 +330,7 @@ export class Lcd {
       dependencies: [],
       equivalencies: [],
     };
-    const text = Lcd.serialize(fresh);
+    const text = serializeDocument(fresh);
     writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
     writeFileAtomicSync(file, text, LCD_FILE_MODE);
     writeFileAtomicSync(path.join(opts.dir, generationFileName(1)), text, LCD_FILE_MODE);
@@ -353,8 +350,9 @@ export class Lcd {
     return loaded?.doc;
   }
 
-  private static serialize(doc: LcdDocument): string {
-    return JSON.stringify(doc, null, 1) + '\n';
+  /** Compactions since open (for metrics). */
+  get compactions(): number {
+    return this.writer.compactions;
   }
 
   /** Releases the state-directory lock (if held). Queued changes still complete. */
@@ -456,8 +454,8 @@ export class Lcd {
       const result = change(draft);
       if (result === UNCHANGED) return result;
       const checked = checkedDraft(base, draft);
-      const uncertain = await this.persist(checked, what);
-      this.publish(checked, uncertain);
+      await this.persist(checked, what);
+      this.publish(checked);
       this.emit({ kind: 'config', what, generation: checked.generation });
       return result;
     });
@@ -649,8 +647,8 @@ export class Lcd {
       if (!this.isDirty) return false;
       this.refuseWhileStalled('lcdsync');
       const next: LcdDocument = { ...this.doc, generation: this.doc.generation + 1 };
-      const uncertain = await this.persist(next, 'lcdsync');
-      this.publish(next, uncertain);
+      await this.persist(next, 'lcdsync');
+      this.publish(next);
       this.emit({ kind: 'sync', what: 'lcdsync', generation: next.generation });
       return true;
     });
@@ -675,24 +673,17 @@ export class Lcd {
   }
 
   /**
-   * Writes `doc` durably, off the event loop, within the time limit: as one journal record, or
-   * as a compaction when the journal is due for one or cannot be appended to. Resolves false when
-   * the write is durable, true when its outcome is uncertain (it timed out or failed after its
-   * commit point: the new state is or will be on disk, durability not confirmed). Rejects with a
-   * VigilError when nothing changed on disk.
+   * Writes `doc` durably, off the event loop, within the time limit (disk-writer.ts: a journal
+   * record, or a compaction). Resolves false when the write is durable, true when its outcome is
+   * uncertain (it timed out or failed after its commit point: the new state is or will be on
+   * disk, durability not confirmed). Rejects with a VigilError when nothing changed on disk.
    */
   private async persist(doc: LcdDocument, what: string): Promise<boolean> {
     const started = Date.now();
     const t0 = performance.now();
     this.replay = [];
-    const base = this.persisted;
-    const record = base && !this.needsCompaction ? encodeRecord({ g: doc.generation, ops: diffDocuments(base, doc) }) : undefined;
     try {
-      if (record !== undefined && (await this.appended(record))) {
-        this.journalBytes += Buffer.byteLength(record);
-      } else {
-        await this.compact(doc);
-      }
+      await this.writer.write(this.persisted, doc);
     } catch (err) {
       if (err instanceof ProbeTimeoutError) {
         this.writeFailures.timeout++;
@@ -702,9 +693,7 @@ export class Lcd {
       }
       const message = err instanceof Error ? err.message : String(err);
       if (commitStarted(err)) {
-        // What is on disk is the old or the new state, and a journal record may be cut short:
-        // the next write rewrites everything rather than append behind it.
-        this.needsCompaction = true;
+        // What is on disk is the old or the new state: the next write rewrites everything.
         this.persisted = undefined;
         this.onWarning(`LCD write of "${what}" did not confirm durability; it is kept in memory and written again with the next change or lcdsync`, {
           file: this.file,
@@ -720,61 +709,16 @@ export class Lcd {
     this.persisted = doc;
     this.lastWriteMs = performance.now() - t0;
     this.writes++;
-    if (this.journalBytes >= Math.max(this.compactAtJournalBytes, this.snapshotBytes)) this.compactInQueue();
+    if (this.writer.dueForCompaction) this.compactInQueue();
     return false;
-  }
-
-  /** Appends a journal record; false when the journal is gone (nothing appended: compact instead). */
-  private async appended(record: string): Promise<boolean> {
-    try {
-      await this.files.append(this.journalFile, record, { timeoutMs: this.writeTimeoutMs, key: this.writeKey });
-      return true;
-    } catch (err) {
-      if (err instanceof SysError && err.code === 'ENOENT' && !err.commitStarted) return false;
-      throw err;
-    }
-  }
-
-  /**
-   * The whole document becomes lcd.json (the commit point: one rename), then the journal is
-   * emptied and a copy kept as a generation to fall back on. A kill between the steps is safe:
-   * journal records up to the snapshot's generation are skipped when loading.
-   */
-  private async compact(doc: LcdDocument): Promise<void> {
-    const text = Lcd.serialize(doc);
-    const opts = { mode: LCD_FILE_MODE, timeoutMs: this.writeTimeoutMs, key: this.writeKey };
-    this.needsCompaction = true;
-    await this.files.writeAtomic(this.file, text, opts);
-    try {
-      await this.files.writeAtomic(this.journalFile, '', opts);
-    } catch (err) {
-      // lcd.json holds the new state durably; the old journal's records are all behind it.
-      if (err instanceof ProbeTimeoutError) this.stuckSince = Date.now();
-      this.onWarning('LCD compaction could not empty the journal; the next write compacts again', { file: this.journalFile, error: String(err) });
-      this.snapshotBytes = Buffer.byteLength(text);
-      return;
-    }
-    this.needsCompaction = false;
-    this.journalBytes = 0;
-    this.snapshotBytes = Buffer.byteLength(text);
-    this.compactions++;
-    const slot = this.nextSlot;
-    this.nextSlot = (slot % GENERATION_SLOTS) + 1;
-    try {
-      await this.files.writeAtomic(path.join(this.dir, generationFileName(slot)), text, opts);
-    } catch (err) {
-      if (err instanceof ProbeTimeoutError) this.stuckSince = Date.now();
-      this.onWarning('LCD compaction could not keep a copy of the new generation', { file: generationFileName(slot), error: String(err) });
-    }
   }
 
   /** Queues a compaction of the committed state (after the change that made the journal large). */
   private compactInQueue(): void {
     void this.enqueue(async () => {
       if (this.stalled || !this.persisted) return; // the next write compacts
-      const doc = this.persisted;
       try {
-        await this.compact(doc);
+        await this.writer.compact(this.persisted);
       } catch (err) {
         if (err instanceof ProbeTimeoutError) this.stuckSince = Date.now();
         // Whatever happened to lcd.json, it holds the old or the same state; the journal is intact.
@@ -784,7 +728,7 @@ export class Lcd {
   }
 
   /** Makes `next` the committed document, keeping runtime state that changed while it was written. */
-  private publish(next: LcdDocument, _uncertain: boolean): void {
+  private publish(next: LcdDocument): void {
     let doc = next;
     for (const apply of this.replay ?? []) doc = apply(doc) ?? doc;
     this.replay = undefined;
@@ -802,94 +746,6 @@ export class Lcd {
   }
 }
 
-/** Replaces a record at `i` in a copy of `list`. */
-function withReplaced<T>(list: readonly T[], i: number, rec: T): T[] {
-  const out = [...list];
-  out[i] = Object.freeze(rec);
-  return out;
-}
-
-/** Replaces (not edits: committed records are frozen) an instance in a draft. */
-function replaceInstance(d: LcdDocument, tag: string, system: string, changes: Partial<ResourceInstance>): void {
-  const i = d.instances.findIndex((x) => x.tag === tag && x.system === system);
-  if (i < 0) requireInstance(d, tag, system);
-  d.instances[i] = { ...d.instances[i]!, ...changes };
-}
-
-const RECORD_SCHEMA: Record<CollectionName, { parse(v: unknown): unknown; safeParse: unknown }> = {
-  systems: System,
-  commPaths: CommPath,
-  instances: ResourceInstance,
-  dependencies: Dependency,
-  equivalencies: Equivalency,
-};
-
-/** A draft of `doc` for one change: its own arrays over the same (frozen) records. */
-function draftOf(doc: LcdDocument): LcdDocument {
-  return {
-    ...doc,
-    systems: [...doc.systems],
-    commPaths: [...doc.commPaths],
-    instances: [...doc.instances],
-    dependencies: [...doc.dependencies],
-    equivalencies: [...doc.equivalencies],
-  };
-}
-
-/**
- * The draft as the next generation: every record the change added or replaced parsed by its
- * schema (and frozen), the whole checked by the invariants. Work in proportion to what changed,
- * apart from the invariants' linear pass.
- */
-function checkedDraft(base: LcdDocument, draft: LcdDocument): LcdDocument {
-  if (draft.version !== base.version || draft.localSystem !== base.localSystem || draft.generation !== base.generation) {
-    throw new VigilError(0, 'an LCD change may only change systems, comm paths, instances, dependencies and equivalencies');
-  }
-  const next: LcdDocument = { ...draft, generation: base.generation + 1 };
-  const changedCollections = new Set<CollectionName>();
-  const changedInstances: ResourceInstance[] = [];
-  for (const c of COLLECTIONS) {
-    const list = draft[c] as unknown[];
-    if (!Array.isArray(list)) throw new VigilError(0, `invalid LCD record: ${c} must be a list`);
-    const before = base[c] as unknown[];
-    if (list.length === before.length && list.every((rec, i) => rec === before[i])) {
-      (next[c] as unknown[]) = before; // unchanged: the committed array itself
-      continue;
-    }
-    changedCollections.add(c);
-    const committed = new Set<unknown>(before);
-    const out = list.map((rec, i) => {
-      if (committed.has(rec)) return rec;
-      const parsed = Object.freeze(parseOrThrow(RECORD_SCHEMA[c] as never, rec, `LCD record (${c}.${i})`));
-      if (c === 'instances') changedInstances.push(parsed as ResourceInstance);
-      return parsed;
-    });
-    (next[c] as unknown[]) = out;
-  }
-  // The common change touches only instances: confirm the rules that involve them without
-  // indexing the whole document; anything else (or anything doubtful) gets the full check.
-  const onlyInstances = changedCollections.size === 1 && changedCollections.has('instances');
-  if (onlyInstances) {
-    const kept = new Set<unknown>(next.instances);
-    const removed = base.instances.filter((r) => !kept.has(r));
-    if (instanceChangesKeepInvariants(next, changedInstances, removed)) return next;
-  }
-  checkInvariants(next);
-  return next;
-}
-
-/** Freezes every record of a loaded document (committed records are shared, never edited). */
-function freezeDocument(doc: LcdDocument): LcdDocument {
-  for (const c of COLLECTIONS) for (const r of doc[c]) Object.freeze(r);
-  return doc;
-}
-
 function markerText(localSystem: string, dir?: string): string {
   return JSON.stringify({ localSystem, ...(dir ? { stateDir: path.resolve(dir) } : {}), initialisedAt: new Date().toISOString() }) + '\n';
-}
-
-function requireInstance(d: LcdDocument, tag: string, system: string): ResourceInstance {
-  const i = d.instances.find((x) => x.tag === tag && x.system === system);
-  if (!i) throw new VigilError(0, `resource "${tag}" does not exist on system "${system}"`, { tag, system });
-  return i;
 }
