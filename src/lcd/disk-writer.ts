@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { commitStarted, ProbeTimeoutError, SysError } from '../platform/errors.js';
 import type { DurableFiles } from '../platform/platform.js';
-import { diffDocuments, encodeRecord } from './journal.js';
+import { diffDocuments, encodeRecord, type InPlaceHint } from './journal.js';
 import type { LcdDocument } from './schema.js';
 import { generationFileName, GENERATION_SLOTS, JOURNAL_FILE_NAME, LCD_FILE_NAME, nextGenerationSlot } from './store.js';
 
@@ -70,11 +70,12 @@ export class LcdDiskWriter {
 
   /**
    * Makes `doc` durable: as the journal record of what changed since `base` (what the disk
-   * holds; undefined when that is uncertain), or as a compaction. Rejects with the platform's
+   * holds; undefined when that is uncertain), or as a compaction. `hint`: how the change's checks
+   * saw it (draft.ts), which spares the diff a pass over unchanged records. Rejects with the platform's
    * error; one with commitStarted leaves the outcome uncertain and makes the next write compact.
    */
-  async write(base: LcdDocument | undefined, doc: LcdDocument): Promise<void> {
-    const record = base && !this.needsCompaction ? encodeRecord({ g: doc.generation, ops: diffDocuments(base, doc) }) : undefined;
+  async write(base: LcdDocument | undefined, doc: LcdDocument, hint?: InPlaceHint): Promise<void> {
+    const record = base && !this.needsCompaction ? encodeRecord({ g: doc.generation, ops: diffDocuments(base, doc, hint) }) : undefined;
     try {
       if (record !== undefined && (await this.appended(record))) this.journalBytes += Buffer.byteLength(record);
       else await this.compact(doc);

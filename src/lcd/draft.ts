@@ -44,17 +44,58 @@ export function draftOf(doc: LcdDocument): LcdDocument {
 }
 
 /**
- * The draft as the next generation: every record the change added or replaced parsed by its
- * schema (and frozen), the whole checked by the invariants. Work in proportion to what changed,
- * apart from the invariants' linear pass.
+ * How a collection changed when a change only replaced records in place and appended new ones
+ * (the usual change): the indices replaced, and where the appended ones start. Undefined for
+ * anything else (removals, reordering), which the general path handles.
  */
-export function checkedDraft(base: LcdDocument, draft: LcdDocument): LcdDocument {
+export interface InPlaceChange {
+  replaced: number[];
+  appendedFrom: number;
+}
+
+/** What a checked change produced: the next generation, and how its collections changed. */
+export interface CheckedChange {
+  doc: LcdDocument;
+  /** Relative to `base` (the document the draft was made from). */
+  base: LcdDocument;
+  inPlace: Partial<Record<CollectionName, InPlaceChange>>;
+}
+
+/**
+ * Pointer comparisons only: committed records are frozen, a change's new records are not, so a
+ * frozen record at a new position means a committed one moved (not in place: undefined).
+ */
+function inPlaceChange(before: readonly unknown[], list: readonly unknown[]): InPlaceChange | undefined {
+  if (list.length < before.length) return undefined;
+  const replaced: number[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const rec = list[i];
+    if (i < before.length && rec === before[i]) continue;
+    if (Object.isFrozen(rec)) return undefined;
+    if (i < before.length) replaced.push(i);
+  }
+  return { replaced, appendedFrom: before.length };
+}
+
+/**
+ * The draft as the next generation: every record the change added or replaced parsed by its
+ * schema (and frozen), the whole checked by the invariants. Work in proportion to what changed
+ * (apart from pointer comparisons) for the usual change: instances replaced or added.
+ */
+export function checkedDraft(base: LcdDocument, draft: LcdDocument): CheckedChange {
   if (draft.version !== base.version || draft.localSystem !== base.localSystem || draft.generation !== base.generation) {
     throw new VigilError(0, 'an LCD change may only change systems, comm paths, instances, dependencies and equivalencies');
   }
   const next: LcdDocument = { ...draft, generation: base.generation + 1 };
+  const inPlace: CheckedChange['inPlace'] = {};
   const changedCollections = new Set<CollectionName>();
   const changedInstances: ResourceInstance[] = [];
+  let removedInstances: ResourceInstance[] | undefined;
+  const parse = (c: CollectionName, rec: unknown, i: number) => {
+    const parsed = Object.freeze(parseOrThrow(RECORD_SCHEMA[c] as never, rec, `LCD record (${c}.${i})`));
+    if (c === 'instances') changedInstances.push(parsed as ResourceInstance);
+    return parsed;
+  };
   for (const c of COLLECTIONS) {
     const list = draft[c] as unknown[];
     if (!Array.isArray(list)) throw new VigilError(0, `invalid LCD record: ${c} must be a list`);
@@ -64,25 +105,30 @@ export function checkedDraft(base: LcdDocument, draft: LcdDocument): LcdDocument
       continue;
     }
     changedCollections.add(c);
+    const shape = inPlaceChange(before, list);
+    if (shape) {
+      const out = [...list];
+      for (const i of shape.replaced) out[i] = parse(c, list[i], i);
+      for (let i = shape.appendedFrom; i < list.length; i++) out[i] = parse(c, list[i], i);
+      (next[c] as unknown[]) = out;
+      inPlace[c] = shape;
+      if (c === 'instances') removedInstances = shape.replaced.map((i) => base.instances[i]!);
+      continue;
+    }
     const committed = new Set<unknown>(before);
-    const out = list.map((rec, i) => {
-      if (committed.has(rec)) return rec;
-      const parsed = Object.freeze(parseOrThrow(RECORD_SCHEMA[c] as never, rec, `LCD record (${c}.${i})`));
-      if (c === 'instances') changedInstances.push(parsed as ResourceInstance);
-      return parsed;
-    });
-    (next[c] as unknown[]) = out;
+    (next[c] as unknown[]) = list.map((rec, i) => (committed.has(rec) ? rec : parse(c, rec, i)));
   }
   // The common change touches only instances: confirm the rules that involve them without
   // indexing the whole document; anything else (or anything doubtful) gets the full check.
-  const onlyInstances = changedCollections.size === 1 && changedCollections.has('instances');
-  if (onlyInstances) {
-    const kept = new Set<unknown>(next.instances);
-    const removed = base.instances.filter((r) => !kept.has(r));
-    if (instanceChangesKeepInvariants(next, changedInstances, removed)) return next;
+  if (changedCollections.size === 1 && changedCollections.has('instances')) {
+    if (!removedInstances) {
+      const kept = new Set<unknown>(next.instances);
+      removedInstances = base.instances.filter((r) => !kept.has(r));
+    }
+    if (instanceChangesKeepInvariants(next, changedInstances, removedInstances)) return { doc: next, base, inPlace };
   }
   checkInvariants(next);
-  return next;
+  return { doc: next, base, inPlace };
 }
 
 /** Freezes every record of a loaded document (committed records are shared, never edited). */

@@ -40,17 +40,40 @@ export interface JournalRecord {
 }
 
 /**
- * What turns `before` into `after`, records compared by identity (the LCD never changes a
- * committed record in place, it replaces it).
+ * A hint from the change's checks (draft.ts): relative to `from`, which records of a
+ * collection were replaced in place and where appended ones start.
  */
-export function diffDocuments(before: LcdDocument, after: LcdDocument): JournalOp[] {
+export interface InPlaceHint {
+  from: LcdDocument;
+  inPlace: Partial<Record<CollectionName, { replaced: number[]; appendedFrom: number }>>;
+}
+
+/**
+ * What turns `before` into `after`, records compared by identity (the LCD never changes a
+ * committed record in place, it replaces it). With a hint that applies (its `from` holds the
+ * same collection as `before`), a collection changed in place costs work per changed record.
+ */
+export function diffDocuments(before: LcdDocument, after: LcdDocument, hint?: InPlaceHint): JournalOp[] {
   const ops: JournalOp[] = [];
   for (const c of COLLECTIONS) {
     const old = before[c] as Rec[];
     const next = after[c] as Rec[];
     if (old === next) continue;
-    ops.push(...diffCollection(c, old, next));
+    const shape = hint && hint.from[c] === old ? hint.inPlace[c] : undefined;
+    ops.push(...((shape && inPlaceOps(c, old, next, shape)) ?? diffCollection(c, old, next)));
   }
+  return ops;
+}
+
+/** Puts for records replaced in place under the same key and for appended ones; undefined otherwise. */
+function inPlaceOps(c: CollectionName, old: Rec[], next: Rec[], shape: { replaced: number[]; appendedFrom: number }): JournalOp[] | undefined {
+  if (shape.appendedFrom !== old.length) return undefined;
+  const ops: JournalOp[] = [];
+  for (const i of shape.replaced) {
+    if (keyOf(c, old[i]!) !== keyOf(c, next[i]!)) return undefined; // a replay would append it, not replace it
+    ops.push({ c, put: next[i]! });
+  }
+  for (let i = shape.appendedFrom; i < next.length; i++) ops.push({ c, put: next[i]! });
   return ops;
 }
 

@@ -33,6 +33,7 @@ import { VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
 import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
+import type { InPlaceHint } from './journal.js';
 import { checkedDraft, draftOf, freezeDocument, replaceInstance, requireInstance, withReplaced } from './draft.js';
 import { DEFAULT_COMPACT_AT_JOURNAL_BYTES, LCD_FILE_MODE, LcdDiskWriter, serializeDocument, type LcdDiskState } from './disk-writer.js';
 import {
@@ -454,9 +455,9 @@ export class Lcd {
       const result = change(draft);
       if (result === UNCHANGED) return result;
       const checked = checkedDraft(base, draft);
-      await this.persist(checked, what);
-      this.publish(checked);
-      this.emit({ kind: 'config', what, generation: checked.generation });
+      await this.persist(checked.doc, what, { from: checked.base, inPlace: checked.inPlace });
+      this.publish(checked.doc);
+      this.emit({ kind: 'config', what, generation: checked.doc.generation });
       return result;
     });
   }
@@ -678,12 +679,12 @@ export class Lcd {
    * uncertain (it timed out or failed after its commit point: the new state is or will be on
    * disk, durability not confirmed). Rejects with a VigilError when nothing changed on disk.
    */
-  private async persist(doc: LcdDocument, what: string): Promise<boolean> {
+  private async persist(doc: LcdDocument, what: string, hint?: InPlaceHint): Promise<boolean> {
     const started = Date.now();
     const t0 = performance.now();
     this.replay = [];
     try {
-      await this.writer.write(this.persisted, doc);
+      await this.writer.write(this.persisted, doc, hint);
     } catch (err) {
       if (err instanceof ProbeTimeoutError) {
         this.writeFailures.timeout++;

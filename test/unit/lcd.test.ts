@@ -384,6 +384,23 @@ describe('journal, generations, marker and lock', () => {
     expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => i.tag)).toEqual(['r0', 'r2', 'r3', 'r4', 'r5', 'r99']);
   });
 
+  it('journals exactly what a change did, whatever its shape: replaced in place (same or new key), appended, removed, reordered', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 0; n < 4; n++) await add(lcd, n);
+    const rec = (tag: string) => ({ system: 'alpha', tag, id: `/x/${tag}`, app: 'gen', type: 'app', switchback: 'intelligent' as const, state: 'OSU' as const, info: '', reason: '' });
+    await lcd.mutate('new key in place', (d) => void (d.instances[1] = rec('renamed')));
+    await lcd.mutate('replace and append', (d) => {
+      d.instances[0] = { ...d.instances[0]!, info: 'changed' };
+      d.instances.push(rec('appended'));
+    });
+    await lcd.mutate('swap', (d) => void ([d.instances[2], d.instances[3]] = [d.instances[3]!, d.instances[2]!]));
+    await lcd.mutate('remove one', (d) => void (d.instances = d.instances.filter((i) => i.tag !== 'r0')));
+    const expected = lcd.snapshot();
+    expect(expected.instances.map((i) => i.tag)).toEqual(['renamed', 'r3', 'r2', 'appended']);
+    lcd.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).snapshot()).toEqual(expected);
+  });
+
   it('ignores a record a crash cut short and compacts before the next append', async () => {
     const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
     await add(lcd, 1);
