@@ -2,7 +2,9 @@
 #include <napi.h>
 
 #include "block_device.h"
+#include "durable_append.h"
 #include "durable_write.h"
+#include "file_lock.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
 #include "timed_stat.h"
@@ -12,6 +14,9 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statWithTimeout", Napi::Function::New(env, vigil::StatWithTimeout, "statWithTimeout"));
   exports.Set("writeFileDurable", Napi::Function::New(env, vigil::WriteFileDurable, "writeFileDurable"));
+  exports.Set("appendFileDurable", Napi::Function::New(env, vigil::AppendFileDurable, "appendFileDurable"));
+  exports.Set("lockFileExclusive", Napi::Function::New(env, vigil::LockFileExclusive, "lockFileExclusive"));
+  exports.Set("unlockFile", Napi::Function::New(env, vigil::UnlockFile, "unlockFile"));
   exports.Set("blockDeviceInfo", Napi::Function::New(env, vigil::BlockDeviceInfo, "blockDeviceInfo"));
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));

@@ -59,6 +59,8 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
     lcdWriteFailures: () => ({ ...lcd.writeFailures }),
     lcdWriteStalled: () => lcd.stalled,
+    lcdRecovered: () => lcd.recovery !== undefined,
+    lcdCompactions: () => lcd.compactions,
   };
   const sources: MetricsSources = { ...fromLcd };
   const cluster = parts.cluster;
@@ -85,7 +87,8 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
   let server: MetricsServer | undefined;
   // Transitions are derived from the LCD, where every state change lands: the hierarchy engine
   // does not report them itself, so nothing is counted twice.
-  const transitions = new TransitionTracker(() => agent.lcd.instances({ system: agent.localSystem }), metrics.recorder);
+  // Runs after every LCD change: read the committed records in place (a copy of 1,000 per change was most of its cost).
+  const transitions = new TransitionTracker(() => agent.lcd.current().instances.filter((i) => i.system === agent.localSystem), metrics.recorder);
   let unsubscribe: (() => void) | undefined;
   const subsystem: Subsystem = {
     name: 'metrics',

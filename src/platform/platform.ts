@@ -112,9 +112,23 @@ export interface DurableWriteOptions {
   key?: string;
 }
 
+/** Options of DurableFiles.append. */
+export interface DurableAppendOptions {
+  /** Time limit for the whole append; past it the call rejects with ProbeTimeoutError. */
+  timeoutMs: number;
+  /** The key the probe-thread bounds apply to; by default the mount point of the file's directory. */
+  key?: string;
+}
+
+/** An exclusive lock on a file, held until release() or the process's exit (kill -9 included). */
+export interface FileLock {
+  readonly path: string;
+  release(): void;
+}
+
 /**
- * Crash-safe replacement of small files that never blocks the caller: a temp file
- * (`.tmp-<basename>.<pid>`) in the same directory is written, fsynced and renamed over the
+ * Crash-safe replacement of small files that never blocks the caller: a temp file of the
+ * write's own (`.tmp-<basename>.<pid>.<sequence>`, created exclusively) in the same directory is written, fsynced and renamed over the
  * target, then the directory is fsynced, all on a thread of its own with a time limit.
  *
  * Outcomes: resolves once the new contents are durable; rejects with SysError (errno, syscall,
@@ -127,6 +141,19 @@ export interface DurableWriteOptions {
  */
 export interface DurableFiles {
   writeAtomic(path: string, data: Uint8Array | string, options: DurableWriteOptions): Promise<void>;
+  /**
+   * Appends `data` to the existing file `path` and makes it durable (fdatasync), on a thread of
+   * its own with a time limit. The first write is the commit point: a ProbeTimeoutError or
+   * SysError with `commitStarted: true` means the data may be in the file whole or in part;
+   * with `commitStarted: false` nothing was appended, even when the kernel lets the call go.
+   */
+  append(path: string, data: Uint8Array | string, options: DurableAppendOptions): Promise<void>;
+  /**
+   * An exclusive lock on `path` (created 0600 if missing, this pid written into it), or, when
+   * another holder has it, that holder's pid as written in the file (undefined if unreadable).
+   * Synchronous: taken once at start-up, and it never waits for the holder.
+   */
+  tryLockExclusive(path: string): FileLock | { heldByPid: number | undefined };
   /** The key writeAtomic uses for `path` when the options name none. */
   keyFor(path: string): string;
   /** Writes (and probes) on `key` that timed out and whose thread is still stuck in the kernel. */

@@ -64,6 +64,10 @@ export function registerLcdCommands(commands: AdminCommands): void {
       stuckForMs === undefined
         ? ''
         : `WARNING: an LCD write has been stuck in the kernel for ${(stuckForMs / 1000).toFixed(1)} s; changes are refused until the disk holding ${ctx.lcd.dir} answers\n`;
-    return ok(warning + formatStatus(doc), doc);
+    const r = ctx.lcd.recovery;
+    const recovered = r
+      ? `WARNING: LCD recovered: ${r.reason}; running with generation ${r.generation} rebuilt from ${r.source} (since ${new Date(r.at).toISOString()})\n`
+      : '';
+    return ok(warning + recovered + formatStatus(doc), doc);
   });
 }

@@ -45,6 +45,15 @@ export interface NativeAddon {
    * and errno errors carry `commitStarted` (whether the rename had begun).
    */
   writeFileDurable(path: string, data: Buffer, mode: number, timeoutMs: number, key: string): Promise<void>;
+  /**
+   * Durable append to an existing file on a probe thread (native/durable_append.cc). Timeout and
+   * errno errors carry `commitStarted` (whether the first write had begun).
+   */
+  appendFileDurable(path: string, data: Buffer, timeoutMs: number, key: string): Promise<void>;
+  /** Exclusive flock(2) on `path` with this pid written into it; returns the descriptor (native/file_lock.cc). */
+  lockFileExclusive(path: string): number;
+  /** Closes a descriptor from lockFileExclusive, releasing its lock. */
+  unlockFile(fd: number): void;
   blockDeviceInfo(path: string, timeoutMs: number, key: string): Promise<RawBlockDeviceInfo>;
   probeCounters(): RawProbeCounters;
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;

@@ -62,11 +62,11 @@ export function writeNodeConfig(dir: string, name: string, extra: Record<string,
   return file;
 }
 
-/** Start vigild with `configFile`; resolves once its admin socket accepts connections. */
-export async function startVigild(name: string, dir: string, configFile: string, waitReady = true): Promise<VigildHandle> {
+/** Start vigild with `configFile` (and `args`); resolves once its admin socket accepts connections. */
+export async function startVigild(name: string, dir: string, configFile: string, waitReady = true, args: string[] = []): Promise<VigildHandle> {
   const text = fs.readFileSync(configFile, 'utf8');
   const get = (k: string) => new RegExp(`^${k}="?([^"\\n]*)"?$`, 'm').exec(text)?.[1] ?? '';
-  const proc = spawn(process.execPath, [VIGILD, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [VIGILD, '--config', configFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
