@@ -88,6 +88,7 @@ export class TcpPath implements CommPathLink {
     this.socket = undefined;
     old?.destroy();
     this.attach(socket, reader, session);
+    this.ctx.log('info', 'comm path session established', { path: this.id });
     this.ctx.onFrame(this, first);
   }
 
@@ -130,8 +131,12 @@ export class TcpPath implements CommPathLink {
         }
         // Backoff restarts only once the peer proved itself in this session: a peer that
         // accepts and then refuses us (another key) is retried at the slow pace, not hammered.
-        this.attempt = 0;
-        clearTimeout(handshakeTimer);
+        if (this.attempt !== 0 || handshakeTimer) {
+          this.attempt = 0;
+          clearTimeout(handshakeTimer);
+          handshakeTimer = undefined;
+          this.ctx.log('info', 'comm path session established', { path: this.id });
+        }
         this.ctx.onFrame(this, opened);
       }
       if (fatal) {

@@ -139,6 +139,7 @@ export class TtyPath implements CommPathLink {
 
   private onRaw(f: Buffer): void {
     const session = this.session;
+    const wasConfirmed = session?.confirmed === true;
     const r = this.ctx.guard.open(f, TTY_MAX_PAYLOAD, session);
     if (!r.ok) {
       this.ctx.failed(this, this.source, r.reason);
@@ -158,6 +159,9 @@ export class TtyPath implements CommPathLink {
       return;
     }
     this.failuresInRow = 0;
+    if (!wasConfirmed) {
+      this.ctx.log('info', 'comm path session established', { path: this.id });
+    }
     this.ctx.onFrame(this, opened);
   }
 
