@@ -17,6 +17,7 @@ const WORDS: Record<string, string> = {
   old_epoch: 'frame from an old boot',
   replay: 'replayed frame',
   unknown_address: 'address not configured',
+  handshake_refused: 'handshake refused by peer',
 };
 
 /** Failure reasons that say something about the peer or an attacker (not line noise). */

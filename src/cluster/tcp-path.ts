@@ -102,7 +102,14 @@ export class TcpPath implements CommPathLink {
     socket.once('connect', () => {
       socket.write(this.ctx.guard.sealHello(this.peer, session.hello({ from: localAddress, to: remoteAddress, port })));
     });
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      // Connected, then closed by the peer before our session was confirmed: it did not accept
+      // our Hello (most often another cluster key on its side).
+      if (!socket.connecting && !session.confirmed && !this.stopped && socket.bytesRead === 0 && socket.bytesWritten > 0) {
+        this.ctx.failed(this, `tcp ${remoteAddress}:${port}`, 'handshake_refused');
+      }
+    });
     this.attach(socket, new TcpFrameReader(this.maxPayload), session, timer);
   }
 

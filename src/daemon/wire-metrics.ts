@@ -25,7 +25,7 @@ import type { Agent, Subsystem } from './agent.js';
 export interface MetricsParts {
   /** The cluster subsystem or a ClusterNode: anything with its stats() shape; stats() may be
    *  undefined while no node runs, and the LCD's last-known states are used meanwhile. */
-  cluster?: { stats(): ClusterStatsView | undefined };
+  cluster?: { stats(): ClusterStatsView | undefined; problem?(): string | undefined };
   /** The platform's time-limited probes (Platform.timedStat), when the agent has them. */
   probes?: { counters(): ProbeCountersView };
 }
@@ -99,7 +99,7 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
         return;
       }
       try {
-        server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
+        server = await MetricsServer.start({ address, scrape: () => metrics.scrape(), degraded: () => degradedSubsystems(agent, parts) });
       } catch (err) {
         // A subsystem that fails to start is not stopped by the agent: undo our part here.
         unsubscribe();
@@ -121,6 +121,16 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
   };
   agent.addSubsystem(subsystem);
   return { metrics, recorder: metrics.recorder, endpoint: () => server?.endpoint() };
+}
+
+/** /healthz: every subsystem that is degraded now, named, with the reason. */
+function degradedSubsystems(agent: Agent, parts: MetricsParts): string[] {
+  const out: string[] = [];
+  const cluster = parts.cluster?.problem?.();
+  if (cluster) out.push(`cluster: ${cluster}`);
+  const stuckMs = agent.lcd.stalledForMs();
+  if (stuckMs !== undefined) out.push(`lcd: a write has been stuck in the kernel for ${(stuckMs / 1000).toFixed(1)} s (changes are refused)`);
+  return out;
 }
 
 /** The version from the package.json that ships with this code (src/ or dist/src/ alike). */
