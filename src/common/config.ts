@@ -65,6 +65,7 @@ const ConfigSchema = z.object({
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock'),
   VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key'),
+  VIGIL_REALTIME_PRIORITY: integer(0, 99).prefault('10'), // SCHED_RR priority of the event loop (heartbeats), memory locked; 0: neither
   VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787'),
   // Time limit of one durable LCD write; past it the change is refused (or, after the commit
   // point, kept in memory) and the agent carries on while the disk is stuck.

@@ -14,7 +14,7 @@ import { attachMetrics } from './wire-metrics.js';
 export function composeAgent(agent: Agent): void {
   registerCoreCommands();
   agent.addSubsystem(lcdFlushSubsystem(agent));
-  const cluster = attachCluster(agent);
+  const cluster = attachCluster(agent, createLinuxPlatform().scheduling);
   // The native probe counters are process-wide, so any TimedStat reads those of the kits' probes.
   const metrics = attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.

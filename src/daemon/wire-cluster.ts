@@ -16,6 +16,8 @@ import { readKeyFile } from '../cluster/cluster-key.js';
 import { ClusterNode, type ClusterStats } from '../cluster/cluster-node.js';
 import { pathIdOf, type PathConfig } from '../cluster/comm-path.js';
 import type { MembershipOutput } from '../cluster/membership.js';
+import { stayScheduled } from '../cluster/stay-scheduled.js';
+import type { Scheduling } from '../platform/platform.js';
 import type { Agent, Subsystem } from './agent.js';
 
 /** Message type that carries a forwarded administration request. */
@@ -54,10 +56,13 @@ class WiredCluster implements ClusterSubsystem {
   private keyError: string | undefined;
   private keyRetry: NodeJS.Timeout | undefined;
 
-  constructor(private readonly agent: Agent) {}
+  constructor(private readonly agent: Agent, private readonly scheduling: Scheduling | undefined) {}
 
   async start(): Promise<void> {
     const { agent } = this;
+    if (this.scheduling) {
+      stayScheduled(this.scheduling, agent.config.VIGIL_REALTIME_PRIORITY, (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`));
+    }
     agent.context.forward = (destsys, req) => this.forward(destsys, req);
     agent.context.cluster = this;
     // What the LCD holds from the last run is history: nothing is ALIVE until heard again.
@@ -209,9 +214,13 @@ class WiredCluster implements ClusterSubsystem {
   }
 }
 
-/** Adds the cluster subsystem to the agent (call from compose.ts, before the subsystems that use it). */
-export function attachCluster(agent: Agent): ClusterSubsystem {
-  const c = new WiredCluster(agent);
+/**
+ * Adds the cluster subsystem to the agent (call from compose.ts, before the subsystems that use
+ * it). With `scheduling`, the agent locks its memory and runs its event loop at
+ * VIGIL_REALTIME_PRIORITY when it starts.
+ */
+export function attachCluster(agent: Agent, scheduling?: Scheduling): ClusterSubsystem {
+  const c = new WiredCluster(agent, scheduling);
   agent.addSubsystem(c);
   return c;
 }

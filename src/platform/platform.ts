@@ -132,10 +132,32 @@ export interface DurableFiles {
   stuck(key: string): number;
 }
 
+/** The scheduling of the calling thread. */
+export interface SchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  /** Threads and processes created from now on start with the normal policy again. */
+  resetOnFork: boolean;
+}
+
+/**
+ * Staying scheduled under load (what corosync does for its heartbeats): memory locked against
+ * paging, and real-time round-robin scheduling for the event-loop thread. Each call is one short
+ * syscall; failures (EPERM without the privilege or RLIMIT) throw SysError.
+ */
+export interface Scheduling {
+  /** mlockall: pages already used and those touched later stay in memory. */
+  lockMemory(): void;
+  /** SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. */
+  setRealtime(priority: number): void;
+  state(): SchedulingState;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   durableFiles: DurableFiles;
   blockDevices: BlockDevices;
   mounts: MountTable;
   peerCredentials: PeerCredentials;
+  scheduling: Scheduling;
 }

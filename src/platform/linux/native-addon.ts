@@ -43,6 +43,12 @@ export interface RawPeerCredential {
   gid: number;
 }
 
+export interface RawSchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  resetOnFork: boolean;
+}
+
 export interface NativeAddon {
   statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
   /**
@@ -55,4 +61,6 @@ export interface NativeAddon {
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED); throws the errno-carrying Error on failure. */
   peerCredentials(fd: number): RawPeerCredential;
+  /** mlockall and sched_setscheduler for the calling thread (native/realtime.cc). */
+  scheduling: { lockMemory(): void; setRealtime(priority: number): void; state(): RawSchedulingState };
 }

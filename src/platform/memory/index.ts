@@ -17,8 +17,9 @@ import { MemoryDurableFiles } from './durable-files.js';
 import { MemoryKernel } from './kernel.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryScheduling } from './scheduling.js';
 
-export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -69,6 +70,7 @@ export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
   durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
+  scheduling: MemoryScheduling;
 }
 
 export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
@@ -80,5 +82,6 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     blockDevices: new MemoryBlockDevices(kernel, runner),
     mounts: new MemoryMountTable(kernel),
     peerCredentials: new MemoryPeerCredentials(),
+    scheduling: new MemoryScheduling(),
   };
 }
