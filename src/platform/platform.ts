@@ -141,13 +141,17 @@ export interface SchedulingState {
 }
 
 /**
- * Staying scheduled under load (what corosync does for its heartbeats): memory locked against
- * paging, and real-time round-robin scheduling for the event-loop thread. Each call is one short
- * syscall; failures (EPERM without the privilege or RLIMIT) throw SysError.
+ * Staying scheduled under load (what corosync does for its heartbeats): code kept in memory, and
+ * real-time round-robin scheduling for the event-loop thread. Each call is a few short syscalls;
+ * failures (EPERM without the privilege or RLIMIT) throw SysError.
  */
 export interface Scheduling {
-  /** mlockall: pages already used and those touched later stay in memory. */
-  lockMemory(): void;
+  /**
+   * Locks the code (every file-backed read-only mapping) and the main stack as their pages are
+   * touched, so they are never evicted and read back from disk. Not the heap: V8 returns heap
+   * pages with madvise(MADV_DONTNEED), which locked pages refuse. Returns the bytes of mappings locked.
+   */
+  lockMemory(): number;
   /** SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. */
   setRealtime(priority: number): void;
   state(): SchedulingState;

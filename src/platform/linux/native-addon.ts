@@ -61,6 +61,6 @@ export interface NativeAddon {
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED); throws the errno-carrying Error on failure. */
   peerCredentials(fd: number): RawPeerCredential;
-  /** mlockall and sched_setscheduler for the calling thread (native/realtime.cc). */
-  scheduling: { lockMemory(): void; setRealtime(priority: number): void; state(): RawSchedulingState };
+  /** mlock2 of the code and stack, and sched_setscheduler for the calling thread (native/realtime.cc). */
+  scheduling: { lockMemory(): number; setRealtime(priority: number): void; state(): RawSchedulingState };
 }

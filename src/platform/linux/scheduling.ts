@@ -1,4 +1,4 @@
-// Scheduling over the addon's `scheduling` object (native/realtime.cc: mlockall,
+// Scheduling over the addon's `scheduling` object (native/realtime.cc: mlock2,
 // sched_setscheduler); this file only maps the addon's errno-carrying Errors to SysError.
 import { mapNativeError } from '../errors.js';
 import type { Scheduling, SchedulingState } from '../platform.js';
@@ -7,9 +7,9 @@ import { loadNativeAddon } from './addon-loader.js';
 export class LinuxScheduling implements Scheduling {
   private readonly addon = loadNativeAddon();
 
-  lockMemory(): void {
+  lockMemory(): number {
     try {
-      this.addon.scheduling.lockMemory();
+      return this.addon.scheduling.lockMemory();
     } catch (err) {
       throw mapNativeError(err);
     }

@@ -5,14 +5,17 @@ import type { Scheduling, SchedulingState } from '../platform.js';
 
 export class MemoryScheduling implements Scheduling {
   memoryLocked = false;
+  /** What lockMemory() reports as locked, in bytes. */
+  lockableBytes = 64 << 20;
   private current: SchedulingState = { policy: 'other', priority: 0, resetOnFork: false };
   /** errno codes the next calls fail with (e.g. 'EPERM'); undefined: they succeed. */
   failLockWith: string | undefined;
   failRealtimeWith: string | undefined;
 
-  lockMemory(): void {
-    if (this.failLockWith) throw SysError.fromCode(this.failLockWith, 'mlockall');
+  lockMemory(): number {
+    if (this.failLockWith) throw SysError.fromCode(this.failLockWith, 'mlock2(MLOCK_ONFAULT)');
     this.memoryLocked = true;
+    return this.lockableBytes;
   }
 
   setRealtime(priority: number): void {

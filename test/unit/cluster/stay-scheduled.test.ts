@@ -13,10 +13,10 @@ describe('stayScheduled', () => {
   it('locks memory and switches to SCHED_RR at the priority', () => {
     const s = new MemoryScheduling();
     const { lines, log } = logger();
-    expect(stayScheduled(s, 10, log)).toEqual({ memoryLocked: true, realtimePriority: 10 });
+    expect(stayScheduled(s, 10, log)).toEqual({ memoryLocked: true, lockedBytes: 64 << 20, realtimePriority: 10 });
     expect(s.memoryLocked).toBe(true);
     expect(s.state()).toEqual({ policy: 'rr', priority: 10, resetOnFork: true });
-    expect(lines).toEqual([{ level: 'info', msg: 'staying scheduled for heartbeats', fields: { memoryLocked: true, schedulingPolicy: 'rr', priority: 10 } }]);
+    expect(lines).toEqual([{ level: 'info', msg: 'staying scheduled for heartbeats', fields: { memoryLocked: true, lockedMiB: 64, schedulingPolicy: 'rr', priority: 10 } }]);
   });
 
   it('carries on when refused, with one warning per refusal naming the setting that allows it', () => {
@@ -24,7 +24,7 @@ describe('stayScheduled', () => {
     s.failLockWith = 'EPERM';
     s.failRealtimeWith = 'EPERM';
     const { lines, log } = logger();
-    expect(stayScheduled(s, 10, log)).toEqual({ memoryLocked: false, realtimePriority: undefined });
+    expect(stayScheduled(s, 10, log)).toEqual({ memoryLocked: false, lockedBytes: 0, realtimePriority: undefined });
     expect(s.state().policy).toBe('other');
     expect(lines.map((l) => l.level)).toEqual(['warn', 'warn']);
     expect(lines[0]!.msg).toMatch(/LimitMEMLOCK/);
@@ -35,7 +35,7 @@ describe('stayScheduled', () => {
   it('asks for nothing at priority 0', () => {
     const s = new MemoryScheduling();
     const { lines, log } = logger();
-    expect(stayScheduled(s, 0, log)).toEqual({ memoryLocked: false, realtimePriority: undefined });
+    expect(stayScheduled(s, 0, log)).toEqual({ memoryLocked: false, lockedBytes: 0, realtimePriority: undefined });
     expect(s.memoryLocked).toBe(false);
     expect(s.state().policy).toBe('other');
     expect(lines[0]!.msg).toMatch(/VIGIL_REALTIME_PRIORITY=0/);
