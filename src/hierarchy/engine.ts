@@ -884,7 +884,12 @@ export class HierarchyEngine {
     switch (msg.kind) {
       case 'hier-state':
         if (msg.inService) this.peerHasInService(from, msg.key);
-        else if (this.where.get(msg.key) === from) this.where.delete(msg.key);
+        else if (this.where.get(msg.key) === from) {
+          this.where.delete(msg.key);
+          // Taken out there on purpose (its agent stopping, an administrator): say why this copy could not take over.
+          const failed = this.graph.has(msg.key) ? this.graph.component(msg.key).filter((t) => this.resources.get(t)?.state === 'OSF') : [];
+          if (failed.length) this.log('warn', `hierarchy ${msg.key} went out of service on ${from}; ${this.local} cannot take it over: ${failed.map((t) => `${t} is OSF (${this.resources.get(t)!.reason})`).join(', ')}`, { key: msg.key, from });
+        }
         return;
       case 'hier-state-sync':
         for (const [t, s] of [...this.whereTag]) if (s === from) this.whereTag.delete(t);
