@@ -30,9 +30,15 @@ export function describeFailure(reason: string): string {
 }
 
 const MAX_SOURCES = 1024;
+/** New log lines per interval over all sources: a flood from many addresses cannot flood the log. */
+const MAX_LINES_PER_INTERVAL = 30;
 
 export class FailureLog {
   private readonly last = new Map<string, { atMs: number; repeats: number }>();
+  private windowStartMs = -Infinity;
+  private linesInWindow = 0;
+  /** Failures not logged because the per-interval line budget was spent. */
+  private overBudget = 0;
 
   constructor(
     private readonly log: FailureLogFn,
@@ -49,11 +55,22 @@ export class FailureLog {
       e.repeats++;
       return;
     }
+    if (t - this.windowStartMs >= this.intervalMs) {
+      this.windowStartMs = t;
+      this.linesInWindow = 0;
+    }
+    if (this.linesInWindow >= MAX_LINES_PER_INTERVAL) {
+      this.overBudget++;
+      return;
+    }
+    this.linesInWindow++;
     const repeats = e?.repeats ?? 0;
+    const unlogged = this.overBudget;
+    this.overBudget = 0;
     this.last.delete(k);
     // Bounded: a flood of distinct sources forgets the oldest first.
     if (this.last.size >= MAX_SOURCES) this.last.delete(this.last.keys().next().value!);
     this.last.set(k, { atMs: t, repeats: 0 });
-    this.log('warn', `comm path authentication failure: ${describeFailure(reason)}`, { source, reason, repeatsSinceLastLog: repeats, ...fields });
+    this.log('warn', `comm path authentication failure: ${describeFailure(reason)}`, { source, reason, repeatsSinceLastLog: repeats, ...(unlogged ? { otherFailuresNotLogged: unlogged } : {}), ...fields });
   }
 }

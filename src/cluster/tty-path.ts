@@ -36,6 +36,8 @@ export class TtyPath implements CommPathLink {
   private helloTimer: NodeJS.Timeout | undefined;
   private lastHelloMs = -Infinity;
   private failuresInRow = 0;
+  /** When our session keys last changed: frames of the old keys still in flight are expected then. */
+  private rekeyedAtMs = -Infinity;
   private readonly source: string;
 
   constructor(readonly config: TtyPathConfig, private readonly ctx: PathContext) {
@@ -88,6 +90,7 @@ export class TtyPath implements CommPathLink {
   private newSession(): void {
     this.session = new Session(this.ctx.guard.clusterKey, this.ctx.localSystem, this.peer, this.ctx.maxSkewMs);
     this.failuresInRow = 0;
+    this.rekeyedAtMs = performance.now();
     this.sendHello(true);
   }
 
@@ -142,8 +145,10 @@ export class TtyPath implements CommPathLink {
     const wasConfirmed = session?.confirmed === true;
     const r = this.ctx.guard.open(f, TTY_MAX_PAYLOAD, session);
     if (!r.ok) {
-      this.ctx.failed(this, this.source, r.reason);
-      if (r.reason === 'bad_session' || r.reason === 'no_session') {
+      const sessionMismatch = r.reason === 'bad_session' || r.reason === 'no_session';
+      // Counted always; reported unless it is a frame of the keys we just replaced.
+      if (!sessionMismatch || performance.now() - this.rekeyedAtMs > 2 * this.ctx.heartbeatIntervalMs) this.ctx.failed(this, this.source, r.reason);
+      if (sessionMismatch) {
         if (++this.failuresInRow >= RESYNC_AFTER_FAILURES) this.sendHello();
       }
       return;
@@ -173,6 +178,7 @@ export class TtyPath implements CommPathLink {
       return;
     }
     const changed = session.takeHello(body) === 'new';
+    if (changed) this.rekeyedAtMs = performance.now();
     if (!session.echoesUs(body)) this.sendHello(changed);
     else if (changed) this.ctx.sessionReady(this);
   }
