@@ -7,7 +7,8 @@ export type AuthFailureReason =
   | 'wrong_receiver'
   | 'path_mismatch' // a valid frame on a path that belongs to another system or address
   | 'hello_timeout' // a TCP connection that never completed its handshake
-  | 'bad_session'; // a frame that does not open under its session's keys: replayed from another session, or forged
+  | 'bad_session' // a frame that does not open under its session's keys: replayed from another session, or forged
+  | 'unknown_address'; // a connection from an address that is no configured comm-path remote address
 
 export type DropReason =
   | 'bad_magic' | 'bad_version' | 'bad_type' | 'bad_name' | 'oversize' | 'truncated'
@@ -15,7 +16,8 @@ export type DropReason =
   | 'stale' | 'old_epoch' // replay protection besides the sequence window
   | 'backlog' // a path could not keep up, an outgoing frame was not queued
   | 'unexpected' // a well-formed frame of a type this state does not take
-  | 'no_session'; // a session frame before the handshake gave keys (e.g. the peer re-keyed meanwhile)
+  | 'no_session' // a session frame before the handshake gave keys (e.g. the peer re-keyed meanwhile)
+  | 'evicted'; // an unfinished handshake closed to make room for a newer connection from its address
 
 export class ClusterCounters {
   readonly authFailures = new Map<AuthFailureReason, number>();

@@ -100,6 +100,7 @@ export class TcpListener {
     socket.on('error', () => undefined);
     if (!this.hooks.isConfiguredRemote(from)) {
       this.counters.connectionsFromUnknownAddress++;
+      this.counters.authFailure('unknown_address');
       this.hooks.failed(from, 'unknown_address');
       socket.destroy();
       return;
@@ -112,6 +113,7 @@ export class TcpListener {
     if (list.length >= PENDING_PER_ADDRESS) {
       const victim = list.find((p) => !p.helloSeen) ?? list[0]!;
       this.counters.pendingEvicted++;
+      this.counters.drop('evicted');
       this.reject(from, victim.socket);
     }
     const entry: Pending = { socket, helloSeen: false };

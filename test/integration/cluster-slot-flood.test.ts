@@ -34,6 +34,12 @@ function logLines(h: VigildHandle, msg: string, since: number): LogLine[] {
   });
 }
 
+async function metric(endpoint: string, name: string, reason: string): Promise<number> {
+  const text = await (await fetch(`http://${endpoint}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]);
@@ -42,6 +48,7 @@ function rssKiB(pid: number): number {
 describe.skipIf(!haveSsKill)('cluster port flood: a configured peer always completes its handshake (needs root, ss)', () => {
   let dir = '';
   let port = 0;
+  let metricsAt = '';
   const nodes: Record<string, VigildHandle> = {};
   const flood: Socket[] = [];
 
@@ -51,8 +58,11 @@ describe.skipIf(!haveSsKill)('cluster port flood: a configured peer always compl
     const keyFile = join(dir, 'cluster.key');
     writeKeyFile(keyFile, generateClusterSecret());
     port = await freePort();
+    metricsAt = `${BRAVO}:${await freePort()}`;
     for (const n of ['alpha', 'bravo']) {
-      const cfg = writeNodeConfig(join(dir, n), n, { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: String(HB_S), LCMNUMHBEATS: String(MISSES) });
+      const extra: Record<string, string> = { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: String(HB_S), LCMNUMHBEATS: String(MISSES) };
+      if (n === 'bravo') extra.VIGIL_METRICS_ADDRESS = metricsAt;
+      const cfg = writeNodeConfig(join(dir, n), n, extra);
       nodes[n] = await startVigild(n, join(dir, n), cfg);
     }
     for (const [n, o, l, r] of [['alpha', 'bravo', ALPHA, BRAVO], ['bravo', 'alpha', BRAVO, ALPHA]] as const) {
@@ -112,16 +122,21 @@ describe.skipIf(!haveSsKill)('cluster port flood: a configured peer always compl
     // Let a full detection limit pass: a starved reconnect would show up as a death here.
     await new Promise((r) => setTimeout(r, HB_S * 1000 * MISSES * 2));
     const rssAfter = rssKiB(nodes.bravo!.proc.pid!);
-    const counters = nodes.bravo!.output();
+    const refused = {
+      unknownAddress: await metric(metricsAt, 'vigil_cluster_auth_failures_total', 'unknown_address'),
+      evictedUnfinishedHandshakes: await metric(metricsAt, 'vigil_cluster_dropped_frames_total', 'evicted'),
+    };
     console.log(JSON.stringify({
       attack: '1000 idle from a non-peer address + 300 from the peer address, then ss -K of the path',
       floodConnected: { stranger: stranger.connected, peerAddress: fromPeer.connected },
       recoveryMs: back,
       limitMs: 2 * HB_S * 1000,
       bravoRssKiB: { before: rssBefore, duringFlood: rssFlood, after: rssAfter },
+      refusedAndCounted: refused,
       strangerRefusalsLogged: logLines(nodes.bravo!, 'address not configured', cutAt - 60_000).length,
-      bravoLogBytes: counters.length,
     }));
+    expect(refused.unknownAddress).toBeGreaterThanOrEqual(stranger.connected);
+    expect(refused.evictedUnfinishedHandshakes).toBeGreaterThanOrEqual(fromPeer.connected - 8);
     expect(back).toBeLessThanOrEqual(2 * HB_S * 1000);
     for (const n of ['alpha', 'bravo']) {
       expect(logLines(nodes[n]!, 'comm path dead', cutAt)).toEqual([]);
