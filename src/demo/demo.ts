@@ -81,13 +81,21 @@ class Steps {
   }
 }
 
+/** Thrown by the demo's output once it is stopping, so the steps go no further. */
+class DemoStopped extends Error {}
+
 /** Exit codes as a shell reports death by the signal (EPIPE stands for SIGPIPE). */
 const STOP_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, EPIPE: 141 };
 
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   // Once stdout is gone (the reader of the pipe exited), nothing more is written to it.
   let stdoutGone = false;
-  const out = opts.out ?? ((s: string) => void (stdoutGone || process.stdout.write(s)));
+  let stopping = false;
+  const write = opts.out ?? ((s: string) => void (stdoutGone || process.stdout.write(s)));
+  const out = (text: string): void => {
+    if (stopping) throw new DemoStopped('stopping');
+    write(text);
+  };
   const s = new Steps(out);
   const asRoot = process.getuid?.() === 0;
   const fsWhy = !asRoot
@@ -116,7 +124,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     })();
     return cleaning;
   }
-  const stop = (why: string): void => void cleanup().then(() => process.exit(STOP_CODES[why] ?? 1));
+  const stop = (why: string): void => {
+    stopping = true;
+    void cleanup().then(() => process.exit(STOP_CODES[why] ?? 1));
+  };
   const onSignal = (signal: NodeJS.Signals): void => stop(signal);
   const onStdoutError = (err: NodeJS.ErrnoException): void => {
     stdoutGone = true;
@@ -228,6 +239,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     else out(`(kept ${cluster.dir})\n`);
     return 0;
   } catch (err) {
+    if (stopping) return 1;
     out(`\nDEMO FAILED: ${(err as Error).message}\n`);
     for (const n of [N1.name, N2.name]) out(`--- last lines of ${n}'s log ---\n${cluster.tail(n, 15)}\n`);
     return 1;
