@@ -137,7 +137,9 @@ describe.skipIf(!tools)('replay across a restart (needs root, tcpdump, socat, ss
     await new Promise((r) => setTimeout(r, 1000));
     dump.kill('SIGINT');
     await new Promise((r) => dump.once('exit', r));
-    const streams = [...tcpStreams(readFileSync(pcapFile)).values()].sort((a, b) => b.length - a.length);
+    // The connection opened after the cut: the one whose first frame is alpha's Hello.
+    const streams = [...tcpStreams(readFileSync(pcapFile)).values()].filter((b) => b.subarray(0, 2).toString() === 'VG' && b[3] === 1);
+    expect(streams).toHaveLength(1);
     const tcpRecord = streams[0]!;
     const ttyRecord = socatDump(socatLog.slice(ttyRecordFrom), '>');
     expect(tcpRecord.subarray(0, 2).toString()).toBe('VG');
