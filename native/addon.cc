@@ -7,6 +7,7 @@
 #include "file_lock.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
+#include "realtime.h"
 #include "timed_stat.h"
 
 namespace {
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
   exports.Set("peerCredentials", Napi::Function::New(env, vigil::PeerCredentials, "peerCredentials"));
+  exports.Set("scheduling", vigil::SchedulingFunctions(env));
   return exports;
 }
 

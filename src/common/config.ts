@@ -106,6 +106,7 @@ const ConfigSchema = z.object({
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),
   VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key').describe('The cluster key that authenticates every message between systems (made by `vigil keygen`).'),
+  VIGIL_REALTIME_PRIORITY: integer(0, 99).prefault('10').describe('SCHED_RR priority of the event loop that sends and checks heartbeats, with its code locked in memory; 0 turns both off.'),
   VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787').describe('Where the Prometheus endpoint (/metrics, /healthz) listens, or off.'),
   VIGIL_LCD_WRITE_TIMEOUT_MS: integer(100, 600_000).prefault('10000').describe('Milliseconds one durable LCD write may take; past it the change is refused and vigild carries on while the disk is stuck.'),
   VIGIL_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written to the journal.'),

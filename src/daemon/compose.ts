@@ -18,7 +18,7 @@ export function composeAgent(agent: Agent): AdminCommands {
   const commands = new AdminCommands();
   registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
-  const cluster = attachCluster(agent, commands);
+  const cluster = attachCluster(agent, commands, agent.platform.scheduling);
   const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   const hierarchy = attachHierarchy(agent, cluster, metrics.recorder);

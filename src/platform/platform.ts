@@ -160,6 +160,31 @@ export interface DurableFiles {
   stuck(key: string): number;
 }
 
+/** The scheduling of the calling thread. */
+export interface SchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  /** Threads and processes created from now on start with the normal policy again. */
+  resetOnFork: boolean;
+}
+
+/**
+ * Staying scheduled under load (what corosync does for its heartbeats): code kept in memory, and
+ * real-time round-robin scheduling for the event-loop thread. Each call is a few short syscalls;
+ * failures (EPERM without the privilege or RLIMIT) throw SysError.
+ */
+export interface Scheduling {
+  /**
+   * Locks the code (every file-backed read-only mapping) and the main stack as their pages are
+   * touched, so they are never evicted and read back from disk. Not the heap: V8 returns heap
+   * pages with madvise(MADV_DONTNEED), which locked pages refuse. Returns the bytes of mappings locked.
+   */
+  lockMemory(): number;
+  /** SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. */
+  setRealtime(priority: number): void;
+  state(): SchedulingState;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   durableFiles: DurableFiles;
@@ -172,4 +197,5 @@ export interface Platform {
   mountHolders: MountHolders;
   /** Read and write probes of a mounted file system (mounts.ts). */
   fsProbe: FsProbe;
+  scheduling: Scheduling;
 }

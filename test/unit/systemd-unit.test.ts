@@ -19,6 +19,12 @@ describe('deploy/systemd/vigild.service', () => {
     expect(text).toMatch(/^RuntimeDirectoryMode=0700$/m);
     expect(text).toMatch(/^ExecStart=\S+ \S+\/dist\/src\/daemon\/main\.js --config \/etc\/default\/vigil$/m);
   });
+  it('lets vigild lock its memory and use real-time scheduling for heartbeats', () => {
+    const text = fs.readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^LimitMEMLOCK=infinity$/m);
+    expect(text).toMatch(/^LimitRTPRIO=99$/m);
+    expect(text).not.toMatch(/^RestrictRealtime=yes$/m);
+  });
   it.skipIf(!haveAnalyze)('passes systemd-analyze verify without warnings (needs systemd-analyze)', () => {
     const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
     expect(r.stderr).toBe('');

@@ -38,6 +38,12 @@ export interface RawPeerCredential {
   gid: number;
 }
 
+export interface RawSchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  resetOnFork: boolean;
+}
+
 export interface NativeAddon {
   statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
   /**
@@ -59,4 +65,6 @@ export interface NativeAddon {
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED); throws the errno-carrying Error on failure. */
   peerCredentials(fd: number): RawPeerCredential;
+  /** mlock2 of the code and stack, and sched_setscheduler for the calling thread (native/realtime.cc). */
+  scheduling: { lockMemory(): number; setRealtime(priority: number): void; state(): RawSchedulingState };
 }

@@ -18,8 +18,9 @@ import { MemoryKernel } from './kernel.js';
 import { MemoryMounts } from './mounts.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryScheduling } from './scheduling.js';
 
-export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -72,6 +73,7 @@ export interface MemoryPlatform extends Platform {
   peerCredentials: MemoryPeerCredentials;
   /** MountControl, MountHolders and FsProbe in one object, with its fault hooks. */
   memoryMounts: MemoryMounts;
+  scheduling: MemoryScheduling;
 }
 
 export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
@@ -88,5 +90,6 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     mountControl: memoryMounts,
     mountHolders: memoryMounts,
     fsProbe: memoryMounts,
+    scheduling: new MemoryScheduling(),
   };
 }
