@@ -10,6 +10,8 @@ import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
+import { NasMetrics } from '../metrics/nas-metrics.js';
+import { parseInfo } from '../hierarchy/lcd-view.js';
 
 export function composeAgent(agent: Agent): void {
   registerCoreCommands();
@@ -18,6 +20,10 @@ export function composeAgent(agent: Agent): void {
   // The native probe counters are process-wide, so any TimedStat reads those of the kits' probes.
   const metrics = attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
-  attachHierarchy(agent, cluster, metrics.recorder);
+  const nasMounts = () =>
+    agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
+  const probes = createLinuxPlatform().timedStat;
+  const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
+  attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, createLinuxPlatform().peerCredentials));
 }
