@@ -124,7 +124,8 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
       key: 'LKNFSTIMEOUT',
       message:
         `illogical NAS settings on ${config.VIGIL_NODE_NAME} (3 x LKNFSSYSCALLTO ${config.LKNFSSYSCALLTO} + 5 >= ` +
-        `LKNFSTIMEOUT ${config.LKNFSTIMEOUT}); using 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO`,
+        `LKNFSTIMEOUT ${config.LKNFSTIMEOUT}); using 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO. ` +
+        'Set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT',
     });
     config.LKNFSTIMEOUT = 120;
     config.LKNFSSYSCALLTO = 5;

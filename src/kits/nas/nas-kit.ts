@@ -50,6 +50,8 @@ export interface NasKitOptions {
   metrics?: NasMetricsEvents;
   /** Pause after a probe that failed at once, ms (default 1000). */
   retryPauseMs?: number;
+  /** Limit of the mount-authorization check, ms (default 3 x LKNFSSYSCALLTO + 5 s). */
+  mountCheckMs?: number;
 }
 
 export class NasKit implements Kit {
@@ -61,6 +63,7 @@ export class NasKit implements Kit {
   private readonly fstabPath: string;
   private readonly tmpDir: string;
   private readonly metrics: NasMetricsEvents;
+  private readonly checkMs: number;
 
   constructor(
     private readonly p: NasPlatform,
@@ -70,7 +73,8 @@ export class NasKit implements Kit {
     this.tmpDir = o.tmpDir ?? tmpdir();
     this.metrics = o.metrics ?? NO_NAS_METRICS;
     const s = o.settings;
-    const checks = mountCheckMs(s) + 2 * s.syscallMs + 30_000;
+    this.checkMs = o.mountCheckMs ?? mountCheckMs(s);
+    const checks = this.checkMs + 2 * s.syscallMs + 30_000;
     // The monitor's own bound (LKNFSTIMEOUT) must end before the engine's limit does.
     this.timeLimits = { ...DEFAULT_TIME_LIMITS, create: checks, canExtend: checks, extend: checks, quickCheck: s.overallMs + s.syscallMs + 10_000, restore: 60_000 };
   }
@@ -118,7 +122,7 @@ export class NasKit implements Kit {
       options: this.options(inst),
       system: ctx.system,
       tmpDir: this.tmpDir,
-      timeoutMs: mountCheckMs(this.o.settings),
+      timeoutMs: this.checkMs,
     });
     if (!check.ok) return failed('fatal', check.reason);
     notes.push(`mount authorization check passed in ${Math.round(check.ms)} ms`);

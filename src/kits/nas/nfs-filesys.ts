@@ -37,6 +37,8 @@ export interface NfsFilesysOptions {
   metrics: NasMetricsEvents;
   /** Time holders get between TERM and KILL when the mount is released. */
   holderGraceMs?: number;
+  /** Limit of each mount, unmount and mount-point call, ms (default 2 x LKNFSSYSCALLTO, at least 10 s). */
+  callMs?: number;
 }
 
 export type NfsMountState = 'ours' | 'bad-mount' | 'other' | 'none';
@@ -56,7 +58,7 @@ export class NfsFilesys {
   ) {}
 
   private get callMs(): number {
-    return Math.max(this.o.settings.syscallMs * 2, 10_000);
+    return this.o.callMs ?? Math.max(this.o.settings.syscallMs * 2, 10_000);
   }
 
   validate(inst: ResourceInstance): ActionResult {

@@ -108,7 +108,7 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
 
   async readDir(path: string, timeoutMs: number): Promise<string[]> {
     await withTimeout(this.kernel.stat(path), timeoutMs, `reading ${path}`);
-    return [];
+    return this.kernel.list(path);
   }
 
   async writeProbe(dir: string, timeoutMs: number): Promise<void> {
