@@ -11,7 +11,7 @@
 // (LKNASERROR=switch: the hierarchy moves to node2 with the data); a host-name mount remounted by
 // address; node2's NFS link cut with LKNASERROR=halt on node2 (it halts, node1 takes over).
 // Times are printed so they can be quoted.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { GuestVigil, guestClockOffset, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { repoRoot, vmUnavailable } from './helpers/vmcluster.js';
@@ -52,6 +52,18 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   const figures: string[] = [];
   let v1: GuestVigil;
   let v2: GuestVigil;
+  afterAll(() => console.log(`e2e nas:\n  ${figures.join('\n  ')}`));
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    // What the agents did: their logs (NAS, mounts, halts) and the engines' timelines.
+    for (const v of [v1, v2] as Array<GuestVigil | undefined>) {
+      if (!v || v.node.state !== 'running') continue;
+      const log = await v.node.exec(`grep -E 'nas|NFS|quickCheck|halt|release|mount|restore|remove|takeover' ${GuestVigil.log} | tail -60 | cut -c1-600`, { timeoutMs: 30_000 }).catch((e: Error) => ({ stdout: e.message }));
+      console.log(`--- ${v.node.name} vigild log (NAS lines) ---\n${log.stdout}`);
+      const ev = await v.vigil(['hier_events', '-n', '60'], 60_000).catch((e: Error) => ({ stdout: e.message }));
+      console.log(`--- ${v.node.name} hier_events ---\n${ev.stdout}`);
+    }
+  });
   let server = '';
   let device = '';
 
@@ -106,6 +118,9 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }
     await n1.waitFor(async () => (await sees(v1, 'node2', 'ALIVE')) && (await sees(v2, 'node1', 'ALIVE')), { deadlineMs: 120_000, intervalMs: 1000, what: 'node1 and node2 ALIVE' });
     for (const d of ['dh', 'ds', 'bm']) await c.nfs.run(`mkdir -p /srv/nfs/${d} && chmod 777 /srv/nfs/${d}`);
+    // No delegations: a node cut off while holding one would make the server wait a whole lease
+    // period (90 s) before the backup may open the file (see docs/nas.md).
+    await c.nfs.run('echo 0 > /proc/sys/fs/leases-enable');
   });
 
   it('refuses an export not exported to this node (107012) and changes nothing', async () => {
@@ -210,12 +225,15 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }, { deadlineMs: 120_000, intervalMs: 1000, what: 'the hierarchy ISP on node1, OSU on node2' });
     for (const v of [v1, v2]) expect((await v.node.readFile('/etc/fstab')).toString()).not.toContain(MNT);
     expect(await mountOf(v2, MNT)).toBeUndefined();
-    await v1.node.waitFor(async () => (await v1.node.readFile(`${MNT}/app.log`)).toString().split('\n').length > 4, { deadlineMs: 60_000, intervalMs: 1000, what: 'the writer to write' });
+    await v1.node.waitFor(async () => (await v1.node.run(`timeout 20 cat ${MNT}/app.log`, { timeoutMs: 30_000 })).split('\n').length > 4, { deadlineMs: 60_000, intervalMs: 1000, what: 'the writer to write' });
   });
 
   it('a freeze shorter than LKNFSTIMEOUT: no failover, probes abandoned and reclaimed, vigild answering', async () => {
     const c = cluster();
+    await scrape(v1); // starts a fresh event-loop window
+    await new Promise((r) => setTimeout(r, 10_000));
     const before = await scrape(v1);
+    const baseP99 = sample(before, /^nodejs_eventloop_lag_p99_seconds (\S+)$/m);
     await c.nfs.freeze();
     const t0 = Date.now();
     const cli: number[] = [];
@@ -237,20 +255,22 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const parked = sample(after, /^vigil_nas_probes_parked\{tag="device-nas-[^"]+"\} (\S+)$/m);
     figures.push(
       `freeze of ${Math.round(frozeMs / 1000)} s (< LKNFSTIMEOUT ${NFS_TIMEOUT_S} s): ${hung} probe calls abandoned, ${parked} still parked after the thaw, ` +
-        `no failover; vigil ins_list on node1 answered in ${Math.min(...cli)}-${Math.max(...cli)} ms (CLI start-up under TCG included); vigild event-loop lag p99 max ${(lagP99 * 1000).toFixed(1)} ms`,
+        `no failover; vigil ins_list on node1 answered in ${Math.min(...cli)}-${Math.max(...cli)} ms (CLI start-up under TCG included); ` +
+        `vigild event-loop lag p99 ${(lagP99 * 1000).toFixed(1)} ms while frozen against ${(baseP99 * 1000).toFixed(1)} ms before (TCG on a shared 2-core host; the host measurement is in nas-hang.test.ts)`,
     );
     expect(hung).toBeGreaterThanOrEqual(1);
     expect(parked).toBe(0);
     expect(after).not.toMatch(/^vigil_nas_export_failures_total/m);
     expect(Object.values(await v1.states()).every((s) => s === 'ISP')).toBe(true);
-    expect(lagP99).toBeLessThan(0.05);
+    // Under TCG the guest's own scheduling noise dominates: the freeze must not add to it.
+    expect(lagP99).toBeLessThan(baseP99 + 0.05);
   });
 
   it('node1 loses its NFS link: the hierarchy moves to node2 within LKNFSTIMEOUT + one interval, with the data; node1 answers throughout', async () => {
     const n1 = v1.node;
     const clock1 = await guestClockOffset(n1);
     const clock2 = await guestClockOffset(v2.node);
-    const writtenBefore = (await n1.readFile(`${MNT}/app.log`)).toString();
+    const writtenBefore = await n1.run(`timeout 30 cat ${MNT}/app.log`, { timeoutMs: 40_000 });
     const cutAt = Date.now();
     await n1.setLink('lan', false);
     const cli: number[] = [];
@@ -263,7 +283,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
           cli.push(Date.now() - a);
           return Object.values(await v2.states()).every((s) => s === 'ISP');
         },
-        { deadlineMs: 180_000, intervalMs: 500, what: 'the hierarchy ISP on node2' },
+        { deadlineMs: 150_000, intervalMs: 500, what: 'the hierarchy ISP on node2' },
       );
     } finally {
       await n1.setLink('lan', true);
@@ -286,16 +306,19 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     );
     expect(decisionS).toBeLessThan(NFS_TIMEOUT_S + NAS_INTERVAL_S + NFS_SYSCALL_S + 2);
     expect(decisionS).toBeGreaterThan(NFS_TIMEOUT_S - 2);
-    const onNode2 = (await v2.node.readFile(`${MNT}/app.log`)).toString();
+    const onNode2 = await v2.node.run(`timeout 60 cat ${MNT}/app.log`, { timeoutMs: 70_000 });
     expect(onNode2.startsWith(writtenBefore)).toBe(true);
     expect(await mountOf(v2, MNT)).toMatch(new RegExp(`^${server}:/ ${MNT} nfs4 `));
-    await v2.node.waitFor(async () => (await v2.node.readFile(`${MNT}/app.log`)).toString().includes('node2 3'), { deadlineMs: 60_000, intervalMs: 1000, what: 'the writer on node2' });
+    await v2.node.waitFor(async () => (await v2.node.run(`timeout 20 cat ${MNT}/app.log`, { timeoutMs: 30_000 })).includes('node2 3'), { deadlineMs: 60_000, intervalMs: 1000, what: 'the writer on node2' });
     await n1.waitFor(async () => sees(v1, 'node2', 'ALIVE'), { deadlineMs: 60_000, intervalMs: 1000, what: 'node2 alive for node1' });
   });
 
   it('a file system mounted by host name is a bad mount: remounted by address', async () => {
     const n1 = v1.node;
-    await n1.run(`echo '${server} nfsserver' >> /etc/hosts && mkdir -p /mnt/byname && mount -t nfs -o vers=4.2 nfsserver:/bm /mnt/byname`, { timeoutMs: 60_000 });
+    // Current mount.nfs hands the kernel the address it resolved, so /proc/mounts shows it; older
+    // ones passed the name, which is what the seeds' "bad mount" is about. Give the kernel the name
+    // directly (-i: no mount.nfs helper; the address goes in addr=) to make that mount.
+    await n1.run(`echo '${server} nfsserver' >> /etc/hosts && mkdir -p /mnt/byname && mount -i -t nfs4 -o vers=4.2,proto=tcp,addr=${server} nfsserver:/bm /mnt/byname`, { timeoutMs: 60_000 });
     expect(await mountOf(v1, '/mnt/byname')).toMatch(/^nfsserver:\/bm /);
     const out = await v1.must(['create', '-a', 'gen/filesys', '-t', 'byname', '-i', '/mnt/byname', '--device', 'nfsserver:/bm', '--fstype', 'nfs']);
     expect(out).toMatch(/mounted by host name \(nfsserver\): a bad mount/);
@@ -323,13 +346,12 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       intervalMs: 1000,
       what: 'node2 to be powered off',
     });
-    const log = (await v1.node.readFile(`${MNT}/app.log`)).toString();
+    const log = await v1.node.run(`timeout 60 cat ${MNT}/app.log`, { timeoutMs: 70_000 });
     expect(log).toMatch(/^node2 \d+$/m);
-    await v1.node.waitFor(async () => (await v1.node.readFile(`${MNT}/app.log`)).toString().split('\n').filter((l) => l.startsWith('node1')).length > log.split('\n').filter((l) => l.startsWith('node1')).length, {
+    await v1.node.waitFor(async () => (await v1.node.run(`timeout 20 cat ${MNT}/app.log`, { timeoutMs: 30_000 })).split('\n').filter((l) => l.startsWith('node1')).length > log.split('\n').filter((l) => l.startsWith('node1')).length, {
       deadlineMs: 60_000,
       intervalMs: 1000,
       what: 'the writer on node1 again',
     });
-    console.log(`e2e nas:\n  ${figures.join('\n  ')}`);
   });
 });
