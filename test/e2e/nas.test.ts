@@ -193,7 +193,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       await c.nfs.thaw();
       await n1.waitFor(async () => (await n1.readFile('/tmp/alarm-hard.log')).toString().includes('stat returned'), { deadlineMs: 120_000, intervalMs: 1000, what: 'the hard-mount stat to return after the thaw' });
       const after = (await n1.readFile('/tmp/alarm-hard.log')).toString().trim();
-      figures.push(`  after the thaw (${Math.round((Date.now() - frozenAt) / 1000)} s): "${after.replace(/\n/g, ' / ')}"`);
+      figures.push(`  after the thaw (${Math.round((Date.now() - frozenAt) / 1000)} s): hard mount: "${after.replace(/\n/g, ' / ')}"; soft mount: "${(await n1.readFile('/tmp/alarm-soft.log')).toString().trim().replace(/\n/g, ' / ')}"`);
       // Both only once the server answered again, long after the alarm was due at 2 s.
       const returned = Number(/stat returned after (\d+\.\d) s/.exec(after)?.[1]);
       const handled = Number(/alarm handler ran at (\d+\.\d) s/.exec(after)?.[1]);
@@ -230,21 +230,31 @@ describe.skipIf(!!vmUnavailable)(title, () => {
 
   it('a freeze shorter than LKNFSTIMEOUT: no failover, probes abandoned and reclaimed, vigild answering', async () => {
     const c = cluster();
-    await scrape(v1); // starts a fresh event-loop window
-    await new Promise((r) => setTimeout(r, 10_000));
+    // The same load in both windows (a CLI call and a scrape in turn; under TCG a node start-up
+    // takes the guest's CPU for seconds), first with the server up, then frozen.
+    const window = async (ms: number) => {
+      const cli: number[] = [];
+      let p99 = 0;
+      await scrape(v1); // a fresh event-loop histogram
+      const start = Date.now();
+      while (Date.now() - start < ms) {
+        const a = Date.now();
+        const r = await v1.vigil(['ins_list']);
+        expect(r.code, r.stderr).toBe(0);
+        cli.push(Date.now() - a);
+        p99 = Math.max(p99, sample(await scrape(v1), /^nodejs_eventloop_lag_p99_seconds (\S+)$/m));
+      }
+      return { cli, p99 };
+    };
+    const base = await window(6_000);
+    const baseP99 = base.p99;
     const before = await scrape(v1);
-    const baseP99 = sample(before, /^nodejs_eventloop_lag_p99_seconds (\S+)$/m);
     await c.nfs.freeze();
     const t0 = Date.now();
-    const cli: number[] = [];
+    let cli: number[] = [];
     let lagP99 = 0;
     try {
-      while (Date.now() - t0 < 12_000) {
-        const a = Date.now();
-        expect((await v1.vigil(['ins_list'])).code).toBe(0);
-        cli.push(Date.now() - a);
-        lagP99 = Math.max(lagP99, sample(await scrape(v1), /^nodejs_eventloop_lag_p99_seconds (\S+)$/m));
-      }
+      ({ cli, p99: lagP99 } = await window(6_000));
     } finally {
       await c.nfs.thaw();
     }
@@ -255,15 +265,16 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const parked = sample(after, /^vigil_nas_probes_parked\{tag="device-nas-[^"]+"\} (\S+)$/m);
     figures.push(
       `freeze of ${Math.round(frozeMs / 1000)} s (< LKNFSTIMEOUT ${NFS_TIMEOUT_S} s): ${hung} probe calls abandoned, ${parked} still parked after the thaw, ` +
-        `no failover; vigil ins_list on node1 answered in ${Math.min(...cli)}-${Math.max(...cli)} ms (CLI start-up under TCG included); ` +
+        `no failover; vigil ins_list on node1 answered in ${Math.min(...cli)}-${Math.max(...cli)} ms while frozen, ${Math.min(...base.cli)}-${Math.max(...base.cli)} ms before (CLI start-up under TCG included); ` +
         `vigild event-loop lag p99 ${(lagP99 * 1000).toFixed(1)} ms while frozen against ${(baseP99 * 1000).toFixed(1)} ms before (TCG on a shared 2-core host; the host measurement is in nas-hang.test.ts)`,
     );
     expect(hung).toBeGreaterThanOrEqual(1);
     expect(parked).toBe(0);
     expect(after).not.toMatch(/^vigil_nas_export_failures_total/m);
     expect(Object.values(await v1.states()).every((s) => s === 'ISP')).toBe(true);
-    // Under TCG the guest's own scheduling noise dominates: the freeze must not add to it.
-    expect(lagP99).toBeLessThan(baseP99 + 0.05);
+    // Under TCG the guest's own scheduling noise dominates the absolute figure: the freeze must not
+    // add to it (the < 50 ms figure is measured on the host, test/integration/nas-hang.test.ts).
+    expect(lagP99).toBeLessThan(2 * baseP99 + 0.02);
   });
 
   it('node1 loses its NFS link: the hierarchy moves to node2 within LKNFSTIMEOUT + one interval, with the data; node1 answers throughout', async () => {
