@@ -12,7 +12,9 @@
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
 // started, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
-// gen/filesys edits (default /etc/fstab; tests point it at a copy).
+// gen/filesys edits (default /etc/fstab; tests point it at a copy). The NAS kit (gen/nas, and
+// NFS file systems in gen/filesys) runs with LKNFSSYSCALLTO, LKNFSTIMEOUT and LKNASERROR;
+// VIGIL_NAS_TMPDIR is where its mount-authorization check mounts (default the system's tmp).
 //
 // When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
 import { writeFileSync } from 'node:fs';
@@ -22,6 +24,11 @@ import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
 import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
+import { NasKit } from '../kits/nas/nas-kit.js';
+import { NfsFilesys } from '../kits/nas/nfs-filesys.js';
+import { LinuxNasTools } from '../kits/nas/linux-tools.js';
+import type { NasMetricsEvents } from '../kits/nas/nas-metrics-events.js';
+import { NO_NAS_METRICS } from '../kits/nas/nas-metrics-events.js';
 import { KitRegistry } from '../kits/kit.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
@@ -49,6 +56,7 @@ class WiredHierarchy implements HierarchySubsystem {
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
     private readonly metrics: HierarchyMetrics | undefined,
+    private readonly nasMetrics: NasMetricsEvents | undefined,
   ) {}
 
   start(): void {
@@ -58,12 +66,19 @@ class WiredHierarchy implements HierarchySubsystem {
     const m = this.metrics;
     const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
     const kits = new KitRegistry();
+    const fsPlatform = { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe };
+    const fstabPath = config.VIGIL_FSTAB;
+    // LKNFSSYSCALLTO / LKNFSTIMEOUT (after the 107009 fallback of config.ts) and LKNASERROR.
+    const nasSettings = { syscallMs: agent.config.LKNFSSYSCALLTO * 1000, overallMs: agent.config.LKNFSTIMEOUT * 1000, onError: agent.config.LKNASERROR };
+    const nasTools = new LinuxNasTools();
+    const nasMetrics = this.nasMetrics ?? NO_NAS_METRICS;
     for (const kit of [
       new AppKit(),
-      new FilesysKit(
-        { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe },
-        { fstabPath: config.VIGIL_FSTAB },
-      ),
+      new FilesysKit(fsPlatform, {
+        fstabPath,
+        nfs: new NfsFilesys(fsPlatform, { fstabPath, settings: nasSettings, tools: nasTools, metrics: nasMetrics }),
+      }),
+      new NasKit(fsPlatform, { settings: nasSettings, tools: nasTools, fstabPath, metrics: nasMetrics, tmpDir: config.VIGIL_NAS_TMPDIR }),
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
@@ -71,6 +86,7 @@ class WiredHierarchy implements HierarchySubsystem {
     const byApp: Record<string, number> = {};
     if (config.LKCHECKINTERVAL_GEN_APP !== undefined) byApp['gen/app'] = config.LKCHECKINTERVAL_GEN_APP * 1000;
     if (config.LKCHECKINTERVAL_GEN_FILESYS !== undefined) byApp['gen/filesys'] = config.LKCHECKINTERVAL_GEN_FILESYS * 1000;
+    if (config.LKCHECKINTERVAL_GEN_NAS !== undefined) byApp['gen/nas'] = config.LKCHECKINTERVAL_GEN_NAS * 1000;
     const quorumMode = config.QUORUM_MODE;
     const svc = new HierarchyService({
       lcd: agent.lcd,
@@ -168,8 +184,8 @@ class WiredHierarchy implements HierarchySubsystem {
 export type HierarchyMetrics = Pick<MetricsRecorder, 'failover' | 'switchover' | 'quickCheck' | 'localRecovery' | 'probe'>;
 
 /** Adds the hierarchy subsystem (call from compose.ts after attachCluster; pass the metrics recorder to be measured). */
-export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster, metrics);
+export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics, nasMetrics?: NasMetricsEvents): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster, metrics, nasMetrics);
   agent.addSubsystem(h);
   return h;
 }

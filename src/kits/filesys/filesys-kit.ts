@@ -21,6 +21,10 @@
 //
 // Everything that can block in the kernel (mount, stat, readdir, write) runs through the
 // platform with a time limit.
+//
+// NFS (fsType nfs or nfs4, device SERVER:/path): every action goes to NfsFilesys (the NAS kit's
+// side of this kit, src/kits/nas/nfs-filesys.ts), and create makes a gen/nas resource for the
+// export beneath the file system (childrenForCreate).
 
 import { realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -29,6 +33,8 @@ import type { MountEntry, MountTable, TimedStat } from '../../platform/platform.
 import type { FsProbe, MountControl, MountHolders } from '../../platform/mounts.js';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type CheckDepth, type Kit, type ResourceInstance } from '../kit.js';
 import { fstabEntries, removeFstabEntries } from './fstab.js';
+import { isNfsType } from '../nas/export-spec.js';
+import type { NfsFilesys } from '../nas/nfs-filesys.js';
 
 export const FILESYS_KIT = 'gen/filesys';
 
@@ -46,6 +52,8 @@ export interface FilesysKitOptions {
   callTimeoutMs?: number;
   /** Time holders get between TERM and KILL. */
   holderGraceMs?: number;
+  /** NFS support (the NAS kit); without it NFS file systems are refused. */
+  nfs?: NfsFilesys;
 }
 
 export class FilesysKit implements Kit {
@@ -56,14 +64,28 @@ export class FilesysKit implements Kit {
   private readonly fstabPath: string;
   private readonly callMs: number;
   private readonly graceMs: number;
+  private readonly nfs: NfsFilesys | undefined;
 
   constructor(private readonly p: FilesysPlatform, opts: FilesysKitOptions = {}) {
     this.fstabPath = opts.fstabPath ?? '/etc/fstab';
     this.callMs = opts.callTimeoutMs ?? 20_000;
     this.graceMs = opts.holderGraceMs ?? 5_000;
+    this.nfs = opts.nfs;
+  }
+
+  /** NfsFilesys for an NFS instance, a refusal when NFS support is not configured, undefined otherwise. */
+  private nfsFor(inst: ResourceInstance): NfsFilesys | ActionResult | undefined {
+    if (!isNfsType(inst.info['fsType'])) return undefined;
+    return this.nfs ?? failed('fatal', `${inst.info['fsType']} file systems need the NAS kit, which is not configured on this system`);
+  }
+
+  childrenForCreate(inst: ResourceInstance): ResourceInstance[] {
+    return isNfsType(inst.info['fsType']) && this.nfs ? this.nfs.childrenForCreate(inst) : [];
   }
 
   validate(inst: ResourceInstance): ActionResult {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.validate(inst);
     if (!isAbsolute(inst.id) || inst.id === '/') return failed('fatal', `mount point must be an absolute path other than /, not "${inst.id}"`);
     const dev = inst.info['device'];
     if (!dev || !isAbsolute(dev)) return failed('fatal', `device must be an absolute path, not "${dev ?? ''}"`);
@@ -100,6 +122,8 @@ export class FilesysKit implements Kit {
   }
 
   async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.create(inst, ctx);
     const v = this.validate(inst);
     if (!v.ok) return v;
     const here = await this.mountedHere(inst);
@@ -127,6 +151,8 @@ export class FilesysKit implements Kit {
   }
 
   async canExtend(inst: ResourceInstance): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.canExtend(inst);
     const v = this.validate(inst);
     if (!v.ok) return v;
     try {
@@ -142,6 +168,8 @@ export class FilesysKit implements Kit {
   }
 
   async extend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.extend(inst, ctx);
     const c = await this.canExtend(inst);
     if (!c.ok) return c;
     await this.p.mountControl.ensureMountPoint(inst.id);
@@ -149,6 +177,8 @@ export class FilesysKit implements Kit {
   }
 
   async unextend(inst: ResourceInstance): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.unextend(inst);
     if ((await this.mountedHere(inst)) === 'ours') return failed('fatal', `${inst.id} is still mounted; take it out of service first`);
     return ok();
   }
@@ -158,6 +188,8 @@ export class FilesysKit implements Kit {
   }
 
   async restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.restore(inst, ctx);
     const here = await this.mountedHere(inst);
     if (here === 'ours') return ok('already mounted');
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
@@ -176,6 +208,8 @@ export class FilesysKit implements Kit {
   }
 
   async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.remove(inst, ctx);
     for (let attempt = 1; attempt <= 3; attempt++) {
       const here = await this.mountedHere(inst);
       if (here === 'none') return ok(attempt === 1 ? 'not mounted' : '');
@@ -196,6 +230,8 @@ export class FilesysKit implements Kit {
   }
 
   async quickCheck(inst: ResourceInstance, depth: CheckDepth): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.quickCheck(inst);
     const here = await this.mountedHere(inst);
     if (here === 'none') return failed('retry-here', `${inst.id} is not mounted`);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
@@ -221,6 +257,8 @@ export class FilesysKit implements Kit {
   }
 
   async recover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.recover(inst, ctx);
     const here = await this.mountedHere(inst);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
     if (here === 'none') {
