@@ -2,9 +2,11 @@
 #include <napi.h>
 
 #include "block_device.h"
+#include "direct_io.h"
 #include "durable_write.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
+#include "sg_io.h"
 #include "timed_stat.h"
 
 namespace {
@@ -16,6 +18,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
   exports.Set("peerCredentials", Napi::Function::New(env, vigil::PeerCredentials, "peerCredentials"));
+  exports.Set("scsiCommand", Napi::Function::New(env, vigil::ScsiCommand, "scsiCommand"));
+  exports.Set("directRead", Napi::Function::New(env, vigil::DirectRead, "directRead"));
+  exports.Set("directWrite", Napi::Function::New(env, vigil::DirectWrite, "directWrite"));
   return exports;
 }
 

@@ -17,8 +17,11 @@ import { MemoryDurableFiles } from './durable-files.js';
 import { MemoryKernel } from './kernel.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
 
 export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryScsiFabric, MemoryScsiLun };
+export type { MemoryLunOptions } from './scsi-lun.js';
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -69,9 +72,14 @@ export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
   durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
+  /** The shared LUNs this node's `scsi` and `directIo` reach (pass one fabric to several nodes). */
+  scsiFabric: MemoryScsiFabric;
 }
 
-export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
+export function createMemoryPlatform(
+  kernel: MemoryKernel = new MemoryKernel(),
+  scsi: { fabric: MemoryScsiFabric; initiator: string } = { fabric: new MemoryScsiFabric(), initiator: 'local' },
+): MemoryPlatform {
   const runner = new MemoryProbeRunner();
   return {
     kernel,
@@ -80,5 +88,8 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     blockDevices: new MemoryBlockDevices(kernel, runner),
     mounts: new MemoryMountTable(kernel),
     peerCredentials: new MemoryPeerCredentials(),
+    scsiFabric: scsi.fabric,
+    scsi: scsi.fabric.initiator(scsi.initiator, runner),
+    directIo: scsi.fabric.directIo(runner),
   };
 }
