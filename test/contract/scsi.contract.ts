@@ -188,10 +188,12 @@ export function scsiContract(
         expect((await s.a.readKeys(s.deviceA, opts())).keys).toEqual([KEY_A]);
         await expect(s.b.testUnitReady(s.deviceB, opts())).rejects.toBeInstanceOf(ScsiUnitAttentionError);
         await drainUnitAttentions(s.b, s.deviceB, s.timeoutMs);
-        // RELEASE with the wrong type is refused (ILLEGAL REQUEST) and the reservation stays.
+        // RELEASE with the wrong type is refused and the reservation stays. SPC-4 says ILLEGAL
+        // REQUEST (invalid release of persistent reservation); LIO answers RESERVATION CONFLICT.
         const wrong = await s.a.release(s.deviceA, KEY_A, 'exclusive-access', opts()).catch((e: unknown) => e);
-        expect(wrong).toBeInstanceOf(ScsiCheckConditionError);
-        expect((wrong as ScsiCheckConditionError).sense?.key).toBe(SenseKey.ILLEGAL_REQUEST);
+        if (wrong instanceof ScsiCheckConditionError) expect(wrong.sense).toMatchObject({ key: SenseKey.ILLEGAL_REQUEST, asc: 0x26, ascq: 0x04 });
+        else expect(wrong).toBeInstanceOf(ScsiReservationConflictError);
+        expect((await s.b.readReservation(s.deviceB, opts())).reservation).toMatchObject({ key: KEY_A });
         await s.a.release(s.deviceA, KEY_A, 'write-exclusive-registrants-only', opts());
         expect((await s.b.readReservation(s.deviceB, opts())).reservation).toBeUndefined();
         await s.b.registerAndIgnoreExistingKey(s.deviceB, KEY_B, opts());
