@@ -56,6 +56,7 @@ const ConfigSchema = z.object({
   QUORUM_MODE: z
     .enum(['majority', 'tcp_remote', 'storage', 'none'], { message: 'must be majority, tcp_remote, storage or none' })
     .default('majority'),
+  VIGIL_SCSI_FENCE: z.enum(['on', 'off'], { message: 'must be on or off' }).default('off'), // gen/filesys default for fence=scsi (docs/fencing.md)
   VIGIL_NODE_NAME: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
