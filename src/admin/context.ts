@@ -17,4 +17,8 @@ export interface AgentContext {
    * the receiving agent runs it with dispatchAdminRequest() locally.
    */
   forward?: (destsys: string, req: AdminRequest) => Promise<AdminReply>;
+  /** Refuses (throws a VigilError) a device that cannot carry DISK heartbeats; set by the cluster layer. */
+  checkDiskPathDevice?: (device: string) => Promise<string>;
+  /** How the running DISK path on `device` reaches it ('SG_IO: ...' / 'O_DIRECT: ...'); set by the cluster layer. */
+  diskPathIo?: (device: string) => string | undefined;
 }

@@ -15,6 +15,8 @@ import { Messaging, type RequestHandler, type Route } from './messaging.js';
 import { TcpListener } from './tcp-listener.js';
 import { TcpPath } from './tcp-path.js';
 import { TtyPath } from './tty-path.js';
+import { DiskAreas, DiskPath, type DiskPlatform } from './disk-path.js';
+import { diskRecordKey } from './disk-record.js';
 
 export type ClusterLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -34,11 +36,13 @@ export interface ClusterNodeOptions {
   /** Time a new TCP connection has to authenticate (default 5 s). */
   helloTimeoutMs?: number;
   log?: ClusterLog;
+  /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
+  disk?: DiskPlatform;
 }
 
 export interface PathStats {
   id: string;
-  type: 'TCP' | 'TTY';
+  type: 'TCP' | 'TTY' | 'DISK';
   system: string;
   priority: number;
   state: LinkState;
@@ -86,6 +90,7 @@ export class ClusterNode extends EventEmitter {
   private tickTimer: NodeJS.Timeout | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private running = false;
+  private readonly diskAreas: DiskAreas | undefined;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     super();
@@ -103,7 +108,23 @@ export class ClusterNode extends EventEmitter {
       retryMinMs: Math.min(100, opts.heartbeatIntervalMs),
       retryMaxMs: Math.max(1000, Math.min(5000, opts.heartbeatIntervalMs * opts.missedHeartbeats)),
     };
+    if (opts.disk) {
+      this.diskAreas = new DiskAreas({
+        localSystem: opts.localSystem,
+        bootId: this.guard.epoch,
+        recordKey: diskRecordKey(opts.secret),
+        platform: opts.disk,
+        intervalMs: opts.heartbeatIntervalMs,
+        ioTimeoutMs: Math.max(1000, opts.heartbeatIntervalMs * opts.missedHeartbeats),
+        ctx: this.ctx,
+      });
+    }
     for (const cfg of opts.paths) this.createPath(cfg);
+  }
+
+  /** How a DISK path's device is accessed ('SG_IO: ...' or 'O_DIRECT: ...'), for net_list and logs. */
+  diskPathIo(device: string): string | undefined {
+    return this.diskAreas?.describe(device);
   }
 
   /** Binds the listeners and starts heartbeats. Resolves once every listener that can bind has. */
@@ -209,10 +230,13 @@ export class ClusterNode extends EventEmitter {
     const id = pathIdOf(cfg);
     if (this.paths.has(id)) throw new Error(`comm path ${id} already exists`);
     if (cfg.otherSystem === this.localSystem) throw new Error(`comm path ${id} leads to the local system`);
+    if (cfg.type === 'DISK' && !this.diskAreas) throw new Error(`comm path ${id}: DISK paths need the disk platform (ClusterNodeOptions.disk)`);
     const link =
       cfg.type === 'TCP'
         ? new TcpPath(cfg, this.ctx, Math.max(1000, this.opts.heartbeatIntervalMs * this.opts.missedHeartbeats))
-        : new TtyPath(cfg, this.ctx);
+        : cfg.type === 'DISK'
+          ? new DiskPath(cfg, this.ctx, this.diskAreas!, this.opts.maxClockSkewMs ?? 30_000)
+          : new TtyPath(cfg, this.ctx);
     const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false };
     this.paths.set(id, rt);
     return rt;

@@ -1,4 +1,4 @@
-// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP and TTY
+// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP, TTY and DISK
 // comm paths of this system and the tunables (LCMHBEATTIME, LCMNUMHBEATS, VIGIL_KEY_FILE),
 // follows net_create / net_remove while running, writes the membership's path and system
 // states into the LCD, and gives admin commands `-d destsys` by forwarding them as a request
@@ -12,6 +12,9 @@ import { ClusterNode, type ClusterStats } from '../cluster/cluster-node.js';
 import { pathIdOf, type PathConfig } from '../cluster/comm-path.js';
 import type { MembershipOutput } from '../cluster/membership.js';
 import type { Agent, Subsystem } from './agent.js';
+import { checkDiskPathDevice } from '../cluster/disk-path-check.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
+import type { Platform } from '../platform/platform.js';
 
 /** Message type that carries a forwarded administration request. */
 export const ADMIN_FORWARD_MESSAGE = 'admin.request';
@@ -28,7 +31,7 @@ export interface ClusterSubsystem extends Subsystem {
 function toPathConfig(p: CommPath): PathConfig | undefined {
   if (p.type === 'TCP') return { type: 'TCP', otherSystem: p.otherSystem, priority: p.priority, localAddress: p.localAddress, remoteAddress: p.remoteAddress, port: p.port };
   if (p.type === 'TTY') return { type: 'TTY', otherSystem: p.otherSystem, priority: p.priority, device: p.device, baud: p.baud };
-  // DISK paths are served by the disk heartbeat, not by this layer.
+  if (p.type === 'DISK') return { type: 'DISK', otherSystem: p.otherSystem, priority: p.priority, device: p.device };
   return undefined;
 }
 
@@ -41,11 +44,20 @@ class WiredCluster implements ClusterSubsystem {
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
 
+  private linux: Platform | undefined;
+
   constructor(private readonly agent: Agent) {}
+
+  /** The Linux platform for DISK paths (SG_IO / O_DIRECT), made on first use. */
+  private platform(): Platform {
+    return (this.linux ??= createLinuxPlatform());
+  }
 
   async start(): Promise<void> {
     const { agent } = this;
     agent.context.forward = (destsys, req) => this.forward(destsys, req);
+    agent.context.checkDiskPathDevice = (device) => checkDiskPathDevice(device, this.platform());
+    agent.context.diskPathIo = (device) => this.node?.diskPathIo(device);
     this.unsubscribe = agent.lcd.onChange((c) => {
       if (c.kind === 'config') this.reconcileSoon();
     });
@@ -57,6 +69,8 @@ class WiredCluster implements ClusterSubsystem {
     this.stopped = true;
     this.unsubscribe?.();
     delete this.agent.context.forward;
+    delete this.agent.context.checkDiskPathDevice;
+    delete this.agent.context.diskPathIo;
     await this.reconciling;
     await this.node?.stop();
   }
@@ -103,6 +117,7 @@ class WiredCluster implements ClusterSubsystem {
         missedHeartbeats: agent.config.LCMNUMHBEATS,
         paths: [],
         log: (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`),
+        disk: this.platform(),
       });
       node.on('membership', (o: MembershipOutput) => this.record(o));
       node.handle(ADMIN_FORWARD_MESSAGE, (body, from) => {

@@ -33,7 +33,9 @@ export function registerNetCommands(): void {
     const paths = ctx.lcd
       .commPaths({ system: opt(req, 's'), otherSystem: opt(req, 'S'), type: pathType(opt(req, 'T')) })
       .sort((a, b) => a.otherSystem.localeCompare(b.otherSystem) || a.priority - b.priority);
-    return ok(formatRows(paths.map(commPathFields), separator(req)), paths);
+    // DISK rows of this system end with how the device is reached (SG_IO, or O_DIRECT where SG_IO does not apply).
+    const rows = paths.map((p) => (p.type === 'DISK' && p.system === ctx.localSystem && ctx.diskPathIo ? [...commPathFields(p), ctx.diskPathIo(p.device) ?? 'not running'] : commPathFields(p)));
+    return ok(formatRows(rows, separator(req)), paths);
   });
 
   registerAdminCommand('net_create', async (req, ctx) => {
@@ -66,6 +68,7 @@ export function registerNetCommands(): void {
       else {
         if (opt(req, 'b') !== undefined) throw new UsageError('-b applies to TTY paths');
         input = { type, ...common, device: need(req, 'D', 'device') };
+        if (system === ctx.localSystem && ctx.checkDiskPathDevice) await ctx.checkDiskPathDevice(input.device);
       }
     }
     const created = await ctx.lcd.createCommPath(input);
