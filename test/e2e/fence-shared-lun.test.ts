@@ -149,7 +149,7 @@ describe.skipIf(!!unavailable)(title, () => {
       const newWrite = await n1.exec(`dd if=/tmp/sector of=${device} bs=512 seek=${PROBE_SECTOR} count=1 oflag=direct,sync status=none`, { timeoutMs: 120_000 });
       expect(newWrite.code, 'a write from the fenced node must fail').not.toBe(0);
       const dmesg1 = await n1.run('dmesg');
-      expect(dmesg1).toMatch(/[Rr]eservation conflict/);
+      expect(dmesg1).toMatch(/[Rr]eservation conflict|critical nexus error/);
       const writer = (await n1.readFile('/var/log/writer.log')).toString();
       expect(writer, 'the writer on node1 saw its writes fail').toMatch(/FAILED/);
       await n1.waitFor(async () => !(await n1.readFile('/proc/mounts')).toString().includes(` ${MNT} `), { deadlineMs: 120_000, intervalMs: 1000, what: `${MNT} unmounted on node1` });
