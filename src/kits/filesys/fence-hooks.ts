@@ -5,7 +5,9 @@
 //   restore:    takeOver (register, preempt-and-abort every other key, reserve) BEFORE mounting
 //   quickCheck: a fenced verdict is a 'fatal' failure: the engine takes the hierarchy out of
 //               service here and does not retry or move it (the system that fenced us runs it)
-//   remove:     releases the reservation after the unmount (the registration stays)
+//   remove:     keeps the reservation and the registration: with no reservation on the LUN any
+//               system could write, including one that was fenced off and still has the file
+//               system mounted with stale state; the next owner preempts us instead
 //   create/extend: register this system's key (a LUN without reservations is refused here)
 import { failed, ok, type ActionContext, type ActionResult, type ResourceInstance } from '../kit.js';
 import { FenceError, type ScsiFence } from '../../fencing/scsi-fence.js';
@@ -111,14 +113,4 @@ export class FilesysFenceHooks {
     }
   }
 
-  /** remove, after the unmount: give the reservation back (best effort; the next owner preempts anyway). */
-  async afterUnmount(inst: ResourceInstance, ctx: ActionContext): Promise<void> {
-    if (!this.wanted(inst) || !this.fence) return;
-    try {
-      const lun = await this.lun(inst);
-      if (await this.fence.service.release(lun)) ctx.log('info', `fence: released ${lun}`, { tag: inst.tag, lun });
-    } catch (err) {
-      ctx.log('warn', `fence: could not release the reservation for ${inst.tag}: ${(err as Error).message}`, { tag: inst.tag });
-    }
-  }
 }

@@ -195,10 +195,7 @@ export class FilesysKit implements Kit {
   async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     for (let attempt = 1; attempt <= 3; attempt++) {
       const here = await this.mountedHere(inst);
-      if (here === 'none') {
-        await this.fence.afterUnmount(inst, ctx);
-        return ok(attempt === 1 ? 'not mounted' : '');
-      }
+      if (here === 'none') return ok(attempt === 1 ? 'not mounted' : '');
       if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}; not unmounting it`);
       const holders = await this.p.holders.find(inst.id);
       if (holders.length) {

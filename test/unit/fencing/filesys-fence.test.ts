@@ -110,11 +110,17 @@ describe('gen/filesys with the SCSI fence (memory LUN shared by two nodes)', () 
     expect(keysOnLun()).toEqual([fenceKeyFor('node1')]);
   });
 
-  it('remove releases the reservation after the unmount and keeps the registration', async () => {
+  it('remove keeps the reservation: a fenced system cannot write even after the owner went out of service', async () => {
     await a.kit.restore(inst, a.ctx());
-    expect((await a.kit.remove(inst, a.ctx())).ok).toBe(true);
-    expect((await a.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation).toBeUndefined();
-    expect(keysOnLun()).toEqual([fenceKeyFor('node1')]);
+    await b.kit.restore(inst, b.ctx()); // b preempts a
+    expect((await b.kit.remove(inst, b.ctx())).ok).toBe(true);
+    expect((await b.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation?.key).toBe(fenceKeyFor('node2'));
+    await a.plat.scsi.testUnitReady(LUN, { timeoutMs: 500 }).catch(() => undefined); // the preemption notice
+    await expect(a.plat.scsi.write(LUN, 100, Buffer.alloc(512), 512, { timeoutMs: 500 })).rejects.toBeInstanceOf(ScsiReservationConflictError);
+    // The service can give the reservation back explicitly (an administrator's choice, not the kit's).
+    expect(await b.fence.release(LUN)).toBe(true);
+    expect((await b.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation).toBeUndefined();
+    expect(keysOnLun()).toEqual([fenceKeyFor('node2')]);
   });
 
   it('refuses clearly: a LUN without reservations, fence=scsi without a fence, a bad fence value', async () => {
