@@ -161,8 +161,10 @@ export class RecordTracker {
 
   constructor(private readonly maxSkewMs = 30_000) {}
 
-  observe(r: DiskRecord, nowMs: number): { heartbeat: boolean; why: 'advanced' | 'restarted' | 'first' | 'stuck' | 'replayed' | 'future' } {
+  observe(r: DiskRecord, nowMs: number): { heartbeat: boolean; why: 'advanced' | 'restarted' | 'first' | 'stuck' | 'replayed' | 'future' | 'leaving' } {
     if (r.timeMs > nowMs + this.maxSkewMs) return { heartbeat: false, why: 'future' };
+    // A system that wrote "leaving" is stopping on purpose: its last record is no heartbeat.
+    if (r.state === 'leaving') return { heartbeat: false, why: 'leaving' };
     const last = this.last;
     if (!last) {
       // The first record seen proves nothing about liveness yet: it may be years old.

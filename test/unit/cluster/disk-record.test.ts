@@ -81,6 +81,7 @@ describe('disk heartbeat record codec', () => {
     expect(t.observe(rec({ bootId: 8n, seq: 1n, timeMs: now + 3000 }), now)).toMatchObject({ heartbeat: true, why: 'restarted' });
     expect(t.observe(rec({ bootId: 7n, seq: 99n, timeMs: now + 1500 }), now)).toMatchObject({ heartbeat: false, why: 'replayed' });
     expect(t.observe(rec({ bootId: 8n, seq: 2n, timeMs: now + 60_000 }), now)).toMatchObject({ heartbeat: false, why: 'future' });
+    expect(t.observe(rec({ bootId: 8n, seq: 2n, timeMs: now + 4000, state: 'leaving' }), now)).toMatchObject({ heartbeat: false, why: 'leaving' });
   });
 
   it('net_create refuses a device whose reserved area holds something else', () => {
