@@ -225,7 +225,8 @@ export function scsiContract(
       it('a transport failure is a typed ScsiTransportError', async () => {
         const restore = await s.failTransport!();
         try {
-          const err = await s.a.testUnitReady(s.deviceA, opts()).catch((e: unknown) => e);
+          // A real transport gives up only after its own timeouts (iSCSI: the replacement timeout).
+          const err = await s.a.testUnitReady(s.deviceA, { timeoutMs: 120_000 }).catch((e: unknown) => e);
           expect(err).toBeInstanceOf(ScsiTransportError);
           expect((err as ScsiTransportError).hostStatus).not.toBe(0);
         } finally {

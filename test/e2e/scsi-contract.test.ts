@@ -4,7 +4,8 @@
 // QEMU's scsi-hd without a pr-manager helper does not implement persistent reservations: Debian's
 // sg_persist confirms it on the disk, so that run has the "refused as unsupported" case instead of
 // the reservation cases; LIO implements them and runs them all, plus a frozen target (QMP stop of
-// the storage VM) for the time limit.
+// the storage VM) for the time limit and a link cut past the replacement timeout for a typed
+// transport failure.
 import { spawnSync } from 'node:child_process';
 import { describe, expect } from 'vitest';
 
@@ -18,7 +19,8 @@ const title = unavailable ? `ScsiGeneric on real LUNs (skipped: ${unavailable})`
 
 describe.skipIf(!!unavailable)(title, () => {
   const snapshot = useGuestSnapshot(['src/platform', 'src/common']);
-  const cluster = useCluster({ nodes: 2, sharedScsiMb: 16, iscsiLunsMb: [16] });
+  const replacementTimeoutS = 5;
+  const cluster = useCluster({ nodes: 2, sharedScsiMb: 16, iscsiLunsMb: [16], iscsiReplacementTimeoutS: replacementTimeoutS });
   let initiators: Promise<[ScsiCommands, ScsiCommands]> | undefined;
   const both = () => (initiators ??= Promise.all([guestScsi(cluster().node('node1'), snapshot()), guestScsi(cluster().node('node2'), snapshot())]));
 
@@ -55,9 +57,25 @@ describe.skipIf(!!unavailable)(title, () => {
               return () => c.storage.thaw();
             }
           : undefined,
+      // The storage VM's link cut past the iSCSI replacement timeout: the initiator fails
+      // commands in the transport instead of queueing them.
+      failTransport:
+        kind === 'iscsi'
+          ? async () => {
+              await c.storage.setLink('lan', false);
+              return async () => {
+                await c.storage.setLink('lan', true);
+                await n1.waitFor(async () => a.testUnitReady(deviceA, { timeoutMs: 5000 }).then(() => true, () => false), {
+                  deadlineMs: 120_000,
+                  intervalMs: 1000,
+                  what: 'the iSCSI session back after the link cut',
+                });
+              };
+            }
+          : undefined,
     };
   };
 
   scsiContract('shared virtio-scsi disk (QEMU scsi-hd, no PR helper)', { persistentReservations: false, hang: false, failTransport: false }, () => subject('qemu', false));
-  scsiContract('iSCSI LUN of the storage VM (LIO)', { persistentReservations: true, hang: true, failTransport: false }, () => subject('iscsi', true));
+  scsiContract('iSCSI LUN of the storage VM (LIO)', { persistentReservations: true, hang: true, failTransport: true }, () => subject('iscsi', true));
 });
