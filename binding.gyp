@@ -17,7 +17,9 @@
         "native/durable_append.cc",
         "native/file_lock.cc",
         "native/realtime.cc",
-        "native/memory_lock.cc"
+        "native/memory_lock.cc",
+        "native/sg_io.cc",
+        "native/direct_io.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -3,11 +3,13 @@
 
 #include "block_device.h"
 #include "durable_append.h"
+#include "direct_io.h"
 #include "durable_write.h"
 #include "file_lock.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
 #include "realtime.h"
+#include "sg_io.h"
 #include "timed_stat.h"
 
 namespace {
@@ -23,6 +25,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
   exports.Set("peerCredentials", Napi::Function::New(env, vigil::PeerCredentials, "peerCredentials"));
   exports.Set("scheduling", vigil::SchedulingFunctions(env));
+  exports.Set("scsiCommand", Napi::Function::New(env, vigil::ScsiCommand, "scsiCommand"));
+  exports.Set("directRead", Napi::Function::New(env, vigil::DirectRead, "directRead"));
+  exports.Set("directWrite", Napi::Function::New(env, vigil::DirectWrite, "directWrite"));
   return exports;
 }
 

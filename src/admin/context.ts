@@ -19,6 +19,10 @@ export interface AgentContext {
   forward?: (destsys: string, req: AdminRequest) => Promise<AdminReply>;
   /** The cluster layer's live view, once it is attached (src/daemon/wire-cluster.ts). */
   cluster?: ClusterView;
+  /** Refuses (throws a VigilError) a device that cannot carry DISK heartbeats; set by the cluster layer. */
+  checkDiskPathDevice?: (device: string) => Promise<string>;
+  /** How the running DISK path on `device` reaches it ('SG_IO: ...' / 'O_DIRECT: ...'); set by the cluster layer. */
+  diskPathIo?: (device: string) => string | undefined;
 }
 
 /** What admin commands may ask the cluster layer. */

@@ -16,6 +16,8 @@ import { Messaging, type RequestHandler, type Route } from './messaging.js';
 import { TcpListener } from './tcp-listener.js';
 import { TcpPath } from './tcp-path.js';
 import { TtyPath } from './tty-path.js';
+import { DiskAreas, DiskPath, type DiskPlatform } from './disk-path.js';
+import { diskRecordKey } from './disk-record.js';
 
 export type ClusterLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -37,11 +39,13 @@ export interface ClusterNodeOptions {
   /** Least time between two log lines for the same (source, failure reason) (default 60 s). */
   failureLogIntervalMs?: number;
   log?: ClusterLog;
+  /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
+  disk?: DiskPlatform;
 }
 
 export interface PathStats {
   id: string;
-  type: 'TCP' | 'TTY';
+  type: 'TCP' | 'TTY' | 'DISK';
   system: string;
   priority: number;
   state: LinkState;
@@ -94,6 +98,7 @@ export class ClusterNode extends EventEmitter {
   private tickTimer: NodeJS.Timeout | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private running = false;
+  private readonly diskAreas: DiskAreas | undefined;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     super();
@@ -117,7 +122,23 @@ export class ClusterNode extends EventEmitter {
       retryMinMs: Math.min(100, opts.heartbeatIntervalMs),
       retryMaxMs: Math.max(1000, Math.min(5000, opts.heartbeatIntervalMs * opts.missedHeartbeats)),
     };
+    if (opts.disk) {
+      this.diskAreas = new DiskAreas({
+        localSystem: opts.localSystem,
+        bootId: this.guard.epoch,
+        recordKey: diskRecordKey(opts.secret),
+        platform: opts.disk,
+        intervalMs: opts.heartbeatIntervalMs,
+        ioTimeoutMs: Math.max(1000, opts.heartbeatIntervalMs * opts.missedHeartbeats),
+        ctx: this.ctx,
+      });
+    }
     for (const cfg of opts.paths) this.createPath(cfg);
+  }
+
+  /** How a DISK path's device is accessed ('SG_IO: ...' or 'O_DIRECT: ...'), for net_list and logs. */
+  diskPathIo(device: string): string | undefined {
+    return this.diskAreas?.describe(device);
   }
 
   /** Binds the listeners and starts heartbeats. Resolves once every listener that can bind has. */
@@ -225,10 +246,13 @@ export class ClusterNode extends EventEmitter {
     const id = pathIdOf(cfg);
     if (this.paths.has(id)) throw new Error(`comm path ${id} already exists`);
     if (cfg.otherSystem === this.localSystem) throw new Error(`comm path ${id} leads to the local system`);
+    if (cfg.type === 'DISK' && !this.diskAreas) throw new Error(`comm path ${id}: DISK paths need the disk platform (ClusterNodeOptions.disk)`);
     const link =
       cfg.type === 'TCP'
         ? new TcpPath(cfg, this.ctx, Math.max(1000, this.opts.heartbeatIntervalMs * this.opts.missedHeartbeats))
-        : new TtyPath(cfg, this.ctx);
+        : cfg.type === 'DISK'
+          ? new DiskPath(cfg, this.ctx, this.diskAreas!, this.opts.maxClockSkewMs ?? 30_000)
+          : new TtyPath(cfg, this.ctx);
     const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false, lastFailure: undefined };
     this.paths.set(id, rt);
     return rt;

@@ -6,7 +6,7 @@ import type { ClusterCounters } from './counters.js';
 import type { FrameGuard } from './frame-guard.js';
 import type { FrameType, OpenedFrame } from './frame-codec.js';
 
-export type CommPathKind = 'TCP' | 'TTY';
+export type CommPathKind = 'TCP' | 'TTY' | 'DISK';
 
 /** Shape-compatible with the LCD's TcpCommPath record (src/lcd/schema.ts). */
 export interface TcpPathConfig {
@@ -27,13 +27,21 @@ export interface TtyPathConfig {
   baud: number;
 }
 
-export type PathConfig = TcpPathConfig | TtyPathConfig;
+/** Shape-compatible with the LCD's DiskCommPath record (src/lcd/schema.ts); see disk-path.ts. */
+export interface DiskPathConfig {
+  type: 'DISK';
+  otherSystem: string;
+  priority: number;
+  device: string;
+}
+
+export type PathConfig = TcpPathConfig | TtyPathConfig | DiskPathConfig;
 
 /** Stable identity of a path on this node (also the label in stats and metrics). */
 export function pathIdOf(cfg: PathConfig): string {
   return cfg.type === 'TCP'
     ? `${cfg.otherSystem}/TCP/${cfg.localAddress}-${cfg.remoteAddress}:${cfg.port}`
-    : `${cfg.otherSystem}/TTY/${cfg.device}`;
+    : `${cfg.otherSystem}/${cfg.type}/${cfg.device}`;
 }
 
 export interface PathContext {

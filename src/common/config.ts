@@ -104,6 +104,7 @@ const ConfigSchema = z.object({
   })
     .default('majority')
     .describe('Whether a failover needs a majority of the systems alive (majority; two systems: the survivor) or nothing (none).'),
+  VIGIL_SCSI_FENCE: oneOf(['on', 'off']).default('off').describe('Default of gen/filesys resources that do not set fence= themselves: on fences their shared LUN with a SCSI-3 persistent reservation (docs/fencing.md).'),
   VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),

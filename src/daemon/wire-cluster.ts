@@ -1,4 +1,4 @@
-// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP and TTY
+// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP, TTY and DISK
 // comm paths of this system and the tunables (LCMHBEATTIME, LCMNUMHBEATS, VIGIL_KEY_FILE),
 // follows net_create / net_remove while running, writes the membership's path and system
 // states into the LCD, and gives admin commands `-d destsys` by forwarding them as a request
@@ -19,6 +19,7 @@ import type { MembershipOutput } from '../cluster/membership.js';
 import { stayScheduled } from '../cluster/stay-scheduled.js';
 import type { Scheduling } from '../platform/platform.js';
 import type { Agent, Subsystem } from './agent.js';
+import { checkDiskPathDevice } from '../cluster/disk-path-check.js';
 
 /** Message type that carries a forwarded administration request. */
 export const ADMIN_FORWARD_MESSAGE = 'admin.request';
@@ -40,7 +41,7 @@ const KEY_RETRY_MS = 1000;
 function toPathConfig(p: CommPath): PathConfig | undefined {
   if (p.type === 'TCP') return { type: 'TCP', otherSystem: p.otherSystem, priority: p.priority, localAddress: p.localAddress, remoteAddress: p.remoteAddress, port: p.port };
   if (p.type === 'TTY') return { type: 'TTY', otherSystem: p.otherSystem, priority: p.priority, device: p.device, baud: p.baud };
-  // DISK paths are served by the disk heartbeat, not by this layer.
+  if (p.type === 'DISK') return { type: 'DISK', otherSystem: p.otherSystem, priority: p.priority, device: p.device };
   return undefined;
 }
 
@@ -72,6 +73,8 @@ class WiredCluster implements ClusterSubsystem {
     // What the LCD holds from the last run is history: nothing is ALIVE until heard again.
     for (const p of agent.lcd.commPaths({ system: agent.localSystem })) agent.lcd.setCommPathState(commPathKey(p), 'UNKNOWN');
     for (const s of agent.lcd.systems()) if (s.name !== agent.localSystem) agent.lcd.setSystemState(s.name, 'UNKNOWN');
+    agent.context.checkDiskPathDevice = (device) => checkDiskPathDevice(device, this.agent.platform);
+    agent.context.diskPathIo = (device) => this.node?.diskPathIo(device);
     this.unsubscribe = agent.lcd.onChange((c) => {
       if (c.kind === 'config') this.reconcileSoon();
     });
@@ -85,6 +88,8 @@ class WiredCluster implements ClusterSubsystem {
     clearTimeout(this.keyRetry);
     delete this.agent.context.forward;
     delete this.agent.context.cluster;
+    delete this.agent.context.checkDiskPathDevice;
+    delete this.agent.context.diskPathIo;
     await this.reconciling;
     await this.node?.stop();
   }
@@ -171,6 +176,7 @@ class WiredCluster implements ClusterSubsystem {
         missedHeartbeats: agent.config.LCMNUMHBEATS,
         paths: [],
         log: (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`),
+        disk: this.agent.platform,
       });
       node.on('membership', (o: MembershipOutput) => this.record(o));
       node.handle(ADMIN_FORWARD_MESSAGE, (body, from) => {

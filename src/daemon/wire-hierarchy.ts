@@ -22,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 import type { VigilConfig } from '../common/config.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
+import { ScsiFence } from '../fencing/scsi-fence.js';
 import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
 import { NasKit } from '../kits/nas/nas-kit.js';
@@ -51,6 +52,8 @@ class WiredHierarchy implements HierarchySubsystem {
   private attachedTo: ClusterNode | undefined;
   private poll: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
+  /** When this system last joined the cluster: vigild's start, then each peer seen coming ALIVE. */
+  private memberSince = Date.now();
 
   constructor(
     private readonly agent: Agent,
@@ -72,10 +75,18 @@ class WiredHierarchy implements HierarchySubsystem {
     const nasSettings = { syscallMs: agent.config.LKNFSSYSCALLTO * 1000, overallMs: agent.config.LKNFSTIMEOUT * 1000, onError: agent.config.LKNASERROR };
     const nasTools = new LinuxNasTools();
     const nasMetrics = this.nasMetrics ?? NO_NAS_METRICS;
+    // The SCSI reservation fence of gen/filesys (docs/fencing.md). A system that was fenced
+    // registers again only after it has seen a peer come ALIVE since (it rejoined the cluster).
+    const scsiFence = new ScsiFence(plat.scsi, {
+      system: agent.localSystem,
+      memberSince: () => this.memberSince,
+      log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, msg),
+    });
     for (const kit of [
       new AppKit(),
       new FilesysKit(fsPlatform, {
         fstabPath,
+        fence: { service: scsiFence, defaultOn: agent.config.VIGIL_SCSI_FENCE === 'on' },
         nfs: new NfsFilesys(fsPlatform, { fstabPath, settings: nasSettings, tools: nasTools, metrics: nasMetrics }),
       }),
       new NasKit(fsPlatform, { settings: nasSettings, tools: nasTools, fstabPath, metrics: nasMetrics, tmpDir: config.VIGIL_NAS_TMPDIR }),
@@ -162,7 +173,10 @@ class WiredHierarchy implements HierarchySubsystem {
     node.handle(HIER_TASK, (body, from) => handleTaskStep(svc, from, body));
     svc.setTransport({ request: (system, type, body, timeoutMs) => node.request(system, type, body, { timeoutMs }) });
     const onMembership = (o: MembershipOutput) => {
-      if (o.type === 'system-alive') svc.systemUp(o.system);
+      if (o.type === 'system-alive') {
+        this.memberSince = Date.now();
+        svc.systemUp(o.system);
+      }
       else if (o.type === 'system-dead') svc.systemDown(o.system);
       else if (o.type === 'system-restarted') {
         // It came back before being declared dead: whatever it ran is gone.

@@ -4,6 +4,10 @@
 // (test/contract/platform.contract.test.ts) runs against both.
 import type { FsProbe, MountControl, MountHolders } from './mounts.js';
 
+import type { Capacity, PrKeys, PrReservation, PrType, StandardInquiry } from './scsi/cdb.js';
+
+export type { Capacity, PrKeys, PrReservation, PrType };
+
 /** stat(2) facts, as plain data. Times in milliseconds since the epoch. */
 export interface FileStat {
   dev: number;
@@ -185,6 +189,62 @@ export interface Scheduling {
   state(): SchedulingState;
 }
 
+export interface ScsiCommandOptions {
+  /** Time limit of the command; past it the call rejects with ProbeTimeoutError (see TimedStat). */
+  timeoutMs: number;
+}
+
+export interface ScsiWriteOptions extends ScsiCommandOptions {
+  /** Force Unit Access: the device writes (or reads) the medium, not only its cache. WRITE default: true. */
+  fua?: boolean;
+}
+
+export interface ScsiInquiry extends StandardInquiry {
+  /** Unit Serial Number (VPD page 0x80), when the device has one. */
+  serial: string | undefined;
+}
+
+/**
+ * SCSI commands to a LUN through /dev/sgN or its block device (SG_IO), each on a thread of its own
+ * with a time limit. A command the device answered with a status other than GOOD rejects with a
+ * typed ScsiError (scsi/errors.ts: reservation conflict, unit attention, not ready, other check
+ * condition, transport failure); one that never reached the device with SysError (ENOTTY: the
+ * device takes no SG_IO) or ProbeTimeoutError. Keys are 64-bit bigints; 0n means "none".
+ */
+export interface ScsiGeneric {
+  inquiry(device: string, options: ScsiCommandOptions): Promise<ScsiInquiry>;
+  testUnitReady(device: string, options: ScsiCommandOptions): Promise<void>;
+  /** READ CAPACITY(16). */
+  readCapacity(device: string, options: ScsiCommandOptions): Promise<Capacity>;
+  /** READ(16) of `blocks` logical blocks of `blockSize` bytes at `lba`. */
+  read(device: string, lba: number, blocks: number, blockSize: number, options: ScsiWriteOptions): Promise<Buffer>;
+  /** WRITE(16) of whole blocks at `lba`, with FUA unless `fua: false`. */
+  write(device: string, lba: number, data: Buffer, blockSize: number, options: ScsiWriteOptions): Promise<void>;
+  /** PERSISTENT RESERVE IN, READ KEYS. */
+  readKeys(device: string, options: ScsiCommandOptions): Promise<PrKeys>;
+  /** PERSISTENT RESERVE IN, READ RESERVATION. */
+  readReservation(device: string, options: ScsiCommandOptions): Promise<PrReservation>;
+  /** REGISTER: `currentKey` 0n when not registered; `newKey` 0n unregisters. */
+  register(device: string, currentKey: bigint, newKey: bigint, options: ScsiCommandOptions): Promise<void>;
+  /** REGISTER AND IGNORE EXISTING KEY. */
+  registerAndIgnoreExistingKey(device: string, newKey: bigint, options: ScsiCommandOptions): Promise<void>;
+  reserve(device: string, key: bigint, type: PrType, options: ScsiCommandOptions): Promise<void>;
+  release(device: string, key: bigint, type: PrType, options: ScsiCommandOptions): Promise<void>;
+  clear(device: string, key: bigint, options: ScsiCommandOptions): Promise<void>;
+  /** PREEMPT (or PREEMPT AND ABORT with `abort: true`) the registrations holding `victimKey`. */
+  preempt(device: string, key: bigint, victimKey: bigint, type: PrType, options: ScsiCommandOptions & { abort?: boolean }): Promise<void>;
+}
+
+/**
+ * Block I/O that bypasses the page cache (O_DIRECT; writes with O_DSYNC), on a thread of its own
+ * with a time limit: the fallback where SG_IO does not apply (a loop device). Offsets and
+ * lengths are multiples of 512.
+ */
+export interface DirectBlockIo {
+  read(device: string, offset: number, length: number, timeoutMs: number): Promise<Buffer>;
+  write(device: string, offset: number, data: Buffer, timeoutMs: number): Promise<void>;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   durableFiles: DurableFiles;
@@ -198,4 +258,6 @@ export interface Platform {
   /** Read and write probes of a mounted file system (mounts.ts). */
   fsProbe: FsProbe;
   scheduling: Scheduling;
+  scsi: ScsiGeneric;
+  directIo: DirectBlockIo;
 }

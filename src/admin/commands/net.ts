@@ -44,8 +44,13 @@ export function registerNetCommands(commands: AdminCommands): void {
       .commPaths({ system: opt(req, 's'), otherSystem: opt(req, 'S'), type: pathType(opt(req, 'T')) })
       .sort((a, b) => a.otherSystem.localeCompare(b.otherSystem) || a.priority - b.priority);
     const shown = paths.map((p) => commPathState(p, ctx));
+    // DISK rows of this system end with how the device is reached (SG_IO, or O_DIRECT where SG_IO does not apply).
+    const rows = paths.map((p, i) => {
+      const fields = commPathFields(p, shown[i]);
+      return p.type === 'DISK' && p.system === ctx.localSystem && ctx.diskPathIo ? [...fields, ctx.diskPathIo(p.device) ?? 'not running'] : fields;
+    });
     return ok(
-      formatRows(paths.map((p, i) => commPathFields(p, shown[i])), separator(req)),
+      formatRows(rows, separator(req)),
       paths.map((p, i) => ({ ...p, state: shown[i]!.state, ...(shown[i]!.reason ? { reason: shown[i]!.reason } : {}) })),
     );
   });
@@ -84,6 +89,7 @@ export function registerNetCommands(commands: AdminCommands): void {
       else {
         if (opt(req, 'b') !== undefined) throw new UsageError('-b applies to TTY paths');
         input = { type, ...common, device: need(req, 'D', 'device') };
+        if (system === ctx.localSystem && ctx.checkDiskPathDevice) await ctx.checkDiskPathDevice(input.device);
       }
     }
     const created = await ctx.lcd.createCommPath(input);

@@ -5,6 +5,9 @@
 //   device   block device path, e.g. /dev/sdb1 (required)
 //   fsType   e.g. ext4 (required)
 //   options  mount options, comma separated (optional; "defaults" when empty)
+//   fence    scsi | none: SCSI-3 reservation fence of the LUN (optional; default from
+//            VIGIL_SCSI_FENCE; see fence-hooks.ts and docs/fencing.md)
+//   fenceDevice  the LUN to fence (optional; default: the whole disk under `device`)
 //
 // Actions:
 //   create     the file system is mounted here, or its device is usable here (the create task
@@ -32,6 +35,7 @@ import { isAbsolute } from 'node:path';
 import type { MountEntry, MountTable, TimedStat } from '../../platform/platform.js';
 import type { FsProbe, MountControl, MountHolders } from '../../platform/mounts.js';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type CheckDepth, type Kit, type ResourceInstance } from '../kit.js';
+import { type FilesysFence, FilesysFenceHooks, validateFenceInfo } from './fence-hooks.js';
 import { fstabEntries, removeFstabEntries } from './fstab.js';
 import { isNfsType } from '../nas/export-spec.js';
 import type { NfsFilesys } from '../nas/nfs-filesys.js';
@@ -54,6 +58,8 @@ export interface FilesysKitOptions {
   holderGraceMs?: number;
   /** NFS support (the NAS kit); without it NFS file systems are refused. */
   nfs?: NfsFilesys;
+  /** The SCSI reservation fence (fence-hooks.ts); without it, instances asking for fence=scsi are refused. */
+  fence?: FilesysFence;
 }
 
 export class FilesysKit implements Kit {
@@ -65,12 +71,14 @@ export class FilesysKit implements Kit {
   private readonly callMs: number;
   private readonly graceMs: number;
   private readonly nfs: NfsFilesys | undefined;
+  private readonly fence: FilesysFenceHooks;
 
   constructor(private readonly p: FilesysPlatform, opts: FilesysKitOptions = {}) {
     this.fstabPath = opts.fstabPath ?? '/etc/fstab';
     this.callMs = opts.callTimeoutMs ?? 20_000;
     this.graceMs = opts.holderGraceMs ?? 5_000;
     this.nfs = opts.nfs;
+    this.fence = new FilesysFenceHooks(opts.fence);
   }
 
   /** NfsFilesys for an NFS instance, a refusal when NFS support is not configured, undefined otherwise. */
@@ -93,6 +101,8 @@ export class FilesysKit implements Kit {
     if (!fsType || !/^[a-z0-9.]+$/.test(fsType)) return failed('fatal', `fsType must name a file system type, not "${fsType ?? ''}"`);
     const opts = inst.info['options'] ?? '';
     if (/\s/.test(opts)) return failed('fatal', `mount options must not contain spaces: "${opts}"`);
+    const fenceProblem = validateFenceInfo(inst);
+    if (fenceProblem) return failed('fatal', fenceProblem);
     return ok();
   }
 
@@ -134,6 +144,8 @@ export class FilesysKit implements Kit {
       const c = await this.canExtend(inst);
       if (!c.ok) return c;
     }
+    const fenced = await this.fence.register(inst, ctx);
+    if (!fenced.ok) return fenced;
     return this.dropFstab(inst, ctx);
   }
 
@@ -173,6 +185,8 @@ export class FilesysKit implements Kit {
     const c = await this.canExtend(inst);
     if (!c.ok) return c;
     await this.p.mountControl.ensureMountPoint(inst.id);
+    const fenced = await this.fence.register(inst, ctx);
+    if (!fenced.ok) return fenced;
     return this.dropFstab(inst, ctx);
   }
 
@@ -193,6 +207,9 @@ export class FilesysKit implements Kit {
     const here = await this.mountedHere(inst);
     if (here === 'ours') return ok('already mounted');
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    // The fence comes first: nothing is mounted until every other system's key is preempted.
+    const fenced = await this.fence.beforeMount(inst, ctx);
+    if (!fenced.ok) return fenced;
     try {
       await this.p.mountControl.ensureMountPoint(inst.id);
       await this.p.mountControl.mount(
@@ -229,12 +246,16 @@ export class FilesysKit implements Kit {
     return (await this.mountedHere(inst)) === 'none' ? ok() : failed('fatal', `${inst.id} is still mounted`);
   }
 
-  async quickCheck(inst: ResourceInstance, depth: CheckDepth): Promise<ActionResult> {
+  async quickCheck(inst: ResourceInstance, depth: CheckDepth, ctx?: ActionContext): Promise<ActionResult> {
     const n = this.nfsFor(inst);
     if (n) return 'ok' in n ? n : n.quickCheck(inst);
     const here = await this.mountedHere(inst);
     if (here === 'none') return failed('retry-here', `${inst.id} is not mounted`);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    // Fenced off the LUN: the file system's writes fail with RESERVATION CONFLICT; the system that
+    // preempted us runs the hierarchy now, so this is no failure to recover from here.
+    const fenced = await this.fence.monitor(inst, ctx);
+    if (!fenced.ok) return fenced;
     if (depth >= 10) {
       try {
         await this.p.timedStat.stat(inst.id, this.callMs);
@@ -265,6 +286,9 @@ export class FilesysKit implements Kit {
       const r = await this.restore(inst, ctx);
       return r.ok ? ok('mounted again') : r;
     }
+    // A reservation that went missing (registered, nobody holds it) is taken again first.
+    const fenced = await this.fence.beforeMount(inst, ctx);
+    if (!fenced.ok) return fenced;
     try {
       // remount keeps flags not named, so a file system the kernel turned read-only (after an
       // I/O error) stays read-only unless 'rw' is asked for explicitly.

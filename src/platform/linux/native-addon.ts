@@ -67,4 +67,28 @@ export interface NativeAddon {
   peerCredentials(fd: number): RawPeerCredential;
   /** mlock2 of the code and stack, and sched_setscheduler for the calling thread (native/realtime.cc). */
   scheduling: { lockMemory(): number; setRealtime(priority: number): void; state(): RawSchedulingState };
+  /** One SCSI command through SG_IO on a probe thread (native/sg_io.cc). */
+  scsiCommand(
+    path: string,
+    cdb: Buffer,
+    direction: 'none' | 'in' | 'out',
+    dataOut: Buffer | null,
+    dataInLength: number,
+    timeoutMs: number,
+    key: string,
+  ): Promise<RawScsiResult>;
+  /** O_DIRECT pread of `length` bytes at `offset` (native/direct_io.cc). */
+  directRead(path: string, offset: number, length: number, timeoutMs: number, key: string): Promise<Buffer>;
+  /** O_DIRECT|O_DSYNC pwrite of `data` at `offset`. */
+  directWrite(path: string, offset: number, data: Buffer, timeoutMs: number, key: string): Promise<void>;
+}
+
+export interface RawScsiResult {
+  status: number;
+  hostStatus: number;
+  driverStatus: number;
+  sense: Buffer;
+  data: Buffer;
+  residual: number;
+  durationMs: number;
 }
