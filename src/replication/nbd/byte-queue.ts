@@ -29,7 +29,7 @@ export class ByteQueue {
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
-    for (const part of this.takeParts(n)) {
+    for (const part of this.takeParts(n)!) {
       part.copy(out, filled);
       filled += part.length;
     }
