@@ -36,6 +36,22 @@ export class ByteQueue {
     return out;
   }
 
+  /** A copy of the next `n` bytes without consuming them, or undefined if fewer are queued. */
+  peek(n: number): Buffer | undefined {
+    if (n > this.total) return undefined;
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let skip = this.head;
+    for (const chunk of this.chunks) {
+      if (filled === n) break;
+      const part = chunk.subarray(skip, skip + (n - filled));
+      part.copy(out, filled);
+      filled += part.length;
+      skip = 0;
+    }
+    return out;
+  }
+
   /** The next `n` bytes as the list of views over the received chunks (no copy), or undefined if fewer are queued. */
   takeParts(n: number): Buffer[] | undefined {
     if (n > this.total) return undefined;
