@@ -221,6 +221,9 @@ export class TransmissionSession {
   private send(reply: Buffer): void {
     if (this.ended) return;
     this.outbox.push(reply);
+    // Nothing else in flight: no batch to wait for, so the reply goes out now (queue depth 1
+    // latency); otherwise replies completing in this turn of the loop leave together.
+    if (this.inFlight === 0 && !this.flushScheduled) return this.flushOutbox();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(this.flushOutbox);
