@@ -1,0 +1,28 @@
+// Runs inside a VM: Vigil's NBD server exporting one device on the given address, with the
+// block device's size from the Linux platform (the native addon). Arguments: SNAPSHOT_DIR HOST
+// PORT DEVICE SECRET_HEX MIRROR GENERATION PRIMARY. Prints {"listening":port} once serving and
+// the server's counters as one JSON line on SIGTERM, then exits. The code is loaded from
+// SNAPSHOT_DIR (a copy of src/ and the addon made before the VMs booted; see useGuestSnapshot).
+import path from 'node:path';
+
+const [snapshotDir, host, port, device, secretHex, mirror, generation, primary] = process.argv.slice(2);
+if (!snapshotDir || !host || !port || !device || !secretHex || !mirror || !generation || !primary) {
+  console.error('usage: nbd-export.ts SNAPSHOT_DIR HOST PORT DEVICE SECRET_HEX MIRROR GENERATION PRIMARY');
+  process.exit(2);
+}
+const { NbdServer } = (await import(path.join(snapshotDir, 'src', 'replication', 'nbd', 'server.ts'))) as typeof import('../../../src/replication/nbd/server.js');
+const { createLinuxPlatform } = (await import(path.join(snapshotDir, 'src', 'platform', 'linux', 'index.ts'))) as typeof import('../../../src/platform/linux/index.js');
+
+const platform = createLinuxPlatform();
+const server = new NbdServer({
+  clusterSecret: Buffer.from(secretHex, 'hex'),
+  deviceSize: async (p) => (await platform.blockDevices.info(p, 10_000)).sizeBytes,
+  log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
+});
+const bound = await server.listen(host, Number(port));
+await server.exportMirror({ mirror, path: device, generation: Number(generation), primary });
+console.log(JSON.stringify({ listening: bound.port }));
+process.on('SIGTERM', () => {
+  console.log(JSON.stringify({ counters: server.counters() }));
+  void server.close().then(() => process.exit(0));
+});
