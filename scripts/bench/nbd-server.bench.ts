@@ -21,7 +21,7 @@ const run = promisify(execFile);
 const EXPORT_BYTES = 256 * 1024 * 1024;
 const LAT_OPS_QD1 = 3000;
 const LAT_OPS_QD16 = 12000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 interface Endpoint {
   port: number;

@@ -1,5 +1,5 @@
-// Vigil's NBD server with the kernel's NBD client on a real kernel: node2 runs the server
-// (test/e2e/guest/nbd-export.ts) exporting its local disk on its cluster address; node1 attaches
+// Vigil's NBD server with the kernel's NBD client on a real kernel: node2 runs the server on its
+// worker thread (test/e2e/guest/nbd-export.ts) exporting its local disk on its cluster address; node1 attaches
 // Debian's nbd-client (its own handshake, NBD_OPT_GO with the tokened export name) to /dev/nbd0,
 // writes 16 MiB of random data with O_DIRECT and fsync, and node2's disk then holds exactly those
 // bytes. A stale primary's export name is refused: nbd-client fails, and the server counts it.
@@ -11,7 +11,8 @@ import { guestTsx, useCluster, useGuestSnapshot, vmUnavailable } from './helpers
 const title = vmUnavailable ? `NBD server with the kernel client (skipped: ${vmUnavailable})` : 'NBD server with the kernel client';
 
 describe.skipIf(!!vmUnavailable)(title, () => {
-  const snapshot = useGuestSnapshot(['src/replication', 'src/platform', 'src/common']);
+  // Compiled code (npm run build:ts first): the server's worker thread loads JavaScript.
+  const snapshot = useGuestSnapshot(['dist/src/replication', 'dist/src/platform', 'dist/src/common']);
   const cluster = useCluster({ nodes: 2, localDisksMb: [64] });
   const secret = randomBytes(32);
   const key = new ExportTokenKey(secret);

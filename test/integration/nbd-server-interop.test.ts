@@ -2,7 +2,8 @@
 // flags) and nbdcopy (both directions, sha256 equal), qemu-img info, and qemu-io writes and
 // reads with pattern verification, FUA writes, flush, write-zeroes and discard. Exports a
 // sparse file and a loop block device (its size read through the Linux platform). A stale
-// fencing token is refused by the server, which every tool reports as a failure.
+// fencing token is refused by the server, which every tool reports as a failure. The server
+// runs on its worker thread, as vigild runs it.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { ExportTokenKey } from '../../src/replication/nbd/export-token.js';
-import { NbdServer } from '../../src/replication/nbd/server.js';
+import { NbdServerThread } from '../../src/replication/nbd/server-thread.js';
 
 const run = promisify(execFile);
 const tools = ['nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'losetup'];
@@ -31,7 +32,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
   let file: string;
   let loopImage: string;
   let loopDev: string | undefined;
-  let server: NbdServer;
+  let server: NbdServerThread;
   let port: number;
   const platform = createLinuxPlatform();
 
@@ -48,7 +49,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
     writeFileSync(loopImage, '');
     truncateSync(loopImage, LOOP_SIZE);
     loopDev = (await run('losetup', ['--find', '--show', loopImage])).stdout.trim();
-    server = new NbdServer({ clusterSecret: secret, deviceSize: async (p) => (await platform.blockDevices.info(p, 5000)).sizeBytes });
+    server = new NbdServerThread({ clusterSecret: secret, deviceSize: async (p) => (await platform.blockDevices.info(p, 5000)).sizeBytes });
     ({ port } = await server.listen('127.0.0.1', 0));
     await server.exportMirror({ mirror: 'file', path: file, generation: 7, primary: 'node1' });
     await server.exportMirror({ mirror: 'loop', path: loopDev, generation: 1, primary: 'node1' });
@@ -86,7 +87,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
   });
 
   it('qemu-io writes (plain and FUA), flushes, zeroes, discards and reads back with pattern verification', async () => {
-    const before = server.counters().transmission;
+    const before = (await server.counters()).transmission;
     const cmds = [
       'write -P 0xa5 0 1M',
       'write -f -P 0x5a 1M 256k', // -f: FUA
@@ -100,7 +101,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
     const out = (await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((c) => ['-c', c]), qemuUri('file', 7)])).stdout;
     expect(out).not.toMatch(/Pattern verification failed|error|failed/i);
     expect(out.match(/^read \d+\/\d+ bytes/gm)).toHaveLength(3);
-    const after = server.counters().transmission;
+    const after = (await server.counters()).transmission;
     expect(after.fuaWrites).toBeGreaterThan(before.fuaWrites);
     expect(after.flushes).toBeGreaterThan(before.flushes);
     expect(after.writeZeroes + after.trims).toBeGreaterThan(before.writeZeroes + before.trims);
@@ -131,7 +132,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
   });
 
   it('refuses a stale token: nbdinfo, qemu-img and nbdcopy fail, and the refusals are counted', async () => {
-    const before = server.counters().refused['stale-generation'];
+    const before = (await server.counters()).refused['stale-generation'];
     const nbdinfo = await run('nbdinfo', [uri('file', 6)]).then(
       () => undefined,
       (e: { stderr: string }) => e.stderr,
@@ -139,9 +140,9 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
     expect(nbdinfo).toMatch(/opt_go|error/i);
     await expect(run('qemu-img', ['info', qemuUri('file', 6)])).rejects.toThrow();
     await expect(run('nbdcopy', [join(dir, 'file.src'), uri('file', 6)])).rejects.toThrow();
-    expect(server.counters().refused['stale-generation']).toBeGreaterThanOrEqual(before + 3);
+    expect((await server.counters()).refused['stale-generation']).toBeGreaterThanOrEqual(before + 3);
     // A token for the right generation but another system is refused as well.
     await expect(run('nbdinfo', [uri('file', 7, 'node2')])).rejects.toThrow();
-    expect(server.counters().refused['not-primary']).toBeGreaterThanOrEqual(1);
+    expect((await server.counters()).refused['not-primary']).toBeGreaterThanOrEqual(1);
   });
 });

@@ -1,11 +1,15 @@
 // The storage behind one export: a regular file or a block device, opened twice — a plain
 // read/write descriptor, and an O_DSYNC one through which FUA writes go, so a FUA write is
 // durable when its write() returns without syncing everything else the way fdatasync() would.
-// I/O runs on libuv's thread pool with positional reads and writes (no shared file offset), so
-// requests of one connection proceed concurrently. Trim is carried out as zeroing: the protocol
+// Reads and writes are positional (no shared file offset). Two I/O modes: 'pool' runs them on
+// libuv's thread pool, so requests proceed concurrently without blocking the calling thread;
+// 'sync' runs them on the calling thread, which is for the server's own worker thread only
+// (server-thread.ts): no hop to another thread and back per request, and a disk that hangs
+// blocks that thread alone rather than the process-wide pool every fs call of vigild needs. Trim is carried out as zeroing: the protocol
 // leaves trimmed bytes unspecified, and zeroes keep the two halves of the md mirror identical
 // (the primary's disk may read discarded blocks as zeroes), at the cost of writing them.
-import { close, constants, fdatasync, fstat, open, read, writev, type Stats } from 'node:fs';
+import { close, constants, fdatasync, fdatasyncSync, fstat, open, read, readSync, writev, writevSync, type Stats } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { promisify } from 'node:util';
 import { VigilError } from '../../common/errors.js';
 
@@ -15,6 +19,40 @@ const closeAsync = promisify(close);
 
 /** Zero buffer shared by WRITE_ZEROES and TRIM; writes go out in chunks of this size. */
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+
+type IoCallback<T> = (err: NodeJS.ErrnoException | null, value: T) => void;
+
+/** The three primitives the export needs, with node's callback signatures. */
+interface FileIo {
+  read(fd: number, into: Buffer, at: number, length: number, position: number, cb: IoCallback<number>): void;
+  writev(fd: number, parts: Buffer[], position: number, cb: IoCallback<number>): void;
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+}
+
+const poolIo: FileIo = {
+  read: (fd, into, at, length, position, cb) => read(fd, into, at, length, position, cb),
+  writev: (fd, parts, position, cb) => writev(fd, parts, position, cb),
+  fdatasync: (fd, cb) => fdatasync(fd, cb),
+};
+
+/** Same primitives on the calling thread; the callback runs before the call returns. */
+const syncIo: FileIo = {
+  read: (fd, into, at, length, position, cb) => settle(() => readSync(fd, into, at, length, position), cb),
+  writev: (fd, parts, position, cb) => settle(() => writevSync(fd, parts, position), cb),
+  fdatasync: (fd, cb) => settle(() => fdatasyncSync(fd), cb),
+};
+
+function settle<T>(op: () => T, cb: IoCallback<T>): void {
+  let value: T;
+  try {
+    value = op();
+  } catch (err) {
+    return cb(err as NodeJS.ErrnoException, undefined as T);
+  }
+  cb(null, value);
+}
+
+export type IoMode = 'pool' | 'sync';
 
 /** Size of a block device, from the platform (ioctl BLKGETSIZE64 through the addon). */
 export type DeviceSizeLookup = (devicePath: string) => Promise<number>;
@@ -31,10 +69,13 @@ export class ExportFile {
     readonly isBlockDevice: boolean,
     private readonly fd: number,
     private readonly dsyncFd: number,
+    private readonly io: FileIo,
   ) {}
 
   /** Opens `path` for read and write; block devices get their size from `deviceSize`. */
-  static async open(path: string, deviceSize: DeviceSizeLookup): Promise<ExportFile> {
+  static async open(path: string, deviceSize: DeviceSizeLookup, mode: IoMode = 'pool'): Promise<ExportFile> {
+    // Blocking disk I/O on vigild's main thread would stall heartbeats behind a slow disk.
+    if (mode === 'sync' && isMainThread) throw new VigilError(0, 'synchronous NBD export I/O is only allowed on a worker thread');
     const fd = await openAsync(path, constants.O_RDWR);
     let dsyncFd = -1;
     try {
@@ -44,7 +85,7 @@ export class ExportFile {
       if (st.isBlockDevice()) size = await deviceSize(path);
       else if (st.isFile()) size = st.size;
       else throw new VigilError(0, `NBD export ${path} is neither a regular file nor a block device`, { path });
-      return new ExportFile(path, size, st.isBlockDevice(), fd, dsyncFd);
+      return new ExportFile(path, size, st.isBlockDevice(), fd, dsyncFd, mode === 'sync' ? syncIo : poolIo);
     } catch (err) {
       await closeAsync(fd).catch(() => undefined);
       if (dsyncFd >= 0) await closeAsync(dsyncFd).catch(() => undefined);
@@ -63,9 +104,9 @@ export class ExportFile {
       offset += n;
       length -= n;
       if (length === 0) return done(null);
-      read(this.fd, into, at, length, offset, step);
+      this.io.read(this.fd, into, at, length, offset, step);
     };
-    read(this.fd, into, at, length, offset, step);
+    this.io.read(this.fd, into, at, length, offset, step);
   }
 
   /** Writes the buffers at `offset`; with `fua` through the O_DSYNC descriptor. */
@@ -91,21 +132,37 @@ export class ExportFile {
           skip = 0;
         }
       }
-      writev(fd, parts, offset, step);
+      this.io.writev(fd, parts, offset, step);
     };
-    writev(fd, parts, offset, step);
+    this.io.writev(fd, parts, offset, step);
   }
 
   /** Writes `length` zero bytes at `offset` (WRITE_ZEROES, and TRIM as explained above). */
   writeZeroes(offset: number, length: number, fua: boolean, done: (err: NodeJS.ErrnoException | null) => void): void {
+    // A loop rather than recursion when writes complete synchronously ('sync' mode), so a
+    // request zeroing gigabytes does not nest one stack frame per chunk.
+    let looping = false;
+    let completedInLoop = false;
     const next = (err: NodeJS.ErrnoException | null): void => {
       if (err) return done(err);
-      if (length === 0) return done(null);
-      const n = Math.min(length, ZERO_CHUNK.length);
-      const at = offset;
-      offset += n;
-      length -= n;
-      this.write([ZERO_CHUNK.subarray(0, n)], at, fua, next);
+      if (looping) {
+        completedInLoop = true;
+        return;
+      }
+      looping = true;
+      do {
+        completedInLoop = false;
+        if (length === 0) {
+          looping = false;
+          return done(null);
+        }
+        const n = Math.min(length, ZERO_CHUNK.length);
+        const at = offset;
+        offset += n;
+        length -= n;
+        this.write([ZERO_CHUNK.subarray(0, n)], at, fua, next);
+      } while (completedInLoop);
+      looping = false;
     };
     next(null);
   }
@@ -114,7 +171,7 @@ export class ExportFile {
   flush(callback: (err: NodeJS.ErrnoException | null) => void): void {
     const done = this.track(callback);
     if (!done) return;
-    fdatasync(this.fd, done);
+    this.io.fdatasync(this.fd, done);
   }
 
   /** Closes both descriptors once the operations under way have finished; later ones fail with EBADF. */

@@ -20,7 +20,7 @@ import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { VigilError } from '../../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
 import { ExportFence, type RefusalReason } from './export-fence.js';
-import { ExportFile, type DeviceSizeLookup } from './export-file.js';
+import { ExportFile, type DeviceSizeLookup, type IoMode } from './export-file.js';
 import { ExportTokenKey } from './export-token.js';
 import {
   NBD_FLAG_CAN_MULTI_CONN,
@@ -52,6 +52,11 @@ export interface NbdServerOptions {
   /** A client that has not finished the handshake by then is disconnected. */
   handshakeTimeoutMs?: number;
   log?: NbdServerLog;
+  /**
+   * 'pool' (default): export I/O on libuv's thread pool. 'sync': on the calling thread, allowed
+   * only on a worker thread; NbdServerThread runs the server that way.
+   */
+  io?: IoMode;
 }
 
 export interface MirrorExport {
@@ -134,7 +139,7 @@ export class NbdServer {
     }
     let file = current?.target;
     if (!file) {
-      file = await ExportFile.open(spec.path, this.options.deviceSize);
+      file = await ExportFile.open(spec.path, this.options.deviceSize, this.options.io ?? 'pool');
       // Another call may have exported the mirror while this one opened the file.
       if (this.fence.get(spec.mirror)) {
         await file.close();

@@ -63,6 +63,8 @@ export class TransmissionSession {
   private ended = false;
   private outbox: Buffer[] = [];
   private flushScheduled = false;
+  /** Inside pump(): replies of requests completed synchronously wait for its end, to leave in one batch. */
+  private pumping = false;
 
   constructor(
     private readonly socket: Socket,
@@ -96,6 +98,19 @@ export class TransmissionSession {
   private readonly onDrain = (): void => this.maybeResume();
 
   private pump(): void {
+    // A completion inside the loop may resume reading and call pump() again: the running loop
+    // already picks that up.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpRequests();
+    } finally {
+      this.pumping = false;
+    }
+    if (this.outbox.length > 0 && !this.flushScheduled) this.flushOutbox();
+  }
+
+  private pumpRequests(): void {
     try {
       while (!this.disconnecting && !this.ended) {
         if (this.inFlight >= MAX_IN_FLIGHT || this.socket.writableLength > MAX_QUEUED_OUTPUT) {
@@ -223,6 +238,7 @@ export class TransmissionSession {
     this.outbox.push(reply);
     // Nothing else in flight: no batch to wait for, so the reply goes out now (queue depth 1
     // latency); otherwise replies completing in this turn of the loop leave together.
+    if (this.pumping) return; // pump() sends the batch when it ends
     if (this.inFlight === 0 && !this.flushScheduled) return this.flushOutbox();
     if (this.flushScheduled) return;
     this.flushScheduled = true;

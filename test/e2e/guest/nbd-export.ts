@@ -1,8 +1,9 @@
-// Runs inside a VM: Vigil's NBD server exporting one device on the given address, with the
-// block device's size from the Linux platform (the native addon). Arguments: SNAPSHOT_DIR HOST
+// Runs inside a VM: Vigil's NBD server, on its worker thread as vigild runs it, exporting one
+// device on the given address, with the block device's size from the Linux platform (the addon). Arguments: SNAPSHOT_DIR HOST
 // PORT DEVICE SECRET_HEX MIRROR GENERATION PRIMARY. Prints {"listening":port} once serving and
 // the server's counters as one JSON line on SIGTERM, then exits. The code is loaded from
-// SNAPSHOT_DIR (a copy of src/ and the addon made before the VMs booted; see useGuestSnapshot).
+// SNAPSHOT_DIR: a copy of the compiled dist/src parts and the addon made before the VMs booted
+// (see useGuestSnapshot); compiled, because the server's worker thread loads JavaScript.
 import path from 'node:path';
 
 const [snapshotDir, host, port, device, secretHex, mirror, generation, primary] = process.argv.slice(2);
@@ -10,11 +11,11 @@ if (!snapshotDir || !host || !port || !device || !secretHex || !mirror || !gener
   console.error('usage: nbd-export.ts SNAPSHOT_DIR HOST PORT DEVICE SECRET_HEX MIRROR GENERATION PRIMARY');
   process.exit(2);
 }
-const { NbdServer } = (await import(path.join(snapshotDir, 'src', 'replication', 'nbd', 'server.ts'))) as typeof import('../../../src/replication/nbd/server.js');
-const { createLinuxPlatform } = (await import(path.join(snapshotDir, 'src', 'platform', 'linux', 'index.ts'))) as typeof import('../../../src/platform/linux/index.js');
+const { NbdServerThread } = (await import(path.join(snapshotDir, 'dist', 'src', 'replication', 'nbd', 'server-thread.js'))) as typeof import('../../../src/replication/nbd/server-thread.js');
+const { createLinuxPlatform } = (await import(path.join(snapshotDir, 'dist', 'src', 'platform', 'linux', 'index.js'))) as typeof import('../../../src/platform/linux/index.js');
 
 const platform = createLinuxPlatform();
-const server = new NbdServer({
+const server = new NbdServerThread({
   clusterSecret: Buffer.from(secretHex, 'hex'),
   deviceSize: async (p) => (await platform.blockDevices.info(p, 10_000)).sizeBytes,
   log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
@@ -22,7 +23,13 @@ const server = new NbdServer({
 const bound = await server.listen(host, Number(port));
 await server.exportMirror({ mirror, path: device, generation: Number(generation), primary });
 console.log(JSON.stringify({ listening: bound.port }));
+let stopping = false;
 process.on('SIGTERM', () => {
-  console.log(JSON.stringify({ counters: server.counters() }));
-  void server.close().then(() => process.exit(0));
+  if (stopping) return;
+  stopping = true;
+  void server
+    .counters()
+    .then((counters) => console.log(JSON.stringify({ counters })))
+    .then(() => server.close())
+    .then(() => process.exit(0));
 });

@@ -1,7 +1,9 @@
 // The client handshake against Vigil's NBD server over loopback, and the server's transmission
 // phase driven by the userspace transmission client: data round trips, FUA, flush, trim and
 // write-zeroes, out-of-range requests, soft disconnect, and fencing (a stale primary refused,
-// and a connected one cut when the mirror's generation moves on).
+// and a connected one cut when the mirror's generation moves on). Everything runs twice: the
+// server on the test's thread with thread-pool I/O, and on its own worker thread (what vigild
+// runs) with synchronous I/O.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { NbdRefusedError, negotiateClient } from '../../../src/replication/nbd/c
 import { ExportTokenKey } from '../../../src/replication/nbd/export-token.js';
 import * as P from '../../../src/replication/nbd/protocol.js';
 import { EXPORT_TRANSMISSION_FLAGS, NbdServer } from '../../../src/replication/nbd/server.js';
+import { NbdServerThread } from '../../../src/replication/nbd/server-thread.js';
+import { ExportFile } from '../../../src/replication/nbd/export-file.js';
 import { NbdRequestError, NbdTransmissionClient } from '../../../src/replication/nbd/transmission-client.js';
 
 const secret = randomBytes(32);
@@ -19,7 +23,7 @@ const key = new ExportTokenKey(secret);
 const SIZE = 8 * 1024 * 1024;
 let dir: string;
 let file: string;
-let server: NbdServer;
+let server: NbdServer | NbdServerThread;
 let port: number;
 
 const nameFor = (generation: number, clientSystem = 'node1', mirror = 'data') => key.exportName({ mirror, generation, clientSystem });
@@ -37,12 +41,14 @@ async function open(generation = 3, clientSystem = 'node1'): Promise<NbdTransmis
   return new NbdTransmissionClient(s);
 }
 
+describe.each(['in-process', 'worker thread'] as const)('NBD server (%s)', (kind) => {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-nbd-'));
   file = join(dir, 'replica.img');
   writeFileSync(file, '');
   truncateSync(file, SIZE);
-  server = new NbdServer({ clusterSecret: secret, deviceSize: async (p) => Promise.reject(new Error(`no block device expected: ${p}`)) });
+  const options = { clusterSecret: secret, deviceSize: async (p: string) => Promise.reject(new Error(`no block device expected: ${p}`)) };
+  server = kind === 'in-process' ? new NbdServer(options) : new NbdServerThread(options);
   ({ port } = await server.listen('127.0.0.1', 0));
   await server.exportMirror({ mirror: 'data', path: file, generation: 3, primary: 'node1' });
 });
@@ -78,19 +84,19 @@ describe('client handshake against the server', () => {
     await c.disconnect();
   });
   it('a stale generation is refused with NBD_REP_ERR_POLICY and counted', async () => {
-    const before = server.counters().refused['stale-generation'];
+    const before = (await server.counters()).refused['stale-generation'];
     const s = await dial();
     const err = await negotiateClient(s, { exportName: nameFor(2) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NbdRefusedError);
     expect((err as NbdRefusedError).replyType).toBe(P.NBD_REP_ERR_POLICY);
     expect((err as NbdRefusedError).message).toMatch(/stale mirror generation 2; the current generation is 3/);
-    expect(server.counters().refused['stale-generation']).toBe(before + 1);
+    expect((await server.counters()).refused['stale-generation']).toBe(before + 1);
   });
   it('a refused EXPORT_NAME ends in a closed connection, counted as refused', async () => {
-    const before = server.counters().refused['not-primary'];
+    const before = (await server.counters()).refused['not-primary'];
     const s = await dial();
     await expect(negotiateClient(s, { exportName: nameFor(3, 'node2'), forceExportName: true })).rejects.toThrow(/closed/);
-    expect(server.counters().refused['not-primary']).toBe(before + 1);
+    expect((await server.counters()).refused['not-primary']).toBe(before + 1);
   });
   it('times out against a server that never speaks', async () => {
     const { createServer } = await import('node:net');
@@ -114,7 +120,7 @@ describe('transmission', () => {
     // Visible in the file itself once flushed.
     expect(readFileSync(file).subarray(64 * 1024, 128 * 1024).equals(blocks[1]!)).toBe(true);
     await c.disconnect();
-    expect(server.counters().transmission.fuaWrites).toBeGreaterThanOrEqual(16);
+    expect((await server.counters()).transmission.fuaWrites).toBeGreaterThanOrEqual(16);
   });
   it('write-zeroes and trim leave zeroes', async () => {
     const c = await open();
@@ -140,14 +146,14 @@ describe('transmission', () => {
     s.resume();
     s.write(Buffer.alloc(28));
     await closed;
-    expect(server.counters().protocolErrors).toBeGreaterThanOrEqual(1);
+    expect((await server.counters()).protocolErrors).toBeGreaterThanOrEqual(1);
   });
   it('a new generation cuts the old primary\'s session and only the new primary gets in', async () => {
     const old = await open(3, 'node1');
     await old.write(0, Buffer.alloc(4096, 1));
     await server.exportMirror({ mirror: 'data', path: file, generation: 4, primary: 'node2' });
     await expect(old.write(0, Buffer.alloc(4096, 2))).rejects.toThrow(/closed/);
-    expect(server.counters().revokedSessions).toBeGreaterThanOrEqual(1);
+    expect((await server.counters()).revokedSessions).toBeGreaterThanOrEqual(1);
     await expect(open(3, 'node1')).rejects.toMatchObject({ replyType: P.NBD_REP_ERR_POLICY });
     const fresh = await open(4, 'node2');
     expect((await fresh.read(0, 4096)).equals(Buffer.alloc(4096, 1))).toBe(true);
@@ -158,5 +164,17 @@ describe('transmission', () => {
     const s = new NbdServer({ clusterSecret: secret, deviceSize: async () => 0 });
     await expect(s.listen('0.0.0.0', 0)).rejects.toThrow(/wildcard/);
     await expect(s.listen('localhost', 0)).rejects.toThrow(/IP address/);
+  });
+});
+});
+
+describe('export I/O modes', () => {
+  it('synchronous export I/O is refused on the main thread', async () => {
+    await expect(ExportFile.open(__filename, async () => 0, 'sync')).rejects.toThrow(/only allowed on a worker thread/);
+  });
+  it('a call the server thread does not answer in time is reported, not waited on', async () => {
+    const t = new NbdServerThread({ clusterSecret: secret, deviceSize: async () => 0, callTimeoutMs: 1 });
+    await expect(t.counters()).rejects.toThrow(/did not answer counters within 1 ms/);
+    await t.close().catch(() => undefined);
   });
 });
