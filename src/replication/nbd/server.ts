@@ -16,6 +16,7 @@
 //
 // Protocol: fixed newstyle handshake (server-negotiation.ts), simple replies, READ, WRITE,
 // FLUSH, TRIM, WRITE_ZEROES and DISC with FUA honoured (transmission.ts, export-file.ts).
+// vigild runs this class on its own worker thread (server-thread.ts).
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { VigilError } from '../../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
