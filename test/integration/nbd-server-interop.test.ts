@@ -3,16 +3,21 @@
 // reads with pattern verification, FUA writes, flush, write-zeroes and discard. Exports a
 // sparse file and a loop block device (its size read through the Linux platform). A stale
 // fencing token is refused by the server, which every tool reports as a failure. The server
-// runs on its worker thread, as vigild runs it.
+// runs on its worker thread, as vigild runs it. And our client handshake against Debian's
+// nbd-server (GO and EXPORT_NAME), the way the primary's side may meet a third-party server.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+import { NbdRefusedError, negotiateClient } from '../../src/replication/nbd/client-handshake.js';
 import { ExportTokenKey } from '../../src/replication/nbd/export-token.js';
+import { NBD_FLAG_SEND_FUA } from '../../src/replication/nbd/protocol.js';
+import { NbdTransmissionClient } from '../../src/replication/nbd/transmission-client.js';
 import { NbdServerThread } from '../../src/replication/nbd/server-thread.js';
 
 const run = promisify(execFile);
@@ -144,5 +149,66 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
     // A token for the right generation but another system is refused as well.
     await expect(run('nbdinfo', [uri('file', 7, 'node2')])).rejects.toThrow();
     expect((await server.counters()).refused['not-primary']).toBeGreaterThanOrEqual(1);
+  });
+});
+
+const noNbdServer = spawnSync('sh', ['-c', 'command -v nbd-server']).status !== 0 ? 'nbd-server is not installed (Debian package nbd-server)' : undefined;
+
+describe.skipIf(noNbdServer !== undefined)(`client handshake against Debian's nbd-server${noNbdServer ? ` (skipped: ${noNbdServer})` : ''}`, () => {
+  let dir: string;
+  let pid: number | undefined;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-nbd-debian-'));
+    const img = join(dir, 'disk.img');
+    writeFileSync(img, '');
+    truncateSync(img, 4 * 1024 * 1024);
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const conf = join(dir, 'nbd-server.conf');
+    writeFileSync(conf, `[generic]\n  user = root\n  group = root\n  listenaddr = 127.0.0.1\n  port = ${port}\n[disk]\n  exportname = ${img}\n  flush = true\n  fua = true\n`);
+    await run('nbd-server', ['-C', conf, '-p', join(dir, 'pid')]);
+    pid = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
+  });
+
+  afterAll(() => {
+    if (pid) process.kill(pid, 'SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const dial = async (): Promise<Socket> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await new Promise<Socket>((resolve, reject) => {
+          const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+          s.once('error', reject);
+        });
+      } catch (err) {
+        if (i > 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+
+  it('negotiates with NBD_OPT_GO and with NBD_OPT_EXPORT_NAME, then reads and writes', async () => {
+    for (const forceExportName of [false, true]) {
+      const s = await dial();
+      const r = await negotiateClient(s, { exportName: 'disk', forceExportName });
+      expect(r).toMatchObject({ sizeBytes: 4 * 1024 * 1024, via: forceExportName ? 'NBD_OPT_EXPORT_NAME' : 'NBD_OPT_GO' });
+      expect(r.transmissionFlags & NBD_FLAG_SEND_FUA).toBe(NBD_FLAG_SEND_FUA);
+      const c = new NbdTransmissionClient(s);
+      const data = randomBytes(8192);
+      await c.write(4096, data, { fua: true });
+      expect((await c.read(4096, 8192)).equals(data)).toBe(true);
+      await c.disconnect();
+    }
+  });
+
+  it('an unknown export is refused with a typed error', async () => {
+    const s = await dial();
+    await expect(negotiateClient(s, { exportName: 'nope' })).rejects.toBeInstanceOf(NbdRefusedError);
   });
 });
