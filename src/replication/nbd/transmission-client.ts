@@ -114,9 +114,10 @@ export class NbdTransmissionClient {
       for (;;) {
         if (this.payloadFor) {
           const { cookie, waiting } = this.payloadFor;
-          const data = this.input.take(waiting.readInto!.length);
-          if (!data) return;
-          data.copy(waiting.readInto!);
+          const parts = this.input.takeParts(waiting.readInto!.length);
+          if (!parts) return;
+          let at = 0;
+          for (const part of parts) at += part.copy(waiting.readInto!, at);
           this.payloadFor = undefined;
           this.waiting.delete(cookie);
           waiting.resolve(waiting.readInto);

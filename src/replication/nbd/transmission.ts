@@ -62,6 +62,8 @@ export class TransmissionSession {
   private disconnecting = false;
   private ended = false;
   private outbox: Buffer[] = [];
+  /** Payload bytes of requests in flight plus replies not yet handed to the socket. */
+  private heldBytes = 0;
   private flushScheduled = false;
   /** Inside pump(): replies of requests completed synchronously wait for its end, to leave in one batch. */
   private pumping = false;
@@ -113,7 +115,7 @@ export class TransmissionSession {
   private pumpRequests(): void {
     try {
       while (!this.disconnecting && !this.ended) {
-        if (this.inFlight >= MAX_IN_FLIGHT || this.socket.writableLength > MAX_QUEUED_OUTPUT) {
+        if (this.overloaded()) {
           this.pauseReading();
           return;
         }
@@ -178,8 +180,10 @@ export class TransmissionSession {
     // Header and data in one buffer: one allocation, one socket write.
     const buf = Buffer.allocUnsafe(NBD_SIMPLE_REPLY_SIZE + req.length);
     this.begin();
+    this.heldBytes += req.length;
     this.file.read(buf, NBD_SIMPLE_REPLY_SIZE, req.length, Number(req.offset), (err) => {
       this.inFlight--;
+      this.heldBytes -= req.length;
       if (err) {
         this.counters.ioErrors++;
         // A simple reply to a failed read carries no payload.
@@ -199,7 +203,9 @@ export class TransmissionSession {
     const bad = this.outOfRange(req, NBD_ENOSPC);
     if (bad) return this.replyNow(req, bad);
     this.begin();
+    this.heldBytes += req.length;
     this.file.write(payload, Number(req.offset), fua, (err) => {
+      this.heldBytes -= req.length;
       if (!err) this.counters.bytesWritten += req.length;
       this.complete(req, err);
     });
@@ -236,6 +242,7 @@ export class TransmissionSession {
   private send(reply: Buffer): void {
     if (this.ended) return;
     this.outbox.push(reply);
+    this.heldBytes += reply.length;
     // Nothing else in flight: no batch to wait for, so the reply goes out now (queue depth 1
     // latency); otherwise replies completing in this turn of the loop leave together.
     if (this.pumping) return; // pump() sends the batch when it ends
@@ -250,6 +257,7 @@ export class TransmissionSession {
     if (this.ended || this.outbox.length === 0) return;
     const batch = this.outbox;
     this.outbox = [];
+    for (const b of batch) this.heldBytes -= b.length;
     if (batch.length === 1) {
       this.socket.write(batch[0]!);
     } else {
@@ -258,7 +266,16 @@ export class TransmissionSession {
       this.socket.uncork();
     }
     if (this.disconnecting) this.maybeEndAfterDisconnect();
+    // Paused for replies held here rather than in the socket: the socket may have taken them
+    // all at once, and then no 'drain' comes to resume reading. A new turn of the loop avoids
+    // recursing pump() -> flushOutbox() -> pump().
+    else if (this.readingPaused) setImmediate(() => this.maybeResume());
   };
+
+  /** Too much in flight or waiting to be sent: stop taking requests until it drains. */
+  private overloaded(): boolean {
+    return this.inFlight >= MAX_IN_FLIGHT || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT;
+  }
 
   private pauseReading(): void {
     if (this.readingPaused) return;
@@ -268,7 +285,7 @@ export class TransmissionSession {
 
   private maybeResume(): void {
     if (!this.readingPaused || this.ended || this.disconnecting) return;
-    if (this.inFlight > MAX_IN_FLIGHT / 2 || this.socket.writableLength > MAX_QUEUED_OUTPUT / 2) return;
+    if (this.inFlight > MAX_IN_FLIGHT / 2 || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT / 2) return;
     this.readingPaused = false;
     this.socket.resume();
     this.pump();

@@ -178,3 +178,28 @@ describe('export I/O modes', () => {
     await t.close().catch(() => undefined);
   });
 });
+
+describe('backpressure', () => {
+  it('serves a pipeline of reads far larger than the reply buffer limit without stalling', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'vigil-nbd-bp-'));
+    const img = join(dir2, 'big.img');
+    writeFileSync(img, '');
+    truncateSync(img, 32 * 1024 * 1024);
+    for (const kind of ['in-process', 'worker thread'] as const) {
+      const options = { clusterSecret: secret, deviceSize: async () => 0 };
+      const srv = kind === 'in-process' ? new NbdServer(options) : new NbdServerThread(options);
+      const { port: p } = await srv.listen('127.0.0.1', 0);
+      await srv.exportMirror({ mirror: 'big', path: img, generation: 1, primary: 'n' });
+      const s = connect({ host: '127.0.0.1', port: p });
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      await negotiateClient(s, { exportName: key.exportName({ mirror: 'big', generation: 1, clientSystem: 'n' }) });
+      const c = new NbdTransmissionClient(s);
+      // 20 reads of 8 MiB sent at once: 160 MiB of replies against a 64 MiB limit.
+      const reads = await Promise.all(Array.from({ length: 20 }, (_, i) => c.read((i % 4) * 8 * 1024 * 1024, 8 * 1024 * 1024)));
+      expect(reads.every((b) => b.length === 8 * 1024 * 1024)).toBe(true);
+      await c.disconnect();
+      await srv.close();
+    }
+    rmSync(dir2, { recursive: true, force: true });
+  }, 60_000);
+});
