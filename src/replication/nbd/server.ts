@@ -31,6 +31,7 @@ import {
   NBD_FLAG_SEND_TRIM,
   NBD_FLAG_SEND_WRITE_ZEROES,
 } from './protocol.js';
+import { ReplyBufferPool } from './reply-buffers.js';
 import { ServerNegotiation } from './server-negotiation.js';
 import { NBD_MAX_PAYLOAD, TransmissionSession, newTransmissionCounters, type SessionEnd, type TransmissionCounters } from './transmission.js';
 
@@ -90,6 +91,8 @@ export class NbdServer {
   private readonly sessions = new Set<LiveSession>();
   private readonly handshaking = new Set<Socket>();
   private server: Server | undefined;
+  /** Shared by all sessions: READ reply buffers are reused across connections. */
+  private readonly replyBuffers = new ReplyBufferPool();
   private readonly log: NbdServerLog;
   private readonly stats: NbdServerCounters = {
     connections: 0,
@@ -259,7 +262,7 @@ export class NbdServer {
       this.sessions.delete(live);
       if (end.kind === 'protocol-error') this.stats.protocolErrors++;
       this.log(end.kind === 'protocol-error' ? 'warn' : 'info', 'NBD session ended', { mirror: live.mirror, client: live.clientSystem, ...end });
-    });
+    }, this.replyBuffers);
     this.sessions.add(live);
     this.log('info', 'NBD session started', { mirror: live.mirror, generation: live.generation, client: live.clientSystem, peer: `${socket.remoteAddress}:${socket.remotePort}` });
     live.session.start(leftover);

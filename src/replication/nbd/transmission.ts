@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import { ByteQueue } from './byte-queue.js';
 import type { ExportFile } from './export-file.js';
+import { ReplyBufferPool } from './reply-buffers.js';
 import {
   NBD_CMD_DISC,
   NBD_CMD_FLAG_FUA,
@@ -34,6 +35,14 @@ export const NBD_MAX_PAYLOAD = 32 * 1024 * 1024;
 /** Reading from the socket pauses above these and resumes below half of them. */
 const MAX_IN_FLIGHT = 64;
 const MAX_QUEUED_OUTPUT = 64 * 1024 * 1024;
+/**
+ * Reading also pauses while the socket has more than this queued in userspace (its kernel
+ * buffer is full): more reads now would only wait behind it, and the socket drains sooner
+ * when the thread goes back to the event loop.
+ */
+const MAX_SOCKET_BACKLOG = 1024 * 1024;
+/** Replies held inside one pump() beyond this many bytes are handed to the socket at once. */
+const EARLY_FLUSH_BYTES = 128 * 1024;
 
 export interface TransmissionCounters {
   reads: number;
@@ -56,12 +65,13 @@ export type SessionEnd = { kind: 'disconnect' } | { kind: 'closed' } | { kind: '
 
 export class TransmissionSession {
   private readonly input = new ByteQueue();
+  private readonly replyBuffers: ReplyBufferPool;
   private pending: NbdRequest | undefined;
   private inFlight = 0;
   private readingPaused = false;
   private disconnecting = false;
   private ended = false;
-  private outbox: Buffer[] = [];
+  private outbox: { data: Buffer; sent?: () => void }[] = [];
   /** Payload bytes of requests in flight plus replies not yet handed to the socket. */
   private heldBytes = 0;
   private flushScheduled = false;
@@ -73,7 +83,10 @@ export class TransmissionSession {
     private readonly file: ExportFile,
     private readonly counters: TransmissionCounters,
     private readonly onEnd: (end: SessionEnd) => void,
-  ) {}
+    replyBuffers?: ReplyBufferPool,
+  ) {
+    this.replyBuffers = replyBuffers ?? new ReplyBufferPool();
+  }
 
   /** Takes over the socket; `leftover` are bytes already read past the handshake. */
   start(leftover: Buffer): void {
@@ -177,8 +190,9 @@ export class TransmissionSession {
     if (req.length > NBD_MAX_PAYLOAD) return this.replyNow(req, NBD_EINVAL);
     const bad = this.outOfRange(req, NBD_EINVAL);
     if (bad) return this.replyNow(req, bad);
-    // Header and data in one buffer: one allocation, one socket write.
-    const buf = Buffer.allocUnsafe(NBD_SIMPLE_REPLY_SIZE + req.length);
+    // Header and data in one (reused) buffer, one socket write.
+    const reply = this.replyBuffers.acquire(NBD_SIMPLE_REPLY_SIZE + req.length);
+    const buf = reply.view;
     this.begin();
     this.heldBytes += req.length;
     this.file.read(buf, NBD_SIMPLE_REPLY_SIZE, req.length, Number(req.offset), (err) => {
@@ -186,11 +200,12 @@ export class TransmissionSession {
       this.heldBytes -= req.length;
       if (err) {
         this.counters.ioErrors++;
+        reply.release();
         // A simple reply to a failed read carries no payload.
         this.send(encodeSimpleReply(errnoOf(err), req.cookie));
       } else {
         this.counters.bytesRead += req.length;
-        this.send(encodeSimpleReply(0, req.cookie, buf, 0));
+        this.send(encodeSimpleReply(0, req.cookie, buf, 0), reply.release);
       }
       this.afterCompletion();
     });
@@ -239,13 +254,22 @@ export class TransmissionSession {
     else this.maybeResume();
   }
 
-  private send(reply: Buffer): void {
-    if (this.ended) return;
-    this.outbox.push(reply);
+  /** Queues a reply; `sent` runs once the socket is done with its bytes (or drops them). */
+  private send(reply: Buffer, sent?: () => void): void {
+    if (this.ended) {
+      sent?.();
+      return;
+    }
+    this.outbox.push(sent ? { data: reply, sent } : { data: reply });
     this.heldBytes += reply.length;
     // Nothing else in flight: no batch to wait for, so the reply goes out now (queue depth 1
     // latency); otherwise replies completing in this turn of the loop leave together.
-    if (this.pumping) return; // pump() sends the batch when it ends
+    if (this.pumping) {
+      // pump() sends the batch when it ends, unless it holds read data already: then out it
+      // goes, so the socket sends while the next reads run instead of after all of them.
+      if (this.heldBytes >= EARLY_FLUSH_BYTES) this.flushOutbox();
+      return;
+    }
     if (this.inFlight === 0 && !this.flushScheduled) return this.flushOutbox();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -254,17 +278,18 @@ export class TransmissionSession {
 
   private readonly flushOutbox = (): void => {
     this.flushScheduled = false;
-    if (this.ended || this.outbox.length === 0) return;
+    if (this.outbox.length === 0) return;
     const batch = this.outbox;
     this.outbox = [];
-    for (const b of batch) this.heldBytes -= b.length;
-    if (batch.length === 1) {
-      this.socket.write(batch[0]!);
-    } else {
-      this.socket.cork();
-      for (const b of batch) this.socket.write(b);
-      this.socket.uncork();
+    for (const b of batch) this.heldBytes -= b.data.length;
+    if (this.ended) {
+      for (const b of batch) b.sent?.();
+      return;
     }
+    const many = batch.length > 1;
+    if (many) this.socket.cork();
+    for (const b of batch) this.socket.write(b.data, b.sent);
+    if (many) this.socket.uncork();
     if (this.disconnecting) this.maybeEndAfterDisconnect();
     // Paused for replies held here rather than in the socket: the socket may have taken them
     // all at once, and then no 'drain' comes to resume reading. A new turn of the loop avoids
@@ -274,7 +299,7 @@ export class TransmissionSession {
 
   /** Too much in flight or waiting to be sent: stop taking requests until it drains. */
   private overloaded(): boolean {
-    return this.inFlight >= MAX_IN_FLIGHT || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT;
+    return this.inFlight >= MAX_IN_FLIGHT || this.socket.writableLength > MAX_SOCKET_BACKLOG || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT;
   }
 
   private pauseReading(): void {
@@ -285,7 +310,7 @@ export class TransmissionSession {
 
   private maybeResume(): void {
     if (!this.readingPaused || this.ended || this.disconnecting) return;
-    if (this.inFlight > MAX_IN_FLIGHT / 2 || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT / 2) return;
+    if (this.inFlight > MAX_IN_FLIGHT / 2 || this.socket.writableLength > MAX_SOCKET_BACKLOG / 2 || this.socket.writableLength + this.heldBytes > MAX_QUEUED_OUTPUT / 2) return;
     this.readingPaused = false;
     this.socket.resume();
     this.pump();
