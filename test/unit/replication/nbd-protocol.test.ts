@@ -5,6 +5,7 @@ import { ByteQueue } from '../../../src/replication/nbd/byte-queue.js';
 import { ExportFence } from '../../../src/replication/nbd/export-fence.js';
 import { ExportTokenKey, parseExportName } from '../../../src/replication/nbd/export-token.js';
 import * as P from '../../../src/replication/nbd/protocol.js';
+import { ReplyBufferPool } from '../../../src/replication/nbd/reply-buffers.js';
 
 describe('NBD protocol encoding', () => {
   it('server greeting is NBDMAGIC, IHAVEOPT and the 16-bit handshake flags', () => {
@@ -116,5 +117,27 @@ describe('export tokens and the fence', () => {
     expect(parseExportName('m:1:sys:' + 'A'.repeat(32))).toBeUndefined();
     expect(() => key.exportName({ mirror: 'a:b', generation: 1, clientSystem: 's' })).toThrow(/':'/);
     expect(() => key.exportName({ mirror: 'a', generation: -1, clientSystem: 's' })).toThrow(/non-negative/);
+  });
+});
+
+describe('reply buffer pool', () => {
+  it('hands back the same memory after release, sized to the request, and caps what it keeps', () => {
+    const pool = new ReplyBufferPool();
+    const a = pool.acquire(16 + 256 * 1024);
+    expect(a.view.length).toBe(16 + 256 * 1024);
+    a.view[0] = 42;
+    a.release();
+    a.release(); // twice is harmless
+    expect(pool.heldBytes).toBe(512 * 1024);
+    const b = pool.acquire(300 * 1024);
+    expect(b.view.buffer).toBe(a.view.buffer);
+    expect(pool.heldBytes).toBe(0);
+    // Large replies are not pooled; the pool never keeps more than its cap.
+    const big = pool.acquire(16 * 1024 * 1024);
+    big.release();
+    expect(pool.heldBytes).toBe(0);
+    const many = Array.from({ length: 20 }, () => pool.acquire(4 * 1024 * 1024));
+    for (const m of many) m.release();
+    expect(pool.heldBytes).toBe(32 * 1024 * 1024);
   });
 });
