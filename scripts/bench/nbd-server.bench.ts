@@ -4,7 +4,7 @@
 // get the same client whatever multi-conn they advertise; the write includes nbdcopy's final
 // flush), and 4 KiB random-write latency p50/p99 at queue depth 1 and 16 with Vigil's own
 // transmission client. Prints each figure and the Vigil / nbd-server ratio (throughput: higher
-// is better; latency: lower is better). Needs nbd-server and nbdcopy (nbd-server, libnbd-bin).
+// is better; latency and server CPU per GiB: lower is better). Needs nbd-server and nbdcopy (nbd-server, libnbd-bin).
 // Run: `npm run bench nbd-server`.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -26,10 +26,31 @@ const ROUNDS = 5;
 interface Endpoint {
   port: number;
   exportName: string;
+  /** The server's process: its CPU time (with reaped children: nbd-server forks one per client). */
+  pid: number;
   stop(): Promise<void>;
 }
 
+/** CPU milliseconds of `pid` and its reaped children (utime, stime, cutime, cstime at 100 Hz). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime..cstime are fields 14..17.
+  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) * 10;
+}
+
+/** Runs `op` and returns the server's CPU milliseconds it cost (children reaped by then). */
+async function serverCpuMs(ep: Endpoint, op: () => Promise<unknown>): Promise<number> {
+  const before = cpuMs(ep.pid);
+  await op();
+  await new Promise((r) => setTimeout(r, 200)); // let nbd-server reap the connection's child
+  return cpuMs(ep.pid) - before;
+}
+
 interface ServerFigures {
+  /** Server CPU per GiB moved: steadier than throughput on a loaded host. */
+  seqWriteCpuMsPerGiB: number;
+  seqReadCpuMsPerGiB: number;
   /** Median of the rounds. */
   seqWriteMiBps: number;
   seqReadMiBps: number;
@@ -83,6 +104,8 @@ export async function bench(): Promise<Record<string, unknown>> {
         seqRead: ratio(v.seqReadMiBps, d.seqReadMiBps),
         seqWriteBest: ratio(v.seqWriteBestMiBps, d.seqWriteBestMiBps),
         seqReadBest: ratio(v.seqReadBestMiBps, d.seqReadBestMiBps),
+        seqWriteCpuPerGiB: ratio(v.seqWriteCpuMsPerGiB, d.seqWriteCpuMsPerGiB),
+        seqReadCpuPerGiB: ratio(v.seqReadCpuMsPerGiB, d.seqReadCpuMsPerGiB),
         qd1P50Latency: ratio(v.randWrite4kQd1.p50Ms, d.randWrite4kQd1.p50Ms),
         qd1P99Latency: ratio(v.randWrite4kQd1.p99Ms, d.randWrite4kQd1.p99Ms),
         qd16P50Latency: ratio(v.randWrite4kQd16.p50Ms, d.randWrite4kQd16.p50Ms),
@@ -98,20 +121,27 @@ export async function bench(): Promise<Record<string, unknown>> {
 async function measureAlternating(servers: Record<'vigil' | 'debian', Endpoint>, source: string): Promise<Record<'vigil' | 'debian', ServerFigures>> {
   const names = ['debian', 'vigil'] as const;
   const uri = (ep: Endpoint) => `nbd://127.0.0.1:${ep.port}/${encodeURIComponent(ep.exportName)}`;
-  const acc = Object.fromEntries(names.map((n) => [n, { writes: [] as number[], reads: [] as number[], qd1: [] as number[], qd16: [] as number[], qd1S: 0, qd16S: 0 }])) as Record<
+  const acc = Object.fromEntries(names.map((n) => [n, { writes: [] as number[], reads: [] as number[], qd1: [] as number[], qd16: [] as number[], qd1S: 0, qd16S: 0, writeCpu: 0, readCpu: 0 }])) as Record<
     'vigil' | 'debian',
-    { writes: number[]; reads: number[]; qd1: number[]; qd16: number[]; qd1S: number; qd16S: number }
+    { writes: number[]; reads: number[]; qd1: number[]; qd16: number[]; qd1S: number; qd16S: number; writeCpu: number; readCpu: number }
   >;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const n of names) acc[n].writes.push(await timedMiBps(['--connections=1', '--flush', source, uri(servers[n])]));
-    for (const n of names) acc[n].reads.push(await timedMiBps(['--connections=1', uri(servers[n]), 'null:']));
+    for (const n of names) {
+      acc[n].writeCpu += await serverCpuMs(servers[n], async () => acc[n].writes.push(await timedMiBps(['--connections=1', '--flush', source, uri(servers[n])])));
+    }
+    for (const n of names) {
+      acc[n].readCpu += await serverCpuMs(servers[n], async () => acc[n].reads.push(await timedMiBps(['--connections=1', uri(servers[n]), 'null:'])));
+    }
     for (const n of names) acc[n].qd1S += await randomWriteLatency(servers[n], 1, LAT_OPS_QD1 / ROUNDS, acc[n].qd1);
     for (const n of names) acc[n].qd16S += await randomWriteLatency(servers[n], 16, LAT_OPS_QD16 / ROUNDS, acc[n].qd16);
   }
   const out = {} as Record<'vigil' | 'debian', ServerFigures>;
   for (const n of names) {
     const a = acc[n];
+    const gib = (ROUNDS * EXPORT_BYTES) / 2 ** 30;
     out[n] = {
+      seqWriteCpuMsPerGiB: Math.round(a.writeCpu / gib),
+      seqReadCpuMsPerGiB: Math.round(a.readCpu / gib),
       seqWriteMiBps: median(a.writes),
       seqReadMiBps: median(a.reads),
       seqWriteBestMiBps: Math.max(...a.writes),
@@ -175,6 +205,7 @@ async function startVigilServer(file: string): Promise<Endpoint> {
   return {
     port,
     exportName,
+    pid: child.pid!,
     stop: async () => {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');
@@ -202,6 +233,7 @@ async function startDebianServer(dir: string, file: string): Promise<Endpoint> {
   return {
     port,
     exportName: 'bench',
+    pid,
     stop: async () => {
       process.kill(pid, 'SIGTERM');
       for (let i = 0; i < 100; i++) {

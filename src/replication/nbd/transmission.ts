@@ -25,9 +25,9 @@ import {
   NBD_REQUEST_SIZE,
   NBD_SIMPLE_REPLY_SIZE,
   NbdProtocolError,
-  type NbdRequest,
-  decodeRequest,
-  encodeSimpleReply,
+  type ServerRequest,
+  decodeServerRequest,
+  encodeServerReply,
 } from './protocol.js';
 
 /** Largest READ/WRITE payload accepted (advertised as the maximum block size). */
@@ -66,7 +66,7 @@ export type SessionEnd = { kind: 'disconnect' } | { kind: 'closed' } | { kind: '
 export class TransmissionSession {
   private readonly input = new ByteQueue();
   private readonly replyBuffers: ReplyBufferPool;
-  private pending: NbdRequest | undefined;
+  private pending: ServerRequest | undefined;
   private inFlight = 0;
   private readingPaused = false;
   private disconnecting = false;
@@ -135,7 +135,7 @@ export class TransmissionSession {
         if (!this.pending) {
           const header = this.input.take(NBD_REQUEST_SIZE);
           if (!header) return;
-          this.pending = decodeRequest(header);
+          this.pending = decodeServerRequest(header);
         }
         const req = this.pending;
         if (req.type === NBD_CMD_WRITE) {
@@ -156,7 +156,7 @@ export class TransmissionSession {
     }
   }
 
-  private dispatch(req: NbdRequest): void {
+  private dispatch(req: ServerRequest): void {
     switch (req.type) {
       case NBD_CMD_READ:
         return this.read(req);
@@ -171,7 +171,7 @@ export class TransmissionSession {
         const bad = this.outOfRange(req, req.type === NBD_CMD_TRIM ? NBD_EINVAL : NBD_ENOSPC);
         if (bad) return this.replyNow(req, bad);
         this.begin();
-        return this.file.writeZeroes(Number(req.offset), req.length, (req.flags & NBD_CMD_FLAG_FUA) !== 0, (err) => this.complete(req, err));
+        return this.file.writeZeroes(req.offset, req.length, (req.flags & NBD_CMD_FLAG_FUA) !== 0, (err) => this.complete(req, err));
       }
       case NBD_CMD_DISC:
         // No reply; finish what is in flight, then close (the protocol's soft disconnect).
@@ -185,7 +185,7 @@ export class TransmissionSession {
     }
   }
 
-  private read(req: NbdRequest): void {
+  private read(req: ServerRequest): void {
     this.counters.reads++;
     if (req.length > NBD_MAX_PAYLOAD) return this.replyNow(req, NBD_EINVAL);
     const bad = this.outOfRange(req, NBD_EINVAL);
@@ -195,23 +195,23 @@ export class TransmissionSession {
     const buf = reply.view;
     this.begin();
     this.heldBytes += req.length;
-    this.file.read(buf, NBD_SIMPLE_REPLY_SIZE, req.length, Number(req.offset), (err) => {
+    this.file.read(buf, NBD_SIMPLE_REPLY_SIZE, req.length, req.offset, (err) => {
       this.inFlight--;
       this.heldBytes -= req.length;
       if (err) {
         this.counters.ioErrors++;
         reply.release();
         // A simple reply to a failed read carries no payload.
-        this.send(encodeSimpleReply(errnoOf(err), req.cookie));
+        this.send(encodeServerReply(errnoOf(err), req));
       } else {
         this.counters.bytesRead += req.length;
-        this.send(encodeSimpleReply(0, req.cookie, buf, 0), reply.release);
+        this.send(encodeServerReply(0, req, buf, 0), reply.release);
       }
       this.afterCompletion();
     });
   }
 
-  private write(req: NbdRequest, payload: Buffer[]): void {
+  private write(req: ServerRequest, payload: Buffer[]): void {
     this.counters.writes++;
     const fua = (req.flags & NBD_CMD_FLAG_FUA) !== 0;
     if (fua) this.counters.fuaWrites++;
@@ -219,15 +219,15 @@ export class TransmissionSession {
     if (bad) return this.replyNow(req, bad);
     this.begin();
     this.heldBytes += req.length;
-    this.file.write(payload, Number(req.offset), fua, (err) => {
+    this.file.write(payload, req.offset, fua, (err) => {
       this.heldBytes -= req.length;
       if (!err) this.counters.bytesWritten += req.length;
       this.complete(req, err);
     });
   }
 
-  private outOfRange(req: NbdRequest, errno: number): number {
-    if (req.offset + BigInt(req.length) > BigInt(this.file.sizeBytes)) {
+  private outOfRange(req: ServerRequest, errno: number): number {
+    if (req.offset + req.length > this.file.sizeBytes) {
       this.counters.invalidRequests++;
       return errno;
     }
@@ -238,15 +238,15 @@ export class TransmissionSession {
     this.inFlight++;
   }
 
-  private complete(req: NbdRequest, err: NodeJS.ErrnoException | null): void {
+  private complete(req: ServerRequest, err: NodeJS.ErrnoException | null): void {
     this.inFlight--;
     if (err) this.counters.ioErrors++;
-    this.send(encodeSimpleReply(err ? errnoOf(err) : 0, req.cookie));
+    this.send(encodeServerReply(err ? errnoOf(err) : 0, req));
     this.afterCompletion();
   }
 
-  private replyNow(req: NbdRequest, errno: number): void {
-    this.send(encodeSimpleReply(errno, req.cookie));
+  private replyNow(req: ServerRequest, errno: number): void {
+    this.send(encodeServerReply(errno, req));
   }
 
   private afterCompletion(): void {

@@ -62,6 +62,18 @@ describe('NBD protocol encoding', () => {
   });
 });
 
+describe('server hot-path request decoding', () => {
+  it('keeps the cookie opaque, reads offsets as numbers, and an offset past 2^53 as Infinity', () => {
+    const b = P.encodeRequest({ flags: 1, type: P.NBD_CMD_READ, cookie: 0xfedcba9876543210n, offset: 0x1234_5678_9abcn, length: 4096 });
+    const r = P.decodeServerRequest(b);
+    expect(r).toMatchObject({ flags: 1, type: 0, offset: 0x1234_5678_9abc, length: 4096 });
+    expect(P.decodeSimpleReply(P.encodeServerReply(5, r))).toEqual({ error: 5, cookie: 0xfedcba9876543210n });
+    const far = P.encodeRequest({ flags: 0, type: 0, cookie: 1n, offset: 1n << 60n, length: 1 });
+    expect(P.decodeServerRequest(far).offset).toBe(Infinity);
+    expect(() => P.decodeServerRequest(Buffer.alloc(28))).toThrow(/bad magic/);
+  });
+});
+
 describe('byte queue', () => {
   it('takes records across chunk boundaries and hands payloads out as views', () => {
     const q = new ByteQueue();
