@@ -42,16 +42,17 @@ export function localPriority(lcd: Lcd, tag: string): number {
 }
 
 /**
- * Settings parsed out of each instance's `info`, per LCD record: the LCD's committed records are
- * frozen and replaced on change, so a record seen before has the same settings, and a change
- * costs parsing only the records it touched, not all of them.
+ * The engine's view of each instance, per LCD record: the LCD's committed records are frozen
+ * and replaced on change, so a record seen before with the same equivalency records gives the
+ * same ResourceConfig, and a change costs building only the configurations it touched. The
+ * engine keeps what it is given and never changes it.
  */
-const infoOf = new WeakMap<object, Record<string, string>>();
+const configOf = new WeakMap<object, { eq: readonly object[]; cfg: ResourceConfig }>();
 
-function cachedInfo(i: { readonly info: string }): Record<string, string> {
-  let info = infoOf.get(i);
-  if (!info) infoOf.set(i, (info = parseInfo(i.info)));
-  return { ...info };
+function sameRecords(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 export function engineConfig(lcd: Lcd): HierarchyConfig {
@@ -64,19 +65,27 @@ export function engineConfig(lcd: Lcd): HierarchyConfig {
     if (list) list.push(e);
     else eqByTag.set(e.tag, [e]);
   }
+  const none: (typeof doc.equivalencies)[number][] = [];
   const resources: ResourceConfig[] = [];
   for (const i of doc.instances) {
     if (i.system !== local) continue;
-    const eq = eqByTag.get(i.tag) ?? [];
-    resources.push({
+    const eq = eqByTag.get(i.tag) ?? none;
+    const known = configOf.get(i);
+    if (known && sameRecords(known.eq, eq)) {
+      resources.push(known.cfg);
+      continue;
+    }
+    const cfg: ResourceConfig = {
       tag: i.tag,
       id: i.id,
       app: kitName(i),
       switchback: i.switchback,
       priority: eq[0]?.priority ?? 1,
       equivalents: eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority })),
-      info: cachedInfo(i),
-    });
+      info: parseInfo(i.info),
+    };
+    configOf.set(i, { eq, cfg });
+    resources.push(cfg);
   }
   const dependencies = doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
   return { resources, dependencies };

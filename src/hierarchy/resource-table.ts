@@ -8,16 +8,40 @@ import type { HierarchyConfig } from './engine-types.js';
 import { DependencyGraph } from './graph.js';
 import { inServiceState, isInService, type ResourceState } from './states.js';
 
-/** Applies a configuration; returns the (new) keys of the hierarchies with a resource in service here. */
-export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
+/**
+ * The graph for a configuration. When its dependencies are those of the current graph (most
+ * changes: a resource added, removed or edited), the current graph is updated in place, which
+ * keeps its hierarchy index for everything but the resources added or removed; otherwise a new
+ * graph is built, checked (cycles, unknown tags) before anything changes.
+ */
+function graphFor(current: DependencyGraph, cfg: HierarchyConfig, tags: Set<string>): DependencyGraph {
+  const sameDependencies =
+    cfg.dependencies.length === current.dependencyCount() &&
+    cfg.dependencies.every((d) => tags.has(d.parent) && tags.has(d.child) && current.hasDependency(d.parent, d.child));
+  if (sameDependencies) {
+    for (const t of tags) current.addNode(t);
+    if (current.size() > tags.size) for (const t of current.tags()) if (!tags.has(t)) current.removeNode(t);
+    return current;
+  }
   const g = new DependencyGraph();
-  for (const r of cfg.resources) g.addNode(r.tag);
+  for (const t of tags) g.addNode(t);
   for (const d of cfg.dependencies) g.addDependency(d.parent, d.child);
+  return g;
+}
+
+/**
+ * Applies a configuration; returns the (new) keys of the hierarchies with a resource in service
+ * here. The cost follows what changed: a resource whose configuration object is the one already
+ * held (lcd-view.ts hands out the same object for an unchanged LCD record) is passed over.
+ */
+export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
   const seen = new Set<string>();
+  for (const r of cfg.resources) seen.add(r.tag);
+  const g = graphFor(ctx.graph, cfg, seen);
   for (const r of cfg.resources) {
-    seen.add(r.tag);
     const cur = ctx.resources.get(r.tag);
     if (cur) {
+      if (cur.cfg === r) continue;
       cur.cfg = r;
       if (isInService(cur.state)) {
         const want = inServiceState(r.equivalents.length > 0);
@@ -27,12 +51,10 @@ export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<strin
       ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
     }
   }
-  for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
+  if (ctx.resources.size > seen.size) for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
   ctx.graph = g;
   const here = new Set<string>();
-  for (const [key, comp] of g.hierarchies()) {
-    if (comp.some((t) => isInService(ctx.resources.get(t)!.state))) here.add(key);
-  }
+  for (const [tag, r] of ctx.resources) if (isInService(r.state)) here.add(g.hierarchyKey(tag));
   return here;
 }
 
