@@ -186,6 +186,7 @@ export class DependencyGraph {
   }
 
   private waves(tags: string[], mustPrecede: (t: string) => Set<string>): string[][] {
+    if (tags.length === 1) return [[tags[0]!]];
     const set = new Set(tags);
     const done = new Set<string>();
     const out: string[][] = [];
