@@ -26,6 +26,8 @@ export interface ClusterNodeOptions {
   heartbeatIntervalMs: number;
   /** LCMNUMHBEATS. */
   missedHeartbeats: number;
+  /** How long a path never connected stays quiet (VIGIL_COMM_CONNECT_GRACE; default interval x misses). */
+  neverConnectedGraceMs?: number;
   paths: PathConfig[];
   /** Largest accepted difference between a frame's timestamp and our clock (default 30 s). */
   maxClockSkewMs?: number;
@@ -91,7 +93,7 @@ export class ClusterNode extends EventEmitter {
     super();
     this.localSystem = opts.localSystem;
     this.log = opts.log ?? (() => undefined);
-    this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats });
+    this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats, neverConnectedGraceMs: opts.neverConnectedGraceMs });
     this.guard = new FrameGuard(opts.localSystem, new ClusterKey(opts.secret), (s) => this.isPeer(s), this.counters, opts.maxClockSkewMs ?? 30_000);
     this.messaging = new Messaging((s) => this.routes(s), opts.requestTimeoutMs ?? 10_000);
     this.ctx = {
