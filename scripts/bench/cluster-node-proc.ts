@@ -14,6 +14,7 @@ interface NodeMainConfig {
   keyFile: string;
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
+  neverConnectedGraceMs?: number;
   paths: PathConfig[];
 }
 
@@ -28,6 +29,7 @@ const node = new ClusterNode({
   secret: readKeyFile(cfg.keyFile),
   heartbeatIntervalMs: cfg.heartbeatIntervalMs,
   missedHeartbeats: cfg.missedHeartbeats,
+  neverConnectedGraceMs: cfg.neverConnectedGraceMs,
   paths: cfg.paths,
 });
 node.on('membership', (o) => out({ ev: 'membership', t: Date.now(), ...o }));
