@@ -54,6 +54,7 @@ export async function bench(): Promise<Record<string, unknown>> {
       // The goal: both 0.
       systemDeadEventsWhileForming: falseDead,
       warningsWhileForming: warnings,
+      warningSamples: cluster.nodes.flatMap((node) => node.events('warning').map((w) => `${node.name}: ${String(w.message)}`)).slice(0, 5),
       killedNodeDetectionMs: { min: detections[0], max: detections.at(-1) },
     };
   } finally {

@@ -234,6 +234,16 @@ export class HierarchyService {
     this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
   }
 
+  /**
+   * Applies the LCD configuration now and waits until what it changed has settled: the states
+   * the engine moves to at once (ISU -> ISP on extend, ISP -> ISU when the last equivalent goes)
+   * are written to the LCD, so a command returning after this is seen by the next one.
+   */
+  async reconfigureSettled(): Promise<void> {
+    this.reconfigureNow();
+    await this.lcd.idle();
+  }
+
   /** Runs an administrative engine operation and waits for its outcome. */
   admin(ev: AdminEvent): Promise<{ ok: boolean; message: string; request: string }> {
     const request = `${this.local}:${++this.seq}:${this.now()}`;
