@@ -38,13 +38,15 @@ export async function bench(): Promise<Record<string, unknown>> {
     await sleep(hbMs * misses * 2);
     const falseDead = cluster.nodes.reduce((a, node) => a + node.events('system-dead').length, 0);
     const warnings = cluster.nodes.reduce((a, node) => a + node.events('warning').length, 0);
+    const warningSamples = cluster.nodes.flatMap((node) => node.events('warning').map((w) => `${node.name}: ${String(w.message)}`)).slice(0, 5);
     // One real death, to show detection still works at this size.
     const victim = cluster.nodes.at(-1)!;
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
     const observers = cluster.nodes.slice(0, -1);
-    await waitUntil(() => observers.every((o) => o.events('system-dead', { system: victim.name }).length > 0), 60_000, 'victim dead everywhere');
-    const detections = observers.map((o) => (o.events('system-dead', { system: victim.name })[0]!.t as number) - killedAt).sort((a, b) => a - b);
+    const deathAfterKill = (o: BenchNode) => o.events('system-dead', { system: victim.name }).find((e) => e.t >= killedAt);
+    await waitUntil(() => observers.every((o) => deathAfterKill(o) !== undefined), 60_000, 'victim dead everywhere');
+    const detections = observers.map((o) => deathAfterKill(o)!.t - killedAt).sort((a, b) => a - b);
     return {
       nodes: n,
       staggerMs: stagger,
@@ -54,7 +56,7 @@ export async function bench(): Promise<Record<string, unknown>> {
       // The goal: both 0.
       systemDeadEventsWhileForming: falseDead,
       warningsWhileForming: warnings,
-      warningSamples: cluster.nodes.flatMap((node) => node.events('warning').map((w) => `${node.name}: ${String(w.message)}`)).slice(0, 5),
+      warningSamples,
       killedNodeDetectionMs: { min: detections[0], max: detections.at(-1) },
     };
   } finally {
