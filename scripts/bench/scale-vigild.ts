@@ -21,9 +21,13 @@ export function script(file: string, body: string, shell = '/bin/sh'): string {
 
 export interface ScaleVigildOptions {
   dir: string;
+  /** The system's name (default 'bench'). */
+  name?: string;
   resources: number;
   /** info of resource i (gen/app settings) */
   info: (i: number) => Record<string, string>;
+  /** The whole starting LCD, in place of one of `resources` gen/app instances on this system alone. */
+  document?: LcdDocument;
   /** Extra configuration lines (KEY=value). */
   config?: Record<string, string | number>;
   /** node options for vigild (e.g. --cpu-prof). */
@@ -40,7 +44,8 @@ export class ScaleVigild {
     const { dir } = opts;
     const state = path.join(dir, 'state');
     fs.mkdirSync(state, { recursive: true, mode: 0o700 });
-    const doc: LcdDocument = {
+    const name = opts.name ?? 'bench';
+    const doc: LcdDocument = opts.document ?? {
       version: LCD_SCHEMA_VERSION,
       generation: 1,
       localSystem: 'bench',
@@ -56,7 +61,7 @@ export class ScaleVigild {
     this.sock = path.join(dir, 'admin.sock');
     const conf = path.join(dir, 'vigil.conf');
     const lines = {
-      VIGIL_NODE_NAME: 'bench',
+      VIGIL_NODE_NAME: name,
       VIGIL_STATE_DIR: state,
       VIGIL_ADMIN_SOCKET: this.sock,
       VIGIL_METRICS_ADDRESS: 'off',
@@ -91,8 +96,8 @@ export class ScaleVigild {
     }
   }
 
-  call(command: string, options: Record<string, string> = {}, args: string[] = []): Promise<AdminReply> {
-    return sendAdminRequest(this.sock, { id: this.id++, command, options, args });
+  call(command: string, options: Record<string, string | boolean> = {}, args: string[] = []): Promise<AdminReply> {
+    return sendAdminRequest(this.sock, { id: this.id++, command, options, args, json: true });
   }
 
   /** vigild's own CPU seconds so far (utime + stime from /proc/PID/stat; children not counted). */
