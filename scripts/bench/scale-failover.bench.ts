@@ -104,9 +104,17 @@ export async function bench(): Promise<Record<string, unknown>> {
     }
     const formedS = (Date.now() - t0) / 1000;
     const t1 = Date.now();
-    await inBatches(placements, 16, async (p) => {
-      const res = await vigilds[p.primary]!.call('in-service', { t: p.tag, wait: true });
-      if (res.exitCode !== 0) throw new Error(`in-service ${p.tag} on ${names[p.primary]}: ${res.stderr}`);
+    // A node starved of CPU on a loaded host may lose quorum for a moment (its peers' heartbeats
+    // late): such an in-service is tried again, and counted.
+    let retries = 0;
+    await inBatches(placements, 8, async (p) => {
+      for (let attempt = 0; ; attempt++) {
+        const res = await vigilds[p.primary]!.call('in-service', { t: p.tag, wait: true });
+        if (res.exitCode === 0) return;
+        if (attempt >= 10 || !/no quorum/.test(res.stderr)) throw new Error(`in-service ${p.tag} on ${names[p.primary]}: ${res.stderr}`);
+        retries++;
+        await sleep(1000);
+      }
     });
     const inServiceAllS = (Date.now() - t1) / 1000;
     await sleep(3000);
@@ -149,6 +157,7 @@ export async function bench(): Promise<Record<string, unknown>> {
       loadavg1mAtEnd: os.loadavg()[0],
       formedS,
       inServiceAllS,
+      inServiceRetriedForQuorum: retries,
       hierarchiesOfKilledNode: moving.length,
       backupsInvolved: backups.length,
       inServiceElsewhere: ispAt.size,
