@@ -55,38 +55,78 @@ function sameRecords(a: readonly object[], b: readonly object[]): boolean {
   return true;
 }
 
+/**
+ * What the last engineConfig() of an LCD read and built. The LCD copies its arrays on every
+ * change but keeps the unchanged records, so comparing records by identity, position by
+ * position, finds what changed without looking inside: the equivalency index and the
+ * dependency list are reused as they are (the same array tells applyConfig that the graph did
+ * not change), and unchanged instances give the configuration object built before.
+ */
+interface ViewMemo {
+  instances: readonly object[];
+  configs: (ResourceConfig | undefined)[];
+  equivalencies: readonly object[];
+  eqByTag: Map<string, readonly object[]>;
+  dependencyRecords: readonly object[];
+  dependencies: HierarchyConfig['dependencies'];
+}
+const memoOf = new WeakMap<Lcd, ViewMemo>();
+
 export function engineConfig(lcd: Lcd): HierarchyConfig {
   const local = lcd.localSystem;
   const doc = lcd.current(); // read in place: this runs after every configuration change
-  const eqByTag = new Map<string, (typeof doc.equivalencies)[number][]>();
-  for (const e of doc.equivalencies) {
-    if (e.system !== local) continue;
-    const list = eqByTag.get(e.tag);
-    if (list) list.push(e);
-    else eqByTag.set(e.tag, [e]);
+  type Eq = (typeof doc.equivalencies)[number];
+  const memo = memoOf.get(lcd);
+  let eqByTag: Map<string, readonly object[]>;
+  const sameEquivalencies = memo !== undefined && sameRecords(memo.equivalencies, doc.equivalencies);
+  if (sameEquivalencies) {
+    eqByTag = memo.eqByTag;
+  } else {
+    eqByTag = new Map<string, Eq[]>();
+    for (const e of doc.equivalencies) {
+      if (e.system !== local) continue;
+      const list = eqByTag.get(e.tag) as Eq[] | undefined;
+      if (list) list.push(e);
+      else eqByTag.set(e.tag, [e]);
+    }
   }
-  const none: (typeof doc.equivalencies)[number][] = [];
+  const none: readonly Eq[] = [];
+  const aligned = sameEquivalencies && memo.instances.length === doc.instances.length;
+  const configs: (ResourceConfig | undefined)[] = new Array(doc.instances.length);
   const resources: ResourceConfig[] = [];
-  for (const i of doc.instances) {
-    if (i.system !== local) continue;
-    const eq = eqByTag.get(i.tag) ?? none;
-    const known = configOf.get(i);
-    if (known && sameRecords(known.eq, eq)) {
-      resources.push(known.cfg);
+  for (let k = 0; k < doc.instances.length; k++) {
+    const i = doc.instances[k]!;
+    if (aligned && memo.instances[k] === i) {
+      const same = memo.configs[k];
+      configs[k] = same;
+      if (same) resources.push(same);
       continue;
     }
-    const cfg: ResourceConfig = {
-      tag: i.tag,
-      id: i.id,
-      app: kitName(i),
-      switchback: i.switchback,
-      priority: eq[0]?.priority ?? 1,
-      equivalents: eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority })),
-      info: parseInfo(i.info),
-    };
-    configOf.set(i, { eq, cfg });
+    if (i.system !== local) continue;
+    const eq = (eqByTag.get(i.tag) ?? none) as readonly Eq[];
+    const known = configOf.get(i);
+    let cfg: ResourceConfig;
+    if (known && sameRecords(known.eq, eq)) {
+      cfg = known.cfg;
+    } else {
+      cfg = {
+        tag: i.tag,
+        id: i.id,
+        app: kitName(i),
+        switchback: i.switchback,
+        priority: eq[0]?.priority ?? 1,
+        equivalents: eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority })),
+        info: parseInfo(i.info),
+      };
+      configOf.set(i, { eq, cfg });
+    }
+    configs[k] = cfg;
     resources.push(cfg);
   }
-  const dependencies = doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+  const dependencies =
+    memo !== undefined && sameRecords(memo.dependencyRecords, doc.dependencies)
+      ? memo.dependencies
+      : doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+  memoOf.set(lcd, { instances: doc.instances, configs, equivalencies: doc.equivalencies, eqByTag, dependencyRecords: doc.dependencies, dependencies });
   return { resources, dependencies };
 }

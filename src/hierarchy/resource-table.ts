@@ -4,7 +4,7 @@
 // where anything recorded in service is treated as failed until it has been cleaned up.
 
 import type { EngineContext } from './engine-context.js';
-import type { HierarchyConfig } from './engine-types.js';
+import type { HierarchyConfig, ResourceConfig } from './engine-types.js';
 import { DependencyGraph } from './graph.js';
 import { inServiceState, isInService, type ResourceState } from './states.js';
 
@@ -35,27 +35,57 @@ function graphFor(current: DependencyGraph, cfg: HierarchyConfig, tags: Set<stri
  * held (lcd-view.ts hands out the same object for an unchanged LCD record) is passed over.
  */
 export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
-  const seen = new Set<string>();
-  for (const r of cfg.resources) seen.add(r.tag);
-  const g = graphFor(ctx.graph, cfg, seen);
-  for (const r of cfg.resources) {
-    const cur = ctx.resources.get(r.tag);
-    if (cur) {
-      if (cur.cfg === r) continue;
-      cur.cfg = r;
-      if (isInService(cur.state)) {
-        const want = inServiceState(r.equivalents.length > 0);
-        if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
-      }
-    } else {
-      ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
-    }
+  const prev = lastApplied.get(ctx);
+  const changed = prev && sameShape(prev, cfg);
+  if (changed) {
+    // The same resources in the same order and the same dependencies: only the configurations
+    // that were replaced are looked at, and the graph stays as it is.
+    for (const r of changed) update(ctx, r);
+  } else {
+    const seen = new Set<string>();
+    for (const r of cfg.resources) seen.add(r.tag);
+    ctx.graph = graphFor(ctx.graph, cfg, seen);
+    for (const r of cfg.resources) update(ctx, r);
+    if (ctx.resources.size > seen.size) for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
   }
-  if (ctx.resources.size > seen.size) for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
-  ctx.graph = g;
+  lastApplied.set(ctx, cfg); // only once applied: a refused configuration (a cycle) is no base
   const here = new Set<string>();
-  for (const [tag, r] of ctx.resources) if (isInService(r.state)) here.add(g.hierarchyKey(tag));
+  for (const [tag, r] of ctx.resources) if (isInService(r.state)) here.add(ctx.graph.hierarchyKey(tag));
   return here;
+}
+
+/** The configuration each engine applied last (lcd-view.ts reuses unchanged objects and arrays). */
+const lastApplied = new WeakMap<EngineContext, HierarchyConfig>();
+
+/**
+ * When `next` has the resources of `prev` (same tags, same order) and the very same dependency
+ * list: the resource configurations that were replaced. Undefined when anything else changed.
+ */
+function sameShape(prev: HierarchyConfig, next: HierarchyConfig): ResourceConfig[] | undefined {
+  if (prev.dependencies !== next.dependencies || prev.resources.length !== next.resources.length) return undefined;
+  const changed: ResourceConfig[] = [];
+  for (let k = 0; k < next.resources.length; k++) {
+    const a = prev.resources[k]!;
+    const b = next.resources[k]!;
+    if (a === b) continue;
+    if (a.tag !== b.tag) return undefined;
+    changed.push(b);
+  }
+  return changed;
+}
+
+function update(ctx: EngineContext, r: ResourceConfig): void {
+  const cur = ctx.resources.get(r.tag);
+  if (cur) {
+    if (cur.cfg === r) return;
+    cur.cfg = r;
+    if (isInService(cur.state)) {
+      const want = inServiceState(r.equivalents.length > 0);
+      if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
+    }
+  } else {
+    ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
+  }
 }
 
 /**
