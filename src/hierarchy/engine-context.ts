@@ -130,12 +130,18 @@ export class EngineContext {
   }
 }
 
-/** A fixed point in [0, 1) for a tag (FNV-1a): where in the interval its checks fall. */
+/** A fixed point in [0, 1) for a tag (FNV-1a, mixed): where in the interval its checks fall. */
 function spreadOf(tag: string): number {
   let h = 0x811c9dc5;
   for (let k = 0; k < tag.length; k++) {
     h ^= tag.charCodeAt(k);
     h = Math.imul(h, 0x01000193);
   }
+  // Final mix (murmur3's fmix32): similar tags (app-1, app-2, ...) land far apart.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) / 2 ** 32;
 }
