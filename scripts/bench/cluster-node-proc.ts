@@ -16,6 +16,7 @@ interface NodeMainConfig {
   keyFile: string;
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
+  neverConnectedGraceMs?: number;
   paths: PathConfig[];
   /** As vigild's VIGIL_REALTIME_PRIORITY: SCHED_RR priority and memory locked; 0 or absent: neither. */
   realtimePriority?: number;
@@ -35,6 +36,7 @@ const node = new ClusterNode({
   secret: readKeyFile(cfg.keyFile),
   heartbeatIntervalMs: cfg.heartbeatIntervalMs,
   missedHeartbeats: cfg.missedHeartbeats,
+  neverConnectedGraceMs: cfg.neverConnectedGraceMs,
   paths: cfg.paths,
 });
 node.on('membership', (o) => out({ ev: 'membership', t: Date.now(), ...o }));

@@ -27,7 +27,8 @@ export interface CommandSpec {
 /** The key under which an option's value arrives in AdminRequest.options: '-t <tag>' -> 't'. */
 export function optionKey(flags: string): string {
   const long = /--([A-Za-z0-9][A-Za-z0-9-]*)/.exec(flags);
-  if (long) return long[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  // '--no-wait' arrives as wait: false (commander's negatable flags), and as wait: true without it.
+  if (long) return long[1]!.replace(/^no-(?=.)/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
   const short = /^-([A-Za-z])\b/.exec(flags.trim());
   if (!short) throw new Error(`option flags need a short (-x) or long (--name) flag: ${flags}`);
   return short[1]!;

@@ -29,6 +29,8 @@ export interface ClusterNodeOptions {
   heartbeatIntervalMs: number;
   /** LCMNUMHBEATS. */
   missedHeartbeats: number;
+  /** How long a path never connected stays quiet (VIGIL_COMM_CONNECT_GRACE; default interval x misses). */
+  neverConnectedGraceMs?: number;
   paths: PathConfig[];
   /** Largest accepted difference between a frame's timestamp and our clock (default 30 s). */
   maxClockSkewMs?: number;
@@ -105,7 +107,7 @@ export class ClusterNode extends EventEmitter {
     this.localSystem = opts.localSystem;
     this.log = opts.log ?? (() => undefined);
     this.failureLog = new FailureLog((level, msg, fields) => this.log(level, msg, fields), opts.failureLogIntervalMs ?? 60_000);
-    this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats });
+    this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats, neverConnectedGraceMs: opts.neverConnectedGraceMs });
     const maxSkewMs = opts.maxClockSkewMs ?? 30_000;
     this.guard = new FrameGuard(opts.localSystem, new ClusterKey(opts.secret), (s) => this.isPeer(s), this.counters, maxSkewMs);
     this.messaging = new Messaging((s) => this.routes(s), opts.requestTimeoutMs ?? 10_000);
@@ -223,8 +225,13 @@ export class ClusterNode extends EventEmitter {
         rttMs: rt.rttMs,
         lastHeartbeatAgeMs: rt.heardEver && silence !== undefined ? Math.round(silence) : null,
       });
-      const state = paths[paths.length - 1]!.state;
-      if (state !== 'ALIVE' && rt.lastFailure) paths[paths.length - 1]!.reason = describeFailure(rt.lastFailure);
+      const shown = paths[paths.length - 1]!;
+      if (shown.state !== 'ALIVE' && rt.lastFailure) {
+        shown.reason = describeFailure(rt.lastFailure);
+        // Never heard from, but its attempts fail (bad key, handshake refused): not "unknown" to
+        // an administrator. Membership still keeps it UNKNOWN, so no system is declared dead for it.
+        if (shown.state === 'UNKNOWN') shown.state = 'DEAD';
+      }
     }
     const systems: SystemStats[] = this.membership.systemNames().map((name) => ({
       name,

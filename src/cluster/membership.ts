@@ -2,6 +2,10 @@
 // frame arrived on path P from system S) and the passage of time, and answers with state changes.
 // A path is DEAD after `missedHeartbeats` heartbeat intervals of silence; a system is DEAD only
 // when every path to it is DEAD; losing some of its paths is a warning, never a failover.
+// A path that has never carried a frame is UNKNOWN, not DEAD (its peer may not be started yet:
+// a 32-node cluster takes a while to form); after `neverConnectedGraceMs` it is reported once
+// with a warning, and it stays UNKNOWN until it connects. A system never heard from is never
+// declared dead: nothing of it was known to run.
 
 export type LinkState = 'ALIVE' | 'DEAD' | 'UNKNOWN';
 
@@ -10,6 +14,8 @@ export interface MembershipConfig {
   heartbeatIntervalMs: number;
   /** LCMNUMHBEATS. */
   missedHeartbeats: number;
+  /** How long a path may stay unconnected before a warning (default: interval x misses). */
+  neverConnectedGraceMs?: number;
 }
 
 export type MembershipEvent =
@@ -31,6 +37,9 @@ interface PathEntry {
   /** Last time a frame was heard on this path, or when the path was added. */
   lastHeardMs: number;
   heardEver: boolean;
+  /** When the path was added (the grace of a path never heard from runs from here). */
+  addedMs: number;
+  warnedUnconnected: boolean;
 }
 
 interface SystemEntry {
@@ -43,12 +52,14 @@ export class Membership {
   private readonly paths = new Map<string, PathEntry>();
   private readonly systems = new Map<string, SystemEntry>();
   private readonly deadAfterMs: number;
+  private readonly graceMs: number;
 
   constructor(readonly config: MembershipConfig) {
     if (!(config.heartbeatIntervalMs > 0) || !Number.isInteger(config.missedHeartbeats) || config.missedHeartbeats < 1) {
       throw new RangeError('heartbeat interval must be > 0 and missed heartbeats an integer >= 1');
     }
     this.deadAfterMs = config.heartbeatIntervalMs * config.missedHeartbeats;
+    this.graceMs = config.neverConnectedGraceMs ?? this.deadAfterMs;
   }
 
   step(ev: MembershipEvent): MembershipOutput[] {
@@ -56,7 +67,7 @@ export class Membership {
     switch (ev.type) {
       case 'path-added': {
         if (this.paths.has(ev.pathId)) return out;
-        this.paths.set(ev.pathId, { system: ev.system, state: 'UNKNOWN', lastHeardMs: ev.nowMs, heardEver: false });
+        this.paths.set(ev.pathId, { system: ev.system, state: 'UNKNOWN', lastHeardMs: ev.nowMs, heardEver: false, addedMs: ev.nowMs, warnedUnconnected: false });
         const sys = this.systemEntry(ev.system);
         sys.paths.add(ev.pathId);
         return out;
@@ -108,6 +119,15 @@ export class Membership {
   tick(nowMs: number): MembershipOutput[] {
     const out: MembershipOutput[] = [];
     for (const [id, p] of this.paths) {
+      if (!p.heardEver) {
+        if (!p.warnedUnconnected && nowMs - p.addedMs > this.graceMs) {
+          p.warnedUnconnected = true;
+          const seconds = Math.round((nowMs - p.addedMs) / 100) / 10;
+          const remaining = this.alivePathsTo(p.system).length;
+          out.push({ type: 'warning', system: p.system, pathId: id, remaining, message: `comm path ${id} to system ${p.system} has not connected in ${seconds} s` });
+        }
+        continue;
+      }
       if (p.state !== 'DEAD' && nowMs - p.lastHeardMs > this.deadAfterMs) this.pathWentDown(id, p, out);
     }
     return out;

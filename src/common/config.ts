@@ -90,6 +90,7 @@ function defaultNodeName(): string {
 const ConfigSchema = z.object({
   LCMHBEATTIME: seconds(0.05, 60).prefault('5').describe('Seconds between two heartbeats on each comm path.'),
   LCMNUMHBEATS: integer(2, 100).prefault('3').describe('Heartbeats missed in a row before a comm path is declared dead; a system is dead when all its paths are.'),
+  VIGIL_COMM_CONNECT_GRACE: seconds(1, 3600).prefault('60').describe('Seconds a comm path that has never connected is left UNKNOWN without a warning while the cluster forms (a system never heard from is never declared dead).'),
   LKCHECKINTERVAL: seconds(1, 86400).prefault('120').describe('Seconds between two quickChecks of each resource in service.'),
   LKCHECKINTERVAL_GEN_APP: seconds(1, 86400).optional().describe('quickCheck interval of gen/app resources (default: LKCHECKINTERVAL).'),
   LKCHECKINTERVAL_GEN_FILESYS: seconds(1, 86400).optional().describe('quickCheck interval of gen/filesys resources (default: LKCHECKINTERVAL).'),

@@ -174,6 +174,7 @@ class WiredCluster implements ClusterSubsystem {
         secret,
         heartbeatIntervalMs: Math.round(agent.config.LCMHBEATTIME * 1000),
         missedHeartbeats: agent.config.LCMNUMHBEATS,
+        neverConnectedGraceMs: agent.config.VIGIL_COMM_CONNECT_GRACE * 1000,
         paths: [],
         log: (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`),
         disk: this.agent.platform,

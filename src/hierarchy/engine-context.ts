@@ -47,7 +47,7 @@ export class EngineContext {
     this.out.push(cmd);
   }
 
-  log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
     this.out.push({ type: 'log', level, msg, fields });
   }
 
@@ -102,8 +102,46 @@ export class EngineContext {
     return this.opts.checkIntervalByApp?.[app] ?? this.opts.checkIntervalMs;
   }
 
+  /**
+   * When a resource just brought in service is first checked: within one interval, at a point
+   * of its own (from its tag, half an interval wide), so that hierarchies restored together (a
+   * failover, an agent start) are not all checked in the same instant ever after.
+   */
+  firstCheckAt(tag: string): number {
+    const interval = this.checkInterval(tag);
+    return this.now + interval - Math.floor((spreadOf(tag) * interval) / 2);
+  }
+
+  /**
+   * When a resource whose check passed is checked next: one interval after the check was due,
+   * not after it ended, so the schedule keeps its rate and its spread however long checks take;
+   * one that fell a whole interval behind starts afresh from now.
+   */
+  nextCheckAfterPass(tag: string): number {
+    const r = this.resources.get(tag);
+    const interval = this.checkInterval(tag);
+    const next = (r?.nextCheck ?? this.now) + interval;
+    return next > this.now ? next : this.now + interval;
+  }
+
   /** The quorum gate: may this system bring anything in service now? */
   hasQuorum(): boolean {
     return !this.opts.quorum || this.opts.quorum();
   }
+}
+
+/** A fixed point in [0, 1) for a tag (FNV-1a, mixed): where in the interval its checks fall. */
+function spreadOf(tag: string): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < tag.length; k++) {
+    h ^= tag.charCodeAt(k);
+    h = Math.imul(h, 0x01000193);
+  }
+  // Final mix (murmur3's fmix32): similar tags (app-1, app-2, ...) land far apart.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
 }

@@ -91,6 +91,6 @@ export type EngineCommand =
   | { type: 'haltNode'; reason: string }
   /** A hierarchy moved here: after a failure elsewhere (failover) or by request (switchover). */
   | { type: 'moved'; kind: 'failover' | 'switchover'; key: string; from: string; to: string; durationMs: number; reason: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
 export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure' | 'agent-start';

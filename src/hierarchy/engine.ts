@@ -17,7 +17,7 @@
 import { AdminLocks } from './admin-locks.js';
 import { AdminRequests } from './admin-requests.js';
 import { EngineContext } from './engine-context.js';
-import type { EngineCommand, EngineEvent, EngineOptions, HierarchyConfig, PeerMessage } from './engine-types.js';
+import type { EngineCommand, EngineEvent, EngineOptions, HierarchyConfig, PeerMessage, ResourceConfig } from './engine-types.js';
 import { FailoverDecisions } from './failover/decide.js';
 import { Handoffs } from './failover/handoff.js';
 import { considerSwitchback } from './failover/switchback.js';
@@ -80,7 +80,12 @@ export class HierarchyEngine {
     return this.ctx.resources.get(tag)?.state;
   }
 
-  stateReason(tag: string): string {
+  /** The configuration the engine holds for a local resource (what its actions act on). */
+  resourceConfig(tag: string): Readonly<ResourceConfig> | undefined {
+    return this.ctx.resources.get(tag)?.cfg;
+  }
+
+    stateReason(tag: string): string {
     return this.ctx.resources.get(tag)?.reason ?? '';
   }
 

@@ -17,7 +17,7 @@ export interface ExecutorHooks {
   haltNode(reason: string): void;
   /** A failover or switchover completed here (for metrics). */
   moved?(m: Extract<EngineCommand, { type: 'moved' }>): void;
-  log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
   now(): number;
 }
 

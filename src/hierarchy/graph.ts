@@ -2,8 +2,19 @@
 // no I/O. Answers the questions the engine asks: which resources form one hierarchy, in which
 // order (as parallel "waves") they come in service and go out of service, and whether a new
 // dependency would close a cycle.
+//
+// The hierarchies (connected components and their keys) are indexed once and the index is
+// reused until the graph changes: the engine asks for them on every tick and for every tag an
+// event names, and at 1,000 resources recomputing them per question cost milliseconds.
 
 import { VigilError } from '../common/errors.js';
+
+interface HierarchyIndex {
+  /** tag -> key of its hierarchy */
+  keyOf: Map<string, string>;
+  /** key -> the hierarchy's tags, sorted */
+  byKey: Map<string, string[]>;
+}
 
 export class DependencyGraph {
   private readonly nodes = new Set<string>();
@@ -11,9 +22,13 @@ export class DependencyGraph {
   private readonly children = new Map<string, Set<string>>();
   /** child -> parents */
   private readonly parents = new Map<string, Set<string>>();
+  /** The hierarchy index, built on demand; undefined after any change to the graph. */
+  private index: HierarchyIndex | undefined;
+  private edges = 0;
 
   addNode(tag: string): void {
     if (this.nodes.has(tag)) return;
+    this.index = undefined;
     this.nodes.add(tag);
     this.children.set(tag, new Set());
     this.parents.set(tag, new Set());
@@ -21,6 +36,8 @@ export class DependencyGraph {
 
   removeNode(tag: string): void {
     if (!this.nodes.has(tag)) return;
+    this.index = undefined;
+    this.edges -= this.children.get(tag)!.size + this.parents.get(tag)!.size;
     for (const c of this.children.get(tag)!) this.parents.get(c)!.delete(tag);
     for (const p of this.parents.get(tag)!) this.children.get(p)!.delete(tag);
     this.nodes.delete(tag);
@@ -30,6 +47,10 @@ export class DependencyGraph {
 
   has(tag: string): boolean {
     return this.nodes.has(tag);
+  }
+
+  size(): number {
+    return this.nodes.size;
   }
 
   tags(): string[] {
@@ -44,6 +65,9 @@ export class DependencyGraph {
     if (this.reachesDown(child, parent)) {
       throw new VigilError(0, `dependency ${parent} -> ${child} would create a cycle`, { parent, child });
     }
+    if (this.children.get(parent)!.has(child)) return;
+    this.index = undefined;
+    this.edges++;
     this.children.get(parent)!.add(child);
     this.parents.get(child)!.add(parent);
   }
@@ -51,7 +75,20 @@ export class DependencyGraph {
   removeDependency(parent: string, child: string): boolean {
     const had = this.children.get(parent)?.delete(child) ?? false;
     this.parents.get(child)?.delete(parent);
+    if (had) {
+      this.index = undefined;
+      this.edges--;
+    }
     return had;
+  }
+
+  hasDependency(parent: string, child: string): boolean {
+    return this.children.get(parent)?.has(child) ?? false;
+  }
+
+  /** How many parent -> child dependencies there are. */
+  dependencyCount(): number {
+    return this.edges;
   }
 
   childrenOf(tag: string): string[] {
@@ -82,9 +119,45 @@ export class DependencyGraph {
     return false;
   }
 
-  /** All tags connected to `tag` through dependencies in either direction: one hierarchy. */
+  /**
+   * All tags connected to `tag` through dependencies in either direction: one hierarchy
+   * (sorted; the array is shared and frozen).
+   */
   component(tag: string): string[] {
-    if (!this.nodes.has(tag)) return [];
+    const idx = this.indexed();
+    const key = idx.keyOf.get(tag);
+    return key === undefined ? [] : idx.byKey.get(key)!;
+  }
+
+  /** The hierarchy's name: its smallest root tag (roots have no parents). */
+  hierarchyKey(tag: string): string {
+    return this.indexed().keyOf.get(tag) ?? tag;
+  }
+
+  /** Every hierarchy, by key, in the order of their smallest tags (shared: do not change it). */
+  hierarchies(): ReadonlyMap<string, string[]> {
+    return this.indexed().byKey;
+  }
+
+  private indexed(): HierarchyIndex {
+    if (this.index) return this.index;
+    const keyOf = new Map<string, string>();
+    const byKey = new Map<string, string[]>();
+    for (const t of this.tags()) {
+      if (keyOf.has(t)) continue;
+      const comp = this.connected(t);
+      let key: string | undefined;
+      for (const c of comp) if (this.parents.get(c)!.size === 0 && (key === undefined || c < key)) key = c;
+      key ??= t;
+      for (const c of comp) keyOf.set(c, key);
+      byKey.set(key, Object.freeze(comp) as string[]);
+    }
+    this.index = { keyOf, byKey };
+    return this.index;
+  }
+
+  private connected(tag: string): string[] {
+    if (this.children.get(tag)!.size === 0 && this.parents.get(tag)!.size === 0) return [tag];
     const seen = new Set<string>([tag]);
     const stack = [tag];
     while (stack.length) {
@@ -97,25 +170,6 @@ export class DependencyGraph {
       }
     }
     return [...seen].sort();
-  }
-
-  /** The hierarchy's name: its smallest root tag (roots have no parents). */
-  hierarchyKey(tag: string): string {
-    const roots = this.component(tag).filter((t) => this.parents.get(t)!.size === 0);
-    return roots.sort()[0] ?? tag;
-  }
-
-  /** Every hierarchy, by key. */
-  hierarchies(): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    const done = new Set<string>();
-    for (const t of this.tags()) {
-      if (done.has(t)) continue;
-      const comp = this.component(t);
-      comp.forEach((c) => done.add(c));
-      out.set(this.hierarchyKey(t), comp);
-    }
-    return out;
   }
 
   /**
@@ -132,6 +186,7 @@ export class DependencyGraph {
   }
 
   private waves(tags: string[], mustPrecede: (t: string) => Set<string>): string[][] {
+    if (tags.length === 1) return [[tags[0]!]];
     const set = new Set(tags);
     const done = new Set<string>();
     const out: string[][] = [];

@@ -42,42 +42,93 @@ export function localPriority(lcd: Lcd, tag: string): number {
 }
 
 /**
- * Settings parsed out of each instance's `info`, per LCD record: the LCD's committed records are
- * frozen and replaced on change, so a record seen before has the same settings, and a change
- * costs parsing only the records it touched, not all of them.
+ * The engine's view of each instance, per LCD record: the LCD's committed records are frozen
+ * and replaced on change, so a record seen before with the same equivalency records gives the
+ * same ResourceConfig, and a change costs building only the configurations it touched. The
+ * engine keeps what it is given and never changes it.
  */
-const infoOf = new WeakMap<object, Record<string, string>>();
+const configOf = new WeakMap<object, { eq: readonly object[]; cfg: ResourceConfig }>();
 
-function cachedInfo(i: { readonly info: string }): Record<string, string> {
-  let info = infoOf.get(i);
-  if (!info) infoOf.set(i, (info = parseInfo(i.info)));
-  return { ...info };
+function sameRecords(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
+
+/**
+ * What the last engineConfig() of an LCD read and built. The LCD copies its arrays on every
+ * change but keeps the unchanged records, so comparing records by identity, position by
+ * position, finds what changed without looking inside: the equivalency index and the
+ * dependency list are reused as they are (the same array tells applyConfig that the graph did
+ * not change), and unchanged instances give the configuration object built before.
+ */
+interface ViewMemo {
+  instances: readonly object[];
+  configs: (ResourceConfig | undefined)[];
+  equivalencies: readonly object[];
+  eqByTag: Map<string, readonly object[]>;
+  dependencyRecords: readonly object[];
+  dependencies: HierarchyConfig['dependencies'];
+}
+const memoOf = new WeakMap<Lcd, ViewMemo>();
 
 export function engineConfig(lcd: Lcd): HierarchyConfig {
   const local = lcd.localSystem;
   const doc = lcd.current(); // read in place: this runs after every configuration change
-  const eqByTag = new Map<string, (typeof doc.equivalencies)[number][]>();
-  for (const e of doc.equivalencies) {
-    if (e.system !== local) continue;
-    const list = eqByTag.get(e.tag);
-    if (list) list.push(e);
-    else eqByTag.set(e.tag, [e]);
+  type Eq = (typeof doc.equivalencies)[number];
+  const memo = memoOf.get(lcd);
+  let eqByTag: Map<string, readonly object[]>;
+  const sameEquivalencies = memo !== undefined && sameRecords(memo.equivalencies, doc.equivalencies);
+  if (sameEquivalencies) {
+    eqByTag = memo.eqByTag;
+  } else {
+    eqByTag = new Map<string, Eq[]>();
+    for (const e of doc.equivalencies) {
+      if (e.system !== local) continue;
+      const list = eqByTag.get(e.tag) as Eq[] | undefined;
+      if (list) list.push(e);
+      else eqByTag.set(e.tag, [e]);
+    }
   }
+  const none: readonly Eq[] = [];
+  const aligned = sameEquivalencies && memo.instances.length === doc.instances.length;
+  const configs: (ResourceConfig | undefined)[] = new Array(doc.instances.length);
   const resources: ResourceConfig[] = [];
-  for (const i of doc.instances) {
+  for (let k = 0; k < doc.instances.length; k++) {
+    const i = doc.instances[k]!;
+    if (aligned && memo.instances[k] === i) {
+      const same = memo.configs[k];
+      configs[k] = same;
+      if (same) resources.push(same);
+      continue;
+    }
     if (i.system !== local) continue;
-    const eq = eqByTag.get(i.tag) ?? [];
-    resources.push({
-      tag: i.tag,
-      id: i.id,
-      app: kitName(i),
-      switchback: i.switchback,
-      priority: eq[0]?.priority ?? 1,
-      equivalents: eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority })),
-      info: cachedInfo(i),
-    });
+    const eq = (eqByTag.get(i.tag) ?? none) as readonly Eq[];
+    const known = configOf.get(i);
+    let cfg: ResourceConfig;
+    if (known && sameRecords(known.eq, eq)) {
+      cfg = known.cfg;
+    } else {
+      // Shared between calls (and with the kits): frozen, so a reader that changes it fails
+      // loudly instead of changing what every later reader sees.
+      cfg = Object.freeze({
+        tag: i.tag,
+        id: i.id,
+        app: kitName(i),
+        switchback: i.switchback,
+        priority: eq[0]?.priority ?? 1,
+        equivalents: eq.map((e) => Object.freeze({ system: e.otherSystem, priority: e.otherPriority })),
+        info: Object.freeze(parseInfo(i.info)),
+      });
+      configOf.set(i, { eq, cfg });
+    }
+    configs[k] = cfg;
+    resources.push(cfg);
   }
-  const dependencies = doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+  const dependencies =
+    memo !== undefined && sameRecords(memo.dependencyRecords, doc.dependencies)
+      ? memo.dependencies
+      : doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+  memoOf.set(lcd, { instances: doc.instances, configs, equivalencies: doc.equivalencies, eqByTag, dependencyRecords: doc.dependencies, dependencies });
   return { resources, dependencies };
 }

@@ -31,13 +31,14 @@ export class Monitoring {
   /** Starts the checks that are due (tick). */
   scheduleChecks(): void {
     const { ctx } = this;
+    const isDue = (t: string): boolean => {
+      const r = ctx.resources.get(t)!;
+      return r.nextCheck <= ctx.now && isInService(r.state);
+    };
+    // Runs every tick over every hierarchy: nothing is allocated unless something is due.
     for (const [key, comp] of ctx.graph.hierarchies()) {
-      if (this.ops.busy(key)) continue;
-      const due = comp.filter((t) => {
-        const r = ctx.resources.get(t)!;
-        return isInService(r.state) && r.nextCheck <= ctx.now;
-      });
-      if (due.length === 0) continue;
+      if (!comp.some(isDue) || this.ops.busy(key)) continue;
+      const due = comp.length === 1 ? comp : comp.filter(isDue);
       // Check children before parents so the reported failure is the lowest broken resource.
       this.ops.start(checkOp(key, ctx.graph.restoreWaves(due)));
     }

@@ -58,11 +58,13 @@ export class Placement {
    */
   rekey(inServiceHere: Set<string>): void {
     const { ctx } = this;
-    for (const [tag, sys] of [...this.byTag]) if (!ctx.graph.has(tag) && sys === ctx.local) this.byTag.delete(tag);
-    for (const key of ctx.graph.hierarchies().keys()) {
-      if (inServiceHere.has(key)) this.set(key, ctx.local);
-      else if (this.get(key) === ctx.local) this.delete(key);
+    // Only what is known to run somewhere is looked at (not every hierarchy configured here):
+    // a configuration change costs the same at 10 and at 1,000 resources.
+    for (const [tag, sys] of [...this.byTag]) {
+      if (sys !== ctx.local) continue;
+      if (!ctx.graph.has(tag) || !inServiceHere.has(ctx.graph.hierarchyKey(tag))) this.byTag.delete(tag);
     }
+    for (const key of inServiceHere) this.set(key, ctx.local);
     ctx.broadcast({ kind: 'hier-state-sync', inService: [...inServiceHere] });
   }
 

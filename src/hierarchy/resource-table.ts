@@ -4,36 +4,88 @@
 // where anything recorded in service is treated as failed until it has been cleaned up.
 
 import type { EngineContext } from './engine-context.js';
-import type { HierarchyConfig } from './engine-types.js';
+import type { HierarchyConfig, ResourceConfig } from './engine-types.js';
 import { DependencyGraph } from './graph.js';
 import { inServiceState, isInService, type ResourceState } from './states.js';
 
-/** Applies a configuration; returns the (new) keys of the hierarchies with a resource in service here. */
-export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
+/**
+ * The graph for a configuration. When its dependencies are those of the current graph (most
+ * changes: a resource added, removed or edited), the current graph is updated in place, which
+ * keeps its hierarchy index for everything but the resources added or removed; otherwise a new
+ * graph is built, checked (cycles, unknown tags) before anything changes.
+ */
+function graphFor(current: DependencyGraph, cfg: HierarchyConfig, tags: Set<string>): DependencyGraph {
+  const sameDependencies =
+    cfg.dependencies.length === current.dependencyCount() &&
+    cfg.dependencies.every((d) => tags.has(d.parent) && tags.has(d.child) && current.hasDependency(d.parent, d.child));
+  if (sameDependencies) {
+    for (const t of tags) current.addNode(t);
+    if (current.size() > tags.size) for (const t of current.tags()) if (!tags.has(t)) current.removeNode(t);
+    return current;
+  }
   const g = new DependencyGraph();
-  for (const r of cfg.resources) g.addNode(r.tag);
+  for (const t of tags) g.addNode(t);
   for (const d of cfg.dependencies) g.addDependency(d.parent, d.child);
-  const seen = new Set<string>();
-  for (const r of cfg.resources) {
-    seen.add(r.tag);
-    const cur = ctx.resources.get(r.tag);
-    if (cur) {
-      cur.cfg = r;
-      if (isInService(cur.state)) {
-        const want = inServiceState(r.equivalents.length > 0);
-        if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
-      }
-    } else {
-      ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
-    }
+  return g;
+}
+
+/**
+ * Applies a configuration; returns the (new) keys of the hierarchies with a resource in service
+ * here. The cost follows what changed: a resource whose configuration object is the one already
+ * held (lcd-view.ts hands out the same object for an unchanged LCD record) is passed over.
+ */
+export function applyConfig(ctx: EngineContext, cfg: HierarchyConfig): Set<string> {
+  const prev = lastApplied.get(ctx);
+  const changed = prev && sameShape(prev, cfg);
+  if (changed) {
+    // The same resources in the same order and the same dependencies: only the configurations
+    // that were replaced are looked at, and the graph stays as it is.
+    for (const r of changed) update(ctx, r);
+  } else {
+    const seen = new Set<string>();
+    for (const r of cfg.resources) seen.add(r.tag);
+    ctx.graph = graphFor(ctx.graph, cfg, seen);
+    for (const r of cfg.resources) update(ctx, r);
+    if (ctx.resources.size > seen.size) for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
   }
-  for (const tag of [...ctx.resources.keys()]) if (!seen.has(tag)) ctx.resources.delete(tag);
-  ctx.graph = g;
+  lastApplied.set(ctx, cfg); // only once applied: a refused configuration (a cycle) is no base
   const here = new Set<string>();
-  for (const [key, comp] of g.hierarchies()) {
-    if (comp.some((t) => isInService(ctx.resources.get(t)!.state))) here.add(key);
-  }
+  for (const [tag, r] of ctx.resources) if (isInService(r.state)) here.add(ctx.graph.hierarchyKey(tag));
   return here;
+}
+
+/** The configuration each engine applied last (lcd-view.ts reuses unchanged objects and arrays). */
+const lastApplied = new WeakMap<EngineContext, HierarchyConfig>();
+
+/**
+ * When `next` has the resources of `prev` (same tags, same order) and the very same dependency
+ * list: the resource configurations that were replaced. Undefined when anything else changed.
+ */
+function sameShape(prev: HierarchyConfig, next: HierarchyConfig): ResourceConfig[] | undefined {
+  if (prev.dependencies !== next.dependencies || prev.resources.length !== next.resources.length) return undefined;
+  const changed: ResourceConfig[] = [];
+  for (let k = 0; k < next.resources.length; k++) {
+    const a = prev.resources[k]!;
+    const b = next.resources[k]!;
+    if (a === b) continue;
+    if (a.tag !== b.tag) return undefined;
+    changed.push(b);
+  }
+  return changed;
+}
+
+function update(ctx: EngineContext, r: ResourceConfig): void {
+  const cur = ctx.resources.get(r.tag);
+  if (cur) {
+    if (cur.cfg === r) return;
+    cur.cfg = r;
+    if (isInService(cur.state)) {
+      const want = inServiceState(r.equivalents.length > 0);
+      if (want !== cur.state) ctx.setState(r.tag, want, 'protection-changed', want === 'ISP' ? 'extended' : 'no equivalent left');
+    }
+  } else {
+    ctx.resources.set(r.tag, { cfg: r, state: 'OSU', reason: 'agent start', nextCheck: ctx.now });
+  }
 }
 
 /**

@@ -22,7 +22,7 @@ export interface HierarchyTransport {
   request(system: string, type: typeof HIER_MESSAGE | typeof HIER_TASK, body: unknown, timeoutMs: number): Promise<unknown>;
 }
 
-export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 export interface HierarchyServiceOptions {
   lcd: Lcd;
@@ -99,7 +99,12 @@ export class HierarchyService {
       },
     });
     this.executor = new HierarchyExecutor(this.engine, opts.kits, this.local, {
-      instance: (tag) => this.instance(tag),
+      // The engine's actions act on the configuration it decided with (no search and copy of
+      // the LCD per action: hundreds of checks a second at 1,000 resources).
+      instance: (tag) => {
+        const cfg = this.engine.resourceConfig(tag);
+        return cfg ? { tag: cfg.tag, id: cfg.id, app: cfg.app, info: { ...cfg.info } } : this.instance(tag);
+      },
       send: async (to, msg) => {
         if (!this.transport) throw new Error('no cluster transport');
         await this.transport.request(to, HIER_MESSAGE, msg, 30_000);
@@ -118,8 +123,12 @@ export class HierarchyService {
         else opts.events?.switchover(m.key, m.from, m.to, m.durationMs / 1000);
       },
       log: (level, msg, fields) => {
-        this.timeline.push({ at: this.now(), level, msg, fields });
-        if (this.timeline.length > 1000) this.timeline.splice(0, this.timeline.length - 1000);
+        // Routine check results (debug) are not events: they would push every change of state
+        // out of the timeline within seconds at 1,000 resources.
+        if (level !== 'debug') {
+          this.timeline.push({ at: this.now(), level, msg, fields });
+          if (this.timeline.length > 1200) this.timeline.splice(0, this.timeline.length - 1000);
+        }
         this.log(level, msg, fields);
       },
       now: this.now,
@@ -223,6 +232,16 @@ export class HierarchyService {
   /** Applies the LCD configuration now (tasks call this before acting on a new instance). */
   reconfigureNow(): void {
     this.executor.feed({ type: 'config', config: engineConfig(this.lcd) });
+  }
+
+  /**
+   * Applies the LCD configuration now and waits until what it changed has settled: the states
+   * the engine moves to at once (ISU -> ISP on extend, ISP -> ISU when the last equivalent goes)
+   * are written to the LCD, so a command returning after this is seen by the next one.
+   */
+  async reconfigureSettled(): Promise<void> {
+    this.reconfigureNow();
+    await this.lcd.idle();
   }
 
   /** Runs an administrative engine operation and waits for its outcome. */

@@ -191,7 +191,7 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
       return backOut(`ins_create failed on server ${sys}: ${(e as Error).message}`, E_INS_CREATE_FAILED);
     }
     lines.push(`${stamp()} create: END successful creation of "${tag}" on server "${sys}"`);
-    svc.reconfigureNow();
+    await svc.reconfigureSettled();
     for (const t of [...children.map((ch) => ch.tag), tag]) {
       lines.push(`${stamp()} restore: BEGIN restore of "${t}" on server "${sys}"`);
       const r = await svc.admin({ type: 'adminAction', tag: t, action: 'restore' });
@@ -283,7 +283,7 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
       }
     }
     for (const e of eq) await svc.remote(e.otherSystem, { kind: 'add-eqv', tags, otherSystem: target, otherPriority: targetPriority } satisfies TaskStep);
-    svc.reconfigureNow();
+    await svc.reconfigureSettled();
     if (switchback !== defaults.switchback) {
       for (const s of [sys, ...eq.map((e) => e.otherSystem)]) await svc.remote(s, { kind: 'set-switchback', tags: [key], switchback } satisfies TaskStep);
     }
@@ -314,7 +314,7 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
     for (const s of [sys, ...eq.map((e) => e.otherSystem).filter((s) => s !== target)]) {
       await svc.remote(s, { kind: 'remove-eqv', tags, otherSystem: target } satisfies TaskStep);
     }
-    svc.reconfigureNow();
+    await svc.reconfigureSettled();
     lines.push(`Hierarchy ${key} unextended from ${target}`);
     return { lines };
   });
@@ -346,7 +346,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
       if (!r.ok) lines.push(`warning: ${t}: ${r.reason}`);
     }
     await svc.lcd.removeInstances(tags.map((t) => ({ system: sys, tag: t })));
-    svc.reconfigureNow();
+    await svc.reconfigureSettled();
     lines.push(`Hierarchy ${key} (${tags.join(', ')}) deleted from ${[sys, ...eq.map((e) => e.otherSystem)].join(', ')}`);
     return { lines };
   });
@@ -383,7 +383,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
       await svc.remote(s, { kind: 'dep', op, parent, child } satisfies TaskStep);
       lines.push(`Dependency ${parent}-${child} ${op === 'create' ? 'created' : 'deleted'} on "${s}"`);
     }
-    svc.reconfigureNow();
+    await svc.reconfigureSettled();
     return { lines };
   });
 }
@@ -401,7 +401,7 @@ export async function properties(svc: HierarchyService, a: { tag?: string; switc
     await withLock(svc, a.tag, 'properties', async () => {
       const systems = [sys, ...svc.lcd.equivalencies({ system: sys, tag: a.tag }).map((e) => e.otherSystem)];
       for (const s of systems) await svc.remote(s, { kind: 'set-switchback', tags, switchback: sb } satisfies TaskStep);
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
     });
   }
   const i = svc.lcd.getInstance(a.tag)!;
@@ -483,7 +483,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         }
         throw err;
       }
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       return { lines };
     }
     case 'add-eqv': {
@@ -493,14 +493,14 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
           await lcd.createEquivalency({ tag: t, otherSystem: step.otherSystem, otherTag: t, type: 'SHARED', priority: mine, otherPriority: step.otherPriority });
         }
       }
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       return { lines: [] };
     }
     case 'remove-eqv': {
       for (const t of step.tags) {
         if (lcd.equivalencies({ system: sys, tag: t, otherSystem: step.otherSystem }).length) await lcd.removeEquivalencies({ system: sys, tag: t, otherSystem: step.otherSystem });
       }
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       return { lines: [] };
     }
     case 'unextend-target': {
@@ -513,7 +513,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         if (!r.ok) throw new VigilError(0, `unextend of ${t} on ${sys} failed: ${r.reason}`);
       }
       if (present.length) await lcd.removeInstances(present.map((tag) => ({ system: sys, tag })));
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       lines.push(`Removed ${present.join(', ') || 'nothing'} from ${sys}`);
       return { lines };
     }
@@ -528,12 +528,12 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       } else if (lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
         await lcd.removeDependency(step.parent, step.child);
       }
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       return { lines: [] };
     }
     case 'set-switchback': {
       for (const t of step.tags) if (lcd.getInstance(t)) await lcd.setSwitchback(t, step.switchback);
-      svc.reconfigureNow();
+      await svc.reconfigureSettled();
       return { lines: [] };
     }
   }

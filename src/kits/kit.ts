@@ -70,7 +70,7 @@ export interface ActionContext {
   /** Aborted by the engine when the action's time limit passes (or the agent stops). */
   signal: AbortSignal;
   /** Structured log lines from the kit. */
-  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
 /** Per-action time limits in milliseconds. Restore may be long (replication kits). */

@@ -6,23 +6,38 @@
 import type { MetricsRecorder } from './recorder.js';
 
 export class TransitionTracker {
-  private last = new Map<string, string>();
+  /** Each resource's last state, and the sync() round that last saw it. */
+  private readonly last = new Map<string, { state: string; round: number }>();
+  private round = 0;
 
   constructor(
     private readonly read: () => Iterable<{ tag: string; state: string }>,
     private readonly recorder: Pick<MetricsRecorder, 'resourceTransition'>,
   ) {
-    for (const r of read()) this.last.set(r.tag, r.state);
+    for (const r of read()) this.last.set(r.tag, { state: r.state, round: 0 });
   }
 
-  /** Compare the current states with the previous ones and record each change. */
+  /**
+   * Compare the current states with the previous ones and record each change. Updates in place
+   * (this runs after every LCD change: no copy of every resource per change).
+   */
   sync(): void {
-    const next = new Map<string, string>();
+    const round = ++this.round;
+    let count = 0;
     for (const r of this.read()) {
-      next.set(r.tag, r.state);
+      count++;
       const before = this.last.get(r.tag);
-      if (before !== undefined && before !== r.state) this.recorder.resourceTransition(r.tag, before, r.state);
+      if (before === undefined) {
+        this.last.set(r.tag, { state: r.state, round });
+        continue;
+      }
+      before.round = round;
+      if (before.state !== r.state) {
+        this.recorder.resourceTransition(r.tag, before.state, r.state);
+        before.state = r.state;
+      }
     }
-    this.last = next;
+    // Resources gone since the last round are forgotten (a new one of the same tag is a creation).
+    if (this.last.size > count) for (const [tag, e] of this.last) if (e.round !== round) this.last.delete(tag);
   }
 }

@@ -93,8 +93,9 @@ describe('cluster nodes on loopback', () => {
     const charlie = byName.get('charlie')!;
     await waitFor(() => (charlie.stats().counters.authFailures.bad_tag ?? 0) >= 4 && charlie.stats().counters.connectionsRejected >= 4, 20_000, 'bad_tag counted by charlie');
     await new Promise((r) => setTimeout(r, HB * MISSES * 3));
-    expect(alpha.systemState('charlie')).toBe('DEAD');
-    expect(byName.get('charlie')!.systemState('alpha')).toBe('DEAD');
+    // Never connected (every hello refused): UNKNOWN, never alive, and never declared dead.
+    expect(alpha.systemState('charlie')).toBe('UNKNOWN');
+    expect(byName.get('charlie')!.systemState('alpha')).toBe('UNKNOWN');
     expect(alpha.systemState('bravo')).toBe('ALIVE');
   });
 });

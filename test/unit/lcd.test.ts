@@ -540,7 +540,10 @@ describe('Lcd.current() and the hierarchy engine view built on it', () => {
       ['a', { restart: '/bin/a2' }],
       ['b', { text: 'free text' }],
     ]);
-    config.resources[1]!.info.text = 'changed by a reader';
-    expect(engineConfig(lcd).resources[1]!.info).toEqual({ text: 'free text' }); // readers get their own copy
+    // Shared with every reader, so frozen: a reader's change fails and changes nothing.
+    expect(() => {
+      config.resources[1]!.info.text = 'changed by a reader';
+    }).toThrow(TypeError);
+    expect(engineConfig(lcd).resources[1]!.info).toEqual({ text: 'free text' });
   });
 });

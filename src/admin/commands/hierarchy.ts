@@ -102,7 +102,17 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
     if (!tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
     const s = current();
     const t0 = Date.now();
-    const r = await s.admin(what === 'in-service' ? { type: 'adminInService', tag } : { type: 'adminOutOfService', tag });
+    const pending = s.admin(what === 'in-service' ? { type: 'adminInService', tag } : { type: 'adminOutOfService', tag });
+    // commander turns --no-wait into wait: false. By default the command returns when the
+    // hierarchy has settled in its new state (recorded in the LCD); with --no-wait it says plainly
+    // that the change goes on, and its outcome is in hier_events and the resource states.
+    if (req.options['wait'] === false) {
+      void pending.then((r) => {
+        if (!r.ok) s.timeline.push({ at: Date.now(), level: 'error', msg: `${what} ${tag} (--no-wait) failed: ${r.message}`, fields: { tag } });
+      });
+      return ok(`${what} of ${tag} started on ${s.local}; it continues in the background (see hier_events and ins_list)\n`, { tag, started: true, settled: false });
+    }
+    const r = await pending;
     if (!r.ok) {
       const n = what === 'in-service' ? E_IN_SERVICE_FAILED : 0;
       throw new VigilError(n, what === 'in-service' ? `END failed hierarchy ${tag} in service on server ${s.local}: ${r.message}` : r.message, { tag });

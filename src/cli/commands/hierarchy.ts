@@ -6,6 +6,7 @@
 import type { CommandSpec } from '../../admin/command-specs.js';
 
 const tag = { flags: '-t <tag>', description: 'resource tag' };
+const noWait = { flags: '--no-wait', description: 'return once the change is started; it continues in the background (default: return when it has settled)' };
 
 export const EXTEND_OPTIONS = [
   { flags: '-t <tag>', description: 'tag of the hierarchy to extend (on the template server, where it is in service)' },
@@ -54,8 +55,8 @@ export const HIERARCHY_COMMAND_SPECS: readonly CommandSpec[] = [
       { flags: '-c <child>', description: 'child tag' },
     ],
   },
-  { name: 'in-service', summary: 'bring the hierarchy in service on this server (switching it over if it runs elsewhere)', destsys: true, options: [tag] },
-  { name: 'out-of-service', summary: 'take the hierarchy out of service on this server', destsys: true, options: [tag] },
+  { name: 'in-service', summary: 'bring the hierarchy in service on this server (switching it over if it runs elsewhere)', destsys: true, options: [tag, noWait] },
+  { name: 'out-of-service', summary: 'take the hierarchy out of service on this server', destsys: true, options: [tag, noWait] },
   {
     name: 'properties',
     summary: 'show (or change the switchback type of) a resource',

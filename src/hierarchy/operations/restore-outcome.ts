@@ -41,7 +41,7 @@ export class RestoreOutcomes {
     const { ctx } = this;
     const serve = op.then;
     this.placement.cameInService(op.key);
-    for (const t of ctx.graph.component(op.key)) ctx.resources.get(t)!.nextCheck = ctx.now + ctx.checkInterval(t);
+    for (const t of ctx.graph.component(op.key)) ctx.resources.get(t)!.nextCheck = ctx.firstCheckAt(t);
     ctx.log('info', `hierarchy ${op.key} in service on ${ctx.local} (${op.origin})`, { key: op.key, origin: op.origin, at: ctx.now });
     ctx.adminDone(op.request, true, `hierarchy ${op.key} is in service on ${ctx.local}`);
     if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: true, reason: 'in service' });

@@ -88,7 +88,9 @@ export class OperationRunner {
     const op = this.running.get(a.opKey);
     if (!op || !op.pending.has(actionId)) return;
     op.pending.delete(actionId);
-    ctx.log(result.ok ? 'info' : 'warn', `${a.action} ${a.tag} ${result.ok ? 'succeeded' : 'failed'}${result.reason ? ': ' + result.reason : ''}`, {
+    // A passed check is routine (debug); failures and every other action are events (info, warn).
+    const level = !result.ok ? 'warn' : op.kind === 'check' ? 'debug' : 'info';
+    ctx.log(level, `${a.action} ${a.tag} ${result.ok ? 'succeeded' : 'failed'}${result.reason ? ': ' + result.reason : ''}`, {
       tag: a.tag,
       action: a.action,
       ok: result.ok,
@@ -104,7 +106,7 @@ export class OperationRunner {
       if (op.kind === 'restore') ctx.setState(a.tag, inServiceState(r!.cfg.equivalents.length > 0), 'restored', 'restored');
       // A failed resource stays OSF with its failure reason after being cleaned up.
       if (op.kind === 'remove' && failedTagOf(op) !== a.tag && (r!.state !== 'OSF' || op.origin === 'agent-start')) ctx.setState(a.tag, 'OSU', 'removed', op.origin);
-      if (op.kind === 'check') r!.nextCheck = ctx.now + ctx.checkInterval(a.tag);
+      if (op.kind === 'check') r!.nextCheck = ctx.nextCheckAfterPass(a.tag);
     } else {
       op.failures.push({ tag: a.tag, result });
     }
@@ -155,7 +157,7 @@ export class OperationRunner {
     const cmd: EngineCommand = { type: 'runAction', actionId: id, tag, action, timeLimitMs };
     if (action === 'quickCheck') cmd.depth = checkDepthFor(r.cfg, facts);
     ctx.emit(cmd);
-    ctx.log('info', `${action} ${tag} begins`, { tag, action, actionId: id, at: ctx.now });
+    ctx.log(op.kind === 'check' ? 'debug' : 'info', `${action} ${tag} begins`, { tag, action, actionId: id, at: ctx.now });
   }
 
   /** The one way an operation ends. */

@@ -127,7 +127,7 @@ export class AppKit implements Kit {
     const args = inst.info['arg'] ? [inst.info['arg']] : [];
     const r = await runProgram(program, args, { timeoutMs: limit, env, signal: ctx.signal, ownGroup: false });
     const res = exitCodeToResult(action, r);
-    ctx.log(res.ok ? 'info' : 'warn', `${action} program ${program} ${res.ok ? 'succeeded' : 'failed'}`, {
+    ctx.log(!res.ok ? 'warn' : action === 'quickCheck' ? 'debug' : 'info', `${action} program ${program} ${res.ok ? 'succeeded' : 'failed'}`, {
       exitCode: r.code,
       durationMs: r.durationMs,
       reason: res.reason,

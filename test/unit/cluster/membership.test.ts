@@ -194,22 +194,41 @@ describe('membership on a fake network', () => {
     expect(net.events('a', 'system-dead')).toHaveLength(0);
   });
 
-  it('a peer that never answers is declared dead after the grace period; removing paths forgets it', () => {
-    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+  it('a peer that never answers stays UNKNOWN (never dead), with one warning per path after the grace; removing paths forgets it', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES, neverConnectedGraceMs: 1000 });
     m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
     m.step({ type: 'path-added', pathId: 'p2', system: 'z', nowMs: 0 });
-    expect(m.tick(200)).toEqual([]);
-    const outs = m.tick(400);
-    expect(outs.filter((o) => o.type === 'system-dead')).toHaveLength(1);
-    expect(outs.filter((o) => o.type === 'warning')).toHaveLength(0);
-    m.step({ type: 'path-removed', pathId: 'p1', nowMs: 500 });
-    m.step({ type: 'path-removed', pathId: 'p2', nowMs: 500 });
+    // Far past interval x misses, within the grace: nothing at all.
+    expect(m.tick(400)).toEqual([]);
+    expect(m.tick(1000)).toEqual([]);
+    expect(m.pathState('p1')).toBe('UNKNOWN');
+    expect(m.systemState('z')).toBe('UNKNOWN');
+    const outs = m.tick(1001);
+    expect(outs.map((o) => o.type)).toEqual(['warning', 'warning']);
+    expect(outs[0]).toMatchObject({ system: 'z', pathId: 'p1', remaining: 0 });
+    expect((outs[0] as { message: string }).message).toMatch(/comm path p1 to system z has not connected in 1 s/);
+    // Once per path, and still no death.
+    expect(m.tick(60_000)).toEqual([]);
+    expect(m.systemState('z')).toBe('UNKNOWN');
+    // It connects late: up and alive as usual.
+    const up = m.step({ type: 'heartbeat', pathId: 'p1', system: 'z', epoch: 1n, nowMs: 60_010 });
+    expect(up.map((o) => o.type)).toEqual(['path-up', 'system-alive']);
+    m.step({ type: 'path-removed', pathId: 'p1', nowMs: 60_020 });
+    m.step({ type: 'path-removed', pathId: 'p2', nowMs: 60_020 });
     expect(m.systemState('z')).toBeUndefined();
+  });
+
+  it('the grace defaults to interval x misses', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
+    expect(m.tick(HB * MISSES)).toEqual([]);
+    expect(m.tick(HB * MISSES + 1).map((o) => o.type)).toEqual(['warning']);
+    expect(m.pathState('p1')).toBe('UNKNOWN');
   });
 });
 
 describe('membership edge cases', () => {
-  it('removing a live path is a path-down with a warning; removing the last undecided one settles the system', () => {
+  it('removing a live path is a path-down with a warning; removing a path never heard from is no death', () => {
     const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
     m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
     m.step({ type: 'path-added', pathId: 'p2', system: 'z', nowMs: 0 });
@@ -219,15 +238,15 @@ describe('membership edge cases', () => {
     expect(outs.map((o) => o.type)).toEqual(['path-down', 'warning']);
     expect(m.systemState('z')).toBe('ALIVE');
 
-    // Never heard from: dead only once every path had its chance; removing the last undecided
-    // path settles it.
-    const n = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    // Never heard from: its paths stay UNKNOWN and removing one is not a death.
+    const n = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES, neverConnectedGraceMs: 10_000 });
     n.step({ type: 'path-added', pathId: 'a', system: 'y', nowMs: 0 });
     n.step({ type: 'path-added', pathId: 'b', system: 'y', nowMs: 100 });
-    n.tick(350);
-    expect(n.pathState('a')).toBe('DEAD');
+    expect(n.tick(350)).toEqual([]);
+    expect(n.pathState('a')).toBe('UNKNOWN');
     expect(n.systemState('y')).toBe('UNKNOWN');
-    expect(n.step({ type: 'path-removed', pathId: 'b', nowMs: 360 })).toEqual([{ type: 'system-dead', system: 'y' }]);
+    expect(n.step({ type: 'path-removed', pathId: 'b', nowMs: 360 })).toEqual([]);
+    expect(n.systemState('y')).toBe('UNKNOWN');
   });
 
   it('an alive system whose live paths all die is dead even if a new path has not spoken yet', () => {
