@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
-    reporters: ['default'],
+    // In CI a skipped test fails the run, naming it (test/helpers/no-skips-in-ci.ts).
+    reporters: ['default', './test/helpers/no-skips-in-ci.ts'],
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'forks' } },
       { test: { name: 'contract', include: ['test/contract/**/*.test.ts'], pool: 'forks' } },

@@ -3,13 +3,14 @@
 // sources (run through tsx) and from dist/ (compiled JavaScript).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateClusterSecret, writeKeyFile } from '../../src/cluster/cluster-key.js';
 import type { PathConfig } from '../../src/cluster/comm-path.js';
+import { freePort } from '../lib/free-port.js';
+import { waitFor } from '../lib/wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromSource = import.meta.url.endsWith('.ts');
@@ -51,24 +52,12 @@ export class BenchNode {
   }
 }
 
-export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Poll every 5 ms (detection times are measured with it). */
+export function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(cond, { deadlineMs: timeoutMs, intervalMs: 5, what });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+export { freePort };
 
 /** A temp dir with a key file; nodes started from it are tracked for cleanup. */
 export class BenchCluster {

@@ -53,7 +53,7 @@ export async function bench(): Promise<Record<string, unknown>> {
 
     const sock = path.join(dir, 'run', 'admin.sock');
     const conf = path.join(dir, 'vigil.conf');
-    fs.writeFileSync(conf, `VIGIL_NODE_NAME=bench\nVIGIL_STATE_DIR=${dir}/state\nVIGIL_ADMIN_SOCKET=${sock}\nVIGIL_METRICS_ADDRESS=off\nVIGIL_LOG_LEVEL=warn\n`);
+    fs.writeFileSync(conf, `VIGIL_NODE_NAME=bench\nVIGIL_STATE_DIR=${dir}/state\nVIGIL_ADMIN_SOCKET=${sock}\nVIGIL_METRICS_ADDRESS=off\nVIGIL_LOG_LEVEL=warn\n`, { mode: 0o600 });
     const daemon = spawn(process.execPath, [VIGILD, '--config', conf], { stdio: 'ignore' });
     const roundTrip: number[] = [];
     try {

@@ -68,7 +68,7 @@ function lcdAgentWith(count: number, dir: string): AgentMetrics {
   doc.instances = Array.from({ length: count }, (_, i) => ({ ...template, tag: `fs-${i}`, id: `/srv/fs-${i}`, state: STATES[i % STATES.length] }));
   writeFileSync(file, JSON.stringify(doc));
   const { config } = buildConfig({ VIGIL_NODE_NAME: 'node1', VIGIL_STATE_DIR: dir, VIGIL_METRICS_ADDRESS: 'off' });
-  const agent = new Agent(config, pino({ level: 'silent' }));
+  const agent = new Agent(config, pino({ level: 'silent' }), { platform: createLinuxPlatform() });
   if (agent.lcd.instances().length !== count) throw new Error('LCD fixture did not load');
   return new AgentMetrics({ sources: agentMetricsSources(agent), version: 'bench' });
 }

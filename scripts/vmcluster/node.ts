@@ -9,7 +9,7 @@ import { QmpClient } from './qmp.js';
 import { killTracked, track, untrack } from './reaper.js';
 import type { NicPlan, NodePlan } from './topology.js';
 import { qemuMarker } from './paths.js';
-import { waitFor, type WaitOptions } from './wait.js';
+import { waitFor, type WaitOptions } from '../lib/wait.js';
 
 export interface NodeLaunch {
   clusterId: string;

@@ -1,6 +1,8 @@
 // The table of administration command handlers and the one dispatch function that the admin
-// socket (and the cluster's messaging, for -d requests from other systems) calls. Handlers
-// throw VigilError for refused input; dispatch turns that into a reply with the error number.
+// socket (and the cluster's messaging, for -d requests from other systems) calls. One table per
+// agent, built where vigild is composed (daemon/compose.ts), which registers every part's
+// handlers in it. Handlers throw VigilError for refused input; dispatch turns that into a reply
+// with the error number.
 import { VigilError } from '../common/errors.js';
 import type { AgentContext } from './context.js';
 import { EXIT_FAILED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE } from './exit-codes.js';
@@ -15,22 +17,6 @@ export class UsageError extends VigilError {
     super(0, message);
     this.name = 'UsageError';
   }
-}
-
-const handlers = new Map<string, AdminHandler>();
-
-/** Register `handler` for `name`. Registering a name twice is a programming error. */
-export function registerAdminCommand(name: string, handler: AdminHandler): void {
-  if (handlers.has(name)) throw new Error(`admin command "${name}" is registered twice`);
-  handlers.set(name, handler);
-}
-
-export function adminCommandNames(): string[] {
-  return [...handlers.keys()].sort();
-}
-
-export function hasAdminCommand(name: string): boolean {
-  return handlers.has(name);
 }
 
 /** Build the reply for an error thrown by a handler. */
@@ -51,26 +37,45 @@ export function errorResult(err: unknown, ctx: AgentContext, command: string): A
   return { exitCode: EXIT_INTERNAL, stdout: '', stderr: `${command}: internal error: ${message}\n`, data: { error: { number: 0, message } } };
 }
 
-/** Run one request: locally, or on `req.destsys` through ctx.forward. Never throws. */
-export async function dispatchAdminRequest(req: AdminRequest, ctx: AgentContext): Promise<AdminReply> {
-  const { id } = req;
-  if (req.destsys !== undefined && req.destsys !== '' && req.destsys !== ctx.localSystem) {
-    if (!ctx.forward) {
-      return { id, exitCode: EXIT_UNREACHABLE, stdout: '', stderr: `${req.command}: no comm path to system "${req.destsys}" (cluster messaging is not running)\n` };
-    }
-    const { destsys, ...rest } = req;
-    try {
-      return { ...(await ctx.forward(destsys, rest)), id };
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      return { id, exitCode: EXIT_UNREACHABLE, stdout: '', stderr: `${req.command}: cannot reach system "${destsys}": ${message}\n` };
-    }
+/** The handlers of one agent, by command name. */
+export class AdminCommands {
+  private readonly handlers = new Map<string, AdminHandler>();
+
+  /** Register `handler` for `name`. Registering a name twice is a programming error. */
+  register(name: string, handler: AdminHandler): void {
+    if (this.handlers.has(name)) throw new Error(`admin command "${name}" is registered twice`);
+    this.handlers.set(name, handler);
   }
-  const handler = handlers.get(req.command);
-  if (!handler) return { id, exitCode: EXIT_USAGE, stdout: '', stderr: `unknown command "${req.command}"\n` };
-  try {
-    return { ...(await handler(req, ctx)), id };
-  } catch (err) {
-    return { ...errorResult(err, ctx, req.command), id };
+
+  names(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+
+  has(name: string): boolean {
+    return this.handlers.has(name);
+  }
+
+  /** Run one request: locally, or on `req.destsys` through ctx.forward. Never throws. */
+  async dispatch(req: AdminRequest, ctx: AgentContext): Promise<AdminReply> {
+    const { id } = req;
+    if (req.destsys !== undefined && req.destsys !== '' && req.destsys !== ctx.localSystem) {
+      if (!ctx.forward) {
+        return { id, exitCode: EXIT_UNREACHABLE, stdout: '', stderr: `${req.command}: no comm path to system "${req.destsys}" (cluster messaging is not running)\n` };
+      }
+      const { destsys, ...rest } = req;
+      try {
+        return { ...(await ctx.forward(destsys, rest)), id };
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        return { id, exitCode: EXIT_UNREACHABLE, stdout: '', stderr: `${req.command}: cannot reach system "${destsys}": ${message}\n` };
+      }
+    }
+    const handler = this.handlers.get(req.command);
+    if (!handler) return { id, exitCode: EXIT_USAGE, stdout: '', stderr: `unknown command "${req.command}"\n` };
+    try {
+      return { ...(await handler(req, ctx)), id };
+    } catch (err) {
+      return { ...errorResult(err, ctx, req.command), id };
+    }
   }
 }

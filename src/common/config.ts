@@ -1,7 +1,10 @@
 // vigild's configuration: /etc/default/vigil, a KEY=VALUE file in the style of
 // /etc/default/LifeKeeper, with the seeds' tunable names where they exist plus Vigil's own
-// VIGIL_* keys. Every value is validated; an invalid one is an error that names the key and
-// the rule. Keys this file does not know are kept in `raw` for kits with their own tunables.
+// VIGIL_* keys. Every key is declared once in ConfigSchema below, with its rule, default and
+// meaning (docs/configuration.md and deploy/default/vigil are generated from it by
+// scripts/gen-config-docs.ts). Everything is validated before any subsystem starts: an invalid
+// value is an error naming the key and the rule, an unknown key is an error naming the nearest
+// known one, and a mode this version does not implement is refused, never replaced.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
@@ -11,22 +14,49 @@ import { VigilError } from './errors.js';
 export { DEFAULT_CONFIG_PATH, parseKeyValueText };
 export const ERR_NAS_DEFAULTS_ILLOGICAL = 107009;
 
+/** What the reference shows for a key's value (attached to the validator with .meta()). */
+export interface ValueDoc {
+  type: string;
+  range: string;
+}
+
+const valueDoc = (type: string, range: string): ValueDoc & Record<string, unknown> => ({ type, range });
+
 /** Seconds as a decimal number ("5", "0.2"). */
 const seconds = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d+(\.\d+)?$/, { message: 'must be a number of seconds such as 5 or 0.2' })
     .transform(Number)
-    .pipe(z.number().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+    .pipe(z.number().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }))
+    .meta(valueDoc('seconds', `${min} to ${max}`));
 
 const integer = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d+$/, { message: 'must be a whole number' })
     .transform(Number)
-    .pipe(z.number().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+    .pipe(z.number().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }))
+    .meta(valueDoc('whole number', `${min} to ${max}`));
 
-const absolutePath = z.string().regex(/^\/\S*$/, { message: 'must be an absolute path without spaces' });
+/**
+ * One of `values`; a value in `notImplemented` (a mode of the product this version lacks) is
+ * refused with its own reason instead of being silently replaced by another mode.
+ */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, notImplemented: Record<string, string> = {}) =>
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      if (notImplemented[s] !== undefined) ctx.addIssue({ code: 'custom', message: notImplemented[s] });
+      else if (!values.includes(s)) ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+    })
+    .transform((s) => s as T[number])
+    .meta(valueDoc('one of', values.join(', ')));
+
+const absolutePath = z
+  .string()
+  .regex(/^\/\S*$/, { message: 'must be an absolute path without spaces' })
+  .meta(valueDoc('path', 'absolute, no spaces'));
 
 /** host:port with an IPv4 literal, [IPv6] literal or name; or "off" to disable. */
 const listenAddress = z
@@ -36,50 +66,59 @@ const listenAddress = z
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(s);
     const port = m ? Number(m[3]) : NaN;
     if (!m || port < 1 || port > 65535) {
-      ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT (e.g. 127.0.0.1:9787 or [::1]:9787) or off' });
+      ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT (e.g. 127.0.0.1:9787 or [::1]:9787, port 1 to 65535) or off' });
       return z.NEVER;
     }
     return { host: (m[1] ?? m[2])!, port };
-  });
+  })
+  .meta(valueDoc('HOST:PORT or off', 'port 1 to 65535'));
+
+const nodeName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+    message: 'must be 1-64 letters, digits, "-", "_" or "." starting with a letter or digit',
+  })
+  .meta(valueDoc('name', '1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit'));
 
 function defaultNodeName(): string {
   return os.hostname().split('.')[0]!.replace(/[^A-Za-z0-9._-]/g, '-') || 'localhost';
 }
 
+// One line per key: validator, default (.prefault for text that is parsed, .default for a
+// final value, .optional() for none) and meaning (.describe). Keep the meaning one sentence;
+// it is what docs/configuration.md and the example file show.
 const ConfigSchema = z.object({
-  LCMHBEATTIME: seconds(0.05, 60).prefault('5'),
-  LCMNUMHBEATS: integer(2, 100).prefault('3'),
-  LKCHECKINTERVAL: seconds(1, 86400).prefault('120'),
-  LKNFSTIMEOUT: seconds(1, 3600).prefault('120'),
-  LKNFSSYSCALLTO: seconds(0.1, 600).prefault('5'),
-  LKNASERROR: z.enum(['switch', 'halt'], { message: 'must be switch or halt' }).default('switch'),
-  QUORUM_MODE: z
-    .enum(['majority', 'tcp_remote', 'storage', 'none'], { message: 'must be majority, tcp_remote, storage or none' })
-    .default('majority'),
-  VIGIL_NODE_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
-      message: 'must be 1-64 letters, digits, "-", "_" or "." starting with a letter or digit',
-    })
-    .default(defaultNodeName),
-  VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil'),
-  VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock'),
-  VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key'),
-  VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787'),
-  // Time limit of one durable LCD write; past it the change is refused (or, after the commit
-  // point, kept in memory) and the agent carries on while the disk is stuck.
-  VIGIL_LCD_WRITE_TIMEOUT_MS: integer(100, 600_000).prefault('10000'),
-  VIGIL_LOG_LEVEL: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-      message: 'must be one of fatal, error, warn, info, debug, trace, silent',
-    })
-    .default('info'),
+  LCMHBEATTIME: seconds(0.05, 60).prefault('5').describe('Seconds between two heartbeats on each comm path.'),
+  LCMNUMHBEATS: integer(2, 100).prefault('3').describe('Heartbeats missed in a row before a comm path is declared dead; a system is dead when all its paths are.'),
+  LKCHECKINTERVAL: seconds(1, 86400).prefault('120').describe('Seconds between two quickChecks of each resource in service.'),
+  LKCHECKINTERVAL_GEN_APP: seconds(1, 86400).optional().describe('quickCheck interval of gen/app resources (default: LKCHECKINTERVAL).'),
+  LKCHECKINTERVAL_GEN_FILESYS: seconds(1, 86400).optional().describe('quickCheck interval of gen/filesys resources (default: LKCHECKINTERVAL).'),
+  LKNFSTIMEOUT: seconds(1, 3600).prefault('120').describe('NAS: overall time limit of an NFS probe; with LKNFSSYSCALLTO checked by seed rule 107009 (no kit reads it yet).'),
+  LKNFSSYSCALLTO: seconds(0.1, 600).prefault('5').describe('NAS: time limit of one system call of an NFS probe (no kit reads it yet).'),
+  LKNASERROR: oneOf(['switch', 'halt']).default('switch').describe('NAS: what a failed NFS probe does, switch the hierarchy over or halt the node (no kit reads it yet).'),
+  QUORUM_MODE: oneOf(['majority', 'none'], {
+    tcp_remote: 'tcp_remote quorum is not available in this version; use majority or none',
+    storage: 'storage quorum is not available in this version; use majority or none',
+  })
+    .default('majority')
+    .describe('Whether a failover needs a majority of the systems alive (majority; two systems: the survivor) or nothing (none).'),
+  VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
+  VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
+  VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),
+  VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key').describe('The cluster key that authenticates every message between systems (made by `vigil keygen`).'),
+  VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787').describe('Where the Prometheus endpoint (/metrics, /healthz) listens, or off.'),
+  VIGIL_LCD_WRITE_TIMEOUT_MS: integer(100, 600_000).prefault('10000').describe('Milliseconds one durable LCD write may take; past it the change is refused and vigild carries on while the disk is stuck.'),
+  VIGIL_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written to the journal.'),
+  VIGIL_LOCAL_RECOVERY_ATTEMPTS: integer(1, 1000).prefault('3').describe('Local recoveries of one resource allowed within VIGIL_LOCAL_RECOVERY_WINDOW before its hierarchy fails over.'),
+  VIGIL_LOCAL_RECOVERY_WINDOW: seconds(1, 604800).prefault('600').describe('Seconds over which VIGIL_LOCAL_RECOVERY_ATTEMPTS are counted.'),
+  VIGIL_HALT_ACTION: oneOf(['exit', 'sysrq']).default('exit').describe('What a kit\'s halt request does: exit (vigild kills its own process group) or sysrq (immediate power-off).'),
+  VIGIL_FSTAB: absolutePath.default('/etc/fstab').describe('The fstab that gen/filesys edits.'),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;
 
 export interface VigilConfig extends Parsed {
-  /** Every KEY=VALUE from the file, known or not, as written (for kits' own tunables). */
+  /** Every KEY=VALUE from the file, as written. */
   raw: Record<string, string>;
   /** Where the configuration was read from ('' when built from defaults only). */
   source: string;
@@ -99,20 +138,53 @@ export interface LoadedConfig {
 
 export const KNOWN_CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof Parsed)[];
 
+/** The schema itself, for the generated reference (scripts/gen-config-docs.ts). */
+export const CONFIG_SCHEMA = ConfigSchema;
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known key closest to `key`, when it is close enough to be a likely typo. */
+export function nearestKnownKey(key: string): string | undefined {
+  let best: { k: string; d: number } | undefined;
+  for (const k of KNOWN_CONFIG_KEYS) {
+    const d = distance(key.toUpperCase(), k);
+    if (!best || d < best.d) best = { k, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.k : undefined;
+}
+
 /** Validate KEY=VALUE pairs into a VigilConfig, applying defaults and the seeds' fallback rules. */
 export function buildConfig(values: Record<string, string>, source = ''): LoadedConfig {
   const known: Record<string, string> = {};
-  for (const k of KNOWN_CONFIG_KEYS) if (values[k] !== undefined) known[k] = values[k]!;
+  const problems: string[] = [];
+  const badKeys: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    if ((KNOWN_CONFIG_KEYS as string[]).includes(k)) known[k] = v;
+    else {
+      const near = nearestKnownKey(k);
+      problems.push(`${k}: unknown key${near ? ` (did you mean ${near}?)` : ''}`);
+      badKeys.push(k);
+    }
+  }
   const r = ConfigSchema.safeParse(known);
   if (!r.success) {
-    const problems = r.error.issues.map((i) => {
+    for (const i of r.error.issues) {
       const key = String(i.path[0] ?? '?');
-      return `${key}=${JSON.stringify(known[key] ?? '')}: ${i.message}`;
-    });
-    throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, {
-      source,
-      keys: r.error.issues.map((i) => String(i.path[0])),
-    });
+      problems.push(`${key}=${JSON.stringify(known[key] ?? '')}: ${i.message}`);
+      badKeys.push(key);
+    }
+  }
+  if (!r.success || problems.length) {
+    throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, { source, keys: badKeys });
   }
   const config: VigilConfig = { ...r.data, raw: { ...values }, source };
   const warnings: ConfigWarning[] = [];
@@ -132,14 +204,33 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
   return { config, warnings };
 }
 
-/** Read and validate a configuration file. A missing file yields the defaults only when `optional`. */
+/**
+ * Read and validate a configuration file. A missing file yields the defaults only when
+ * `optional`. The file steers what runs as root (VIGIL_FSTAB, the key file), so one that group
+ * or others may write is refused.
+ */
 export function loadConfig(file = DEFAULT_CONFIG_PATH, opts: { optional?: boolean } = {}): LoadedConfig {
   let text: string;
+  let mode: number;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    const fd = fs.openSync(file, 'r');
+    try {
+      mode = fs.fstatSync(fd).mode;
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && opts.optional) return buildConfig({}, '');
     throw new VigilError(0, `cannot read configuration ${file}: ${(err as Error).message}`, { file }, { cause: err });
+  }
+  if ((mode & 0o022) !== 0) {
+    throw new VigilError(
+      0,
+      `configuration ${file} is writable by ${mode & 0o020 ? (mode & 0o002 ? 'group and others' : 'group') : 'others'} ` +
+        `(mode ${(mode & 0o7777).toString(8).padStart(4, '0')}); refusing it: run chmod go-w ${file}`,
+      { file },
+    );
   }
   return buildConfig(parseKeyValueText(text, file), file);
 }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { AgentContext } from '../admin/context.js';
 import { EXIT_FAILED, EXIT_USAGE } from '../admin/exit-codes.js';
 import type { AdminReply, AdminRequest } from '../admin/protocol.js';
-import { dispatchAdminRequest } from '../admin/registry.js';
+import type { AdminCommands } from '../admin/registry.js';
 import { VigilError } from '../common/errors.js';
 import type { PeerCredential, PeerCredentials } from '../platform/platform.js';
 import type { Subsystem } from './agent.js';
@@ -92,6 +92,7 @@ export class AdminServer implements Subsystem {
     private readonly ctx: AgentContext,
     private readonly log: Logger,
     private readonly peers: PeerCredentials,
+    private readonly commands: AdminCommands,
   ) {
     this.allowedUids = new Set([0, process.geteuid?.() ?? 0]);
   }
@@ -191,7 +192,7 @@ export class AdminServer implements Subsystem {
         }
         if (!isRequest(req)) return refuse('malformed request: expected {id, command, options, args}');
         this.log.info({ command: req.command, destsys: req.destsys }, 'admin command');
-        void dispatchAdminRequest(req, this.ctx).then(send);
+        void this.commands.dispatch(req, this.ctx).then(send);
       }
     });
   }

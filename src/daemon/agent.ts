@@ -1,12 +1,13 @@
 // The Agent: one vigild's configuration, LCD, logger and the ordered list of subsystems that run
 // inside it. Parts of the product attach themselves as subsystems (see compose.ts); the Agent
 // starts them in order and stops them in reverse, so a part can rely on everything attached
-// before it while it runs.
+// before it while it runs. The Agent does not build its platform: the composition root
+// (daemon/main.ts) builds the one Linux platform of the process and hands it in.
 import type { Logger } from 'pino';
 import type { AgentContext } from '../admin/context.js';
 import type { VigilConfig } from '../common/config.js';
 import { Lcd } from '../lcd/lcd.js';
-import { createLinuxPlatform } from '../platform/linux/index.js';
+import type { Platform } from '../platform/platform.js';
 
 export interface Subsystem {
   /** Short name for logs ("admin-server", "cluster", ...). */
@@ -24,21 +25,25 @@ export class Agent {
   readonly lcd: Lcd;
   readonly log: Logger;
   readonly localSystem: string;
+  /** The kernel interfaces every part of this agent uses. */
+  readonly platform: Platform;
   /** Handed to admin command handlers; the cluster fills in `forward`. */
   readonly context: AgentContext;
   private readonly subsystems: Subsystem[] = [];
   private started: Subsystem[] = [];
   private stopping: Promise<void> | undefined;
 
-  constructor(config: VigilConfig, log: Logger, lcd?: Lcd) {
+  /** `lcd`: an LCD opened already (tests); by default the one under VIGIL_STATE_DIR. */
+  constructor(config: VigilConfig, log: Logger, deps: { platform: Platform; lcd?: Lcd }) {
     this.config = config;
     this.log = log;
+    this.platform = deps.platform;
     this.lcd =
-      lcd ??
+      deps.lcd ??
       Lcd.open({
         dir: config.VIGIL_STATE_DIR,
         localSystem: config.VIGIL_NODE_NAME,
-        files: createLinuxPlatform().durableFiles,
+        files: deps.platform.durableFiles,
         writeTimeoutMs: config.VIGIL_LCD_WRITE_TIMEOUT_MS,
         onWarning: (message, details) => log.warn(details, message),
       });

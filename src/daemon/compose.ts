@@ -2,22 +2,27 @@
 // Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
 // others use its membership and messaging), then metrics, then the hierarchy engine; the admin
 // socket last, so commands are only accepted once everything they may touch is running.
+// The agent's command table is built here too, and each part's admin commands registered in it.
+import { registerHierarchyCommands } from '../admin/commands/hierarchy.js';
 import { registerCoreCommands } from '../admin/commands/index.js';
+import { AdminCommands } from '../admin/registry.js';
 import { AdminServer } from './admin-server.js';
 import type { Agent } from './agent.js';
-import { createLinuxPlatform } from '../platform/linux/index.js';
 import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
 
-export function composeAgent(agent: Agent): void {
-  registerCoreCommands();
+/** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
+export function composeAgent(agent: Agent): AdminCommands {
+  const commands = new AdminCommands();
+  registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
-  const cluster = attachCluster(agent);
-  // The native probe counters are process-wide, so any TimedStat reads those of the kits' probes.
-  const metrics = attachMetrics(agent, { cluster, probes: createLinuxPlatform().timedStat });
+  const cluster = attachCluster(agent, commands);
+  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
-  attachHierarchy(agent, cluster, metrics.recorder);
-  agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, createLinuxPlatform().peerCredentials));
+  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder);
+  registerHierarchyCommands(commands, () => hierarchy.service);
+  agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
+  return commands;
 }

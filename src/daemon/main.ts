@@ -4,28 +4,55 @@
 // start), composes and starts the subsystems, and shuts down cleanly on SIGTERM / SIGINT.
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
+import { vigilVersion } from '../common/version.js';
+import { createLinuxPlatform } from '../platform/linux/index.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
 import { createLogger } from './logger.js';
 
-function configPath(argv: string[]): string {
-  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  if (i >= 0) {
+const USAGE = 'usage: vigild [--config FILE] | --version | --help\n  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n';
+
+/** A command line vigild cannot run with: the message, the usage, exit code 2. */
+class UsageError extends Error {}
+
+type Invocation = { kind: 'run'; configFile: string } | { kind: 'help' } | { kind: 'version' };
+
+/** Every argument is known or an error: a typo must not start a daemon with another config. */
+function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Invocation {
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[i + 1];
-    if (!v) throw new VigilError(0, '--config needs a file path');
-    return v;
+    if (a === '--help' || a === '-h') return { kind: 'help' };
+    if (a === '--version' || a === '-V') return { kind: 'version' };
+    if (a === '--config' || a.startsWith('--config=')) {
+      const v = a === '--config' ? argv[++i] : a.slice('--config='.length);
+      if (!v) throw new UsageError('--config needs a file path');
+      if (configFile !== undefined) throw new UsageError('--config given twice');
+      configFile = v;
+    } else if (a.startsWith('-')) throw new UsageError(`unknown option "${a}"`);
+    else throw new UsageError(`unexpected argument "${a}"`);
   }
-  return process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH;
+  return { kind: 'run', configFile: configFile ?? (env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH) };
 }
 
 async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: vigild [--config FILE]\n  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n');
+  let inv: Invocation;
+  try {
+    inv = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`vigild: ${err.message}\n${USAGE}`);
+    return 2;
+  }
+  if (inv.kind === 'help') {
+    process.stdout.write(USAGE);
     return 0;
   }
-  const { config, warnings } = loadConfig(configPath(argv));
+  if (inv.kind === 'version') {
+    process.stdout.write(`vigild ${vigilVersion()}\n`);
+    return 0;
+  }
+  const { config, warnings } = loadConfig(inv.configFile);
   const log = createLogger(config.VIGIL_LOG_LEVEL, 'vigild');
   // A bug must not leave a half-working agent behind: log it and exit, systemd restarts us.
   process.on('uncaughtException', (err) => {
@@ -38,7 +65,8 @@ async function main(): Promise<number> {
   });
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
-  const agent = new Agent(config, log);
+  // The one place vigild builds its platform; every part gets it from the agent.
+  const agent = new Agent(config, log, { platform: createLinuxPlatform() });
   composeAgent(agent);
 
   let signalled = false;

@@ -4,7 +4,7 @@
 // states into the LCD, and gives admin commands `-d destsys` by forwarding them as a request
 // to the other agent, which runs them locally.
 import { commPathKey, type CommPath } from '../lcd/schema.js';
-import { dispatchAdminRequest } from '../admin/registry.js';
+import type { AdminCommands } from '../admin/registry.js';
 import type { AdminReply, AdminRequest } from '../admin/protocol.js';
 import { VigilError } from '../common/errors.js';
 import { readKeyFile } from '../cluster/cluster-key.js';
@@ -41,7 +41,10 @@ class WiredCluster implements ClusterSubsystem {
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(private readonly agent: Agent) {}
+  constructor(
+    private readonly agent: Agent,
+    private readonly commands: AdminCommands,
+  ) {}
 
   async start(): Promise<void> {
     const { agent } = this;
@@ -110,7 +113,7 @@ class WiredCluster implements ClusterSubsystem {
         // A forwarded request runs here; it is never forwarded again (no loops between agents).
         const { destsys: _ignored, ...local } = req;
         agent.log.info({ from, command: req.command }, 'cluster: running a forwarded admin command');
-        return dispatchAdminRequest(local as AdminRequest, agent.context);
+        return this.commands.dispatch(local as AdminRequest, agent.context);
       });
       await node.start();
       this.node = node;
@@ -151,8 +154,8 @@ class WiredCluster implements ClusterSubsystem {
 }
 
 /** Adds the cluster subsystem to the agent (call from compose.ts, before the subsystems that use it). */
-export function attachCluster(agent: Agent): ClusterSubsystem {
-  const c = new WiredCluster(agent);
+export function attachCluster(agent: Agent, commands: AdminCommands): ClusterSubsystem {
+  const c = new WiredCluster(agent, commands);
   agent.addSubsystem(c);
   return c;
 }

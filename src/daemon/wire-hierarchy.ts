@@ -1,13 +1,13 @@
-// Attaches the hierarchy engine to vigild: builds the kits (gen/app, gen/filesys over the Linux
-// platform), the HierarchyService over the agent's LCD, registers the hierarchy admin commands,
-// and joins the service to the cluster: membership events (system alive/dead/restarted) drive
+// Attaches the hierarchy engine to vigild: builds the kits (gen/app, gen/filesys over the agent's
+// platform), the HierarchyService over the agent's LCD (whose admin commands compose.ts
+// registers), and joins the service to the cluster: membership events (system alive/dead/restarted) drive
 // failover and switchback, and the cluster's authenticated messaging carries engine messages
 // (HIER_MESSAGE) and the steps of extend/unextend/delete (HIER_TASK).
 //
-// Tunables read from /etc/default/vigil: LKCHECKINTERVAL (seconds between quickChecks), per-kit
-// overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS, QUORUM_MODE (majority | none;
-// in a two-system cluster the survivor of a majority cluster keeps quorum, as there is no
-// majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
+// Tunables (validated in common/config.ts before anything starts): LKCHECKINTERVAL (seconds
+// between quickChecks), per-kit overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS,
+// QUORUM_MODE (majority | none; in a two-system cluster the survivor of a majority cluster keeps
+// quorum, as there is no majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
 // VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
@@ -17,16 +17,12 @@
 // When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
 import { writeFileSync } from 'node:fs';
 
+import type { VigilConfig } from '../common/config.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
 import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
 import { KitRegistry } from '../kits/kit.js';
-import { createLinuxPlatform } from '../platform/linux/index.js';
-import { LinuxFsProbe } from '../platform/linux/fs-probe.js';
-import { LinuxMountControl } from '../platform/linux/mount-control.js';
-import { LinuxMountHolders } from '../platform/linux/mount-holders.js';
-import { registerHierarchyCommands } from '../hierarchy/admin-commands.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
 import { handleTaskStep } from '../hierarchy/tasks.js';
@@ -40,13 +36,6 @@ const STOP_REMOVE_LIMIT_MS = 8_000;
 
 export interface HierarchySubsystem extends Subsystem {
   readonly service: HierarchyService | undefined;
-}
-
-function positiveNumber(raw: string | undefined, key: string, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${key}=${JSON.stringify(raw)}: must be a positive number`);
-  return n;
 }
 
 class WiredHierarchy implements HierarchySubsystem {
@@ -64,29 +53,25 @@ class WiredHierarchy implements HierarchySubsystem {
 
   start(): void {
     const { agent } = this;
-    const raw = agent.config.raw;
-    const plat = createLinuxPlatform();
+    const config = agent.config;
+    const plat = agent.platform;
     const m = this.metrics;
     const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
     const kits = new KitRegistry();
     for (const kit of [
       new AppKit(),
       new FilesysKit(
-        { mountTable: plat.mounts, timedStat, mountControl: new LinuxMountControl(), holders: new LinuxMountHolders(), probe: new LinuxFsProbe() },
-        { fstabPath: raw['VIGIL_FSTAB'] || '/etc/fstab' },
+        { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe },
+        { fstabPath: config.VIGIL_FSTAB },
       ),
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
+    // Per-kit quickCheck intervals (validated with the rest of the configuration at start-up).
     const byApp: Record<string, number> = {};
-    for (const app of kits.apps()) {
-      const key = `LKCHECKINTERVAL_${app.replace('/', '_').toUpperCase()}`;
-      if (raw[key] !== undefined) byApp[app] = positiveNumber(raw[key], key, 0) * 1000;
-    }
-    const quorumMode = agent.config.QUORUM_MODE;
-    if (quorumMode === 'tcp_remote' || quorumMode === 'storage') {
-      agent.log.warn({ QUORUM_MODE: quorumMode }, 'hierarchy: this quorum mode is not available; using majority');
-    }
+    if (config.LKCHECKINTERVAL_GEN_APP !== undefined) byApp['gen/app'] = config.LKCHECKINTERVAL_GEN_APP * 1000;
+    if (config.LKCHECKINTERVAL_GEN_FILESYS !== undefined) byApp['gen/filesys'] = config.LKCHECKINTERVAL_GEN_FILESYS * 1000;
+    const quorumMode = config.QUORUM_MODE;
     const svc = new HierarchyService({
       lcd: agent.lcd,
       kits,
@@ -94,16 +79,15 @@ class WiredHierarchy implements HierarchySubsystem {
       checkIntervalMs: agent.config.LKCHECKINTERVAL * 1000,
       checkIntervalByApp: byApp,
       recovery: {
-        maxAttempts: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_ATTEMPTS'], 'VIGIL_LOCAL_RECOVERY_ATTEMPTS', 3),
-        windowMs: positiveNumber(raw['VIGIL_LOCAL_RECOVERY_WINDOW'], 'VIGIL_LOCAL_RECOVERY_WINDOW', 600) * 1000,
+        maxAttempts: config.VIGIL_LOCAL_RECOVERY_ATTEMPTS,
+        windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
       quorum: quorumMode === 'none' ? undefined : () => this.haveMajority(),
-      haltNode: (reason) => this.halt(reason, raw['VIGIL_HALT_ACTION'] ?? 'exit'),
+      haltNode: (reason) => this.halt(reason, config.VIGIL_HALT_ACTION),
       events: m,
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
-    registerHierarchyCommands(svc);
     svc.start();
     this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.
@@ -134,7 +118,7 @@ class WiredHierarchy implements HierarchySubsystem {
     return systems.filter((s) => alive.has(s)).length * 2 > systems.length;
   }
 
-  private halt(reason: string, action: string): void {
+  private halt(reason: string, action: VigilConfig['VIGIL_HALT_ACTION']): void {
     this.agent.log.fatal({ reason, action }, 'hierarchy: a recovery kit asked for this node to halt');
     if (action === 'sysrq') {
       try {

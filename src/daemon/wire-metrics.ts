@@ -16,6 +16,7 @@ import { VigilError } from '../common/errors.js';
 import { clusterMetricsSources, type ClusterStatsView } from '../metrics/cluster-source.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { AgentMetrics } from '../metrics/registry.js';
+import { vigilVersion } from '../common/version.js';
 import { MetricsServer } from '../metrics/server.js';
 import { TransitionTracker } from '../metrics/transition-tracker.js';
 import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-source.js';
@@ -121,17 +122,4 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
   };
   agent.addSubsystem(subsystem);
   return { metrics, recorder: metrics.recorder, endpoint: () => server?.endpoint() };
-}
-
-/** The version from the package.json that ships with this code (src/ or dist/src/ alike). */
-function vigilVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'vigil' && pkg.version) return pkg.version;
-    } catch {
-      // Not at this level; try the next one up.
-    }
-  }
-  return 'unknown';
 }

@@ -82,7 +82,7 @@ export class LocalCluster {
         QUORUM_MODE: 'none',
         ...opts.extraConfig,
       };
-      writeFileSync(join(d, 'vigil.conf'), Object.entries(cfg).map(([k, v]) => `${k}=${v}\n`).join(''));
+      writeFileSync(join(d, 'vigil.conf'), Object.entries(cfg).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
     }
   }
 

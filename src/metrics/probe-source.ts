@@ -1,17 +1,10 @@
 // Adapts the platform's probe counters (TimedStat.counters(), src/platform/platform.ts) to the
-// metrics ProbeStats. Typed structurally so metrics does not load the platform itself.
+// metrics ProbeStats. A type-only import: metrics does not load the platform itself.
 
+import type { ProbeCounters } from '../platform/platform.js';
 import type { ProbeStats } from './sources.js';
 
-/** The part of ProbeCounters that metrics reads. */
-export interface ProbeCountersView {
-  inFlight: number;
-  parked: number;
-  reclaimedTotal: number;
-  timedOutTotal: number;
-  capacityRejectedTotal: number;
-  parkedByKey: Record<string, number>;
-}
+export type ProbeCountersView = ProbeCounters;
 
 export function probeMetricsSource(probes: { counters(): ProbeCountersView }): () => ProbeStats {
   return () => {

@@ -1,7 +1,7 @@
-// Platform interfaces the file-system kits need beyond platform.ts: mounting and unmounting,
+// The Platform's mount interfaces (part of Platform, see platform.ts): mounting and unmounting,
 // finding and ending the processes that hold a mount, and read/write probes with time limits.
-// Kept in their own file (platform.ts belongs to the foundation work) and implemented in
-// linux/mount-control.ts, linux/mount-holders.ts, linux/fs-probe.ts and memory/mounts.ts.
+// Implemented in linux/mount-control.ts, linux/mount-holders.ts, linux/fs-probe.ts and
+// memory/mounts.ts; the contract suite runs the same cases against both.
 
 export interface MountRequest {
   source: string;

@@ -2,6 +2,7 @@
 // only through these; linux/ implements them over the native addon and procfs/sysfs, memory/
 // implements them in memory with fault hooks for unit tests. One contract suite
 // (test/contract/platform.contract.test.ts) runs against both.
+import type { FsProbe, MountControl, MountHolders } from './mounts.js';
 
 /** stat(2) facts, as plain data. Times in milliseconds since the epoch. */
 export interface FileStat {
@@ -138,4 +139,10 @@ export interface Platform {
   blockDevices: BlockDevices;
   mounts: MountTable;
   peerCredentials: PeerCredentials;
+  /** Mounting and unmounting (mounts.ts). */
+  mountControl: MountControl;
+  /** The processes that hold a mount, and ending them (mounts.ts). */
+  mountHolders: MountHolders;
+  /** Read and write probes of a mounted file system (mounts.ts). */
+  fsProbe: FsProbe;
 }

@@ -1,7 +1,7 @@
 // One contract, two implementations: the same suite runs against the in-memory platform and
 // the real Linux one. Where the Linux side needs something this host may lack (root for a loop
 // device, /dev/fuse for a real hang) it reports skipped with the reason.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -12,6 +12,7 @@ import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import type { Platform } from '../../src/platform/platform.js';
 import { FuseHang, fuseUnavailableReason } from '../fixtures/fusehang/harness.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { settle } from '../helpers/settle.js';
 
 const S_IFMT = 0o170000;
@@ -56,8 +57,21 @@ interface HangableDir {
   release(): void;
 }
 
+/** Where mounts can be made, with what, and how to put a file or a holding process there. */
+interface MountFixture {
+  /** A directory new mount points can be created under. */
+  base: string;
+  source: string;
+  fsType: string;
+  addFile(path: string): void;
+  /** Start a process whose working directory is `dir`; resolves with its pid. */
+  hold(dir: string): Promise<number>;
+}
+
 interface Subject {
   platform: Platform;
+  /** For the mount interfaces, or why this implementation cannot provide them here. */
+  mounts: MountFixture | string;
   /** A writable directory for durable writes. */
   files: FileView;
   /** For durable writes that hang, or why this implementation cannot provide it here. */
@@ -93,8 +107,23 @@ async function memorySubject(): Promise<Subject> {
     list: () => p.kernel.list(dir),
     mkdir: (name) => void p.kernel.addDirectory(join(dir, name)),
   });
+  let nextPid = 41000;
+  const mounts: MountFixture = {
+    base: '/srv/contract',
+    source: '/dev/loop0',
+    fsType: 'tmpfs',
+    addFile: (path) => void p.kernel.addFile(path, 1),
+    hold: async (dir) => {
+      const pid = nextPid++;
+      const mp = p.kernel.mounts.filter((m) => dir === m.mountPoint || dir.startsWith(`${m.mountPoint}/`)).at(-1)!.mountPoint;
+      p.memoryMounts.holding.set(mp, [...(p.memoryMounts.holding.get(mp) ?? []), { pid, how: 'cwd', command: 'sleep' }]);
+      return pid;
+    },
+  };
+  p.kernel.addDirectory('/srv/contract');
   return {
     platform: p,
+    mounts,
     files: view('/var/lib/vigil'),
     hangableDir: {
       dir: '/mnt/stall/state',
@@ -169,8 +198,40 @@ async function linuxSubject(): Promise<Subject> {
       };
       blockDevice = { path: attach([]), sizeBytes: 8 << 20, readOnlyPath: attach(['--read-only']) };
     }
+    let mounts: MountFixture | string;
+    if (process.getuid?.() !== 0) mounts = 'needs root to mount a tmpfs';
+    else {
+      const base = join(dir, 'mnt');
+      mkdirSync(base);
+      const children: number[] = [];
+      cleanups.push(() => {
+        for (const pid of children) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already ended by the test
+          }
+        }
+        // Whatever a failed case left mounted, innermost first.
+        const mounted = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${base}/`));
+        for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+      });
+      mounts = {
+        base,
+        source: 'vigil-contract',
+        fsType: 'tmpfs',
+        addFile: (path) => writeFileSync(path, 'x'),
+        hold: async (cwd) => {
+          const child = spawn('sleep', ['60'], { cwd, stdio: 'ignore' });
+          await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+          children.push(child.pid!);
+          return child.pid!;
+        },
+      };
+    }
     return {
       platform: createLinuxPlatform(),
+      mounts,
       files: linuxView(join(dir, 'state')),
       hangableDir,
       existingFile,
@@ -186,13 +247,8 @@ async function linuxSubject(): Promise<Subject> {
 }
 
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Poll (every 5 ms, 10 s at most) until `cond` holds. */
+const until = (what: string, cond: () => boolean) => waitFor(cond, { deadlineMs: 10_000, intervalMs: 5, what });
 
 const implementations: [string, () => Promise<Subject>][] = [
   ['memory', memorySubject],
@@ -242,7 +298,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       const before = s.platform.timedStat.counters();
       h.hang();
       try {
-        const r = await settle(s.platform.timedStat.stat(h.path, 200));
+        const r = await settle(() => s.platform.timedStat.stat(h.path, 200));
         expect(r.error).toBeInstanceOf(ProbeTimeoutError);
         expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', syscall: 'stat', path: h.path, timeoutMs: 200 });
         // Never early; "on time" is measured by the integration test and the benchmark; here a
@@ -331,7 +387,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       const before = s.platform.timedStat.counters();
       h.hangBeforeCommit();
       try {
-        const r = await settle(df.writeAtomic(target, 'generation 2\n', { mode: 0o600, timeoutMs: 300 }));
+        const r = await settle(() => df.writeAtomic(target, 'generation 2\n', { mode: 0o600, timeoutMs: 300 }));
         expect(r.error).toBeInstanceOf(ProbeTimeoutError);
         expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', path: target, timeoutMs: 300, key, commitStarted: false });
         expect(r.ms).toBeGreaterThanOrEqual(299);
@@ -393,6 +449,63 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       expect(notBlock.error).toMatchObject({ code: 'ENOTTY', syscall: 'ioctl(BLKGETSIZE64)', path: s.existingFile });
       const missing = await settle(s.platform.blockDevices.info('/dev/vigil-no-such-device', 5000));
       expect(missing.error).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'open', path: '/dev/vigil-no-such-device' });
+    });
+  });
+
+  describe('MountControl, MountHolders and FsProbe', () => {
+    const request = (m: MountFixture, mountPoint: string) => ({ source: m.source, mountPoint, fsType: m.fsType, options: ['rw'] });
+    const listed = async (mountPoint: string) => (await s.platform.mounts.list()).filter((e) => e.mountPoint === mountPoint);
+
+    it('creates a mount point, mounts, remounts read-only, probes, and unmounts', async (ctx) => {
+      if (typeof s.mounts === 'string') return ctx.skip(s.mounts);
+      const m = s.mounts;
+      const mp = join(m.base, 'deep', 'er', 'one');
+      await s.platform.mountControl.ensureMountPoint(mp);
+      await s.platform.mountControl.ensureMountPoint(mp); // already there: fine
+      await s.platform.mountControl.mount(request(m, mp), 10_000);
+      expect(await listed(mp)).toMatchObject([{ mountPoint: mp, fsType: m.fsType }]);
+      expect((await listed(mp))[0]!.options).toContain('rw');
+
+      m.addFile(join(mp, 'hello'));
+      expect(await s.platform.fsProbe.readDir(mp, 10_000)).toEqual(['hello']);
+      await s.platform.fsProbe.writeProbe(mp, 10_000);
+      expect(await s.platform.fsProbe.readDir(mp, 10_000)).toEqual(['hello']); // the probe file is gone
+
+      await s.platform.mountControl.remount(mp, ['ro'], 10_000);
+      const ro = (await listed(mp))[0]!.options;
+      expect(ro).toContain('ro');
+      expect(ro).not.toContain('rw');
+      await expect(s.platform.fsProbe.writeProbe(mp, 10_000)).rejects.toThrow(/EROFS|read-only/i);
+
+      await s.platform.mountControl.umount(mp, 10_000);
+      expect(await listed(mp)).toEqual([]);
+      await expect(s.platform.mountControl.umount(mp, 10_000)).rejects.toThrow(/not mounted/);
+    });
+
+    it('refuses a mount on a missing mount point and probes of a missing directory', async (ctx) => {
+      if (typeof s.mounts === 'string') return ctx.skip(s.mounts);
+      const m = s.mounts;
+      const missing = join(m.base, 'no-such-dir');
+      await expect(s.platform.mountControl.mount(request(m, missing), 10_000)).rejects.toThrow(/mount point does not exist/);
+      expect(await listed(missing)).toEqual([]);
+      await expect(s.platform.fsProbe.readDir(missing, 10_000)).rejects.toThrow(/ENOENT/);
+      await expect(s.platform.fsProbe.writeProbe(missing, 10_000)).rejects.toThrow(/ENOENT/);
+    });
+
+    it('finds the process holding a mount, which keeps it busy until ended', async (ctx) => {
+      if (typeof s.mounts === 'string') return ctx.skip(s.mounts);
+      const m = s.mounts;
+      const mp = join(m.base, 'held');
+      await s.platform.mountControl.ensureMountPoint(mp);
+      await s.platform.mountControl.mount(request(m, mp), 10_000);
+      const pid = await m.hold(mp);
+      const holders = await s.platform.mountHolders.find(mp);
+      expect(holders).toContainEqual(expect.objectContaining({ pid, how: 'cwd' }));
+      await expect(s.platform.mountControl.umount(mp, 10_000)).rejects.toThrow(/busy/);
+      expect(await s.platform.mountHolders.end(holders, 2000)).toEqual(holders.map((h) => h.pid));
+      expect(await s.platform.mountHolders.find(mp)).toEqual([]);
+      await s.platform.mountControl.umount(mp, 10_000);
+      expect(await listed(mp)).toEqual([]);
     });
   });
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listMarkedQemus } from '../../scripts/vmcluster/reaper.js';
-import { waitFor } from '../../scripts/vmcluster/wait.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { repoRoot, vmUnavailable } from './helpers/vmcluster.js';
 
 const alive = (pid: number) => {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import { ensureBuilt, repoRoot } from './helpers/core-build.js';
 
 const KILLS = Number(process.env.VIGIL_LCD_CRASH_KILLS ?? 300);
@@ -38,6 +39,29 @@ function runAndKill(dir: string, mode: 'early' | 'running', delayMs: number): Pr
   });
 }
 
+type LcdDoc = NonNullable<ReturnType<typeof Lcd.readFile>>;
+
+/**
+ * A reloaded state is internally consistent. Generation 0 is the empty database Lcd.open writes
+ * on first start (a kill can land after it and before the writer's first change): only the local
+ * system, nothing else. From generation 1 on, the counter written in the same change equals the
+ * generation, and the window of recent instances is exactly what that generation implies.
+ */
+function expectConsistent(doc: LcdDoc): void {
+  if (doc.generation === 0) {
+    expect(doc.systems.map((s) => s.name)).toEqual([doc.localSystem]);
+    expect([doc.instances, doc.dependencies, doc.equivalencies, doc.commPaths]).toEqual([[], [], [], []]);
+    return;
+  }
+  const counter = doc.instances.find((i) => i.tag === 'counter');
+  expect(counter?.info).toBe(String(doc.generation));
+  const tags = doc.instances.filter((i) => i.tag !== 'counter').map((i) => Number(i.tag.slice(1)));
+  const expected = [];
+  for (let n = Math.max(2, doc.generation - 4); n <= doc.generation; n++) expected.push(n);
+  expect(tags.sort((a, b) => a - b)).toEqual(expected);
+  for (const d of doc.dependencies) expect(Number(d.parentTag.slice(1)) - 1).toBe(Number(d.childTag.slice(1)));
+}
+
 describe('LCD crash safety under SIGKILL', () => {
   let dir: string;
   beforeAll(() => {
@@ -45,6 +69,19 @@ describe('LCD crash safety under SIGKILL', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-lcd-crash-'));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('accepts the empty database of a first start, killed before the first change', () => {
+    // What a kill leaves when it lands between Lcd.open's first write and the writer's first change.
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-lcd-fresh-'));
+    try {
+      Lcd.open({ dir: fresh, localSystem: 'writer', files: createMemoryPlatform().durableFiles });
+      const doc = Lcd.readFile(path.join(fresh, 'lcd.json'))!;
+      expect(doc.generation).toBe(0);
+      expectConsistent(doc);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  });
 
   it(`survives ${KILLS} kills at random instants with the previous or the new state`, async () => {
     let committed = -1; // highest generation a writer reported as committed
@@ -63,15 +100,7 @@ describe('LCD crash safety under SIGKILL', () => {
       expect(doc.generation).toBeGreaterThanOrEqual(committed);
       expect(doc.generation).toBeLessThanOrEqual(committed + 1);
       if (doc.generation > committed) committed = doc.generation;
-      // Internally consistent: the counter written in the same change equals the generation,
-      // and the window of recent instances is exactly what that generation implies.
-      const counter = doc.instances.find((i) => i.tag === 'counter');
-      expect(counter?.info).toBe(String(doc.generation));
-      const tags = doc.instances.filter((i) => i.tag !== 'counter').map((i) => Number(i.tag.slice(1)));
-      const expected = [];
-      for (let n = Math.max(2, doc.generation - 4); n <= doc.generation; n++) expected.push(n);
-      expect(tags.sort((a, b) => a - b)).toEqual(expected);
-      for (const d of doc.dependencies) expect(Number(d.parentTag.slice(1)) - 1).toBe(Number(d.childTag.slice(1)));
+      expectConsistent(doc);
       expect(fs.readdirSync(dir).filter((n) => n !== 'lcd.json' && !n.startsWith('.tmp-'))).toEqual([]);
       progressed = doc.generation;
     }

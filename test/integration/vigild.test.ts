@@ -20,6 +20,7 @@ import {
   writeNodeConfig,
   type CliResult,
 } from './helpers/vigild-proc.js';
+import { prepareUnprivilegedCli, type UnprivilegedCli } from './helpers/unprivileged-cli.js';
 
 // Running a client as uid 65534 needs root and setpriv; without them the test reports skipped.
 const canDropPrivileges =
@@ -27,12 +28,16 @@ const canDropPrivileges =
 if (!canDropPrivileges) console.log('vigild.test: non-root refusal tests skipped: needs root and setpriv');
 
 let root: string;
+// The CLI and node as uid 65534 can load them, wherever this checkout lives.
+let unprivileged: UnprivilegedCli | undefined;
 beforeAll(() => {
   ensureDaemonBuilt();
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-vigild-'));
+  if (canDropPrivileges) unprivileged = prepareUnprivilegedCli();
 });
 afterAll(async () => {
   await stopAll();
+  unprivileged?.dispose();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -146,8 +151,8 @@ describe('vigild and the vigil CLI', () => {
     fs.chmodSync(dir, 0o711);
     fs.chmodSync(path.dirname(dir), 0o711);
     fs.chmodSync(runDir, 0o711);
-    const wrapper = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-    const denied = await runVigil(d.socket, ['sys_list'], { wrapper });
+    const u = unprivileged!;
+    const denied = await runVigil(d.socket, ['sys_list'], { wrapper: u.wrapper, node: u.node, argv0: u.cli, cwd: '/' });
     expect(denied.code).toBe(3);
     expect(denied.stderr).toMatch(/permission denied on .*admin\.sock: the admin socket is for root only/);
     expect(denied.stdout).toBe('');
@@ -174,8 +179,13 @@ describe('vigild and the vigil CLI', () => {
     fs.chmodSync(runDir, 0o711);
     fs.chmodSync(d.socket, 0o666);
     try {
-      const wrapper = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-      const denied = await runVigil(d.socket, ['net_create', '-S', 'beta', '-T', 'TCP', '-l', '127.0.0.1', '-r', '127.0.0.2'], { wrapper });
+      const u = unprivileged!;
+      const denied = await runVigil(d.socket, ['net_create', '-S', 'beta', '-T', 'TCP', '-l', '127.0.0.1', '-r', '127.0.0.2'], {
+        wrapper: u.wrapper,
+        node: u.node,
+        argv0: u.cli,
+        cwd: '/',
+      });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/^Error: the admin socket is for root only; refused uid 65534 \(pid \d+\)\n$/);
       expect(denied.stdout).toBe('');

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../scripts/vmcluster/agent-client.js';
-import { waitFor } from '../../scripts/vmcluster/wait.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { buildGuestAgent, hasInterpreter } from '../../scripts/vmcluster/image.js';
 import { processAlive } from '../../src/common/process-alive.js';
 

@@ -1,5 +1,5 @@
-// The core administration commands, run through dispatchAdminRequest over a real LCD in a temp
-// dir (no socket): output formats of the seeds, error numbers, and "nothing changes on error".
+// The core administration commands, run through an agent's command table over an LCD on the
+// memory platform (no socket, no addon): output formats of the seeds, error numbers, and "nothing changes on error".
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,16 +8,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerCoreCommands } from '../../src/admin/commands/index.js';
 import type { AgentContext } from '../../src/admin/context.js';
 import type { AdminReply, AdminRequest } from '../../src/admin/protocol.js';
-import { dispatchAdminRequest } from '../../src/admin/registry.js';
+import { AdminCommands } from '../../src/admin/registry.js';
 import { buildConfig } from '../../src/common/config.js';
 import { Lcd } from '../../src/lcd/lcd.js';
-import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
+import type { DurableFiles } from '../../src/platform/platform.js';
+import { memoryDisk } from '../helpers/memory-disk.js';
 
-/** The real durable writer: these tests read back what reached the disk. */
-const diskFiles = createLinuxPlatform().durableFiles;
-
-registerCoreCommands();
+const commands = new AdminCommands();
+registerCoreCommands(commands);
+/** What the LCD made durable, mirrored to the real file so reopening and fileText() see it. */
+let diskFiles: DurableFiles;
 
 let dir: string;
 let ctx: AgentContext;
@@ -38,7 +39,7 @@ async function run(line: string, extra: Partial<AdminRequest> = {}): Promise<Adm
     } else if (/^-[A-Za-z]./.test(w)) options[w[1]!] = w.slice(2);
     else args.push(w);
   }
-  return dispatchAdminRequest({ id: 7, command: words[0]!, options, args, ...extra }, ctx);
+  return commands.dispatch({ id: 7, command: words[0]!, options, args, ...extra }, ctx);
 }
 
 function fileText(): string {
@@ -67,6 +68,7 @@ async function okRun(line: string): Promise<AdminReply> {
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-admin-'));
+  diskFiles = memoryDisk(dir).files;
   const lcd = Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' });
   ctx = { lcd, config: buildConfig({ VIGIL_NODE_NAME: 'BENHOGAN2008' }).config, localSystem: 'BENHOGAN2008', log: pino({ level: 'silent' }) };
 });
@@ -146,7 +148,7 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await expectRefused('ins_create -a gen -r app -t bad*tag', 0, /a tag is 1-256 characters from letters, digits and - _ \. \//);
     await expectRefused('ins_create -a gen -r app -t ok -s sometimes', 0, /must be intelligent or automatic/);
     const before = fileText();
-    const multi = await dispatchAdminRequest({ id: 1, command: 'ins_create', options: { a: 'gen', r: 'app', t: 'ml', v: 'a\nb' }, args: [] }, ctx);
+    const multi = await commands.dispatch({ id: 1, command: 'ins_create', options: { a: 'gen', r: 'app', t: 'ml', v: 'a\nb' }, args: [] }, ctx);
     expect([multi.exitCode, multi.stderr]).toEqual([1, expect.stringMatching(/kit information is one line/)]);
     expect(fileText()).toBe(before);
   });

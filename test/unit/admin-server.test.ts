@@ -15,12 +15,13 @@ import { buildConfig } from '../../src/common/config.js';
 import { AdminServer, MAX_REQUEST_BYTES, socketFd } from '../../src/daemon/admin-server.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { MemoryPeerCredentials } from '../../src/platform/memory/index.js';
-import { createLinuxPlatform } from '../../src/platform/linux/index.js';
+import { AdminCommands } from '../../src/admin/registry.js';
+import type { DurableFiles } from '../../src/platform/platform.js';
+import { memoryDisk } from '../helpers/memory-disk.js';
 
-/** The real durable writer: these tests read back what reached the disk. */
-const diskFiles = createLinuxPlatform().durableFiles;
-
-registerCoreCommands();
+const commands = new AdminCommands();
+registerCoreCommands(commands);
+let diskFiles: DurableFiles;
 let dir: string;
 let sock: string;
 let server: AdminServer;
@@ -33,10 +34,11 @@ const NOBODY = { pid: 4343, uid: 65534, gid: 65534 };
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-adm-'));
   sock = path.join(dir, 'run', 'admin.sock');
+  diskFiles = memoryDisk(path.join(dir, 'state'), path.join(dir, 'state2')).files;
   const lcd = Lcd.open({ files: diskFiles, dir: path.join(dir, 'state'), localSystem: 'alpha' });
   ctx = { lcd, config: buildConfig({}).config, localSystem: 'alpha', log };
   peers = new MemoryPeerCredentials(ROOT);
-  server = new AdminServer(sock, ctx, log, peers);
+  server = new AdminServer(sock, ctx, log, peers, commands);
   await server.start();
 });
 afterEach(async () => {
@@ -92,7 +94,7 @@ describe('AdminServer', () => {
   });
   it('will not take over the socket of a live server, and removes its socket on stop', async () => {
     const lcd = Lcd.open({ files: diskFiles, dir: path.join(dir, 'state2'), localSystem: 'beta' });
-    const second = new AdminServer(sock, { lcd, config: buildConfig({}).config, localSystem: 'beta', log }, log, peers);
+    const second = new AdminServer(sock, { lcd, config: buildConfig({}).config, localSystem: 'beta', log }, log, peers, commands);
     await expect(second.start()).rejects.toThrow(/another vigild is already serving/);
     await server.stop();
     expect(fs.existsSync(sock)).toBe(false);
@@ -111,7 +113,7 @@ describe('AdminServer peer check (SO_PEERCRED through PeerCredentials)', () => {
     const logged: Array<Record<string, unknown>> = [];
     const spyLog = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
     await server.stop();
-    server = new AdminServer(sock, ctx, spyLog, peers);
+    server = new AdminServer(sock, ctx, spyLog, peers, commands);
     await server.start();
     peers.setAnyFd(NOBODY);
     const create = JSON.stringify({ id: 1, command: 'net_create', options: { S: 'beta', T: 'TCP', l: '127.0.0.1', r: '127.0.0.2' }, args: [] }) + '\n';

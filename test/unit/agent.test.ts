@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/common/config.js';
 import { Agent, type Subsystem } from '../../src/daemon/agent.js';
 import { Lcd } from '../../src/lcd/lcd.js';
+import { memoryDisk } from '../helpers/memory-disk.js';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-'))));
@@ -15,7 +16,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function agent(): Agent {
   const { config } = buildConfig({ VIGIL_NODE_NAME: 'alpha', VIGIL_STATE_DIR: dir });
-  return new Agent(config, pino({ level: 'silent' }));
+  return new Agent(config, pino({ level: 'silent' }), { platform: memoryDisk(dir).platform });
 }
 
 function recorder(events: string[], name: string, failStart = false): Subsystem {

@@ -1,20 +1,11 @@
-// /etc/default/vigil parsing and validation: syntax, defaults, errors naming key and rule, 107009.
+// /etc/default/vigil parsing and validation: syntax, defaults, errors naming key and rule,
+// unknown keys with the nearest known one, modes not implemented refused, 107009, file modes.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, loadConfig, parseKeyValueText } from '../../src/common/config.js';
-import { VigilError } from '../../src/common/errors.js';
-
-function errorOf(fn: () => unknown): VigilError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VigilError) return e;
-    throw e;
-  }
-  throw new Error('expected a VigilError');
-}
+import { buildConfig, KNOWN_CONFIG_KEYS, loadConfig, nearestKnownKey, parseKeyValueText } from '../../src/common/config.js';
+import { errorOf } from '../helpers/errors.js';
 
 describe('parseKeyValueText', () => {
   it('reads comments, blanks, export, quotes and trailing comments', () => {
@@ -52,8 +43,8 @@ describe('buildConfig', () => {
     ['LCMHBEATTIME', '0.01', /LCMHBEATTIME="0.01": must be at least 0.05/],
     ['LCMNUMHBEATS', '1.5', /LCMNUMHBEATS="1.5": must be a whole number/],
     ['LCMNUMHBEATS', '1', /LCMNUMHBEATS="1": must be at least 2/],
-    ['LKNASERROR', 'reboot', /LKNASERROR="reboot": must be switch or halt/],
-    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be majority/],
+    ['LKNASERROR', 'reboot', /LKNASERROR="reboot": must be one of switch, halt/],
+    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be one of majority, none/],
     ['VIGIL_NODE_NAME', 'bad name', /VIGIL_NODE_NAME="bad name": must be 1-64 letters/],
     ['VIGIL_STATE_DIR', 'relative/dir', /VIGIL_STATE_DIR="relative\/dir": must be an absolute path/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1', /VIGIL_METRICS_ADDRESS="127.0.0.1": must be HOST:PORT/],
@@ -61,6 +52,18 @@ describe('buildConfig', () => {
     ['VIGIL_LCD_WRITE_TIMEOUT_MS', '10s', /VIGIL_LCD_WRITE_TIMEOUT_MS="10s": must be a whole number/],
     ['VIGIL_LCD_WRITE_TIMEOUT_MS', '50', /VIGIL_LCD_WRITE_TIMEOUT_MS="50": must be at least 100/],
     ['VIGIL_LCD_WRITE_TIMEOUT_MS', '600001', /VIGIL_LCD_WRITE_TIMEOUT_MS="600001": must be at most 600000/],
+    ['VIGIL_LOCAL_RECOVERY_ATTEMPTS', 'lots', /VIGIL_LOCAL_RECOVERY_ATTEMPTS="lots": must be a whole number/],
+    ['VIGIL_LOCAL_RECOVERY_ATTEMPTS', '0', /VIGIL_LOCAL_RECOVERY_ATTEMPTS="0": must be at least 1/],
+    ['VIGIL_LOCAL_RECOVERY_WINDOW', '-5', /VIGIL_LOCAL_RECOVERY_WINDOW="-5": must be a number of seconds/],
+    ['LKCHECKINTERVAL_GEN_APP', '-4', /LKCHECKINTERVAL_GEN_APP="-4": must be a number of seconds/],
+    ['LKCHECKINTERVAL_GEN_FILESYS', '0.5', /LKCHECKINTERVAL_GEN_FILESYS="0.5": must be at least 1/],
+    ['VIGIL_HALT_ACTION', 'explode', /VIGIL_HALT_ACTION="explode": must be one of exit, sysrq/],
+    ['VIGIL_FSTAB', 'etc/fstab', /VIGIL_FSTAB="etc\/fstab": must be an absolute path/],
+    ['QUORUM_MODE', 'tcp_remote', /QUORUM_MODE="tcp_remote": tcp_remote quorum is not available in this version; use majority or none/],
+    ['QUORUM_MODE', 'storage', /QUORUM_MODE="storage": storage quorum is not available in this version/],
+    ['VIGIL_METRICS_ADDRESS', '127.0.0.1:0', /VIGIL_METRICS_ADDRESS="127.0.0.1:0": must be HOST:PORT .*port 1 to 65535/],
+    ['VIGIL_METRICS_ADDRESS', '127.0.0.1:65536', /VIGIL_METRICS_ADDRESS="127.0.0.1:65536": must be HOST:PORT/],
+    ['VIGIL_METRICS_ADDRESS', '[::1]:99999', /VIGIL_METRICS_ADDRESS="\[::1\]:99999": must be HOST:PORT/],
   ])('rejects %s=%s naming the key and the rule', (key, value, re) => {
     const e = errorOf(() => buildConfig({ [key]: value }, '/etc/default/vigil'));
     expect(e.message).toMatch(re);
@@ -75,8 +78,38 @@ describe('buildConfig', () => {
     const ok = buildConfig({ LKNFSTIMEOUT: '21', LKNFSSYSCALLTO: '5' });
     expect([ok.config.LKNFSTIMEOUT, ok.config.LKNFSSYSCALLTO, ok.warnings.length]).toEqual([21, 5, 0]);
   });
-  it('keeps unknown keys in raw', () => {
-    expect(buildConfig({ LKNETRAID_SPEED: '100' }).config.raw.LKNETRAID_SPEED).toBe('100');
+  it('accepts the ends of the port range', () => {
+    expect(buildConfig({ VIGIL_METRICS_ADDRESS: '127.0.0.1:1' }).config.VIGIL_METRICS_ADDRESS).toEqual({ host: '127.0.0.1', port: 1 });
+    expect(buildConfig({ VIGIL_METRICS_ADDRESS: 'localhost:65535' }).config.VIGIL_METRICS_ADDRESS).toEqual({ host: 'localhost', port: 65535 });
+  });
+  it('gives the hierarchy its tunables as typed values', () => {
+    const { config } = buildConfig({
+      VIGIL_LOCAL_RECOVERY_ATTEMPTS: '2', VIGIL_LOCAL_RECOVERY_WINDOW: '30', VIGIL_HALT_ACTION: 'sysrq',
+      LKCHECKINTERVAL_GEN_APP: '1.5', VIGIL_FSTAB: '/tmp/fstab', QUORUM_MODE: 'none',
+    });
+    expect(config).toMatchObject({
+      VIGIL_LOCAL_RECOVERY_ATTEMPTS: 2, VIGIL_LOCAL_RECOVERY_WINDOW: 30, VIGIL_HALT_ACTION: 'sysrq',
+      LKCHECKINTERVAL_GEN_APP: 1.5, VIGIL_FSTAB: '/tmp/fstab', QUORUM_MODE: 'none',
+    });
+    expect(config.LKCHECKINTERVAL_GEN_FILESYS).toBeUndefined();
+    expect(buildConfig({}).config).toMatchObject({ VIGIL_LOCAL_RECOVERY_ATTEMPTS: 3, VIGIL_LOCAL_RECOVERY_WINDOW: 600, VIGIL_HALT_ACTION: 'exit', VIGIL_FSTAB: '/etc/fstab' });
+  });
+  it('refuses an unknown key by name, with the nearest known key when there is one', () => {
+    const typo = errorOf(() => buildConfig({ LCMHBEATTME: '1' }, '/etc/default/vigil'));
+    expect(typo.message).toMatch(/in \/etc\/default\/vigil: LCMHBEATTME: unknown key \(did you mean LCMHBEATTIME\?\)/);
+    expect(typo.details.keys).toEqual(['LCMHBEATTME']);
+    expect(errorOf(() => buildConfig({ vigil_log_level: 'info' })).message).toMatch(/vigil_log_level: unknown key \(did you mean VIGIL_LOG_LEVEL\?\)/);
+    expect(errorOf(() => buildConfig({ LKNETRAID_SPEED: '100' })).message).toMatch(/LKNETRAID_SPEED: unknown key$/);
+  });
+  it('reports every problem at once: unknown keys and invalid values', () => {
+    const e = errorOf(() => buildConfig({ LCMHBEATTME: '1', VIGIL_HALT_ACTION: 'explode', LCMNUMHBEATS: '1' }));
+    expect(e.details.keys).toEqual(expect.arrayContaining(['LCMHBEATTME', 'VIGIL_HALT_ACTION', 'LCMNUMHBEATS']));
+  });
+  it('suggests only keys close to the typo', () => {
+    expect(nearestKnownKey('QUORUMMODE')).toBe('QUORUM_MODE');
+    expect(nearestKnownKey('VIGIL_STATEDIR')).toBe('VIGIL_STATE_DIR');
+    expect(nearestKnownKey('PATH')).toBeUndefined();
+    for (const k of KNOWN_CONFIG_KEYS) expect(nearestKnownKey(k)).toBe(k);
   });
 });
 
@@ -85,10 +118,30 @@ describe('loadConfig', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-config-'));
     try {
       const f = path.join(dir, 'vigil');
-      fs.writeFileSync(f, 'VIGIL_NODE_NAME=alpha\nLCMHBEATTIME=1\n');
+      fs.writeFileSync(f, 'VIGIL_NODE_NAME=alpha\nLCMHBEATTIME=1\n', { mode: 0o644 });
       expect(loadConfig(f).config).toMatchObject({ VIGIL_NODE_NAME: 'alpha', LCMHBEATTIME: 1, source: f });
       expect(errorOf(() => loadConfig(path.join(dir, 'none'))).message).toMatch(/cannot read configuration/);
       expect(loadConfig(path.join(dir, 'none'), { optional: true }).config.LCMNUMHBEATS).toBe(3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('loadConfig file permissions', () => {
+  it.each([
+    [0o664, /is writable by group \(mode 0664\); refusing it: run chmod go-w/],
+    [0o646, /is writable by others \(mode 0646\)/],
+    [0o666, /is writable by group and others \(mode 0666\)/],
+  ])('refuses a configuration file with mode %o', (mode, re) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-config-'));
+    try {
+      const f = path.join(dir, 'vigil');
+      fs.writeFileSync(f, 'VIGIL_NODE_NAME=alpha\n');
+      fs.chmodSync(f, mode);
+      expect(errorOf(() => loadConfig(f)).message).toMatch(re);
+      fs.chmodSync(f, 0o600);
+      expect(loadConfig(f).config.VIGIL_NODE_NAME).toBe('alpha');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

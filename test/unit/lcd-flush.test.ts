@@ -11,19 +11,14 @@ import { Agent } from '../../src/daemon/agent.js';
 import { lcdFlushSubsystem } from '../../src/daemon/lcd-flush.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import type { DurableFiles } from '../../src/platform/platform.js';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-flush-'))));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > 5000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, cond: () => boolean) => waitFor(cond, { deadlineMs: 5000, intervalMs: 5, what });
 
 describe('lcd-flush', () => {
   it('flushes dirty state, skips while a write is stuck in the kernel, and resumes after it returns', async () => {
@@ -42,7 +37,7 @@ describe('lcd-flush', () => {
     const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: string; msg: string }) });
     const lcd = Lcd.open({ dir, localSystem: 'alpha', files, writeTimeoutMs: 50 });
     const { config } = buildConfig({ VIGIL_NODE_NAME: 'alpha', VIGIL_STATE_DIR: dir });
-    const flush = lcdFlushSubsystem(new Agent(config, log, lcd), 20);
+    const flush = lcdFlushSubsystem(new Agent(config, log, { platform: mem, lcd }), 20);
     flush.start();
     try {
       lcd.setSystemState('alpha', 'DEAD');

@@ -1,11 +1,11 @@
 // dep_list, dep_create, dep_remove: parent/child dependencies between local resources.
 import { VigilError } from '../../common/errors.js';
-import { registerAdminCommand } from '../registry.js';
+import type { AdminCommands } from '../registry.js';
 import { ancestors, descendants } from './hierarchy-walk.js';
 import { allowOnly, formatRows, need, ok, opt, separator } from './options.js';
 
-export function registerDependencyCommands(): void {
-  registerAdminCommand('dep_list', async (req, ctx) => {
+export function registerDependencyCommands(commands: AdminCommands): void {
+  commands.register('dep_list', async (req, ctx) => {
     allowOnly(req, 'fCPcp');
     const all = ctx.lcd.dependencies({ system: ctx.localSystem });
     let rows = all.filter((d) => (opt(req, 'c') ?? d.childTag) === d.childTag && (opt(req, 'p') ?? d.parentTag) === d.parentTag);
@@ -25,14 +25,14 @@ export function registerDependencyCommands(): void {
     return ok(formatRows(rows.map((d) => [d.system, d.parentTag, d.childTag]), separator(req)), rows);
   });
 
-  registerAdminCommand('dep_create', async (req, ctx) => {
+  commands.register('dep_create', async (req, ctx) => {
     allowOnly(req, 'pc');
     const dep = await ctx.lcd.createDependency({ parentTag: need(req, 'p', 'parent'), childTag: need(req, 'c', 'child') });
     ctx.log.info({ dependency: dep }, 'dependency created');
     return ok('', dep);
   });
 
-  registerAdminCommand('dep_remove', async (req, ctx) => {
+  commands.register('dep_remove', async (req, ctx) => {
     allowOnly(req, 'pc');
     const parent = need(req, 'p', 'parent');
     const child = need(req, 'c', 'child');

@@ -1,6 +1,6 @@
 // eqv_list, eqv_create, eqv_remove: equivalencies between a resource and its equivalents.
 import { VigilError } from '../../common/errors.js';
-import { registerAdminCommand } from '../registry.js';
+import type { AdminCommands } from '../registry.js';
 import { allowOnly, formatRows, intOpt, need, ok, opt, separator } from './options.js';
 
 function eqvType(v: string | undefined): 'SHARED' | undefined {
@@ -9,8 +9,8 @@ function eqvType(v: string | undefined): 'SHARED' | undefined {
   return 'SHARED';
 }
 
-export function registerEquivalencyCommands(): void {
-  registerAdminCommand('eqv_list', async (req, ctx) => {
+export function registerEquivalencyCommands(commands: AdminCommands): void {
+  commands.register('eqv_list', async (req, ctx) => {
     allowOnly(req, 'stSoef');
     const rows = ctx.lcd.equivalencies({
       system: opt(req, 's'),
@@ -25,7 +25,7 @@ export function registerEquivalencyCommands(): void {
     );
   });
 
-  registerAdminCommand('eqv_create', async (req, ctx) => {
+  commands.register('eqv_create', async (req, ctx) => {
     allowOnly(req, 'stpSore');
     const system = opt(req, 's') ?? ctx.localSystem;
     const tag = need(req, 't', 'tag');
@@ -44,7 +44,7 @@ export function registerEquivalencyCommands(): void {
     return ok('', created);
   });
 
-  registerAdminCommand('eqv_remove', async (req, ctx) => {
+  commands.register('eqv_remove', async (req, ctx) => {
     allowOnly(req, 'stSoe');
     const removed = await ctx.lcd.removeEquivalencies({
       system: opt(req, 's') ?? ctx.localSystem,

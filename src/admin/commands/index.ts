@@ -1,4 +1,4 @@
-// Registers the core administration commands (the seeds' LCD command set) in the registry.
+// Registers the core administration commands (the seeds' LCD command set) in an agent's command table.
 import { registerDependencyCommands } from './dep.js';
 import { registerEquivalencyCommands } from './eqv.js';
 import { registerInstanceCommands } from './ins.js';
@@ -6,16 +6,13 @@ import { registerLcdCommands } from './lcd.js';
 import { registerNetCommands } from './net.js';
 import { registerSystemCommands } from './sys.js';
 
-let registered = false;
+import type { AdminCommands } from '../registry.js';
 
-/** Idempotent: safe to call from the daemon and from several tests in one process. */
-export function registerCoreCommands(): void {
-  if (registered) return;
-  registered = true;
-  registerSystemCommands();
-  registerNetCommands();
-  registerEquivalencyCommands();
-  registerInstanceCommands();
-  registerDependencyCommands();
-  registerLcdCommands();
+export function registerCoreCommands(commands: AdminCommands): void {
+  registerSystemCommands(commands);
+  registerNetCommands(commands);
+  registerEquivalencyCommands(commands);
+  registerInstanceCommands(commands);
+  registerDependencyCommands(commands);
+  registerLcdCommands(commands);
 }

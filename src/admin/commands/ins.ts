@@ -3,7 +3,7 @@
 // engine's job (vigil create/extend/delete, perform_action).
 import { VigilError } from '../../common/errors.js';
 import { ResourceState, Switchback, type ResourceInstance } from '../../lcd/schema.js';
-import { registerAdminCommand, UsageError } from '../registry.js';
+import { UsageError, type AdminCommands } from '../registry.js';
 import { descendants, removableHierarchy } from './hierarchy-walk.js';
 import { allowOnly, flag, formatRows, need, ok, opt, separator } from './options.js';
 import type { AgentContext } from '../context.js';
@@ -36,8 +36,8 @@ export function instanceFields(i: ResourceInstance): string[] {
   return [i.system, i.app, i.type, i.tag, i.id, i.state, i.switchback, i.info];
 }
 
-export function registerInstanceCommands(): void {
-  registerAdminCommand('ins_list', async (req, ctx) => {
+export function registerInstanceCommands(commands: AdminCommands): void {
+  commands.register('ins_list', async (req, ctx) => {
     allowOnly(req, 'fRarti');
     let rows = select(req, ctx);
     const top = opt(req, 'R');
@@ -49,7 +49,7 @@ export function registerInstanceCommands(): void {
     return ok(formatRows(rows.map(instanceFields), separator(req)), rows);
   });
 
-  registerAdminCommand('ins_create', async (req, ctx) => {
+  commands.register('ins_create', async (req, ctx) => {
     allowOnly(req, 'artivsI');
     const tag = opt(req, 't');
     const id = opt(req, 'i');
@@ -70,7 +70,7 @@ export function registerInstanceCommands(): void {
     return ok('', created);
   });
 
-  registerAdminCommand('ins_remove', async (req, ctx) => {
+  commands.register('ins_remove', async (req, ctx) => {
     allowOnly(req, 'Rartiv');
     const root = opt(req, 'R');
     if (root === undefined && ['a', 'r', 't', 'i'].every((k) => opt(req, k) === undefined)) {
@@ -88,7 +88,7 @@ export function registerInstanceCommands(): void {
     return ok(flag(req, 'v') ? rows.map((i) => `removed ${i.tag}\n`).join('') : '', rows.map((i) => i.tag));
   });
 
-  registerAdminCommand('ins_setas', async (req, ctx) => {
+  commands.register('ins_setas', async (req, ctx) => {
     allowOnly(req, 'ts');
     const tag = need(req, 't', 'tag');
     const sb = parseSwitchback(need(req, 's', 'switchback'));
@@ -97,7 +97,7 @@ export function registerInstanceCommands(): void {
     return ok('', ctx.lcd.getInstance(tag));
   });
 
-  registerAdminCommand('ins_setstate', async (req, ctx) => {
+  commands.register('ins_setstate', async (req, ctx) => {
     allowOnly(req, 'tSm');
     const tag = need(req, 't', 'tag');
     const state = parseState(need(req, 'S', 'state'));

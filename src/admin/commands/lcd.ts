@@ -1,7 +1,7 @@
 // lcdsync (flush runtime state to disk) and lcdstatus (a readable picture of this node's view:
 // systems, comm paths and resources with their states).
 import type { LcdDocument } from '../../lcd/schema.js';
-import { registerAdminCommand } from '../registry.js';
+import type { AdminCommands } from '../registry.js';
 import { commPathFields } from './net.js';
 import { allowOnly, ok } from './options.js';
 
@@ -47,14 +47,14 @@ export function formatStatus(doc: LcdDocument): string {
   return out;
 }
 
-export function registerLcdCommands(): void {
-  registerAdminCommand('lcdsync', async (req, ctx) => {
+export function registerLcdCommands(commands: AdminCommands): void {
+  commands.register('lcdsync', async (req, ctx) => {
     allowOnly(req, '');
     const wrote = await ctx.lcd.sync();
     return ok('', { wrote, generation: ctx.lcd.generation });
   });
 
-  registerAdminCommand('lcdstatus', async (req, ctx) => {
+  commands.register('lcdstatus', async (req, ctx) => {
     allowOnly(req, '');
     const doc = ctx.lcd.snapshot();
     // Only when it applies, so the usual output keeps its format: configuration changes are

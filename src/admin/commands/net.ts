@@ -2,7 +2,7 @@
 import { VigilError } from '../../common/errors.js';
 import type { CommPathFilter } from '../../lcd/lcd.js';
 import type { CommPath, CommPathInput } from '../../lcd/schema.js';
-import { registerAdminCommand, UsageError } from '../registry.js';
+import { UsageError, type AdminCommands } from '../registry.js';
 import { allowOnly, formatRows, intOpt, need, ok, opt, separator } from './options.js';
 
 const TYPES = ['TCP', 'TTY', 'DISK'] as const;
@@ -27,8 +27,8 @@ export function commPathFields(p: CommPath): (string | number)[] {
   }
 }
 
-export function registerNetCommands(): void {
-  registerAdminCommand('net_list', async (req, ctx) => {
+export function registerNetCommands(commands: AdminCommands): void {
+  commands.register('net_list', async (req, ctx) => {
     allowOnly(req, 'sSTf');
     const paths = ctx.lcd
       .commPaths({ system: opt(req, 's'), otherSystem: opt(req, 'S'), type: pathType(opt(req, 'T')) })
@@ -36,7 +36,7 @@ export function registerNetCommands(): void {
     return ok(formatRows(paths.map(commPathFields), separator(req)), paths);
   });
 
-  registerAdminCommand('net_create', async (req, ctx) => {
+  commands.register('net_create', async (req, ctx) => {
     allowOnly(req, 'sSTlrPDbp');
     const system = opt(req, 's') ?? ctx.localSystem;
     const otherSystem = need(req, 'S', 'othersys');
@@ -73,7 +73,7 @@ export function registerNetCommands(): void {
     return ok('', created);
   });
 
-  registerAdminCommand('net_remove', async (req, ctx) => {
+  commands.register('net_remove', async (req, ctx) => {
     allowOnly(req, 'sSTlrDp');
     const filter: CommPathFilter = {
       system: opt(req, 's') ?? ctx.localSystem,

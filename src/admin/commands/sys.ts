@@ -1,22 +1,22 @@
 // sys_list, sys_create, sys_remove: the systems known to this node's LCD.
-import { registerAdminCommand } from '../registry.js';
+import type { AdminCommands } from '../registry.js';
 import { allowOnly, formatRows, need, ok, separator } from './options.js';
 
-export function registerSystemCommands(): void {
-  registerAdminCommand('sys_list', async (req, ctx) => {
+export function registerSystemCommands(commands: AdminCommands): void {
+  commands.register('sys_list', async (req, ctx) => {
     allowOnly(req, 'f');
     const systems = ctx.lcd.systems();
     return ok(formatRows(systems.map((s) => [s.name]), separator(req)), systems);
   });
 
-  registerAdminCommand('sys_create', async (req, ctx) => {
+  commands.register('sys_create', async (req, ctx) => {
     allowOnly(req, 's');
     const sys = await ctx.lcd.createSystem({ name: need(req, 's', 'sys') });
     ctx.log.info({ system: sys.name }, 'system created');
     return ok('', sys);
   });
 
-  registerAdminCommand('sys_remove', async (req, ctx) => {
+  commands.register('sys_remove', async (req, ctx) => {
     allowOnly(req, 's');
     const name = need(req, 's', 'sys');
     await ctx.lcd.removeSystem(name);

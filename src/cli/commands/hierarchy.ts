@@ -1,7 +1,7 @@
 // The hierarchy task commands as CLI specs (the seeds' wizards as commands): create, extend,
 // unextend, delete, dep, in-service, out-of-service, properties, perform_action, hier_events.
 // Parsed by the generic spec machinery in src/cli/main.ts and handled in vigild by
-// src/hierarchy/admin-commands.ts. `extend` has its own CLI command (extend.ts) because its
+// src/admin/commands/hierarchy.ts. `extend` has its own CLI command (extend.ts) because its
 // interactive mode asks questions before it sends the request.
 import type { CommandSpec } from '../../admin/command-specs.js';
 

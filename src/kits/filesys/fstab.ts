@@ -28,15 +28,20 @@ function isEntry(l: FstabLine | { raw: string }): l is FstabLine {
   return 'mountPoint' in l;
 }
 
-/** fstab entries for a mount point. */
-export async function fstabEntries(fstabPath: string, mountPoint: string): Promise<FstabLine[]> {
-  let text: string;
+/** The fstab's text, or undefined when there is no fstab (nothing to find or remove then). */
+async function readFstab(fstabPath: string): Promise<string | undefined> {
   try {
-    text = await readFile(fstabPath, 'utf8');
+    return await readFile(fstabPath, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+/** fstab entries for a mount point. */
+export async function fstabEntries(fstabPath: string, mountPoint: string): Promise<FstabLine[]> {
+  const text = await readFstab(fstabPath);
+  if (text === undefined) return [];
   return parseFstab(text).filter(isEntry).filter((l) => l.mountPoint === mountPoint);
 }
 
@@ -45,13 +50,8 @@ export async function fstabEntries(fstabPath: string, mountPoint: string): Promi
  * in which case the file is untouched).
  */
 export async function removeFstabEntries(fstabPath: string, mountPoint: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(fstabPath, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const text = await readFstab(fstabPath);
+  if (text === undefined) return [];
   const lines = parseFstab(text);
   const removed = lines.filter(isEntry).filter((l) => l.mountPoint === mountPoint).map((l) => l.raw);
   if (removed.length === 0) return [];

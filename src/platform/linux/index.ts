@@ -2,6 +2,9 @@
 import type { Platform } from '../platform.js';
 import { LinuxBlockDevices } from './block-devices.js';
 import { LinuxDurableFiles } from './durable-files.js';
+import { LinuxFsProbe } from './fs-probe.js';
+import { LinuxMountControl } from './mount-control.js';
+import { LinuxMountHolders } from './mount-holders.js';
 import { LinuxMountTable } from './mount-table.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
 import { LinuxTimedStat } from './timed-stat.js';
@@ -9,6 +12,7 @@ import { LinuxTimedStat } from './timed-stat.js';
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxTimedStat };
 
+/** The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts). */
 export function createLinuxPlatform(): Platform {
   const mounts = new LinuxMountTable();
   const timedStat = new LinuxTimedStat(mounts);
@@ -18,5 +22,8 @@ export function createLinuxPlatform(): Platform {
     durableFiles: new LinuxDurableFiles((path) => timedStat.keyFor(path)),
     blockDevices: new LinuxBlockDevices(),
     peerCredentials: new LinuxPeerCredentials(),
+    mountControl: new LinuxMountControl(),
+    mountHolders: new LinuxMountHolders(),
+    fsProbe: new LinuxFsProbe(),
   };
 }

@@ -1,5 +1,6 @@
 // The raw shape of build/Release/vigil_native.node, kept apart from the public platform API.
 // Errors it rejects with are plain Errors with code/errno/syscall/path (see ../errors.ts).
+import type { ProbeCounters } from '../platform.js';
 
 export interface RawStat {
   dev: number;
@@ -23,14 +24,8 @@ export interface RawBlockDeviceInfo {
   readOnly: boolean;
 }
 
-export interface RawProbeCounters {
-  inFlight: number;
-  parked: number;
-  reclaimedTotal: number;
-  timedOutTotal: number;
-  capacityRejectedTotal: number;
-  parkedByKey: Record<string, number>;
-}
+/** The addon returns the counters exactly as the platform declares them. */
+export type RawProbeCounters = ProbeCounters;
 
 export interface RawProbeLimits {
   maxParked: number;

@@ -15,10 +15,11 @@ import type {
 } from '../platform.js';
 import { MemoryDurableFiles } from './durable-files.js';
 import { MemoryKernel } from './kernel.js';
+import { MemoryMounts } from './mounts.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
 
-export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -69,10 +70,13 @@ export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
   durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
+  /** MountControl, MountHolders and FsProbe in one object, with its fault hooks. */
+  memoryMounts: MemoryMounts;
 }
 
 export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
   const runner = new MemoryProbeRunner();
+  const memoryMounts = new MemoryMounts(kernel);
   return {
     kernel,
     timedStat: new MemoryTimedStat(kernel, runner),
@@ -80,5 +84,9 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     blockDevices: new MemoryBlockDevices(kernel, runner),
     mounts: new MemoryMountTable(kernel),
     peerCredentials: new MemoryPeerCredentials(),
+    memoryMounts,
+    mountControl: memoryMounts,
+    mountHolders: memoryMounts,
+    fsProbe: memoryMounts,
   };
 }

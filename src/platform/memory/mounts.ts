@@ -44,6 +44,9 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
   async mount(req: MountRequest, timeoutMs: number): Promise<void> {
     this.calls.push(`mount ${req.source} ${req.mountPoint} ${req.options.join(',')}`);
     await withTimeout(this.kernel.stat(req.source), timeoutMs, `mount ${req.source}`);
+    if (!(await this.kernel.stat(req.mountPoint).then(() => true, () => false))) {
+      throw new Error(`mount ${req.source} on ${req.mountPoint} failed: mount: ${req.mountPoint}: mount point does not exist.`);
+    }
     const f = this.mountFailures.get(req.mountPoint);
     if (f !== undefined) {
       this.mountFailures.delete(req.mountPoint);
@@ -66,6 +69,9 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
     const m = this.kernel.mounts.filter((e) => e.mountPoint === mountPoint).at(-1);
     if (!m) throw new Error(`mount: ${mountPoint}: not mounted`);
     await withTimeout(this.kernel.stat(mountPoint), timeoutMs, `remount ${mountPoint}`);
+    // Like the kernel: "ro" and "rw" replace each other, other options are added.
+    const flips = new Set(options.flatMap((o) => (o === 'ro' || o === 'rw' ? ['ro', 'rw'] : [o])));
+    m.options = [...m.options.filter((o) => !flips.has(o)), ...options];
     this.readOnlyFailures.delete(mountPoint);
   }
 
@@ -88,11 +94,12 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
 
   async readDir(path: string, timeoutMs: number): Promise<string[]> {
     await withTimeout(this.kernel.stat(path), timeoutMs, `reading ${path}`);
-    return [];
+    return this.kernel.list(path);
   }
 
   async writeProbe(dir: string, timeoutMs: number): Promise<void> {
     await withTimeout(this.kernel.stat(posix.join(dir, '.')), timeoutMs, `writing a probe file in ${dir}`);
-    if (this.readOnlyFailures.has(dir)) throw new Error(`writing a probe file in ${dir} failed: EROFS`);
+    const mount = this.kernel.mounts.filter((m) => dir === m.mountPoint || dir.startsWith(m.mountPoint.replace(/\/?$/, '/'))).at(-1);
+    if (this.readOnlyFailures.has(dir) || mount?.options.includes('ro')) throw new Error(`writing a probe file in ${dir} failed: EROFS`);
   }
 }

@@ -8,7 +8,7 @@ import { Cluster, vmclusterUnavailableReason } from '../../../scripts/vmcluster/
 import { repoRoot } from '../../../scripts/vmcluster/paths.js';
 import type { TopologySpec } from '../../../scripts/vmcluster/topology.js';
 import type { VmNode } from '../../../scripts/vmcluster/node.js';
-import { waitFor } from '../../../scripts/vmcluster/wait.js';
+import { waitFor } from '../../../scripts/lib/wait.js';
 
 export { repoRoot };
 export type { Cluster, VmNode, TopologySpec };

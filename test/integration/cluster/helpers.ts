@@ -1,25 +1,12 @@
 // Shared helpers for the cluster integration tests: condition polling, free ports, config builders.
-import { createServer } from 'node:net';
 import type { PathConfig } from '../../../src/cluster/comm-path.js';
+import { waitFor as poll } from '../../../scripts/lib/wait.js';
 
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string, everyMs = 10): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (cond()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { freePort } from '../../../scripts/lib/free-port.js';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+/** Poll `cond` every `everyMs` until it holds; fails naming `what` after `timeoutMs`. */
+export function waitFor(cond: () => boolean, timeoutMs: number, what: string, everyMs = 10): Promise<void> {
+  return poll(cond, { deadlineMs: timeoutMs, intervalMs: everyMs, what });
 }
 
 export interface NodeSpec { name: string; addrs: string[] }

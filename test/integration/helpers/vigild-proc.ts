@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { waitFor as poll } from '../../../scripts/lib/wait.js';
 import { ensureBuilt, repoRoot } from './core-build.js';
 
 export const VIGILD = path.join(repoRoot, 'dist/src/daemon/main.js');
@@ -27,13 +28,9 @@ export interface VigildHandle {
 
 const running = new Set<ChildProcess>();
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/** Poll `cond` (every 50 ms) until it holds; fails naming `what` after `timeoutMs`. */
+export function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  return poll(cond, { deadlineMs: timeoutMs, intervalMs: 50, what });
 }
 
 export function canConnect(socket: string): Promise<boolean> {
@@ -60,7 +57,8 @@ export function writeNodeConfig(dir: string, name: string, extra: Record<string,
     ...extra,
   };
   const file = path.join(dir, 'vigil.conf');
-  fs.writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n');
+  // vigild refuses a configuration that group or others may write.
+  fs.writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n', { mode: 0o600 });
   return file;
 }
 
@@ -106,11 +104,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the vigil CLI (optionally through a wrapper such as setpriv). */
-export function runVigil(socket: string, args: string[], opts: { wrapper?: string[]; argv0?: string } = {}): Promise<CliResult> {
+/**
+ * Run the vigil CLI (optionally through a wrapper such as setpriv, with another node binary and
+ * CLI file, from another working directory: see unprivileged-cli.ts).
+ */
+export function runVigil(
+  socket: string,
+  args: string[],
+  opts: { wrapper?: string[]; argv0?: string; node?: string; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const cmd = [...(opts.wrapper ?? []), process.execPath, opts.argv0 ?? VIGIL, ...args];
-    const p = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, VIGIL_ADMIN_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = [...(opts.wrapper ?? []), opts.node ?? process.execPath, opts.argv0 ?? VIGIL, ...args];
+    const p = spawn(cmd[0]!, cmd.slice(1), { cwd: opts.cwd, env: { ...process.env, VIGIL_ADMIN_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -240,6 +240,21 @@ describe('membership edge cases', () => {
     expect(m.pathState('b')).toBe('UNKNOWN');
   });
 
+  it('a path is dead only after strictly more than interval x misses of silence (the exact boundary)', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
+    m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });
+    m.step({ type: 'heartbeat', pathId: 'p1', system: 'z', epoch: 1n, nowMs: 1000 });
+    expect(m.systemState('z')).toBe('ALIVE');
+    // Exactly HB x MISSES = 300 ms of silence: the third heartbeat may still be on its way.
+    expect(m.tick(1000 + HB * MISSES)).toEqual([]);
+    expect(m.pathState('p1')).toBe('ALIVE');
+    // One millisecond more and it is dead, and so is the system (its only path).
+    const outs = m.tick(1000 + HB * MISSES + 1);
+    expect(outs).toContainEqual({ type: 'path-down', pathId: 'p1', system: 'z', remaining: 0 });
+    expect(outs).toContainEqual({ type: 'system-dead', system: 'z' });
+    expect(m.pathState('p1')).toBe('DEAD');
+  });
+
   it('a heartbeat on an unknown path or from the wrong system changes nothing', () => {
     const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES });
     m.step({ type: 'path-added', pathId: 'p1', system: 'z', nowMs: 0 });

@@ -149,8 +149,8 @@ describe('hierarchy tasks', () => {
     expect(svc['B']!.lcd.dependencies({ system: 'B' }).map((d) => `${d.parentTag}>${d.childTag}`)).toEqual(['app>fs']);
     expect(svc['A']!.lcd.equivalencies({ system: 'A' }).map((e) => `${e.tag} ${e.otherSystem} ${e.priority} ${e.otherPriority}`).sort()).toEqual(['app B 1 10', 'fs B 1 10']);
     expect(svc['B']!.lcd.equivalencies({ system: 'B' }).map((e) => `${e.tag} ${e.otherSystem} ${e.priority} ${e.otherPriority}`).sort()).toEqual(['app A 10 1', 'fs A 10 1']);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(rows('A')).toEqual(['app:ISP', 'fs:ISP']);
+    // The states become ISP once their durable LCD writes land: wait for that, not a fixed time.
+    await expect.poll(() => rows('A'), { timeout: 10_000 }).toEqual(['app:ISP', 'fs:ISP']);
     expect((await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B' }))).number).toBe(4);
     const p = await properties(svc['B']!, { tag: 'app' });
     expect(p.lines).toContain('Hierarchy:    app, in service on A');
@@ -201,13 +201,12 @@ describe('hierarchy tasks', () => {
   it('unextend refuses the system where it runs; unextend and delete leave no rows', async () => {
     await create('app');
     await extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => rows('A'), { timeout: 10_000 }).toEqual(['app:ISP']);
     expect((await err(unextendHierarchy(svc['B']!, { tag: 'app', target: 'A' }))).message).toMatch(/in service on A/);
     await unextendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
     expect(rows('B')).toEqual([]);
     expect(svc['A']!.lcd.equivalencies({})).toEqual([]);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(rows('A')).toEqual(['app:ISU']);
+    await expect.poll(() => rows('A'), { timeout: 10_000 }).toEqual(['app:ISU']);
     await extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
     await deleteHierarchy(svc['A']!, { tag: 'app' });
     expect(rows('A')).toEqual([]);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../../src/common/config.js';
+import { memoryDisk } from '../../helpers/memory-disk.js';
 import { Agent } from '../../../src/daemon/agent.js';
 import { attachMetrics } from '../../../src/daemon/wire-metrics.js';
 import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
@@ -28,7 +29,7 @@ async function newAgent(metricsAddress: string): Promise<Agent> {
     VIGIL_ADMIN_SOCKET: join(dir, 'admin.sock'),
     VIGIL_METRICS_ADDRESS: metricsAddress,
   });
-  const agent = new Agent(config, pino({ level: 'silent' }));
+  const agent = new Agent(config, pino({ level: 'silent' }), { platform: memoryDisk(dir).platform });
   cleanups.push(() => agent.stop());
   return agent;
 }

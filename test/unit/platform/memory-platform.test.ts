@@ -5,13 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { ProbeCapacityError, ProbeTimeoutError, SysError } from '../../../src/platform/errors.js';
 import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
 import { mountPointOf, parseMounts } from '../../../src/platform/mount-key.js';
+import { waitFor } from '../../../scripts/lib/wait.js';
 import { settle } from '../../helpers/settle.js';
 
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(cond()).toBe(true);
-}
+const until = (cond: () => boolean) => waitFor(cond, { deadlineMs: 2500, intervalMs: 5, what: 'the condition' });
 
 describe('memory platform fault hooks', () => {
   it('failWith makes calls below the prefix fail with that errno, clearFaults removes it', async () => {

@@ -1,4 +1,5 @@
-// Poll a condition until it holds or a deadline passes (tests poll instead of sleeping).
+// Poll a condition until it holds or a deadline passes: the one polling loop of the tests,
+// benchmarks and the VM cluster harness (tests poll for a condition instead of sleeping).
 export interface WaitOptions {
   /** Give up after this many milliseconds. */
   deadlineMs: number;

@@ -1,13 +1,14 @@
 // vigild's handlers for the hierarchy task commands (specs in src/cli/commands/hierarchy.ts):
-// each parses its flags, calls the task in tasks.ts or the engine through the service, and
-// prints what happened. Errors are VigilErrors with the seeds' numbers; the registry turns them
+// each parses its flags, calls the task in hierarchy/tasks.ts or the engine through the
+// service, and prints what happened. Registered by daemon/compose.ts with the agent's
+// hierarchy service, which exists while the hierarchy subsystem runs. Errors are VigilErrors with the seeds' numbers; the registry turns them
 // into "Error 0000NN: ..." on stderr and a non-zero exit code.
-import { VigilError } from '../common/errors.js';
-import { ok, opt } from '../admin/commands/options.js';
-import { EXIT_FAILED } from '../admin/exit-codes.js';
-import type { AdminRequest } from '../admin/protocol.js';
-import { hasAdminCommand, registerAdminCommand, type AdminResult } from '../admin/registry.js';
-import type { HierarchyService } from './service.js';
+import { VigilError } from '../../common/errors.js';
+import { ok, opt } from './options.js';
+import { EXIT_FAILED } from '../exit-codes.js';
+import type { AdminRequest } from '../protocol.js';
+import type { AdminCommands, AdminResult } from '../registry.js';
+import type { HierarchyService } from '../../hierarchy/service.js';
 import {
   createHierarchy,
   deleteHierarchy,
@@ -19,7 +20,7 @@ import {
   properties,
   unextendHierarchy,
   type TaskOutput,
-} from './tasks.js';
+} from '../../hierarchy/tasks.js';
 
 function out(t: TaskOutput): AdminResult {
   return ok(t.lines.map((l) => l + '\n').join(''), t.data ?? { lines: t.lines });
@@ -47,19 +48,15 @@ function infoFrom(req: AdminRequest): Record<string, string> {
   return info;
 }
 
-/** The service the handlers act on (one per vigild process). */
-let active: HierarchyService | undefined;
+/** `service` gives the running hierarchy service, or undefined while the engine is not running. */
+export function registerHierarchyCommands(commands: AdminCommands, service: () => HierarchyService | undefined): void {
+  const current = (): HierarchyService => {
+    const svc = service();
+    if (!svc) throw new VigilError(0, 'the hierarchy engine is not running');
+    return svc;
+  };
 
-function current(): HierarchyService {
-  if (!active) throw new VigilError(0, 'the hierarchy engine is not running');
-  return active;
-}
-
-export function registerHierarchyCommands(svc: HierarchyService): void {
-  active = svc;
-  if (hasAdminCommand('create')) return;
-
-  registerAdminCommand('create', async (req) => {
+  commands.register('create', async (req) => {
     return out(
       await createHierarchy(current(), {
         kit: opt(req, 'a'),
@@ -71,7 +68,7 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
     );
   });
 
-  registerAdminCommand('extend', async (req) => {
+  commands.register('extend', async (req) => {
     return out(
       await extendHierarchy(current(), {
         tag: opt(req, 't'),
@@ -83,18 +80,18 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
     );
   });
 
-  registerAdminCommand('extend_defaults', async (req) => {
+  commands.register('extend_defaults', async (req) => {
     const tag = opt(req, 't');
     if (!tag) throw new VigilError(30, 'extend: tag name not specified');
     const d = extendDefaults(current(), tag);
     return ok(JSON.stringify(d) + '\n', d);
   });
 
-  registerAdminCommand('unextend', async (req) => out(await unextendHierarchy(current(), { tag: opt(req, 't'), target: opt(req, 's') })));
+  commands.register('unextend', async (req) => out(await unextendHierarchy(current(), { tag: opt(req, 't'), target: opt(req, 's') })));
 
-  registerAdminCommand('delete', async (req) => out(await deleteHierarchy(current(), { tag: opt(req, 't') })));
+  commands.register('delete', async (req) => out(await deleteHierarchy(current(), { tag: opt(req, 't') })));
 
-  registerAdminCommand('dep', async (req) => {
+  commands.register('dep', async (req) => {
     const op = req.args[0];
     if (op !== 'create' && op !== 'delete') throw new VigilError(E_USAGE, `say create or delete, not "${op ?? ''}"`);
     return out(await dependency(current(), op, { parent: opt(req, 'p'), child: opt(req, 'c') }));
@@ -112,12 +109,12 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
     }
     return ok(`${r.message} (${Date.now() - t0} ms)\n`, { tag, ok: true, message: r.message, ms: Date.now() - t0 });
   };
-  registerAdminCommand('in-service', (req) => engineCommand(req, 'in-service'));
-  registerAdminCommand('out-of-service', (req) => engineCommand(req, 'out-of-service'));
+  commands.register('in-service', (req) => engineCommand(req, 'in-service'));
+  commands.register('out-of-service', (req) => engineCommand(req, 'out-of-service'));
 
-  registerAdminCommand('properties', async (req) => out(await properties(current(), { tag: opt(req, 't'), switchback: opt(req, 'switchback') })));
+  commands.register('properties', async (req) => out(await properties(current(), { tag: opt(req, 't'), switchback: opt(req, 'switchback') })));
 
-  registerAdminCommand('perform_action', async (req) => {
+  commands.register('perform_action', async (req) => {
     const action = opt(req, 'a');
     const tag = opt(req, 't');
     if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `-a must be restore or remove, not "${action ?? ''}"`);
@@ -129,7 +126,7 @@ export function registerHierarchyCommands(svc: HierarchyService): void {
     return ok(`${r.message}\n`, r);
   });
 
-  registerAdminCommand('hier_events', async (req) => {
+  commands.register('hier_events', async (req) => {
     const n = Number(opt(req, 'n') ?? 50);
     const events = current().timeline.slice(-Math.max(1, Math.min(1000, Number.isFinite(n) ? n : 50)));
     const text = events.map((e) => `${new Date(e.at).toISOString()} ${e.level.padEnd(5)} ${e.msg}\n`).join('');

@@ -1,0 +1,14 @@
+// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it), for tests and
+// benchmarks that start servers on loopback.
+import { createServer } from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
