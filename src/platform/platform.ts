@@ -133,6 +133,18 @@ export interface DurableFiles {
   stuck(key: string): number;
 }
 
+/**
+ * Stopping this node at once, without syncing or unmounting (the quorum-loss actions fastkill
+ * and fastboot): a node that lost quorum must not write one more block, so nothing is flushed.
+ * The call does not return on a real node; the memory twin records it instead.
+ */
+export interface NodePower {
+  /** Power off immediately (sysrq 'o'). */
+  powerOff(reason: string): void;
+  /** Reboot immediately (sysrq 'b'). */
+  reboot(reason: string): void;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   durableFiles: DurableFiles;
@@ -145,4 +157,6 @@ export interface Platform {
   mountHolders: MountHolders;
   /** Read and write probes of a mounted file system (mounts.ts). */
   fsProbe: FsProbe;
+  /** Immediate power-off and reboot (quorum-loss actions). */
+  nodePower: NodePower;
 }

@@ -6,6 +6,7 @@ import { LinuxFsProbe } from './fs-probe.js';
 import { LinuxMountControl } from './mount-control.js';
 import { LinuxMountHolders } from './mount-holders.js';
 import { LinuxMountTable } from './mount-table.js';
+import { LinuxNodePower } from './node-power.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
 import { LinuxTimedStat } from './timed-stat.js';
 
@@ -25,5 +26,6 @@ export function createLinuxPlatform(): Platform {
     mountControl: new LinuxMountControl(),
     mountHolders: new LinuxMountHolders(),
     fsProbe: new LinuxFsProbe(),
+    nodePower: new LinuxNodePower(),
   };
 }

@@ -19,6 +19,9 @@ import { MemoryMounts } from './mounts.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
 
+import { MemoryNodePower } from './node-power.js';
+
+export { MemoryNodePower };
 export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner };
 export type { MemoryBlockDevice } from './kernel.js';
 
@@ -72,6 +75,7 @@ export interface MemoryPlatform extends Platform {
   peerCredentials: MemoryPeerCredentials;
   /** MountControl, MountHolders and FsProbe in one object, with its fault hooks. */
   memoryMounts: MemoryMounts;
+  nodePower: MemoryNodePower;
 }
 
 export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
@@ -88,5 +92,6 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     mountControl: memoryMounts,
     mountHolders: memoryMounts,
     fsProbe: memoryMounts,
+    nodePower: new MemoryNodePower(),
   };
 }
