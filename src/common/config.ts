@@ -238,7 +238,7 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
   }
   if (r.success && r.data.QUORUM_MODE === 'tcp_remote' && !r.data.QUORUM_HOSTS) {
     problems.push('QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS (the witness hosts whose reachability decides quorum)');
-    badKeys.push('QUORUM_HOSTS');
+    badKeys.push('QUORUM_MODE');
   }
   if (!r.success || problems.length) {
     throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, { source, keys: badKeys });
