@@ -1,0 +1,263 @@
+// Quorum and witness with real vigild processes, each in a network namespace of its own, joined
+// by a bridge in a hub namespace; the hub also runs the witness: a plain TCP listener. A
+// partition takes a node's link to the hub down: that node loses every comm path and the
+// witness at once. Both nodes' ins_list are sampled throughout; no sample may show the gen/app
+// hierarchy ISP on two systems.
+//   1. two nodes + tcp_remote-style witness (QUORUM_MODE=majority, QUORUM_HOSTS = the witness;
+//      and QUORUM_MODE=tcp_remote): the isolated active node loses quorum and takes its
+//      hierarchy out of service (osu); the other takes it over after its hold.
+//   2. three nodes, majority, no witness: the isolated node loses quorum (osu), the two others
+//      confirm its death with each other (remote_verify) and one takes over.
+//   3. QUORUM_MODE=none: the split-brain risk is reported at start.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { LocalCluster } from '../../src/demo/local-cluster.js';
+
+const haveRoot = process.getuid?.() === 0;
+const haveIp = spawnSync('ip', ['-V']).status === 0;
+const haveSocat = spawnSync('socat', ['-V']).status === 0;
+const skip = !haveRoot ? 'needs root (network namespaces)' : !haveIp ? 'needs iproute2' : !haveSocat ? 'needs socat (the witness listener)' : '';
+if (skip) console.warn(`[quorum-partition] skipped: ${skip}`);
+
+const TAG = String(process.pid % 100_000);
+const WITNESS_ADDR = '10.241.0.254';
+const WITNESS_PORT = 7370;
+
+function ip(...args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr}`);
+}
+
+/** A hub namespace with a bridge, the witness listener, and one namespace per node linked to it. */
+class Net {
+  readonly hub = `vq-hub-${TAG}`;
+  private readonly nodes: string[] = [];
+  private witness: ChildProcess | undefined;
+
+  constructor() {
+    ip('netns', 'add', this.hub);
+    ip('-n', this.hub, 'link', 'set', 'lo', 'up');
+    ip('-n', this.hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', this.hub, 'addr', 'add', `${WITNESS_ADDR}/24`, 'dev', 'br0');
+    ip('-n', this.hub, 'link', 'set', 'br0', 'up');
+  }
+
+  ns(i: number): string {
+    return `vq-n${i}-${TAG}`;
+  }
+
+  hubLink(i: number): string {
+    return `vqh${i}-${TAG}`;
+  }
+
+  addr(i: number): string {
+    return `10.241.0.${i}`;
+  }
+
+  addNode(i: number): void {
+    const ns = this.ns(i);
+    ip('netns', 'add', ns);
+    this.nodes.push(ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('link', 'add', `vqn${i}-${TAG}`, 'netns', ns, 'type', 'veth', 'peer', 'name', this.hubLink(i), 'netns', this.hub);
+    ip('-n', ns, 'link', 'set', `vqn${i}-${TAG}`, 'name', 'eth0');
+    ip('-n', ns, 'addr', 'add', `${this.addr(i)}/24`, 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'master', 'br0');
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'up');
+  }
+
+  /** Cuts node i off the hub: its comm paths and the witness at once. */
+  isolate(i: number): void {
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'down');
+  }
+
+  heal(i: number): void {
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'up');
+  }
+
+  startWitness(): void {
+    this.witness = spawn('ip', ['netns', 'exec', this.hub, 'socat', `TCP-LISTEN:${WITNESS_PORT},bind=${WITNESS_ADDR},fork,reuseaddr`, 'SYSTEM:true'], { stdio: 'ignore' });
+  }
+
+  destroy(): void {
+    if (this.witness?.pid) this.witness.kill('SIGKILL');
+    for (const ns of [...this.nodes, this.hub]) spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+/** A gen/app that needs no network: a sleeping process with a pid file per system. */
+function writeApp(dir: string): { restore: string; remove: string; quickCheck: string } {
+  mkdirSync(dir, { recursive: true });
+  const head = `#!/bin/bash\nset -u\nPIDFILE=${dir}/app-$VIGIL_SYSTEM.pid\nrunning() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }\n`;
+  const script = (name: string, body: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, head + body + '\n');
+    chmodSync(p, 0o755);
+    return p;
+  };
+  return {
+    restore: script('restore.sh', 'running && exit 0\nsetsid sleep 100000 >/dev/null 2>&1 &\necho $! > "$PIDFILE"'),
+    remove: script('remove.sh', 'running && kill "$(cat "$PIDFILE")"\nrm -f "$PIDFILE"\nexit 0'),
+    quickCheck: script('quickcheck.sh', 'running || exit 1'),
+  };
+}
+
+interface Sample {
+  at: number;
+  states: Record<string, string | undefined>;
+}
+
+/** Samples every node's state of `tag` as fast as the CLI answers, until stopped. */
+class Sampler {
+  readonly samples: Sample[] = [];
+  private running = true;
+  private loop: Promise<void>;
+
+  constructor(c: LocalCluster, nodes: string[], tag: string) {
+    this.loop = (async () => {
+      while (this.running) {
+        const at = Date.now();
+        const rows = await Promise.all(
+          nodes.map(async (n) => {
+            const r = await c.vigil(n, ['ins_list', '--json'], undefined, 10_000);
+            if (r.code !== 0) return undefined;
+            return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === tag)?.state;
+          }),
+        );
+        this.samples.push({ at, states: Object.fromEntries(nodes.map((n, i) => [n, rows[i]])) });
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** Samples in which more than one node had the hierarchy ISP. */
+  doubles(): Sample[] {
+    return this.samples.filter((s) => Object.values(s.states).filter((x) => x === 'ISP').length > 1);
+  }
+
+  /** First time after `from` that `node` was in `state`. */
+  firstAt(node: string, state: string, from: number): number | undefined {
+    return this.samples.find((s) => s.at >= from && s.states[node] === state)?.at;
+  }
+}
+
+const HB = { heartbeatSec: 0.3, missedHeartbeats: 5 };
+
+async function makeCluster(net: Net, nodes: number[], extra: Record<string, string>): Promise<LocalCluster> {
+  const names = nodes.map((i) => `node${i}`);
+  const c = new LocalCluster({
+    nodes: nodes.map((i) => ({ name: `node${i}`, address: net.addr(i) })),
+    ...HB,
+    checkIntervalSec: 1,
+    port: 7365,
+    netns: Object.fromEntries(nodes.map((i) => [`node${i}`, net.ns(i)])),
+    extraConfig: { QUORUM_LOSS_ACTION: 'osu', QUORUM_TIMEOUT_SECS: '1', ...extra },
+  });
+  await Promise.all(names.map((n) => c.startNode(n)));
+  await c.connectAll();
+  await c.waitFor(async () => {
+    for (const n of names) {
+      const sys = await c.json<Array<{ name: string; state: string }>>(n, ['sys_list']);
+      if (sys.filter((s) => s.state === 'ALIVE').length !== names.length) return false;
+    }
+    return true;
+  }, 30_000, 'every node to see every other');
+  return c;
+}
+
+async function createApp(c: LocalCluster, dir: string, on: string, extendTo: string[]): Promise<void> {
+  const app = writeApp(dir);
+  await c.must(on, ['create', '-a', 'gen/app', '-t', 'app', '-i', 'sleeper', '--restore', app.restore, '--remove', app.remove, '--quick-check', app.quickCheck, '--switchback', 'intelligent']);
+  let prio = 10;
+  for (const t of extendTo) await c.must(on, ['extend', '-t', 'app', '-s', t, '--target-priority', String((prio += 10)), '--accept-defaults']);
+  await c.waitFor(async () => (await c.states(on))['app'] === 'ISP', 20_000, `app ISP on ${on}`);
+}
+
+const logOf = (c: LocalCluster, n: string) => readFileSync(c.logFile(n), 'utf8');
+
+describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network namespaces${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let net: Net;
+  const clusters: LocalCluster[] = [];
+
+  beforeAll(() => {
+    net = new Net();
+    for (const i of [1, 2, 3]) net.addNode(i);
+    net.startWitness();
+  });
+
+  afterAll(async () => {
+    for (const c of clusters) await c.destroy();
+    net?.destroy();
+  });
+
+  for (const mode of ['majority', 'tcp_remote'] as const) {
+    it(`two nodes + witness (${mode}): the isolated active node goes out of service, the other takes over, never both ISP`, async () => {
+      const c = await makeCluster(net, [1, 2], { QUORUM_MODE: mode, QUORUM_HOSTS: `${WITNESS_ADDR}:${WITNESS_PORT}` });
+      clusters.push(c);
+      await createApp(c, join(c.dir, 'app'), 'node1', ['node2']);
+      await c.waitFor(() => /quorum: gate open/.test(logOf(c, 'node2')), 10_000, 'the gate open on node2');
+      const sampler = new Sampler(c, ['node1', 'node2'], 'app');
+      await new Promise((r) => setTimeout(r, 1_000));
+      const cut = Date.now();
+      net.isolate(1);
+      await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
+      await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
+      await new Promise((r) => setTimeout(r, 1_500));
+      await sampler.stop();
+      const n1Out = sampler.firstAt('node1', 'OSU', cut);
+      const n2In = sampler.firstAt('node2', 'ISP', cut);
+      console.log(`[quorum-partition] ${mode}: cut -> node1 OSU ${n1Out! - cut} ms, cut -> node2 ISP ${n2In! - cut} ms, ${sampler.samples.length} samples`);
+      expect(sampler.doubles()).toEqual([]);
+      expect(n1Out).toBeLessThan(n2In!);
+      expect(logOf(c, 'node1')).toMatch(/quorum lost .*QUORUM_LOSS_ACTION=osu/);
+      expect(logOf(c, 'node2')).not.toMatch(/quorum lost/);
+      // Healed: node1 rejoins and stays out of service; node2 keeps app.
+      net.heal(1);
+      await c.waitFor(async () => (await c.json<Array<{ name: string; state: string }>>('node1', ['sys_list'])).every((s) => s.state === 'ALIVE'), 30_000, 'node1 to see node2 again');
+      expect(await c.states('node1')).toEqual({ app: 'OSU' });
+      expect(await c.states('node2')).toEqual({ app: 'ISP' });
+      await c.destroy();
+      clusters.splice(clusters.indexOf(c), 1);
+    });
+  }
+
+  it('three nodes, majority: the isolated active node goes out of service, one of the two others takes over after they confirm', async () => {
+    const c = await makeCluster(net, [1, 2, 3], { QUORUM_MODE: 'majority' });
+    clusters.push(c);
+    await createApp(c, join(c.dir, 'app'), 'node3', ['node1', 'node2']);
+    const sampler = new Sampler(c, ['node1', 'node2', 'node3'], 'app');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const cut = Date.now();
+    net.isolate(3);
+    await c.waitFor(async () => (await c.states('node3'))['app'] === 'OSU', 30_000, 'node3 to take app out of service');
+    // node1 has priority 20, node2 30: node1 is the target.
+    await c.waitFor(async () => (await c.states('node1'))['app'] === 'ISP', 60_000, 'node1 to take app over');
+    await new Promise((r) => setTimeout(r, 1_500));
+    await sampler.stop();
+    const n3Out = sampler.firstAt('node3', 'OSU', cut);
+    const n1In = sampler.firstAt('node1', 'ISP', cut);
+    console.log(`[quorum-partition] majority, 3 nodes: cut -> node3 OSU ${n3Out! - cut} ms, cut -> node1 ISP ${n1In! - cut} ms`);
+    expect(sampler.doubles()).toEqual([]);
+    expect(sampler.samples.some((s) => s.states['node2'] === 'ISP')).toBe(false);
+    expect(logOf(c, 'node3')).toMatch(/quorum lost \(1 of 3 systems: no majority\)/);
+    expect(logOf(c, 'node1')).toMatch(/remote_verify: node3 is dead \(confirmed by node2\)/);
+    expect(logOf(c, 'node2')).toMatch(/remote_verify: node3 is dead \(confirmed by node1\)/);
+    net.heal(3);
+  });
+
+  it('QUORUM_MODE=none: the split-brain risk is reported at start', async () => {
+    const c = new LocalCluster({ nodes: [{ name: 'solo', address: '127.0.0.1' }], extraConfig: { QUORUM_MODE: 'none' } });
+    clusters.push(c);
+    await c.startNode('solo');
+    await c.waitFor(() => /QUORUM_MODE=none: RISK/.test(logOf(c, 'solo')), 10_000, 'the risk in the log');
+    expect(logOf(c, 'solo')).toMatch(/both sides of a partition .*same hierarchy in service/);
+  });
+});
