@@ -89,10 +89,16 @@ class Net {
   }
 }
 
-/** A gen/app that needs no network: a sleeping process with a pid file per system. */
-function writeApp(dir: string): { restore: string; remove: string; quickCheck: string } {
+/**
+ * A gen/app that needs no network: a sleeping process with a pid file per system. Its restore
+ * and remove scripts append "<ms> start|stop <system>" to one journal shared by all nodes, after
+ * the process started and after it is gone: the true record of where it ran.
+ */
+function writeApp(dir: string): { restore: string; remove: string; quickCheck: string; journal: string } {
   mkdirSync(dir, { recursive: true });
-  const head = `#!/bin/bash\nset -u\nPIDFILE=${dir}/app-$VIGIL_SYSTEM.pid\nrunning() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }\n`;
+  const journal = join(dir, 'journal');
+  writeFileSync(journal, '');
+  const head = `#!/bin/bash\nset -u\nPIDFILE=${dir}/app-$VIGIL_SYSTEM.pid\nJOURNAL=${journal}\nrunning() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }\n`;
   const script = (name: string, body: string) => {
     const p = join(dir, name);
     writeFileSync(p, head + body + '\n');
@@ -100,10 +106,38 @@ function writeApp(dir: string): { restore: string; remove: string; quickCheck: s
     return p;
   };
   return {
-    restore: script('restore.sh', 'running && exit 0\nsetsid sleep 100000 >/dev/null 2>&1 &\necho $! > "$PIDFILE"'),
-    remove: script('remove.sh', 'running && kill "$(cat "$PIDFILE")"\nrm -f "$PIDFILE"\nexit 0'),
+    restore: script('restore.sh', 'running && exit 0\nsetsid sleep 100000 >/dev/null 2>&1 &\necho $! > "$PIDFILE"\necho "$(date +%s%3N) start $VIGIL_SYSTEM" >> "$JOURNAL"'),
+    remove: script(
+      'remove.sh',
+      'if running; then P=$(cat "$PIDFILE"); kill -9 "$P"; while kill -0 "$P" 2>/dev/null; do sleep 0.01; done; echo "$(date +%s%3N) stop $VIGIL_SYSTEM" >> "$JOURNAL"; fi\nrm -f "$PIDFILE"\nexit 0',
+    ),
     quickCheck: script('quickcheck.sh', 'running || exit 1'),
+    journal,
   };
+}
+
+/** Starts of the app while it still ran on another system, from the journal. */
+function overlaps(journal: string): string[] {
+  const running = new Set<string>();
+  const bad: string[] = [];
+  for (const line of readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean)) {
+    const [, what, system] = line.split(' ') as [string, string, string];
+    if (what === 'start') {
+      if ([...running].some((s) => s !== system)) bad.push(`${line} while running on ${[...running].join(', ')}`);
+      running.add(system);
+    } else running.delete(system);
+  }
+  return bad;
+}
+
+/** Time of the first log line of `node` matching `re` at or after `from` (ms since the epoch). */
+function logTime(c: LocalCluster, node: string, re: RegExp, from: number): number | undefined {
+  for (const line of readFileSync(c.logFile(node), 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const j = JSON.parse(line) as { time: number; msg: string };
+    if (j.time >= from && re.test(j.msg)) return j.time;
+  }
+  return undefined;
 }
 
 interface Sample {
@@ -173,12 +207,13 @@ async function makeCluster(net: Net, nodes: number[], extra: Record<string, stri
   return c;
 }
 
-async function createApp(c: LocalCluster, dir: string, on: string, extendTo: string[]): Promise<void> {
+async function createApp(c: LocalCluster, dir: string, on: string, extendTo: string[]): Promise<string> {
   const app = writeApp(dir);
   await c.must(on, ['create', '-a', 'gen/app', '-t', 'app', '-i', 'sleeper', '--restore', app.restore, '--remove', app.remove, '--quick-check', app.quickCheck, '--switchback', 'intelligent']);
   let prio = 10;
   for (const t of extendTo) await c.must(on, ['extend', '-t', 'app', '-s', t, '--target-priority', String((prio += 10)), '--accept-defaults']);
   await c.waitFor(async () => (await c.states(on))['app'] === 'ISP', 20_000, `app ISP on ${on}`);
+  return app.journal;
 }
 
 const logOf = (c: LocalCluster, n: string) => readFileSync(c.logFile(n), 'utf8');
@@ -202,7 +237,7 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
     it(`two nodes + witness (${mode}): the isolated active node goes out of service, the other takes over, never both ISP`, async () => {
       const c = await makeCluster(net, [1, 2], { QUORUM_MODE: mode, QUORUM_HOSTS: `${WITNESS_ADDR}:${WITNESS_PORT}` });
       clusters.push(c);
-      await createApp(c, join(c.dir, 'app'), 'node1', ['node2']);
+      const journal = await createApp(c, join(c.dir, 'app'), 'node1', ['node2']);
       await c.waitFor(() => /quorum: gate open/.test(logOf(c, 'node2')), 10_000, 'the gate open on node2');
       const sampler = new Sampler(c, ['node1', 'node2'], 'app');
       await new Promise((r) => setTimeout(r, 1_000));
@@ -212,11 +247,16 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
       await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
       await new Promise((r) => setTimeout(r, 1_500));
       await sampler.stop();
-      const n1Out = sampler.firstAt('node1', 'OSU', cut);
-      const n2In = sampler.firstAt('node2', 'ISP', cut);
-      console.log(`[quorum-partition] ${mode}: cut -> node1 OSU ${n1Out! - cut} ms, cut -> node2 ISP ${n2In! - cut} ms, ${sampler.samples.length} samples`);
+      const lost = logTime(c, 'node1', /quorum lost/, cut);
+      const takeover = logTime(c, 'node2', /restoring hierarchy app \(failover\)/, cut);
+      console.log(
+        `[quorum-partition] ${mode}: cut -> node1 decides it lost quorum ${lost! - cut} ms; cut -> node2 starts the takeover ${takeover! - cut} ms ` +
+          `(ins_list: node1 OSU at ${sampler.firstAt('node1', 'OSU', cut)! - cut} ms, node2 ISP at ${sampler.firstAt('node2', 'ISP', cut)! - cut} ms, ${sampler.samples.length} samples)`,
+      );
       expect(sampler.doubles()).toEqual([]);
-      expect(n1Out).toBeLessThan(n2In!);
+      expect(overlaps(journal)).toEqual([]);
+      expect(readFileSync(journal, 'utf8')).toMatch(/start node1\n.* stop node1\n.* start node2\n$/);
+      expect(lost).toBeLessThan(takeover!);
       expect(logOf(c, 'node1')).toMatch(/quorum lost .*QUORUM_LOSS_ACTION=osu/);
       expect(logOf(c, 'node2')).not.toMatch(/quorum lost/);
       // Healed: node1 rejoins and stays out of service; node2 keeps app.
@@ -232,7 +272,7 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
   it('three nodes, majority: the isolated active node goes out of service, one of the two others takes over after they confirm', async () => {
     const c = await makeCluster(net, [1, 2, 3], { QUORUM_MODE: 'majority' });
     clusters.push(c);
-    await createApp(c, join(c.dir, 'app'), 'node3', ['node1', 'node2']);
+    const journal = await createApp(c, join(c.dir, 'app'), 'node3', ['node1', 'node2']);
     const sampler = new Sampler(c, ['node1', 'node2', 'node3'], 'app');
     await new Promise((r) => setTimeout(r, 1_000));
     const cut = Date.now();
@@ -242,10 +282,13 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
     await c.waitFor(async () => (await c.states('node1'))['app'] === 'ISP', 60_000, 'node1 to take app over');
     await new Promise((r) => setTimeout(r, 1_500));
     await sampler.stop();
-    const n3Out = sampler.firstAt('node3', 'OSU', cut);
-    const n1In = sampler.firstAt('node1', 'ISP', cut);
-    console.log(`[quorum-partition] majority, 3 nodes: cut -> node3 OSU ${n3Out! - cut} ms, cut -> node1 ISP ${n1In! - cut} ms`);
+    const lost = logTime(c, 'node3', /quorum lost/, cut);
+    const takeover = logTime(c, 'node1', /restoring hierarchy app \(failover\)/, cut);
+    console.log(`[quorum-partition] majority, 3 nodes: cut -> node3 decides it lost quorum ${lost! - cut} ms; cut -> node1 starts the takeover ${takeover! - cut} ms`);
     expect(sampler.doubles()).toEqual([]);
+    expect(overlaps(journal)).toEqual([]);
+    expect(readFileSync(journal, 'utf8')).toMatch(/start node3\n.* stop node3\n.* start node1\n$/);
+    expect(lost).toBeLessThan(takeover!);
     expect(sampler.samples.some((s) => s.states['node2'] === 'ISP')).toBe(false);
     expect(logOf(c, 'node3')).toMatch(/quorum lost \(1 of 3 systems: no majority\)/);
     expect(logOf(c, 'node1')).toMatch(/remote_verify: node3 is dead \(confirmed by node2\)/);
