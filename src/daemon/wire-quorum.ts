@@ -23,8 +23,6 @@ import type { ClusterSubsystem } from './wire-cluster.js';
 /** Cluster message type of the remote_verify question. */
 export const WITNESS_QUERY = 'witness.sees';
 const TICK_MS = 100;
-/** The time limit of osu's removals (within the agent's stop limit, like stopping). */
-const OSU_REMOVE_LIMIT_MS = 8_000;
 
 export interface HierarchyHooks {
   takeAllOutOfService(limitMs: number): Promise<string[]>;
@@ -210,7 +208,8 @@ class WiredQuorum implements QuorumSubsystem {
     try {
       await runLossAction(this.agent.config.QUORUM_LOSS_ACTION, reason, {
         nodePower: this.agent.platform.nodePower,
-        takeAllOutOfService: () => this.hierarchy?.takeAllOutOfService(OSU_REMOVE_LIMIT_MS) ?? Promise.resolve([]),
+        // osu's removals get the time the survivors allow for them (lossActionAllowanceMs).
+        takeAllOutOfService: () => this.hierarchy?.takeAllOutOfService(lossActionAllowanceMs('osu', this.agent.config.QUORUM_TIMEOUT_SECS * 1000)) ?? Promise.resolve([]),
         endAgent: (why) => {
           this.agent.log.fatal({ reason: why }, 'quorum: ending vigild and its services');
           try {
