@@ -78,9 +78,8 @@ export class GuestVigil {
   /** Write /etc/default/vigil (the guest's / is an overlay on tmpfs: nothing reaches the host). */
   async configure(values: Record<string, string>): Promise<void> {
     await this.node.run('mkdir -p /etc/default /var/lib/vigil /run/vigil /etc/vigil && chmod 700 /var/lib/vigil /etc/vigil /run/vigil');
-    await this.node.writeFile(GuestVigil.configFile, Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join(''));
-    // vigild refuses a configuration that group or others may write.
-    await this.node.run(`chmod 600 ${GuestVigil.configFile}`);
+    // Mode 0600: vigild refuses a configuration that group or others may write.
+    await this.node.writeFile(GuestVigil.configFile, Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join(''), 0o600);
   }
 
   /** Start vigild in the guest and wait until it logs that it is ready and its CLI answers. */
