@@ -193,7 +193,9 @@ class WiredQuorum implements QuorumSubsystem {
         case 'gate':
           if (o.open) {
             log.info({ reason: o.reason }, 'quorum: gate open, hierarchies may come in service here');
-            this.hierarchy?.quorumChanged();
+            // Not from inside the call: the gate may open while the engine itself asks it
+            // (mayBringInService during a step), and the engine must not be re-entered.
+            setImmediate(() => !this.stopped && this.hierarchy?.quorumChanged());
           } else {
             log.warn({ reason: o.reason }, `quorum: gate closed, nothing comes in service here: ${o.reason}`);
           }
