@@ -188,7 +188,8 @@ class WiredQuorum implements QuorumSubsystem {
           log.info({ quorum: o.verdict?.quorum, votes: o.verdict?.votes, total: o.verdict?.total }, `quorum: ${o.verdict ? `${o.verdict.quorum ? 'have quorum' : 'NO QUORUM'}: ${o.verdict.reason}` : 'undecided until a fresh probe round of the quorum hosts'}`);
           break;
         case 'quorum-lost':
-          void this.lose(o.verdict.reason);
+          // Next turn of the loop at the latest, for the same reason as the gate opening below.
+          setImmediate(() => void this.lose(o.verdict.reason));
           break;
         case 'gate':
           if (o.open) {
