@@ -8,7 +8,8 @@
 //   lost, only witness answers from a probe round started after the loss count (until then the
 //   verdict is undecided and the gate closed);
 // - quarantine has passed: QUORUM_QUARANTINE_SECS after start, and after quorum came back
-//   following a loss;
+//   following a loss (then the survivor hold below applies too: the membership needs that long
+//   to find the systems this side lost sight of, which may run what it would take over);
 // - the survivor hold has passed: when a system disappears, it may be the losing side of a
 //   partition that has not yet noticed. It notices within one probe period plus
 //   QUORUM_TIMEOUT_SECS of the cut (a fresh probe round, bounded by that limit), then needs
@@ -184,17 +185,19 @@ export class QuorumGate {
     this.verdict = v;
     if (v?.quorum === true) {
       if (this.lostSinceRegain) {
-        // Back from a loss: quorum must hold for the quarantine before anything comes in service.
+        // Back from a loss: quorum must hold for the quarantine before anything comes in
+        // service, and the membership gets the survivor hold to find the systems this side
+        // lost sight of while cut off: a failover it withheld then may concern a hierarchy
+        // that the other side has taken over and still runs.
         this.lostSinceRegain = false;
         this.quarantineUntilMs = Math.max(this.quarantineUntilMs, nowMs + this.config.quarantineMs);
+        this.holdUntilMs = Math.max(this.holdUntilMs, nowMs + this.survivorHoldMs());
       }
       this.hadQuorum = true;
     } else if (v?.quorum === false && this.hadQuorum) {
       this.hadQuorum = false;
       this.lostSinceRegain = true;
       out.push({ type: 'quorum-lost', verdict: v });
-    } else if (v?.quorum === false) {
-      this.lostSinceRegain = true;
     }
     let reason = '';
     if (!v) reason = 'waiting for a fresh probe round of the quorum hosts';

@@ -136,6 +136,29 @@ describe('quarantine', () => {
   });
 });
 
+describe('regaining quorum after a loss', () => {
+  it('holds the gate for the survivor hold, so the membership can find who runs what first', () => {
+    const g = new QuorumGate(cfg({ mode: 'tcp_remote', hosts: ['w:9'], lossActionMs: 1_000 }), 0);
+    g.tick(0);
+    g.step({ type: 'probe-result', host: 'w:9', reachable: true, roundStartMs: 0, nowMs: 5 });
+    expect(g.isOpen()).toBe(true);
+    g.tick(1_000);
+    expect(types(g.step({ type: 'probe-result', host: 'w:9', reachable: false, roundStartMs: 1_000, nowMs: 3_000 }))).toContain('quorum-lost');
+    // The witness answers again (the network came back before the comm paths did).
+    g.tick(10_000);
+    g.step({ type: 'probe-result', host: 'w:9', reachable: true, roundStartMs: 10_000, nowMs: 10_010 });
+    expect(g.status()).toMatchObject({ quorum: true, open: false, closedReason: expect.stringMatching(/giving a lost system/) });
+    // Hold: probe period 1000 + timeout 2000 + loss action 1000 + 2 x 200.
+    expect(g.status().holdUntilMs).toBe(10_010 + 4_400);
+    expect(g.tick(14_410)).toContainEqual(expect.objectContaining({ type: 'gate', open: true }));
+  });
+  it('a start without quorum is not a loss: quorum arriving later opens the gate at once', () => {
+    const g = new QuorumGate(cfg({ lossActionMs: 1_000 }), 0);
+    g.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: [], nowMs: 0 });
+    expect(g.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: ['n2'], nowMs: 3_000 })).toContainEqual(expect.objectContaining({ type: 'gate', open: true }));
+  });
+});
+
 describe('none', () => {
   it('is open at once (after quarantine) and never lost', () => {
     const g = new QuorumGate(cfg({ mode: 'none', hosts: [] }), 0);
