@@ -1,6 +1,6 @@
 // The one place where vigild is assembled. Each part of the product attaches itself to the
 // Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
-// others use its membership and messaging), then metrics, then quorum and witness, then the
+// others use its membership and messaging), then quorum and witness, then metrics, then the
 // hierarchy engine (it asks the quorum gate before anything comes in service); the admin
 // socket last, so commands are only accepted once everything they may touch is running.
 // The agent's command table is built here too, and each part's admin commands registered in it.
@@ -21,10 +21,10 @@ export function composeAgent(agent: Agent): AdminCommands {
   registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent, commands);
-  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat });
-  // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   // Quorum before the hierarchy: the engine asks its gate before anything comes in service.
   const quorum = attachQuorum(agent, cluster);
+  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat, quorum });
+  // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));

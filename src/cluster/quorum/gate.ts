@@ -59,6 +59,8 @@ export interface QuorumGateStatus {
   closedReason: string;
   holdUntilMs: number;
   quarantineUntilMs: number;
+  /** Each witness host with its latest answer (undefined before the first). */
+  witnesses: Array<{ host: string; reachable: boolean | undefined }>;
 }
 
 export class QuorumGate {
@@ -157,6 +159,7 @@ export class QuorumGate {
       closedReason: this.closedReason,
       holdUntilMs: this.holdUntilMs,
       quarantineUntilMs: this.quarantineUntilMs,
+      witnesses: this.config.hosts.map((host) => ({ host, reachable: this.results.get(host)?.reachable })),
     };
   }
 
