@@ -163,6 +163,7 @@ class WiredQuorum implements QuorumSubsystem {
     const alive = this.visiblePeers().sort();
     const key = `${systems.join(',')}|${alive.join(',')}`;
     if (key === this.lastMembership) return;
+    if (systems.join(',') !== this.lastMembership.split('|')[0]) this.logTwoSystemRisk(systems.length);
     this.lastMembership = key;
     this.apply(this.gate.step({ type: 'membership', systems, alive, nowMs: now }));
   }
@@ -263,21 +264,23 @@ class WiredQuorum implements QuorumSubsystem {
     }
   }
 
-  /** The documented risks of the configured mode, said once at start. */
+  /** The documented risk of QUORUM_MODE=none, said at start. */
   private logRisks(): void {
+    if (this.agent.config.QUORUM_MODE !== 'none') return;
+    this.agent.log.warn(
+      { QUORUM_MODE: 'none', risk: 'split-brain' },
+      'quorum: QUORUM_MODE=none: RISK: nothing stops both sides of a partition from bringing the same hierarchy in service (split brain, data corruption on shared or replicated storage); use majority or tcp_remote with QUORUM_HOSTS',
+    );
+  }
+
+  /** The documented risk of a two-system majority cluster without witness hosts, said whenever the cluster becomes one. */
+  private logTwoSystemRisk(systems: number): void {
     const c = this.agent.config;
-    const systems = this.agent.lcd.systems().length;
-    if (c.QUORUM_MODE === 'none') {
-      this.agent.log.warn(
-        { QUORUM_MODE: 'none', risk: 'split-brain' },
-        'quorum: QUORUM_MODE=none: RISK: nothing stops both sides of a partition from bringing the same hierarchy in service (split brain, data corruption on shared or replicated storage); use majority or tcp_remote with QUORUM_HOSTS',
-      );
-    } else if (c.QUORUM_MODE === 'majority' && !c.QUORUM_HOSTS?.length && systems <= 2) {
-      this.agent.log.warn(
-        { QUORUM_MODE: 'majority', systems, risk: 'split-brain' },
-        'quorum: majority with two systems and no QUORUM_HOSTS: RISK: the survivor of a partition keeps quorum on both sides (split brain); add a witness with QUORUM_HOSTS',
-      );
-    }
+    if (c.QUORUM_MODE !== 'majority' || c.QUORUM_HOSTS?.length || systems !== 2) return;
+    this.agent.log.warn(
+      { QUORUM_MODE: 'majority', systems, risk: 'split-brain' },
+      'quorum: majority with two systems and no QUORUM_HOSTS: RISK: the survivor of a partition keeps quorum on both sides (split brain); add a witness with QUORUM_HOSTS',
+    );
   }
 }
 

@@ -79,6 +79,12 @@ class Net {
     ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'up');
   }
 
+  /** Cuts only the link between nodes a and b (a blackhole route on each side); the rest stays. */
+  cutBetween(a: number, b: number, cut = true): void {
+    ip('-n', this.ns(a), 'route', cut ? 'add' : 'del', 'blackhole', `${this.addr(b)}/32`);
+    ip('-n', this.ns(b), 'route', cut ? 'add' : 'del', 'blackhole', `${this.addr(a)}/32`);
+  }
+
   startWitness(): void {
     this.witness = spawn('ip', ['netns', 'exec', this.hub, 'socat', `TCP-LISTEN:${WITNESS_PORT},bind=${WITNESS_ADDR},fork,reuseaddr`, 'SYSTEM:true'], { stdio: 'ignore' });
   }
@@ -296,6 +302,28 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
     expect(logOf(c, 'node3')).toMatch(/quorum lost \(1 of 3 systems: no majority\)/);
     expect(logOf(c, 'node1')).toMatch(/remote_verify: node3 is dead \(confirmed by node2\)/);
     expect(logOf(c, 'node2')).toMatch(/remote_verify: node3 is dead \(confirmed by node1\)/);
+  });
+
+  it('three nodes, remote_verify: a node that loses only its link to the active one is told by the third that it lives, and takes nothing over', async () => {
+    const c = await makeCluster(net, [1, 2, 3], { QUORUM_MODE: 'majority', WITNESS_MODE: 'remote_verify' });
+    clusters.push(c);
+    const journal = await createApp(c, join(c.dir, 'app'), 'node3', ['node1', 'node2']);
+    const sampler = new Sampler(c, ['node1', 'node2', 'node3'], 'app');
+    net.cutBetween(1, 3);
+    try {
+      await c.waitFor(() => /remote_verify: node2 still see node3 alive; not taking it over/.test(logOf(c, 'node1')), 20_000, 'node1 to be told node3 lives');
+      // Well past the survivor hold: still nothing taken over.
+      await new Promise((r) => setTimeout(r, 6_000));
+      await sampler.stop();
+      expect(sampler.doubles()).toEqual([]);
+      expect(await c.states('node3')).toEqual({ app: 'ISP' });
+      expect(await c.states('node1')).toEqual({ app: 'OSU' });
+      expect(readFileSync(journal, 'utf8')).toMatch(/^\d+ start node3\n$/);
+      expect(logOf(c, 'node1')).not.toMatch(/restoring hierarchy app/);
+      expect(logOf(c, 'node1')).not.toMatch(/quorum lost/);
+    } finally {
+      net.cutBetween(1, 3, false);
+    }
   });
 
   it('QUORUM_MODE=none: the split-brain risk is reported at start', async () => {

@@ -16,7 +16,8 @@
 //   `lossActionMs` to stop serving (0 for fastkill/fastboot); two heartbeat intervals cover the
 //   difference between the sides' detection times. Only then may this side take anything over.
 // Quorum lost (a decided "yes" becoming a decided "no") is reported once per loss; never
-// having had quorum (start alone) is not a loss.
+// having had quorum (start alone), or not having it after the set of systems changed (a system
+// added), is not a loss.
 import { countVotes, type QuorumMode, type Verdict } from './votes.js';
 
 export interface QuorumGateConfig {
@@ -114,6 +115,10 @@ export class QuorumGate {
       case 'membership': {
         const nextAlive = new Set(ev.alive.filter((s) => s !== this.config.local));
         const lost = [...this.alive].some((s) => !nextAlive.has(s));
+        const sameSystems = ev.systems.length === this.systems.length && ev.systems.every((s) => this.systems.includes(s));
+        // A changed configuration (a system added or removed) is a new count, not a partition:
+        // quorum it does not have yet is not a loss.
+        if (!sameSystems) this.hadQuorum = false;
         this.systems = [...ev.systems];
         this.alive = nextAlive;
         if (lost) {

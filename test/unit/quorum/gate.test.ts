@@ -24,6 +24,21 @@ describe('majority without witness hosts', () => {
     expect(g.isOpen()).toBe(false);
     expect(types(g.tick(6_000))).not.toContain('quorum-lost');
   });
+  it('a system added to the cluster is a new count, not a loss: no loss reported while the new member comes up', () => {
+    const g = new QuorumGate(cfg(), 0);
+    g.step({ type: 'membership', systems: ['n1', 'n2'], alive: ['n2'], nowMs: 0 });
+    expect(g.isOpen()).toBe(true);
+    const grown = g.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: [], nowMs: 100 });
+    // (n2 out of sight for a moment as well: the hold that starts is a survivor's, not a loss.)
+    expect(types(grown)).not.toContain('quorum-lost');
+    expect(g.isOpen()).toBe(false);
+    g.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: ['n2', 'n3'], nowMs: 200 });
+    expect(g.status().quorum).toBe(true);
+    g.tick(500);
+    expect(g.isOpen()).toBe(true);
+    // From then on, losing sight of the others is a loss.
+    expect(types(g.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: [], nowMs: 300 }))).toContain('quorum-lost');
+  });
   it('a survivor holds after losing a system, long enough for the loser to act', () => {
     const g = new QuorumGate(cfg({ lossActionMs: 3_000 }), 0);
     const sys = ['n1', 'n2', 'n3'];
