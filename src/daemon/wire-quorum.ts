@@ -50,6 +50,8 @@ class WiredQuorum implements QuorumSubsystem {
   private attachedTo: ClusterNode | undefined;
   private lastMembership = '';
   private readonly waitingDeath = new Map<string, Array<() => void>>();
+  /** Who last vetoed each suspect's death (to log a veto once, not at every retry). */
+  private readonly lastVeto = new Map<string, string>();
   private lossRunning = false;
   private stopped = false;
 
@@ -132,6 +134,7 @@ class WiredQuorum implements QuorumSubsystem {
   }
 
   systemAlive(system: string): void {
+    this.lastVeto.delete(system);
     if (this.waitingDeath.delete(system)) this.agent.log.info({ system }, 'quorum: remote_verify: system alive again, nothing to take over');
     this.witness?.step({ type: 'cleared', system, nowMs: performance.now() });
     this.sync(performance.now());
@@ -250,10 +253,16 @@ class WiredQuorum implements QuorumSubsystem {
           );
           break;
         }
-        case 'vetoed':
-          log.warn({ system: o.system, seenBy: o.by }, `quorum: remote_verify: ${o.by.join(', ')} still see ${o.system} alive; not taking it over`);
+        case 'vetoed': {
+          // Asked again every second while vetoed: say it when it starts or changes, not each time.
+          const seenBy = o.by.join(', ');
+          const level = this.lastVeto.get(o.system) === seenBy ? 'debug' : 'warn';
+          this.lastVeto.set(o.system, seenBy);
+          log[level]({ system: o.system, seenBy: o.by }, `quorum: remote_verify: ${seenBy} still see ${o.system} alive; not taking it over`);
           break;
+        }
         case 'confirmed-dead': {
+          this.lastVeto.delete(o.system);
           log.warn({ system: o.system, asked: o.asked }, `quorum: remote_verify: ${o.system} is dead${o.asked.length ? ` (confirmed by ${o.asked.join(', ')})` : ' (no other system to ask)'}`);
           const waiting = this.waitingDeath.get(o.system) ?? [];
           this.waitingDeath.delete(o.system);
