@@ -326,6 +326,30 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
     }
   });
 
+  it('QUORUM_QUARANTINE_SECS: a restarted node refuses to bring anything in service until the quarantine passed', async () => {
+    const c = await makeCluster(net, [1, 2], { QUORUM_MODE: 'majority', QUORUM_HOSTS: `${WITNESS_ADDR}:${WITNESS_PORT}`, QUORUM_QUARANTINE_SECS: '8' });
+    clusters.push(c);
+    await createApp(c, join(c.dir, 'app'), 'node1', ['node2']);
+    c.killNode('node1');
+    await c.waitExit('node1');
+    await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
+    const restartedAt = Date.now();
+    await c.startNode('node1');
+    await c.waitFor(async () => (await c.json<Array<{ name: string; state: string }>>('node1', ['sys_list'])).every((x) => x.state === 'ALIVE'), 20_000, 'node1 to see node2');
+    // In quarantine: the switchover to node1 is refused, nothing changes.
+    const early = await c.vigil('node1', ['in-service', '-t', 'app']);
+    expect(Date.now() - restartedAt).toBeLessThan(8_000);
+    expect(early.code).not.toBe(0);
+    expect(early.stdout + early.stderr).toMatch(/no quorum on node1/);
+    expect(await c.states('node2')).toEqual({ app: 'ISP' });
+    await c.waitFor(() => /quorum: gate open/.test(logOf(c, 'node1').split('vigild ready').at(-1)!), 15_000, 'the gate to open on node1');
+    const opened = logTime(c, 'node1', /quorum: gate open/, restartedAt)!;
+    expect(opened - restartedAt).toBeGreaterThanOrEqual(8_000);
+    await c.must('node1', ['in-service', '-t', 'app']);
+    expect(await c.states('node1')).toEqual({ app: 'ISP' });
+    expect(await c.states('node2')).toEqual({ app: 'OSU' });
+  });
+
   it('QUORUM_MODE=none: the split-brain risk is reported at start', async () => {
     const c = new LocalCluster({ nodes: [{ name: 'solo', address: '127.0.0.1' }], extraConfig: { QUORUM_MODE: 'none' } });
     clusters.push(c);
