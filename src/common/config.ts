@@ -240,6 +240,10 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
     problems.push('QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS (the witness hosts whose reachability decides quorum)');
     badKeys.push('QUORUM_MODE');
   }
+  if (r.success && r.data.QUORUM_MODE === 'none' && r.data.QUORUM_HOSTS) {
+    problems.push('QUORUM_HOSTS: has no effect with QUORUM_MODE=none (remove it, or use majority or tcp_remote)');
+    badKeys.push('QUORUM_HOSTS');
+  }
   if (!r.success || problems.length) {
     throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, { source, keys: badKeys });
   }

@@ -119,6 +119,10 @@ describe('buildConfig', () => {
       QUORUM_HOSTS: [{ host: '10.0.0.9', port: 7370 }, { host: 'fd00::9', port: 7371 }, { host: 'witness.example', port: 7372 }],
     });
   });
+  it('refuses witness hosts that QUORUM_MODE=none would ignore', () => {
+    const e = errorOf(() => buildConfig({ QUORUM_MODE: 'none', QUORUM_HOSTS: '10.0.0.9:7370' }));
+    expect(e.message).toMatch(/QUORUM_HOSTS: has no effect with QUORUM_MODE=none/);
+  });
   it('refuses an unknown key by name, with the nearest known key when there is one', () => {
     const typo = errorOf(() => buildConfig({ LCMHBEATTME: '1' }, '/etc/default/vigil'));
     expect(typo.message).toMatch(/in \/etc\/default\/vigil: LCMHBEATTME: unknown key \(did you mean LCMHBEATTIME\?\)/);
