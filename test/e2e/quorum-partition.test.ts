@@ -64,7 +64,12 @@ class Sampler {
   constructor(v1: GuestVigil, v2: GuestVigil) {
     const state = async (v: GuestVigil) => {
       if (v.node.state !== 'running') return 'powered-off';
-      const r = await v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined);
+      // A request sent as the VM powers itself off can wait for an agent that never comes back:
+      // the host gives up on it after 45 s (the answer counts as unknown).
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 45_000)));
+      const r = await Promise.race([v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined), gaveUp]);
+      clearTimeout(timer);
       if (!r || r.code !== 0) return undefined;
       return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === 'app')?.state;
     };
