@@ -73,6 +73,47 @@ const listenAddress = z
   })
   .meta(valueDoc('HOST:PORT or off', 'port 1 to 65535'));
 
+/** A witness host as HOST:PORT (IPv4 literal, [IPv6] literal or name). */
+export interface QuorumHost {
+  host: string;
+  port: number;
+}
+
+/** QUORUM_HOSTS: one or more HOST:PORT separated by commas or spaces, no repeats. */
+const hostList = z
+  .string()
+  .transform((s, ctx) => {
+    const hosts: QuorumHost[] = [];
+    for (const item of s.split(/[\s,]+/).filter(Boolean)) {
+      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(item);
+      const port = m ? Number(m[3]) : NaN;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" must be HOST:PORT (e.g. 10.0.0.9:7370 or [fd00::9]:7370, port 1 to 65535)` });
+        return z.NEVER;
+      }
+      const h = { host: (m[1] ?? m[2])!, port };
+      if (hosts.some((x) => x.host === h.host && x.port === h.port)) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is listed twice` });
+        return z.NEVER;
+      }
+      hosts.push(h);
+    }
+    if (hosts.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must name at least one HOST:PORT' });
+      return z.NEVER;
+    }
+    return hosts;
+  })
+  .meta(valueDoc('HOST:PORT list', 'commas or spaces between entries'));
+
+/** A key of the product whose feature this version lacks: any value is refused with `reason`. */
+const refusedKey = (reason: string) =>
+  z
+    .string()
+    .superRefine((_s, ctx) => ctx.addIssue({ code: 'custom', message: reason }))
+    .meta(valueDoc('refused', 'not available in this version'))
+    .optional();
+
 const nodeName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
@@ -99,13 +140,25 @@ const ConfigSchema = z.object({
   LKNFSSYSCALLTO: seconds(0.1, 600).prefault('5').describe('NAS: time limit of one probe system call on an NFS mount; a call past it is abandoned on its thread and the probe repeated.'),
   LKNASERROR: oneOf(['switch', 'halt']).default('switch').describe('NAS: what a failed NFS export does: switch the hierarchy to the backup, or halt this node at once.'),
   VIGIL_NAS_TMPDIR: absolutePath.optional().describe('NAS: directory for the temporary mount points of the create-time mount-authorization check (default: the system temp directory).'),
-  QUORUM_MODE: oneOf(['majority', 'none'], {
-    tcp_remote: 'tcp_remote quorum is not available in this version; use majority or none',
-    storage: 'storage quorum is not available in this version; use majority or none',
+  VIGIL_SCSI_FENCE: oneOf(['on', 'off']).default('off').describe('Default of gen/filesys resources that do not set fence= themselves: on fences their shared LUN with a SCSI-3 persistent reservation (docs/fencing.md).'),
+  QUORUM_MODE: oneOf(['majority', 'tcp_remote', 'none'], {
+    storage: 'storage quorum is not available in this version; use majority, tcp_remote or none',
   })
     .default('majority')
-    .describe('Whether a failover needs a majority of the systems alive (majority; two systems: the survivor) or nothing (none).'),
-  VIGIL_SCSI_FENCE: oneOf(['on', 'off']).default('off').describe('Default of gen/filesys resources that do not set fence= themselves: on fences their shared LUN with a SCSI-3 persistent reservation (docs/fencing.md).'),
+    .describe('What a system needs before it brings anything in service: a majority of the systems alive, each QUORUM_HOSTS entry one more vote (majority; two systems without QUORUM_HOSTS: the survivor), more than half of QUORUM_HOSTS reachable (tcp_remote), or nothing (none, split brain possible); see docs/quorum.md.'),
+  QUORUM_HOSTS: hostList.optional().describe('Witness hosts as HOST:PORT, separated by commas or spaces: a TCP connect within QUORUM_TIMEOUT_SECS counts the host reachable (needed by tcp_remote; with majority each one is a vote).'),
+  QUORUM_TIMEOUT_SECS: seconds(0.1, 3600).prefault('20').describe('Time limit of one quorum probe of a QUORUM_HOSTS entry, and of a remote_verify question to the other systems.'),
+  WITNESS_MODE: oneOf(['remote_verify', 'none'], {
+    storage: 'storage witness is not available in this version; use remote_verify or none',
+  })
+    .default('remote_verify')
+    .describe('Before a system is declared dead and its hierarchies taken over, ask the other visible systems whether they still see it; one that does stops the takeover (remote_verify), or take over on this system\'s view alone (none).'),
+  QUORUM_LOSS_ACTION: oneOf(['osu', 'fastkill', 'fastboot'])
+    .default('osu')
+    .describe('What a system that loses quorum does: take every hierarchy out of service (osu), power off at once without syncing (fastkill) or reboot at once without syncing (fastboot).'),
+  QUORUM_QUARANTINE_SECS: seconds(0, 86400).prefault('0').describe('After vigild starts, and after this system regained quorum, how long quorum must hold before it brings anything in service again.'),
+  QWK_STORAGE_HBEATTIME: refusedKey('QWK_STORAGE_HBEATTIME applies to storage quorum, which this version does not provide').describe('Storage quorum heartbeat interval (refused: storage quorum is not available in this version).'),
+  QWK_STORAGE_NUMHBEATS: refusedKey('QWK_STORAGE_NUMHBEATS applies to storage quorum, which this version does not provide').describe('Storage quorum missed heartbeats (refused: storage quorum is not available in this version).'),
   VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),
@@ -187,6 +240,14 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
       problems.push(`${key}=${JSON.stringify(known[key] ?? '')}: ${i.message}`);
       badKeys.push(key);
     }
+  }
+  if (r.success && r.data.QUORUM_MODE === 'tcp_remote' && !r.data.QUORUM_HOSTS) {
+    problems.push('QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS (the witness hosts whose reachability decides quorum)');
+    badKeys.push('QUORUM_MODE');
+  }
+  if (r.success && r.data.QUORUM_MODE === 'none' && r.data.QUORUM_HOSTS) {
+    problems.push('QUORUM_HOSTS: has no effect with QUORUM_MODE=none (remove it, or use majority or tcp_remote)');
+    badKeys.push('QUORUM_HOSTS');
   }
   if (!r.success || problems.length) {
     throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, { source, keys: badKeys });

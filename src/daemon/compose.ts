@@ -1,6 +1,7 @@
 // The one place where vigild is assembled. Each part of the product attaches itself to the
 // Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
-// others use its membership and messaging), then metrics, then the hierarchy engine; the admin
+// others use its membership and messaging), then quorum and witness, then metrics, then the
+// hierarchy engine (it asks the quorum gate before anything comes in service); the admin
 // socket last, so commands are only accepted once everything they may touch is running.
 // The agent's command table is built here too, and each part's admin commands registered in it.
 import { registerHierarchyCommands } from '../admin/commands/hierarchy.js';
@@ -14,6 +15,7 @@ import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
+import { attachQuorum } from './wire-quorum.js';
 
 /** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
 export function composeAgent(agent: Agent): AdminCommands {
@@ -21,13 +23,15 @@ export function composeAgent(agent: Agent): AdminCommands {
   registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent, commands, agent.platform.scheduling);
-  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat });
+  // Quorum before the hierarchy: the engine asks its gate before anything comes in service.
+  const quorum = attachQuorum(agent, cluster);
+  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat, quorum });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   const nasMounts = () =>
     agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
   const probes = agent.platform.timedStat;
   const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
-  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
+  const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
   return commands;

@@ -6,8 +6,7 @@
 //
 // Tunables (validated in common/config.ts before anything starts): LKCHECKINTERVAL (seconds
 // between quickChecks), per-kit overrides LKCHECKINTERVAL_GEN_APP / LKCHECKINTERVAL_GEN_FILESYS,
-// QUORUM_MODE (majority | none; in a two-system cluster the survivor of a majority cluster keeps
-// quorum, as there is no majority to be had without a witness), VIGIL_LOCAL_RECOVERY_ATTEMPTS and
+// VIGIL_LOCAL_RECOVERY_ATTEMPTS and
 // VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
@@ -16,9 +15,11 @@
 // NFS file systems in gen/filesys) runs with LKNFSSYSCALLTO, LKNFSTIMEOUT and LKNASERROR;
 // VIGIL_NAS_TMPDIR is where its mount-authorization check mounts (default the system's tmp).
 //
+// Quorum and witness (wire-quorum.ts) stand between the membership and the engine: nothing
+// comes in service while the quorum gate is closed, and a system declared dead is handed to
+// the engine only once the witness confirmed it.
+//
 // When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
-import { writeFileSync } from 'node:fs';
-
 import type { VigilConfig } from '../common/config.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
@@ -38,6 +39,7 @@ import { instrumentKit, instrumentTimedStat } from '../metrics/instrument.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
+import type { QuorumSubsystem } from './wire-quorum.js';
 
 /** Within the agent's per-subsystem stop limit (10 s). */
 const STOP_REMOVE_LIMIT_MS = 8_000;
@@ -59,6 +61,7 @@ class WiredHierarchy implements HierarchySubsystem {
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
     private readonly metrics: HierarchyMetrics | undefined,
+    private readonly quorum: QuorumSubsystem,
     private readonly nasMetrics: NasMetricsEvents | undefined,
   ) {}
 
@@ -98,7 +101,6 @@ class WiredHierarchy implements HierarchySubsystem {
     if (config.LKCHECKINTERVAL_GEN_APP !== undefined) byApp['gen/app'] = config.LKCHECKINTERVAL_GEN_APP * 1000;
     if (config.LKCHECKINTERVAL_GEN_FILESYS !== undefined) byApp['gen/filesys'] = config.LKCHECKINTERVAL_GEN_FILESYS * 1000;
     if (config.LKCHECKINTERVAL_GEN_NAS !== undefined) byApp['gen/nas'] = config.LKCHECKINTERVAL_GEN_NAS * 1000;
-    const quorumMode = config.QUORUM_MODE;
     const svc = new HierarchyService({
       lcd: agent.lcd,
       kits,
@@ -116,12 +118,13 @@ class WiredHierarchy implements HierarchySubsystem {
         maxAttempts: config.VIGIL_LOCAL_RECOVERY_ATTEMPTS,
         windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
-      quorum: quorumMode === 'none' ? undefined : () => this.haveMajority(),
+      quorum: () => this.quorum.mayBringInService(),
       haltNode: (reason) => this.halt(reason, config.VIGIL_HALT_ACTION),
       events: m,
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
+    this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs), quorumChanged: () => svc.quorumChanged() });
     svc.start();
     this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.
@@ -144,23 +147,10 @@ class WiredHierarchy implements HierarchySubsystem {
     svc?.stop();
   }
 
-  /** Majority of the systems in the LCD are alive (this one included); two systems: the survivor. */
-  private haveMajority(): boolean {
-    const systems = this.agent.lcd.systems().map((s) => s.name);
-    if (systems.length <= 2) return true;
-    const alive = new Set(this.service?.engine.aliveSystems() ?? [this.agent.localSystem]);
-    return systems.filter((s) => alive.has(s)).length * 2 > systems.length;
-  }
-
   private halt(reason: string, action: VigilConfig['VIGIL_HALT_ACTION']): void {
     this.agent.log.fatal({ reason, action }, 'hierarchy: a recovery kit asked for this node to halt');
-    if (action === 'sysrq') {
-      try {
-        writeFileSync('/proc/sysrq-trigger', 'o');
-      } catch (err) {
-        this.agent.log.fatal({ err }, 'sysrq power-off failed; ending vigild instead');
-      }
-    }
+    // sysrq: immediate power-off (NodePower ends vigild's process group if the kernel did not act).
+    if (action === 'sysrq') this.agent.platform.nodePower.powerOff(reason);
     try {
       process.kill(-process.pid, 'SIGKILL');
     } catch {
@@ -182,10 +172,17 @@ class WiredHierarchy implements HierarchySubsystem {
     const onMembership = (o: MembershipOutput) => {
       if (o.type === 'system-alive') {
         this.memberSince = Date.now();
+        this.quorum.systemAlive(o.system);
         svc.systemUp(o.system);
-      }
-      else if (o.type === 'system-dead') svc.systemDown(o.system);
-      else if (o.type === 'system-restarted') {
+      } else if (o.type === 'system-dead') {
+        // The engine hears of the death once the witness agrees (remote_verify).
+        this.quorum.confirmDeath(o.system, () => {
+          if (node.systemState(o.system) !== 'DEAD') return;
+          svc.systemDown(o.system);
+          svc.quorumChanged();
+        });
+        return;
+      } else if (o.type === 'system-restarted') {
         // It came back before being declared dead: whatever it ran is gone.
         svc.systemDown(o.system);
         svc.systemUp(o.system);
@@ -204,9 +201,15 @@ class WiredHierarchy implements HierarchySubsystem {
 /** What the hierarchy reports to metrics: moves, and (through wrapped kits) checks, recoveries, probes. */
 export type HierarchyMetrics = Pick<MetricsRecorder, 'failover' | 'switchover' | 'quickCheck' | 'localRecovery' | 'probe'>;
 
-/** Adds the hierarchy subsystem (call from compose.ts after attachCluster; pass the metrics recorder to be measured). */
-export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics, nasMetrics?: NasMetricsEvents): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster, metrics, nasMetrics);
+/** Adds the hierarchy subsystem (call from compose.ts after attachCluster and attachQuorum; pass the metrics recorder to be measured). */
+export function attachHierarchy(
+  agent: Agent,
+  cluster: ClusterSubsystem | undefined,
+  quorum: QuorumSubsystem,
+  metrics?: HierarchyMetrics,
+  nasMetrics?: NasMetricsEvents,
+): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster, metrics, quorum, nasMetrics);
   agent.addSubsystem(h);
   return h;
 }

@@ -20,6 +20,7 @@ import { MetricsServer } from '../metrics/server.js';
 import { TransitionTracker } from '../metrics/transition-tracker.js';
 import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-source.js';
 import type { MetricsSources } from '../metrics/sources.js';
+import type { QuorumGateStatus } from '../cluster/quorum/gate.js';
 import type { Agent, Subsystem } from './agent.js';
 
 export interface MetricsParts {
@@ -28,6 +29,8 @@ export interface MetricsParts {
   cluster?: { stats(): ClusterStatsView | undefined; problem?(): string | undefined };
   /** The platform's time-limited probes (Platform.timedStat), when the agent has them. */
   probes?: { counters(): ProbeCountersView };
+  /** The quorum subsystem (its gate's status). */
+  quorum?: { status(): QuorumGateStatus | undefined };
 }
 
 export interface AttachedMetrics {
@@ -78,6 +81,14 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     sources.clusterCounters = () => (running() ? live.clusterCounters() : { authFailures: {}, droppedFrames: {} });
   }
   if (parts.probes) sources.probeStats = probeMetricsSource(parts.probes);
+  const quorum = parts.quorum;
+  if (quorum) {
+    sources.quorum = () => {
+      const q = quorum.status();
+      if (!q) return undefined;
+      return { mode: q.mode, present: q.quorum === true, votes: q.votes, witnesses: q.witnesses.map((w) => ({ host: w.host, reachable: w.reachable === true })) };
+    };
+  }
   return sources;
 }
 

@@ -48,6 +48,8 @@ export interface LocalClusterOptions {
    * private to it, and vanish when its process group is killed, as on a node that crashed.
    */
   privateMounts?: boolean;
+  /** Run each named node's vigild in this network namespace (root only, `ip netns exec`). */
+  netns?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -114,7 +116,10 @@ export class LocalCluster {
     const log = openSync(this.logFile(name), 'a');
     const argv = [process.execPath, VIGILD_JS, '--config', join(this.nodeDir(name), 'vigil.conf')];
     // unshare execs vigild in place (no fork), so the pid and process group stay vigild's.
-    const [cmd, ...args] = this.opts.privateMounts ? ['unshare', '--mount', '--propagation', 'private', '--', ...argv] : argv;
+    const inMounts = this.opts.privateMounts ? ['unshare', '--mount', '--propagation', 'private', '--', ...argv] : argv;
+    // `ip netns exec` also execs in place, so the process group stays vigild's.
+    const ns = this.opts.netns?.[name];
+    const [cmd, ...args] = ns ? ['ip', 'netns', 'exec', ns, ...inMounts] : inMounts;
     const child = spawn(cmd!, args, {
       detached: true,
       stdio: ['ignore', log, log],

@@ -21,6 +21,7 @@
 //   vigil_probes_parked_by_key{key}, vigil_probe_timeouts_total,
 //   vigil_probe_threads_reclaimed_total, vigil_probe_capacity_rejections_total
 //   vigil_cluster_auth_failures_total{reason}, vigil_cluster_dropped_frames_total{reason}
+//   vigil_quorum_present{mode}, vigil_quorum_votes{mode}, vigil_quorum_witness_reachable{host}
 //   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds,
 //   vigil_lcd_write_failures_total{reason} (error|timeout|stalled), vigil_lcd_write_stalled,
 //   vigil_lcd_recovered, vigil_lcd_compactions_total
@@ -34,7 +35,6 @@
 //                          vigil_replication_degraded{tag}, vigil_replication_data_corrupt{tag}
 //   vigil_disk_heartbeat_* vigil_disk_heartbeat_record_age_seconds{system,device},
 //                          vigil_disk_heartbeat_write_duration_seconds
-//   vigil_quorum_*         vigil_quorum_present, vigil_quorum_votes, vigil_quorum_witness_reachable
 // A new kit adds its own family under its prefix; the generic families above (resource state,
 // quickCheck, failovers) already carry the kit through `app`/`type`/`kit` labels.
 

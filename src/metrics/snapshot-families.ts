@@ -10,6 +10,7 @@ import type {
   CommPathSnapshot,
   MetricsSources,
   ProbeStats,
+  QuorumSnapshot,
   ResourceSnapshot,
   SystemSnapshot,
 } from './sources.js';
@@ -27,6 +28,7 @@ export interface SourcesSnapshot {
   lcdWriteStalled?: boolean;
   lcdRecovered?: boolean;
   lcdCompactions?: number;
+  quorum?: QuorumSnapshot;
 }
 
 export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
@@ -42,6 +44,7 @@ export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
     lcdWriteStalled: sources.lcdWriteStalled?.(),
     lcdRecovered: sources.lcdRecovered?.(),
     lcdCompactions: sources.lcdCompactions?.(),
+    quorum: sources.quorum?.(),
   };
 }
 
@@ -231,6 +234,7 @@ export function registerSnapshotFamilies(
   }
 
   registerLcdWriteFamilies(registers, sources, snapshot);
+  registerQuorumFamilies(registers, sources, snapshot);
 }
 
 function registerLcdWriteFamilies(registers: Registry[], sources: MetricsSources, snapshot: () => SourcesSnapshot): void {
@@ -288,4 +292,41 @@ function setCumulative(counter: Counter<'reason'>, byReason: Record<string, numb
 function setCumulativeValue(counter: Counter<string>, value: number | undefined): void {
   counter.reset();
   if (value !== undefined && Number.isFinite(value) && value >= 0) counter.inc(value);
+}
+
+/** This system's quorum (wire-quorum.ts): present, votes, each witness host's latest answer. */
+function registerQuorumFamilies(registers: Registry[], sources: MetricsSources, snapshot: () => SourcesSnapshot): void {
+  if (!sources.quorum) return;
+  new Gauge({
+    name: 'vigil_quorum_present',
+    help: 'Whether this system has quorum now (1) or not or not yet decided (0); label mode is QUORUM_MODE.',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      const q = snapshot().quorum;
+      if (q) this.set({ mode: q.mode }, q.present ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'vigil_quorum_votes',
+    help: 'Votes this system counts now: systems seen alive (itself included) and reachable witness hosts (tcp_remote: the hosts only).',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      const q = snapshot().quorum;
+      if (q) this.set({ mode: q.mode }, q.votes);
+    },
+  });
+  new Gauge({
+    name: 'vigil_quorum_witness_reachable',
+    help: 'Whether the witness host (a QUORUM_HOSTS entry) answered the latest probe within QUORUM_TIMEOUT_SECS.',
+    labelNames: ['host'],
+    registers,
+    collect() {
+      this.reset();
+      for (const w of snapshot().quorum?.witnesses ?? []) this.set({ host: w.host }, w.reachable ? 1 : 0);
+    },
+  });
 }

@@ -64,6 +64,18 @@ export interface ProbeStats {
   parkedByKey?: Record<string, number>;
 }
 
+/** This system's quorum, as its quorum gate sees it (docs/quorum.md). */
+export interface QuorumSnapshot {
+  /** QUORUM_MODE. */
+  mode: string;
+  /** Whether this system has quorum now (false while undecided). */
+  present: boolean;
+  /** Votes this system counts now (systems and witness hosts; reachable hosts for tcp_remote). */
+  votes: number;
+  /** Witness hosts (QUORUM_HOSTS) with their latest probe answer. */
+  witnesses: Array<{ host: string; reachable: boolean }>;
+}
+
 export interface MetricsSources {
   /** Name of the local system (labels vigil_agent_info). */
   localSystem(): string;
@@ -84,4 +96,6 @@ export interface MetricsSources {
   lcdRecovered?(): boolean;
   /** Cumulative LCD compactions (journal folded into a new lcd.json). */
   lcdCompactions?(): number;
+  /** The quorum gate's view (undefined while it has not started). */
+  quorum?(): QuorumSnapshot | undefined;
 }

@@ -245,6 +245,18 @@ export interface DirectBlockIo {
   write(device: string, offset: number, data: Buffer, timeoutMs: number): Promise<void>;
 }
 
+/**
+ * Stopping this node at once, without syncing or unmounting (the quorum-loss actions fastkill
+ * and fastboot): a node that lost quorum must not write one more block, so nothing is flushed.
+ * The call does not return on a real node; the memory twin records it instead.
+ */
+export interface NodePower {
+  /** Power off immediately (sysrq 'o'). */
+  powerOff(reason: string): void;
+  /** Reboot immediately (sysrq 'b'). */
+  reboot(reason: string): void;
+}
+
 export interface Platform {
   timedStat: TimedStat;
   durableFiles: DurableFiles;
@@ -260,4 +272,6 @@ export interface Platform {
   scheduling: Scheduling;
   scsi: ScsiGeneric;
   directIo: DirectBlockIo;
+  /** Immediate power-off and reboot (quorum-loss actions). */
+  nodePower: NodePower;
 }

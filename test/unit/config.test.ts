@@ -44,7 +44,7 @@ describe('buildConfig', () => {
     ['LCMNUMHBEATS', '1.5', /LCMNUMHBEATS="1.5": must be a whole number/],
     ['LCMNUMHBEATS', '1', /LCMNUMHBEATS="1": must be at least 2/],
     ['LKNASERROR', 'reboot', /LKNASERROR="reboot": must be one of switch, halt/],
-    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be one of majority, none/],
+    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be one of majority, tcp_remote, none/],
     ['VIGIL_NODE_NAME', 'bad name', /VIGIL_NODE_NAME="bad name": must be 1-64 letters/],
     ['VIGIL_STATE_DIR', 'relative/dir', /VIGIL_STATE_DIR="relative\/dir": must be an absolute path/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1', /VIGIL_METRICS_ADDRESS="127.0.0.1": must be HOST:PORT/],
@@ -59,8 +59,19 @@ describe('buildConfig', () => {
     ['LKCHECKINTERVAL_GEN_FILESYS', '0.5', /LKCHECKINTERVAL_GEN_FILESYS="0.5": must be at least 1/],
     ['VIGIL_HALT_ACTION', 'explode', /VIGIL_HALT_ACTION="explode": must be one of exit, sysrq/],
     ['VIGIL_FSTAB', 'etc/fstab', /VIGIL_FSTAB="etc\/fstab": must be an absolute path/],
-    ['QUORUM_MODE', 'tcp_remote', /QUORUM_MODE="tcp_remote": tcp_remote quorum is not available in this version; use majority or none/],
-    ['QUORUM_MODE', 'storage', /QUORUM_MODE="storage": storage quorum is not available in this version/],
+    ['QUORUM_MODE', 'tcp_remote', /QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS/],
+    ['QUORUM_MODE', 'storage', /QUORUM_MODE="storage": storage quorum is not available in this version; use majority, tcp_remote or none/],
+    ['WITNESS_MODE', 'storage', /WITNESS_MODE="storage": storage witness is not available in this version; use remote_verify or none/],
+    ['WITNESS_MODE', 'peers', /WITNESS_MODE="peers": must be one of remote_verify, none/],
+    ['QUORUM_LOSS_ACTION', 'halt', /QUORUM_LOSS_ACTION="halt": must be one of osu, fastkill, fastboot/],
+    ['QUORUM_HOSTS', '10.0.0.9', /QUORUM_HOSTS="10.0.0.9": "10.0.0.9" must be HOST:PORT/],
+    ['QUORUM_HOSTS', 'a:1, b:0', /QUORUM_HOSTS="a:1, b:0": "b:0" must be HOST:PORT/],
+    ['QUORUM_HOSTS', 'a:1 a:1', /QUORUM_HOSTS="a:1 a:1": "a:1" is listed twice/],
+    ['QUORUM_HOSTS', ' , ', /QUORUM_HOSTS=" , ": must name at least one HOST:PORT/],
+    ['QUORUM_TIMEOUT_SECS', '0', /QUORUM_TIMEOUT_SECS="0": must be at least 0.1/],
+    ['QUORUM_QUARANTINE_SECS', 'soon', /QUORUM_QUARANTINE_SECS="soon": must be a number of seconds/],
+    ['QWK_STORAGE_HBEATTIME', '6', /QWK_STORAGE_HBEATTIME="6": QWK_STORAGE_HBEATTIME applies to storage quorum, which this version does not provide/],
+    ['QWK_STORAGE_NUMHBEATS', '4', /QWK_STORAGE_NUMHBEATS="4": QWK_STORAGE_NUMHBEATS applies to storage quorum/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1:0', /VIGIL_METRICS_ADDRESS="127.0.0.1:0": must be HOST:PORT .*port 1 to 65535/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1:65536', /VIGIL_METRICS_ADDRESS="127.0.0.1:65536": must be HOST:PORT/],
     ['VIGIL_METRICS_ADDRESS', '[::1]:99999', /VIGIL_METRICS_ADDRESS="\[::1\]:99999": must be HOST:PORT/],
@@ -93,6 +104,24 @@ describe('buildConfig', () => {
     });
     expect(config.LKCHECKINTERVAL_GEN_FILESYS).toBeUndefined();
     expect(buildConfig({}).config).toMatchObject({ VIGIL_LOCAL_RECOVERY_ATTEMPTS: 3, VIGIL_LOCAL_RECOVERY_WINDOW: 600, VIGIL_HALT_ACTION: 'exit', VIGIL_FSTAB: '/etc/fstab' });
+  });
+  it('gives quorum and witness their tunables as typed values, with the defaults', () => {
+    expect(buildConfig({}).config).toMatchObject({
+      QUORUM_MODE: 'majority', QUORUM_TIMEOUT_SECS: 20, WITNESS_MODE: 'remote_verify', QUORUM_LOSS_ACTION: 'osu', QUORUM_QUARANTINE_SECS: 0,
+    });
+    expect(buildConfig({}).config.QUORUM_HOSTS).toBeUndefined();
+    const { config } = buildConfig({
+      QUORUM_MODE: 'tcp_remote', QUORUM_HOSTS: '10.0.0.9:7370, [fd00::9]:7371 witness.example:7372', QUORUM_TIMEOUT_SECS: '2.5',
+      WITNESS_MODE: 'none', QUORUM_LOSS_ACTION: 'fastkill', QUORUM_QUARANTINE_SECS: '30',
+    });
+    expect(config).toMatchObject({
+      QUORUM_MODE: 'tcp_remote', QUORUM_TIMEOUT_SECS: 2.5, WITNESS_MODE: 'none', QUORUM_LOSS_ACTION: 'fastkill', QUORUM_QUARANTINE_SECS: 30,
+      QUORUM_HOSTS: [{ host: '10.0.0.9', port: 7370 }, { host: 'fd00::9', port: 7371 }, { host: 'witness.example', port: 7372 }],
+    });
+  });
+  it('refuses witness hosts that QUORUM_MODE=none would ignore', () => {
+    const e = errorOf(() => buildConfig({ QUORUM_MODE: 'none', QUORUM_HOSTS: '10.0.0.9:7370' }));
+    expect(e.message).toMatch(/QUORUM_HOSTS: has no effect with QUORUM_MODE=none/);
   });
   it('refuses an unknown key by name, with the nearest known key when there is one', () => {
     const typo = errorOf(() => buildConfig({ LCMHBEATTME: '1' }, '/etc/default/vigil'));

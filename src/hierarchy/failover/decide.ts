@@ -1,6 +1,7 @@
 // The failover decisions: which system brings a hierarchy in service when the system running
 // it dies, when it fails here, or when a system could not take it; and the rules every takeover
-// passes before anything is restored here (today the quorum gate). Every survivor computes the
+// passes before anything is restored here (the quorum gate: quorum, quarantine, and the hold that
+// gives a partitioned peer time to stop; see cluster/quorum/gate.ts). Every survivor computes the
 // same target from the same facts (choose-system.ts), so only the chosen one acts.
 //
 // Every restore that takes a hierarchy over from another system (its death, a peer's hand-over,
@@ -72,6 +73,11 @@ export class FailoverDecisions {
       return;
     }
     if (target === ctx.local) {
+      if (!ctx.hasQuorum()) {
+        this.awaitingQuorum.set(key, tried);
+        ctx.log('warn', `${key} handed back here withheld: no quorum`, { key });
+        return;
+      }
       this.ops.start(restoreOp(key, origin, serve(origin, ctx.now, { tried })));
       return;
     }

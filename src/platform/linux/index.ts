@@ -6,6 +6,7 @@ import { LinuxFsProbe } from './fs-probe.js';
 import { LinuxMountControl } from './mount-control.js';
 import { LinuxMountHolders } from './mount-holders.js';
 import { LinuxMountTable } from './mount-table.js';
+import { LinuxNodePower } from './node-power.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
 import { LinuxScheduling } from './scheduling.js';
 import { LinuxDirectBlockIo, LinuxScsiGeneric } from './scsi-generic.js';
@@ -31,5 +32,6 @@ export function createLinuxPlatform(): Platform {
     scheduling: new LinuxScheduling(),
     scsi: new LinuxScsiGeneric(),
     directIo: new LinuxDirectBlockIo(),
+    nodePower: new LinuxNodePower(),
   };
 }

@@ -20,8 +20,9 @@ import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
 import { MemoryScheduling } from './scheduling.js';
 import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
+import { MemoryNodePower } from './node-power.js';
 
-export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
+export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryNodePower, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
 export { MemoryScsiFabric, MemoryScsiLun };
 export type { MemoryLunOptions } from './scsi-lun.js';
 export type { MemoryBlockDevice } from './kernel.js';
@@ -79,6 +80,7 @@ export interface MemoryPlatform extends Platform {
   scheduling: MemoryScheduling;
   /** The shared LUNs this node's `scsi` and `directIo` reach (pass one fabric to several nodes). */
   scsiFabric: MemoryScsiFabric;
+  nodePower: MemoryNodePower;
 }
 
 export function createMemoryPlatform(
@@ -102,5 +104,6 @@ export function createMemoryPlatform(
     scsiFabric: scsi.fabric,
     scsi: scsi.fabric.initiator(scsi.initiator, runner),
     directIo: scsi.fabric.directIo(runner),
+    nodePower: new MemoryNodePower(),
   };
 }

@@ -1,0 +1,301 @@
+// Attaches quorum and witness to vigild (docs/quorum.md). It owns the quorum gate
+// (cluster/quorum/gate.ts), the probe of QUORUM_HOSTS, the remote_verify witness
+// (cluster/witness-verify.ts) and the loss action, and joins them to the rest:
+// - the hierarchy engine asks mayBringInService() before anything comes in service; the
+//   answer first brings the gate up to date with the membership, so a failover decided on a
+//   system-dead event never sees a gate older than that event;
+// - the hierarchy hands every system-dead to confirmDeath(), which tells the engine only once
+//   the witness agrees (at once with WITNESS_MODE=none);
+// - a loss of quorum runs QUORUM_LOSS_ACTION; the gate opening again wakes the failovers that
+//   were withheld (hierarchy quorumChanged()).
+// The peers' question "do you see system S alive?" (WITNESS_QUERY) is answered here from this
+// system's membership.
+import { performance } from 'node:perf_hooks';
+
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { QuorumGate, type QuorumGateOutput, type QuorumGateStatus } from '../cluster/quorum/gate.js';
+import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
+import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
+import { WitnessVerifier, type WitnessOutput } from '../cluster/witness-verify.js';
+import type { Agent, Subsystem } from './agent.js';
+import type { ClusterSubsystem } from './wire-cluster.js';
+
+/** Cluster message type of the remote_verify question. */
+export const WITNESS_QUERY = 'witness.sees';
+const TICK_MS = 100;
+
+export interface HierarchyHooks {
+  takeAllOutOfService(limitMs: number): Promise<string[]>;
+  quorumChanged(): void;
+}
+
+export interface QuorumSubsystem extends Subsystem {
+  /** The gate: may this system bring anything in service now? */
+  mayBringInService(): boolean;
+  /** `system` was declared dead; `confirmed` runs once the witness agrees it is. */
+  confirmDeath(system: string, confirmed: () => void): void;
+  /** `system` is alive again: any pending verification of its death is dropped. */
+  systemAlive(system: string): void;
+  bindHierarchy(h: HierarchyHooks): void;
+  status(): QuorumGateStatus | undefined;
+}
+
+class WiredQuorum implements QuorumSubsystem {
+  readonly name = 'quorum';
+  private gate: QuorumGate | undefined;
+  private probe: ReachabilityProbe | undefined;
+  private witness: WitnessVerifier | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private hierarchy: HierarchyHooks | undefined;
+  private attachedTo: ClusterNode | undefined;
+  private lastMembership = '';
+  private readonly waitingDeath = new Map<string, Array<() => void>>();
+  /** Who last vetoed each suspect's death (to log a veto once, not at every retry). */
+  private readonly lastVeto = new Map<string, string>();
+  private lossRunning = false;
+  private stopped = false;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly cluster: ClusterSubsystem | undefined,
+  ) {}
+
+  start(): void {
+    const { agent } = this;
+    const c = agent.config;
+    const hosts = c.QUORUM_HOSTS ?? [];
+    const timeoutMs = c.QUORUM_TIMEOUT_SECS * 1000;
+    const heartbeatMs = c.LCMHBEATTIME * 1000;
+    const now = performance.now();
+    this.gate = new QuorumGate(
+      {
+        mode: c.QUORUM_MODE,
+        local: agent.localSystem,
+        hosts: c.QUORUM_MODE === 'none' ? [] : hosts.map(hostLabel),
+        probeTimeoutMs: timeoutMs,
+        // A round per heartbeat interval, at most one per second and at least one per time limit.
+        probePeriodMs: Math.min(Math.max(heartbeatMs, 1000), timeoutMs),
+        quarantineMs: c.QUORUM_QUARANTINE_SECS * 1000,
+        lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, timeoutMs),
+        heartbeatMs,
+      },
+      now,
+    );
+    if (c.QUORUM_MODE !== 'none' && hosts.length) {
+      this.probe = new ReachabilityProbe(
+        hosts.map((h) => ({ label: hostLabel(h), host: h.host, port: h.port })),
+        timeoutMs,
+        (label, reachable, roundStartMs) => this.apply(this.gate!.step({ type: 'probe-result', host: label, reachable, roundStartMs, nowMs: performance.now() })),
+      );
+    }
+    if (c.WITNESS_MODE === 'remote_verify') this.witness = new WitnessVerifier({ timeLimitMs: timeoutMs, retryMs: Math.max(heartbeatMs, 1000) });
+    this.logRisks();
+    agent.log.info(
+      { QUORUM_MODE: c.QUORUM_MODE, QUORUM_HOSTS: hosts.map(hostLabel), WITNESS_MODE: c.WITNESS_MODE, QUORUM_LOSS_ACTION: c.QUORUM_LOSS_ACTION, survivorHoldMs: this.gate.survivorHoldMs() },
+      'quorum: started',
+    );
+    this.sync(now);
+    this.apply(this.gate.tick(now));
+    this.timer = setInterval(() => this.onTick(), TICK_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.probe?.stop();
+  }
+
+  bindHierarchy(h: HierarchyHooks): void {
+    this.hierarchy = h;
+  }
+
+  status(): QuorumGateStatus | undefined {
+    return this.gate?.status();
+  }
+
+  mayBringInService(): boolean {
+    if (!this.gate) return false;
+    this.sync(performance.now());
+    return this.gate.isOpen();
+  }
+
+  confirmDeath(system: string, confirmed: () => void): void {
+    const now = performance.now();
+    this.sync(now);
+    if (!this.witness) {
+      confirmed();
+      return;
+    }
+    const waiting = this.waitingDeath.get(system) ?? [];
+    waiting.push(confirmed);
+    this.waitingDeath.set(system, waiting);
+    this.agent.log.info({ system, ask: this.visiblePeers() }, 'quorum: remote_verify: asking the other systems whether they still see it');
+    this.applyWitness(this.witness.step({ type: 'suspect', system, visible: this.visiblePeers(), nowMs: now }));
+  }
+
+  systemAlive(system: string): void {
+    this.lastVeto.delete(system);
+    if (this.waitingDeath.delete(system)) this.agent.log.info({ system }, 'quorum: remote_verify: system alive again, nothing to take over');
+    this.witness?.step({ type: 'cleared', system, nowMs: performance.now() });
+    this.sync(performance.now());
+  }
+
+  private onTick(): void {
+    if (this.stopped || !this.gate) return;
+    const now = performance.now();
+    this.attachNode();
+    this.sync(now);
+    this.apply(this.gate.tick(now));
+    if (this.witness) this.applyWitness(this.witness.tick(now));
+  }
+
+  /** The other systems of the cluster seen alive now. */
+  private visiblePeers(): string[] {
+    const node = this.cluster?.node;
+    if (!node) return [];
+    return this.agent.lcd
+      .systems()
+      .map((s) => s.name)
+      .filter((s) => s !== this.agent.localSystem && node.systemState(s) === 'ALIVE');
+  }
+
+  /** Feeds the gate the membership when it changed since the last time. */
+  private sync(now: number): void {
+    if (!this.gate) return;
+    const systems = this.agent.lcd.systems().map((s) => s.name).sort();
+    const alive = this.visiblePeers().sort();
+    const key = `${systems.join(',')}|${alive.join(',')}`;
+    if (key === this.lastMembership) return;
+    if (systems.join(',') !== this.lastMembership.split('|')[0]) this.logTwoSystemRisk(systems.length);
+    this.lastMembership = key;
+    this.apply(this.gate.step({ type: 'membership', systems, alive, nowMs: now }));
+  }
+
+  private attachNode(): void {
+    const node = this.cluster?.node;
+    if (!node || node === this.attachedTo) return;
+    this.attachedTo = node;
+    node.handle(WITNESS_QUERY, (body) => {
+      const system = typeof (body as { system?: unknown })?.system === 'string' ? (body as { system: string }).system : '';
+      return { system, seesAlive: system !== '' && node.systemState(system) === 'ALIVE' };
+    });
+  }
+
+  private apply(outs: QuorumGateOutput[]): void {
+    const log = this.agent.log;
+    for (const o of outs) {
+      switch (o.type) {
+        case 'probe':
+          this.probe?.round(o.roundStartMs);
+          break;
+        case 'verdict':
+          log.info({ quorum: o.verdict?.quorum, votes: o.verdict?.votes, total: o.verdict?.total }, `quorum: ${o.verdict ? `${o.verdict.quorum ? 'have quorum' : 'NO QUORUM'}: ${o.verdict.reason}` : 'undecided until a fresh probe round of the quorum hosts'}`);
+          break;
+        case 'quorum-lost':
+          // Next turn of the loop at the latest, for the same reason as the gate opening below.
+          setImmediate(() => void this.lose(o.verdict.reason));
+          break;
+        case 'gate':
+          if (o.open) {
+            log.info({ reason: o.reason }, 'quorum: gate open, hierarchies may come in service here');
+            // Not from inside the call: the gate may open while the engine itself asks it
+            // (mayBringInService during a step), and the engine must not be re-entered.
+            setImmediate(() => !this.stopped && this.hierarchy?.quorumChanged());
+          } else {
+            log.warn({ reason: o.reason }, `quorum: gate closed, nothing comes in service here: ${o.reason}`);
+          }
+          break;
+      }
+    }
+  }
+
+  private async lose(reason: string): Promise<void> {
+    if (this.lossRunning) return;
+    this.lossRunning = true;
+    try {
+      await runLossAction(this.agent.config.QUORUM_LOSS_ACTION, reason, {
+        nodePower: this.agent.platform.nodePower,
+        // osu's removals get the time the survivors allow for them (lossActionAllowanceMs).
+        takeAllOutOfService: () => this.hierarchy?.takeAllOutOfService(lossActionAllowanceMs('osu', this.agent.config.QUORUM_TIMEOUT_SECS * 1000)) ?? Promise.resolve([]),
+        endAgent: (why) => {
+          this.agent.log.fatal({ reason: why }, 'quorum: ending vigild and its services');
+          try {
+            process.kill(-process.pid, 'SIGKILL');
+          } catch {
+            process.kill(process.pid, 'SIGKILL');
+          }
+        },
+        log: (level, msg, fields) => this.agent.log[level]({ ...fields }, `quorum: ${msg}`),
+      });
+    } finally {
+      this.lossRunning = false;
+    }
+  }
+
+  private applyWitness(outs: WitnessOutput[]): void {
+    const log = this.agent.log;
+    for (const o of outs) {
+      switch (o.type) {
+        case 'ask': {
+          const node = this.cluster?.node;
+          const w = this.witness!;
+          const nowMs = () => performance.now();
+          if (!node) {
+            this.applyWitness(w.step({ type: 'no-answer', system: o.system, from: o.to, round: o.round, nowMs: nowMs() }));
+            break;
+          }
+          node.request(o.to, WITNESS_QUERY, { system: o.system }, { timeoutMs: this.agent.config.QUORUM_TIMEOUT_SECS * 1000 }).then(
+            (reply) => {
+              const seesAlive = (reply as { seesAlive?: unknown })?.seesAlive === true;
+              this.applyWitness(w.step({ type: 'answer', system: o.system, from: o.to, round: o.round, seesAlive, nowMs: nowMs() }));
+            },
+            () => this.applyWitness(w.step({ type: 'no-answer', system: o.system, from: o.to, round: o.round, nowMs: nowMs() })),
+          );
+          break;
+        }
+        case 'vetoed': {
+          // Asked again every second while vetoed: say it when it starts or changes, not each time.
+          const seenBy = o.by.join(', ');
+          const level = this.lastVeto.get(o.system) === seenBy ? 'debug' : 'warn';
+          this.lastVeto.set(o.system, seenBy);
+          log[level]({ system: o.system, seenBy: o.by }, `quorum: remote_verify: ${seenBy} still see ${o.system} alive; not taking it over`);
+          break;
+        }
+        case 'confirmed-dead': {
+          this.lastVeto.delete(o.system);
+          log.warn({ system: o.system, asked: o.asked }, `quorum: remote_verify: ${o.system} is dead${o.asked.length ? ` (confirmed by ${o.asked.join(', ')})` : ' (no other system to ask)'}`);
+          const waiting = this.waitingDeath.get(o.system) ?? [];
+          this.waitingDeath.delete(o.system);
+          for (const cb of waiting) cb();
+          break;
+        }
+      }
+    }
+  }
+
+  /** The documented risk of QUORUM_MODE=none, said at start. */
+  private logRisks(): void {
+    if (this.agent.config.QUORUM_MODE !== 'none') return;
+    this.agent.log.warn(
+      { QUORUM_MODE: 'none', risk: 'split-brain' },
+      'quorum: QUORUM_MODE=none: RISK: nothing stops both sides of a partition from bringing the same hierarchy in service (split brain, data corruption on shared or replicated storage); use majority or tcp_remote with QUORUM_HOSTS',
+    );
+  }
+
+  /** The documented risk of a two-system majority cluster without witness hosts, said whenever the cluster becomes one. */
+  private logTwoSystemRisk(systems: number): void {
+    const c = this.agent.config;
+    if (c.QUORUM_MODE !== 'majority' || c.QUORUM_HOSTS?.length || systems !== 2) return;
+    this.agent.log.warn(
+      { QUORUM_MODE: 'majority', systems, risk: 'split-brain' },
+      'quorum: majority with two systems and no QUORUM_HOSTS: RISK: the survivor of a partition keeps quorum on both sides (split brain); add a witness with QUORUM_HOSTS',
+    );
+  }
+}
+
+/** Adds the quorum subsystem (call from compose.ts after attachCluster, before attachHierarchy). */
+export function attachQuorum(agent: Agent, cluster: ClusterSubsystem | undefined): QuorumSubsystem {
+  const q = new WiredQuorum(agent, cluster);
+  agent.addSubsystem(q);
+  return q;
+}
