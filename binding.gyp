@@ -13,7 +13,9 @@
         "native/timed_stat.cc",
         "native/durable_write.cc",
         "native/block_device.cc",
-        "native/peer_cred.cc"
+        "native/peer_cred.cc",
+        "native/md.cc",
+        "native/nbd.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -17,8 +17,10 @@ import { MemoryDurableFiles } from './durable-files.js';
 import { MemoryKernel } from './kernel.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel } from './replication.js';
 
 export { MemoryDurableFiles, MemoryKernel, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -69,11 +71,18 @@ export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
   durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
+  md: MemoryMdControl;
+  nbd: MemoryNbdControl;
+  /** The md/NBD side of the memory kernel, with its fault hooks. */
+  replication: MemoryReplicationKernel;
 }
 
-export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
+export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel(), replication = new MemoryReplicationKernel()): MemoryPlatform {
   const runner = new MemoryProbeRunner();
   return {
+    replication,
+    md: new MemoryMdControl(replication, runner),
+    nbd: new MemoryNbdControl(replication, runner),
     kernel,
     timedStat: new MemoryTimedStat(kernel, runner),
     durableFiles: new MemoryDurableFiles(kernel, runner),
