@@ -16,7 +16,7 @@ export interface MirrorFacts {
   exists: boolean;
   members: MdMember[];
   sync?: MdSyncStatus;
-  /** Kernel names of the two halves: the local partition ('vdb') and the NBD device ('nbd0'). */
+  /** Kernel names of the two halves: the local partition ('vdb'; '' when unknown) and the NBD device ('nbd0'). */
   localName: string;
   backupName: string;
 }
@@ -32,17 +32,24 @@ export interface MirrorView {
 /** Classifies md's facts. A member whose device vanished (name undefined) counts as failed. */
 export function classifyMirror(f: MirrorFacts): MirrorView {
   if (!f.exists) return { state: 'absent', percent: 0, local: 'missing', backup: 'missing' };
-  const local = f.members.find((m) => m.name === f.localName);
+  // Without a record of the local partition ('' ), the local half is the member that is not the NBD device.
+  const local = f.members.find((m) => (f.localName ? m.name === f.localName : m.name !== f.backupName));
   const backup = f.members.find((m) => m.name === f.backupName);
   const vanished = f.members.some((m) => m.name === undefined);
-  const localStatus: MirrorView['local'] = local === undefined ? (vanished ? 'failed' : 'missing') : local.faulty ? 'failed' : 'in-sync';
+  // RAID1 never marks its last working member faulty; md says 'broken' instead (array_state).
+  const broken = /broken/.test(f.sync?.arrayState ?? '');
+  const localStatus: MirrorView['local'] = local === undefined ? (vanished ? 'failed' : 'missing') : local.faulty || broken ? 'failed' : 'in-sync';
   const action = f.sync?.action ?? 'idle';
   const running = action === 'resync' || action === 'recover';
   const progress = f.sync?.completed;
-  const percent = running && progress && progress.totalSectors > 0 ? Math.min(99, Math.floor((progress.doneSectors * 100) / progress.totalSectors)) : 0;
+  // Begun means at least 1: 0 is reserved for "not begun".
+  const percent =
+    running && progress && progress.totalSectors > 0 && progress.doneSectors > 0
+      ? Math.max(1, Math.min(99, Math.floor((progress.doneSectors * 100) / progress.totalSectors)))
+      : 0;
   let backupStatus: MirrorView['backup'];
   if (backup === undefined) backupStatus = 'missing';
-  else if (backup.faulty) backupStatus = 'failed';
+  else if (backup.faulty || broken) backupStatus = 'failed';
   else if (!backup.sync || (running && action === 'recover')) backupStatus = 'syncing';
   else backupStatus = running ? 'syncing' : 'in-sync';
   if (localStatus !== 'in-sync') {

@@ -53,6 +53,7 @@ export interface MirrorEvents {
 
 /** Why a device name: md reports members by kernel name ('vdb', 'nbd0'). */
 async function kernelName(devicePath: string): Promise<string> {
+  if (devicePath === '') return '';
   return posix.basename(await realpath(devicePath).catch(() => devicePath));
 }
 
