@@ -82,7 +82,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.nbdIndex = spec.number;
     this.nbdDevice = `/dev/nbd${spec.number}`;
     this.backupSlot = spec.backupSlot;
-    this.machine = new MirrorMachine({ reconnectDelayMs: 1000, maxReconnectDelayMs: 30_000 });
+    // Short enough that a backup returning after an outage is re-added within seconds.
+    this.machine = new MirrorMachine({ reconnectDelayMs: 1000, maxReconnectDelayMs: 8000 });
   }
 
   private get t(): number {
