@@ -66,3 +66,28 @@ describe('replication contract: memory platform', () => {
     });
   }
 });
+
+// What the Linux implementation can show on this host, which has no md or NBD modules: typed
+// errors from real syscalls and refusals before any kernel call. The whole scenario runs against
+// Linux inside a VM (test/e2e/replication.test.ts).
+describe('replication platform on Linux: errors on a host without md', () => {
+  it('an ioctl on a device that is not md fails with errno, syscall and path', async () => {
+    const { LinuxMdControl } = await import('../../src/platform/linux/md-control.js');
+    const { SysError } = await import('../../src/platform/errors.js');
+    const md = new LinuxMdControl();
+    const missing = await md.arrayInfo('/dev/md250', 2000).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(SysError);
+    expect(missing).toMatchObject({ code: 'ENOENT', syscall: 'open', path: '/dev/md250' });
+    expect((missing as InstanceType<typeof SysError>).errno).toBe(2);
+    const watch = (() => {
+      try {
+        md.watch('/dev/md250', [], () => undefined);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(watch).toMatchObject({ code: 'ENOENT', syscall: 'open', path: '/sys/block/md250/md/array_state' });
+    expect(() => md.watch('/dev/sda', [], () => undefined)).toThrow(/not an md device path/);
+    await expect(md.devNumber('/dev/null')).rejects.toMatchObject({ code: 'ENOTBLK', syscall: 'stat', path: '/dev/null' });
+  });
+});
