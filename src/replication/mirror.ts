@@ -143,7 +143,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
           `the target partition holds ${Math.floor(conn.sizeBytes / 1024)} KiB, less than the source partition's ${Math.floor(local.sizeBytes / 1024)} KiB`,
         ]);
       }
-      // A device left configured by an earlier connection (e.g. before an agent restart) is freed first.
+      // A failed backup md still lists (it only lets go of a member once its last I/O ended)
+      // holds /dev/nbdN open; it goes first, then whatever connection the device still has.
+      await this.removeFailedBackupMember();
       const status = await this.platform.nbd.status(this.nbdIndex, this.t);
       if (status.connected) await this.releaseNbd();
       await this.platform.nbd
@@ -291,6 +293,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       );
     }, delayMs);
     this.reconnectTimer.unref();
+  }
+
+  private async removeFailedBackupMember(): Promise<void> {
+    if (!(await this.platform.md.exists(this.md, this.t))) return;
+    const backupName = posix.basename(this.nbdDevice);
+    const member = (await this.platform.md.members(this.md, this.t)).find((m) => m.name === backupName);
+    if (member?.faulty) await this.platform.md.hotRemove(this.md, member.dev, this.t);
   }
 
   /** Takes the backup out of the array (failing it first if md still counts it) and frees /dev/nbdN. */
