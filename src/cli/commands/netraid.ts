@@ -269,7 +269,15 @@ export const NETRAID_COMMAND_NAMES = [
 export type NetraidCommandName = (typeof NETRAID_COMMAND_NAMES)[number];
 
 export function netraidCommand(name: NetraidCommandName, makeContext: () => NetraidContext = defaultContext): Command {
-  const cmd = new Command(name);
+  // A usage error is vigil's usage status (2) — except for netraid_status, whose 0-100 and
+  // 253-255 are all results: there it is 252, like any status that could not be read.
+  const cmd = new Command(name).exitOverride(
+    name === 'netraid_status'
+      ? (err) => process.exit(err.exitCode === 0 ? 0 : NETRAID_STATUS_UNKNOWN_EXIT)
+      : (err) => {
+          throw err;
+        },
+  );
   switch (name) {
     case 'netraid_create':
       return cmd
