@@ -99,7 +99,11 @@ export function formatReplicationError(number: number, args: readonly (string | 
   return entry.action ? `${fill(entry.text)}. Action: ${fill(entry.action)}` : fill(entry.text);
 }
 
-/** A VigilError carrying the replication error number and the table's message. */
+/**
+ * A VigilError carrying the replication error number and the table's message; a `reason` in the
+ * details (what the kernel or mdadm said) is added to the message so the operator sees it.
+ */
 export function replicationError(number: number, args: readonly (string | number)[] = [], details: Record<string, unknown> = {}, cause?: unknown): VigilError {
-  return new VigilError(number, formatReplicationError(number, args), { ...details, args }, cause === undefined ? undefined : { cause });
+  const reason = typeof details.reason === 'string' && details.reason !== '' ? ` (${details.reason})` : '';
+  return new VigilError(number, `${formatReplicationError(number, args)}${reason}`, { ...details, args }, cause === undefined ? undefined : { cause });
 }

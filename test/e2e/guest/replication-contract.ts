@@ -5,7 +5,7 @@
 // Code is loaded from SNAPSHOT_DIR (a copy of src/ and test/contract made before the VMs booted).
 //
 // usage: replication-contract.ts SNAPSHOT_DIR LOCAL_DISK BACKUP_DISK
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -37,30 +37,36 @@ writeFileSync(
   `[generic]\n  user = root\n  group = root\n  listenaddr = 127.0.0.1\n  port = ${PORT}\n[disk]\n  exportname = ${backupDisk}\n[small]\n  exportname = /tmp/small.img\n`,
 );
 
-let server: ChildProcess | undefined;
-async function startServer(): Promise<void> {
-  // -d: no daemon and no fork per client, so killing this one process ends the connection too.
-  server = spawn('nbd-server', ['-C', '/tmp/nbd-contract.conf', '-d'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const listening = await new Promise<boolean>((resolve) => {
-      const probe = net.connect({ host: '127.0.0.1', port: PORT }, () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.once('error', () => resolve(false));
+const PIDFILE = '/tmp/nbd-contract.pid';
+async function listening(): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const probe = net.connect({ host: '127.0.0.1', port: PORT }, () => {
+      probe.destroy();
+      resolve(true);
     });
-    if (listening) return;
+    probe.once('error', () => resolve(false));
+  });
+}
+async function startServer(): Promise<void> {
+  // nbd-server daemonizes into its own process group and forks one child per client.
+  sh(`nbd-server -C /tmp/nbd-contract.conf -p ${PIDFILE}`);
+  for (let i = 0; i < 100; i++) {
+    if (await listening()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('nbd-server did not start listening');
 }
 async function stopServer(): Promise<void> {
-  const s = server;
-  server = undefined;
-  if (!s || s.exitCode !== null) return;
-  const gone = new Promise((r) => s.once('exit', r));
-  s.kill('SIGKILL');
-  await gone;
+  let pid: number;
+  try {
+    pid = Number(readFileSync(PIDFILE, 'utf8').trim());
+  } catch {
+    return;
+  }
+  // The whole group: the daemon and the child serving our connection.
+  spawnSync('sh', ['-c', `kill -9 -- -${pid}`]);
+  for (let i = 0; i < 100 && (await listening()); i++) await new Promise((r) => setTimeout(r, 100));
+  spawnSync('rm', ['-f', PIDFILE]);
 }
 
 /** Sectors written to a block device (field 7 of /sys/block/NAME/stat). */
