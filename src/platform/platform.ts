@@ -250,6 +250,12 @@ export interface MdControl {
   setSyncAction(md: string, action: Exclude<MdSyncAction, 'reshape'>, timeoutMs: number): Promise<void>;
   setSyncSpeedMax(md: string, kib: number | 'system', timeoutMs: number): Promise<void>;
   bitmap(md: string, timeoutMs: number): Promise<MdBitmapInfo>;
+  /**
+   * Sets or clears a member flag through dev-NAME/state: 'failfast' makes md fail the member on
+   * its first I/O error while other members work (instead of retrying and logging bad blocks),
+   * which is what a network member needs; 'writemostly' keeps reads off it.
+   */
+  setMemberFlag(md: string, memberName: string, flag: 'failfast' | '-failfast' | 'writemostly' | '-writemostly', timeoutMs: number): Promise<void>;
   /** dev-NAME/state of a member, split at commas ('in_sync', 'faulty', 'write_mostly', ...). */
   memberState(md: string, memberName: string, timeoutMs: number): Promise<string[]>;
   /** The device number of a block device path (no I/O on the device). */

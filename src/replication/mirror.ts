@@ -171,6 +171,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     let how: 're-added' | 'added';
     try {
       how = await this.platform.md.add(this.md, this.nbdDevice, this.t, this.backupSlot);
+      // Fail the backup on its first I/O error: without failfast, md answers a write error with
+      // per-sector retries and a bad-block list, and keeps counting the backup as in sync.
+      await this.platform.md.setMemberFlag(this.md, posix.basename(this.nbdDevice), 'failfast', this.t);
     } catch (err) {
       await this.platform.nbd.detach(this.nbdIndex, this.t).catch(() => undefined);
       throw replicationError(104012, [this.md, target, (err as Error).message], {}, err);

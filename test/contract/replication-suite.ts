@@ -126,6 +126,7 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
       await waitFor('the mirroring state reported', 10_000, async () => (ctx.events.states.includes('mirroring') ? true : undefined));
       assert.ok(ctx.events.progress.length > 0, 'no progress event');
       assert.ok(ctx.mirror.slot, 'backup slot not recorded');
+      assert.ok((await s.platform.md.memberState(ctx.mirror.md, `nbd${s.number}`, 5000)).includes('failfast'), 'the backup is not failfast');
     },
   },
   {

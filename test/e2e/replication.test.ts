@@ -25,12 +25,12 @@ interface StepResult {
 
 describe.skipIf(!!vmUnavailable)(title, () => {
   const snapshot = useGuestSnapshot(['src', 'dist/src', 'test/contract']);
-  // vdb/vdc: the contract's local and backup disks on node1; vdd: the mirrored disks of the proof.
+  // Disks 0 and 1: the contract's local and backup disks on node1; disk 2: the mirrored disks of the proof.
   const cluster = useCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [64, 80, 128] });
 
   it('the md/NBD contract passes against the Linux platform', { timeout: 600_000 }, async () => {
     const n1 = cluster().node('node1');
-    const r = await n1.exec(guestTsx('test/e2e/guest/replication-contract.ts', snapshot(), '/dev/vdb', '/dev/vdc'), { timeoutMs: 540_000 });
+    const r = await n1.exec(guestTsx('test/e2e/guest/replication-contract.ts', snapshot(), n1.localDisks[0]!, n1.localDisks[1]!), { timeoutMs: 540_000 });
     expect(r.timedOut, r.stderr).toBe(false);
     const results = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as StepResult[];
     for (const step of results) console.log(`e2e: contract on Linux: ${step.outcome.padEnd(7)} ${step.name} (${step.ms} ms)${step.detail && step.outcome !== 'passed' ? `\n${step.detail}` : ''}`);
@@ -42,10 +42,11 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(results.length).toBeGreaterThanOrEqual(9);
   });
 
-  describe('mirror of node1:/dev/vdd to node2:/dev/vdd over NBD, driven by the netraid utilities', () => {
+  describe('mirror of node1 disk 2 to node2 disk 2 over NBD, driven by the netraid utilities', () => {
     const PORT = 10809;
-    const disk = '/dev/vdd';
     const diskIndex = 2;
+    // The harness names local disk i /dev/vd<a+i> on every node.
+    const disk = `/dev/vd${String.fromCharCode(97 + diskIndex)}`;
     const conf = 'VIGIL_NODE_NAME=node1\nVIGIL_STATE_DIR=/tmp/vigil-state\nVIGIL_NBD_TIMEOUT=5\nVIGIL_NETRAID_BITMAP_CHUNK_KB=1024\nLKDR_SPEED_LIMIT=200000\n';
 
     /** Runs `vigil ARGS` on node1 (the compiled CLI from the snapshot); returns the exec result. */
@@ -57,7 +58,12 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     };
     const waitStatus = async (n: VmNode, want: number, deadlineMs: number) => {
       let last: Awaited<ReturnType<typeof status>> | undefined;
-      await n.waitFor(async () => (last = await status(n)).printed === want, { deadlineMs, intervalMs: 500, what: `netraid_status ${want} (last: ${JSON.stringify(last)})` });
+      try {
+        await n.waitFor(async () => (last = await status(n)).printed === want, { deadlineMs, intervalMs: 500, what: `netraid_status ${want}` });
+      } catch (err) {
+        const diag = await n.exec('cat /proc/mdstat; mdadm --detail /dev/md0; dmesg | tail -40; tail -20 /tmp/monitor.log');
+        throw new Error(`${(err as Error).message}; last ${JSON.stringify(last)}\n${diag.stdout}${diag.stderr}`);
+      }
     };
     const sha = async (n: VmNode, bytes: number) => (await n.run(`head -c ${bytes} ${disk} | sha256sum`, { timeoutMs: 120_000 })).split(' ')[0];
     const nbdWrittenSectors = async (n: VmNode) => Number((await n.run('cat /sys/block/nbd0/stat')).trim().split(/\s+/)[6]);
@@ -66,6 +72,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     it('creates and extends the mirror; 64 MiB of random data are identical on both disks after the resync', { timeout: 600_000 }, async () => {
       const c = cluster();
       const [n1, n2] = [c.node('node1'), c.node('node2')];
+      expect(n1.localDisks[diskIndex]).toBe(disk);
       await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = ${disk}\n`);
       await n2.run('nbd-server -C /tmp/nbd.conf', { timeoutMs: 30_000 });
       await n1.writeFile('/tmp/vigil.conf', conf);
@@ -173,7 +180,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       await n1.exec('dd if=/dev/urandom of=/dev/md0 bs=64k seek=2 count=1 oflag=direct conv=fsync status=none', { timeoutMs: 60_000 });
       await waitStatus(n1, -2, 60_000);
       expect((await status(n1)).exit).toBe(254);
-      expect(await n1.run('mdadm --detail /dev/md0')).toMatch(/faulty\s+\/dev\/vdd/);
+      expect(await n1.run('mdadm --detail /dev/md0')).toMatch(new RegExp(`faulty\\s+${disk}`));
 
       // node2's disk dies too: nothing complete is left.
       await n2.failDisk(diskIndex);

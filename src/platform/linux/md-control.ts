@@ -247,6 +247,11 @@ export class LinuxMdControl implements MdControl {
     return { location, chunkBytes: chunk };
   }
 
+  setMemberFlag(md: string, memberName: string, flag: 'failfast' | '-failfast' | 'writemostly' | '-writemostly', timeoutMs: number): Promise<void> {
+    if (!/^[A-Za-z0-9!._-]+$/.test(memberName)) throw new TypeError(`not a block device name: ${memberName}`);
+    return this.write(md, `dev-${memberName}/state`, flag, timeoutMs);
+  }
+
   async memberState(md: string, memberName: string, timeoutMs: number): Promise<string[]> {
     if (!/^[A-Za-z0-9!._-]+$/.test(memberName)) throw new TypeError(`not a block device name: ${memberName}`);
     return (await this.read(md, `dev-${memberName}/state`, timeoutMs)).split(',').filter((s) => s !== '');

@@ -48,6 +48,7 @@ interface Member {
   raidDisk: number;
   faulty: boolean;
   sync: boolean;
+  flags: Set<string>;
 }
 
 interface ArrayState {
@@ -232,7 +233,7 @@ export class MemoryReplicationKernel {
     };
     spec.members.forEach((path, i) => {
       if (path === 'missing') return;
-      a.members.push({ number: i, path, raidDisk: i, faulty: false, sync: true });
+      a.members.push({ number: i, path, raidDisk: i, faulty: false, sync: true, flags: new Set() });
       this.device(path).superblock = { md: spec.md, uuid, raidDisk: i, number: i, events: a.events };
     });
     this.arrays.set(spec.md, a);
@@ -297,8 +298,16 @@ export class MemoryReplicationKernel {
   memberState(md: string, name: string): string[] {
     const m = this.array(md).members.find((x) => x.path === `/dev/${name}`);
     if (!m) throw SysError.fromCode('ENOENT', 'open', `/sys/block/${md.slice(5)}/md/dev-${name}/state`);
-    if (m.faulty) return ['faulty'];
-    return m.sync ? ['in_sync'] : ['spare'];
+    const flags = [...m.flags].map((f) => (f === 'writemostly' ? 'write_mostly' : f));
+    if (m.faulty) return ['faulty', ...flags];
+    return [m.sync ? 'in_sync' : 'spare', ...flags];
+  }
+
+  setMemberFlag(md: string, name: string, flag: string): void {
+    const m = this.array(md).members.find((x) => x.path === `/dev/${name}`);
+    if (!m) throw SysError.fromCode('ENOENT', 'open', `/sys/block/${md.slice(5)}/md/dev-${name}/state`);
+    if (flag.startsWith('-')) m.flags.delete(flag.slice(1));
+    else m.flags.add(flag);
   }
 
   bitmap(md: string): MdBitmapInfo {
@@ -354,7 +363,7 @@ export class MemoryReplicationKernel {
     const ours = sb !== undefined && sb.uuid === a.uuid;
     const slotFree = (n: number) => !a.members.some((m) => m.number === n);
     if (reAdd && ours && sb.raidDisk === reAdd.raidDisk && a.bitmapChunkBytes !== undefined && slotFree(sb.number)) {
-      const member: Member = { number: sb.number, path, raidDisk: sb.raidDisk, faulty: false, sync: false };
+      const member: Member = { number: sb.number, path, raidDisk: sb.raidDisk, faulty: false, sync: false, flags: new Set() };
       a.members.push(member);
       this.startRecovery(a, member.number, [...a.dirtyChunks].sort((x, y) => x - y), 'recover');
       return 're-added';
@@ -365,7 +374,7 @@ export class MemoryReplicationKernel {
     const used = new Set(a.members.filter((m) => !m.faulty).map((m) => m.raidDisk));
     let raidDisk = 0;
     while (used.has(raidDisk)) raidDisk++;
-    const member: Member = { number, path, raidDisk, faulty: false, sync: false };
+    const member: Member = { number, path, raidDisk, faulty: false, sync: false, flags: new Set() };
     a.members.push(member);
     d.superblock = { md, uuid: a.uuid, raidDisk, number, events: a.events };
     this.startRecovery(a, number, undefined, 'recover');
@@ -591,6 +600,9 @@ export class MemoryMdControl implements MdControl {
   }
   memberState(md: string, memberName: string, timeoutMs: number): Promise<string[]> {
     return this.call(md, 'read', timeoutMs, () => this.kernel.memberState(md, memberName));
+  }
+  setMemberFlag(md: string, memberName: string, flag: 'failfast' | '-failfast' | 'writemostly' | '-writemostly', timeoutMs: number): Promise<void> {
+    return this.call(md, 'write state', timeoutMs, () => this.kernel.setMemberFlag(md, memberName, flag));
   }
   async devNumber(devicePath: string): Promise<DevNumber> {
     return { ...this.kernel.device(devicePath).dev };

@@ -73,6 +73,7 @@ async function stopServer(): Promise<void> {
 const writtenSectors = async (device: string) => Number(readFileSync(`/sys/block/${path.basename(device)}/stat`, 'utf8').trim().split(/\s+/)[6]);
 
 await startServer();
+let kernelView = '';
 const platform = createLinuxPlatform();
 const results = await runScenario({
   platform,
@@ -91,9 +92,14 @@ const results = await runScenario({
   hangMd: 'a real md ioctl cannot be made to hang on demand (the time limit is covered by the probe runner tests)',
   resyncDeadlineMs: 120_000,
 }).finally(async () => {
-  // Leave the guest clean even when a step failed half-way.
+  // The kernel's view first (md's state and log), for a step that failed; then leave the guest
+  // clean even when a step failed half-way.
+  kernelView = spawnSync('sh', ['-c', `cat /proc/mdstat; mdadm --detail /dev/md${NUMBER}; dmesg | tail -60`], { encoding: 'utf8' }).stdout;
   spawnSync('sh', ['-c', `mdadm --stop /dev/md${NUMBER}; nbd-client -d /dev/nbd${NUMBER}`], { stdio: 'ignore' });
   await stopServer();
 });
+// A failed step gets the kernel's view of it: md's state and the kernel log.
+const failed = results.find((r) => r.outcome === 'failed');
+if (failed) failed.detail = `${failed.detail}\n--- kernel ---\n${kernelView}`;
 console.log(JSON.stringify(results));
 process.exit(0);
