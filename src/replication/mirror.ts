@@ -260,25 +260,36 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   private async perform(actions: MirrorAction[]): Promise<void> {
     for (const a of actions) {
       if (this.closed) return;
-      switch (a.kind) {
-        case 'mark-backup-stale':
-          this.emit('backup-stale');
-          break;
-        case 'mark-backup-current':
-          this.emit('backup-current');
-          break;
-        case 'report':
-          this.emit('state', a.view);
-          break;
-        case 'drop-backup':
-          await this.dropBackup();
-          break;
-        case 'reconnect-backup':
-          this.scheduleReconnect(a.delayMs);
-          break;
+      // One failed action (md refusing to let go of a member still finishing I/O) must not
+      // swallow the ones after it, such as the reconnect: report it and go on.
+      try {
+        await this.performOne(a);
+      } catch (err) {
+        this.emit('error', err as Error);
       }
     }
   }
+
+  private async performOne(a: MirrorAction): Promise<void> {
+    switch (a.kind) {
+      case 'mark-backup-stale':
+        this.emit('backup-stale');
+        break;
+      case 'mark-backup-current':
+        this.emit('backup-current');
+        break;
+      case 'report':
+        this.emit('state', a.view);
+        break;
+      case 'drop-backup':
+        await this.dropBackup();
+        break;
+      case 'reconnect-backup':
+        this.scheduleReconnect(a.delayMs);
+        break;
+    }
+  }
+
 
   private scheduleReconnect(delayMs: number): void {
     if (!this.link || this.closed) {
