@@ -57,14 +57,10 @@ async function startServer(): Promise<void> {
   throw new Error('nbd-server did not start listening');
 }
 async function stopServer(): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(PIDFILE, 'utf8').trim());
-  } catch {
-    return;
-  }
-  // The whole group: the daemon and the child serving our connection.
-  spawnSync('sh', ['-c', `kill -9 -- -${pid}`]);
+  // The daemon and every child serving a connection (a child may not stay in the daemon's
+  // process group); this VM runs no other nbd-server.
+  spawnSync('sh', ['-c', 'kill -9 $(pidof nbd-server)']);
+  for (let i = 0; i < 100 && spawnSync('pidof', ['nbd-server']).status === 0; i++) await new Promise((r) => setTimeout(r, 100));
   for (let i = 0; i < 100 && (await listening()); i++) await new Promise((r) => setTimeout(r, 100));
   spawnSync('rm', ['-f', PIDFILE]);
 }
