@@ -179,6 +179,12 @@ export interface MdMember {
   active: boolean;
   sync: boolean;
   writeMostly: boolean;
+  /**
+   * Ranges md recorded as unreadable/unwritable on this member (dev-NAME/bad_blocks). md keeps a
+   * member whose writes failed as the last working one, or where it could log the failure
+   * instead of failing it: such a member no longer holds a complete copy.
+   */
+  badBlocks: number;
 }
 
 export type MdSyncAction = 'idle' | 'resync' | 'recover' | 'check' | 'repair' | 'reshape' | 'frozen';

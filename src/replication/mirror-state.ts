@@ -38,7 +38,9 @@ export function classifyMirror(f: MirrorFacts): MirrorView {
   const vanished = f.members.some((m) => m.name === undefined);
   // RAID1 never marks its last working member faulty; md says 'broken' instead (array_state).
   const broken = /broken/.test(f.sync?.arrayState ?? '');
-  const localStatus: MirrorView['local'] = local === undefined ? (vanished ? 'failed' : 'missing') : local.faulty || broken ? 'failed' : 'in-sync';
+  // So is a member with recorded bad blocks: some of its data could not be written.
+  const localStatus: MirrorView['local'] =
+    local === undefined ? (vanished ? 'failed' : 'missing') : local.faulty || broken || local.badBlocks > 0 ? 'failed' : 'in-sync';
   const action = f.sync?.action ?? 'idle';
   const running = action === 'resync' || action === 'recover';
   const progress = f.sync?.completed;
@@ -49,7 +51,7 @@ export function classifyMirror(f: MirrorFacts): MirrorView {
       : 0;
   let backupStatus: MirrorView['backup'];
   if (backup === undefined) backupStatus = 'missing';
-  else if (backup.faulty || broken) backupStatus = 'failed';
+  else if (backup.faulty || broken || backup.badBlocks > 0) backupStatus = 'failed';
   else if (!backup.sync || (running && action === 'recover')) backupStatus = 'syncing';
   else backupStatus = running ? 'syncing' : 'in-sync';
   if (localStatus !== 'in-sync') {

@@ -65,7 +65,12 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         throw new Error(`${(err as Error).message}; last ${JSON.stringify(last)}\n${diag.stdout}${diag.stderr}`);
       }
     };
-    const sha = async (n: VmNode, bytes: number) => (await n.run(`head -c ${bytes} ${disk} | sha256sum`, { timeoutMs: 120_000 })).split(' ')[0];
+    // O_DIRECT: md writes to its members around their page cache, so a buffered read of the
+    // member after an earlier one would show the cached, older bytes.
+    const sha = async (n: VmNode, bytes: number) => {
+      const bs = [1 << 20, 1 << 16, 1 << 12].find((b) => bytes % b === 0)!;
+      return (await n.run(`dd if=${disk} bs=${bs} count=${bytes / bs} iflag=direct status=none | sha256sum`, { timeoutMs: 180_000 })).split(' ')[0];
+    };
     const nbdWrittenSectors = async (n: VmNode) => Number((await n.run('cat /sys/block/nbd0/stat')).trim().split(/\s+/)[6]);
     let arrayBytes = 0;
 
@@ -73,7 +78,9 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const c = cluster();
       const [n1, n2] = [c.node('node1'), c.node('node2')];
       expect(n1.localDisks[diskIndex]).toBe(disk);
-      await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = ${disk}\n`);
+      // sync: the server acknowledges a write only once its disk has it (otherwise a dead disk on
+      // node2 would go unnoticed: writes would land in its page cache and be lost).
+      await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = ${disk}\n  sync = true\n`);
       await n2.run('nbd-server -C /tmp/nbd.conf', { timeoutMs: 30_000 });
       await n1.writeFile('/tmp/vigil.conf', conf);
 
@@ -101,7 +108,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const [a, b] = [await sha(n1, arrayBytes), await sha(n2, arrayBytes)];
       expect(b).toBe(a);
       // And the data is where it was written, on node2's own disk.
-      expect(await n2.run(`dd if=${disk} bs=1M skip=8 count=64 status=none | sha256sum`, { timeoutMs: 120_000 })).toBe(await n1.run('sha256sum < /tmp/random'));
+      expect(await n2.run(`dd if=${disk} bs=1M skip=8 count=64 iflag=direct status=none | sha256sum`, { timeoutMs: 120_000 })).toBe(await n1.run('sha256sum < /tmp/random'));
     });
 
     it('a cut link degrades the mirror while writes go on; restored, only the written chunks are copied', { timeout: 600_000 }, async () => {
@@ -155,7 +162,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       expect(detail).toMatch(/Raid Level : raid1/);
       expect(detail).toMatch(/Active Devices : 2/);
       expect(detail).toMatch(/Intent Bitmap : Internal/);
-      expect(detail).toMatch(/active sync\s+\/dev\/nbd0/);
+      // The backup half is failfast (see docs/replication.md).
+      expect(detail).toMatch(/active sync failfast\s+\/dev\/nbd0/);
       expect(detail).toMatch(new RegExp(`active sync\\s+${disk}`));
       const size = Number(/Array Size : (\d+)/.exec(detail)?.[1]);
       expect(info).toContain(`NetRAID Device Size: ${size} KB`);

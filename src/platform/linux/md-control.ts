@@ -157,16 +157,25 @@ export class LinuxMdControl implements MdControl {
       throw mapNativeError(err);
     }
     return Promise.all(
-      raw.map(async (d): Promise<MdMember> => ({
-        number: d.number,
-        dev: { major: d.major, minor: d.minor },
-        name: await readlink(`/sys/dev/block/${d.major}:${d.minor}`).then((l) => posix.basename(l), () => undefined),
-        raidDisk: d.raidDisk,
-        faulty: (d.state & MD_DISK_FAULTY) !== 0,
-        active: (d.state & MD_DISK_ACTIVE) !== 0,
-        sync: (d.state & MD_DISK_SYNC) !== 0,
-        writeMostly: (d.state & MD_DISK_WRITEMOSTLY) !== 0,
-      })),
+      raw.map(async (d): Promise<MdMember> => {
+        const name = await readlink(`/sys/dev/block/${d.major}:${d.minor}`).then((l) => posix.basename(l), () => undefined);
+        // One "sector length" line per recorded range, acknowledged (written to the superblocks) or
+        // not yet (a superblock write that keeps failing never acknowledges them).
+        const ranges = (attribute: string) =>
+          this.read(md, `dev-${name}/${attribute}`, timeoutMs).then((t) => t.split('\n').filter((l) => l.trim() !== '').length, () => 0);
+        const badBlocks = name === undefined ? 0 : (await ranges('bad_blocks')) + (await ranges('unacknowledged_bad_blocks'));
+        return {
+          number: d.number,
+          dev: { major: d.major, minor: d.minor },
+          name,
+          raidDisk: d.raidDisk,
+          faulty: (d.state & MD_DISK_FAULTY) !== 0,
+          active: (d.state & MD_DISK_ACTIVE) !== 0,
+          sync: (d.state & MD_DISK_SYNC) !== 0,
+          writeMostly: (d.state & MD_DISK_WRITEMOSTLY) !== 0,
+          badBlocks,
+        };
+      }),
     );
   }
 

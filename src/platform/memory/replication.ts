@@ -260,6 +260,7 @@ export class MemoryReplicationKernel {
       active: !m.faulty && m.sync,
       sync: !m.faulty && m.sync,
       writeMostly: false,
+      badBlocks: 0,
     }));
   }
 

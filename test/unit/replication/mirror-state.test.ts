@@ -5,7 +5,7 @@ import type { MdMember, MdSyncStatus } from '../../../src/platform/platform.js';
 import { classifyMirror, exitStatusOf, MirrorMachine, netraidStatusCode, statusWord, type MirrorFacts } from '../../../src/replication/mirror-state.js';
 
 function member(name: string | undefined, over: Partial<MdMember> = {}): MdMember {
-  return { number: 0, dev: { major: 8, minor: 16 }, name, raidDisk: 0, faulty: false, active: true, sync: true, writeMostly: false, ...over };
+  return { number: 0, dev: { major: 8, minor: 16 }, name, raidDisk: 0, faulty: false, active: true, sync: true, writeMostly: false, badBlocks: 0, ...over };
 }
 
 function facts(members: MdMember[], sync: Partial<MdSyncStatus> = {}): MirrorFacts {
@@ -46,8 +46,10 @@ describe('netraid_status from md facts', () => {
     expect(code(facts([member('vdb', { faulty: true, raidDisk: -1 }), member('nbd0', { raidDisk: 1 })], { degraded: 1 }))).toBe(-2);
     expect(code(facts([member(undefined, { faulty: true }), member('nbd0', { raidDisk: 1 })], { degraded: 1 }))).toBe(-2);
     expect(code(facts([member('vdb', { faulty: true }), member('nbd0', { raidDisk: -1, sync: false })], { action: 'recover', degraded: 2 }))).toBe(-3);
-    // RAID1 keeps its last member "in sync" and reports the array broken instead.
+    // RAID1 keeps its last member "in sync" and reports the array broken instead...
     expect(code(facts([member('vdb')], { arrayState: 'broken', degraded: 1 }))).toBe(-3);
+    // ...or, where it could, logs the failed writes as bad blocks of that member.
+    expect(code(facts([member('vdb', { faulty: true, raidDisk: -1 }), member('nbd0', { raidDisk: 1, badBlocks: 2 })], { degraded: 1 }))).toBe(-3);
   });
   it('exit statuses a shell sees: -1 255, -2 254, -3 253, others unchanged', () => {
     expect([-3, -2, -1, 0, 42, 100].map(exitStatusOf)).toEqual([253, 254, 255, 0, 42, 100]);
