@@ -1,9 +1,9 @@
 // NetRAID mirror benchmark on the VM cluster (`npm run bench -- mirror`; reports skipped with the
-// reason where VMs cannot run). Two nodes on a point-to-point link, node1's 1 GiB /dev/vdb
+// reason where VMs cannot run). Two nodes on a point-to-point link, node1's first 1 GiB disk
 // mirrored to node2's over NBD (Debian's nbd-server on node2) with the netraid utilities:
 //  - full resync time of the 1 GiB mirror (extend until netraid_status says 100);
-//  - sequential O_DIRECT write throughput through /dev/md0 against node1's plain local disk
-//    /dev/vdc (same size, same kind of virtual disk);
+//  - sequential O_DIRECT write throughput through /dev/md0 against node1's second, plain local
+//    disk (same size, same kind of virtual disk);
 //  - partial resync: the link is cut, 1% of the array is rewritten, the link comes back and
 //    netraid_resync re-adds the backup; the time until in sync again, against the full one.
 // Figures are from TCG-emulated guests, so absolute numbers are low; the ratios are the point.
@@ -21,6 +21,7 @@ export async function bench(): Promise<Record<string, unknown>> {
   const c = await Cluster.start({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [DISK_MB, DISK_MB] });
   try {
     const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const [mirrored, plain] = [n1.localDisks[0]!, n1.localDisks[1]!];
     const cli = `${repoRoot}/dist/src/cli/main.js`;
     const env = { VIGIL_CONFIG: '/tmp/vigil.conf' };
     const vigil = async (...args: string[]) => {
@@ -43,18 +44,18 @@ export async function bench(): Promise<Record<string, unknown>> {
       return mb / ((Date.now() - t0) / 1000);
     };
 
-    await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = /dev/vdb\n`);
+    await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = ${n2.localDisks[0]}\n`);
     await n2.run('nbd-server -C /tmp/nbd.conf', { timeoutMs: 30_000 });
     await n1.writeFile('/tmp/vigil.conf', 'VIGIL_NODE_NAME=node1\nVIGIL_STATE_DIR=/tmp/vigil-state\nVIGIL_NBD_TIMEOUT=5\nLKDR_SPEED_LIMIT=2000000\n');
 
-    await vigil('netraid_create', '/dev/vdb', '0');
+    await vigil('netraid_create', mirrored, '0');
     const extendT0 = Date.now();
-    await vigil('netraid_extend', 'node1', '/dev/vdb', '/dev/vdb', n2.ip('p2p1'), String(PORT), '0');
+    await vigil('netraid_extend', 'node1', mirrored, n2.localDisks[0]!, n2.ip('p2p1'), String(PORT), '0');
     await secondsUntilInSync(1_800_000);
     const fullResyncS = (Date.now() - extendT0) / 1000;
     const bitmapChunkKiB = Number((await n1.run('cat /sys/block/md0/md/bitmap/chunksize')).trim()) / 1024;
 
-    const localMBps = await ddMBps(n1, '/dev/vdc', 0, WRITE_MB);
+    const localMBps = await ddMBps(n1, plain, 0, WRITE_MB);
     const mirroredMBps = await ddMBps(n1, '/dev/md0', 0, WRITE_MB);
 
     // 1% of the array rewritten while the backup is cut off.
@@ -62,7 +63,7 @@ export async function bench(): Promise<Record<string, unknown>> {
     const rewriteMb = Math.max(1, Math.round(arrayMb / 100));
     await n2.setLink('p2p1', false);
     await n1.run(`dd if=/dev/urandom of=/dev/md0 bs=1M seek=${Math.floor(arrayMb / 2)} count=${rewriteMb} oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
-    const dirty = /Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run('mdadm -X /dev/vdb'))?.[1];
+    const dirty = /Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run(`mdadm -X ${mirrored}`))?.[1];
     await n2.setLink('p2p1', true);
     await new Promise((res) => setTimeout(res, 1000));
     const partialT0 = Date.now();
