@@ -46,6 +46,11 @@ export function readStandbyState(stateDir: string): StandbyStateRecord | undefin
   return r;
 }
 
+/** The state directory, made (0700) when the standby runs before vigild ever has. */
+export function ensureStateDir(stateDir: string): void {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+}
+
 export async function writeStandbyState(files: DurableFiles, stateDir: string, r: StandbyStateRecord, timeoutMs: number): Promise<void> {
   await files.writeAtomic(standbyStatePath(stateDir), JSON.stringify(r, null, 2) + '\n', { mode: 0o600, timeoutMs });
 }

@@ -19,7 +19,7 @@ import { PrimaryRecordReader } from '../../standby/primary-record-reader.js';
 import { runListener } from '../../standby/standby-listener.js';
 import { StandbyMachine } from '../../standby/standby-machine.js';
 import { type StandbySettings, standbySettings } from '../../standby/standby-settings.js';
-import { readStandbyState, type StandbyStateRecord, writeStandbyState } from '../../standby/standby-state-file.js';
+import { ensureStateDir, readStandbyState, type StandbyStateRecord, writeStandbyState } from '../../standby/standby-state-file.js';
 
 const EXIT_REFUSED = 1;
 const EXIT_CONFIG = 2;
@@ -46,6 +46,7 @@ async function listen(configFile: string): Promise<void> {
   if (s.role !== 'standby') return say(`this system (${s.localSystem}) is ${s.role === 'primary' ? 'the primary' : `neither ${s.primary} nor ${s.standby}`}: nothing to wait for`);
   const previous = readStandbyState(s.stateDir);
   if (previous?.state === 'active') return say(`already active (${previous.why}); the return to listening is manual: vigil standby return`);
+  ensureStateDir(s.stateDir);
   const p = createLinuxPlatform();
   const reader = await openReader(s, p);
   if (s.fence && reader.mode !== 'SG_IO') {
@@ -213,7 +214,7 @@ async function returnToListening(configFile: string, socket: string | undefined)
 
 export function standbyCommand(socketOf: () => string | undefined): Command {
   const configOpt = (c: Command) => c.option('--config <file>', 'vigild configuration file', process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH);
-  const root = configOpt(new Command('standby'))
+  const root = configOpt(new Command('standby').enablePositionalOptions())
     .description("recovery-server standby: wait early in boot, listening to the primary's disk heartbeat, and take over when it stops")
     .action(async (o: { config: string }) => listen(o.config));
   configOpt(root.command('status'))
