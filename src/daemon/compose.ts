@@ -14,6 +14,7 @@ import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
+import { standbyMonitorFor } from '../standby/standby-monitor.js';
 
 /** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
 export function composeAgent(agent: Agent): AdminCommands {
@@ -27,6 +28,9 @@ export function composeAgent(agent: Agent): AdminCommands {
     agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
   const probes = agent.platform.timedStat;
   const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
+  // The recovery-server standby's vigil_standby_* metrics, when the VIGIL_STANDBY_* keys name this system.
+  const standbyMonitor = standbyMonitorFor(agent.config, agent.platform, agent.log, metrics.metrics.registry);
+  if (standbyMonitor) agent.addSubsystem(standbyMonitor);
   const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));

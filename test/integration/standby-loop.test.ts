@@ -92,7 +92,7 @@ describe.skipIf(!canRun)(canRun ? 'recovery-server standby on a loop device (vig
     run('ip', '-n', ns.alpha, 'link', 'set', link.a, 'up');
     run('ip', '-n', ns.bravo, 'link', 'set', link.b, 'up');
     const roles = { VIGIL_KEY_FILE: keyFile, LCMHBEATTIME: String(HB_S), LCMNUMHBEATS: '4', VIGIL_STANDBY_PRIMARY: 'alpha', VIGIL_STANDBY_SECONDARY: 'bravo', VIGIL_STANDBY_DEVICE: loop, VIGIL_STANDBY_TIMEOUT: String(TIMEOUT_S), VIGIL_STANDBY_FENCE: 'off' };
-    cfg.alpha = writeNodeConfig(join(dir, 'alpha'), 'alpha', roles);
+    cfg.alpha = writeNodeConfig(join(dir, 'alpha'), 'alpha', { ...roles, VIGIL_METRICS_ADDRESS: '127.0.0.1:9787' });
     cfg.bravo = writeNodeConfig(join(dir, 'bravo'), 'bravo', roles);
     cfg.bravoFenced = writeNodeConfig(join(dir, 'bravo-fenced'), 'bravo', { ...roles, VIGIL_STANDBY_FENCE: 'on' });
     await startAlpha();
@@ -134,6 +134,20 @@ describe.skipIf(!canRun)(canRun ? 'recovery-server standby on a loop device (vig
     const human = await cli(cfg.bravo, 'standby', 'status');
     expect(human.stdout).toMatch(/^state +listening since /m);
     expect(human.stdout).toMatch(/^primary record +sequence \d+, boot [0-9a-f]+, running, written .* \(age \d+\.\d s by this clock\), slot \d+$/m);
+  });
+
+  it("the primary's vigild exports vigil_standby_* metrics: roles, its record's sequence and heartbeat age", async () => {
+    const scrape = () => run('ip', 'netns', 'exec', ns.alpha, 'curl', '-sf', 'http://127.0.0.1:9787/metrics');
+    const seq = (t: string) => Number(/^vigil_standby_primary_record_sequence (\d+)$/m.exec(t)?.[1]);
+    await pollUntil('standby metrics', () => !Number.isNaN(seq(scrape())), 10_000);
+    const a = scrape();
+    expect(a).toMatch(/^vigil_standby_info\{role="primary",primary="alpha",standby="bravo"\} 1$/m);
+    await new Promise((r) => setTimeout(r, 3 * HB_S * 1000));
+    const b = scrape();
+    expect(seq(b)).toBeGreaterThan(seq(a));
+    const age = Number(/^vigil_standby_heartbeat_age_seconds ([\d.e-]+)$/m.exec(b)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(3 * HB_S);
   });
 
   it('the TCP link cut (the standby\'s only network): no takeover', async () => {

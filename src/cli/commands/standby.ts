@@ -35,8 +35,8 @@ function ioTimeout(s: StandbySettings): number {
   return Math.max(1000, Math.min(10_000, s.timeoutMs / 3));
 }
 
-async function openReader(s: StandbySettings, p: Platform): Promise<PrimaryRecordReader> {
-  return PrimaryRecordReader.open(s.device, s.primary, diskRecordKey(readKeyFile(s.keyFile)), p, ioTimeout(s));
+async function openReader(s: StandbySettings, p: Platform, recordKey = diskRecordKey(readKeyFile(s.keyFile))): Promise<PrimaryRecordReader> {
+  return PrimaryRecordReader.open(s.device, s.primary, recordKey, p, ioTimeout(s));
 }
 
 /** The listener: the unit's ExecStart. */
@@ -48,17 +48,29 @@ async function listen(configFile: string): Promise<void> {
   if (previous?.state === 'active') return say(`already active (${previous.why}); the return to listening is manual: vigil standby return`);
   ensureStateDir(s.stateDir);
   const p = createLinuxPlatform();
-  const reader = await openReader(s, p);
+  const recordKey = diskRecordKey(readKeyFile(s.keyFile));
+  let stop = false;
+  const onTerm = () => (stop = true);
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onTerm);
+  // Early in boot the LUN may not be there yet (an iSCSI login, a slow HBA): wait for it.
+  let reader: PrimaryRecordReader | undefined;
+  for (let told = false; !reader; ) {
+    try {
+      reader = await openReader(s, p, recordKey);
+    } catch (err) {
+      if (!told) warn(`cannot open ${s.device} yet (${(err as Error).message}); trying again every ${s.heartbeatIntervalMs / 1000} s, the boot waits`);
+      told = true;
+      if (stop) return void (process.exitCode = EXIT_REFUSED);
+      await new Promise((r) => setTimeout(r, s.heartbeatIntervalMs));
+    }
+  }
   if (s.fence && reader.mode !== 'SG_IO') {
     warn(`${s.device} takes no SCSI commands (${reader.how}), so the primary cannot be fenced on it; use a SCSI LUN or set VIGIL_STANDBY_FENCE=off to take over unfenced`);
     process.exitCode = EXIT_CONFIG;
     return;
   }
   say(`listening for ${s.primary}'s disk heartbeat on ${s.device} (${reader.how}); time-out ${s.timeoutMs / 1000} s; the boot waits here`);
-  let stop = false;
-  const onTerm = () => (stop = true);
-  process.once('SIGTERM', onTerm);
-  process.once('SIGINT', onTerm);
   const fence = new ScsiFence(p.scsi, { system: s.standby, commandTimeoutMs: ioTimeout(s), log: (_l, m) => say(m) });
   const primaryKey = fenceKeyFor(s.primary);
   const result = await runListener({
@@ -66,7 +78,7 @@ async function listen(configFile: string): Promise<void> {
     timeoutMs: s.timeoutMs,
     intervalMs: s.heartbeatIntervalMs,
     io: reader.how,
-    read: () => reader.read(),
+    read: () => reader!.read(),
     fence: async () => {
       if (!s.fence) return 'not fenced (VIGIL_STANDBY_FENCE=off)';
       const r = await fence.takeOver(s.device);
