@@ -137,7 +137,8 @@ describe.skipIf(!canRun)(canRun ? 'recovery-server standby on a loop device (vig
   });
 
   it("the primary's vigild exports vigil_standby_* metrics: roles, its record's sequence and heartbeat age", async () => {
-    const scrape = () => run('ip', 'netns', 'exec', ns.alpha, 'curl', '-sf', 'http://127.0.0.1:9787/metrics');
+    // The endpoint listens on alpha's own loopback: scrape from inside its namespace.
+    const scrape = () => run('ip', 'netns', 'exec', ns.alpha, process.execPath, '-e', "fetch('http://127.0.0.1:9787/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))");
     const seq = (t: string) => Number(/^vigil_standby_primary_record_sequence (\d+)$/m.exec(t)?.[1]);
     await pollUntil('standby metrics', () => !Number.isNaN(seq(scrape())), 10_000);
     const a = scrape();
