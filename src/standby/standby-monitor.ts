@@ -36,6 +36,7 @@ export class StandbyMonitor {
   private lastAdvanceMs: number | undefined;
   private tracker = new RecordTracker();
   private state: StandbyStateRecord | undefined;
+  private pollsWithoutRecord = 0;
 
   constructor(
     private readonly s: StandbySettings,
@@ -111,6 +112,11 @@ export class StandbyMonitor {
       }
       this.reader ??= await PrimaryRecordReader.open(this.s.device, this.s.primary, diskRecordKey(readKeyFile(this.s.keyFile)), this.platform, Math.max(1000, this.s.heartbeatIntervalMs * 2));
       const r = (await this.reader.read()).record;
+      // A primary without a DISK comm path to the standby writes no record: the standby would
+      // take over at its next boot. Say so, once, after a few intervals (the path starts with vigild).
+      if (this.s.role === 'primary' && !r && ++this.pollsWithoutRecord === 5) {
+        this.log.warn({ device: this.s.device }, `this primary writes no heartbeat record on ${this.s.device}: the standby ${this.s.standby} would take over at its next boot; create the DISK comm path: net_create -S ${this.s.standby} -T DISK -D ${this.s.device}`);
+      }
       if (r) {
         this.record = r;
         if (this.tracker.observe(r, Date.now()).heartbeat) this.lastAdvanceMs = performance.now();

@@ -172,7 +172,7 @@ function printStatus(st: StandbyStatus): void {
   if (st.state) rows.push(['state', `${st.state}${st.since ? ` since ${st.since}` : ''}`]);
   if (st.why) rows.push(['why', st.why]);
   const r = st.primaryRecord;
-  rows.push(['primary record', r ? `sequence ${r.seq}, boot ${r.bootId}, ${r.state}, written ${r.time} (age ${(r.ageMs / 1000).toFixed(1)} s by this clock), slot ${r.slot}` : st.readError ? `unreadable: ${st.readError}` : `none: ${st.primary} has no record on the LUN`]);
+  rows.push(['primary record', r ? `sequence ${r.seq}, boot ${r.bootId}, ${r.state}, written ${r.time} (age ${(r.ageMs / 1000).toFixed(1)} s by this clock), slot ${r.slot}` : st.readError ? `unreadable: ${st.readError}` : `none: ${st.primary} has no record on the LUN${st.role === 'primary' ? ` (create its DISK comm path: net_create -S ${st.standby} -T DISK -D ${st.device})` : ''}`]);
   if (st.heartbeats !== undefined) rows.push(['heard', `${st.heartbeats} heartbeats, ${st.rejectedRecords} forged or misplaced records refused`]);
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(15)} ${v}\n`);
 }
