@@ -15,6 +15,7 @@ import { attachMetrics } from './wire-metrics.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
 import { standbyMonitorFor } from '../standby/standby-monitor.js';
+import { standbyBootServiceFor } from './wire-standby.js';
 
 /** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
 export function composeAgent(agent: Agent): AdminCommands {
@@ -33,6 +34,9 @@ export function composeAgent(agent: Agent): AdminCommands {
   if (standbyMonitor) agent.addSubsystem(standbyMonitor);
   const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
   registerHierarchyCommands(commands, () => hierarchy.service);
+  // An active recovery-server standby brings its hierarchies in service once the primary is decided dead.
+  const standbyBoot = standbyBootServiceFor(agent, cluster, hierarchy);
+  if (standbyBoot) agent.addSubsystem(standbyBoot);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
   return commands;
 }
