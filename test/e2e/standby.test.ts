@@ -171,7 +171,7 @@ describe.skipIf(!!unavailable)(title, () => {
 
     // node1 repaired: it boots, logs in, its vigild writes its record again and it registers its key.
     await n1.boot(300_000);
-    await c.iscsiLogin(n1);
+    expect((await c.iscsiLogin(n1))[0], 'node1 names the LUN as before').toBe(lun);
     await n1.run(`blockdev --rereadpt ${lun} && modprobe ext4 && mkdir -p ${MNT}`, { timeoutMs: 60_000 });
     await v1.configure(config('node1'));
     await n1.writeFile('/etc/vigil/cluster.key', key, 0o600);
