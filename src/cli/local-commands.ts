@@ -45,6 +45,11 @@ export const LOCAL_COMMANDS: readonly LocalCommand[] = [
     load: async () => (await import('./commands/devices.js')).devicesCommand(),
   },
   {
+    name: 'standby',
+    summary: "recovery-server standby: wait in boot listening to the primary's disk heartbeat; status; return",
+    load: async (socketOf) => (await import('./commands/standby.js')).standbyCommand(socketOf),
+  },
+  {
     name: 'aliases',
     summary: "install (or --remove) executables named like the seeds' commands that run vigil",
     load: async () => (await import('./aliases.js')).aliasesCommand(),

@@ -171,6 +171,11 @@ const ConfigSchema = z.object({
   VIGIL_LOCAL_RECOVERY_WINDOW: seconds(1, 604800).prefault('600').describe('Seconds over which VIGIL_LOCAL_RECOVERY_ATTEMPTS are counted.'),
   VIGIL_HALT_ACTION: oneOf(['exit', 'sysrq']).default('exit').describe('What a kit\'s halt request does: exit (vigild kills its own process group) or sysrq (immediate power-off).'),
   VIGIL_FSTAB: absolutePath.default('/etc/fstab').describe('The fstab that gen/filesys edits.'),
+  VIGIL_STANDBY_PRIMARY: nodeName.optional().describe('Recovery-server standby: the fixed primary, whose disk heartbeat record `vigil standby` listens to (docs/standby.md).'),
+  VIGIL_STANDBY_SECONDARY: nodeName.optional().describe('Recovery-server standby: the fixed standby, which halts early in its boot in `vigil standby` until the primary\'s heartbeat stops.'),
+  VIGIL_STANDBY_DEVICE: absolutePath.optional().describe('Recovery-server standby: the shared LUN holding the disk heartbeat area (the primary\'s DISK comm path device).'),
+  VIGIL_STANDBY_TIMEOUT: seconds(1, 3600).prefault('30').describe('Recovery-server standby: seconds without an advancing primary record before the standby fences the primary and takes over.'),
+  VIGIL_STANDBY_FENCE: oneOf(['on', 'off']).default('on').describe('Recovery-server standby: on preempts the primary\'s SCSI-3 reservation key before taking over (needs a SCSI LUN); off takes over unfenced.'),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;

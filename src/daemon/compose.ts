@@ -16,6 +16,8 @@ import { attachMetrics } from './wire-metrics.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
 import { attachQuorum } from './wire-quorum.js';
+import { standbyMonitorFor } from '../standby/standby-monitor.js';
+import { standbyBootServiceFor } from './wire-standby.js';
 
 /** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
 export function composeAgent(agent: Agent): AdminCommands {
@@ -31,8 +33,14 @@ export function composeAgent(agent: Agent): AdminCommands {
     agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
   const probes = agent.platform.timedStat;
   const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
+  // The recovery-server standby's vigil_standby_* metrics, when the VIGIL_STANDBY_* keys name this system.
+  const standbyMonitor = standbyMonitorFor(agent.config, agent.platform, agent.log, metrics.metrics.registry);
+  if (standbyMonitor) agent.addSubsystem(standbyMonitor);
   const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics);
   registerHierarchyCommands(commands, () => hierarchy.service);
+  // An active recovery-server standby brings its hierarchies in service once the primary is decided dead.
+  const standbyBoot = standbyBootServiceFor(agent, cluster, hierarchy);
+  if (standbyBoot) agent.addSubsystem(standbyBoot);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
   return commands;
 }

@@ -1,0 +1,27 @@
+// deploy/systemd/vigil-standby.service: a oneshot that holds vigild back (ordered before it and
+// required by it) until `vigil standby` exits, with no start time limit, and parses cleanly.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const unit = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../deploy/systemd/vigil-standby.service');
+const haveAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+
+describe('deploy/systemd/vigil-standby.service', () => {
+  const text = fs.readFileSync(unit, 'utf8');
+  it('is a oneshot ordered before vigild and required by it, waiting without a time limit', () => {
+    expect(text).toMatch(/^Type=oneshot$/m);
+    expect(text).toMatch(/^RemainAfterExit=yes$/m);
+    expect(text).toMatch(/^Before=vigild\.service$/m);
+    expect(text).toMatch(/^RequiredBy=vigild\.service$/m);
+    expect(text).toMatch(/^TimeoutStartSec=infinity$/m);
+    expect(text).toMatch(/^ExecStart=\S+ \S+\/dist\/src\/cli\/main\.js standby --config \/etc\/default\/vigil$/m);
+  });
+  it.skipIf(!haveAnalyze)('passes systemd-analyze verify without warnings (needs systemd-analyze)', () => {
+    const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
