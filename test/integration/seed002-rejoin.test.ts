@@ -63,7 +63,7 @@ describe('seed 002 with real comm paths', () => {
     ok(await A('ins_setas', '-d', 'GPLAYER', '-t', 'LK1-APP', '-s', 'automatic'));
     expect(ok(await G('ins_list', '-t', 'LK1-APP'))).toMatch(/ OSU automatic /);
     const refused = await A('sys_remove', '-d', 'GPLAYER', '-s', 'GPLAYER');
-    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/Error 000424: can't remove entry for local system "GPLAYER"/)]);
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/\*ERROR\* \(No\. 424\) can't remove entry for local system "GPLAYER"/)]);
 
     // GPLAYER is reinstalled: agent gone, state gone.
     gpl.proc.kill('SIGKILL');
