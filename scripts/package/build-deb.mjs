@@ -21,6 +21,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const outIdx = process.argv.indexOf('--out');
 const outDir = outIdx > 0 ? path.resolve(process.argv[outIdx + 1]) : root;
 const t0 = Date.now();
+/** Who the package names as its maintainer: $DEBFULLNAME <$DEBEMAIL> of the builder, or the project. */
+const maintainer = process.env.DEBEMAIL ? `${process.env.DEBFULLNAME ?? 'Vigil builder'} <${process.env.DEBEMAIL}>` : 'Vigil maintainers <vigil-maintainers@example.org>';
 
 function log(msg) {
   process.stdout.write(`package: ${msg} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
@@ -83,6 +85,35 @@ function addonForNode24(modules) {
   return addon;
 }
 
+/**
+ * Trim node_modules to what runs: no tests, docs, examples, VCS or npm control files, no
+ * prebuilt binaries for other platforms or for musl; every file 0644 (nothing in it is run
+ * directly: scripts are loaded by node, addons by dlopen).
+ */
+function pruneModules(dir) {
+  const dropDirs = new Set(['test', 'tests', '__tests__', 'docs', 'doc', 'example', 'examples', 'benchmark', 'benchmarks', '.github', 'tools']);
+  const dropFile = (name) => /^\.(npmignore|gitignore|gitattributes|gitmodules|eslintrc.*|prettierrc.*|editorconfig|travis\.yml|taprc)$/.test(name) || /\.(md|markdown|html|ts|map)$/i.test(name) && !/^license/i.test(name) && !name.endsWith('.d.ts') || name.endsWith('.musl.node');
+  const walk = (d, depth) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        // Package directories themselves may be called anything; only their subdirectories are pruned.
+        if (depth > 0 && dropDirs.has(e.name) && !fs.existsSync(path.join(p, 'package.json'))) fs.rmSync(p, { recursive: true });
+        else walk(p, e.name === 'node_modules' || e.name.startsWith('@') ? 0 : depth + 1);
+      } else if (dropFile(e.name)) fs.rmSync(p);
+      else fs.chmodSync(p, 0o644);
+    }
+  };
+  walk(dir, 0);
+  const prebuilds = path.join(dir, '@serialport/bindings-cpp/prebuilds');
+  if (fs.existsSync(prebuilds)) for (const p of fs.readdirSync(prebuilds)) if (p !== 'linux-x64') fs.rmSync(path.join(prebuilds, p), { recursive: true });
+}
+
+/** Strip like dh_strip: symbols from the addon, symbols and notes from the node binary. */
+function strip(file, shared) {
+  run('strip', ['--remove-section=.comment', '--remove-section=.note', ...(shared ? ['--strip-unneeded'] : []), file]);
+}
+
 function write(file, content, mode = 0o644) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, content);
@@ -107,7 +138,8 @@ function build() {
   const addon = addonForNode24(modules);
   log('addon built for the shipped Node');
 
-  const stage = path.join(cache, 'package', 'root');
+  // One staging tree per build, so builds running at once (a test and a person) do not collide.
+  const stage = path.join(cache, 'package', `root-${process.pid}`);
   fs.rmSync(stage, { recursive: true, force: true });
   const lib = path.join(stage, 'usr/lib/vigil');
   const app = path.join(lib, 'app');
@@ -119,17 +151,19 @@ function build() {
   fs.cpSync(path.join(root, 'dist/src'), path.join(app, 'dist/src'), { recursive: true, filter: (src) => !src.endsWith('.map') });
   fs.cpSync(modules, path.join(app, 'node_modules'), { recursive: true, dereference: true });
   fs.rmSync(path.join(app, 'node_modules/.bin'), { recursive: true, force: true });
-  // Prebuilt binaries of other platforms are dead weight (and foreign ELF for lintian).
-  const prebuilds = path.join(app, 'node_modules/@serialport/bindings-cpp/prebuilds');
-  if (fs.existsSync(prebuilds)) for (const p of fs.readdirSync(prebuilds)) if (p !== 'linux-x64') fs.rmSync(path.join(prebuilds, p), { recursive: true });
+  pruneModules(path.join(app, 'node_modules'));
   write(path.join(app, 'build/Release/vigil_native.node'), fs.readFileSync(addon), 0o644);
+  strip(path.join(app, 'build/Release/vigil_native.node'), true);
+  strip(path.join(lib, 'node/bin/node'), false);
 
   const node = '/usr/lib/vigil/node/bin/node';
   write(path.join(stage, 'usr/sbin/vigil'), `#!/bin/sh\n# vigil: the Vigil administration CLI, on the Node runtime shipped with it.\nexec ${node} /usr/lib/vigil/app/dist/src/cli/main.js "$@"\n`, 0o755);
   write(path.join(stage, 'usr/sbin/vigild'), `#!/bin/sh\n# vigild: the Vigil node agent (normally run by systemd: vigild.service).\nexec ${node} /usr/lib/vigil/app/dist/src/daemon/main.js "$@"\n`, 0o755);
   write(path.join(stage, 'lib/systemd/system/vigild.service'), fs.readFileSync(path.join(root, 'deploy/systemd/vigild.service')));
   write(path.join(stage, 'usr/lib/tmpfiles.d/vigil.conf'), fs.readFileSync(path.join(here, 'debian/tmpfiles.conf')));
-  write(path.join(stage, 'etc/default/vigil'), fs.readFileSync(path.join(root, 'deploy/default/vigil')), 0o600);
+  // 0644: no secrets in it (the cluster key is its own 0600 file); vigild refuses only a file
+  // that group or others may write.
+  write(path.join(stage, 'etc/default/vigil'), fs.readFileSync(path.join(root, 'deploy/default/vigil')), 0o644);
 
   log('staged the files');
   // Man pages and completion from the staged programs themselves, run on the shipped Node.
@@ -151,7 +185,7 @@ function build() {
     if (fs.existsSync(path.join(root, f))) write(path.join(doc, path.basename(f)), fs.readFileSync(path.join(root, f)));
   }
   const when = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? Date.now() / 1000) * 1000).toUTCString().replace('GMT', '+0000');
-  write(path.join(doc, 'changelog.gz'), gzipSync(Buffer.from(`vigil (${pkg.version}) unstable; urgency=medium\n\n  * Package built from the Vigil source tree.\n\n -- Vigil maintainers <vigil@localhost.localdomain>  ${when}\n`), { level: 9 }));
+  write(path.join(doc, 'changelog.gz'), gzipSync(Buffer.from(`vigil (${pkg.version}) unstable; urgency=medium\n\n  * Package built from the Vigil source tree.\n\n -- ${maintainer}  ${when}\n`), { level: 9 }));
   write(path.join(stage, 'usr/share/lintian/overrides/vigil'), fs.readFileSync(path.join(here, 'debian/lintian-overrides')));
 
   // DEBIAN/: control, conffiles, maintainer scripts, md5sums.
@@ -166,7 +200,7 @@ function build() {
   walk(stage);
   const sizeKb = Math.ceil(files.reduce((n, f) => n + fs.lstatSync(f).size, 0) / 1024);
   const debian = path.join(stage, 'DEBIAN');
-  write(path.join(debian, 'control'), fs.readFileSync(path.join(here, 'debian/control.in'), 'utf8').replace('@VERSION@', pkg.version).replace('@SIZE@', String(sizeKb)));
+  write(path.join(debian, 'control'), fs.readFileSync(path.join(here, 'debian/control.in'), 'utf8').replace('@VERSION@', pkg.version).replace('@SIZE@', String(sizeKb)).replace('@MAINTAINER@', maintainer));
   write(path.join(debian, 'conffiles'), '/etc/default/vigil\n');
   for (const s of ['postinst', 'prerm', 'postrm']) write(path.join(debian, s), fs.readFileSync(path.join(here, 'debian', s)), 0o755);
   const md5 = files
@@ -187,6 +221,7 @@ function build() {
   fs.mkdirSync(outDir, { recursive: true });
   const deb = path.join(outDir, `vigil_${pkg.version}_amd64.deb`);
   run('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z6', '--build', stage, deb], { capture: true });
+  fs.rmSync(stage, { recursive: true, force: true });
   log(`built ${path.relative(process.cwd(), deb) || deb} (${(fs.statSync(deb).size / 1048576).toFixed(1)} MiB, ${files.length} files)`);
   return deb;
 }
