@@ -449,7 +449,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     case 'unextend-target': {
       const present = step.tags.filter((t) => lcd.getInstance(t));
       const up = present.filter((t) => isInService(svc.engine.state(t) ?? 'OSU'));
-      if (up.length) throw new VigilError(E_USAGE, `${up.join(', ')} in service on ${sys}`);
+      if (up.length) throw new VigilError(E_NONE, `${up.join(', ')} in service on ${sys}`);
       const lines: string[] = [];
       for (const t of [...present].reverse()) {
         const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');
