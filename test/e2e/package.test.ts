@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuestVigil, type CliResult } from './helpers-failover.js';
+import { ensureBuilt } from '../integration/helpers/core-build.js';
 import { repoRoot, useCluster, vmUnavailable, type VmNode } from './helpers/vmcluster.js';
 
 const title = vmUnavailable ? `Debian package in the VM cluster (skipped: ${vmUnavailable})` : 'Debian package in the VM cluster';
@@ -55,9 +56,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   let outDir = '';
   // Registered before useCluster's hooks: the .deb exists before the guests look at the share.
   beforeAll(() => {
+    ensureBuilt(['dist/src/daemon/main.js', 'dist/src/cli/main.js']);
     outDir = path.join(repoRoot, '.cache', 'package-e2e', String(process.pid));
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/package/build-deb.mjs'), '--out', outDir], { encoding: 'utf8', cwd: repoRoot });
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/package/build-deb.mjs'), '--out', outDir, '--no-compile'], { encoding: 'utf8', cwd: repoRoot });
     if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}${r.stderr}`);
     deb = path.join(outDir, fs.readdirSync(outDir).find((f) => /^vigil_.*_amd64\.deb$/.test(f))!);
     console.log(`e2e package: built ${path.basename(deb)} (${(fs.statSync(deb).size / 1048576).toFixed(1)} MiB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

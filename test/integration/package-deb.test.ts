@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './helpers/core-build.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const haveDpkgDeb = spawnSync('dpkg-deb', ['--version']).status === 0;
@@ -21,9 +22,10 @@ let tree: string;
 
 describe.skipIf(!haveDpkgDeb)('npm run package (needs dpkg-deb)', () => {
   beforeAll(() => {
+    ensureBuilt(['dist/src/daemon/main.js', 'dist/src/cli/main.js']);
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-deb-'));
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/package/build-deb.mjs'), '--out', out], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/package/build-deb.mjs'), '--out', out, '--no-compile'], { cwd: root, encoding: 'utf8' });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
     deb = path.join(out, `vigil_${pkg.version}_amd64.deb`);
