@@ -1,7 +1,8 @@
 // `npm run package` on this host: the .deb has the layout, modes and conffile the install
 // relies on, its Node 24 runtime loads the addon built for it and runs the agent and CLI from
 // the extracted tree, the maintainer scripts never start or enable vigild, and lintian reports
-// no error (its warnings are fixed or overridden with reasons in scripts/package/debian/).
+// no error (its warnings are fixed or overridden with reasons in scripts/package/debian/), and
+// dpkg -i/-r/-P in a private root leave what they should.
 // Installing it and running a cluster from it is test/e2e/package.test.ts.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -61,8 +62,6 @@ describe.skipIf(!haveDpkgDeb)('npm run package (needs dpkg-deb)', () => {
       const text = fs.readFileSync(path.join(ctl, s), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
       expect(text, s).not.toMatch(/\b(start|enable|restart)\b.*vigild|deb-systemd-helper enable|systemctl .*(start|enable)/);
     }
-    const purge = fs.readFileSync(path.join(ctl, 'postrm'), 'utf8');
-    expect(purge).toMatch(/purge[\s\S]*rm -rf \/var\/lib\/vigil/);
   });
 
   it('its Node 24 runs the agent and the CLI from the extracted tree, with the addon built for it', () => {
@@ -78,6 +77,37 @@ describe.skipIf(!haveDpkgDeb)('npm run package (needs dpkg-deb)', () => {
     fs.writeFileSync(conf, 'LCMHBEATTIME=soon\n', { mode: 0o600 });
     const check = spawnSync(node, [path.join(app, 'dist/src/daemon/main.js'), '--config', conf, '--check-config'], { encoding: 'utf8' });
     expect([check.status, check.stderr]).toEqual([78, expect.stringMatching(/LCMHBEATTIME/)]);
+  });
+
+  it('dpkg -i, -r and -P in a private root: -r keeps the configuration and the state, -P removes them', () => {
+    // dpkg --root with chrootless maintainer scripts (they honour $DPKG_ROOT): nothing of this
+    // host is touched. The VM test installs it for real.
+    const r = path.join(out, 'root');
+    fs.mkdirSync(path.join(r, 'var/lib/dpkg/info'), { recursive: true });
+    fs.mkdirSync(path.join(r, 'var/lib/dpkg/updates'), { recursive: true });
+    fs.writeFileSync(path.join(r, 'var/lib/dpkg/status'), '');
+    const dpkg = (...args: string[]) => {
+      const res = spawnSync('dpkg', [`--root=${r}`, '--force-script-chrootless', '--force-depends', ...args], { encoding: 'utf8' });
+      expect(res.status, `dpkg ${args.join(' ')}:\n${res.stdout}${res.stderr}`).toBe(0);
+    };
+    const has = (p: string) => fs.existsSync(path.join(r, p));
+    dpkg('-i', deb);
+    expect(fs.statSync(path.join(r, 'var/lib/vigil')).mode & 0o7777).toBe(0o700);
+    expect(fs.statSync(path.join(r, 'run/vigil')).mode & 0o7777).toBe(0o700);
+    expect(has('usr/sbin/vigild')).toBe(true);
+    // What a running node leaves: its configuration edits, its key, its database.
+    fs.appendFileSync(path.join(r, 'etc/default/vigil'), 'VIGIL_NODE_NAME=node1\n');
+    fs.mkdirSync(path.join(r, 'etc/vigil'), { mode: 0o700 });
+    fs.writeFileSync(path.join(r, 'etc/vigil/cluster.key'), 'key\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(r, 'var/lib/vigil/lcd.json'), '{}\n');
+    dpkg('-r', 'vigil');
+    expect(has('usr/sbin/vigild')).toBe(false);
+    expect(has('usr/lib/vigil')).toBe(false);
+    expect(fs.readFileSync(path.join(r, 'etc/default/vigil'), 'utf8')).toMatch(/VIGIL_NODE_NAME=node1/);
+    expect(has('etc/vigil/cluster.key')).toBe(true);
+    expect(has('var/lib/vigil/lcd.json')).toBe(true);
+    dpkg('-P', 'vigil');
+    for (const p of ['etc/default/vigil', 'etc/vigil', 'var/lib/vigil', 'run/vigil']) expect(has(p), p).toBe(false);
   });
 
   it.skipIf(!haveLintian)('lintian reports no error and no warning that is not overridden (needs lintian)', () => {
