@@ -40,12 +40,12 @@ export function checkInvariants(doc: LcdDocument): void {
   const it = dupes(doc.instances, (i) => `${i.system}|${i.tag}`);
   if (it) {
     const [sys, tag] = it.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `resource with tag "${tag}" already exists on system "${sys}"`, { tag, system: sys });
+    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag ${tag} or ID exists (tag "${tag}" is used on system "${sys}")`, { tag, system: sys });
   }
   const ii = dupes(doc.instances, (i) => `${i.system}|${i.id}`);
   if (ii) {
     const [sys, id] = ii.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `resource with ID "${id}" already exists on system "${sys}"`, { id, system: sys });
+    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag or ID ${id} exists (ID "${id}" is used on system "${sys}")`, { id, system: sys });
   }
   const instanceKeys = new Set(doc.instances.map((i) => `${i.system}|${i.tag}`));
   for (const i of doc.instances) {

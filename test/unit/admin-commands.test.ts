@@ -151,10 +151,10 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
   });
   it('ins_create: missing tag and id (000011), missing tag (000030), duplicate tag or id (000014), bad tag', async () => {
     await seedCluster();
-    await expectRefused('ins_create -a gen -r app', 11, /Error 000011/);
+    await expectRefused('ins_create -a gen -r app', 11, /Error 000011: Both Tag and ID name not specified/);
     await expectRefused('ins_create -a gen -r app -i /x', 30, /Error 000030: create: tag name not specified/);
-    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: resource with tag "Vol.E" already exists/);
-    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /ID "\/mnt\/e" already exists/);
+    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: Resource with either matching tag Vol.E or ID exists \(tag "Vol.E" is used on system "BENHOGAN2008"\)/);
+    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /Error 000014: Resource with either matching tag or ID \/mnt\/e exists/);
     await expectRefused('ins_create -a gen -r app -t bad*tag', 0, /a tag is 1-256 characters from letters, digits and - _ \. \//);
     await expectRefused('ins_create -a gen -r app -t ok -s sometimes', 0, /must be intelligent or automatic/);
     const before = fileText();

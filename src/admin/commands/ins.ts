@@ -56,7 +56,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     allowOnly(req, 'artivsI');
     const tag = opt(req, 't');
     const id = opt(req, 'i');
-    if (!tag && !id) throw new VigilError(ERR_TAG_AND_ID_MISSING, 'both tag and ID name not specified');
+    if (!tag && !id) throw new VigilError(ERR_TAG_AND_ID_MISSING, 'Both Tag and ID name not specified');
     if (!tag) throw new VigilError(ERR_TAG_MISSING, 'create: tag name not specified');
     const sb = opt(req, 's');
     const state = opt(req, 'I');
