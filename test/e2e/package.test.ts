@@ -95,6 +95,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
 
   /** The agent runs the shipped node from /usr/lib/vigil and maps nothing of this checkout. */
   async function expectFromPackage(v: InstalledVigil): Promise<void> {
+    // One admin request first: the peer check on the admin socket loads the addon for sure.
+    expect(await v.must(['sys_list'])).toContain(v.node.name);
     const exe = (await v.node.run(`readlink /proc/${v.pid}/exe`)).trim();
     expect(exe).toBe('/usr/lib/vigil/node/bin/node');
     expect((await v.node.run(`tr '\\0' ' ' < /proc/${v.pid}/cmdline`)).trim()).toBe('/usr/lib/vigil/node/bin/node /usr/lib/vigil/app/dist/src/daemon/main.js --config /etc/default/vigil');
