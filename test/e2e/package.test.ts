@@ -152,7 +152,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(await v2.must(['eqv_list'])).toBe(`node2 ${TAG} node1 ${TAG} SHARED 10 1\n`);
     await v2.must(['eqv_remove', '-s', 'node2', '-t', TAG, '-S', 'node1', '-e', 'SHARED']);
     expect(await v2.must(['eqv_list'])).toBe('');
-    expect(await v2.must(['sys_list'])).toBe('node1\nnode2\n');
+    expect(await v2.must(['sys_list'])).toBe('node2\nnode1\n');
     const local = await v2.vigil(['sys_remove', '-s', 'node2']);
     expect([local.code, local.stderr.split('\n')]).toEqual([1, expect.arrayContaining(['*ERROR* (No. 424) can\'t remove entry for local system "node2"'])]);
     await v2.must(['sys_remove', '-s', 'node1']);
@@ -178,7 +178,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
 
   it('dpkg -r keeps the configuration and the state; dpkg -P removes them', async () => {
     const n2 = cluster().node('node2');
-    await n2.run('pkill -TERM -f /usr/lib/vigil/app/dist/src/daemon/main.js; sleep 2; true', { timeoutMs: 60_000 });
+    // Anchored, so the pattern does not match the shell running pkill itself.
+    await n2.run("pkill -TERM -f '^/usr/lib/vigil/node/bin/node /usr/lib/vigil/app/dist/src/daemon/main.js'; sleep 3; true", { timeoutMs: 60_000 });
     await n2.run('dpkg -r vigil', { timeoutMs: 300_000 });
     const left = async (p: string) => (await n2.exec(['test', '-e', p])).code === 0;
     expect(await left('/usr/sbin/vigild')).toBe(false);
