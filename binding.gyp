@@ -13,7 +13,13 @@
         "native/timed_stat.cc",
         "native/durable_write.cc",
         "native/block_device.cc",
-        "native/peer_cred.cc"
+        "native/peer_cred.cc",
+        "native/durable_append.cc",
+        "native/file_lock.cc",
+        "native/realtime.cc",
+        "native/memory_lock.cc",
+        "native/sg_io.cc",
+        "native/direct_io.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

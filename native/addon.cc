@@ -2,9 +2,14 @@
 #include <napi.h>
 
 #include "block_device.h"
+#include "durable_append.h"
+#include "direct_io.h"
 #include "durable_write.h"
+#include "file_lock.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
+#include "realtime.h"
+#include "sg_io.h"
 #include "timed_stat.h"
 
 namespace {
@@ -12,10 +17,17 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statWithTimeout", Napi::Function::New(env, vigil::StatWithTimeout, "statWithTimeout"));
   exports.Set("writeFileDurable", Napi::Function::New(env, vigil::WriteFileDurable, "writeFileDurable"));
+  exports.Set("appendFileDurable", Napi::Function::New(env, vigil::AppendFileDurable, "appendFileDurable"));
+  exports.Set("lockFileExclusive", Napi::Function::New(env, vigil::LockFileExclusive, "lockFileExclusive"));
+  exports.Set("unlockFile", Napi::Function::New(env, vigil::UnlockFile, "unlockFile"));
   exports.Set("blockDeviceInfo", Napi::Function::New(env, vigil::BlockDeviceInfo, "blockDeviceInfo"));
   exports.Set("probeCounters", Napi::Function::New(env, vigil::ProbeCounters, "probeCounters"));
   exports.Set("configureProbes", Napi::Function::New(env, vigil::ConfigureProbes, "configureProbes"));
   exports.Set("peerCredentials", Napi::Function::New(env, vigil::PeerCredentials, "peerCredentials"));
+  exports.Set("scheduling", vigil::SchedulingFunctions(env));
+  exports.Set("scsiCommand", Napi::Function::New(env, vigil::ScsiCommand, "scsiCommand"));
+  exports.Set("directRead", Napi::Function::New(env, vigil::DirectRead, "directRead"));
+  exports.Set("directWrite", Napi::Function::New(env, vigil::DirectWrite, "directWrite"));
   return exports;
 }
 

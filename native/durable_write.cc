@@ -11,8 +11,11 @@
 // job, whenever the kernel lets it go, removes its temp file and never renames: a write that
 // timed out before its commit point changes nothing under the target name.
 //
-// The temp file is `.tmp-<basename>.<pid>` in the target's directory: the name
-// src/lcd/atomic-file.ts removeStaleTempFiles() cleans after a crash.
+// Every write has a temp file of its own, `.tmp-<basename>.<pid>.<sequence>` in the target's
+// directory, created with O_EXCL: a write that timed out and is let go by the kernel later only
+// ever touches its own file, never the temp file (or, once renamed, the target) of a newer write
+// to the same target. A crashed writer's leftovers keep the `.tmp-<basename>.` prefix that
+// src/lcd/temp-files.ts removeStaleTempFiles() cleans at start-up.
 #include "durable_write.h"
 
 #include <errno.h>
@@ -34,6 +37,9 @@ namespace {
 
 enum Phase : int { kWriting = 0, kCommitting = 1, kAbandoned = 2 };
 
+// Per process: with the pid in the name, unique among this host's writers.
+std::atomic<unsigned long long> nextTempSequence{0};
+
 std::string DirName(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -53,7 +59,7 @@ class DurableWriteJob : public ProbeJob {
         data_(std::move(data)),
         mode_(mode),
         dir_(DirName(Path())),
-        tmp_(dir_ + "/.tmp-" + BaseName(Path()) + "." + std::to_string(getpid())) {}
+        tmpPrefix_(dir_ + "/.tmp-" + BaseName(Path()) + "." + std::to_string(getpid()) + ".") {}
 
   void Run() override {
     if (!WriteTemp()) return;
@@ -115,7 +121,7 @@ class DurableWriteJob : public ProbeJob {
   // file removed) on failure or when the deadline has already abandoned the job.
   bool WriteTemp() {
     step_ = "open";
-    const int fd = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode_);
+    const int fd = OpenUniqueTemp();
     if (fd < 0) {
       Fail(errno, "open", tmp_);
       return false;
@@ -152,6 +158,17 @@ class DurableWriteJob : public ProbeJob {
     return true;
   }
 
+  // Creates this write's own temp file (O_EXCL: never one that exists, e.g. left by an earlier
+  // process with the same pid); -1 with errno set on failure, tmp_ naming the last name tried.
+  int OpenUniqueTemp() {
+    for (int attempt = 0; attempt < 1000; attempt++) {
+      tmp_ = tmpPrefix_ + std::to_string(nextTempSequence.fetch_add(1));
+      const int fd = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_);
+      if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;  // errno is EEXIST
+  }
+
   bool Abandoned() const { return phase_.load() == kAbandoned; }
 
   void RemoveTemp() {
@@ -168,7 +185,9 @@ class DurableWriteJob : public ProbeJob {
   const std::vector<char> data_;
   const mode_t mode_;
   const std::string dir_;
-  const std::string tmp_;
+  const std::string tmpPrefix_;
+  // Chosen by OpenUniqueTemp() on the probe thread before anything else uses it.
+  std::string tmp_;
   std::atomic<int> phase_{kWriting};
   std::atomic<const char*> step_{"open"};
   // Written by the deadline thread under the hub's lock; read on the JS thread after the

@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { readKeyFile } from '../../src/cluster/cluster-key.js';
 import type { PathConfig } from '../../src/cluster/comm-path.js';
+import { stayScheduled } from '../../src/cluster/stay-scheduled.js';
+import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 
 interface NodeMainConfig {
   localSystem: string;
@@ -15,6 +17,8 @@ interface NodeMainConfig {
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
   paths: PathConfig[];
+  /** As vigild's VIGIL_REALTIME_PRIORITY: SCHED_RR priority and memory locked; 0 or absent: neither. */
+  realtimePriority?: number;
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as NodeMainConfig;
@@ -23,6 +27,9 @@ eld.enable();
 const out = (o: unknown): void => {
   process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
 };
+const scheduled = stayScheduled(createLinuxPlatform().scheduling, cfg.realtimePriority ?? 0, (level, msg, fields) => {
+  if (level === 'warn') process.stderr.write(`${cfg.localSystem}: ${msg} ${JSON.stringify(fields ?? {})}\n`);
+});
 const node = new ClusterNode({
   localSystem: cfg.localSystem,
   secret: readKeyFile(cfg.keyFile),
@@ -33,7 +40,7 @@ const node = new ClusterNode({
 node.on('membership', (o) => out({ ev: 'membership', t: Date.now(), ...o }));
 node.handle('echo', (body, from) => ({ body, from, at: cfg.localSystem }));
 await node.start();
-out({ ev: 'started', t: Date.now(), pid: process.pid });
+out({ ev: 'started', t: Date.now(), pid: process.pid, scheduled });
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() === 'stats') {
     out({ ev: 'stats', t: Date.now(), stats: node.stats(), eventLoopDelayMs: { max: eld.max / 1e6, p99: eld.percentile(99) / 1e6, mean: eld.mean / 1e6 } });

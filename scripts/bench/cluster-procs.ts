@@ -64,12 +64,13 @@ export class BenchCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   readonly keyFile = join(this.dir, 'cluster.key');
   readonly nodes: BenchNode[] = [];
-  constructor(readonly niceness = 0) {
+  /** `realtimePriority`: what the nodes ask for as vigild does with VIGIL_REALTIME_PRIORITY (0: nothing). */
+  constructor(readonly niceness = 0, readonly realtimePriority = 0) {
     writeKeyFile(this.keyFile, generateClusterSecret());
   }
   start(name: string, paths: PathConfig[], heartbeatIntervalMs: number, missedHeartbeats: number): BenchNode {
     const file = join(this.dir, `${name}-${this.nodes.length}.json`);
-    writeFileSync(file, JSON.stringify({ localSystem: name, keyFile: this.keyFile, heartbeatIntervalMs, missedHeartbeats, paths }));
+    writeFileSync(file, JSON.stringify({ localSystem: name, keyFile: this.keyFile, heartbeatIntervalMs, missedHeartbeats, paths, realtimePriority: this.realtimePriority }));
     const n = new BenchNode(name, file, this.niceness);
     this.nodes.push(n);
     return n;

@@ -1,6 +1,7 @@
 // Core benchmarks: `vigil` CLI start-up (--help, no daemon), a full CLI round trip (sys_list
-// against a running vigild), and the latency of one durable LCD change (validate + write temp
-// + fsync + rename + fsync dir). Run with `npm run bench -- core`; figures in milliseconds.
+// against a running vigild), and the latency of one durable LCD change (validate + journal
+// append + fdatasync; lcd-changes.bench.ts compares 10 and 1,000 resources). Run with
+// `npm run bench -- core`; figures in milliseconds.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

@@ -1,11 +1,14 @@
-// Heartbeat soak: which heartbeat settings stay free of false positives while both cores are
-// busy? For each setting (default 100x3, 200x3, 500x3 = LCMHBEATTIME ms x LCMNUMHBEATS) it runs
-// a three-node ClusterNode cluster on loopback (two TCP paths per pair, plus a TTY path over a
-// socat pty pair between two nodes when socat exists), all settings at the same time, next to
-// BUSY (default 2) busy-looping node processes, for DURATION_S seconds (default 300). Any
-// path-down or system-dead during the soak is a false positive. NICE=-10 runs the cluster nodes
-// at that niceness (as a unit with Nice=-10 would; the busy loops stay at 0). Prints one JSON object.
-//   npx tsx scripts/bench/heartbeat-soak.ts            (or DURATION_S=60 SETTINGS=100x3,200x3 NICE=-10 ...)
+// Heartbeat soak: which heartbeat settings stay free of false positives while every core is
+// busy? For each setting (default 100x3, 200x3, 500x3, 1000x3 = LCMHBEATTIME ms x LCMNUMHBEATS)
+// it runs a three-node ClusterNode cluster on loopback (two TCP paths per pair, plus a TTY path
+// over a socat pty pair between two nodes when socat exists), all settings at the same time, next
+// to BUSY (default: one per core) busy-looping processes. Any path-down or system-dead during the
+// soak is a false positive; the result names the lowest clean setting for TCP and for TTY.
+// The nodes stay scheduled as vigild does (memory locked, SCHED_RR at REALTIME_PRIORITY, default
+// 10 like VIGIL_REALTIME_PRIORITY; 0 turns it off to compare). NICE=-10 runs the cluster nodes at
+// that niceness. Duration: DURATION_S, else 60 s (the CI size), or 600 s with SOAK=long.
+// Prints one JSON object.
+//   npx tsx scripts/bench/heartbeat-soak.ts            (or SOAK=long, DURATION_S=150 SETTINGS=100x3,200x3 REALTIME_PRIORITY=0 ...)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -27,8 +30,8 @@ interface SoakCluster {
   ageMax: number;
 }
 
-async function startCluster(hbMs: number, misses: number, base: number, tty: boolean, niceness: number): Promise<SoakCluster> {
-  const bench = new BenchCluster(niceness);
+async function startCluster(hbMs: number, misses: number, base: number, tty: boolean, niceness: number, realtimePriority: number): Promise<SoakCluster> {
+  const bench = new BenchCluster(niceness, realtimePriority);
   const port = await freePort();
   let socat: ChildProcess | undefined;
   const extra = new Map<string, PathConfig[]>();
@@ -51,14 +54,14 @@ async function startCluster(hbMs: number, misses: number, base: number, tty: boo
   return c;
 }
 
-export async function soak(durationS: number, settings: Array<[number, number]>, busy: number, niceness: number): Promise<Record<string, unknown>> {
+export async function soak(durationS: number, settings: Array<[number, number]>, busy: number, niceness: number, realtimePriority = 0): Promise<Record<string, unknown>> {
   const tty = spawnSync('socat', ['-V']).status === 0;
   const clusters: SoakCluster[] = [];
   const busyProcs: ChildProcess[] = [];
   try {
     let base = 80;
     for (const [hb, n] of settings) {
-      clusters.push(await startCluster(hb, n, base, tty, niceness));
+      clusters.push(await startCluster(hb, n, base, tty, niceness, realtimePriority));
       base += 2;
     }
     for (let i = 0; i < busy; i++) busyProcs.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
@@ -78,7 +81,7 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
         }
       }
     }
-    const results = [];
+    const results: Array<{ heartbeatIntervalMs: number; missedHeartbeats: number; limitMs: number; falsePathDownsByType: Record<string, number>; falseSystemDeaths: number; falsePositiveFree: boolean; [k: string]: unknown }> = [];
     for (const c of clusters) {
       let pathDowns = 0;
       let systemDeaths = 0;
@@ -106,15 +109,24 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
       });
     }
     const free = results.filter((r) => r.falsePositiveFree).sort((a, b) => a.limitMs - b.limitMs);
+    const lowestClean = (type: 'TCP' | 'TTY'): string | null => {
+      const ok = results.filter((r) => r.falsePathDownsByType[type] === 0 && r.falseSystemDeaths === 0).sort((a, b) => a.limitMs - b.limitMs)[0];
+      return ok ? `${ok.heartbeatIntervalMs}ms x ${ok.missedHeartbeats}` : null;
+    };
+    const scheduled = clusters[0]?.nodes[0]?.lines.find((l) => l.ev === 'started')?.scheduled ?? null;
     return {
       durationS,
       busyLoops: busy,
       nodeNiceness: niceness,
+      realtimePriority,
+      nodeScheduling: scheduled,
       cpus: cpus().length,
       ttyPaths: tty,
       loadavg1mSamples: { min: Math.min(...load), max: Math.max(...load) },
       results,
       lowestFalsePositiveFree: free[0] ? `${free[0].heartbeatIntervalMs}ms x ${free[0].missedHeartbeats}` : null,
+      lowestCleanTcp: lowestClean('TCP'),
+      lowestCleanTty: tty ? lowestClean('TTY') : null,
     };
   } finally {
     for (const p of busyProcs) p.kill('SIGKILL');
@@ -126,9 +138,9 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
 }
 
 export async function bench(): Promise<Record<string, unknown>> {
-  const durationS = Number(process.env.DURATION_S ?? 300);
-  const settings = (process.env.SETTINGS ?? '100x3,200x3,500x3').split(',').map((s) => s.split('x').map(Number) as [number, number]);
-  return soak(durationS, settings, Number(process.env.BUSY ?? 2), Number(process.env.NICE ?? 0));
+  const durationS = Number(process.env.DURATION_S ?? (process.env.SOAK === 'long' ? 600 : 60));
+  const settings = (process.env.SETTINGS ?? '100x3,200x3,500x3,1000x3').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  return soak(durationS, settings, Number(process.env.BUSY ?? cpus().length), Number(process.env.NICE ?? 0), Number(process.env.REALTIME_PRIORITY ?? 10));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

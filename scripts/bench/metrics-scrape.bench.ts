@@ -135,7 +135,7 @@ export async function bench(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-metrics-'));
   let lcdSamples: Timings;
   try {
-    const lcdAgent = lcdAgentWith(1000, dir);
+    const lcdAgent = lcdAgentWith(1000, join(dir, 'state')); // in its own dir: vigild keeps a marker beside it
     lcdSamples = await timeIt(() => lcdAgent.scrape(), iterations);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -17,4 +17,21 @@ export interface AgentContext {
    * the receiving agent runs it with dispatchAdminRequest() locally.
    */
   forward?: (destsys: string, req: AdminRequest) => Promise<AdminReply>;
+  /** The cluster layer's live view, once it is attached (src/daemon/wire-cluster.ts). */
+  cluster?: ClusterView;
+  /** Refuses (throws a VigilError) a device that cannot carry DISK heartbeats; set by the cluster layer. */
+  checkDiskPathDevice?: (device: string) => Promise<string>;
+  /** How the running DISK path on `device` reaches it ('SG_IO: ...' / 'O_DIRECT: ...'); set by the cluster layer. */
+  diskPathIo?: (device: string) => string | undefined;
+}
+
+/** What admin commands may ask the cluster layer. */
+export interface ClusterView {
+  /** Why comm paths cannot be authenticated (the cluster key file cannot be used), or undefined. */
+  keyProblem(): string | undefined;
+  /**
+   * The live state of the comm path whose commPathKey() is `key`, with the reason in words when
+   * it is not ALIVE (e.g. "bad key"); undefined when the cluster layer has no such path.
+   */
+  pathStatus(key: string): { state: string; reason?: string } | undefined;
 }

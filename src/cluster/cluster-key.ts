@@ -1,7 +1,11 @@
 // The cluster key: one 256-bit secret shared by every node, kept in a root-only file. Frame keys
-// are never the raw secret: HKDF derives one key per (sender, receiver, sender boot epoch), so
-// each direction and each boot has its own key and a nonce built from the sequence number is
-// never reused under the same key.
+// are never the raw secret. HKDF derives two kinds:
+//  - hello keys, per (sender, receiver, sender boot epoch): they seal only the Hello that opens a
+//    session and carries the sender's fresh nonce;
+//  - session keys, per (sender, receiver, sender nonce, receiver nonce): they seal everything else.
+// Both sides contribute a fresh random nonce to every session (every TCP connection, every
+// opening of a serial line), so a frame recorded in an earlier session never authenticates in a
+// later one, even after the receiver restarted and forgot what it had seen.
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fstatSync, openSync, readFileSync, renameSync, writeSync, constants } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
@@ -10,7 +14,9 @@ import { VigilError } from '../common/errors.js';
 export const CLUSTER_KEY_BYTES = 32;
 export const DEFAULT_KEY_FILE = '/etc/vigil/cluster.key';
 const KEY_FILE_HEADER = 'vigil-cluster-key-v1';
-const HKDF_SALT = Buffer.from('vigil cluster frame key v1');
+const HKDF_SALT = Buffer.from('vigil cluster frame key v2');
+/** Bytes of the random nonce each side contributes to a session. */
+export const SESSION_NONCE_BYTES = 16;
 
 /** A fresh random cluster secret. */
 export function generateClusterSecret(): Buffer {
@@ -82,15 +88,28 @@ export class ClusterKey {
     this.cacheLimit = cacheLimit;
   }
 
-  /** Key for frames from `sender` (booted with `epoch`) to `receiver`. */
-  frameKey(sender: string, receiver: string, epoch: bigint): Buffer {
+  /** Key for the Hello frames from `sender` (booted with `epoch`) to `receiver`. */
+  helloKey(sender: string, receiver: string, epoch: bigint): Buffer {
     const id = `${sender}\u0000${receiver}\u0000${epoch}`;
     const hit = this.cache.get(id);
     if (hit) return hit;
-    const key = Buffer.from(hkdfSync('sha256', this.secret, HKDF_SALT, Buffer.from(`frame|${id}`), 32));
+    const key = Buffer.from(hkdfSync('sha256', this.secret, HKDF_SALT, Buffer.from(`hello|${id}`), 32));
     // Bounded so that frames with forged epochs cannot grow memory; insertion order evicts oldest.
     if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(id, key);
     return key;
+  }
+
+  /**
+   * Key for the session frames from `sender` to `receiver` in the session where the sender
+   * contributed `senderNonce` and the receiver `receiverNonce`. Not cached: a session holds its
+   * two keys for its lifetime.
+   */
+  sessionKey(sender: string, receiver: string, senderNonce: Buffer, receiverNonce: Buffer): Buffer {
+    if (senderNonce.length !== SESSION_NONCE_BYTES || receiverNonce.length !== SESSION_NONCE_BYTES) {
+      throw new RangeError(`session nonces are ${SESSION_NONCE_BYTES} bytes`);
+    }
+    const info = Buffer.concat([Buffer.from(`session|${sender}\u0000${receiver}\u0000`), senderNonce, receiverNonce]);
+    return Buffer.from(hkdfSync('sha256', this.secret, HKDF_SALT, info, 32));
   }
 }

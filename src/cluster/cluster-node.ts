@@ -8,6 +8,7 @@ import { ClusterKey } from './cluster-key.js';
 import type { CommPathLink, PathConfig, PathContext, TcpPathConfig } from './comm-path.js';
 import { pathIdOf } from './comm-path.js';
 import { ClusterCounters, type CountersSnapshot } from './counters.js';
+import { describeFailure, FailureLog, isAuthFailure } from './failure-log.js';
 import { FrameGuard } from './frame-guard.js';
 import { FrameType, type OpenedFrame } from './frame-codec.js';
 import { Membership, type LinkState, type MembershipOutput } from './membership.js';
@@ -15,6 +16,8 @@ import { Messaging, type RequestHandler, type Route } from './messaging.js';
 import { TcpListener } from './tcp-listener.js';
 import { TcpPath } from './tcp-path.js';
 import { TtyPath } from './tty-path.js';
+import { DiskAreas, DiskPath, type DiskPlatform } from './disk-path.js';
+import { diskRecordKey } from './disk-record.js';
 
 export type ClusterLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -31,17 +34,23 @@ export interface ClusterNodeOptions {
   maxClockSkewMs?: number;
   /** Default time limit of request() (default 10 s). */
   requestTimeoutMs?: number;
-  /** Time a new TCP connection has to authenticate (default 5 s). */
+  /** Time a new TCP connection has to complete its handshake (default 5 s). */
   helloTimeoutMs?: number;
+  /** Least time between two log lines for the same (source, failure reason) (default 60 s). */
+  failureLogIntervalMs?: number;
   log?: ClusterLog;
+  /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
+  disk?: DiskPlatform;
 }
 
 export interface PathStats {
   id: string;
-  type: 'TCP' | 'TTY';
+  type: 'TCP' | 'TTY' | 'DISK';
   system: string;
   priority: number;
   state: LinkState;
+  /** Why the path is not ALIVE, in words (e.g. "bad key"), when a refusal on it says so. */
+  reason?: string;
   connected: boolean;
   /** Last heartbeat round trip, ms (null before the first answer). */
   rttMs: number | null;
@@ -70,6 +79,8 @@ interface PathRuntime {
   config: PathConfig;
   rttMs: number | null;
   heardEver: boolean;
+  /** Last refusal on the path worth reporting; cleared when the path comes up. */
+  lastFailure: string | undefined;
 }
 
 export class ClusterNode extends EventEmitter {
@@ -81,29 +92,53 @@ export class ClusterNode extends EventEmitter {
   private readonly paths = new Map<string, PathRuntime>();
   private readonly tcpListeners = new Map<string, TcpListener>();
   private readonly log: ClusterLog;
+  private readonly failureLog: FailureLog;
   private readonly ctx: PathContext;
   private hbTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private running = false;
+  private readonly diskAreas: DiskAreas | undefined;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     super();
     this.localSystem = opts.localSystem;
     this.log = opts.log ?? (() => undefined);
+    this.failureLog = new FailureLog((level, msg, fields) => this.log(level, msg, fields), opts.failureLogIntervalMs ?? 60_000);
     this.membership = new Membership({ heartbeatIntervalMs: opts.heartbeatIntervalMs, missedHeartbeats: opts.missedHeartbeats });
-    this.guard = new FrameGuard(opts.localSystem, new ClusterKey(opts.secret), (s) => this.isPeer(s), this.counters, opts.maxClockSkewMs ?? 30_000);
+    const maxSkewMs = opts.maxClockSkewMs ?? 30_000;
+    this.guard = new FrameGuard(opts.localSystem, new ClusterKey(opts.secret), (s) => this.isPeer(s), this.counters, maxSkewMs);
     this.messaging = new Messaging((s) => this.routes(s), opts.requestTimeoutMs ?? 10_000);
     this.ctx = {
       localSystem: opts.localSystem,
       guard: this.guard,
       counters: this.counters,
       onFrame: (p, f) => this.onFrame(p, f),
+      sessionReady: (p) => this.sendHeartbeat(p),
+      failed: (p, source, reason) => this.failed(p ? [p.id] : [], source, reason),
+      heartbeatIntervalMs: opts.heartbeatIntervalMs,
+      maxSkewMs,
       log: (level, msg, fields) => this.log(level, msg, fields),
       retryMinMs: Math.min(100, opts.heartbeatIntervalMs),
       retryMaxMs: Math.max(1000, Math.min(5000, opts.heartbeatIntervalMs * opts.missedHeartbeats)),
     };
+    if (opts.disk) {
+      this.diskAreas = new DiskAreas({
+        localSystem: opts.localSystem,
+        bootId: this.guard.epoch,
+        recordKey: diskRecordKey(opts.secret),
+        platform: opts.disk,
+        intervalMs: opts.heartbeatIntervalMs,
+        ioTimeoutMs: Math.max(1000, opts.heartbeatIntervalMs * opts.missedHeartbeats),
+        ctx: this.ctx,
+      });
+    }
     for (const cfg of opts.paths) this.createPath(cfg);
+  }
+
+  /** How a DISK path's device is accessed ('SG_IO: ...' or 'O_DIRECT: ...'), for net_list and logs. */
+  diskPathIo(device: string): string | undefined {
+    return this.diskAreas?.describe(device);
   }
 
   /** Binds the listeners and starts heartbeats. Resolves once every listener that can bind has. */
@@ -188,6 +223,8 @@ export class ClusterNode extends EventEmitter {
         rttMs: rt.rttMs,
         lastHeartbeatAgeMs: rt.heardEver && silence !== undefined ? Math.round(silence) : null,
       });
+      const state = paths[paths.length - 1]!.state;
+      if (state !== 'ALIVE' && rt.lastFailure) paths[paths.length - 1]!.reason = describeFailure(rt.lastFailure);
     }
     const systems: SystemStats[] = this.membership.systemNames().map((name) => ({
       name,
@@ -209,11 +246,14 @@ export class ClusterNode extends EventEmitter {
     const id = pathIdOf(cfg);
     if (this.paths.has(id)) throw new Error(`comm path ${id} already exists`);
     if (cfg.otherSystem === this.localSystem) throw new Error(`comm path ${id} leads to the local system`);
+    if (cfg.type === 'DISK' && !this.diskAreas) throw new Error(`comm path ${id}: DISK paths need the disk platform (ClusterNodeOptions.disk)`);
     const link =
       cfg.type === 'TCP'
         ? new TcpPath(cfg, this.ctx, Math.max(1000, this.opts.heartbeatIntervalMs * this.opts.missedHeartbeats))
-        : new TtyPath(cfg, this.ctx);
-    const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false };
+        : cfg.type === 'DISK'
+          ? new DiskPath(cfg, this.ctx, this.diskAreas!, this.opts.maxClockSkewMs ?? 30_000)
+          : new TtyPath(cfg, this.ctx);
+    const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false, lastFailure: undefined };
     this.paths.set(id, rt);
     return rt;
   }
@@ -239,7 +279,13 @@ export class ClusterNode extends EventEmitter {
     let failed = false;
     for (const [k, cfg] of wanted) {
       if (this.tcpListeners.has(k)) continue;
-      const l = new TcpListener(cfg.localAddress, cfg.port, this.guard, this.counters, (peer, local, remote) => this.findAcceptingPath(peer, local, remote, cfg.port), this.opts.helloTimeoutMs ?? 5000);
+      const local = cfg.localAddress;
+      const port = cfg.port;
+      const l = new TcpListener(local, port, this.guard, this.counters, {
+        findPath: (peer, localAddr, remote) => this.findAcceptingPath(peer, localAddr, remote, port),
+        isConfiguredRemote: (remote) => this.acceptingPaths(local, port, remote).length > 0,
+        failed: (remote, reason) => this.failed(this.acceptingPaths(local, port, remote).map((rt) => rt.link.id), `tcp ${remote} -> ${local}:${port}`, reason),
+      }, this.opts.helloTimeoutMs ?? 5000);
       try {
         await l.listen();
         this.tcpListeners.set(k, l);
@@ -263,10 +309,35 @@ export class ClusterNode extends EventEmitter {
     return undefined;
   }
 
+  /** Accepting TCP paths on (local, port) whose remote address is `remote`. */
+  private acceptingPaths(local: string, port: number, remote: string): PathRuntime[] {
+    const out: PathRuntime[] = [];
+    for (const rt of this.paths.values()) {
+      const c = rt.config;
+      if (c.type === 'TCP' && c.localAddress === local && c.port === port && c.remoteAddress === remote && !(rt.link as TcpPath).dials) out.push(rt);
+    }
+    return out;
+  }
+
+  /** A refusal: logged (rate-limited) and remembered on the paths it concerns, when it is about authentication. */
+  private failed(pathIds: string[], source: string, reason: string): void {
+    if (!isAuthFailure(reason)) return;
+    for (const id of pathIds) {
+      const rt = this.paths.get(id);
+      if (rt) rt.lastFailure = reason;
+    }
+    this.failureLog.report(source, reason, pathIds.length ? { paths: pathIds } : {});
+  }
+
   private sendHeartbeats(): void {
+    for (const rt of this.paths.values()) this.sendHeartbeat(rt.link);
+  }
+
+  private sendHeartbeat(link: CommPathLink): void {
+    if (!link.connected()) return;
     const payload = Buffer.allocUnsafe(8);
     payload.writeDoubleBE(performance.now(), 0);
-    for (const rt of this.paths.values()) if (rt.link.connected()) rt.link.send(FrameType.Heartbeat, payload);
+    link.send(FrameType.Heartbeat, payload);
   }
 
   private onFrame(link: CommPathLink, frame: OpenedFrame): void {
@@ -290,6 +361,7 @@ export class ClusterNode extends EventEmitter {
         if (!this.messaging.onFrame(frame)) this.counters.drop('unexpected');
         break;
       case FrameType.Hello:
+        // Hellos are handled by the paths' handshakes and never reach here.
         break;
     }
   }
@@ -310,9 +382,12 @@ export class ClusterNode extends EventEmitter {
           this.paths.get(o.pathId)?.link.reset();
           this.log('warn', 'comm path dead', { path: o.pathId, system: o.system, remaining: o.remaining });
           break;
-        case 'path-up':
+        case 'path-up': {
+          const rt = this.paths.get(o.pathId);
+          if (rt) rt.lastFailure = undefined;
           this.log('info', 'comm path alive', { path: o.pathId, system: o.system });
           break;
+        }
         case 'system-dead':
           this.messaging.systemDead(o.system);
           this.log('warn', 'system dead', { system: o.system });

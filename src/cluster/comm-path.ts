@@ -1,11 +1,12 @@
 // What the node needs from any comm path (TCP, TTY): an identity, a priority, whether it can
-// carry a frame right now, and a way to send one. Paths authenticate what they receive through
-// the shared FrameGuard and report only authentic frames from their own peer.
+// carry a frame right now, and a way to send one. Paths run the session handshake (session.ts),
+// authenticate what they receive through the shared FrameGuard and report only authentic
+// session frames from their own peer; refusals worth an administrator's eye go to failed().
 import type { ClusterCounters } from './counters.js';
 import type { FrameGuard } from './frame-guard.js';
 import type { FrameType, OpenedFrame } from './frame-codec.js';
 
-export type CommPathKind = 'TCP' | 'TTY';
+export type CommPathKind = 'TCP' | 'TTY' | 'DISK';
 
 /** Shape-compatible with the LCD's TcpCommPath record (src/lcd/schema.ts). */
 export interface TcpPathConfig {
@@ -26,21 +27,37 @@ export interface TtyPathConfig {
   baud: number;
 }
 
-export type PathConfig = TcpPathConfig | TtyPathConfig;
+/** Shape-compatible with the LCD's DiskCommPath record (src/lcd/schema.ts); see disk-path.ts. */
+export interface DiskPathConfig {
+  type: 'DISK';
+  otherSystem: string;
+  priority: number;
+  device: string;
+}
+
+export type PathConfig = TcpPathConfig | TtyPathConfig | DiskPathConfig;
 
 /** Stable identity of a path on this node (also the label in stats and metrics). */
 export function pathIdOf(cfg: PathConfig): string {
   return cfg.type === 'TCP'
     ? `${cfg.otherSystem}/TCP/${cfg.localAddress}-${cfg.remoteAddress}:${cfg.port}`
-    : `${cfg.otherSystem}/TTY/${cfg.device}`;
+    : `${cfg.otherSystem}/${cfg.type}/${cfg.device}`;
 }
 
 export interface PathContext {
   localSystem: string;
   guard: FrameGuard;
   counters: ClusterCounters;
-  /** An authentic frame from this path's peer. */
+  /** An authentic session frame from this path's peer. */
   onFrame(path: CommPathLink, frame: OpenedFrame): void;
+  /** The path's session got its keys: a heartbeat now lets the peer confirm it at once. */
+  sessionReady(path: CommPathLink): void;
+  /** A frame or connection refused for a reason worth reporting (logged rate-limited, shown with the path). */
+  failed(path: CommPathLink | undefined, source: string, reason: string): void;
+  /** LCMHBEATTIME in ms (TTY paths repeat their Hello at this pace until the session is confirmed). */
+  heartbeatIntervalMs: number;
+  /** Largest accepted clock difference of a frame's timestamp. */
+  maxSkewMs: number;
   log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
   /** Reconnect/reopen backoff bounds. */
   retryMinMs: number;
@@ -58,7 +75,7 @@ export interface CommPathLink {
   connected(): boolean;
   /** Seals and queues one frame; false when not connected or the path is backed up. */
   send(type: FrameType, payload: Buffer): boolean;
-  /** Drops the current connection so the next one starts clean (called when the path is declared dead). */
+  /** Drops the current connection or session so the next one starts clean (called when the path is declared dead). */
   reset(): void;
   start(): void;
   stop(): Promise<void>;

@@ -6,14 +6,18 @@ export type AuthFailureReason =
   | 'unknown_sender' // authenticated header names a system we have no path to
   | 'wrong_receiver'
   | 'path_mismatch' // a valid frame on a path that belongs to another system or address
-  | 'hello_timeout'; // a TCP connection that never authenticated
+  | 'hello_timeout' // a TCP connection that never completed its handshake
+  | 'bad_session' // a frame that does not open under its session's keys: replayed from another session, or forged
+  | 'unknown_address'; // a connection from an address that is no configured comm-path remote address
 
 export type DropReason =
   | 'bad_magic' | 'bad_version' | 'bad_type' | 'bad_name' | 'oversize' | 'truncated'
   | 'crc' | 'cobs' | 'line_overflow' // serial line noise
   | 'stale' | 'old_epoch' // replay protection besides the sequence window
   | 'backlog' // a path could not keep up, an outgoing frame was not queued
-  | 'unexpected'; // a well-formed frame of a type this state does not take
+  | 'unexpected' // a well-formed frame of a type this state does not take
+  | 'no_session' // a session frame before the handshake gave keys (e.g. the peer re-keyed meanwhile)
+  | 'evicted'; // an unfinished handshake closed to make room for a newer connection from its address
 
 export class ClusterCounters {
   readonly authFailures = new Map<AuthFailureReason, number>();
@@ -22,6 +26,10 @@ export class ClusterCounters {
   framesIn = 0;
   framesOut = 0;
   connectionsRejected = 0;
+  /** Connections closed at accept because their source is no configured comm-path remote address. */
+  connectionsFromUnknownAddress = 0;
+  /** Unauthenticated connections closed to make room for a newer one from the same address. */
+  pendingEvicted = 0;
 
   authFailure(r: AuthFailureReason): void {
     this.authFailures.set(r, (this.authFailures.get(r) ?? 0) + 1);
@@ -42,6 +50,8 @@ export class ClusterCounters {
       framesIn: this.framesIn,
       framesOut: this.framesOut,
       connectionsRejected: this.connectionsRejected,
+      connectionsFromUnknownAddress: this.connectionsFromUnknownAddress,
+      pendingEvicted: this.pendingEvicted,
     };
   }
 }
@@ -53,4 +63,6 @@ export interface CountersSnapshot {
   framesIn: number;
   framesOut: number;
   connectionsRejected: number;
+  connectionsFromUnknownAddress: number;
+  pendingEvicted: number;
 }

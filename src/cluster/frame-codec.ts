@@ -1,12 +1,13 @@
 // The versioned binary frame every comm path carries. The header travels in clear (it routes
 // the frame and selects the key) but is bound to the payload as AEAD associated data, so any
-// change to it fails authentication. Payloads are sealed with AES-256-GCM under the
-// per-direction, per-boot key of cluster-key.ts; the 96-bit nonce is the sequence number, which
-// the sender never reuses within one boot.
+// change to it fails authentication. Payloads are sealed with AES-256-GCM: a Hello under the
+// per-direction, per-boot hello key, every other frame under the per-direction session key (both
+// from cluster-key.ts). The 96-bit GCM nonce is the sequence number, which the sender never
+// reuses under one key (per boot for hellos, per session for the rest).
 //
 // Layout (big-endian):
 //   0  magic 'V' 'G'            2
-//   2  version (1)              1
+//   2  version (2)              1
 //   3  type (FrameType)         1
 //   4  flags (0)                1
 //   5  sender name length       1   (1..64)
@@ -22,7 +23,8 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { ClusterKey } from './cluster-key.js';
 
 export const FRAME_MAGIC = 0x5647; // 'VG'
-export const FRAME_VERSION = 1;
+/** 2: session keys from both sides' nonces (1 keyed frames by the sender's boot only). */
+export const FRAME_VERSION = 2;
 export const FIXED_HEADER_BYTES = 36;
 export const TAG_BYTES = 16;
 export const MAX_NAME_BYTES = 64;
@@ -71,8 +73,18 @@ function nonceFor(seq: bigint): Buffer {
   return n;
 }
 
+/**
+ * The AEAD key of a frame: a ClusterKey gives the sender's per-boot hello key; a Buffer is a
+ * session key (ClusterKey.sessionKey) used as it is.
+ */
+export type FrameKey = ClusterKey | Buffer;
+
+function keyBytes(key: FrameKey, sender: string, receiver: string, epoch: bigint): Buffer {
+  return Buffer.isBuffer(key) ? key : key.helloKey(sender, receiver, epoch);
+}
+
 /** Builds and seals one frame. */
-export function sealFrame(key: ClusterKey, h: FrameHeader, payload: Buffer): Buffer {
+export function sealFrame(key: FrameKey, h: FrameHeader, payload: Buffer): Buffer {
   const sender = Buffer.from(h.sender, 'utf8');
   const receiver = Buffer.from(h.receiver, 'utf8');
   if (sender.length < 1 || sender.length > MAX_NAME_BYTES || receiver.length < 1 || receiver.length > MAX_NAME_BYTES) {
@@ -94,7 +106,7 @@ export function sealFrame(key: ClusterKey, h: FrameHeader, payload: Buffer): Buf
   out.writeUInt32BE(payload.length, 32);
   sender.copy(out, FIXED_HEADER_BYTES);
   receiver.copy(out, FIXED_HEADER_BYTES + sender.length);
-  const cipher = createCipheriv('aes-256-gcm', key.frameKey(h.sender, h.receiver, h.epoch), nonceFor(h.seq), { authTagLength: TAG_BYTES });
+  const cipher = createCipheriv('aes-256-gcm', keyBytes(key, h.sender, h.receiver, h.epoch), nonceFor(h.seq), { authTagLength: TAG_BYTES });
   cipher.setAAD(out.subarray(0, headerLen));
   const c1 = cipher.update(payload);
   c1.copy(out, headerLen);
@@ -122,7 +134,7 @@ export function frameLength(buf: Buffer, maxPayload = MAX_PAYLOAD_BYTES): number
 }
 
 /** Authenticates and decrypts one complete frame addressed to `localSystem`. */
-export function openFrame(key: ClusterKey, buf: Buffer, localSystem: string, maxPayload = MAX_PAYLOAD_BYTES): OpenResult {
+export function openFrame(key: FrameKey, buf: Buffer, localSystem: string, maxPayload = MAX_PAYLOAD_BYTES): OpenResult {
   const len = frameLength(buf, maxPayload);
   if (typeof len === 'string') return { ok: false, reason: len };
   if (len === 0 || buf.length < len) return { ok: false, reason: 'truncated' };
@@ -143,7 +155,7 @@ export function openFrame(key: ClusterKey, buf: Buffer, localSystem: string, max
   const headerLen = FIXED_HEADER_BYTES + sl + rl;
   const pl = buf.readUInt32BE(32);
   try {
-    const d = createDecipheriv('aes-256-gcm', key.frameKey(sender, receiver, header.epoch), nonceFor(header.seq), { authTagLength: TAG_BYTES });
+    const d = createDecipheriv('aes-256-gcm', keyBytes(key, sender, receiver, header.epoch), nonceFor(header.seq), { authTagLength: TAG_BYTES });
     d.setAAD(buf.subarray(0, headerLen));
     d.setAuthTag(buf.subarray(headerLen + pl, headerLen + pl + TAG_BYTES));
     const p1 = d.update(buf.subarray(headerLen, headerLen + pl));

@@ -30,6 +30,11 @@ export class TcpFrameReader {
     return { frames };
   }
 
+  /** Whether bytes are held after the frames returned so far. */
+  hasMore(): boolean {
+    return this.buf.length > 0;
+  }
+
   /** The bytes held after the frames returned so far (to hand a stream over to another reader). */
   takeRest(): Buffer {
     const rest = this.buf;

@@ -1,18 +1,25 @@
-// A serial comm path (a null-modem cable, or a socat pty pair in tests) through `serialport`.
-// It carries heartbeats and small control messages only (TTY_MAX_PAYLOAD), framed for a lossy
-// byte stream (stream-framing.ts: COBS + CRC-32, resynchronising after garbage). When the
-// device goes away (unplugged, socat gone) it is reopened with backoff.
-import { SerialPort } from 'serialport';
+// A serial comm path (a null-modem cable, or a socat pty pair in tests). It carries heartbeats
+// and small control messages only (TTY_MAX_PAYLOAD), framed for a lossy byte stream
+// (stream-framing.ts: COBS + CRC-32, resynchronising after garbage), over TtyLine (direct,
+// non-blocking I/O on the event loop). Every opening of the line is a new session
+// (session.ts): both sides announce a fresh nonce in a Hello, repeated each heartbeat interval
+// until a frame under the session keys confirms the session, and answered at once when a Hello
+// does not echo our current nonce. When the device goes away (unplugged, socat gone) it is
+// reopened with backoff.
 import type { CommPathLink, PathContext, TtyPathConfig } from './comm-path.js';
 import { backoffMs, pathIdOf } from './comm-path.js';
-import { FIXED_HEADER_BYTES, MAX_NAME_BYTES, TAG_BYTES, type FrameType } from './frame-codec.js';
+import { FIXED_HEADER_BYTES, FrameType, MAX_NAME_BYTES, TAG_BYTES, type OpenedFrame } from './frame-codec.js';
+import { parseHello, Session } from './session.js';
 import { TtyFrameReader, ttyWrap } from './stream-framing.js';
+import { TtyLine } from './tty-line.js';
 
 /** Payload limit on serial lines: heartbeats and small control messages. */
 export const TTY_MAX_PAYLOAD = 256;
 const TTY_MAX_FRAME = FIXED_HEADER_BYTES + 2 * MAX_NAME_BYTES + TTY_MAX_PAYLOAD + TAG_BYTES;
 /** Bytes allowed to wait for the line; at 9600 baud this is about two seconds of traffic. */
 const SEND_BACKLOG_BYTES = 2048;
+/** Session frames that fail in a row before we re-announce our nonce (the peer may hold an old one). */
+const RESYNC_AFTER_FAILURES = 3;
 
 export class TtyPath implements CommPathLink {
   readonly id: string;
@@ -20,118 +27,174 @@ export class TtyPath implements CommPathLink {
   readonly peer: string;
   readonly priority: number;
   readonly maxPayload = TTY_MAX_PAYLOAD;
-  private port: SerialPort | undefined;
-  private open = false;
+  private line: TtyLine | undefined;
+  private session: Session | undefined;
   private stopped = true;
+  private opening = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** Frames waiting for the write in flight to finish (see flush()). */
-  private queued: Buffer[] = [];
-  private queuedBytes = 0;
-  private writing = false;
+  private helloTimer: NodeJS.Timeout | undefined;
+  private lastHelloMs = -Infinity;
+  private failuresInRow = 0;
+  /** When our session keys last changed: frames of the old keys still in flight are expected then. */
+  private rekeyedAtMs = -Infinity;
+  private readonly source: string;
 
   constructor(readonly config: TtyPathConfig, private readonly ctx: PathContext) {
     this.id = pathIdOf(config);
     this.peer = config.otherSystem;
     this.priority = config.priority;
+    this.source = `tty ${config.device}`;
   }
 
   start(): void {
     this.stopped = false;
-    this.openPort();
+    this.openLine();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    const port = this.port;
-    this.port = undefined;
-    this.open = false;
-    if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
+    clearInterval(this.helloTimer);
+    const line = this.line;
+    this.line = undefined;
+    this.session = undefined;
+    await line?.close();
   }
 
   connected(): boolean {
-    return this.open;
+    return this.line !== undefined && this.session?.ready() === true;
   }
 
   send(type: FrameType, payload: Buffer): boolean {
-    const port = this.port;
-    if (!port || !this.open) return false;
+    const line = this.line;
+    const session = this.session;
+    if (!line || !session?.ready()) return false;
     if (payload.length > TTY_MAX_PAYLOAD) throw new RangeError(`a TTY comm path carries at most ${TTY_MAX_PAYLOAD} payload bytes`);
-    if (this.queuedBytes + port.writableLength > SEND_BACKLOG_BYTES) {
+    if (line.queuedBytes() > SEND_BACKLOG_BYTES) {
       this.ctx.counters.drop('backlog');
       return false;
     }
-    const wire = ttyWrap(this.ctx.guard.seal(type, this.peer, payload));
-    this.queued.push(wire);
-    this.queuedBytes += wire.length;
-    this.flush(port);
+    const frame = this.ctx.guard.seal(session, type, payload);
+    if (!frame) return false;
+    line.write(ttyWrap(frame));
     return true;
   }
 
-  /**
-   * One write in flight at a time, carrying everything queued meanwhile. Each serialport write
-   * costs a thread-pool round trip and a main-thread callback; on a starved CPU, writing frame by
-   * frame let those round trips pile up into seconds of latency, batching keeps it to one.
-   */
-  private flush(port: SerialPort): void {
-    if (this.writing || this.queued.length === 0 || port !== this.port || !this.open) return;
-    const batch = this.queued.length === 1 ? this.queued[0]! : Buffer.concat(this.queued);
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.writing = true;
-    port.write(batch, () => {
-      this.writing = false;
-      this.flush(port);
-    });
+  /** A dead line starts a new session: fresh nonce, announced at once. */
+  reset(): void {
+    if (!this.line) return;
+    this.newSession();
   }
 
-  /** A serial line has no connection to reset; a dead line is simply listened to until it speaks. */
-  reset(): void {}
+  private newSession(): void {
+    this.session = new Session(this.ctx.guard.clusterKey, this.ctx.localSystem, this.peer, this.ctx.maxSkewMs);
+    this.failuresInRow = 0;
+    this.rekeyedAtMs = performance.now();
+    this.sendHello(true);
+  }
 
-  private openPort(): void {
-    if (this.stopped) return;
-    const port = new SerialPort({ path: this.config.device, baudRate: this.config.baud, autoOpen: false });
-    this.port = port;
+  /** Announces our nonce; `force` skips the pace limit that keeps a Hello flood from echoing back as one. */
+  private sendHello(force = false): void {
+    const line = this.line;
+    const session = this.session;
+    if (!line || !session) return;
+    const now = performance.now();
+    if (!force && now - this.lastHelloMs < Math.min(100, this.ctx.heartbeatIntervalMs / 2)) return;
+    this.lastHelloMs = now;
+    line.write(ttyWrap(this.ctx.guard.sealHello(this.peer, session.hello())));
+  }
+
+  private openLine(): void {
+    if (this.stopped || this.opening) return;
+    this.opening = true;
     const reader = new TtyFrameReader(TTY_MAX_FRAME);
-    port.on('data', (chunk: Buffer) => {
+    let line: TtyLine | undefined;
+    const onData = (chunk: Buffer): void => {
+      if (this.line !== line) return;
       const { frames, rejects } = reader.push(chunk);
       for (const r of rejects) this.ctx.counters.refuse(r);
-      for (const f of frames) {
-        const opened = this.ctx.guard.open(f, TTY_MAX_PAYLOAD);
-        if (!opened) continue;
-        if (opened.header.sender !== this.peer) {
-          this.ctx.counters.authFailure('path_mismatch');
-          continue;
+      for (const f of frames) this.onRaw(f);
+    };
+    TtyLine.open(this.config.device, this.config.baud, onData, () => this.lost(line)).then(
+      (l) => {
+        this.opening = false;
+        line = l;
+        if (this.stopped) {
+          void l.close();
+          return;
         }
-        this.ctx.onFrame(this, opened);
-      }
-    });
-    port.on('error', () => {
-      // Followed by 'close' (or the open callback's error); the retry logic handles both.
-    });
-    port.on('close', () => this.lost(port));
-    port.open((err) => {
-      if (err) {
-        this.lost(port);
-        return;
-      }
-      this.attempt = 0;
-      this.open = true;
-      this.ctx.log('info', 'serial comm path opened', { path: this.id, device: this.config.device, baud: this.config.baud });
-    });
+        this.attempt = 0;
+        this.line = l;
+        this.ctx.log('info', 'serial comm path opened', { path: this.id, device: this.config.device, baud: this.config.baud });
+        this.newSession();
+        clearInterval(this.helloTimer);
+        this.helloTimer = setInterval(() => {
+          if (this.session && !this.session.confirmed) this.sendHello(true);
+        }, this.ctx.heartbeatIntervalMs);
+      },
+      () => {
+        this.opening = false;
+        this.retry();
+      },
+    );
   }
 
-  private lost(port: SerialPort): void {
-    if (this.port !== port) return;
-    this.open = false;
-    this.port = undefined;
-    this.queued = [];
-    this.queuedBytes = 0;
-    this.writing = false;
-    if (port.isOpen) port.close(() => undefined);
+  private onRaw(f: Buffer): void {
+    const session = this.session;
+    const wasConfirmed = session?.confirmed === true;
+    const r = this.ctx.guard.open(f, TTY_MAX_PAYLOAD, session);
+    if (!r.ok) {
+      const sessionMismatch = r.reason === 'bad_session' || r.reason === 'no_session';
+      // Counted always; reported unless it is a frame of the keys we just replaced.
+      if (!sessionMismatch || performance.now() - this.rekeyedAtMs > 2 * this.ctx.heartbeatIntervalMs) this.ctx.failed(this, this.source, r.reason);
+      if (sessionMismatch) {
+        if (++this.failuresInRow >= RESYNC_AFTER_FAILURES) this.sendHello();
+      }
+      return;
+    }
+    const opened = r.frame;
+    if (opened.header.sender !== this.peer) {
+      this.ctx.counters.authFailure('path_mismatch');
+      this.ctx.failed(this, this.source, 'path_mismatch');
+      return;
+    }
+    if (opened.header.type === FrameType.Hello) {
+      this.onHello(opened);
+      return;
+    }
+    this.failuresInRow = 0;
+    if (!wasConfirmed) {
+      this.ctx.log('info', 'comm path session established', { path: this.id });
+    }
+    this.ctx.onFrame(this, opened);
+  }
+
+  private onHello(frame: OpenedFrame): void {
+    const session = this.session;
+    const body = parseHello(frame.payload);
+    if (!session || !body) {
+      this.ctx.counters.drop('unexpected');
+      return;
+    }
+    const changed = session.takeHello(body) === 'new';
+    if (changed) this.rekeyedAtMs = performance.now();
+    if (!session.echoesUs(body)) this.sendHello(changed);
+    else if (changed) this.ctx.sessionReady(this);
+  }
+
+  private lost(line: TtyLine | undefined): void {
+    if (!line || this.line !== line) return;
+    this.line = undefined;
+    this.session = undefined;
+    clearInterval(this.helloTimer);
+    void line.close();
+    this.retry();
+  }
+
+  private retry(): void {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.openPort(), backoffMs(this.attempt++, this.ctx.retryMinMs, this.ctx.retryMaxMs));
+    this.retryTimer = setTimeout(() => this.openLine(), backoffMs(this.attempt++, this.ctx.retryMinMs, this.ctx.retryMaxMs));
   }
 }

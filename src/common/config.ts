@@ -94,19 +94,23 @@ const ConfigSchema = z.object({
   LKCHECKINTERVAL: seconds(1, 86400).prefault('120').describe('Seconds between two quickChecks of each resource in service.'),
   LKCHECKINTERVAL_GEN_APP: seconds(1, 86400).optional().describe('quickCheck interval of gen/app resources (default: LKCHECKINTERVAL).'),
   LKCHECKINTERVAL_GEN_FILESYS: seconds(1, 86400).optional().describe('quickCheck interval of gen/filesys resources (default: LKCHECKINTERVAL).'),
-  LKNFSTIMEOUT: seconds(1, 3600).prefault('120').describe('NAS: overall time limit of an NFS probe; with LKNFSSYSCALLTO checked by seed rule 107009 (no kit reads it yet).'),
-  LKNFSSYSCALLTO: seconds(0.1, 600).prefault('5').describe('NAS: time limit of one system call of an NFS probe (no kit reads it yet).'),
-  LKNASERROR: oneOf(['switch', 'halt']).default('switch').describe('NAS: what a failed NFS probe does, switch the hierarchy over or halt the node (no kit reads it yet).'),
+  LKCHECKINTERVAL_GEN_NAS: seconds(1, 86400).optional().describe('quickCheck interval of gen/nas resources (NFS exports; default: LKCHECKINTERVAL).'),
+  LKNFSTIMEOUT: seconds(1, 3600).prefault('120').describe('NAS: how long an NFS export may go without one successful probe before it is declared failed; with LKNFSSYSCALLTO checked by seed rule 107009.'),
+  LKNFSSYSCALLTO: seconds(0.1, 600).prefault('5').describe('NAS: time limit of one probe system call on an NFS mount; a call past it is abandoned on its thread and the probe repeated.'),
+  LKNASERROR: oneOf(['switch', 'halt']).default('switch').describe('NAS: what a failed NFS export does: switch the hierarchy to the backup, or halt this node at once.'),
+  VIGIL_NAS_TMPDIR: absolutePath.optional().describe('NAS: directory for the temporary mount points of the create-time mount-authorization check (default: the system temp directory).'),
   QUORUM_MODE: oneOf(['majority', 'none'], {
     tcp_remote: 'tcp_remote quorum is not available in this version; use majority or none',
     storage: 'storage quorum is not available in this version; use majority or none',
   })
     .default('majority')
     .describe('Whether a failover needs a majority of the systems alive (majority; two systems: the survivor) or nothing (none).'),
+  VIGIL_SCSI_FENCE: oneOf(['on', 'off']).default('off').describe('Default of gen/filesys resources that do not set fence= themselves: on fences their shared LUN with a SCSI-3 persistent reservation (docs/fencing.md).'),
   VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),
   VIGIL_KEY_FILE: absolutePath.default('/etc/vigil/cluster.key').describe('The cluster key that authenticates every message between systems (made by `vigil keygen`).'),
+  VIGIL_REALTIME_PRIORITY: integer(0, 99).prefault('10').describe('SCHED_RR priority of the event loop that sends and checks heartbeats, with its code locked in memory; 0 turns both off.'),
   VIGIL_METRICS_ADDRESS: listenAddress.prefault('127.0.0.1:9787').describe('Where the Prometheus endpoint (/metrics, /healthz) listens, or off.'),
   VIGIL_LCD_WRITE_TIMEOUT_MS: integer(100, 600_000).prefault('10000').describe('Milliseconds one durable LCD write may take; past it the change is refused and vigild carries on while the disk is stuck.'),
   VIGIL_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written to the journal.'),
@@ -197,7 +201,8 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
       key: 'LKNFSTIMEOUT',
       message:
         `illogical NAS settings on ${config.VIGIL_NODE_NAME} (3 x LKNFSSYSCALLTO ${config.LKNFSSYSCALLTO} + 5 >= ` +
-        `LKNFSTIMEOUT ${config.LKNFSTIMEOUT}); using 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO`,
+        `LKNFSTIMEOUT ${config.LKNFSTIMEOUT}); using 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO. ` +
+        'Set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT',
     });
     config.LKNFSTIMEOUT = 120;
     config.LKNFSSYSCALLTO = 5;

@@ -134,6 +134,20 @@ export const ERROR_TABLE = {
     meaning: "The kit's create step failed.",
     reportedBy: 'create',
   },
+  REMOVING_DEPENDENCY: {
+    number: 27,
+    form: 'task',
+    message: 'Removing file system dependency from <parent tag> to <child tag> on server <server> due to an error during creation',
+    meaning: 'A failed create is backing out the dependency it had made (logged).',
+    reportedBy: 'create',
+  },
+  REMOVING_CHILD_HIERARCHY: {
+    number: 28,
+    form: 'task',
+    message: 'Removing file system hierarchy <filesys tag> created by <parent tag> on server <server> due to an error during creation',
+    meaning: 'A failed create is backing out the file system hierarchy it had made under the parent (logged).',
+    reportedBy: 'create',
+  },
   SWITCHBACK_MISMATCH: {
     number: 29,
     form: 'task',

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AgentContext } from '../admin/context.js';
 import type { VigilConfig } from '../common/config.js';
-import { Lcd } from '../lcd/lcd.js';
+import { Lcd, type LcdStartMode } from '../lcd/lcd.js';
 import type { Platform } from '../platform/platform.js';
 
 export interface Subsystem {
@@ -33,8 +33,11 @@ export class Agent {
   private started: Subsystem[] = [];
   private stopping: Promise<void> | undefined;
 
-  /** `lcd`: an LCD opened already (tests); by default the one under VIGIL_STATE_DIR. */
-  constructor(config: VigilConfig, log: Logger, deps: { platform: Platform; lcd?: Lcd }) {
+  /**
+   * `lcd`: an LCD opened already (tests); by default the one under VIGIL_STATE_DIR.
+   * `lcdStart`: how a missing or damaged LCD is treated (vigild --lcd-init / --lcd-recover).
+   */
+  constructor(config: VigilConfig, log: Logger, deps: { platform: Platform; lcd?: Lcd; lcdStart?: LcdStartMode }) {
     this.config = config;
     this.log = log;
     this.platform = deps.platform;
@@ -46,6 +49,11 @@ export class Agent {
         files: deps.platform.durableFiles,
         writeTimeoutMs: config.VIGIL_LCD_WRITE_TIMEOUT_MS,
         onWarning: (message, details) => log.warn(details, message),
+        // One vigild per state directory: a second one would silently lose the first's changes.
+        lock: true,
+        // An initialised node's state directory never looks new, even when its file system is not mounted.
+        markOutside: true,
+        start: deps.lcdStart,
       });
     this.localSystem = this.lcd.localSystem;
     this.context = { lcd: this.lcd, config, localSystem: this.localSystem, log };
@@ -104,6 +112,7 @@ export class Agent {
       } catch (err) {
         this.log.error({ err }, 'final LCD flush failed');
       }
+      this.lcd.close();
       this.log.info({ system: this.localSystem }, 'agent stopped');
     })();
     return this.stopping;

@@ -12,16 +12,22 @@ import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
+import { NasMetrics } from '../metrics/nas-metrics.js';
+import { parseInfo } from '../hierarchy/lcd-view.js';
 
 /** Attaches every subsystem to `agent` (which holds the platform) and returns its command table. */
 export function composeAgent(agent: Agent): AdminCommands {
   const commands = new AdminCommands();
   registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
-  const cluster = attachCluster(agent, commands);
+  const cluster = attachCluster(agent, commands, agent.platform.scheduling);
   const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
-  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder);
+  const nasMounts = () =>
+    agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
+  const probes = agent.platform.timedStat;
+  const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
+  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
   return commands;

@@ -5,14 +5,17 @@
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
 import { vigilVersion } from '../common/version.js';
+import { LcdMissingError, type LcdStartMode } from '../lcd/lcd.js';
 import { createLinuxPlatform } from '../platform/linux/index.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
 import { createLogger } from './logger.js';
 
 const USAGE =
-  'usage: vigild [--config FILE] [--check-config] | --version | --help\n' +
+  'usage: vigild [--config FILE] [--lcd-recover | --lcd-init] [--check-config] | --version | --help\n' +
   '  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n' +
+  '  --lcd-recover  lcd.json is missing: start from the newest kept generation (lcd.json.N)\n' +
+  "  --lcd-init     lcd.json is missing: start with an empty database (this node's configuration is lost)\n" +
   '  --check-config  only read and check FILE: exit 0 when vigild could start with it, 78 when not\n';
 
 /** Exit code for a missing or invalid configuration (sysexits EX_CONFIG): the unit does not restart on it. */
@@ -21,12 +24,14 @@ const EXIT_CONFIG = 78;
 /** A command line vigild cannot run with: the message, the usage, exit code 2. */
 class UsageError extends Error {}
 
-type Invocation = { kind: 'run'; configFile: string; checkOnly: boolean } | { kind: 'help' } | { kind: 'version' };
+type Invocation = { kind: 'run'; configFile: string; lcdStart: LcdStartMode; checkOnly: boolean } | { kind: 'help' } | { kind: 'version' };
 
 /** Every argument is known or an error: a typo must not start a daemon with another config. */
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Invocation {
   let configFile: string | undefined;
   let checkOnly = false;
+  // --lcd-init / --lcd-recover: an administrator's explicit choice for a lost or damaged LCD.
+  let lcdStart: LcdStartMode = 'normal';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return { kind: 'help' };
@@ -40,10 +45,14 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Invoca
       if (!v) throw new UsageError('--config needs a file path');
       if (configFile !== undefined) throw new UsageError('--config given twice');
       configFile = v;
+    } else if (a === '--lcd-init' || a === '--lcd-recover') {
+      const mode: LcdStartMode = a === '--lcd-init' ? 'fresh' : 'recover';
+      if (lcdStart !== 'normal' && lcdStart !== mode) throw new UsageError('--lcd-init and --lcd-recover exclude each other');
+      lcdStart = mode;
     } else if (a.startsWith('-')) throw new UsageError(`unknown option "${a}"`);
     else throw new UsageError(`unexpected argument "${a}"`);
   }
-  return { kind: 'run', configFile: configFile ?? (env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH), checkOnly };
+  return { kind: 'run', configFile: configFile ?? (env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH), lcdStart, checkOnly };
 }
 
 async function main(): Promise<number> {
@@ -90,7 +99,7 @@ async function main(): Promise<number> {
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
   // The one place vigild builds its platform; every part gets it from the agent.
-  const agent = new Agent(config, log, { platform: createLinuxPlatform() });
+  const agent = new Agent(config, log, { platform: createLinuxPlatform(), lcdStart: inv.lcdStart });
   composeAgent(agent);
 
   let signalled = false;
@@ -120,6 +129,8 @@ main().then(
   (err) => {
     const msg = err instanceof VigilError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`vigild: ${msg}\n`);
-    process.exit(1);
+    // A missing configuration database waits for the administrator's --lcd-recover or
+    // --lcd-init: restarting cannot fix it either, so it exits like a configuration error.
+    process.exit(err instanceof LcdMissingError ? EXIT_CONFIG : 1);
   },
 );

@@ -1,34 +1,47 @@
-// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP and TTY
+// Attaches the cluster comm layer to vigild. It builds a ClusterNode from the LCD's TCP, TTY and DISK
 // comm paths of this system and the tunables (LCMHBEATTIME, LCMNUMHBEATS, VIGIL_KEY_FILE),
 // follows net_create / net_remove while running, writes the membership's path and system
 // states into the LCD, and gives admin commands `-d destsys` by forwarding them as a request
-// to the other agent, which runs them locally.
+// to the other agent, which runs them locally. States loaded from disk are only last-known:
+// they are shown as UNKNOWN until the comm layer confirms them. Without a usable key file the
+// layer cannot run; it says so (log, commands, /healthz) and picks the key up once it is fixed,
+// without a restart. It also asks the platform to keep the agent scheduled under load
+// (memory locked, real-time priority where permitted) so heartbeats go out on time.
 import { commPathKey, type CommPath } from '../lcd/schema.js';
 import type { AdminCommands } from '../admin/registry.js';
 import type { AdminReply, AdminRequest } from '../admin/protocol.js';
+import type { ClusterView } from '../admin/context.js';
 import { VigilError } from '../common/errors.js';
 import { readKeyFile } from '../cluster/cluster-key.js';
 import { ClusterNode, type ClusterStats } from '../cluster/cluster-node.js';
 import { pathIdOf, type PathConfig } from '../cluster/comm-path.js';
 import type { MembershipOutput } from '../cluster/membership.js';
+import { stayScheduled } from '../cluster/stay-scheduled.js';
+import type { Scheduling } from '../platform/platform.js';
 import type { Agent, Subsystem } from './agent.js';
+import { checkDiskPathDevice } from '../cluster/disk-path-check.js';
 
 /** Message type that carries a forwarded administration request. */
 export const ADMIN_FORWARD_MESSAGE = 'admin.request';
 /** Forwarded commands may do real work on the other side (an LCD write, a restore). */
 const FORWARD_TIMEOUT_MS = 60_000;
 
-export interface ClusterSubsystem extends Subsystem {
+export interface ClusterSubsystem extends Subsystem, ClusterView {
   /** The running node (undefined before start, or while no key and no comm path exist). */
   readonly node: ClusterNode | undefined;
   /** Cheap snapshot for metrics and lcdstatus; undefined when no node runs. */
   stats(): ClusterStats | undefined;
+  /** Why the cluster layer is degraded (for /healthz), or undefined when it is not. */
+  problem(): string | undefined;
 }
+
+/** How often an unusable key file is looked at again. */
+const KEY_RETRY_MS = 1000;
 
 function toPathConfig(p: CommPath): PathConfig | undefined {
   if (p.type === 'TCP') return { type: 'TCP', otherSystem: p.otherSystem, priority: p.priority, localAddress: p.localAddress, remoteAddress: p.remoteAddress, port: p.port };
   if (p.type === 'TTY') return { type: 'TTY', otherSystem: p.otherSystem, priority: p.priority, device: p.device, baud: p.baud };
-  // DISK paths are served by the disk heartbeat, not by this layer.
+  if (p.type === 'DISK') return { type: 'DISK', otherSystem: p.otherSystem, priority: p.priority, device: p.device };
   return undefined;
 }
 
@@ -40,15 +53,28 @@ class WiredCluster implements ClusterSubsystem {
   private unsubscribe: (() => void) | undefined;
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Why the key file cannot be used, while comm paths wait for it. */
+  private keyError: string | undefined;
+  private keyRetry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly agent: Agent,
     private readonly commands: AdminCommands,
+    private readonly scheduling: Scheduling | undefined,
   ) {}
 
   async start(): Promise<void> {
     const { agent } = this;
+    if (this.scheduling) {
+      stayScheduled(this.scheduling, agent.config.VIGIL_REALTIME_PRIORITY, (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`));
+    }
     agent.context.forward = (destsys, req) => this.forward(destsys, req);
+    agent.context.cluster = this;
+    // What the LCD holds from the last run is history: nothing is ALIVE until heard again.
+    for (const p of agent.lcd.commPaths({ system: agent.localSystem })) agent.lcd.setCommPathState(commPathKey(p), 'UNKNOWN');
+    for (const s of agent.lcd.systems()) if (s.name !== agent.localSystem) agent.lcd.setSystemState(s.name, 'UNKNOWN');
+    agent.context.checkDiskPathDevice = (device) => checkDiskPathDevice(device, this.agent.platform);
+    agent.context.diskPathIo = (device) => this.node?.diskPathIo(device);
     this.unsubscribe = agent.lcd.onChange((c) => {
       if (c.kind === 'config') this.reconcileSoon();
     });
@@ -59,7 +85,11 @@ class WiredCluster implements ClusterSubsystem {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    clearTimeout(this.keyRetry);
     delete this.agent.context.forward;
+    delete this.agent.context.cluster;
+    delete this.agent.context.checkDiskPathDevice;
+    delete this.agent.context.diskPathIo;
     await this.reconciling;
     await this.node?.stop();
   }
@@ -68,8 +98,36 @@ class WiredCluster implements ClusterSubsystem {
     return this.node?.stats();
   }
 
+  keyProblem(): string | undefined {
+    try {
+      readKeyFile(this.agent.config.VIGIL_KEY_FILE);
+      return undefined;
+    } catch (err) {
+      return `${(err as Error).message}; run \`vigil keygen\` and copy the key to every node (mode 0600)`;
+    }
+  }
+
+  problem(): string | undefined {
+    return this.node ? undefined : this.keyError && `no cluster key: ${this.keyError}`;
+  }
+
+  pathStatus(key: string): { state: string; reason?: string } | undefined {
+    if (!this.node) {
+      const ours = this.agent.lcd.commPaths({ system: this.agent.localSystem }).some((p) => p.type !== 'DISK' && commPathKey(p) === key);
+      return this.keyError && ours ? { state: 'UNKNOWN', reason: 'no cluster key' } : undefined;
+    }
+    for (const [id, k] of this.lcdKeys) {
+      if (k !== key) continue;
+      const p = this.node.stats().paths.find((x) => x.id === id);
+      if (p) return p.reason ? { state: p.state, reason: p.reason } : { state: p.state };
+    }
+    return undefined;
+  }
+
   private async forward(destsys: string, req: AdminRequest): Promise<AdminReply> {
-    if (!this.node) throw new VigilError(0, `no comm path to system ${destsys} (the cluster layer is not running)`);
+    if (!this.node) {
+      throw new VigilError(0, this.keyError ? `the cluster layer is not running: ${this.keyError}` : `no comm path to system ${destsys} (the cluster layer is not running)`);
+    }
     return (await this.node.request(destsys, ADMIN_FORWARD_MESSAGE, req, { timeoutMs: FORWARD_TIMEOUT_MS })) as AdminReply;
   }
 
@@ -89,16 +147,28 @@ class WiredCluster implements ClusterSubsystem {
       if (cfg) wanted.set(pathIdOf(cfg), { cfg, key: commPathKey(p) });
     }
     if (!this.node) {
-      if (wanted.size === 0) return;
+      if (wanted.size === 0) {
+        this.keyError = undefined;
+        return;
+      }
       let secret: Buffer;
       try {
         secret = readKeyFile(agent.config.VIGIL_KEY_FILE);
       } catch (err) {
-        // Comm paths without a key cannot be authenticated: say so loudly; the next LCD change
-        // (or a restart after `vigil keygen`) tries again.
-        agent.log.error({ err: (err as Error).message, keyFile: agent.config.VIGIL_KEY_FILE }, 'cluster: comm paths are configured but the cluster key cannot be read; run `vigil keygen` and copy the key to every node');
+        // Comm paths without a key cannot be authenticated: say so loudly (once per distinct
+        // problem), and look at the file again soon: a fixed key is picked up without a restart.
+        const message = (err as Error).message;
+        if (message !== this.keyError) {
+          agent.log.error({ err: message, keyFile: agent.config.VIGIL_KEY_FILE }, 'cluster: comm paths are configured but the cluster key cannot be used; run `vigil keygen` and copy the key to every node (mode 0600)');
+        }
+        this.keyError = message;
+        clearTimeout(this.keyRetry);
+        this.keyRetry = setTimeout(() => this.reconcileSoon(), KEY_RETRY_MS);
+        this.keyRetry.unref();
         return;
       }
+      if (this.keyError) agent.log.info({ keyFile: agent.config.VIGIL_KEY_FILE }, 'cluster: the cluster key is usable now; starting the comm paths');
+      this.keyError = undefined;
       const node = new ClusterNode({
         localSystem: agent.localSystem,
         secret,
@@ -106,6 +176,7 @@ class WiredCluster implements ClusterSubsystem {
         missedHeartbeats: agent.config.LCMNUMHBEATS,
         paths: [],
         log: (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`),
+        disk: this.agent.platform,
       });
       node.on('membership', (o: MembershipOutput) => this.record(o));
       node.handle(ADMIN_FORWARD_MESSAGE, (body, from) => {
@@ -153,9 +224,13 @@ class WiredCluster implements ClusterSubsystem {
   }
 }
 
-/** Adds the cluster subsystem to the agent (call from compose.ts, before the subsystems that use it). */
-export function attachCluster(agent: Agent, commands: AdminCommands): ClusterSubsystem {
-  const c = new WiredCluster(agent, commands);
+/**
+ * Adds the cluster subsystem to the agent (call from compose.ts, before the subsystems that use
+ * it). With `scheduling`, the agent locks its memory and runs its event loop at
+ * VIGIL_REALTIME_PRIORITY when it starts.
+ */
+export function attachCluster(agent: Agent, commands: AdminCommands, scheduling?: Scheduling): ClusterSubsystem {
+  const c = new WiredCluster(agent, commands, scheduling);
   agent.addSubsystem(c);
   return c;
 }

@@ -12,7 +12,9 @@
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
 // or 'exit' (default: vigild kills its own process group at once, which ends the services it
 // started, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
-// gen/filesys edits (default /etc/fstab; tests point it at a copy).
+// gen/filesys edits (default /etc/fstab; tests point it at a copy). The NAS kit (gen/nas, and
+// NFS file systems in gen/filesys) runs with LKNFSSYSCALLTO, LKNFSTIMEOUT and LKNASERROR;
+// VIGIL_NAS_TMPDIR is where its mount-authorization check mounts (default the system's tmp).
 //
 // When vigild stops (SIGTERM), the hierarchies in service here are taken out of service first.
 import { writeFileSync } from 'node:fs';
@@ -20,8 +22,14 @@ import { writeFileSync } from 'node:fs';
 import type { VigilConfig } from '../common/config.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { MembershipOutput } from '../cluster/membership.js';
+import { ScsiFence } from '../fencing/scsi-fence.js';
 import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
+import { NasKit } from '../kits/nas/nas-kit.js';
+import { NfsFilesys } from '../kits/nas/nfs-filesys.js';
+import { LinuxNasTools } from '../kits/nas/linux-tools.js';
+import type { NasMetricsEvents } from '../kits/nas/nas-metrics-events.js';
+import { NO_NAS_METRICS } from '../kits/nas/nas-metrics-events.js';
 import { KitRegistry } from '../kits/kit.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
@@ -44,11 +52,14 @@ class WiredHierarchy implements HierarchySubsystem {
   private attachedTo: ClusterNode | undefined;
   private poll: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
+  /** When this system last joined the cluster: vigild's start, then each peer seen coming ALIVE. */
+  private memberSince = Date.now();
 
   constructor(
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
     private readonly metrics: HierarchyMetrics | undefined,
+    private readonly nasMetrics: NasMetricsEvents | undefined,
   ) {}
 
   start(): void {
@@ -58,12 +69,27 @@ class WiredHierarchy implements HierarchySubsystem {
     const m = this.metrics;
     const timedStat = m ? instrumentTimedStat(plat.timedStat, m) : plat.timedStat;
     const kits = new KitRegistry();
+    const fsPlatform = { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe };
+    const fstabPath = config.VIGIL_FSTAB;
+    // LKNFSSYSCALLTO / LKNFSTIMEOUT (after the 107009 fallback of config.ts) and LKNASERROR.
+    const nasSettings = { syscallMs: agent.config.LKNFSSYSCALLTO * 1000, overallMs: agent.config.LKNFSTIMEOUT * 1000, onError: agent.config.LKNASERROR };
+    const nasTools = new LinuxNasTools();
+    const nasMetrics = this.nasMetrics ?? NO_NAS_METRICS;
+    // The SCSI reservation fence of gen/filesys (docs/fencing.md). A system that was fenced
+    // registers again only after it has seen a peer come ALIVE since (it rejoined the cluster).
+    const scsiFence = new ScsiFence(plat.scsi, {
+      system: agent.localSystem,
+      memberSince: () => this.memberSince,
+      log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, msg),
+    });
     for (const kit of [
       new AppKit(),
-      new FilesysKit(
-        { mountTable: plat.mounts, timedStat, mountControl: plat.mountControl, holders: plat.mountHolders, probe: plat.fsProbe },
-        { fstabPath: config.VIGIL_FSTAB },
-      ),
+      new FilesysKit(fsPlatform, {
+        fstabPath,
+        fence: { service: scsiFence, defaultOn: agent.config.VIGIL_SCSI_FENCE === 'on' },
+        nfs: new NfsFilesys(fsPlatform, { fstabPath, settings: nasSettings, tools: nasTools, metrics: nasMetrics }),
+      }),
+      new NasKit(fsPlatform, { settings: nasSettings, tools: nasTools, fstabPath, metrics: nasMetrics, tmpDir: config.VIGIL_NAS_TMPDIR }),
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
@@ -71,6 +97,7 @@ class WiredHierarchy implements HierarchySubsystem {
     const byApp: Record<string, number> = {};
     if (config.LKCHECKINTERVAL_GEN_APP !== undefined) byApp['gen/app'] = config.LKCHECKINTERVAL_GEN_APP * 1000;
     if (config.LKCHECKINTERVAL_GEN_FILESYS !== undefined) byApp['gen/filesys'] = config.LKCHECKINTERVAL_GEN_FILESYS * 1000;
+    if (config.LKCHECKINTERVAL_GEN_NAS !== undefined) byApp['gen/nas'] = config.LKCHECKINTERVAL_GEN_NAS * 1000;
     const quorumMode = config.QUORUM_MODE;
     const svc = new HierarchyService({
       lcd: agent.lcd,
@@ -146,7 +173,10 @@ class WiredHierarchy implements HierarchySubsystem {
     node.handle(HIER_TASK, (body, from) => handleTaskStep(svc, from, body));
     svc.setTransport({ request: (system, type, body, timeoutMs) => node.request(system, type, body, { timeoutMs }) });
     const onMembership = (o: MembershipOutput) => {
-      if (o.type === 'system-alive') svc.systemUp(o.system);
+      if (o.type === 'system-alive') {
+        this.memberSince = Date.now();
+        svc.systemUp(o.system);
+      }
       else if (o.type === 'system-dead') svc.systemDown(o.system);
       else if (o.type === 'system-restarted') {
         // It came back before being declared dead: whatever it ran is gone.
@@ -168,8 +198,8 @@ class WiredHierarchy implements HierarchySubsystem {
 export type HierarchyMetrics = Pick<MetricsRecorder, 'failover' | 'switchover' | 'quickCheck' | 'localRecovery' | 'probe'>;
 
 /** Adds the hierarchy subsystem (call from compose.ts after attachCluster; pass the metrics recorder to be measured). */
-export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster, metrics);
+export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics, nasMetrics?: NasMetricsEvents): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster, metrics, nasMetrics);
   agent.addSubsystem(h);
   return h;
 }

@@ -11,7 +11,6 @@
 // them, and give the service the recorder as HierarchyMetricsEvents (failover, switchover).
 // Resource transitions are derived here from the LCD.
 
-import { readFileSync } from 'node:fs';
 import { VigilError } from '../common/errors.js';
 import { clusterMetricsSources, type ClusterStatsView } from '../metrics/cluster-source.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
@@ -26,7 +25,7 @@ import type { Agent, Subsystem } from './agent.js';
 export interface MetricsParts {
   /** The cluster subsystem or a ClusterNode: anything with its stats() shape; stats() may be
    *  undefined while no node runs, and the LCD's last-known states are used meanwhile. */
-  cluster?: { stats(): ClusterStatsView | undefined };
+  cluster?: { stats(): ClusterStatsView | undefined; problem?(): string | undefined };
   /** The platform's time-limited probes (Platform.timedStat), when the agent has them. */
   probes?: { counters(): ProbeCountersView };
 }
@@ -59,6 +58,8 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     lcdLastWriteSeconds: () => lcd.lastWriteMs / 1000,
     lcdWriteFailures: () => ({ ...lcd.writeFailures }),
     lcdWriteStalled: () => lcd.stalled,
+    lcdRecovered: () => lcd.recovery !== undefined,
+    lcdCompactions: () => lcd.compactions,
   };
   const sources: MetricsSources = { ...fromLcd };
   const cluster = parts.cluster;
@@ -85,7 +86,8 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
   let server: MetricsServer | undefined;
   // Transitions are derived from the LCD, where every state change lands: the hierarchy engine
   // does not report them itself, so nothing is counted twice.
-  const transitions = new TransitionTracker(() => agent.lcd.instances({ system: agent.localSystem }), metrics.recorder);
+  // Runs after every LCD change: read the committed records in place (a copy of 1,000 per change was most of its cost).
+  const transitions = new TransitionTracker(() => agent.lcd.current().instances.filter((i) => i.system === agent.localSystem), metrics.recorder);
   let unsubscribe: (() => void) | undefined;
   const subsystem: Subsystem = {
     name: 'metrics',
@@ -100,7 +102,7 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
         return;
       }
       try {
-        server = await MetricsServer.start({ address, scrape: () => metrics.scrape() });
+        server = await MetricsServer.start({ address, scrape: () => metrics.scrape(), degraded: () => degradedSubsystems(agent, parts) });
       } catch (err) {
         // A subsystem that fails to start is not stopped by the agent: undo our part here.
         unsubscribe();
@@ -123,3 +125,14 @@ export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedM
   agent.addSubsystem(subsystem);
   return { metrics, recorder: metrics.recorder, endpoint: () => server?.endpoint() };
 }
+
+/** /healthz: every subsystem that is degraded now, named, with the reason. */
+function degradedSubsystems(agent: Agent, parts: MetricsParts): string[] {
+  const out: string[] = [];
+  const cluster = parts.cluster?.problem?.();
+  if (cluster) out.push(`cluster: ${cluster}`);
+  const stuckMs = agent.lcd.stalledForMs();
+  if (stuckMs !== undefined) out.push(`lcd: a write has been stuck in the kernel for ${(stuckMs / 1000).toFixed(1)} s (changes are refused)`);
+  return out;
+}
+

@@ -5,7 +5,9 @@
 // kills node 1 with SIGKILL (agent and services), shows the hierarchy in service on node 2
 // with the measured detection and failover times, restarts node 1 (automatic switchback brings
 // the hierarchy home), and cleans up. Each step is verified (HTTP answers from the right node,
-// states in both LCDs); the exit code is 0 only when every step happened.
+// states in both LCDs); the exit code is 0 only when every step happened. Interrupted (Ctrl-C,
+// SIGTERM, SIGHUP) or cut off (stdout closed, as by `vigil demo | head -3`), it cleans up the
+// same way (nodes, loop device, directory) and ends quietly: 130, 143, 129, or 141 for the pipe.
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -79,8 +81,21 @@ class Steps {
   }
 }
 
+/** Thrown by the demo's output once it is stopping, so the steps go no further. */
+class DemoStopped extends Error {}
+
+/** Exit codes as a shell reports death by the signal (EPIPE stands for SIGPIPE). */
+const STOP_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, EPIPE: 141 };
+
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
-  const out = opts.out ?? ((s: string) => void process.stdout.write(s));
+  // Once stdout is gone (the reader of the pipe exited), nothing more is written to it.
+  let stdoutGone = false;
+  let stopping = false;
+  const write = opts.out ?? ((s: string) => void (stdoutGone || process.stdout.write(s)));
+  const out = (text: string): void => {
+    if (stopping) throw new DemoStopped('stopping');
+    write(text);
+  };
   const s = new Steps(out);
   const asRoot = process.getuid?.() === 0;
   const fsWhy = !asRoot
@@ -100,15 +115,27 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     privateMounts: withFs,
   });
   let loopDevice: string | undefined;
-  const onSignal = () => void cleanup().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  let cleaned = false;
-  async function cleanup(): Promise<void> {
-    if (cleaned) return;
-    cleaned = true;
-    await cluster.destroy(opts.keep);
-    if (loopDevice) tool('losetup', ['-d', loopDevice]);
+  // One clean-up, however many ways ask for it: each caller waits for the same one to finish.
+  let cleaning: Promise<void> | undefined;
+  function cleanup(): Promise<void> {
+    cleaning ??= (async () => {
+      await cluster.destroy(opts.keep);
+      if (loopDevice) tool('losetup', ['-d', loopDevice]);
+    })();
+    return cleaning;
   }
+  const stop = (why: string): void => {
+    stopping = true;
+    void cleanup().then(() => process.exit(STOP_CODES[why] ?? 1));
+  };
+  const onSignal = (signal: NodeJS.Signals): void => stop(signal);
+  const onStdoutError = (err: NodeJS.ErrnoException): void => {
+    stdoutGone = true;
+    // EPIPE: the reader went away; any other stdout error leaves no way to report either.
+    stop(err.code === 'EPIPE' ? 'EPIPE' : 'stdout');
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal);
+  process.stdout.on('error', onStdoutError);
 
   out(`Vigil two-node demo in ${cluster.dir}\n`);
   if (!withFs) out(`(${fsWhy})\n`);
@@ -223,11 +250,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     else out(`(kept ${cluster.dir})\n`);
     return 0;
   } catch (err) {
+    if (stopping) return 1;
     out(`\nDEMO FAILED: ${(err as Error).message}\n`);
     for (const n of [N1.name, N2.name]) out(`--- last lines of ${n}'s log ---\n${cluster.tail(n, 15)}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
     await cleanup();
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
+    process.stdout.off('error', onStdoutError);
   }
 }

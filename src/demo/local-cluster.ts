@@ -61,6 +61,9 @@ export class LocalCluster {
   readonly keyFile: string;
   private readonly procs = new Map<string, ChildProcess>();
   private readonly exited = new Map<string, boolean>();
+  /** vigil CLI commands still running (ended by destroy()). */
+  private readonly commands = new Set<ChildProcess>();
+  private destroying = false;
 
   constructor(readonly opts: LocalClusterOptions) {
     if (!existsSync(VIGILD_JS)) throw new Error(`${VIGILD_JS} is missing: run npm run build:ts first`);
@@ -141,13 +144,19 @@ export class LocalCluster {
   /** Runs the vigil CLI against one node's admin socket. */
   vigil(name: string, args: string[], input?: string, timeoutMs = 120_000): Promise<RunResult> {
     return new Promise((resolvePromise) => {
+      if (this.destroying) {
+        resolvePromise({ code: -1, stdout: '', stderr: 'the demo cluster is being torn down\n' });
+        return;
+      }
       const child = spawn(process.execPath, [VIGIL_JS, '--socket', this.socket(name), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      this.commands.add(child);
       let stdout = '';
       let stderr = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('close', (code) => {
+        this.commands.delete(child);
         clearTimeout(timer);
         resolvePromise({ code: code ?? -1, stdout, stderr });
       });
@@ -223,6 +232,8 @@ export class LocalCluster {
 
   /** Stops every node (SIGTERM, then SIGKILL to the group) and removes the directory. */
   async destroy(keepDir = false): Promise<void> {
+    this.destroying = true;
+    for (const c of this.commands) c.kill('SIGKILL');
     for (const [name, p] of this.procs) {
       if (!this.exited.get(name)) p.kill('SIGTERM');
     }

@@ -42,20 +42,43 @@ export function localPriority(lcd: Lcd, tag: string): number {
   return lcd.equivalencies({ system: lcd.localSystem, tag })[0]?.priority ?? 1;
 }
 
+/**
+ * Settings parsed out of each instance's `info`, per LCD record: the LCD's committed records are
+ * frozen and replaced on change, so a record seen before has the same settings, and a change
+ * costs parsing only the records it touched, not all of them.
+ */
+const infoOf = new WeakMap<object, Record<string, string>>();
+
+function cachedInfo(i: { readonly info: string }): Record<string, string> {
+  let info = infoOf.get(i);
+  if (!info) infoOf.set(i, (info = parseInfo(i.info)));
+  return { ...info };
+}
+
 export function engineConfig(lcd: Lcd): HierarchyConfig {
   const local = lcd.localSystem;
-  const resources: ResourceConfig[] = lcd.instances({ system: local }).map((i) => {
-    const eq = lcd.equivalencies({ system: local, tag: i.tag });
-    return {
+  const doc = lcd.current(); // read in place: this runs after every configuration change
+  const eqByTag = new Map<string, (typeof doc.equivalencies)[number][]>();
+  for (const e of doc.equivalencies) {
+    if (e.system !== local) continue;
+    const list = eqByTag.get(e.tag);
+    if (list) list.push(e);
+    else eqByTag.set(e.tag, [e]);
+  }
+  const resources: ResourceConfig[] = [];
+  for (const i of doc.instances) {
+    if (i.system !== local) continue;
+    const eq = eqByTag.get(i.tag) ?? [];
+    resources.push({
       tag: i.tag,
       id: i.id,
       app: kitName(i),
       switchback: i.switchback,
       priority: eq[0]?.priority ?? 1,
       equivalents: eq.map((e) => ({ system: e.otherSystem, priority: e.otherPriority })),
-      info: parseInfo(i.info),
-    };
-  });
-  const dependencies = lcd.dependencies({ system: local }).map((d) => ({ parent: d.parentTag, child: d.childTag }));
+      info: cachedInfo(i),
+    });
+  }
+  const dependencies = doc.dependencies.filter((d) => d.system === local).map((d) => ({ parent: d.parentTag, child: d.childTag }));
   return { resources, dependencies };
 }

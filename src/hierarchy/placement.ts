@@ -102,10 +102,25 @@ export class Placement {
     return keys;
   }
 
+  /**
+   * A peer took a hierarchy out of service on purpose (its agent stopping, an administrator); if
+   * this copy is OSF, nobody takes it over: say why, rather than leave the service down unexplained.
+   */
+  private sayWhyNotTakenOver(from: string, key: string): void {
+    const { ctx } = this;
+    const failed = ctx.graph.has(key) ? ctx.graph.component(key).filter((t) => ctx.resources.get(t)?.state === 'OSF') : [];
+    if (failed.length === 0) return;
+    const why = failed.map((t) => `${t} is OSF (${ctx.resources.get(t)!.reason})`).join(', ');
+    ctx.log('warn', `hierarchy ${key} went out of service on ${from}; ${ctx.local} cannot take it over: ${why}`, { key, from });
+  }
+
   onMessage(from: string, msg: Extract<PeerMessage, { kind: 'hier-state' | 'hier-state-sync' }>): void {
     if (msg.kind === 'hier-state') {
       if (msg.inService) this.peerHasInService(from, msg.key);
-      else if (this.get(msg.key) === from) this.delete(msg.key);
+      else if (this.get(msg.key) === from) {
+        this.delete(msg.key);
+        this.sayWhyNotTakenOver(from, msg.key);
+      }
       return;
     }
     for (const [t, s] of [...this.byTag]) if (s === from) this.byTag.delete(t);

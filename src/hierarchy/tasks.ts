@@ -9,6 +9,7 @@ import { VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
 import { timeLimitOverrideProblem } from './action-time-limit.js';
 import { DependencyGraph } from './graph.js';
+import { errorNumberOf } from '../kits/kit.js';
 import { kitInstance, kitName, parseInfo, splitKitName } from './lcd-view.js';
 import type { HierarchyService } from './service.js';
 import { isInService } from './states.js';
@@ -28,6 +29,8 @@ export const E_REMOVING_AFTER_ERROR = ERROR_TABLE.REMOVING_AFTER_ERROR.number;
 export const E_IN_SERVICE_FAILED = ERROR_TABLE.IN_SERVICE_FAILED.number;
 export const E_RESTORE_ON_CREATE = ERROR_TABLE.RESTORE_ON_CREATE.number;
 export const E_CREATE_FAILED = ERROR_TABLE.CREATE_FAILED.number;
+export const E_REMOVING_DEPENDENCY = ERROR_TABLE.REMOVING_DEPENDENCY.number;
+export const E_REMOVING_CHILD_HIERARCHY = ERROR_TABLE.REMOVING_CHILD_HIERARCHY.number;
 export const E_SWITCHBACK_MISMATCH = ERROR_TABLE.SWITCHBACK_MISMATCH.number;
 export const E_TAG_MISSING = ERROR_TABLE.TAG_MISSING.number;
 /** A refusal the seeds give no number for (a rule, not a malformed command line). */
@@ -121,31 +124,85 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
   }
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
   const v = kit.validate(inst);
-  if (!v.ok) throw new VigilError(E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
+  if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
+  const children = kit.childrenForCreate?.(inst) ?? [];
+  for (const c of children) {
+    const ck = svc.kits.get(c.app);
+    if (!ck) throw new VigilError(E_USAGE, `no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
+    const { app: capp, type: ctype } = splitKitName(c.app);
+    if (svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
+      throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${c.tag} or ID ${c.id} exists`, { tag: c.tag, id: c.id });
+    }
+    const cv = ck.validate(c);
+    if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, `Error creating resource ${c.tag} on server ${sys}: ${cv.reason}`, { tag: c.tag });
+  }
   return withLock(svc, tag, 'create', async () => {
-    const lines = [`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`];
+    const lines: string[] = [];
+    const made: string[] = [];
+    const learned = new Map<string, Record<string, string>>();
+    // Children first (the seeds' NAS flow: the export resource, then the file system on it).
+    for (const c of children) {
+      lines.push(`Creating ${c.app} resource...`, `${stamp()} create: BEGIN creation of "${c.tag}" on server "${sys}"`);
+      const cc = await svc.runKit(c, 'create');
+      if (!cc.ok) {
+        throw new VigilError(errorNumberOf(cc.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${c.tag} on server ${sys}: ${cc.reason}`, { tag: c.tag, lines });
+      }
+      if (cc.reason) lines.push(`  ${cc.reason}`);
+      if (cc.info) learned.set(c.tag, cc.info);
+    }
+    lines.push(`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`);
     const c = await svc.runKit(inst, 'create');
-    if (!c.ok) throw new VigilError(E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag });
+    if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag, lines });
     if (c.reason) lines.push(`  ${c.reason}`);
+    const info = { ...a.info, ...(c.info ?? {}) };
+    const backOut = async (why: string, number: number): Promise<never> => {
+      for (const ch of children) {
+        if (made.includes(tag) && made.includes(ch.tag)) {
+          lines.push(`Removing file system dependency from ${tag} to ${ch.tag} on server ${sys} due to an error during creation (${E_REMOVING_DEPENDENCY})`);
+        }
+      }
+      if (made.includes(tag)) {
+        lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
+        await svc.admin({ type: 'adminAction', tag, action: 'remove' });
+      }
+      for (const ch of [...children].reverse()) {
+        if (!made.includes(ch.tag)) continue;
+        lines.push(`Removing file system hierarchy ${ch.tag} created by ${tag} on server ${sys} due to an error during creation (${E_REMOVING_CHILD_HIERARCHY})`);
+        await svc.admin({ type: 'adminAction', tag: ch.tag, action: 'remove' });
+      }
+      await svc.lcd.removeInstances(made.map((t) => ({ system: sys, tag: t })));
+      svc.reconfigureNow();
+      await svc.runKit(inst, 'delete');
+      for (const ch of children) await svc.runKit(ch, 'delete');
+      throw new VigilError(number, why, { tag, lines });
+    };
     try {
-      await svc.lcd.createInstance({ tag, id: a.id!, app, type, switchback, state: 'OSU', info: JSON.stringify(a.info) });
+      for (const ch of children) {
+        const { app: capp, type: ctype } = splitKitName(ch.app);
+        await svc.lcd.createInstance({ tag: ch.tag, id: ch.id, app: capp, type: ctype, switchback, state: 'OSU', info: JSON.stringify({ ...ch.info, ...(learned.get(ch.tag) ?? {}) }) });
+        made.push(ch.tag);
+        lines.push(`${stamp()} create: END successful creation of "${ch.tag}" on server "${sys}"`);
+      }
+      await svc.lcd.createInstance({ tag, id: a.id!, app, type, switchback, state: 'OSU', info: JSON.stringify(info) });
+      made.push(tag);
+      for (const ch of children) {
+        await svc.lcd.createDependency({ parentTag: tag, childTag: ch.tag });
+        lines.push(`Dependency ${tag}-"${ch.tag}" Successfully Created on machine "${sys}"`);
+      }
     } catch (e) {
-      throw new VigilError(E_INS_CREATE_FAILED, `ins_create failed on server ${sys}: ${(e as Error).message}`, { tag });
+      if (e instanceof VigilError) throw e;
+      return backOut(`ins_create failed on server ${sys}: ${(e as Error).message}`, E_INS_CREATE_FAILED);
     }
     lines.push(`${stamp()} create: END successful creation of "${tag}" on server "${sys}"`);
     svc.reconfigureNow();
-    lines.push(`${stamp()} restore: BEGIN restore of "${tag}" on server "${sys}"`);
-    const r = await svc.admin({ type: 'adminAction', tag, action: 'restore' });
-    if (!r.ok) {
-      lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
-      await svc.admin({ type: 'adminAction', tag, action: 'remove' });
-      await svc.lcd.removeInstances([{ system: sys, tag }]);
-      await svc.runKit(inst, 'delete');
-      throw new VigilError(E_RESTORE_ON_CREATE, `Error bringing resource ${tag} in service on server ${sys}: ${r.message}`, { tag, lines });
+    for (const t of [...children.map((ch) => ch.tag), tag]) {
+      lines.push(`${stamp()} restore: BEGIN restore of "${t}" on server "${sys}"`);
+      const r = await svc.admin({ type: 'adminAction', tag: t, action: 'restore' });
+      if (!r.ok) return backOut(`Error bringing resource ${t} in service on server ${sys}: ${r.message}`, E_RESTORE_ON_CREATE);
+      lines.push(`${stamp()} restore: END successful restore of "${t}" on server "${sys}"`);
     }
-    lines.push(`${stamp()} restore: END successful restore of "${tag}" on server "${sys}"`);
     lines.push(`Resource ${tag} successfully created on "${sys}"; it is in service but unprotected (ISU) until it is extended to another server`);
-    return { lines, data: { tag, system: sys, state: svc.engine.state(tag) } };
+    return { lines, data: { tag, system: sys, state: svc.engine.state(tag), children: children.map((ch) => ch.tag) } };
   });
 }
 
@@ -392,7 +449,10 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
   switch (step.kind) {
     case 'extend-target': {
       for (const r of step.resources) {
-        if (lcd.getInstance(r.tag)) throw new VigilError(E_ALREADY_EXTENDED, `Template resource ${r.tag} cannot be extended to server ${sys} because it already exists there`);
+        if (lcd.getInstance(r.tag)) {
+          const conflict = svc.kits.get(r.kit)?.tagConflictError;
+          throw new VigilError(conflict ?? E_ALREADY_EXTENDED, conflict ? `detected a conflict in the expected tag name ${r.tag} on target machine ${sys}; delete the conflicting resource and extend again` : `Template resource ${r.tag} cannot be extended to server ${sys} because it already exists there`);
+        }
         const { app, type } = splitKitName(r.kit);
         if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${r.tag} or ID ${r.id} exists on ${sys}`);
         const kit = svc.kits.get(r.kit);
@@ -400,14 +460,14 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       }
       for (const r of step.resources) {
         const c = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'canExtend');
-        if (!c.ok) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${c.reason}`);
+        if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${c.reason}`);
       }
       const lines: string[] = [];
       const created: string[] = [];
       try {
         for (const r of step.resources) {
           const e = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'extend');
-          if (!e.ok) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${e.reason}`);
+          if (!e.ok) throw new VigilError(errorNumberOf(e.reason) ?? E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${e.reason}`);
           const { app, type } = splitKitName(r.kit);
           await lcd.createInstance({ tag: r.tag, id: r.id, app, type, switchback: r.switchback, state: 'OSU', info: JSON.stringify(r.info) });
           created.push(r.tag);

@@ -29,6 +29,9 @@ export interface ActionResult {
   reason: string;
   /** The kit asks that this node be halted at once (e.g. the NAS kit's LKNASERROR=halt). */
   haltNode?: boolean;
+  /** create only: settings the kit learned from the live resource (e.g. the mount options of an
+   *  existing mount), merged into the instance's info so extend carries them to other systems. */
+  info?: Record<string, string>;
 }
 
 export const ok = (reason = ''): ActionResult => ({ ok: true, recoveryClass: 'none', reason });
@@ -108,6 +111,20 @@ export interface Kit {
    * Synchronous: answer from state the kit already holds, no I/O.
    */
   canFailoverNow(inst: ResourceInstance): { ok: boolean; reason: string };
+  /**
+   * Optional: resources the create task makes beneath a new instance, in the same task (the NAS
+   * kit's export resource under an NFS file system). Synchronous and pure: derived from the
+   * instance's settings only. Each child's own kit runs its create checks first.
+   */
+  childrenForCreate?(inst: ResourceInstance): ResourceInstance[];
+  /** Optional: the error number the extend step reports when a tag of this kit already exists on the target (NAS: 107010). */
+  readonly tagConflictError?: number;
+}
+
+/** The product error number a failure reason starts with ("Error 107012: ..."), if any. */
+export function errorNumberOf(reason: string): number | undefined {
+  const m = /^Error (\d{6}): /.exec(reason);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Kits by app name. */

@@ -3,7 +3,7 @@
 // records: uniqueness, references between records, priorities, dependency cycles.
 import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
-import { commPathKey, type LcdDocument } from './schema.js';
+import { commPathKey, type LcdDocument, type ResourceInstance } from './schema.js';
 
 /** Product error numbers from the seeds used by the LCD. */
 export const ERR_RESOURCE_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
@@ -16,6 +16,32 @@ function dupes<T>(items: T[], key: (t: T) => string): string | undefined {
     seen.add(k);
   }
   return undefined;
+}
+
+/**
+ * For a change that touched only resource instances of a consistent document: true when the
+ * rules that involve instances still hold, in work proportional to the records changed (field
+ * comparisons, no index of the whole document). False means "not confirmed": run
+ * checkInvariants, which also gives the error message. `changed`: records added or replaced;
+ * `removed`: records no longer present (replaced ones included).
+ */
+export function instanceChangesKeepInvariants(next: LcdDocument, changed: ResourceInstance[], removed: ResourceInstance[]): boolean {
+  for (const r of changed) {
+    if (!next.systems.some((s) => s.name === r.system)) return false;
+    let sameTag = 0;
+    let sameId = 0;
+    for (const i of next.instances) {
+      if (i.system !== r.system) continue;
+      if (i.tag === r.tag) sameTag++;
+      if (i.id === r.id) sameId++;
+    }
+    if (sameTag !== 1 || sameId !== 1) return false;
+  }
+  const gone = removed.filter((r) => !changed.some((c) => c.system === r.system && c.tag === r.tag));
+  if (!gone.length) return true;
+  const isGone = (system: string, tag: string) => gone.some((g) => g.system === system && g.tag === tag);
+  if (next.dependencies.some((d) => isGone(d.system, d.parentTag) || isGone(d.system, d.childTag))) return false;
+  return !next.equivalencies.some((e) => e.system === next.localSystem && isGone(e.system, e.tag));
 }
 
 /** Throw a VigilError describing the first broken rule; return normally when the document is consistent. */

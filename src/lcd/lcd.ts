@@ -1,12 +1,26 @@
 // The LCD: this node's configuration database (systems, comm paths, resource instances,
-// dependencies, equivalencies) held in memory and persisted as one JSON document.
+// dependencies, equivalencies) held in memory and persisted as a snapshot plus a journal.
 //
-// Every configuration change is queued, then applied to a copy of the latest committed document,
-// checked (record schemas + cross-record invariants), written durably and only then made
-// visible; a change that fails any check rejects with a VigilError and leaves both memory and
-// disk untouched. Runtime state reported by the cluster (system alive/dead, path up/down)
-// changes often, so it is kept in memory and written by sync() (the `lcdsync` command,
-// shutdown, or a periodic flush).
+// Every configuration change is queued, then applied to a draft of the latest committed
+// document, checked (the schemas of the records it added or replaced + cross-record
+// invariants), written durably and only then made visible; a change that fails any check
+// rejects with a VigilError and leaves both memory and disk untouched. Runtime state reported by
+// the cluster (system alive/dead, path up/down) changes often, so it is kept in memory and
+// written by sync() (the `lcdsync` command, shutdown, or a periodic flush).
+//
+// What a change writes is one journal record (journal.ts) of the records it touched, appended
+// and fdatasync'ed, so a change costs the same at 10 and at 1,000 resources; rewriting the
+// whole ~400 KB document per change made each one slower as the database grew. Once the
+// journal has grown as large as the snapshot, the queue compacts: the whole document becomes
+// the new lcd.json (atomic rename), the journal is emptied, and a copy is kept as one of the
+// last few generations (store.ts) to fall back on if lcd.json is ever damaged. A kill at any
+// instant leaves the previous or the new state: a record is acknowledged only once durable, a
+// record a crash cut short fails its checksum and is ignored, and a compaction only replaces
+// files by rename. After any write whose outcome is uncertain the next write is a compaction,
+// so nothing is ever appended behind a record whose end is unknown.
+//
+// Committed records are frozen and shared between generations; a change replaces the records
+// it changes (never edits them in place), which is what lets a change be found by identity.
 //
 // Writes never run on the event loop: they go through the platform's DurableFiles (a native
 // thread with a time limit), because the disk holding the state directory can stall and the
@@ -18,10 +32,11 @@ import * as path from 'node:path';
 import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
-import type { DurableFiles } from '../platform/platform.js';
+import type { DurableFiles, FileLock } from '../platform/platform.js';
 import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
-import { checkInvariants } from './invariants.js';
-import { migrate } from './migrations.js';
+import type { InPlaceHint } from './journal.js';
+import { checkedDraft, draftOf, freezeDocument, replaceInstance, requireInstance, withReplaced } from './draft.js';
+import { DEFAULT_COMPACT_AT_JOURNAL_BYTES, LCD_FILE_MODE, LcdDiskWriter, serializeDocument, type LcdDiskState } from './disk-writer.js';
 import {
   CommPath,
   commPathKey,
@@ -42,10 +57,25 @@ import {
   type SystemInput,
   type SystemState,
 } from './schema.js';
+import {
+  generationFileName,
+  GENERATION_SLOTS,
+  JOURNAL_FILE_NAME,
+  LCD_FILE_NAME,
+  LcdMissingError,
+  loadDatabase,
+  LOCK_FILE_NAME,
+  MARKER_FILE_NAME,
+  outsideMarkerPath,
+  readSnapshot,
+  removeDatabaseFiles,
+  type LcdRecovery,
+  type LcdStartMode,
+} from './store.js';
 import { parseOrThrow } from './validate.js';
 
-export const LCD_FILE_NAME = 'lcd.json';
-export const LCD_FILE_MODE = 0o600;
+export { LCD_FILE_NAME, JOURNAL_FILE_NAME, LcdMissingError, type LcdRecovery, type LcdStartMode } from './store.js';
+export { LCD_FILE_MODE } from './disk-writer.js';
 export const ERR_REMOVE_LOCAL_SYSTEM = ERROR_TABLE.REMOVE_LOCAL_SYSTEM.number;
 /** Default time limit of one durable LCD write (VIGIL_LCD_WRITE_TIMEOUT_MS). */
 export const DEFAULT_LCD_WRITE_TIMEOUT_MS = 10_000;
@@ -59,8 +89,36 @@ export interface LcdOpenOptions {
   files: DurableFiles;
   /** Time limit of one durable write (default DEFAULT_LCD_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
-  /** Told about writes whose outcome on disk is uncertain (a timeout after the commit point). */
+  /** Told about writes whose outcome on disk is uncertain, and about a fallback at open. */
   onWarning?: (message: string, details: Record<string, unknown>) => void;
+  /**
+   * Hold an exclusive lock on the state directory until close() or exit (the daemon does): a
+   * second process opening it with `lock` is refused with the holder's pid.
+   */
+  lock?: boolean;
+  /** How a missing or damaged database is treated (default 'normal'; see LcdStartMode). */
+  start?: LcdStartMode;
+  /**
+   * Also keep a marker beside the state directory (store.ts outsideMarkerPath), so that an
+   * empty state directory of an initialised node (its file system not mounted) is refused
+   * rather than taken for a first start. The daemon does; tests of the LCD alone need not.
+   */
+  markOutside?: boolean;
+  /** Compact once the journal holds this many bytes and at least as many as the snapshot (default 64 KiB). */
+  compactAtJournalBytes?: number;
+}
+
+/** The state directory is held by another running process (a second vigild). */
+export class LcdLockedError extends VigilError {
+  constructor(dir: string, pid: number | undefined) {
+    super(
+      0,
+      `the LCD in ${dir} is in use by ${pid === undefined ? 'another process' : `process ${pid}`} ` +
+        `(lock ${path.join(dir, LOCK_FILE_NAME)}); only one vigild may run on a state directory`,
+      { dir, pid },
+    );
+    this.name = 'LcdLockedError';
+  }
 }
 
 /**
@@ -89,6 +147,9 @@ export interface LcdWriteFailures {
   /** Refused at once while an earlier write was stuck in the kernel. */
   stalled: number;
 }
+
+/** A document for reading only (Lcd.current()). */
+export type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /** Returned by a change function that finds nothing to change: nothing is written. */
 const UNCHANGED: unique symbol = Symbol('lcd.unchanged');
@@ -138,34 +199,60 @@ function matches<T extends object>(rec: T, filter: object): boolean {
 export class Lcd {
   readonly file: string;
   readonly dir: string;
+  /** What memory holds: committed changes plus runtime state. */
   private doc: LcdDocument;
-  private dirty = false;
+  /** What the disk holds (lcd.json + journal), the base of the next record; undefined when uncertain. */
+  private persisted: LcdDocument | undefined;
   private readonly listeners = new Set<(c: LcdChange) => void>();
   private readonly files: DurableFiles;
   private readonly writeTimeoutMs: number;
   private readonly onWarning: (message: string, details: Record<string, unknown>) => void;
   /** Probe key of this LCD's writes: stuck ones are counted apart from every other probe. */
   private readonly writeKey: string;
+  private readonly writer: LcdDiskWriter;
   /** Tail of the queue that serializes changes (never rejects). */
   private tail: Promise<unknown> = Promise.resolve();
   /** Runtime-state changes made while a write was in flight, replayed onto what it publishes. */
-  private replay: ((d: LcdDocument) => boolean)[] | undefined;
+  private replay: ((d: LcdDocument) => LcdDocument | undefined)[] | undefined;
   /** When the write now stuck in the kernel started (undefined: none stuck). */
   private stuckSince: number | undefined;
+  private lockHeld: FileLock | undefined;
+  /** Set when the state at open came from a fallback (a damaged lcd.json or journal). */
+  readonly recovery: LcdRecovery | undefined;
   /** Durable writes since open (for metrics). */
   writes = 0;
   /** Duration of the last durable write in milliseconds. */
   lastWriteMs = 0;
   readonly writeFailures: LcdWriteFailures = { error: 0, timeout: 0, stalled: 0 };
 
-  private constructor(file: string, doc: LcdDocument, opts: LcdOpenOptions) {
+  private constructor(
+    file: string,
+    doc: LcdDocument,
+    opts: LcdOpenOptions,
+    disk: LcdDiskState & { recovery?: LcdRecovery; lock?: FileLock },
+  ) {
     this.file = file;
     this.dir = path.dirname(file);
-    this.doc = doc;
+    this.doc = freezeDocument(doc);
+    this.persisted = this.doc;
     this.files = opts.files;
     this.writeTimeoutMs = opts.writeTimeoutMs ?? DEFAULT_LCD_WRITE_TIMEOUT_MS;
     this.onWarning = opts.onWarning ?? (() => {});
     this.writeKey = `lcd:${this.dir}`;
+    this.writer = new LcdDiskWriter(
+      {
+        files: opts.files,
+        dir: this.dir,
+        timeoutMs: this.writeTimeoutMs,
+        key: this.writeKey,
+        compactAtJournalBytes: opts.compactAtJournalBytes ?? DEFAULT_COMPACT_AT_JOURNAL_BYTES,
+        onWarning: this.onWarning,
+        onTimeout: () => (this.stuckSince = Date.now()),
+      },
+      disk,
+    );
+    this.recovery = disk.recovery;
+    this.lockHeld = disk.lock;
   }
 
   /**
@@ -178,16 +265,62 @@ export class Lcd {
     const created = fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     // A freshly created state directory must itself survive a crash, not only the file in it.
     if (created !== undefined) fsyncDirSync(path.dirname(opts.dir));
+    let lock: FileLock | undefined;
+    if (opts.lock) {
+      const got = opts.files.tryLockExclusive(path.join(opts.dir, LOCK_FILE_NAME));
+      if ('heldByPid' in got) throw new LcdLockedError(opts.dir, got.heldByPid);
+      lock = got;
+    }
+    try {
+      return Lcd.openLocked(opts, localSystem, lock);
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+
+  private static openLocked(opts: LcdOpenOptions, localSystem: string, lock: FileLock | undefined): Lcd {
     const file = path.join(opts.dir, LCD_FILE_NAME);
-    removeStaleTempFiles(file);
-    const existing = Lcd.readFile(file);
-    if (existing) {
-      if (existing.localSystem !== localSystem) {
-        throw new VigilError(0, `the LCD in ${opts.dir} belongs to system "${existing.localSystem}", not "${localSystem}"`, {
-          file,
+    for (const name of [LCD_FILE_NAME, JOURNAL_FILE_NAME, ...Array.from({ length: GENERATION_SLOTS }, (_, i) => generationFileName(i + 1))]) {
+      removeStaleTempFiles(path.join(opts.dir, name));
+    }
+    const mode = opts.start ?? 'normal';
+    if (mode === 'fresh') {
+      if (fs.existsSync(file)) {
+        throw new VigilError(0, `--lcd-init: the LCD ${file} exists; a fresh start is only for a node whose database is lost (move it away first if you really mean it)`, { file });
+      }
+      const removed = removeDatabaseFiles(opts.dir);
+      if (removed.length) opts.onWarning?.('starting with an empty LCD as asked (--lcd-init); removed what was left of the old one', { dir: opts.dir, removed });
+    }
+    const loaded = loadDatabase(opts.dir, mode);
+    const outsideMarker = outsideMarkerPath(opts.dir);
+    if (!loaded && opts.markOutside && mode !== 'fresh' && fs.existsSync(outsideMarker)) {
+      throw new LcdMissingError(opts.dir, `the directory holds no database, but ${outsideMarker} says one was created there`);
+    }
+    if (opts.markOutside && !fs.existsSync(outsideMarker)) writeFileAtomicSync(outsideMarker, markerText(localSystem, opts.dir), LCD_FILE_MODE);
+    if (loaded) {
+      if (loaded.doc.localSystem !== localSystem) {
+        throw new VigilError(0, `the LCD in ${opts.dir} belongs to system "${loaded.doc.localSystem}", not "${localSystem}"`, { file });
+      }
+      if (loaded.recovery) {
+        opts.onWarning?.(`the LCD in ${opts.dir} was damaged or incomplete; running with generation ${loaded.recovery.generation} rebuilt from ${loaded.recovery.source}`, {
+          ...loaded.recovery,
         });
       }
-      return new Lcd(file, existing, opts);
+      if (loaded.recovery) {
+        // Repair the disk now, so that the next start finds a whole database: the damaged files
+        // are kept aside (*.damaged) for a post-mortem, the rebuilt state becomes lcd.json.
+        for (const name of [LCD_FILE_NAME, JOURNAL_FILE_NAME]) {
+          if (fs.existsSync(path.join(opts.dir, name))) fs.renameSync(path.join(opts.dir, name), path.join(opts.dir, `${name}.damaged`));
+        }
+        const text = serializeDocument(loaded.doc);
+        writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
+        writeFileAtomicSync(file, text, LCD_FILE_MODE);
+        Object.assign(loaded, { journalBytes: 0, snapshotBytes: Buffer.byteLength(text), needsCompaction: false });
+      }
+      const markerFile = path.join(opts.dir, MARKER_FILE_NAME);
+      if (!fs.existsSync(markerFile)) writeFileAtomicSync(markerFile, markerText(localSystem), LCD_FILE_MODE); // a database older than the marker
+      return new Lcd(file, loaded.doc, opts, { ...loaded, lock });
     }
     const fresh: LcdDocument = {
       version: LCD_SCHEMA_VERSION,
@@ -199,32 +332,35 @@ export class Lcd {
       dependencies: [],
       equivalencies: [],
     };
-    writeFileAtomicSync(file, Lcd.serialize(fresh), LCD_FILE_MODE);
-    return new Lcd(file, fresh, opts);
+    const text = serializeDocument(fresh);
+    writeFileAtomicSync(path.join(opts.dir, JOURNAL_FILE_NAME), '', LCD_FILE_MODE);
+    writeFileAtomicSync(file, text, LCD_FILE_MODE);
+    writeFileAtomicSync(path.join(opts.dir, generationFileName(1)), text, LCD_FILE_MODE);
+    writeFileAtomicSync(path.join(opts.dir, MARKER_FILE_NAME), markerText(localSystem), LCD_FILE_MODE);
+    return new Lcd(file, fresh, opts, { journalBytes: 0, snapshotBytes: Buffer.byteLength(text), needsCompaction: false, lock });
   }
 
-  /** Read and validate an LCD file; undefined when it does not exist. */
+  /**
+   * Read and validate the database in the directory of `file` (lcd.json): the snapshot with its
+   * journal applied. Undefined when there is none. For tools and tests; it never falls back.
+   */
   static readFile(file: string): LcdDocument | undefined {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new VigilError(0, `LCD file ${file} is not valid JSON`, { file }, { cause: err });
-    }
-    const doc = parseOrThrow(LcdDocument, migrate(raw), 'LCD record');
-    checkInvariants(doc);
-    return doc;
+    const dir = path.dirname(file);
+    if (path.basename(file) !== LCD_FILE_NAME) return readSnapshot(file);
+    const loaded = loadDatabase(dir, 'normal');
+    if (loaded?.recovery) throw new VigilError(0, `the LCD in ${dir} is damaged: ${loaded.recovery.reason}`, { dir });
+    return loaded?.doc;
   }
 
-  private static serialize(doc: LcdDocument): string {
-    return JSON.stringify(doc, null, 1) + '\n';
+  /** Compactions since open (for metrics). */
+  get compactions(): number {
+    return this.writer.compactions;
+  }
+
+  /** Releases the state-directory lock (if held). Queued changes still complete. */
+  close(): void {
+    this.lockHeld?.release();
+    this.lockHeld = undefined;
   }
 
   get localSystem(): string {
@@ -235,7 +371,7 @@ export class Lcd {
   }
   /** True when memory holds something the disk may not (runtime state, or an unconfirmed write). */
   get isDirty(): boolean {
-    return this.dirty;
+    return this.doc !== this.persisted;
   }
   /** True while a write that hit its time limit is still stuck in the kernel. */
   get stalled(): boolean {
@@ -256,6 +392,15 @@ export class Lcd {
   /** A deep copy of the whole database. */
   snapshot(): LcdDocument {
     return structuredClone(this.doc);
+  }
+
+  /**
+   * The committed document itself, not a copy, for readers that follow every change (the
+   * hierarchy engine's view): its records are frozen and a change replaces them, so a record's
+   * identity says whether it changed. Never modify what it returns.
+   */
+  current(): DeepReadonly<LcdDocument> {
+    return this.doc;
   }
 
   onChange(listener: (c: LcdChange) => void): () => void {
@@ -298,21 +443,22 @@ export class Lcd {
    * changes and the promise rejects. Resolves with the change's result.
    */
   mutate<T>(what: string, change: (draft: LcdDocument) => T): Promise<T> {
+    // The draft's arrays are its own; the records in them are the committed, frozen ones: a
+    // change replaces a record (draft.instances[i] = { ...old, info }) rather than editing it.
     return this.commit(what, change) as Promise<T>;
   }
 
   private commit<T>(what: string, change: (draft: LcdDocument) => T | typeof UNCHANGED): Promise<T | typeof UNCHANGED> {
     return this.enqueue(async () => {
       this.refuseWhileStalled(what);
-      const draft = structuredClone(this.doc);
+      const base = this.doc;
+      const draft = draftOf(base);
       const result = change(draft);
       if (result === UNCHANGED) return result;
-      draft.generation = this.doc.generation + 1;
-      const checked = parseOrThrow(LcdDocument, draft, 'LCD record');
-      checkInvariants(checked);
-      const uncertain = await this.persist(checked, what);
-      this.publish(checked, uncertain);
-      this.emit({ kind: 'config', what, generation: checked.generation });
+      const checked = checkedDraft(base, draft);
+      await this.persist(checked.doc, what, { from: checked.base, inPlace: checked.inPlace });
+      this.publish(checked.doc);
+      this.emit({ kind: 'config', what, generation: checked.doc.generation });
       return result;
     });
   }
@@ -413,9 +559,7 @@ export class Lcd {
     const r = await this.commit(`ins_setstate ${tag} ${st}`, (d) => {
       const i = d.instances.find((x) => x.tag === tag && x.system === system);
       if (opts.ifChanged && (!i || (i.state === st && i.reason === reason))) return UNCHANGED;
-      requireInstance(d, tag, system);
-      i!.state = st;
-      i!.reason = reason;
+      replaceInstance(d, tag, system, { state: st, reason });
       return true;
     });
     return r !== UNCHANGED;
@@ -424,13 +568,13 @@ export class Lcd {
   async setSwitchback(tag: string, switchback: Switchback, system = this.doc.localSystem): Promise<void> {
     const sb = parseOrThrow(Switchback, switchback, 'switchback type');
     await this.mutate(`ins_setas ${tag} ${sb}`, (d) => {
-      requireInstance(d, tag, system).switchback = sb;
+      replaceInstance(d, tag, system, { switchback: sb });
     });
   }
 
   async setInstanceInfo(tag: string, info: string, system = this.doc.localSystem): Promise<void> {
     await this.mutate(`ins_setinfo ${tag}`, (d) => {
-      requireInstance(d, tag, system).info = info;
+      replaceInstance(d, tag, system, { info });
     });
   }
 
@@ -473,15 +617,14 @@ export class Lcd {
   /** Record a system's liveness as membership sees it. Returns false if the system is unknown or unchanged. */
   setSystemState(name: string, state: SystemState, at = Date.now()): boolean {
     const apply = (d: LcdDocument) => {
-      const s = d.systems.find((x) => x.name === name);
-      if (!s || s.state === state) return false;
-      s.state = state;
-      s.stateChangedAt = at;
-      return true;
+      const i = d.systems.findIndex((x) => x.name === name);
+      if (i < 0 || d.systems[i]!.state === state) return undefined;
+      return { ...d, systems: withReplaced(d.systems, i, { ...d.systems[i]!, state, stateChangedAt: at }) };
     };
-    if (!apply(this.doc)) return false;
+    const next = apply(this.doc);
+    if (!next) return false;
+    this.doc = next;
     this.replay?.push(apply);
-    this.dirty = true;
     this.emit({ kind: 'state', what: `system ${name} ${state}`, generation: this.doc.generation });
     return true;
   }
@@ -489,14 +632,14 @@ export class Lcd {
   /** Record the state of the comm path whose commPathKey() is `key`. */
   setCommPathState(key: string, state: CommPathState): boolean {
     const apply = (d: LcdDocument) => {
-      const p = d.commPaths.find((x) => commPathKey(x) === key);
-      if (!p || p.state === state) return false;
-      p.state = state;
-      return true;
+      const i = d.commPaths.findIndex((x) => commPathKey(x) === key);
+      if (i < 0 || d.commPaths[i]!.state === state) return undefined;
+      return { ...d, commPaths: withReplaced(d.commPaths, i, { ...d.commPaths[i]!, state }) };
     };
-    if (!apply(this.doc)) return false;
+    const next = apply(this.doc);
+    if (!next) return false;
+    this.doc = next;
     this.replay?.push(apply);
-    this.dirty = true;
     this.emit({ kind: 'state', what: `path ${key} ${state}`, generation: this.doc.generation });
     return true;
   }
@@ -507,11 +650,11 @@ export class Lcd {
    */
   sync(): Promise<boolean> {
     return this.enqueue(async () => {
-      if (!this.dirty) return false;
+      if (!this.isDirty) return false;
       this.refuseWhileStalled('lcdsync');
-      const next = { ...structuredClone(this.doc), generation: this.doc.generation + 1 };
-      const uncertain = await this.persist(next, 'lcdsync');
-      this.publish(next, uncertain);
+      const next: LcdDocument = { ...this.doc, generation: this.doc.generation + 1 };
+      await this.persist(next, 'lcdsync');
+      this.publish(next);
       this.emit({ kind: 'sync', what: 'lcdsync', generation: next.generation });
       return true;
     });
@@ -536,17 +679,17 @@ export class Lcd {
   }
 
   /**
-   * Writes `doc` durably, off the event loop, within the time limit. Resolves false when the
-   * write is durable, true when its outcome is uncertain (it timed out or failed after its
-   * rename began: the new file is or will be in place, durability not confirmed). Rejects with a
-   * VigilError when nothing changed on disk.
+   * Writes `doc` durably, off the event loop, within the time limit (disk-writer.ts: a journal
+   * record, or a compaction). Resolves false when the write is durable, true when its outcome is
+   * uncertain (it timed out or failed after its commit point: the new state is or will be on
+   * disk, durability not confirmed). Rejects with a VigilError when nothing changed on disk.
    */
-  private async persist(doc: LcdDocument, what: string): Promise<boolean> {
+  private async persist(doc: LcdDocument, what: string, hint?: InPlaceHint): Promise<boolean> {
     const started = Date.now();
     const t0 = performance.now();
     this.replay = [];
     try {
-      await this.files.writeAtomic(this.file, Lcd.serialize(doc), { mode: LCD_FILE_MODE, timeoutMs: this.writeTimeoutMs, key: this.writeKey });
+      await this.writer.write(this.persisted, doc, hint);
     } catch (err) {
       if (err instanceof ProbeTimeoutError) {
         this.writeFailures.timeout++;
@@ -556,6 +699,8 @@ export class Lcd {
       }
       const message = err instanceof Error ? err.message : String(err);
       if (commitStarted(err)) {
+        // What is on disk is the old or the new state: the next write rewrites everything.
+        this.persisted = undefined;
         this.onWarning(`LCD write of "${what}" did not confirm durability; it is kept in memory and written again with the next change or lcdsync`, {
           file: this.file,
           generation: doc.generation,
@@ -567,18 +712,33 @@ export class Lcd {
       const timedOut = err instanceof ProbeTimeoutError ? ` within ${this.writeTimeoutMs} ms` : '';
       throw new VigilError(0, `could not write the LCD ${this.file}${timedOut}; "${what}" was not made: ${message}`, { file: this.file, what }, { cause: err });
     }
+    this.persisted = doc;
     this.lastWriteMs = performance.now() - t0;
     this.writes++;
+    if (this.writer.dueForCompaction) this.compactInQueue();
     return false;
   }
 
+  /** Queues a compaction of the committed state (after the change that made the journal large). */
+  private compactInQueue(): void {
+    void this.enqueue(async () => {
+      if (this.stalled || !this.persisted) return; // the next write compacts
+      try {
+        await this.writer.compact(this.persisted);
+      } catch (err) {
+        if (err instanceof ProbeTimeoutError) this.stuckSince = Date.now();
+        // Whatever happened to lcd.json, it holds the old or the same state; the journal is intact.
+        this.onWarning('LCD compaction failed; the journal keeps growing until the next one', { file: this.file, error: String(err) });
+      }
+    });
+  }
+
   /** Makes `next` the committed document, keeping runtime state that changed while it was written. */
-  private publish(next: LcdDocument, uncertain: boolean): void {
-    let changedSince = false;
-    for (const apply of this.replay ?? []) changedSince = apply(next) || changedSince;
+  private publish(next: LcdDocument): void {
+    let doc = next;
+    for (const apply of this.replay ?? []) doc = apply(doc) ?? doc;
     this.replay = undefined;
-    this.doc = next;
-    this.dirty = uncertain || changedSince;
+    this.doc = doc;
   }
 
   private emit(c: LcdChange): void {
@@ -592,8 +752,6 @@ export class Lcd {
   }
 }
 
-function requireInstance(d: LcdDocument, tag: string, system: string): ResourceInstance {
-  const i = d.instances.find((x) => x.tag === tag && x.system === system);
-  if (!i) throw new VigilError(0, `resource "${tag}" does not exist on system "${system}"`, { tag, system });
-  return i;
+function markerText(localSystem: string, dir?: string): string {
+  return JSON.stringify({ localSystem, ...(dir ? { stateDir: path.resolve(dir) } : {}), initialisedAt: new Date().toISOString() }) + '\n';
 }

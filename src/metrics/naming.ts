@@ -22,7 +22,8 @@
 //   vigil_probe_threads_reclaimed_total, vigil_probe_capacity_rejections_total
 //   vigil_cluster_auth_failures_total{reason}, vigil_cluster_dropped_frames_total{reason}
 //   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds,
-//   vigil_lcd_write_failures_total{reason} (error|timeout|stalled), vigil_lcd_write_stalled
+//   vigil_lcd_write_failures_total{reason} (error|timeout|stalled), vigil_lcd_write_stalled,
+//   vigil_lcd_recovered, vigil_lcd_compactions_total
 //
 // Reserved for the next kits (NOT registered until the code that measures them exists, so no
 // always-zero series; the alert rules already use some of these names):

@@ -18,6 +18,11 @@ export interface MetricsServerOptions {
   scrape: () => Promise<Scrape>;
   /** Extra readiness check for /healthz; the endpoint answers 503 with the reason when it fails. */
   health?: () => { ok: boolean; detail?: string };
+  /**
+   * Every degraded subsystem, each as "name: why" (e.g. "cluster: no cluster key: ..."); /healthz
+   * answers 503 naming all of them when the list is not empty.
+   */
+  degraded?: () => string[];
 }
 
 export class MetricsServer {
@@ -86,8 +91,15 @@ export class MetricsServer {
     }
     if (path === '/healthz') {
       const health = this.options.health?.() ?? { ok: true };
-      const status = health.ok && !this.closing ? 200 : 503;
-      const text = status === 200 ? 'ok' : this.closing ? 'shutting down' : `unhealthy: ${health.detail ?? ''}`;
+      let degraded: string[];
+      try {
+        degraded = this.options.degraded?.() ?? [];
+      } catch (err) {
+        degraded = [`health check: ${(err as Error).message}`];
+      }
+      if (!health.ok) degraded.unshift(health.detail ?? 'unhealthy');
+      const status = degraded.length === 0 && !this.closing ? 200 : 503;
+      const text = status === 200 ? 'ok' : this.closing ? 'shutting down' : `unhealthy: ${degraded.join('; ')}`;
       res.writeHead(status, { 'content-type': 'text/plain' }).end(`${text}\n`);
       return;
     }

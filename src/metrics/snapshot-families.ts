@@ -25,6 +25,8 @@ export interface SourcesSnapshot {
   lcdLastWriteSeconds?: number;
   lcdWriteFailures?: Record<string, number>;
   lcdWriteStalled?: boolean;
+  lcdRecovered?: boolean;
+  lcdCompactions?: number;
 }
 
 export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
@@ -38,6 +40,8 @@ export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
     lcdLastWriteSeconds: sources.lcdLastWriteSeconds?.(),
     lcdWriteFailures: sources.lcdWriteFailures?.(),
     lcdWriteStalled: sources.lcdWriteStalled?.(),
+    lcdRecovered: sources.lcdRecovered?.(),
+    lcdCompactions: sources.lcdCompactions?.(),
   };
 }
 
@@ -216,7 +220,7 @@ export function registerSnapshotFamilies(
   if (sources.lcdLastWriteSeconds) {
     new Gauge({
       name: 'vigil_lcd_last_write_duration_seconds',
-      help: 'Duration of the most recent durable LCD write (write, fsync, rename).',
+      help: 'Duration of the most recent durable LCD write (a journal append, or a compaction of the whole database).',
       registers,
       collect() {
         this.reset();
@@ -248,6 +252,26 @@ function registerLcdWriteFamilies(registers: Registry[], sources: MetricsSources
       registers,
       collect() {
         this.set(snapshot().lcdWriteStalled ? 1 : 0);
+      },
+    });
+  }
+  if (sources.lcdRecovered) {
+    new Gauge({
+      name: 'vigil_lcd_recovered',
+      help: '1 when the LCD was rebuilt at start-up from a kept generation or the valid part of its journal (lcdstatus says from what), else 0.',
+      registers,
+      collect() {
+        this.set(snapshot().lcdRecovered ? 1 : 0);
+      },
+    });
+  }
+  if (sources.lcdCompactions) {
+    new Counter({
+      name: 'vigil_lcd_compactions_total',
+      help: 'LCD compactions: the journal of changes folded into a new lcd.json.',
+      registers,
+      collect() {
+        setCumulativeValue(this, snapshot().lcdCompactions);
       },
     });
   }

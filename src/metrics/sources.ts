@@ -80,4 +80,8 @@ export interface MetricsSources {
   lcdWriteFailures?(): Record<string, number>;
   /** Whether an LCD write that hit its time limit is still stuck in the kernel. */
   lcdWriteStalled?(): boolean;
+  /** Whether the LCD in use was rebuilt at start-up from a fallback (damaged lcd.json or journal). */
+  lcdRecovered?(): boolean;
+  /** Cumulative LCD compactions (journal folded into a new lcd.json). */
+  lcdCompactions?(): number;
 }

@@ -11,11 +11,17 @@ export interface MountRequest {
   options: string[];
 }
 
+export type UnmountMode = 'normal' | 'force' | 'lazy';
+
 export interface MountControl {
   /** Mounts; rejects with a reason (the program's message) on failure or after timeoutMs. */
   mount(req: MountRequest, timeoutMs: number): Promise<void>;
-  /** Unmounts; rejects with EBUSY-like reasons when held. */
-  umount(mountPoint: string, timeoutMs: number): Promise<void>;
+  /**
+   * Unmounts; rejects with EBUSY-like reasons when held. `force` (umount -f: aborts the NFS
+   * requests in flight) and `lazy` (umount -l: detaches the mount now, frees it when the last
+   * user goes) never canonicalize the path, so a dead server cannot hang the path lookup.
+   */
+  umount(mountPoint: string, timeoutMs: number, mode?: UnmountMode): Promise<void>;
   /** Creates the mount point directory (and parents) if missing. */
   ensureMountPoint(mountPoint: string): Promise<void>;
   /** mount -o remount,<options> */

@@ -4,6 +4,10 @@
 // (test/contract/platform.contract.test.ts) runs against both.
 import type { FsProbe, MountControl, MountHolders } from './mounts.js';
 
+import type { Capacity, PrKeys, PrReservation, PrType, StandardInquiry } from './scsi/cdb.js';
+
+export type { Capacity, PrKeys, PrReservation, PrType };
+
 /** stat(2) facts, as plain data. Times in milliseconds since the epoch. */
 export interface FileStat {
   dev: number;
@@ -112,9 +116,23 @@ export interface DurableWriteOptions {
   key?: string;
 }
 
+/** Options of DurableFiles.append. */
+export interface DurableAppendOptions {
+  /** Time limit for the whole append; past it the call rejects with ProbeTimeoutError. */
+  timeoutMs: number;
+  /** The key the probe-thread bounds apply to; by default the mount point of the file's directory. */
+  key?: string;
+}
+
+/** An exclusive lock on a file, held until release() or the process's exit (kill -9 included). */
+export interface FileLock {
+  readonly path: string;
+  release(): void;
+}
+
 /**
- * Crash-safe replacement of small files that never blocks the caller: a temp file
- * (`.tmp-<basename>.<pid>`) in the same directory is written, fsynced and renamed over the
+ * Crash-safe replacement of small files that never blocks the caller: a temp file of the
+ * write's own (`.tmp-<basename>.<pid>.<sequence>`, created exclusively) in the same directory is written, fsynced and renamed over the
  * target, then the directory is fsynced, all on a thread of its own with a time limit.
  *
  * Outcomes: resolves once the new contents are durable; rejects with SysError (errno, syscall,
@@ -127,10 +145,104 @@ export interface DurableWriteOptions {
  */
 export interface DurableFiles {
   writeAtomic(path: string, data: Uint8Array | string, options: DurableWriteOptions): Promise<void>;
+  /**
+   * Appends `data` to the existing file `path` and makes it durable (fdatasync), on a thread of
+   * its own with a time limit. The first write is the commit point: a ProbeTimeoutError or
+   * SysError with `commitStarted: true` means the data may be in the file whole or in part;
+   * with `commitStarted: false` nothing was appended, even when the kernel lets the call go.
+   */
+  append(path: string, data: Uint8Array | string, options: DurableAppendOptions): Promise<void>;
+  /**
+   * An exclusive lock on `path` (created 0600 if missing, this pid written into it), or, when
+   * another holder has it, that holder's pid as written in the file (undefined if unreadable).
+   * Synchronous: taken once at start-up, and it never waits for the holder.
+   */
+  tryLockExclusive(path: string): FileLock | { heldByPid: number | undefined };
   /** The key writeAtomic uses for `path` when the options name none. */
   keyFor(path: string): string;
   /** Writes (and probes) on `key` that timed out and whose thread is still stuck in the kernel. */
   stuck(key: string): number;
+}
+
+/** The scheduling of the calling thread. */
+export interface SchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  /** Threads and processes created from now on start with the normal policy again. */
+  resetOnFork: boolean;
+}
+
+/**
+ * Staying scheduled under load (what corosync does for its heartbeats): code kept in memory, and
+ * real-time round-robin scheduling for the event-loop thread. Each call is a few short syscalls;
+ * failures (EPERM without the privilege or RLIMIT) throw SysError.
+ */
+export interface Scheduling {
+  /**
+   * Locks the code (every file-backed read-only mapping) and the main stack as their pages are
+   * touched, so they are never evicted and read back from disk. Not the heap: V8 returns heap
+   * pages with madvise(MADV_DONTNEED), which locked pages refuse. Returns the bytes of mappings locked.
+   */
+  lockMemory(): number;
+  /** SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. */
+  setRealtime(priority: number): void;
+  state(): SchedulingState;
+}
+
+export interface ScsiCommandOptions {
+  /** Time limit of the command; past it the call rejects with ProbeTimeoutError (see TimedStat). */
+  timeoutMs: number;
+}
+
+export interface ScsiWriteOptions extends ScsiCommandOptions {
+  /** Force Unit Access: the device writes (or reads) the medium, not only its cache. WRITE default: true. */
+  fua?: boolean;
+}
+
+export interface ScsiInquiry extends StandardInquiry {
+  /** Unit Serial Number (VPD page 0x80), when the device has one. */
+  serial: string | undefined;
+}
+
+/**
+ * SCSI commands to a LUN through /dev/sgN or its block device (SG_IO), each on a thread of its own
+ * with a time limit. A command the device answered with a status other than GOOD rejects with a
+ * typed ScsiError (scsi/errors.ts: reservation conflict, unit attention, not ready, other check
+ * condition, transport failure); one that never reached the device with SysError (ENOTTY: the
+ * device takes no SG_IO) or ProbeTimeoutError. Keys are 64-bit bigints; 0n means "none".
+ */
+export interface ScsiGeneric {
+  inquiry(device: string, options: ScsiCommandOptions): Promise<ScsiInquiry>;
+  testUnitReady(device: string, options: ScsiCommandOptions): Promise<void>;
+  /** READ CAPACITY(16). */
+  readCapacity(device: string, options: ScsiCommandOptions): Promise<Capacity>;
+  /** READ(16) of `blocks` logical blocks of `blockSize` bytes at `lba`. */
+  read(device: string, lba: number, blocks: number, blockSize: number, options: ScsiWriteOptions): Promise<Buffer>;
+  /** WRITE(16) of whole blocks at `lba`, with FUA unless `fua: false`. */
+  write(device: string, lba: number, data: Buffer, blockSize: number, options: ScsiWriteOptions): Promise<void>;
+  /** PERSISTENT RESERVE IN, READ KEYS. */
+  readKeys(device: string, options: ScsiCommandOptions): Promise<PrKeys>;
+  /** PERSISTENT RESERVE IN, READ RESERVATION. */
+  readReservation(device: string, options: ScsiCommandOptions): Promise<PrReservation>;
+  /** REGISTER: `currentKey` 0n when not registered; `newKey` 0n unregisters. */
+  register(device: string, currentKey: bigint, newKey: bigint, options: ScsiCommandOptions): Promise<void>;
+  /** REGISTER AND IGNORE EXISTING KEY. */
+  registerAndIgnoreExistingKey(device: string, newKey: bigint, options: ScsiCommandOptions): Promise<void>;
+  reserve(device: string, key: bigint, type: PrType, options: ScsiCommandOptions): Promise<void>;
+  release(device: string, key: bigint, type: PrType, options: ScsiCommandOptions): Promise<void>;
+  clear(device: string, key: bigint, options: ScsiCommandOptions): Promise<void>;
+  /** PREEMPT (or PREEMPT AND ABORT with `abort: true`) the registrations holding `victimKey`. */
+  preempt(device: string, key: bigint, victimKey: bigint, type: PrType, options: ScsiCommandOptions & { abort?: boolean }): Promise<void>;
+}
+
+/**
+ * Block I/O that bypasses the page cache (O_DIRECT; writes with O_DSYNC), on a thread of its own
+ * with a time limit: the fallback where SG_IO does not apply (a loop device). Offsets and
+ * lengths are multiples of 512.
+ */
+export interface DirectBlockIo {
+  read(device: string, offset: number, length: number, timeoutMs: number): Promise<Buffer>;
+  write(device: string, offset: number, data: Buffer, timeoutMs: number): Promise<void>;
 }
 
 export interface Platform {
@@ -145,4 +257,7 @@ export interface Platform {
   mountHolders: MountHolders;
   /** Read and write probes of a mounted file system (mounts.ts). */
   fsProbe: FsProbe;
+  scheduling: Scheduling;
+  scsi: ScsiGeneric;
+  directIo: DirectBlockIo;
 }

@@ -54,6 +54,10 @@ interface HangableDir {
   hangBeforeCommit(): void;
   /** Hold the writes in their rename, i.e. after the commit point. */
   hangInRename(): void;
+  /** Hold the writes in write(2) of their temp file (or of an append). */
+  hangInWrite(): void;
+  /** Calls held now stay held until release(); later calls pass. */
+  holdOnlyStuck(): void;
   release(): void;
 }
 
@@ -130,6 +134,8 @@ async function memorySubject(): Promise<Subject> {
       files: view('/mnt/stall/state'),
       hangBeforeCommit: () => p.kernel.hang('/mnt/stall/state', 'close'),
       hangInRename: () => p.kernel.hang('/mnt/stall/state', 'rename'),
+      hangInWrite: () => p.kernel.hang('/mnt/stall/state', 'write'),
+      holdOnlyStuck: () => p.kernel.holdOnlyStuck('/mnt/stall/state'),
       release: () => p.kernel.release('/mnt/stall/state'),
     },
     existingFile: '/srv/data/file.txt',
@@ -178,6 +184,8 @@ async function linuxSubject(): Promise<Subject> {
         files: linuxView(fuse.backingDir),
         hangBeforeCommit: () => fuse.hang(['fsync']),
         hangInRename: () => fuse.hang(['rename']),
+        hangInWrite: () => fuse.hang(['write']),
+        holdOnlyStuck: () => fuse.holdOnlyStuck(),
         release: () => fuse.release(),
       };
     }
@@ -355,7 +363,7 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       const missing = await settle(s.platform.durableFiles.writeAtomic(join(f.dir, 'no-such-dir', 'x.json'), 'x', { mode: 0o600, timeoutMs: 5000 }));
       expect(missing.error).toBeInstanceOf(SysError);
       expect(missing.error).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'open', commitStarted: false });
-      expect((missing.error as SysError).path).toBe(join(f.dir, 'no-such-dir', `.tmp-x.json.${process.pid}`));
+      expect((missing.error as SysError).path).toMatch(new RegExp(`^${join(f.dir, 'no-such-dir')}/\\.tmp-x\\.json\\.${process.pid}\\.\\d+$`));
       // A directory where the file should go: everything succeeds up to the rename.
       f.mkdir('in-the-way');
       const blocked = await settle(s.platform.durableFiles.writeAtomic(join(f.dir, 'in-the-way'), 'x', { mode: 0o600, timeoutMs: 5000 }));
@@ -404,6 +412,70 @@ describe.each(implementations)('platform contract: %s', (_name, makeSubject) => 
       expect(h.files.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
       await df.writeAtomic(target, 'generation 3\n', { mode: 0o600, timeoutMs: 5000 });
       expect(h.files.read('lcd.json')!.toString()).toBe('generation 3\n');
+    });
+
+    it('gives a stuck old write its own temp file: a newer write succeeds meanwhile and stays intact once the old one is let go', async (ctx) => {
+      if (typeof s.hangableDir === 'string') return ctx.skip(s.hangableDir);
+      const h = s.hangableDir;
+      const target = join(h.dir, 'generations.json');
+      const df = s.platform.durableFiles;
+      await df.writeAtomic(target, 'generation 1\n', { mode: 0o600, timeoutMs: 5000 });
+      const key = df.keyFor(target);
+      h.hangInWrite();
+      try {
+        const old = await settle(df.writeAtomic(target, 'generation 2, the old write, much longer than the newer one\n', { mode: 0o600, timeoutMs: 300 }));
+        expect(old.error).toMatchObject({ code: 'EPROBETIMEOUT', commitStarted: false });
+        expect(df.stuck(key)).toBe(1);
+        h.holdOnlyStuck(); // the old write stays in the kernel; new calls pass
+        await df.writeAtomic(target, 'generation 3\n', { mode: 0o600, timeoutMs: 5000 });
+        expect(h.files.read('generations.json')!.toString()).toBe('generation 3\n');
+        expect(df.stuck(key)).toBe(1);
+      } finally {
+        h.release();
+      }
+      await until('stuck write reclaimed', () => df.stuck(key) === 0);
+      // The old write finished its write(2) into its own temp file, saw it was abandoned and removed it.
+      expect(h.files.read('generations.json')!.toString()).toBe('generation 3\n');
+      expect(h.files.list().filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    });
+
+    it('appends durably to an existing file; an append held in its write times out with commitStarted and lands once let go', async (ctx) => {
+      const f = s.files;
+      const target = join(f.dir, 'journal.log');
+      const df = s.platform.durableFiles;
+      const missing = await settle(df.append(target, 'x\n', { timeoutMs: 5000 }));
+      expect(missing.error).toMatchObject({ code: 'ENOENT', syscall: 'open', commitStarted: false });
+      await df.writeAtomic(target, '', { mode: 0o600, timeoutMs: 5000 });
+      await df.append(target, 'one\n', { timeoutMs: 5000 });
+      await df.append(target, Buffer.from('two\n'), { timeoutMs: 5000 });
+      expect(f.read('journal.log')!.toString()).toBe('one\ntwo\n');
+      if (typeof s.hangableDir === 'string') return ctx.skip(s.hangableDir);
+      const h = s.hangableDir;
+      const journal = join(h.dir, 'journal.log');
+      await df.writeAtomic(journal, 'one\n', { mode: 0o600, timeoutMs: 5000 });
+      const key = df.keyFor(journal);
+      h.hangInWrite();
+      try {
+        const r = await settle(df.append(journal, 'two\n', { timeoutMs: 300 }));
+        expect(r.error).toMatchObject({ code: 'EPROBETIMEOUT', syscall: 'write', commitStarted: true });
+      } finally {
+        h.release();
+      }
+      await until('stuck append reclaimed', () => df.stuck(key) === 0);
+      expect(h.files.read('journal.log')!.toString()).toBe('one\ntwo\n');
+    });
+
+    it('locks a file exclusively: a second lock is refused with the holder\'s pid until the first is released', () => {
+      const lockFile = join(s.files.dir, 'state.lock');
+      const df = s.platform.durableFiles;
+      const first = df.tryLockExclusive(lockFile);
+      expect('release' in first).toBe(true);
+      expect(df.tryLockExclusive(lockFile)).toEqual({ heldByPid: process.pid });
+      expect(s.files.read('state.lock')!.toString()).toBe(`${process.pid}\n`);
+      (first as { release(): void }).release();
+      const again = df.tryLockExclusive(lockFile);
+      expect('release' in again).toBe(true);
+      (again as { release(): void }).release();
     });
 
     it('says commitStarted when the deadline passes during the rename, and the new file lands once released', async (ctx) => {

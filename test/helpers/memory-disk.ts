@@ -28,6 +28,11 @@ export function memoryDisk(...dirs: string[]): MemoryDisk {
       await mem.writeAtomic(path, data, options);
       fs.writeFileSync(path, data, { mode: options.mode });
     },
+    append: async (path, data, options) => {
+      await mem.append(path, data, options);
+      fs.appendFileSync(path, data);
+    },
+    tryLockExclusive: (path) => mem.tryLockExclusive(path),
   };
   return { memory: platform, platform: { ...platform, durableFiles: files }, files };
 }

@@ -53,6 +53,8 @@ describe('seed 002: re-extending a hierarchy to a reinstalled server', () => {
     c.killNode(GPL.name);
     await c.waitExit(GPL.name);
     rmSync(join(c.nodeDir(GPL.name), 'state'), { recursive: true, force: true });
+    // A reinstalled OS has no trace of the old node beside its state directory either.
+    rmSync(join(c.nodeDir(GPL.name), '.state.vigil-lcd-initialised'), { force: true });
     mkdirSync(join(c.nodeDir(GPL.name), 'state'), { mode: 0o700 });
     await c.waitFor(async () => (await alive(BEN.name, GPL.name)) === 'DEAD', 20_000, 'BENHOGAN to see GPLAYER dead');
     // Nothing moves: the hierarchy runs on the survivor.

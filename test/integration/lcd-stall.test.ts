@@ -1,9 +1,12 @@
 // The LCD on a disk that stops answering, for real: its state directory lives on the fusehang
-// mount, whose write and fsync calls are held in the FUSE daemon (the writing thread sleeps in
-// the kernel as on a stalled disk). A change must reject within its time limit while the event
-// loop keeps running (heartbeat timers fire), nothing reaches lcd.json, further changes are
-// refused at once while the write is stuck, and all works again once the kernel lets it go.
-// The numbers are printed so they can be quoted.
+// mount, whose calls are held in the FUSE daemon (the writing thread sleeps in the kernel as on
+// a stalled disk). Held before the journal append's commit point (its open), a change must
+// reject within its time limit while the event loop keeps running (heartbeat timers fire),
+// nothing reaches the disk, further changes are refused at once while the write is stuck, and
+// all works again once the kernel lets it go. Held after it (write, fdatasync), the change is
+// kept with a warning, and the first write after the release rewrites the database (a
+// compaction) rather than append behind a record of unknown end. The numbers are printed so
+// they can be quoted.
 import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +56,9 @@ describe.skipIf(skipReason !== undefined)(`LCD on a stalled disk (FUSE)${skipRea
     const backing = join(fuse.backingDir, 'state');
     const lcd = Lcd.open({ dir: stateDir, localSystem: 'alpha', files: createLinuxPlatform().durableFiles, writeTimeoutMs: LIMIT_MS });
     await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
-    const diskBefore = readFileSync(join(backing, 'lcd.json'), 'utf8');
+    // Both files: a change goes to the journal.
+    const disk = () => ['lcd.json', 'lcd.journal'].map((n) => readFileSync(join(backing, n), 'utf8')).join('\0');
+    const diskBefore = disk();
 
     // As in the probe-hang scenario: measure our event loop, not CPU contention from other jobs.
     const niceBefore = getPriority();
@@ -66,20 +71,20 @@ describe.skipIf(skipReason !== undefined)(`LCD on a stalled disk (FUSE)${skipRea
     let ticks = 0;
     const heartbeat = setInterval(() => ticks++, 10);
     try {
-      fuse.hang(['write', 'fsync']);
+      fuse.hang(['open']); // the append's open: before its commit point
       loopDelay.enable();
       const stuck = await settle(lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app' }));
       const ticksDuringStall = ticks;
       const refused = await settle(lcd.setSwitchback('a', 'automatic'));
       loopDelay.disable();
-      const diskDuringStall = readFileSync(join(backing, 'lcd.json'), 'utf8');
+      const diskDuringStall = disk();
       const memoryHasAbandonedChange = lcd.getInstance('b') !== undefined;
 
       fuse.release();
       const releasedAt = performance.now();
       while (lcd.stalled && performance.now() - releasedAt < 10_000) await new Promise((res) => setTimeout(res, 5));
       const reclaimMs = performance.now() - releasedAt;
-      const diskAfterRelease = readFileSync(join(backing, 'lcd.json'), 'utf8');
+      const diskAfterRelease = disk();
       const tempFilesAfterRelease = readdirSync(backing).filter((n) => n.startsWith('.tmp-'));
       await lcd.createInstance({ tag: 'c', id: '/c', app: 'gen', type: 'app' });
       const landed = Lcd.readFile(join(backing, 'lcd.json'))!.instances.map((i) => i.tag);
@@ -148,5 +153,34 @@ describe.skipIf(skipReason !== undefined)(`LCD on a stalled disk (FUSE)${skipRea
   it('writes again once the stuck thread is reclaimed', () => {
     expect(r.reclaimMs).toBeLessThan(5000);
     expect(r.writeAfterReleaseLanded).toBe(true);
+  });
+
+  it('held after the commit point (the append\'s write): kept with a warning, refused while stuck, and the next write compacts', async () => {
+    const stateDir = join(fuse!.rwDir, 'state2');
+    const backing = join(fuse!.backingDir, 'state2');
+    const warnings: string[] = [];
+    const lcd = Lcd.open({ dir: stateDir, localSystem: 'alpha', files: createLinuxPlatform().durableFiles, writeTimeoutMs: LIMIT_MS, onWarning: (m) => warnings.push(m) });
+    await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
+    fuse!.hang(['write', 'fsync']);
+    let kept: Awaited<ReturnType<typeof settle>>;
+    try {
+      kept = await settle(lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app' }));
+      expect(kept.error).toBeUndefined();
+      expect(kept.ms).toBeGreaterThanOrEqual(LIMIT_MS - 1);
+      expect(kept.ms).toBeLessThan(LIMIT_MS + 100);
+      expect(warnings).toEqual(['LCD write of "ins_create b" did not confirm durability; it is kept in memory and written again with the next change or lcdsync']);
+      expect(lcd.getInstance('b')).toBeDefined();
+      expect(lcd.isDirty).toBe(true);
+      expect((await settle(lcd.setSwitchback('a', 'automatic'))).error).toBeInstanceOf(LcdStalledError);
+    } finally {
+      fuse!.release();
+    }
+    const releasedAt = performance.now();
+    while (lcd.stalled && performance.now() - releasedAt < 10_000) await new Promise((res) => setTimeout(res, 5));
+    expect(Lcd.readFile(join(backing, 'lcd.json'))!.instances.map((i) => i.tag)).toEqual(['a', 'b']); // the record landed
+    await lcd.createInstance({ tag: 'c', id: '/c', app: 'gen', type: 'app' });
+    expect(readFileSync(join(backing, 'lcd.journal'), 'utf8')).toBe(''); // compacted, not appended behind it
+    expect(Lcd.readFile(join(backing, 'lcd.json'))).toEqual(lcd.snapshot());
+    expect(lcd.isDirty).toBe(false);
   });
 });

@@ -10,13 +10,20 @@ import { Agent, type Subsystem } from '../../src/daemon/agent.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { memoryDisk } from '../helpers/memory-disk.js';
 
+let root: string;
 let dir: string;
-beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-'))));
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+// One memory "machine" per test: two agents on the same state directory share its locks.
+let disk: ReturnType<typeof memoryDisk>;
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-agent-'));
+  dir = path.join(root, 'state'); // vigild keeps a marker beside its state directory
+  disk = memoryDisk(dir);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 function agent(): Agent {
   const { config } = buildConfig({ VIGIL_NODE_NAME: 'alpha', VIGIL_STATE_DIR: dir });
-  return new Agent(config, pino({ level: 'silent' }), { platform: memoryDisk(dir).platform });
+  return new Agent(config, pino({ level: 'silent' }), { platform: disk.platform });
 }
 
 function recorder(events: string[], name: string, failStart = false): Subsystem {
@@ -68,5 +75,23 @@ describe('Agent', () => {
     await a.start();
     await a.stop();
     expect(ev).toEqual(['start one', 'start three', 'stop three', 'stop one']);
+  });
+});
+
+describe('Agent and its state directory', () => {
+  it('holds the state directory (a second agent on it is refused) and refuses an empty one of an initialised node', async () => {
+    const a = agent();
+    expect(() => agent()).toThrow(`the LCD in ${dir} is in use by process ${process.pid}`);
+    await a.stop();
+    // The state file system "not mounted": the directory is empty, the marker beside it remains.
+    fs.renameSync(dir, `${dir}.elsewhere`);
+    fs.mkdirSync(dir);
+    expect(() => agent()).toThrow(/is missing \(the directory holds no database, but .*\.state\.vigil-lcd-initialised says one was created there\)/);
+    expect(fs.readdirSync(dir).filter((n) => n !== 'lcd.lock')).toEqual([]); // no database created
+    fs.rmSync(dir, { recursive: true });
+    fs.renameSync(`${dir}.elsewhere`, dir);
+    const back = agent();
+    expect(back.lcd.systems().map((s) => s.name)).toEqual(['alpha']);
+    await back.stop();
   });
 });

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/common/config.js';
 import { Agent } from '../../src/daemon/agent.js';
 import { lcdFlushSubsystem } from '../../src/daemon/lcd-flush.js';
+import { memoryDiskState, seedMemoryDisk } from '../helpers/lcd-memory-disk.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { createMemoryPlatform } from '../../src/platform/memory/index.js';
 import { waitFor } from '../../scripts/lib/wait.js';
@@ -28,14 +29,17 @@ describe('lcd-flush', () => {
     const files: DurableFiles = {
       keyFor: (p) => mem.durableFiles.keyFor(p),
       stuck: (k) => mem.durableFiles.stuck(k),
-      writeAtomic: (p, d, o) => {
+      tryLockExclusive: (p) => mem.durableFiles.tryLockExclusive(p),
+      writeAtomic: (p, d, o) => mem.durableFiles.writeAtomic(p, d, o),
+      append: (p, d, o) => {
         attempts++;
-        return mem.durableFiles.writeAtomic(p, d, o);
+        return mem.durableFiles.append(p, d, o);
       },
     };
     const lines: { level: string; msg: string }[] = [];
     const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: string; msg: string }) });
     const lcd = Lcd.open({ dir, localSystem: 'alpha', files, writeTimeoutMs: 50 });
+    seedMemoryDisk(mem.kernel, dir);
     const { config } = buildConfig({ VIGIL_NODE_NAME: 'alpha', VIGIL_STATE_DIR: dir });
     const flush = lcdFlushSubsystem(new Agent(config, log, { platform: mem, lcd }), 20);
     flush.start();
@@ -58,7 +62,7 @@ describe('lcd-flush', () => {
       await until('the flush after release', () => !lcd.isDirty);
       expect(attempts).toBe(stuckAttempts + 1);
       expect(lines.some((l) => /periodic LCD flush resumed/.test(l.msg))).toBe(true);
-      expect(JSON.parse(mem.kernel.readFile(lcd.file).toString()).systems[0].state).toBe('ALIVE');
+      expect(memoryDiskState(mem.kernel, dir)!.systems[0]!.state).toBe('ALIVE');
     } finally {
       flush.stop();
       mem.kernel.clearFaults();

@@ -12,6 +12,7 @@ import { ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
 import type { DurableFiles } from '../../src/platform/platform.js';
+import { memoryDiskState, seedMemoryDisk } from '../helpers/lcd-memory-disk.js';
 import { migrate } from '../../src/lcd/migrations.js';
 import { commPathKey } from '../../src/lcd/schema.js';
 import { errorOf } from '../helpers/errors.js';
@@ -52,6 +53,7 @@ describe('Lcd.open', () => {
   });
   it('validates what it loads: torn JSON, bad records and broken invariants are errors, not silently used', () => {
     Lcd.open({ dir, localSystem: 'alpha', files });
+    fs.rmSync(path.join(dir, 'lcd.json.1')); // no kept generation to fall back on (see below for that)
     const good = fs.readFileSync(file(), 'utf8');
     fs.writeFileSync(file(), good.slice(0, good.length / 2));
     expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files })).message).toMatch(/not valid JSON/);
@@ -66,9 +68,11 @@ describe('Lcd.open', () => {
   });
   it('removes temp files a crashed writer left behind', () => {
     Lcd.open({ dir, localSystem: 'alpha', files });
-    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.12345'), '{"torn":');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.12345.7'), '{"torn":');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.journal.12345.8'), '');
+    fs.writeFileSync(path.join(dir, '.tmp-lcd.json.2.12345.9'), '{');
     Lcd.open({ dir, localSystem: 'alpha', files });
-    expect(fs.readdirSync(dir)).toEqual(['lcd.json']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['lcd.initialised', 'lcd.journal', 'lcd.json', 'lcd.json.1']);
   });
 });
 
@@ -156,6 +160,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
       started: 0,
       keyFor: (p) => mem.durableFiles.keyFor(p),
       stuck: (k) => mem.durableFiles.stuck(k),
+      tryLockExclusive: (p) => mem.durableFiles.tryLockExclusive(p),
       async writeAtomic(p, data, o) {
         writer.started++;
         writer.maxInFlight = Math.max(writer.maxInFlight, ++inFlight);
@@ -165,20 +170,25 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
           inFlight--;
         }
       },
+      async append(p, data, o) {
+        writer.maxInFlight = Math.max(writer.maxInFlight, ++inFlight);
+        try {
+          await mem.durableFiles.append(p, data, o);
+        } finally {
+          inFlight--;
+        }
+      },
     };
   });
   afterEach(() => mem.kernel.clearFaults());
 
-  const open = (writeTimeoutMs = 5000) =>
-    Lcd.open({ dir, localSystem: 'alpha', files: writer, writeTimeoutMs, onWarning: (message, details) => warnings.push({ message, details }) });
-  /** The LCD as the memory "disk" holds it, undefined before its first write there. */
-  const onDisk = () => {
-    try {
-      return JSON.parse(mem.kernel.readFile(file()).toString()) as ReturnType<Lcd['snapshot']>;
-    } catch {
-      return undefined;
-    }
+  const open = (writeTimeoutMs = 5000) => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files: writer, writeTimeoutMs, onWarning: (message, details) => warnings.push({ message, details }) });
+    seedMemoryDisk(mem.kernel, dir);
+    return lcd;
   };
+  /** The LCD as the memory "disk" holds it (snapshot + journal). */
+  const onDisk = () => memoryDiskState(mem.kernel, dir);
   const until = async (what: string, cond: () => boolean) => {
     const start = Date.now();
     while (!cond()) {
@@ -209,7 +219,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     const before = lcd.snapshot();
     const seen: LcdChange[] = [];
     lcd.onChange((c) => seen.push(c));
-    mem.kernel.failWith(dir, 'EIO', 'fsync');
+    mem.kernel.failWith(dir, 'EIO', 'open'); // before the append's commit point
     const err = (await rejection(lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app' }))) as VigilError;
     expect(err).toBeInstanceOf(VigilError);
     expect(err.message).toMatch(/could not write the LCD .*lcd\.json; "ins_create b" was not made: EIO/);
@@ -259,7 +269,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     await until('the stuck write to be reclaimed', () => !lcd.stalled);
     // The abandoned write did not rename: the disk still holds the state before it.
     expect(onDisk()).toEqual(before);
-    expect(mem.kernel.list(dir)).toEqual(['lcd.json']);
+    expect(mem.kernel.list(dir)).toEqual(['lcd.journal', 'lcd.json']);
     await lcd.setSwitchback('a', 'automatic');
     expect(await lcd.sync()).toBe(false); // that write carried the whole document, runtime state included
     const disk = onDisk()!;
@@ -271,7 +281,7 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
   it('a write that timed out after its commit point is published, kept dirty and warned about; the next write makes disk and memory agree', async () => {
     const lcd = open(100);
     await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
-    mem.kernel.hang(dir, 'rename');
+    mem.kernel.hang(dir, 'write'); // the append's write: after its commit point
     const seen: LcdChange[] = [];
     lcd.onChange((c) => seen.push(c));
     await lcd.setInstanceState('a', 'ISP', 'brought up');
@@ -283,16 +293,18 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     expect(lcd.writeFailures.timeout).toBe(1);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.message).toMatch(/"ins_setstate a ISP" did not confirm durability/);
-    expect(warnings[0]!.details.error).toMatch(/rename had started/);
+    expect(warnings[0]!.details.error).toMatch(/append had started/);
     expect(onDisk()!.instances[0]!.state).toBe('OSU');
     await expect(lcd.setInstanceState('a', 'OSU')).rejects.toBeInstanceOf(LcdStalledError);
 
     mem.kernel.release(dir);
     await until('the stuck rename to be reclaimed', () => !lcd.stalled);
-    expect(onDisk()!.instances[0]!.state).toBe('ISP'); // the rename went through after all
-    expect(await lcd.sync()).toBe(true);
+    expect(onDisk()!.instances[0]!.state).toBe('ISP'); // the append went through after all
+    expect(await lcd.sync()).toBe(true); // not appended behind an uncertain record: a compaction
     expect(lcd.isDirty).toBe(false);
     expect(onDisk()).toEqual(lcd.snapshot());
+    expect(mem.kernel.readFile(path.join(dir, 'lcd.journal')).length).toBe(0);
+    expect(JSON.parse(mem.kernel.readFile(file()).toString())).toEqual(lcd.snapshot());
   });
 
   it('keeps runtime state that changed while a write was in flight', async () => {
@@ -326,5 +338,209 @@ describe('writes through DurableFiles (memory writer with faults)', () => {
     expect(lcd.getInstance('a')!.state).toBe('ISP');
     expect(onDisk()!.instances[0]!.state).toBe('ISP');
     await expect(lcd.setInstanceState('gone', 'ISP')).rejects.toThrow(/resource "gone" does not exist/);
+  });
+});
+
+// The journal and its compaction, the kept generations and the fallback, the marker and the
+// lock, on the real disk through the real durable writer.
+describe('journal, generations, marker and lock', () => {
+  const journal = () => path.join(dir, 'lcd.journal');
+  const add = (lcd: Lcd, n: number) => lcd.createInstance({ tag: `r${n}`, id: `/r/${n}`, app: 'gen', type: 'app' });
+
+  it('a change appends one record of what it changed; lcd.json is not rewritten; a reopen replays the journal', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 0; n < 20; n++) await add(lcd, n);
+    const snapshot = fs.readFileSync(file(), 'utf8');
+    const before = fs.statSync(journal()).size;
+    await lcd.setInstanceInfo('r7', 'changed');
+    expect(fs.readFileSync(file(), 'utf8')).toBe(snapshot);
+    const lines = fs.readFileSync(journal(), 'utf8').split('\n').filter(Boolean);
+    const last = JSON.parse(lines[lines.length - 1]!.slice(9));
+    expect(last).toEqual({ g: lcd.generation, ops: [{ c: 'instances', put: expect.objectContaining({ tag: 'r7', info: 'changed' }) }] });
+    expect(fs.statSync(journal()).size - before).toBeLessThan(400);
+    lcd.close();
+    const again = Lcd.open({ dir, localSystem: 'alpha', files });
+    expect(again.snapshot()).toEqual(lcd.snapshot());
+    expect(again.recovery).toBeUndefined();
+  });
+
+  it('compacts once the journal is as large as the snapshot: lcd.json holds the latest generation, the journal is emptied, a copy is kept', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files, compactAtJournalBytes: 1 });
+    for (let n = 0; n < 6; n++) await add(lcd, n);
+    await lcd.idle();
+    expect(lcd.compactions).toBeGreaterThan(0);
+    const latest = Lcd.readFile(file())!;
+    expect(latest).toEqual(lcd.snapshot());
+    expect(fs.readdirSync(dir).filter((n) => /^lcd\.json\.\d$/.test(n)).length).toBeGreaterThan(1);
+    // The order of records survives replacements and removals through journal and compaction.
+    await lcd.setSwitchback('r2', 'automatic');
+    await lcd.removeInstances([{ system: 'alpha', tag: 'r1' }]);
+    await add(lcd, 99);
+    lcd.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => i.tag)).toEqual(['r0', 'r2', 'r3', 'r4', 'r5', 'r99']);
+  });
+
+  it('journals exactly what a change did, whatever its shape: replaced in place (same or new key), appended, removed, reordered', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 0; n < 4; n++) await add(lcd, n);
+    const rec = (tag: string) => ({ system: 'alpha', tag, id: `/x/${tag}`, app: 'gen', type: 'app', switchback: 'intelligent' as const, state: 'OSU' as const, info: '', reason: '' });
+    await lcd.mutate('new key in place', (d) => void (d.instances[1] = rec('renamed')));
+    await lcd.mutate('replace and append', (d) => {
+      d.instances[0] = { ...d.instances[0]!, info: 'changed' };
+      d.instances.push(rec('appended'));
+    });
+    await lcd.mutate('swap', (d) => void ([d.instances[2], d.instances[3]] = [d.instances[3]!, d.instances[2]!]));
+    await lcd.mutate('remove one', (d) => void (d.instances = d.instances.filter((i) => i.tag !== 'r0')));
+    const expected = lcd.snapshot();
+    expect(expected.instances.map((i) => i.tag)).toEqual(['renamed', 'r3', 'r2', 'appended']);
+    lcd.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).snapshot()).toEqual(expected);
+  });
+
+  it('ignores a record a crash cut short and compacts before the next append', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    const committed = lcd.snapshot();
+    lcd.close();
+    fs.appendFileSync(journal(), '0123abcd {"g":2,"ops":[{"c":"instances","put":{"system":"al'); // torn, no newline
+    const reopened = Lcd.open({ dir, localSystem: 'alpha', files });
+    expect(reopened.snapshot()).toEqual(committed);
+    expect(reopened.recovery).toBeUndefined(); // a torn tail is a crash, not damage
+    await add(reopened, 2);
+    expect(fs.readFileSync(journal(), 'utf8')).toBe(''); // rewritten, not appended behind the torn line
+    reopened.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => i.tag)).toEqual(['r1', 'r2']);
+  });
+
+  it('a damaged line inside the journal: runs with the valid part, loudly', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    for (let n = 1; n <= 3; n++) await add(lcd, n);
+    lcd.close();
+    const lines = fs.readFileSync(journal(), 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"r2"', '"r9"'); // a flipped byte: the checksum no longer matches
+    fs.writeFileSync(journal(), lines.join('\n'));
+    const warnings: string[] = [];
+    const reopened = Lcd.open({ dir, localSystem: 'alpha', files, onWarning: (m) => warnings.push(m) });
+    expect(reopened.instances().map((i) => i.tag)).toEqual(['r1']);
+    expect(reopened.recovery).toMatchObject({ reason: 'line 2 of the journal is damaged (checksum mismatch); 1 later line(s) dropped', generation: 1 });
+    expect(warnings[0]).toMatch(/was damaged or incomplete; running with generation 1/);
+    // Repaired at once: the rebuilt state is lcd.json, the damaged files are kept aside.
+    expect(Lcd.readFile(file())!.instances.map((i) => i.tag)).toEqual(['r1']);
+    expect(fs.readFileSync(path.join(dir, 'lcd.journal.damaged'), 'utf8')).toBe(lines.join('\n'));
+  });
+
+  it('a damaged lcd.json: falls back to the newest valid kept generation plus the journal, loudly; none valid is an error', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files, compactAtJournalBytes: 1 });
+    for (let n = 0; n < 8; n++) await add(lcd, n);
+    await lcd.idle();
+    await lcd.setInstanceInfo('r3', 'after the last compaction');
+    const state = lcd.snapshot();
+    lcd.close();
+    fs.writeFileSync(file(), '{"version": 1, "generation": 7, "loc'); // damaged
+    const warnings: string[] = [];
+    const back = Lcd.open({ dir, localSystem: 'alpha', files, onWarning: (m) => warnings.push(m) });
+    expect(back.snapshot()).toEqual(state);
+    expect(back.recovery!.reason).toMatch(/not valid JSON/);
+    expect(back.recovery!.source).toMatch(/^lcd\.json\.\d$/);
+    expect(warnings).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'lcd.json.damaged'), 'utf8')).toBe('{"version": 1, "generation": 7, "loc');
+    await back.setInstanceInfo('r4', 'after the repair');
+    back.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).recovery).toBeUndefined();
+    for (const n of fs.readdirSync(dir)) if (/^lcd\.json(\.\d)?$/.test(n)) fs.writeFileSync(path.join(dir, n), 'garbage');
+    expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files })).message).toMatch(/not valid JSON/);
+  });
+
+  it('a missing lcd.json on an initialised node is an error; recover and fresh are explicit', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    lcd.close();
+    fs.rmSync(file());
+    const err = thrown(() => Lcd.open({ dir, localSystem: 'alpha', files }));
+    expect(err.message).toMatch(/the LCD in .* is missing \(.*lcd\.json does not exist; found lcd\.initialised, lcd\.journal, lcd\.json\.1\), but this node's database was created there before/);
+    expect(fs.existsSync(file())).toBe(false);
+    const recovered = Lcd.open({ dir, localSystem: 'alpha', files, start: 'recover' });
+    expect(recovered.instances().map((i) => i.tag)).toEqual(['r1']);
+    expect(recovered.recovery).toMatchObject({ source: 'lcd.json.1' });
+    recovered.close();
+    expect(thrown(() => Lcd.open({ dir, localSystem: 'alpha', files, start: 'fresh' })).message).toMatch(/--lcd-init: the LCD .* exists/);
+    fs.rmSync(file());
+    const fresh = Lcd.open({ dir, localSystem: 'alpha', files, start: 'fresh' });
+    expect(fresh.instances()).toEqual([]);
+    expect(fresh.generation).toBe(0);
+    // Only the marker makes the difference: without it (and without leftovers) a start is a first start.
+    fresh.close();
+    for (const n of fs.readdirSync(dir)) fs.rmSync(path.join(dir, n));
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).generation).toBe(0);
+  });
+
+  it('holds the state directory exclusively with lock: a second open is refused naming the pid, until close()', () => {
+    const a = Lcd.open({ dir, localSystem: 'alpha', files, lock: true });
+    const err = thrown(() => Lcd.open({ dir, localSystem: 'alpha', files, lock: true }));
+    expect(err.message).toBe(`the LCD in ${dir} is in use by process ${process.pid} (lock ${path.join(dir, 'lcd.lock')}); only one vigild may run on a state directory`);
+    a.close();
+    Lcd.open({ dir, localSystem: 'alpha', files, lock: true }).close();
+  });
+
+  it('a change must replace committed records, not edit them: an edit in place is refused and changes nothing', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await add(lcd, 1);
+    await expect(lcd.mutate('edit in place', (d) => void (d.instances[0]!.info = 'x'))).rejects.toThrow(TypeError);
+    expect(lcd.getInstance('r1')!.info).toBe('');
+  });
+});
+
+describe('checks of a change that touches only instances (the fast path) agree with the full check', () => {
+  it('refuses duplicates, unknown systems and removals that dependencies or equivalencies still need, with the full check\'s messages', async () => {
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await lcd.createSystem({ name: 'beta' });
+    await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
+    await lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app' });
+    await lcd.createDependency({ parentTag: 'a', childTag: 'b' });
+    await lcd.createInstance({ tag: 'e', id: '/e', app: 'gen', type: 'app' });
+    await lcd.createEquivalency({ tag: 'e', otherSystem: 'beta', otherTag: 'e', priority: 1, otherPriority: 2 });
+    const before = lcd.snapshot();
+    const dupTag = (await rejection(lcd.createInstance({ tag: 'a', id: '/other', app: 'gen', type: 'app' }))) as VigilError;
+    expect([dupTag.number, dupTag.message]).toEqual([14, 'resource with tag "a" already exists on system "alpha"']);
+    const dupId = (await rejection(lcd.createInstance({ tag: 'z', id: '/a', app: 'gen', type: 'app' }))) as VigilError;
+    expect([dupId.number, dupId.message]).toEqual([14, 'resource with ID "/a" already exists on system "alpha"']);
+    await expect(lcd.createInstance({ tag: 'x', id: '/x', app: 'gen', type: 'app', system: 'nowhere' })).rejects.toThrow('resource "x" belongs to unknown system "nowhere"');
+    const dropChild = (d: ReturnType<Lcd['snapshot']>, tag: string) => void (d.instances = d.instances.filter((i) => i.tag !== tag));
+    await expect(lcd.mutate('drop b', (d) => dropChild(d, 'b'))).rejects.toThrow('resource "b" does not exist on system "alpha"');
+    await expect(lcd.mutate('drop e', (d) => dropChild(d, 'e'))).rejects.toThrow('resource "e" does not exist on system "alpha"');
+    // A replaced id that collides with another instance's.
+    await expect(lcd.mutate('re-id', (d) => void (d.instances[0] = { ...d.instances[0]!, id: '/b' }))).rejects.toThrow('resource with ID "/b" already exists');
+    expect(lcd.snapshot()).toEqual(before);
+    // And what is valid passes: a replacement, a removal nothing needs, a new instance.
+    await lcd.setInstanceInfo('b', 'fine');
+    await lcd.removeInstances([{ system: 'alpha', tag: 'a' }]);
+    await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app' });
+    lcd.close();
+    expect(Lcd.open({ dir, localSystem: 'alpha', files }).instances().map((i) => [i.tag, i.info])).toEqual([['b', 'fine'], ['e', ''], ['a', '']]);
+  });
+});
+
+describe('Lcd.current() and the hierarchy engine view built on it', () => {
+  it('current() is the committed document (frozen records, replaced on change); engineConfig follows every change', async () => {
+    const { engineConfig } = await import('../../src/hierarchy/lcd-view.js');
+    const lcd = Lcd.open({ dir, localSystem: 'alpha', files });
+    await lcd.createInstance({ tag: 'a', id: '/a', app: 'gen', type: 'app', info: '{"restart":"/bin/a"}' });
+    await lcd.createInstance({ tag: 'b', id: '/b', app: 'gen', type: 'app', info: 'free text' });
+    const before = lcd.current();
+    expect(Object.isFrozen(before.instances[0])).toBe(true);
+    expect(engineConfig(lcd).resources.map((r) => [r.tag, r.info])).toEqual([
+      ['a', { restart: '/bin/a' }],
+      ['b', { text: 'free text' }],
+    ]);
+    await lcd.setInstanceInfo('a', '{"restart":"/bin/a2"}');
+    expect(lcd.current().instances[1]).toBe(before.instances[1]); // untouched record: the same object
+    expect(lcd.current().instances[0]).not.toBe(before.instances[0]);
+    const config = engineConfig(lcd);
+    expect(config.resources.map((r) => [r.tag, r.info])).toEqual([
+      ['a', { restart: '/bin/a2' }],
+      ['b', { text: 'free text' }],
+    ]);
+    config.resources[1]!.info.text = 'changed by a reader';
+    expect(engineConfig(lcd).resources[1]!.info).toEqual({ text: 'free text' }); // readers get their own copy
   });
 });

@@ -45,6 +45,12 @@ describe('deploy/systemd/vigild.service', () => {
       expect(text, k).not.toMatch(new RegExp(`^${k}=(?!no$)`, 'm'));
     }
   });
+  it('lets vigild lock its memory and use real-time scheduling for heartbeats', () => {
+    const text = fs.readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^LimitMEMLOCK=infinity$/m);
+    expect(text).toMatch(/^LimitRTPRIO=99$/m);
+    expect(text).not.toMatch(/^RestrictRealtime=yes$/m);
+  });
   it.skipIf(!haveAnalyze)('passes systemd-analyze verify without warnings (needs systemd-analyze)', () => {
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', unitForThisHost()], { encoding: 'utf8' });
     expect(r.stderr).toBe('');

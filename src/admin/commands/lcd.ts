@@ -2,7 +2,8 @@
 // systems, comm paths and resources with their states).
 import type { LcdDocument } from '../../lcd/schema.js';
 import type { AdminCommands } from '../registry.js';
-import { commPathFields } from './net.js';
+import type { AgentContext } from '../context.js';
+import { commPathFields, commPathState } from './net.js';
 import { allowOnly, ok } from './options.js';
 
 /** Lay out rows as left-aligned columns separated by two spaces. */
@@ -12,7 +13,8 @@ function table(header: string[], rows: (string | number)[][]): string {
   return all.map((r) => '  ' + r.map((f, c) => (c === r.length - 1 ? f : f.padEnd(widths[c]!))).join('  ') + '\n').join('');
 }
 
-export function formatStatus(doc: LcdDocument): string {
+/** `ctx` (optional) shows comm paths as the cluster layer sees them now, with the reason. */
+export function formatStatus(doc: LcdDocument, ctx?: Pick<AgentContext, 'cluster' | 'localSystem'>): string {
   let out = `LCD of ${doc.localSystem} (generation ${doc.generation})\n\nSystems:\n`;
   out += table(
     ['SYSTEM', 'STATE', 'SINCE'],
@@ -27,7 +29,7 @@ export function formatStatus(doc: LcdDocument): string {
     ? table(
         ['SYSTEM', 'OTHERSYS', 'TYPE', 'PRIO', 'STATE', 'ENDPOINT'],
         doc.commPaths.map((p) => {
-          const f = commPathFields(p);
+          const f = commPathFields(p, ctx ? commPathState(p, ctx) : undefined);
           return [...f.slice(0, 5), f.slice(5).join(' ')];
         }),
       )
@@ -64,6 +66,13 @@ export function registerLcdCommands(commands: AdminCommands): void {
       stuckForMs === undefined
         ? ''
         : `WARNING: an LCD write has been stuck in the kernel for ${(stuckForMs / 1000).toFixed(1)} s; changes are refused until the disk holding ${ctx.lcd.dir} answers\n`;
-    return ok(warning + formatStatus(doc), doc);
+    const r = ctx.lcd.recovery;
+    const recovered = r
+      ? `WARNING: LCD recovered: ${r.reason}; running with generation ${r.generation} rebuilt from ${r.source} (since ${new Date(r.at).toISOString()})\n`
+      : '';
+    const clusterWarning = ctx.cluster?.keyProblem() && ctx.lcd.commPaths({ system: ctx.localSystem }).some((p) => p.type !== 'DISK')
+      ? `WARNING: comm paths cannot be authenticated: ${ctx.cluster.keyProblem()}\n`
+      : '';
+    return ok(warning + recovered + clusterWarning + formatStatus(doc, ctx), doc);
   });
 }

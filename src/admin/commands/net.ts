@@ -1,7 +1,8 @@
 // net_list, net_create, net_remove: comm paths between this system and the others.
 import { VigilError } from '../../common/errors.js';
 import type { CommPathFilter } from '../../lcd/lcd.js';
-import type { CommPath, CommPathInput } from '../../lcd/schema.js';
+import { commPathKey, type CommPath, type CommPathInput } from '../../lcd/schema.js';
+import type { AgentContext } from '../context.js';
 import { UsageError, type AdminCommands } from '../registry.js';
 import { allowOnly, formatRows, intOpt, need, ok, opt, separator } from './options.js';
 
@@ -14,9 +15,18 @@ function pathType(v: string | undefined): CommPath['type'] | undefined {
   return t as CommPath['type'];
 }
 
+/**
+ * A path's state as the cluster layer sees it now, with the reason when it is not ALIVE
+ * ("DEAD (bad key)"); the LCD's last-known state when the cluster layer has no view of it.
+ */
+export function commPathState(p: CommPath, ctx: Pick<AgentContext, 'cluster' | 'localSystem'>): { state: string; reason?: string } {
+  return (p.system === ctx.localSystem ? ctx.cluster?.pathStatus(commPathKey(p)) : undefined) ?? { state: p.state };
+}
+
 /** One net_list line: common fields, then the type's endpoint fields. */
-export function commPathFields(p: CommPath): (string | number)[] {
-  const head = [p.system, p.otherSystem, p.type, p.priority, p.state];
+export function commPathFields(p: CommPath, shown?: { state: string; reason?: string }): (string | number)[] {
+  const state = shown ? shown.state + (shown.reason ? ` (${shown.reason})` : '') : p.state;
+  const head = [p.system, p.otherSystem, p.type, p.priority, state];
   switch (p.type) {
     case 'TCP':
       return [...head, p.localAddress, p.remoteAddress, p.port];
@@ -33,7 +43,16 @@ export function registerNetCommands(commands: AdminCommands): void {
     const paths = ctx.lcd
       .commPaths({ system: opt(req, 's'), otherSystem: opt(req, 'S'), type: pathType(opt(req, 'T')) })
       .sort((a, b) => a.otherSystem.localeCompare(b.otherSystem) || a.priority - b.priority);
-    return ok(formatRows(paths.map(commPathFields), separator(req)), paths);
+    const shown = paths.map((p) => commPathState(p, ctx));
+    // DISK rows of this system end with how the device is reached (SG_IO, or O_DIRECT where SG_IO does not apply).
+    const rows = paths.map((p, i) => {
+      const fields = commPathFields(p, shown[i]);
+      return p.type === 'DISK' && p.system === ctx.localSystem && ctx.diskPathIo ? [...fields, ctx.diskPathIo(p.device) ?? 'not running'] : fields;
+    });
+    return ok(
+      formatRows(rows, separator(req)),
+      paths.map((p, i) => ({ ...p, state: shown[i]!.state, ...(shown[i]!.reason ? { reason: shown[i]!.reason } : {}) })),
+    );
   });
 
   commands.register('net_create', async (req, ctx) => {
@@ -48,6 +67,10 @@ export function registerNetCommands(commands: AdminCommands): void {
       while (used.has(priority)) priority++;
     }
     const common = { system, otherSystem, priority };
+    // A TCP or TTY path is useless without the cluster key: refuse it now rather than store a
+    // path that can never come up, with no word.
+    const keyProblem = type !== 'DISK' ? ctx.cluster?.keyProblem() : undefined;
+    if (keyProblem) throw new VigilError(0, `cannot create a ${type} comm path: ${keyProblem}`);
     let input: CommPathInput;
     if (type === 'TCP') {
       if (opt(req, 'D') !== undefined || opt(req, 'b') !== undefined) throw new UsageError('-D and -b apply to TTY and DISK paths');
@@ -66,6 +89,7 @@ export function registerNetCommands(commands: AdminCommands): void {
       else {
         if (opt(req, 'b') !== undefined) throw new UsageError('-b applies to TTY paths');
         input = { type, ...common, device: need(req, 'D', 'device') };
+        if (system === ctx.localSystem && ctx.checkDiskPathDevice) await ctx.checkDiskPathDevice(input.device);
       }
     }
     const created = await ctx.lcd.createCommPath(input);

@@ -31,7 +31,7 @@ export const HIERARCHY_COMMAND_SPECS: readonly CommandSpec[] = [
       { flags: '--quick-check <program>', description: 'gen/app: monitor program' },
       { flags: '--recover <program>', description: 'gen/app: local recovery program' },
       { flags: '--arg <value>', description: 'gen/app: argument passed to every program' },
-      { flags: '--device <path>', description: 'gen/filesys: block device' },
+      { flags: '--device <path>', description: 'gen/filesys: block device, or SERVER:/path with --fstype nfs (the NAS kit)' },
       { flags: '--fstype <type>', description: 'gen/filesys: file system type (e.g. ext4)' },
       { flags: '--options <opts>', description: 'gen/filesys: mount options, comma separated' },
       { flags: '--info <key=value...>', description: 'other kit settings (e.g. restoreTimeoutMs=600000, checkDepth=20)' },

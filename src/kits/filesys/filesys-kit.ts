@@ -5,6 +5,9 @@
 //   device   block device path, e.g. /dev/sdb1 (required)
 //   fsType   e.g. ext4 (required)
 //   options  mount options, comma separated (optional; "defaults" when empty)
+//   fence    scsi | none: SCSI-3 reservation fence of the LUN (optional; default from
+//            VIGIL_SCSI_FENCE; see fence-hooks.ts and docs/fencing.md)
+//   fenceDevice  the LUN to fence (optional; default: the whole disk under `device`)
 //
 // Actions:
 //   create     the file system is mounted here, or its device is usable here (the create task
@@ -21,6 +24,10 @@
 //
 // Everything that can block in the kernel (mount, stat, readdir, write) runs through the
 // platform with a time limit.
+//
+// NFS (fsType nfs or nfs4, device SERVER:/path): every action goes to NfsFilesys (the NAS kit's
+// side of this kit, src/kits/nas/nfs-filesys.ts), and create makes a gen/nas resource for the
+// export beneath the file system (childrenForCreate).
 
 import { realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -28,7 +35,10 @@ import { isAbsolute } from 'node:path';
 import type { MountEntry, MountTable, TimedStat } from '../../platform/platform.js';
 import type { FsProbe, MountControl, MountHolders } from '../../platform/mounts.js';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type CheckDepth, type Kit, type ResourceInstance } from '../kit.js';
+import { type FilesysFence, FilesysFenceHooks, validateFenceInfo } from './fence-hooks.js';
 import { fstabEntries, removeFstabEntries } from './fstab.js';
+import { isNfsType } from '../nas/export-spec.js';
+import type { NfsFilesys } from '../nas/nfs-filesys.js';
 
 export const FILESYS_KIT = 'gen/filesys';
 
@@ -46,6 +56,10 @@ export interface FilesysKitOptions {
   callTimeoutMs?: number;
   /** Time holders get between TERM and KILL. */
   holderGraceMs?: number;
+  /** NFS support (the NAS kit); without it NFS file systems are refused. */
+  nfs?: NfsFilesys;
+  /** The SCSI reservation fence (fence-hooks.ts); without it, instances asking for fence=scsi are refused. */
+  fence?: FilesysFence;
 }
 
 export class FilesysKit implements Kit {
@@ -56,14 +70,30 @@ export class FilesysKit implements Kit {
   private readonly fstabPath: string;
   private readonly callMs: number;
   private readonly graceMs: number;
+  private readonly nfs: NfsFilesys | undefined;
+  private readonly fence: FilesysFenceHooks;
 
   constructor(private readonly p: FilesysPlatform, opts: FilesysKitOptions = {}) {
     this.fstabPath = opts.fstabPath ?? '/etc/fstab';
     this.callMs = opts.callTimeoutMs ?? 20_000;
     this.graceMs = opts.holderGraceMs ?? 5_000;
+    this.nfs = opts.nfs;
+    this.fence = new FilesysFenceHooks(opts.fence);
+  }
+
+  /** NfsFilesys for an NFS instance, a refusal when NFS support is not configured, undefined otherwise. */
+  private nfsFor(inst: ResourceInstance): NfsFilesys | ActionResult | undefined {
+    if (!isNfsType(inst.info['fsType'])) return undefined;
+    return this.nfs ?? failed('fatal', `${inst.info['fsType']} file systems need the NAS kit, which is not configured on this system`);
+  }
+
+  childrenForCreate(inst: ResourceInstance): ResourceInstance[] {
+    return isNfsType(inst.info['fsType']) && this.nfs ? this.nfs.childrenForCreate(inst) : [];
   }
 
   validate(inst: ResourceInstance): ActionResult {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.validate(inst);
     if (!isAbsolute(inst.id) || inst.id === '/') return failed('fatal', `mount point must be an absolute path other than /, not "${inst.id}"`);
     const dev = inst.info['device'];
     if (!dev || !isAbsolute(dev)) return failed('fatal', `device must be an absolute path, not "${dev ?? ''}"`);
@@ -71,6 +101,8 @@ export class FilesysKit implements Kit {
     if (!fsType || !/^[a-z0-9.]+$/.test(fsType)) return failed('fatal', `fsType must name a file system type, not "${fsType ?? ''}"`);
     const opts = inst.info['options'] ?? '';
     if (/\s/.test(opts)) return failed('fatal', `mount options must not contain spaces: "${opts}"`);
+    const fenceProblem = validateFenceInfo(inst);
+    if (fenceProblem) return failed('fatal', fenceProblem);
     return ok();
   }
 
@@ -100,6 +132,8 @@ export class FilesysKit implements Kit {
   }
 
   async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.create(inst, ctx);
     const v = this.validate(inst);
     if (!v.ok) return v;
     const here = await this.mountedHere(inst);
@@ -110,6 +144,8 @@ export class FilesysKit implements Kit {
       const c = await this.canExtend(inst);
       if (!c.ok) return c;
     }
+    const fenced = await this.fence.register(inst, ctx);
+    if (!fenced.ok) return fenced;
     return this.dropFstab(inst, ctx);
   }
 
@@ -127,6 +163,8 @@ export class FilesysKit implements Kit {
   }
 
   async canExtend(inst: ResourceInstance): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.canExtend(inst);
     const v = this.validate(inst);
     if (!v.ok) return v;
     try {
@@ -142,13 +180,19 @@ export class FilesysKit implements Kit {
   }
 
   async extend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.extend(inst, ctx);
     const c = await this.canExtend(inst);
     if (!c.ok) return c;
     await this.p.mountControl.ensureMountPoint(inst.id);
+    const fenced = await this.fence.register(inst, ctx);
+    if (!fenced.ok) return fenced;
     return this.dropFstab(inst, ctx);
   }
 
   async unextend(inst: ResourceInstance): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.unextend(inst);
     if ((await this.mountedHere(inst)) === 'ours') return failed('fatal', `${inst.id} is still mounted; take it out of service first`);
     return ok();
   }
@@ -158,9 +202,14 @@ export class FilesysKit implements Kit {
   }
 
   async restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.restore(inst, ctx);
     const here = await this.mountedHere(inst);
     if (here === 'ours') return ok('already mounted');
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    // The fence comes first: nothing is mounted until every other system's key is preempted.
+    const fenced = await this.fence.beforeMount(inst, ctx);
+    if (!fenced.ok) return fenced;
     try {
       await this.p.mountControl.ensureMountPoint(inst.id);
       await this.p.mountControl.mount(
@@ -176,6 +225,8 @@ export class FilesysKit implements Kit {
   }
 
   async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.remove(inst, ctx);
     for (let attempt = 1; attempt <= 3; attempt++) {
       const here = await this.mountedHere(inst);
       if (here === 'none') return ok(attempt === 1 ? 'not mounted' : '');
@@ -195,10 +246,16 @@ export class FilesysKit implements Kit {
     return (await this.mountedHere(inst)) === 'none' ? ok() : failed('fatal', `${inst.id} is still mounted`);
   }
 
-  async quickCheck(inst: ResourceInstance, depth: CheckDepth): Promise<ActionResult> {
+  async quickCheck(inst: ResourceInstance, depth: CheckDepth, ctx?: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.quickCheck(inst);
     const here = await this.mountedHere(inst);
     if (here === 'none') return failed('retry-here', `${inst.id} is not mounted`);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    // Fenced off the LUN: the file system's writes fail with RESERVATION CONFLICT; the system that
+    // preempted us runs the hierarchy now, so this is no failure to recover from here.
+    const fenced = await this.fence.monitor(inst, ctx);
+    if (!fenced.ok) return fenced;
     if (depth >= 10) {
       try {
         await this.p.timedStat.stat(inst.id, this.callMs);
@@ -221,12 +278,17 @@ export class FilesysKit implements Kit {
   }
 
   async recover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const n = this.nfsFor(inst);
+    if (n) return 'ok' in n ? n : n.recover(inst, ctx);
     const here = await this.mountedHere(inst);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
     if (here === 'none') {
       const r = await this.restore(inst, ctx);
       return r.ok ? ok('mounted again') : r;
     }
+    // A reservation that went missing (registered, nobody holds it) is taken again first.
+    const fenced = await this.fence.beforeMount(inst, ctx);
+    if (!fenced.ok) return fenced;
     try {
       // remount keeps flags not named, so a file system the kernel turned read-only (after an
       // I/O error) stays read-only unless 'rw' is asked for explicitly.

@@ -62,3 +62,35 @@ export async function removeFstabEntries(fstabPath: string, mountPoint: string):
   await rename(tmp, fstabPath);
   return removed;
 }
+
+/** Every entry of the file ([] when it does not exist). */
+export async function allFstabEntries(fstabPath: string): Promise<FstabLine[]> {
+  let text: string;
+  try {
+    text = await readFile(fstabPath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return parseFstab(text).filter(isEntry);
+}
+
+/** Removes the entries `drop` selects, like removeFstabEntries (backup kept, atomic rewrite). */
+export async function removeFstabWhere(fstabPath: string, drop: (l: FstabLine) => boolean): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(fstabPath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const lines = parseFstab(text);
+  const removed = lines.filter(isEntry).filter(drop).map((l) => l.raw);
+  if (removed.length === 0) return [];
+  await copyFile(fstabPath, `${fstabPath}.vigil-backup`);
+  const kept = lines.filter((l) => !(isEntry(l) && drop(l))).map((l) => l.raw);
+  const tmp = `${fstabPath}.vigil-tmp-${process.pid}`;
+  await writeFile(tmp, kept.join('\n'), { mode: 0o644 });
+  await rename(tmp, fstabPath);
+  return removed;
+}

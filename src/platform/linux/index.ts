@@ -7,10 +7,13 @@ import { LinuxMountControl } from './mount-control.js';
 import { LinuxMountHolders } from './mount-holders.js';
 import { LinuxMountTable } from './mount-table.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
+import { LinuxScheduling } from './scheduling.js';
+import { LinuxDirectBlockIo, LinuxScsiGeneric } from './scsi-generic.js';
 import { LinuxTimedStat } from './timed-stat.js';
 
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
-export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxTimedStat };
+export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxScheduling, LinuxTimedStat };
+export { LinuxDirectBlockIo, LinuxScsiGeneric };
 
 /** The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts). */
 export function createLinuxPlatform(): Platform {
@@ -25,5 +28,8 @@ export function createLinuxPlatform(): Platform {
     mountControl: new LinuxMountControl(),
     mountHolders: new LinuxMountHolders(),
     fsProbe: new LinuxFsProbe(),
+    scheduling: new LinuxScheduling(),
+    scsi: new LinuxScsiGeneric(),
+    directIo: new LinuxDirectBlockIo(),
   };
 }

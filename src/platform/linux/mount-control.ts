@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 
 import { runProgram } from '../../common/run-program.js';
-import type { MountControl, MountRequest } from '../mounts.js';
+import type { MountControl, MountRequest, UnmountMode } from '../mounts.js';
 
 function failure(what: string, r: Awaited<ReturnType<typeof runProgram>>, timeoutMs: number): Error {
   if (r.timedOut) return new Error(`${what} did not finish within ${timeoutMs} ms`);
@@ -28,9 +28,11 @@ export class LinuxMountControl implements MountControl {
     await mkdir(mountPoint, { recursive: true });
   }
 
-  async umount(mountPoint: string, timeoutMs: number): Promise<void> {
-    const r = await runProgram('umount', ['--', mountPoint], { timeoutMs });
-    if (r.code !== 0) throw failure(`umount ${mountPoint}`, r, timeoutMs);
+  async umount(mountPoint: string, timeoutMs: number, mode: UnmountMode = 'normal'): Promise<void> {
+    // -c: no realpath() of the target; -i: no umount.<type> helper (umount.nfs talks to the server).
+    const flags = mode === 'force' ? ['-f', '-c', '-i'] : mode === 'lazy' ? ['-l', '-c', '-i'] : [];
+    const r = await runProgram('umount', [...flags, '--', mountPoint], { timeoutMs, killGraceMs: 500 });
+    if (r.code !== 0) throw failure(`umount${flags.length ? ' ' + flags[0] : ''} ${mountPoint}`, r, timeoutMs);
   }
 
   async remount(mountPoint: string, options: string[], timeoutMs: number): Promise<void> {

@@ -38,6 +38,12 @@ export interface RawPeerCredential {
   gid: number;
 }
 
+export interface RawSchedulingState {
+  policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
+  priority: number;
+  resetOnFork: boolean;
+}
+
 export interface NativeAddon {
   statWithTimeout(path: string, timeoutMs: number, key: string): Promise<RawStat>;
   /**
@@ -45,9 +51,44 @@ export interface NativeAddon {
    * and errno errors carry `commitStarted` (whether the rename had begun).
    */
   writeFileDurable(path: string, data: Buffer, mode: number, timeoutMs: number, key: string): Promise<void>;
+  /**
+   * Durable append to an existing file on a probe thread (native/durable_append.cc). Timeout and
+   * errno errors carry `commitStarted` (whether the first write had begun).
+   */
+  appendFileDurable(path: string, data: Buffer, timeoutMs: number, key: string): Promise<void>;
+  /** Exclusive flock(2) on `path` with this pid written into it; returns the descriptor (native/file_lock.cc). */
+  lockFileExclusive(path: string): number;
+  /** Closes a descriptor from lockFileExclusive, releasing its lock. */
+  unlockFile(fd: number): void;
   blockDeviceInfo(path: string, timeoutMs: number, key: string): Promise<RawBlockDeviceInfo>;
   probeCounters(): RawProbeCounters;
   configureProbes(limits?: Partial<RawProbeLimits>): RawProbeLimits;
   /** getsockopt(fd, SOL_SOCKET, SO_PEERCRED); throws the errno-carrying Error on failure. */
   peerCredentials(fd: number): RawPeerCredential;
+  /** mlock2 of the code and stack, and sched_setscheduler for the calling thread (native/realtime.cc). */
+  scheduling: { lockMemory(): number; setRealtime(priority: number): void; state(): RawSchedulingState };
+  /** One SCSI command through SG_IO on a probe thread (native/sg_io.cc). */
+  scsiCommand(
+    path: string,
+    cdb: Buffer,
+    direction: 'none' | 'in' | 'out',
+    dataOut: Buffer | null,
+    dataInLength: number,
+    timeoutMs: number,
+    key: string,
+  ): Promise<RawScsiResult>;
+  /** O_DIRECT pread of `length` bytes at `offset` (native/direct_io.cc). */
+  directRead(path: string, offset: number, length: number, timeoutMs: number, key: string): Promise<Buffer>;
+  /** O_DIRECT|O_DSYNC pwrite of `data` at `offset`. */
+  directWrite(path: string, offset: number, data: Buffer, timeoutMs: number, key: string): Promise<void>;
+}
+
+export interface RawScsiResult {
+  status: number;
+  hostStatus: number;
+  driverStatus: number;
+  sense: Buffer;
+  data: Buffer;
+  residual: number;
+  durationMs: number;
 }

@@ -1,24 +1,30 @@
 // DurableFiles in memory for unit tests: the same step sequence as native/durable_write.cc
-// (open temp, write, fsync, close, rename, open + fsync the directory), each step a MemoryKernel
-// syscall so its faults apply — kernel.hang(dir) holds a write before its commit point,
-// kernel.hang(dir, 'rename') holds it just after (commitStarted), kernel.failWith(dir, 'EIO',
-// 'fsync') fails one step — and the same commit-point rule against the deadline.
+// (open a temp file of the write's own with O_EXCL, write, fsync, close, rename, open + fsync
+// the directory) and native/durable_append.cc (open, write, fdatasync, close), each step a
+// MemoryKernel syscall so its faults apply — kernel.hang(dir) holds a write before its commit
+// point, kernel.hang(dir, 'rename') holds it just after (commitStarted), kernel.failWith(dir,
+// 'EIO', 'fsync') fails one step — and the same commit-point rules against the deadline. Writes
+// go through the open file, as through an fd, so a late write lands where the real one would.
+// Locks are the kernel's flock twin (MemoryKernel.locks).
 import { posix } from 'node:path';
 
 import { SysError } from '../errors.js';
-import type { DurableFiles, DurableWriteOptions } from '../platform.js';
+import type { DurableAppendOptions, DurableFiles, DurableWriteOptions, FileLock } from '../platform.js';
 import { mountPointOf } from '../mount-key.js';
-import type { MemoryKernel } from './kernel.js';
+import type { MemoryKernel, MemoryOpenFile } from './kernel.js';
 import type { MemoryProbeRunner } from './probe-runner.js';
 
 /** The pid in temp-file names, as the native writer uses getpid(). */
 const PID = process.pid;
+/** The native writer's per-process temp-file sequence. */
+let nextTempSequence = 0;
 
 class MemoryWriteJob {
   private phase: 'writing' | 'committing' | 'abandoned' = 'writing';
   step = 'open';
   private readonly dir: string;
-  private readonly tmp: string;
+  private readonly tmpPrefix: string;
+  private tmp = '';
 
   constructor(
     private readonly kernel: MemoryKernel,
@@ -27,7 +33,7 @@ class MemoryWriteJob {
     private readonly mode: number,
   ) {
     this.dir = posix.dirname(path);
-    this.tmp = posix.join(this.dir, `.tmp-${posix.basename(path)}.${PID}`);
+    this.tmpPrefix = posix.join(this.dir, `.tmp-${posix.basename(path)}.${PID}.`);
   }
 
   /** The deadline's side of the compare-exchange on the phase. */
@@ -67,8 +73,17 @@ class MemoryWriteJob {
   }
 
   private async writeTemp(): Promise<boolean> {
+    this.tmp = `${this.tmpPrefix}${nextTempSequence++}`;
     await this.enter('open', this.tmp);
-    this.kernel.createFile(this.tmp, this.mode);
+    let file: MemoryOpenFile | undefined;
+    for (let attempt = 0; !file; attempt++) {
+      try {
+        file = this.kernel.createFile(this.tmp, this.mode, { exclusive: true });
+      } catch (err) {
+        if (!(err instanceof SysError && err.code === 'EEXIST') || attempt >= 999) throw err;
+        this.tmp = `${this.tmpPrefix}${nextTempSequence++}`;
+      }
+    }
     try {
       for (const name of ['write', 'fsync', 'close']) {
         if (this.phase === 'abandoned') {
@@ -76,7 +91,7 @@ class MemoryWriteJob {
           return false;
         }
         await this.enter(name, this.tmp);
-        if (name === 'write') this.kernel.writeData(this.tmp, this.data);
+        if (name === 'write') this.kernel.writeData(file, this.data);
       }
     } catch (err) {
       this.removeTemp();
@@ -93,6 +108,44 @@ class MemoryWriteJob {
   private removeTemp(): void {
     this.step = 'unlink';
     this.kernel.remove(this.tmp);
+  }
+}
+
+class MemoryAppendJob {
+  private phase: 'writing' | 'committing' | 'abandoned' = 'writing';
+  step = 'open';
+
+  constructor(
+    private readonly kernel: MemoryKernel,
+    private readonly path: string,
+    private readonly data: Buffer,
+  ) {}
+
+  onTimeout(): { commitStarted: boolean; note: string } {
+    if (this.phase === 'writing') this.phase = 'abandoned';
+    const commitStarted = this.phase === 'committing';
+    const note = commitStarted
+      ? 'the append had started: the record may be in the file, whole or cut short, its durability is not confirmed'
+      : 'abandoned before the append: the file is unchanged and nothing is appended when the kernel answers';
+    return { commitStarted, note };
+  }
+
+  async run(): Promise<void> {
+    this.step = 'open';
+    await this.kernel.syscall('open', this.path);
+    const file = this.kernel.openFile(this.path);
+    if (this.phase !== 'writing') return; // the deadline won: nothing may be appended
+    this.phase = 'committing';
+    try {
+      for (const name of ['write', 'fdatasync', 'close']) {
+        this.step = name;
+        await this.kernel.syscall(name, this.path);
+        if (name === 'write') this.kernel.appendData(file, this.data);
+      }
+    } catch (err) {
+      if (err instanceof SysError) err.commitStarted = true;
+      throw err;
+    }
   }
 }
 
@@ -116,6 +169,33 @@ export class MemoryDurableFiles implements DurableFiles {
       syscall: () => job.step,
       onTimeout: () => job.onTimeout(),
     });
+  }
+
+  append(path: string, data: Uint8Array | string, options: DurableAppendOptions): Promise<void> {
+    if (typeof path !== 'string' || path.length === 0 || path.includes('\0') || path.endsWith('/')) {
+      return Promise.reject(new TypeError('appendFileDurable: path must name a file, without NUL bytes'));
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    const job = new MemoryAppendJob(this.kernel, posix.resolve(path), bytes);
+    return this.runner.run('open', path, options.key ?? this.keyFor(path), options.timeoutMs, () => job.run(), {
+      syscall: () => job.step,
+      onTimeout: () => job.onTimeout(),
+    });
+  }
+
+  tryLockExclusive(path: string): FileLock | { heldByPid: number | undefined } {
+    const p = posix.resolve(path);
+    const holder = this.kernel.locks.get(p);
+    if (holder) return { heldByPid: holder.pid };
+    this.kernel.writeData(this.kernel.createFile(p, 0o600), Buffer.from(`${PID}\n`));
+    const token = {};
+    this.kernel.locks.set(p, { pid: PID, token });
+    return {
+      path: p,
+      release: () => {
+        if (this.kernel.locks.get(p)?.token === token) this.kernel.locks.delete(p);
+      },
+    };
   }
 
   keyFor(path: string): string {

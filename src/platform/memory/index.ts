@@ -18,8 +18,12 @@ import { MemoryKernel } from './kernel.js';
 import { MemoryMounts } from './mounts.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryScheduling } from './scheduling.js';
+import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
 
-export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner };
+export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
+export { MemoryScsiFabric, MemoryScsiLun };
+export type { MemoryLunOptions } from './scsi-lun.js';
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -72,9 +76,15 @@ export interface MemoryPlatform extends Platform {
   peerCredentials: MemoryPeerCredentials;
   /** MountControl, MountHolders and FsProbe in one object, with its fault hooks. */
   memoryMounts: MemoryMounts;
+  scheduling: MemoryScheduling;
+  /** The shared LUNs this node's `scsi` and `directIo` reach (pass one fabric to several nodes). */
+  scsiFabric: MemoryScsiFabric;
 }
 
-export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()): MemoryPlatform {
+export function createMemoryPlatform(
+  kernel: MemoryKernel = new MemoryKernel(),
+  scsi: { fabric: MemoryScsiFabric; initiator: string } = { fabric: new MemoryScsiFabric(), initiator: 'local' },
+): MemoryPlatform {
   const runner = new MemoryProbeRunner();
   const memoryMounts = new MemoryMounts(kernel);
   return {
@@ -88,5 +98,9 @@ export function createMemoryPlatform(kernel: MemoryKernel = new MemoryKernel()):
     mountControl: memoryMounts,
     mountHolders: memoryMounts,
     fsProbe: memoryMounts,
+    scheduling: new MemoryScheduling(),
+    scsiFabric: scsi.fabric,
+    scsi: scsi.fabric.initiator(scsi.initiator, runner),
+    directIo: scsi.fabric.directIo(runner),
   };
 }

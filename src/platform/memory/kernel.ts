@@ -26,6 +26,9 @@ interface Node {
   data?: Buffer;
 }
 
+/** A file opened by createFile/openFile: stays the same file across renames, like an fd. */
+export type MemoryOpenFile = object;
+
 type Fault =
   | { kind: 'hang'; prefix: string; syscall?: string; released: Promise<void>; release: () => void }
   | { kind: 'fail'; prefix: string; syscall?: string; code: string }
@@ -42,6 +45,8 @@ function covers(prefix: string, path: string): boolean {
 export class MemoryKernel {
   private readonly nodes = new Map<string, Node>();
   private faults: Fault[] = [];
+  /** Hangs moved aside by holdOnlyStuck(): their held calls wait, new calls pass. */
+  private stuckHeld: Extract<Fault, { kind: 'hang' }>[] = [];
   private nextIno = 2;
   readonly mounts: MountEntry[] = [{ source: 'memfs', mountPoint: '/', fsType: 'memfs', options: ['rw'] }];
 
@@ -79,9 +84,22 @@ export class MemoryKernel {
     return this;
   }
 
+  /**
+   * Calls already held by hang(prefix) stay held until release(prefix); later ones pass (like
+   * the fusehang fixture's "hold"): an old call stuck in the kernel while newer ones succeed.
+   */
+  holdOnlyStuck(prefix: string): this {
+    const p = posix.resolve(prefix);
+    for (const f of this.faults) if (f.kind === 'hang' && f.prefix === p) this.stuckHeld.push(f);
+    this.faults = this.faults.filter((f) => !(f.kind === 'hang' && f.prefix === p));
+    return this;
+  }
+
   /** Lets every call held by hang(prefix) continue; later calls are not held. */
   release(prefix: string): this {
     const p = posix.resolve(prefix);
+    for (const f of this.stuckHeld) if (f.prefix === p) f.release();
+    this.stuckHeld = this.stuckHeld.filter((f) => f.prefix !== p);
     for (const f of this.faults) if (f.kind === 'hang' && f.prefix === p) f.release();
     this.faults = this.faults.filter((f) => !(f.kind === 'hang' && f.prefix === p));
     return this;
@@ -103,6 +121,8 @@ export class MemoryKernel {
   /** Removes every fault; held calls are released. */
   clearFaults(): this {
     for (const f of this.faults) if (f.kind === 'hang') f.release();
+    for (const f of this.stuckHeld) f.release();
+    this.stuckHeld = [];
     this.faults = [];
     return this;
   }
@@ -141,23 +161,59 @@ export class MemoryKernel {
     await this.applyFaults(posix.resolve(path), name);
   }
 
-  /** Creates (or truncates) a regular file, like open(O_CREAT | O_TRUNC) then fchmod(mode). */
-  createFile(path: string, mode: number): void {
+  /**
+   * Creates (or truncates in place) a regular file, like open(O_CREAT | O_TRUNC) then
+   * fchmod(mode); with `exclusive`, like O_CREAT | O_EXCL: EEXIST when the name is taken.
+   * Returns the open file: writes through it reach the same file after a rename, as with an fd.
+   */
+  createFile(path: string, mode: number, opts: { exclusive?: boolean } = {}): MemoryOpenFile {
     const p = posix.resolve(path);
     const parent = this.nodes.get(posix.dirname(p));
     if (!parent) throw SysError.fromCode('ENOENT', 'open', p);
     if ((parent.mode & S_IFDIR) !== S_IFDIR) throw SysError.fromCode('ENOTDIR', 'open', p);
     const existing = this.nodes.get(p);
+    if (existing && opts.exclusive) throw SysError.fromCode('EEXIST', 'open', p);
     if (existing && (existing.mode & S_IFDIR) === S_IFDIR) throw SysError.fromCode('EISDIR', 'open', p);
-    this.nodes.set(p, { mode: S_IFREG | (mode & 0o7777), ino: existing?.ino ?? this.nextIno++, size: 0, mtimeMs: Date.now(), data: Buffer.alloc(0) });
+    if (existing) {
+      existing.mode = S_IFREG | (mode & 0o7777);
+      existing.data = Buffer.alloc(0);
+      existing.size = 0;
+      existing.mtimeMs = Date.now();
+      return existing;
+    }
+    const node: Node = { mode: S_IFREG | (mode & 0o7777), ino: this.nextIno++, size: 0, mtimeMs: Date.now(), data: Buffer.alloc(0) };
+    this.nodes.set(p, node);
+    return node;
   }
 
-  writeData(path: string, data: Uint8Array): void {
-    const node = this.lookup(posix.resolve(path), 'write');
-    node.data = Buffer.from(data);
-    node.size = data.byteLength;
+  /** Opens an existing regular file (open without O_CREAT). */
+  openFile(path: string): MemoryOpenFile {
+    const p = posix.resolve(path);
+    const node = this.lookup(p, 'open');
+    if ((node.mode & S_IFDIR) === S_IFDIR) throw SysError.fromCode('EISDIR', 'open', p);
+    return node;
+  }
+
+  /** write(2) of the whole contents at offset 0 of an open file. */
+  writeData(file: MemoryOpenFile, data: Uint8Array): void {
+    const node = file as Node;
+    const old = node.data ?? Buffer.alloc(node.size);
+    const next = Buffer.from(data);
+    node.data = old.length > next.length ? Buffer.concat([next, old.subarray(next.length)]) : next;
+    node.size = node.data.length;
     node.mtimeMs = Date.now();
   }
+
+  /** write(2) on an O_APPEND file. */
+  appendData(file: MemoryOpenFile, data: Uint8Array): void {
+    const node = file as Node;
+    node.data = Buffer.concat([node.data ?? Buffer.alloc(node.size), data]);
+    node.size = node.data.length;
+    node.mtimeMs = Date.now();
+  }
+
+  /** flock(2) twin: the owner token of each locked path. */
+  readonly locks = new Map<string, { pid: number; token: object }>();
 
   /** rename(2) of a file within the tree; a directory in the way fails with EISDIR. */
   rename(from: string, to: string): void {

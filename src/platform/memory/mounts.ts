@@ -6,7 +6,7 @@
 
 import { posix } from 'node:path';
 
-import type { FsProbe, Holder, MountControl, MountHolders, MountRequest } from '../mounts.js';
+import type { FsProbe, Holder, MountControl, MountHolders, MountRequest, UnmountMode } from '../mounts.js';
 import type { MemoryKernel } from './kernel.js';
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -25,6 +25,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
+function isNetworkSource(source: string): boolean {
+  return !source.startsWith('/') && source.includes(':');
+}
+
 export class MemoryMounts implements MountControl, MountHolders, FsProbe {
   /** Mount points whose next mount fails with this message. */
   readonly mountFailures = new Map<string, string>();
@@ -34,6 +38,12 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
   readonly calls: string[] = [];
   /** Mount points that refuse writes (depth-20 probe fails). */
   readonly readOnlyFailures = new Set<string>();
+  /** Network mount sources (SERVER:/path) whose mounts fail with this message, every time. */
+  readonly sourceFailures = new Map<string, string>();
+  /** Network mount sources whose mounts hang until their time limit (a server that does not answer). */
+  readonly hungSources = new Set<string>();
+  /** Mount points whose normal and forced unmounts hang (a dead NFS server); lazy ones still detach. */
+  readonly hungUnmounts = new Set<string>();
 
   constructor(private readonly kernel: MemoryKernel) {}
 
@@ -43,7 +53,14 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
 
   async mount(req: MountRequest, timeoutMs: number): Promise<void> {
     this.calls.push(`mount ${req.source} ${req.mountPoint} ${req.options.join(',')}`);
-    await withTimeout(this.kernel.stat(req.source), timeoutMs, `mount ${req.source}`);
+    if (isNetworkSource(req.source)) {
+      // A network file system: no device node; the server's faults decide.
+      if (this.hungSources.has(req.source)) await withTimeout(new Promise<void>(() => undefined), timeoutMs, `mount ${req.source}`);
+      const refused = this.sourceFailures.get(req.source);
+      if (refused !== undefined) throw new Error(refused);
+    } else {
+      await withTimeout(this.kernel.stat(req.source), timeoutMs, `mount ${req.source}`);
+    }
     if (!(await this.kernel.stat(req.mountPoint).then(() => true, () => false))) {
       throw new Error(`mount ${req.source} on ${req.mountPoint} failed: mount: ${req.mountPoint}: mount point does not exist.`);
     }
@@ -55,10 +72,13 @@ export class MemoryMounts implements MountControl, MountHolders, FsProbe {
     this.kernel.addMount({ source: req.source, mountPoint: req.mountPoint, fsType: req.fsType, options: req.options.length ? req.options : ['rw'] });
   }
 
-  async umount(mountPoint: string, timeoutMs: number): Promise<void> {
-    this.calls.push(`umount ${mountPoint}`);
-    void timeoutMs;
-    if ((this.holding.get(mountPoint) ?? []).length > 0) throw new Error(`umount: ${mountPoint}: target is busy`);
+  async umount(mountPoint: string, timeoutMs: number, mode: UnmountMode = 'normal'): Promise<void> {
+    this.calls.push(mode === 'normal' ? `umount ${mountPoint}` : `umount -${mode === 'force' ? 'f' : 'l'} ${mountPoint}`);
+    // A hung server holds normal and forced unmounts (they talk to it); a lazy one only detaches.
+    if (mode !== 'lazy' && this.hungUnmounts.has(mountPoint)) {
+      await withTimeout(new Promise<void>(() => undefined), timeoutMs, `umount ${mountPoint}`);
+    }
+    if (mode !== 'lazy' && (this.holding.get(mountPoint) ?? []).length > 0) throw new Error(`umount: ${mountPoint}: target is busy`);
     const i = this.kernel.mounts.map((m) => m.mountPoint).lastIndexOf(mountPoint);
     if (i < 0) throw new Error(`umount: ${mountPoint}: not mounted`);
     this.kernel.mounts.splice(i, 1);

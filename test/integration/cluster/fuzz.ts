@@ -1,21 +1,43 @@
 // Frame fuzzers for the cluster integration tests: streams of random and mutated frames (bit
 // flips, truncations, huge lengths, replays, plus some valid frames) thrown at a TCP listener or
-// written into a serial line. The fuzzer holds the cluster key so its "valid" frames really are
-// valid and its mutations exercise authentication, not just the parser.
+// written into a serial line. The fuzzer holds the cluster key and runs the session handshake on
+// TCP, so its "valid" frames really are valid and its mutations exercise authentication, not
+// just the parser. Without a session (the serial line) its non-Hello frames cannot be valid.
 import { connect } from 'node:net';
 import { randomBytes, randomInt } from 'node:crypto';
 import { openSync, writeSync, closeSync } from 'node:fs';
-import { ClusterKey } from '../../../src/cluster/cluster-key.js';
-import { FIXED_HEADER_BYTES, FrameType, sealFrame } from '../../../src/cluster/frame-codec.js';
-import { ttyWrap } from '../../../src/cluster/stream-framing.js';
+import { ClusterKey, SESSION_NONCE_BYTES } from '../../../src/cluster/cluster-key.js';
+import { FIXED_HEADER_BYTES, FrameType, openFrame, sealFrame } from '../../../src/cluster/frame-codec.js';
+import { parseHello } from '../../../src/cluster/session.js';
+import { TcpFrameReader, ttyWrap } from '../../../src/cluster/stream-framing.js';
 
 export class FrameForge {
   private seq = 0n;
+  private helloSeq = 0n;
   private readonly epoch = randomBytes(8).readBigUInt64BE(0);
+  private nonce = randomBytes(SESSION_NONCE_BYTES);
+  private sessionKey: Buffer | undefined;
   readonly sent: Buffer[] = [];
   constructor(private readonly key: ClusterKey, readonly sender: string, readonly receiver: string) {}
+  /** A valid Hello announcing a fresh nonce (and forgetting the previous session). */
+  hello(extra: Record<string, unknown> = {}): Buffer {
+    this.nonce = randomBytes(SESSION_NONCE_BYTES);
+    this.sessionKey = undefined;
+    const body = Buffer.from(JSON.stringify({ n: this.nonce.toString('hex'), e: '', ...extra }));
+    return sealFrame(this.key, { type: FrameType.Hello, sender: this.sender, receiver: this.receiver, epoch: this.epoch, seq: this.helloSeq++, timestampMs: Date.now() }, body);
+  }
+  /** Takes the victim's answering Hello: later frames are sealed with this session's keys. */
+  session(answer: Buffer): boolean {
+    const r = openFrame(this.key, answer, this.sender);
+    const body = r.ok ? parseHello(r.frame.payload) : undefined;
+    if (!body || body.e !== this.nonce.toString('hex')) return false;
+    this.sessionKey = this.key.sessionKey(this.sender, this.receiver, this.nonce, Buffer.from(body.n, 'hex'));
+    this.seq = 0n;
+    this.sent.length = 0;
+    return true;
+  }
   valid(type: FrameType = FrameType.Heartbeat, payload: Buffer = randomBytes(8)): Buffer {
-    const f = sealFrame(this.key, { type, sender: this.sender, receiver: this.receiver, epoch: this.epoch, seq: this.seq++, timestampMs: Date.now() }, payload);
+    const f = sealFrame(this.sessionKey ?? this.key, { type, sender: this.sender, receiver: this.receiver, epoch: this.epoch, seq: this.seq++, timestampMs: Date.now() }, payload);
     if (this.sent.length < 512) this.sent.push(f);
     return f;
   }
@@ -52,9 +74,10 @@ export class FrameForge {
 export interface TcpFuzzResult { frames: number; connections: number }
 
 /**
- * Sends `total` frames to host:port from `localAddress`. Each connection starts with a valid
- * Hello (unless `unauthenticated`), carries a burst of body flips, replays and valid frames,
- * and ends with one stream-breaking frame; the victim closes it and the fuzzer reconnects.
+ * Sends `total` frames to host:port from `localAddress`. Three connections in four complete the
+ * handshake (Hello, the victim's answer, a valid first frame) and then carry a burst of body
+ * flips, replays and valid frames; every connection ends with one stream-breaking frame; the
+ * victim closes it and the fuzzer reconnects.
  */
 export async function fuzzTcp(opts: {
   forge: FrameForge; host: string; port: number; localAddress: string; total: number; burst: number;
@@ -64,16 +87,6 @@ export async function fuzzTcp(opts: {
   let connections = 0;
   while (frames < opts.total) {
     const authenticated = connections % 4 !== 3;
-    const parts: Buffer[] = [];
-    if (authenticated) {
-      parts.push(opts.forge.valid(FrameType.Hello, Buffer.from(JSON.stringify(opts.hello))));
-      for (let i = 0; i < opts.burst && frames + parts.length < opts.total; i++) {
-        const r = randomInt(0, 10);
-        parts.push(r < 6 ? opts.forge.bodyFlip() : r < 8 ? opts.forge.replay() : opts.forge.valid());
-      }
-    }
-    parts.push(opts.forge.fatal());
-    frames += parts.length;
     connections++;
     await new Promise<void>((resolve) => {
       const s = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
@@ -85,12 +98,42 @@ export async function fuzzTcp(opts: {
       const timer = setTimeout(done, 10_000);
       s.on('error', done);
       s.on('close', done);
-      s.on('connect', () => {
+      const burst = (): void => {
+        const parts: Buffer[] = [];
+        if (authenticated) {
+          parts.push(opts.forge.valid());
+          for (let i = 0; i < opts.burst && frames + parts.length < opts.total; i++) {
+            const r = randomInt(0, 10);
+            parts.push(r < 6 ? opts.forge.bodyFlip() : r < 8 ? opts.forge.replay() : opts.forge.valid());
+          }
+        }
+        parts.push(opts.forge.fatal());
+        frames += parts.length;
         s.write(Buffer.concat(parts));
         // The victim closes on the stream-breaking frame; if it did not, stop after a while anyway.
         s.end();
+      };
+      s.on('connect', () => {
+        if (!authenticated) {
+          burst();
+          return;
+        }
+        s.write(opts.forge.hello(opts.hello));
+        frames++;
+        const reader = new TcpFrameReader(1024);
+        const onData = (chunk: Buffer): void => {
+          const { frames: got } = reader.push(chunk, 1);
+          if (got.length === 0) return;
+          s.off('data', onData);
+          if (!opts.forge.session(got[0]!)) {
+            done();
+            return;
+          }
+          burst();
+          s.resume();
+        };
+        s.on('data', onData);
       });
-      s.resume();
     });
   }
   return { frames, connections };
@@ -104,9 +147,10 @@ export async function fuzzTty(opts: { forge: FrameForge; device: string; total: 
     while (frames < opts.total) {
       const chunk: Buffer[] = [];
       for (let i = 0; i < 200 && frames < opts.total; i++, frames++) {
-        const r = randomInt(0, 10);
+        const r = randomInt(0, 11);
         if (r < 3) chunk.push(randomBytes(randomInt(1, 120))); // line noise
         else if (r < 6) chunk.push(ttyWrap(opts.forge.bodyFlip())); // CRC fine, authentication fails
+        else if (r === 10) chunk.push(ttyWrap(opts.forge.hello())); // authentic, but not from this line's peer
         else if (r < 8) {
           const w = ttyWrap(opts.forge.valid()); // CRC breaks
           const at = randomInt(1, w.length - 1);

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { waitFor as poll } from '../../../scripts/lib/wait.js';
+import { generateClusterSecret, writeKeyFile } from '../../../src/cluster/cluster-key.js';
 import { ensureBuilt, repoRoot } from './core-build.js';
 
 export const VIGILD = path.join(repoRoot, 'dist/src/daemon/main.js');
@@ -44,7 +45,12 @@ export function canConnect(socket: string): Promise<boolean> {
   });
 }
 
-/** Write a config for node `name` under `dir` (state in dir/state, socket in dir/run). */
+/**
+ * Write a config for node `name` under `dir` (state in dir/state, socket in dir/run). Unless
+ * `extra` names another VIGIL_KEY_FILE, the node gets its own cluster key in dir/cluster.key, as
+ * after `vigil keygen` (comm paths cannot be created without one); nodes that must talk to each
+ * other are given one shared key file by their test.
+ */
 export function writeNodeConfig(dir: string, name: string, extra: Record<string, string> = {}): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const values: Record<string, string> = {
@@ -56,17 +62,18 @@ export function writeNodeConfig(dir: string, name: string, extra: Record<string,
     VIGIL_LOG_LEVEL: 'debug',
     ...extra,
   };
+  if (extra.VIGIL_KEY_FILE === undefined && !fs.existsSync(values.VIGIL_KEY_FILE!)) writeKeyFile(values.VIGIL_KEY_FILE!, generateClusterSecret());
   const file = path.join(dir, 'vigil.conf');
   // vigild refuses a configuration that group or others may write.
   fs.writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n', { mode: 0o600 });
   return file;
 }
 
-/** Start vigild with `configFile`; resolves once its admin socket accepts connections. */
-export async function startVigild(name: string, dir: string, configFile: string, waitReady = true): Promise<VigildHandle> {
+/** Start vigild with `configFile` (and `args`); resolves once its admin socket accepts connections. */
+export async function startVigild(name: string, dir: string, configFile: string, waitReady = true, args: string[] = []): Promise<VigildHandle> {
   const text = fs.readFileSync(configFile, 'utf8');
   const get = (k: string) => new RegExp(`^${k}="?([^"\\n]*)"?$`, 'm').exec(text)?.[1] ?? '';
-  const proc = spawn(process.execPath, [VIGILD, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [VIGILD, '--config', configFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));

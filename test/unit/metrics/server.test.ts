@@ -49,6 +49,19 @@ describe('MetricsServer', { timeout: 60_000 }, () => {
     expect((await get(server, '/metrics', 'POST')).status).toBe(405);
   });
 
+  it('/healthz names every degraded subsystem, and is 200 again once none is', async () => {
+    const metrics = new AgentMetrics({ sources: new FakeSources(), version: '1' });
+    let degraded = ['cluster: no cluster key: cannot open /etc/vigil/cluster.key', 'lcd: a write has been stuck in the kernel for 12.0 s'];
+    const server = await MetricsServer.start({ address: { host: '127.0.0.1', port: 0 }, scrape: () => metrics.scrape(), degraded: () => degraded });
+    servers.push(server);
+    expect(await get(server, '/healthz')).toMatchObject({
+      status: 503,
+      body: 'unhealthy: cluster: no cluster key: cannot open /etc/vigil/cluster.key; lcd: a write has been stuck in the kernel for 12.0 s\n',
+    });
+    degraded = [];
+    expect(await get(server, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+  });
+
   it.skipIf(!haveIpv6Loopback)('listens on the IPv6 loopback when told to (needs ::1)', async () => {
     const metrics = new AgentMetrics({ sources: new FakeSources(), version: '1' });
     const server = await MetricsServer.start({ address: { host: '::1', port: 0 }, scrape: () => metrics.scrape() });

@@ -1,7 +1,7 @@
 // attachMetrics on a real Agent (LCD in a temp dir): the metrics subsystem serves the LCD's
 // resources and writes on the configured address, follows LCD changes, prefers the cluster's
 // live view when given one, and serves nothing when the address is "off".
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -21,8 +21,9 @@ afterEach(async () => {
 });
 
 async function newAgent(metricsAddress: string): Promise<Agent> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-wire-metrics-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const root = mkdtempSync(join(tmpdir(), 'vigil-wire-metrics-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'state'); // vigild keeps a marker beside its state directory
   const { config } = buildConfig({
     VIGIL_NODE_NAME: 'node1',
     VIGIL_STATE_DIR: dir,
@@ -40,6 +41,19 @@ async function scrape(endpoint: string | undefined): Promise<string> {
   return res.text();
 }
 
+it('says vigil_lcd_recovered 1 when the LCD was rebuilt from a kept generation at start-up', async () => {
+  const first = await newAgent('off');
+  const dir = first.lcd.dir;
+  await first.stop();
+  writeFileSync(join(dir, 'lcd.json'), '{"damaged'); // lcd.json.1 from the first start is the fallback
+  const { config } = buildConfig({ VIGIL_NODE_NAME: 'node1', VIGIL_STATE_DIR: dir, VIGIL_ADMIN_SOCKET: join(dir, 'admin.sock'), VIGIL_METRICS_ADDRESS: `127.0.0.1:${await freePort()}` });
+  const agent = new Agent(config, pino({ level: 'silent' }), { platform: memoryDisk(dir).platform });
+  cleanups.push(() => agent.stop());
+  const attached = attachMetrics(agent);
+  await agent.start();
+  expect(valueOf(await scrape(attached.endpoint()), 'vigil_lcd_recovered')).toBe(1);
+}, 60_000);
+
 // Generous time limits: these run beside other test files on a loaded 2-core machine.
 describe('attachMetrics', { timeout: 60_000 }, () => {
   it('serves the LCD resources and writes on VIGIL_METRICS_ADDRESS and follows changes', async () => {
@@ -56,6 +70,8 @@ describe('attachMetrics', { timeout: 60_000 }, () => {
     expect(valueOf(body, 'vigil_lcd_writes_total')).toBe(agent.lcd.writes);
     expect(agent.lcd.writes).toBeGreaterThan(0);
     expect(valueOf(body, 'vigil_lcd_write_stalled')).toBe(0);
+    expect(valueOf(body, 'vigil_lcd_recovered')).toBe(0);
+    expect(valueOf(body, 'vigil_lcd_compactions_total')).toBe(agent.lcd.compactions);
     expect(samples(body, 'vigil_lcd_write_failures_total{')).toEqual([
       'vigil_lcd_write_failures_total{reason="error"} 0',
       'vigil_lcd_write_failures_total{reason="timeout"} 0',

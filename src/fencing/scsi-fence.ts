@@ -1,0 +1,174 @@
+// The SCSI-3 persistent-reservation fence, as a small service over ScsiGeneric: register this
+// system's key on a LUN, take a LUN over before mounting anything from it (preempt-and-abort every
+// other key, hold a WRITE EXCLUSIVE – REGISTRANTS ONLY reservation), check it while in service,
+// and release it when going out of service. Decisions come from fence-plan.ts; this file only
+// sends the commands and reads the answers. Every command has a time limit (the platform runs it
+// on a thread of its own).
+import type { ScsiGeneric } from '../platform/platform.js';
+import { formatKey } from '../platform/scsi/cdb.js';
+import { ScsiCheckConditionError, ScsiReservationConflictError, ScsiUnitAttentionError } from '../platform/scsi/errors.js';
+import { fenceKeyFor } from './fence-key.js';
+import { FENCE_TYPE, FenceLatch, type FenceVerdict, judge, type LunView, planTakeover, takeoverObstacle } from './fence-plan.js';
+
+export interface ScsiFenceOptions {
+  /** This system's name; its key is fenceKeyFor(system). */
+  system: string;
+  /** Time limit of one SCSI command. */
+  commandTimeoutMs?: number;
+  /** When this system last (re)joined the cluster (ms since the epoch); undefined: not a member. */
+  memberSince?: () => number | undefined;
+  now?: () => number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Refusals of the fence that are not SCSI errors: a LUN without reservations, a latched node. */
+export class FenceError extends Error {
+  constructor(
+    readonly code: 'EFENCEUNSUPPORTED' | 'EFENCELATCHED' | 'EFENCELOST' | 'EFENCEOBSTACLE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FenceError';
+  }
+}
+
+export interface TakeoverReport {
+  key: string;
+  preempted: string[];
+  registered: boolean;
+  reserved: boolean;
+}
+
+export class ScsiFence {
+  readonly key: bigint;
+  private readonly timeoutMs: number;
+  private readonly latch = new FenceLatch();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly scsi: ScsiGeneric,
+    private readonly opts: ScsiFenceOptions,
+  ) {
+    this.key = fenceKeyFor(opts.system);
+    this.timeoutMs = opts.commandTimeoutMs ?? 10_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private get o() {
+    return { timeoutMs: this.timeoutMs };
+  }
+
+  /** Runs `cmd`, absorbing the unit attentions the LUN reports once each; returns the last one seen. */
+  private async withUnitAttention<T>(cmd: () => Promise<T>): Promise<{ value: T; ua?: { asc: number; ascq: number } }> {
+    let ua: { asc: number; ascq: number } | undefined;
+    for (let i = 0; ; i++) {
+      try {
+        return { value: await cmd(), ua };
+      } catch (err) {
+        if (!(err instanceof ScsiUnitAttentionError) || i >= 8) throw err;
+        // A preemption notice must not be lost behind a later reset notice: keep the first 2Axx.
+        if (!ua || ua.asc !== 0x2a) ua = err.sense ? { asc: err.sense.asc, ascq: err.sense.ascq } : ua;
+      }
+    }
+  }
+
+  private unsupported(err: unknown, device: string): never {
+    if (err instanceof ScsiCheckConditionError && err.unsupportedCommand) {
+      throw new FenceError('EFENCEUNSUPPORTED', `${device} does not implement SCSI-3 persistent reservations (PERSISTENT RESERVE IN refused: ${err.sense?.text ?? 'ILLEGAL REQUEST'}); it cannot be fenced`);
+    }
+    throw err;
+  }
+
+  /** READ KEYS and READ RESERVATION, with any unit attention met on the way. */
+  async view(device: string): Promise<{ view: LunView; ua?: { asc: number; ascq: number } }> {
+    try {
+      const keys = await this.withUnitAttention(() => this.scsi.readKeys(device, this.o));
+      const res = await this.withUnitAttention(() => this.scsi.readReservation(device, this.o));
+      return { view: { keys: keys.value.keys, reservation: res.value.reservation }, ua: keys.ua ?? res.ua };
+    } catch (err) {
+      this.unsupported(err, device);
+    }
+  }
+
+  /** Register this system's key (REGISTER AND IGNORE EXISTING KEY), unless it was fenced and has not rejoined. */
+  async register(device: string): Promise<boolean> {
+    const { view } = await this.view(device);
+    if (view.keys.includes(this.key)) return false;
+    if (!this.latch.mayRegister(device, this.opts.memberSince?.())) {
+      const f = this.latch.isFenced(device)!;
+      throw new FenceError('EFENCELATCHED', `${this.opts.system} was fenced off ${device} (${f.reason}) and has not rejoined the cluster since; it will not register its key again until it has`);
+    }
+    await this.withUnitAttention(() => this.scsi.registerAndIgnoreExistingKey(device, this.key, this.o));
+    this.opts.log?.('info', `registered fence key ${formatKey(this.key)} on ${device}`, { device });
+    return true;
+  }
+
+  /**
+   * Make this system the only registrant and the reservation holder of `device`, preempting (and
+   * aborting the commands of) every other key. Resolves only when READ RESERVATION confirms it.
+   */
+  async takeOver(device: string): Promise<TakeoverReport> {
+    const { view } = await this.view(device);
+    const obstacle = takeoverObstacle(this.key, view);
+    if (obstacle) throw new FenceError('EFENCEOBSTACLE', `cannot take ${device} over: ${obstacle}`);
+    const report: TakeoverReport = { key: formatKey(this.key), preempted: [], registered: false, reserved: false };
+    for (const step of planTakeover(this.key, view)) {
+      switch (step.op) {
+        case 'register':
+          report.registered = await this.register(device);
+          break;
+        case 'preempt':
+          await this.withUnitAttention(() => this.scsi.preempt(device, this.key, step.victim, FENCE_TYPE, { ...this.o, abort: true }));
+          report.preempted.push(formatKey(step.victim));
+          break;
+        case 'reserve':
+          await this.withUnitAttention(() => this.scsi.reserve(device, this.key, FENCE_TYPE, this.o));
+          report.reserved = true;
+          break;
+      }
+    }
+    const after = await this.view(device);
+    const verdict = judge(this.key, after.view);
+    if (verdict.state !== 'holding') {
+      throw new FenceError('EFENCELOST', `took ${device} over but READ RESERVATION shows ${after.view.reservation ? `${formatKey(after.view.reservation.key)} (${after.view.reservation.type})` : 'no reservation'}`);
+    }
+    this.opts.log?.('info', `fence: holding ${FENCE_TYPE} on ${device}${report.preempted.length ? `, preempted ${report.preempted.join(', ')}` : ''}`, { device, ...report });
+    return report;
+  }
+
+  /** Is this system still registered (and holding)? A fenced verdict closes the latch for the device. */
+  async check(device: string): Promise<FenceVerdict> {
+    let verdict: FenceVerdict;
+    try {
+      const { view, ua } = await this.view(device);
+      verdict = judge(this.key, view, ua);
+    } catch (err) {
+      // A reservation conflict on a PR IN means someone else's exclusive-access reservation bars us.
+      if (!(err instanceof ScsiReservationConflictError)) throw err;
+      verdict = { state: 'fenced', reason: `RESERVATION CONFLICT on ${err.command}` };
+    }
+    if (verdict.state === 'fenced') {
+      this.latch.noteFenced(device, this.now(), verdict.reason);
+      this.opts.log?.('error', `fence: ${this.opts.system} is fenced off ${device}: ${verdict.reason}`, { device });
+    }
+    return verdict;
+  }
+
+  /** Note a RESERVATION CONFLICT met by a write elsewhere (the kit's write probe): latch it. */
+  noteConflict(device: string, reason: string): void {
+    this.latch.noteFenced(device, this.now(), reason);
+  }
+
+  fencedOff(device: string): { at: number; reason: string } | undefined {
+    return this.latch.isFenced(device);
+  }
+
+  /** Release the reservation if this system holds it; the registration stays (the node is still a member). */
+  async release(device: string): Promise<boolean> {
+    const { view } = await this.view(device);
+    if (view.reservation?.key !== this.key) return false;
+    await this.withUnitAttention(() => this.scsi.release(device, this.key, FENCE_TYPE, this.o));
+    this.opts.log?.('info', `fence: released the reservation on ${device}`, { device });
+    return true;
+  }
+}

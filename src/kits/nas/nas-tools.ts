@@ -1,0 +1,20 @@
+// What the NAS kit asks of the system besides mounts and probes: the server's export list
+// (showmount -e), a name lookup, and this system's own addresses and names. Each call has a
+// time limit: a server that does not answer, or a resolver that hangs, must not hold a create,
+// an extend or a failover. linux-tools.ts runs nfs-common's showmount and getent as child
+// processes; unit tests pass their own object.
+import type { Identity } from './export-list.js';
+
+export type ExportListResult =
+  | { ok: true; text: string }
+  /** `timedOut`: the server did not answer within the limit; otherwise the program's message. */
+  | { ok: false; timedOut: boolean; reason: string };
+
+export interface NasTools {
+  /** `showmount -e` of the server within timeoutMs. */
+  exportList(server: string, timeoutMs: number): Promise<ExportListResult>;
+  /** The IPv4 (then IPv6) addresses a host name resolves to, within timeoutMs; [] when it has none. */
+  resolve(name: string, timeoutMs: number): Promise<string[]>;
+  /** This system's addresses and names, as an export list would name it. */
+  identity(): Identity;
+}

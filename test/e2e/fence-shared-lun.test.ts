@@ -1,0 +1,204 @@
+// The SCSI reservation fence on a real kernel: two VMs share an iSCSI LUN of the storage VM (LIO
+// implements persistent reservations), an ext4 gen/filesys hierarchy with fence=scsi is in
+// service on node1, a writer keeps writing to it. node1 is frozen (QMP stop) past the detection
+// time; node2 declares it dead, preempts node1's key (PREEMPT AND ABORT) before mounting, mounts
+// and serves. node1 is thawed: its pending and new writes fail with RESERVATION CONFLICT, its
+// monitor finds it fenced and takes its side out of service, and the file system checks clean.
+// Both nodes' ins_list are sampled all along: the hierarchy is never ISP on both while node1 can
+// write. (After the thaw node1's LCD says ISP until its first quickCheck finds the fence — it
+// cannot know it was frozen — while the LUN already refuses its writes; that window is measured.)
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { fenceKeyFor } from '../../src/fencing/fence-key.js';
+import { GuestVigil, guestClockOffset, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { vmUnavailable } from './helpers/vmcluster.js';
+
+const unavailable = vmUnavailable ?? (spawnSync('sh', ['-c', 'command -v iscsiadm && command -v sg_persist']).status !== 0 ? 'open-iscsi or sg3-utils is not installed' : undefined);
+const title = unavailable ? `SCSI reservation fence on a shared iSCSI LUN (skipped: ${unavailable})` : 'SCSI reservation fence on a shared iSCSI LUN';
+
+const TAG = 'fenced-fs';
+const MNT = '/mnt/fenced';
+const HB_SEC = 1;
+const HB_MISSES = 3;
+const PORT = '7366';
+/** The file system covers the first 24 MiB of the 32 MiB LUN; sector PROBE_SECTOR lies beyond it. */
+const FS_MB = 24;
+const PROBE_SECTOR = 28 * 2048;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const hex = (k: bigint) => `0x${k.toString(16)}`;
+
+interface Sample {
+  node: string;
+  startedAt: number;
+  endedAt: number;
+  state: string | undefined;
+}
+
+describe.skipIf(!!unavailable)(title, () => {
+  let build: ReturnType<typeof snapshotBuild> | undefined;
+  beforeAll(() => {
+    build = snapshotBuild();
+  });
+  afterAll(() => build?.remove());
+  const cluster = useFailoverCluster({ nodes: 2, iscsiLunsMb: [32], p2p: [['node1', 'node2']], iscsiReplacementTimeoutS: 60 });
+
+  it('freeze node1 past detection: node2 preempts, mounts and serves; thawed node1 is fenced, goes out of service; fsck clean; never ISP on both', async () => {
+    const c = cluster();
+    const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const device = c.iscsiDisk('node1');
+    expect(c.iscsiDisk('node2'), 'both nodes must name the LUN alike (the hierarchy stores one device path)').toBe(device);
+    const v1 = new GuestVigil(n1, build!.srcDir);
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkdir -p ${MNT}`, { timeoutMs: 60_000 });
+    for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
+      await v.configure({
+        VIGIL_NODE_NAME: name,
+        VIGIL_STATE_DIR: '/var/lib/vigil',
+        VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
+        VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_METRICS_ADDRESS: 'off',
+        VIGIL_LOG_LEVEL: 'debug',
+        LCMHBEATTIME: String(HB_SEC),
+        LCMNUMHBEATS: String(HB_MISSES),
+        LKCHECKINTERVAL: '1',
+      });
+    }
+    await v1.must(['keygen']);
+    await n2.writeFile('/etc/vigil/cluster.key', await n1.readFile('/etc/vigil/cluster.key'), 0o600);
+    await Promise.all([v1.start(), v2.start()]);
+    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
+      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
+    }
+    const sees = async (v: GuestVigil, peer: string, state: string) => (await v.systems()).find((s) => s.name === peer)?.state === state;
+    await n1.waitFor(async () => (await sees(v1, 'node2', 'ALIVE')) && (await sees(v2, 'node1', 'ALIVE')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+
+    await n1.run(`mkfs.ext4 -q -F -L vigil-fenced ${device} ${FS_MB}M`, { timeoutMs: 120_000 });
+    await v1.must(['create', '-a', 'gen/filesys', '-t', TAG, '-i', MNT, '--device', device, '--fstype', 'ext4', '--info', 'fence=scsi', '--switchback', 'intelligent']);
+    await v1.must(['extend', '-t', TAG, '-s', 'node2', '--accept-defaults']);
+    await n1.waitFor(async () => (await v1.states())[TAG] === 'ISP' && (await v2.states())[TAG] === 'OSU', { deadlineMs: 60_000, intervalMs: 1000, what: `${TAG} ISP on node1, OSU on node2` });
+    // Debian's sg_persist, independently: node1 holds Write Exclusive, registrants only.
+    const k1 = hex(fenceKeyFor('node1'));
+    const k2 = hex(fenceKeyFor('node2'));
+    const resv = await n2.run(`sg_persist --in --read-reservation ${device}`);
+    expect(resv).toContain(`Key=${k1}`);
+    expect(resv).toMatch(/Write Exclusive, registrants only/);
+
+    const payload = randomBytes(1 << 20);
+    await n1.writeFile('/tmp/payload', payload);
+    await n1.run(`cp /tmp/payload ${MNT}/payload.bin && sync`, { timeoutMs: 60_000 });
+    // A writer that keeps node1's file system busy: its writes are pending when node1 freezes.
+    await n1.spawn(['sh', '-c', `i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=${MNT}/busy.bin bs=64k count=4 oflag=direct conv=notrunc status=none && echo ok $i || echo FAILED $i; sleep 0.2; done`], { log: '/var/log/writer.log' });
+    await n1.waitFor(async () => (await n1.readFile('/var/log/writer.log')).toString().includes('ok 3'), { deadlineMs: 60_000, intervalMs: 500, what: 'the writer writing' });
+
+    // Sample both nodes' ins_list for the whole scenario, each node in its own loop.
+    const samples: Sample[] = [];
+    let sampling = true;
+    const sampler = async (v: GuestVigil) => {
+      while (sampling) {
+        const startedAt = Date.now();
+        const r = await v.vigil(['ins_list', '--json'], 300_000);
+        let state: string | undefined;
+        try {
+          state = (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === TAG)?.state;
+        } catch {
+          state = undefined;
+        }
+        samples.push({ node: v.node.name, startedAt, endedAt: Date.now(), state });
+      }
+    };
+    const samplers = [sampler(v1), sampler(v2)];
+
+    try {
+      const frozenAt = Date.now();
+      await n1.freeze();
+      let deadAt = 0;
+      await n2.waitFor(
+        async () => {
+          if (!deadAt && (await sees(v2, 'node1', 'DEAD'))) deadAt = Date.now();
+          return deadAt > 0 && (await v2.states())[TAG] === 'ISP';
+        },
+        { deadlineMs: 180_000, intervalMs: 500, what: `node1 DEAD and ${TAG} ISP on node2` },
+      );
+      const ispAt = Date.now();
+      const keys = await n2.run(`sg_persist --in --read-keys ${device}`);
+      expect(keys).toContain(k2);
+      expect(keys, 'node1 key preempted').not.toContain(k1);
+      expect(await n2.run(`sg_persist --in --read-reservation ${device}`)).toContain(`Key=${k2}`);
+      expect(sha(await n2.readFile(`${MNT}/payload.bin`))).toBe(sha(payload));
+      await n2.run(`echo 'served by node2' > ${MNT}/after.txt && sync`, { timeoutMs: 60_000 });
+      // node2's own account: the preemption came before the mount.
+      const v2Log = await v2.logTail(40_000);
+      const preemptedAt = v2Log.indexOf(`preempted ${k1}`);
+      expect(preemptedAt, 'node2 logged the preemption').toBeGreaterThanOrEqual(0);
+      expect(v2Log.indexOf(`mounted ${device} on ${MNT}`, preemptedAt), 'node2 mounted after preempting').toBeGreaterThan(preemptedAt);
+
+      // Thaw node1: fenced.
+      const thawedAt = Date.now();
+      await n1.thaw();
+      let outAt = 0;
+      await n1.waitFor(
+        async () => {
+          const s = (await v1.states())[TAG];
+          if (s !== 'ISP' && !outAt) outAt = Date.now();
+          return outAt > 0;
+        },
+        { deadlineMs: 180_000, intervalMs: 500, what: `${TAG} out of service on node1` },
+      );
+      // A new write from node1 to the LUN (outside the file system) is refused by the reservation.
+      await n1.run(`head -c 512 /dev/urandom > /tmp/sector`);
+      const newWrite = await n1.exec(`dd if=/tmp/sector of=${device} bs=512 seek=${PROBE_SECTOR} count=1 oflag=direct,sync status=none`, { timeoutMs: 120_000 });
+      expect(newWrite.code, 'a write from the fenced node must fail').not.toBe(0);
+      const dmesg1 = await n1.run('dmesg');
+      expect(dmesg1).toMatch(/[Rr]eservation conflict|critical nexus error/);
+      const writer = (await n1.readFile('/var/log/writer.log')).toString();
+      expect(writer, 'the writer on node1 saw its writes fail').toMatch(/FAILED/);
+      await n1.waitFor(async () => !(await n1.readFile('/proc/mounts')).toString().includes(` ${MNT} `), { deadlineMs: 120_000, intervalMs: 1000, what: `${MNT} unmounted on node1` });
+      const v1Log = await v1.logTail(20_000);
+      expect(v1Log).toMatch(/fenced off/);
+      expect((await v2.states())[TAG]).toBe('ISP');
+      // node1 has not registered again: it is fenced until it rejoins.
+      expect(await n2.run(`sg_persist --in --read-keys ${device}`)).not.toContain(k1);
+
+      sampling = false;
+      await Promise.all(samplers);
+      // node1's own clock after the thaw (a frozen guest's clock stood still): when it found itself fenced.
+      const off1 = await guestClockOffset(n1);
+      const fencedEv = (await v1.events()).find((e) => e.msg.startsWith(`quickCheck of ${TAG} failed`) && e.msg.includes('fenced off'));
+      expect(fencedEv, 'node1 logged the fenced quickCheck').toBeDefined();
+      const detectAfterThawMs = Math.round(fencedEv!.at - off1.offsetMs - thawedAt);
+      const s1 = samples.filter((s) => s.node === 'node1');
+      const s2 = samples.filter((s) => s.node === 'node2');
+      const overlapsIsp2 = (a: Sample) => s2.some((b) => b.state === 'ISP' && b.startedAt <= a.endedAt && a.startedAt <= b.endedAt);
+      // A node1 sample answered before the thaw could have acted on the disk: none may be ISP while node2 is.
+      const bothBeforeThaw = s1.filter((a) => a.state === 'ISP' && a.endedAt < thawedAt && overlapsIsp2(a));
+      // After the thaw node1's LCD still says ISP until its first quickCheck finds the fence; in that
+      // window its writes are already refused by the LUN (checked above). Measured, and bounded.
+      const bothAfterThaw = s1.filter((a) => a.state === 'ISP' && a.endedAt >= thawedAt && overlapsIsp2(a));
+      console.log(
+        [
+          `e2e fence-shared-lun: heartbeat ${HB_SEC} s x ${HB_MISSES}, LKCHECKINTERVAL 1 s, ext4 on iSCSI ${device}, fence=scsi`,
+          `  freeze -> node1 DEAD on node2 (host polling): ${deadAt - frozenAt} ms; -> ${TAG} ISP on node2: ${ispAt - frozenAt} ms`,
+          `  thaw -> node1's quickCheck finds it fenced: ${detectAfterThawMs} ms (node1 clock, +-${Math.round(off1.uncertaintyMs)} ms)`,
+          `  thaw -> ${TAG} no longer ISP on node1 (host polling): ${outAt - thawedAt} ms`,
+          `  samples: node1 ${s1.length} (${s1.map((s) => s.state ?? '-').join(' ')}), node2 ${s2.length} (${s2.map((s) => s.state ?? '-').join(' ')})`,
+          `  ISP on both: before the thaw ${bothBeforeThaw.length}; after the thaw, while node1 was already fenced, ${bothAfterThaw.length}`,
+        ].join('\n'),
+      );
+      expect(bothBeforeThaw, 'the hierarchy was sampled ISP on both nodes while node1 could write').toEqual([]);
+      expect(bothAfterThaw.every((a) => a.startedAt <= outAt), 'node1 ISP samples after it went out of service').toBe(true);
+    } finally {
+      sampling = false;
+      if (n1.state === 'frozen') await n1.thaw();
+    }
+    await Promise.all(samplers);
+
+    // The file system is not corrupted: node2 takes it out of service and fsck finds it clean.
+    await v2.must(['out-of-service', '-t', TAG]);
+    await n2.waitFor(async () => (await v2.states())[TAG] === 'OSU', { deadlineMs: 120_000, intervalMs: 1000, what: `${TAG} OSU on node2` });
+    const fsck = await n2.exec(`fsck.ext4 -fn ${device}`, { timeoutMs: 120_000 });
+    console.log(`node2 fsck.ext4 -fn: exit ${fsck.code}\n${fsck.stdout}${fsck.stderr}`);
+    expect(fsck.code, `fsck:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+  });
+});
