@@ -509,7 +509,7 @@ describe('checks of a change that touches only instances (the fast path) agree w
     await expect(lcd.mutate('drop b', (d) => dropChild(d, 'b'))).rejects.toThrow('resource "b" does not exist on system "alpha"');
     await expect(lcd.mutate('drop e', (d) => dropChild(d, 'e'))).rejects.toThrow('resource "e" does not exist on system "alpha"');
     // A replaced id that collides with another instance's.
-    await expect(lcd.mutate('re-id', (d) => void (d.instances[0] = { ...d.instances[0]!, id: '/b' }))).rejects.toThrow('resource with ID "/b" already exists');
+    await expect(lcd.mutate('re-id', (d) => void (d.instances[0] = { ...d.instances[0]!, id: '/b' }))).rejects.toThrow('Resource with either matching tag or ID /b exists');
     expect(lcd.snapshot()).toEqual(before);
     // And what is valid passes: a replacement, a removal nothing needs, a new instance.
     await lcd.setInstanceInfo('b', 'fine');
