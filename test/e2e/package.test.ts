@@ -160,7 +160,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await v2.must(['net_remove']);
     await v2.must(['lcdsync']);
     expect(await v2.must(['sys_list'])).toBe('node2\n');
-    await n2.waitFor(async () => (await v2.states())[TAG] === 'ISP', { deadlineMs: 30_000, intervalMs: 1000, what: `${TAG} still ISP on node2` });
+    // Still in service on the survivor, now unprotected (no equivalent left).
+    await n2.waitFor(async () => (await v2.states())[TAG] === 'ISU', { deadlineMs: 30_000, intervalMs: 1000, what: `${TAG} ISU on node2` });
 
     // The reinstalled server: the package again, the cluster key, new comm paths, re-extend, switch back.
     v1 = new InstalledVigil(n1);
