@@ -46,7 +46,7 @@ export const CORE_COMMAND_SPECS: readonly CommandSpec[] = [
   },
   {
     name: 'sys_remove',
-    summary: 'remove a (gone) system from the configuration database; never the local one (error 424)',
+    summary: 'remove a (gone) system and its comm paths from the configuration database; never the local one (error 424)',
     destsys: true,
     options: [{ flags: '-s <sys>', description: 'system to remove', required: true }],
   },
@@ -79,11 +79,11 @@ export const CORE_COMMAND_SPECS: readonly CommandSpec[] = [
   },
   {
     name: 'net_remove',
-    summary: 'remove the comm paths that match the given selectors',
+    summary: 'remove the comm paths that match the given selectors; with none, the paths to systems no longer in sys_list',
     destsys: true,
     options: [
       { flags: '-s <sys>', description: 'local end (default: this system)' },
-      { flags: '-S <othersys>', description: 'remote end', required: true },
+      { flags: '-S <othersys>', description: 'remote end (needed with any other selector)' },
       { flags: '-T <type>', description: 'only paths of this type' },
       { flags: '-l <laddr>', description: 'only the TCP path with this local address' },
       { flags: '-r <raddr>', description: 'only the TCP path with this remote address' },
@@ -159,7 +159,7 @@ export const CORE_COMMAND_SPECS: readonly CommandSpec[] = [
   },
   {
     name: 'ins_remove',
-    summary: 'remove resource instances (with their dependencies and equivalencies) from the configuration database',
+    summary: 'remove resource instances, the resources that depend on them, their dependencies and equivalencies from the configuration database',
     destsys: true,
     options: [
       { flags: '-R <roottag>', description: 'the hierarchy below (and including) this tag' },
@@ -168,6 +168,9 @@ export const CORE_COMMAND_SPECS: readonly CommandSpec[] = [
       { flags: '-t <tag>', description: 'the instance with this tag' },
       { flags: '-i <id>', description: 'the instance with this id' },
       { flags: '-v', description: 'print each removed tag' },
+      { flags: '-I', description: 'idempotent clean-up: nothing left to remove is not an error' },
+      { flags: '-N', description: 'remove only the selected instances, not the resources that depend on them' },
+      { flags: '-G', description: "also remove the equivalent instances on the other systems (through their agents)" },
     ],
   },
   {

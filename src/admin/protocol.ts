@@ -24,7 +24,7 @@ export interface AdminReply {
   exitCode: number;
   /** Text for stdout, already formatted the way the seeds print it. */
   stdout: string;
-  /** Text for stderr (errors carry the product error number, e.g. "Error 424: ..."). */
+  /** Text for stderr (errors carry the product error number, e.g. `*ERROR* (No. 424) ...`, `Error 000014: ...`). */
   stderr: string;
   /** Structured result for --json. */
   data?: unknown;

@@ -3,6 +3,7 @@
 // agent, built where vigild is composed (daemon/compose.ts), which registers every part's
 // handlers in it. Handlers throw VigilError for refused input; dispatch turns that into a reply
 // with the error number.
+import { errorEntry, formatErrorLine } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import type { AgentContext } from './context.js';
 import { EXIT_FAILED, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_USAGE } from './exit-codes.js';
@@ -23,6 +24,15 @@ export class UsageError extends VigilError {
 export function errorResult(err: unknown, ctx: AgentContext, command: string): AdminResult {
   if (err instanceof UsageError) {
     return { exitCode: EXIT_USAGE, stdout: '', stderr: `${command}: ${err.message}\n`, data: { error: { number: 0, message: err.message } } };
+  }
+  if (err instanceof VigilError && errorEntry(err.number)?.form === 'core') {
+    // The configuration-database commands' form: a process line, then the *ERROR* line scripts grep for.
+    return {
+      exitCode: EXIT_FAILED,
+      stdout: '',
+      stderr: `Process: ${command}(${process.pid})\n${err.format()}\n`,
+      data: { error: { number: err.number, message: err.message, details: err.details } },
+    };
   }
   if (err instanceof VigilError) {
     return {
@@ -59,6 +69,10 @@ export class AdminCommands {
   async dispatch(req: AdminRequest, ctx: AgentContext): Promise<AdminReply> {
     const { id } = req;
     if (req.destsys !== undefined && req.destsys !== '' && req.destsys !== ctx.localSystem) {
+      if (!ctx.lcd.systems().some((s) => s.name === req.destsys)) {
+        const message = `system "${req.destsys}" is not in sys_list; -d names a system of this cluster`;
+        return { id, exitCode: EXIT_FAILED, stdout: '', stderr: `${req.command}: ${formatErrorLine(0, message)}\n`, data: { error: { number: 0, message } } };
+      }
       if (!ctx.forward) {
         return { id, exitCode: EXIT_UNREACHABLE, stdout: '', stderr: `${req.command}: no comm path to system "${req.destsys}" (cluster messaging is not running)\n` };
       }

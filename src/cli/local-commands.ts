@@ -50,6 +50,11 @@ export const LOCAL_COMMANDS: readonly LocalCommand[] = [
     load: async (socketOf) => (await import('./commands/standby.js')).standbyCommand(socketOf),
   },
   {
+    name: 'completion',
+    summary: 'print the bash completion script (commands, flags, tags and system names)',
+    load: async () => (await import('./completion.js')).completionCommand(),
+  },
+  {
     name: 'aliases',
     summary: "install (or --remove) executables named like the seeds' commands that run vigil",
     load: async () => (await import('./aliases.js')).aliasesCommand(),

@@ -5,12 +5,17 @@
 // the reply is printed as the daemon formatted it (or as JSON with --json); the exit code is
 // the daemon's. The CLI's own commands (keygen, demo, ...) are in local-commands.ts. Invoked through a symlink named like a command
 // (e.g. eqv_list -> vigil), it behaves as `vigil eqv_list`, as the seeds' tools did.
+// For scripts: with --json every outcome, errors included (no agent, bad command line), is one
+// JSON object on stdout and the exit code is the same as without it. A bad command line gets
+// a one-line usage hint, not the whole help.
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { optionKey, type CommandSpec } from '../admin/command-specs.js';
-import { EXIT_USAGE } from '../admin/exit-codes.js';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from '../admin/exit-codes.js';
 import { DEFAULT_ADMIN_SOCKET, type AdminRequest } from '../admin/protocol.js';
 import { DEFAULT_CONFIG_PATH, readConfigValue } from '../common/config-file.js';
+import { vigilVersion } from '../common/version.js';
+import { jsonError, wantsJson } from './json-output.js';
 import { sendAdminRequest } from './admin-client.js';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
 import { LOCAL_COMMANDS, targetCommand } from './local-commands.js';
@@ -36,9 +41,10 @@ async function runDaemonCommand(program: Command, spec: CommandSpec, cmd: Comman
   const req: AdminRequest = { id: 1, command: spec.name, options, args: cmd.args, json };
   if (spec.destsys && typeof raw.d === 'string') req.destsys = raw.d;
   const reply = await sendAdminRequest(socketPath(program), req);
-  if (json) process.stdout.write(JSON.stringify(reply.data ?? null, null, 2) + '\n');
+  if (json && reply.exitCode !== EXIT_OK) process.stdout.write(jsonError(reply.exitCode, reply.data, reply.stderr));
+  else if (json) process.stdout.write(JSON.stringify(reply.data ?? null, null, 2) + '\n');
   else process.stdout.write(reply.stdout);
-  process.stderr.write(reply.stderr);
+  if (!json) process.stderr.write(reply.stderr);
   process.exitCode = reply.exitCode;
 }
 
@@ -47,8 +53,9 @@ export function buildProgram(): Command {
     .description('Vigil high-availability cluster administration')
     .option('--socket <path>', 'admin socket of the local vigild (default: $VIGIL_ADMIN_SOCKET or /run/vigil/admin.sock)')
     .option('--json', 'print the structured result as JSON')
+    .version(vigilVersion(), '-V, --version', 'print the version of vigil')
     .exitOverride()
-    .showHelpAfterError()
+    .showHelpAfterError('usage: vigil [--json] [--socket <path>] <command> [options]   (vigil --help lists the commands)')
     // Global options only before the command word, so `vigil devices --json` reaches devices.
     .enablePositionalOptions();
   for (const spec of DAEMON_COMMAND_SPECS) {
@@ -60,6 +67,7 @@ export function buildProgram(): Command {
     }
     cmd.option('--json', 'print the structured result as JSON');
     cmd.exitOverride();
+    cmd.showHelpAfterError(`usage: vigil ${cmd.name()} ${cmd.usage()}   (vigil ${cmd.name()} --help explains the options)`);
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
   return program;
@@ -80,11 +88,20 @@ async function main(): Promise<void> {
   if (DAEMON_COMMAND_SPECS.some((s) => s.name === invokedAs)) argv.unshift(invokedAs);
   const program = buildProgram();
   await addLocalCommands(program, targetCommand(argv));
+  // Under --json commander's own error text is collected and printed as a JSON object instead.
+  const json = wantsJson(argv);
+  let usageText = '';
+  if (json) {
+    const quiet = { writeErr: (t: string) => void (usageText += t), outputError: (t: string) => void (usageText += t) };
+    program.configureOutput(quiet);
+    for (const c of program.commands) c.configureOutput(quiet);
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (json && err.exitCode !== 0) process.stdout.write(jsonError(EXIT_USAGE, undefined, usageText.split('\n')[0] ?? err.message));
       return;
     }
     throw err;
@@ -92,6 +109,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`vigil: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 4;
+  const message = err instanceof Error ? err.message : String(err);
+  if (wantsJson(process.argv.slice(2))) process.stdout.write(jsonError(EXIT_INTERNAL, undefined, message));
+  else process.stderr.write(`vigil: ${message}\n`);
+  process.exitCode = EXIT_INTERNAL;
 });

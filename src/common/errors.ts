@@ -1,5 +1,7 @@
 // Product errors: every failure an operator can see carries the seeds' error number (where the
-// seeds define one) so it can be looked up, plus a message in our own words.
+// seeds define one) so it can be looked up, plus a message in our own words. The numbers and
+// their printed forms are in error-table.ts.
+import { formatErrorLine } from './error-table.js';
 
 export class VigilError extends Error {
   /** The product error number, e.g. 424 or 104044; 0 when the seeds define none. */
@@ -14,10 +16,8 @@ export class VigilError extends Error {
     this.details = details;
   }
 
-  /** The operator-facing line: "Error 000424: ..." style, zero-padded to the seeds' width. */
+  /** The operator-facing line in the number's form: `*ERROR* (No. 424) ...` or `Error 000014: ...`. */
   format(): string {
-    if (this.number === 0) return `Error: ${this.message}`;
-    const n = String(this.number);
-    return `Error ${n.length < 6 ? n.padStart(6, '0') : n}: ${this.message}`;
+    return formatErrorLine(this.number, this.message);
   }
 }

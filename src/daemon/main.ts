@@ -5,31 +5,40 @@
 import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
 import { vigilVersion } from '../common/version.js';
-import type { LcdStartMode } from '../lcd/lcd.js';
+import { LcdMissingError, type LcdStartMode } from '../lcd/lcd.js';
 import { createLinuxPlatform } from '../platform/linux/index.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
 import { createLogger } from './logger.js';
 
 const USAGE =
-  'usage: vigild [--config FILE] [--lcd-recover | --lcd-init] | --version | --help\n' +
+  'usage: vigild [--config FILE] [--lcd-recover | --lcd-init] [--check-config] | --version | --help\n' +
   '  FILE defaults to $VIGIL_CONFIG, then /etc/default/vigil\n' +
   '  --lcd-recover  lcd.json is missing: start from the newest kept generation (lcd.json.N)\n' +
-  "  --lcd-init     lcd.json is missing: start with an empty database (this node's configuration is lost)\n";
+  "  --lcd-init     lcd.json is missing: start with an empty database (this node's configuration is lost)\n" +
+  '  --check-config  only read and check FILE: exit 0 when vigild could start with it, 78 when not\n';
+
+/** Exit code for a missing or invalid configuration (sysexits EX_CONFIG): the unit does not restart on it. */
+const EXIT_CONFIG = 78;
 
 /** A command line vigild cannot run with: the message, the usage, exit code 2. */
 class UsageError extends Error {}
 
-type Invocation = { kind: 'run'; configFile: string; lcdStart: LcdStartMode } | { kind: 'help' } | { kind: 'version' };
+type Invocation = { kind: 'run'; configFile: string; lcdStart: LcdStartMode; checkOnly: boolean } | { kind: 'help' } | { kind: 'version' };
 
 /** Every argument is known or an error: a typo must not start a daemon with another config. */
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Invocation {
   let configFile: string | undefined;
+  let checkOnly = false;
   // --lcd-init / --lcd-recover: an administrator's explicit choice for a lost or damaged LCD.
   let lcdStart: LcdStartMode = 'normal';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return { kind: 'help' };
+    if (a === '--check-config') {
+      checkOnly = true;
+      continue;
+    }
     if (a === '--version' || a === '-V') return { kind: 'version' };
     if (a === '--config' || a.startsWith('--config=')) {
       const v = a === '--config' ? argv[++i] : a.slice('--config='.length);
@@ -43,7 +52,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Invoca
     } else if (a.startsWith('-')) throw new UsageError(`unknown option "${a}"`);
     else throw new UsageError(`unexpected argument "${a}"`);
   }
-  return { kind: 'run', configFile: configFile ?? (env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH), lcdStart };
+  return { kind: 'run', configFile: configFile ?? (env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH), lcdStart, checkOnly };
 }
 
 async function main(): Promise<number> {
@@ -63,7 +72,20 @@ async function main(): Promise<number> {
     process.stdout.write(`vigild ${vigilVersion()}\n`);
     return 0;
   }
-  const { config, warnings } = loadConfig(inv.configFile);
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(inv.configFile);
+  } catch (err) {
+    if (!(err instanceof VigilError)) throw err;
+    process.stderr.write(`vigild: ${err.format()}\n`);
+    return EXIT_CONFIG;
+  }
+  const { config, warnings } = loaded;
+  if (inv.checkOnly) {
+    for (const w of warnings) process.stderr.write(`vigild: warning: ${w.message}\n`);
+    process.stdout.write(`vigild: configuration ${inv.configFile} is valid\n`);
+    return 0;
+  }
   const log = createLogger(config.VIGIL_LOG_LEVEL, 'vigild');
   // A bug must not leave a half-working agent behind: log it and exit, systemd restarts us.
   process.on('uncaughtException', (err) => {
@@ -107,6 +129,8 @@ main().then(
   (err) => {
     const msg = err instanceof VigilError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`vigild: ${msg}\n`);
-    process.exit(1);
+    // A missing configuration database waits for the administrator's --lcd-recover or
+    // --lcd-init: restarting cannot fix it either, so it exits like a configuration error.
+    process.exit(err instanceof LcdMissingError ? EXIT_CONFIG : 1);
   },
 );

@@ -188,7 +188,18 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     const killedAt = Date.now();
     cluster.killNode(N1.name);
     await cluster.waitExit(N1.name);
-    await cluster.waitFor(() => statesAre(N2.name, 'ISP'), 30_000, 'the hierarchy to be ISP on node2');
+    // Progress while the survivor takes over: each change of what node2 reports, with the time since the crash.
+    let seen = '';
+    await cluster.waitFor(
+      async () => {
+        const now = JSON.stringify(await cluster.states(N2.name).catch(() => ({})));
+        if (now !== seen) s.info(`${((Date.now() - killedAt) / 1000).toFixed(1)} s after the crash node2 reports ${now.replace(/[{}"]/g, '').replace(/:/g, ' ')}`);
+        seen = now;
+        return statesAre(N2.name, 'ISP');
+      },
+      30_000,
+      'the hierarchy to be ISP on node2',
+    );
     const served = await (async () => {
       let r: Awaited<ReturnType<typeof httpFrom>>;
       await cluster.waitFor(async () => (r = await httpFrom(N2.address, httpPort))?.system === N2.name, 10_000, 'HTTP answers from node2');

@@ -4,6 +4,7 @@
 // while it changes several systems, and reports what it did in lines like the wizards print.
 // Steps that run on another system travel as TaskStep messages (handleTaskStep answers them).
 
+import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
 import { timeLimitOverrideProblem } from './action-time-limit.js';
@@ -13,25 +14,27 @@ import { kitInstance, kitName, parseInfo, splitKitName } from './lcd-view.js';
 import type { HierarchyService } from './service.js';
 import { isInService } from './states.js';
 
-// Seed error numbers (001, "common", "create" and "extend" tables).
-export const E_USAGE = 2;
-export const E_TEMPLATE_MISSING = 3;
-export const E_ALREADY_EXTENDED = 4;
-export const E_CANNOT_EXTEND = 8;
-export const E_TEMPLATE_ARGS = 9;
-export const E_RESOURCE_INFO = 10;
-export const E_TAG_OR_ID_EXISTS = 14;
-export const E_INS_CREATE_FAILED = 15;
-export const E_NOT_FOUND = 19;
-export const E_CREATE_ERROR = 18;
-export const E_REMOVING_AFTER_ERROR = 21;
-export const E_IN_SERVICE_FAILED = 22;
-export const E_RESTORE_ON_CREATE = 23;
-export const E_CREATE_FAILED = 24;
-export const E_REMOVING_DEPENDENCY = 27;
-export const E_REMOVING_CHILD_HIERARCHY = 28;
-export const E_SWITCHBACK_MISMATCH = 29;
-export const E_TAG_MISSING = 30;
+// Seed error numbers (001, "common", "create" and "extend" tables), from the one error table.
+export const E_USAGE = ERROR_TABLE.USAGE.number;
+export const E_TEMPLATE_MISSING = ERROR_TABLE.TEMPLATE_MISSING.number;
+export const E_ALREADY_EXTENDED = ERROR_TABLE.ALREADY_EXTENDED.number;
+export const E_CANNOT_EXTEND = ERROR_TABLE.CANNOT_EXTEND.number;
+export const E_TEMPLATE_ARGS = ERROR_TABLE.TEMPLATE_ARGS.number;
+export const E_RESOURCE_INFO = ERROR_TABLE.RESOURCE_INFO.number;
+export const E_TAG_OR_ID_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
+export const E_INS_CREATE_FAILED = ERROR_TABLE.INS_CREATE_FAILED.number;
+export const E_NOT_FOUND = ERROR_TABLE.NOT_FOUND.number;
+export const E_CREATE_ERROR = ERROR_TABLE.CREATE_ERROR.number;
+export const E_REMOVING_AFTER_ERROR = ERROR_TABLE.REMOVING_AFTER_ERROR.number;
+export const E_IN_SERVICE_FAILED = ERROR_TABLE.IN_SERVICE_FAILED.number;
+export const E_RESTORE_ON_CREATE = ERROR_TABLE.RESTORE_ON_CREATE.number;
+export const E_CREATE_FAILED = ERROR_TABLE.CREATE_FAILED.number;
+export const E_REMOVING_DEPENDENCY = ERROR_TABLE.REMOVING_DEPENDENCY.number;
+export const E_REMOVING_CHILD_HIERARCHY = ERROR_TABLE.REMOVING_CHILD_HIERARCHY.number;
+export const E_SWITCHBACK_MISMATCH = ERROR_TABLE.SWITCHBACK_MISMATCH.number;
+export const E_TAG_MISSING = ERROR_TABLE.TAG_MISSING.number;
+/** A refusal the seeds give no number for (a rule, not a malformed command line). */
+const E_NONE = 0;
 
 interface ResourceSpec {
   tag: string;
@@ -250,14 +253,14 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
   const tp = parsePriority(a.templatePriority, 'template priority');
   if (tp !== undefined) {
     if (!defaults.firstExtend && tp !== templatePriority) {
-      throw new VigilError(E_USAGE, `the template priority is set on the first extend only; ${tag} has priority ${templatePriority} on ${sys}`);
+      throw new VigilError(E_NONE, `the template priority is set on the first extend only; ${tag} has priority ${templatePriority} on ${sys}`);
     }
     templatePriority = tp;
   }
   const targetPriority = parsePriority(a.targetPriority, 'target priority') ?? defaults.targetPriority;
   const used = new Map<number, string>([[templatePriority, sys], ...eq.map((e) => [e.otherPriority, e.otherSystem] as [number, string])]);
   if (used.has(targetPriority)) {
-    throw new VigilError(E_USAGE, `priority ${targetPriority} is already used by ${used.get(targetPriority)} for ${key}; choose an unused priority from 1 to 999`);
+    throw new VigilError(E_NONE, `priority ${targetPriority} is already used by ${used.get(targetPriority)} for ${key}; choose an unused priority from 1 to 999`);
   }
   const switchback = parseSwitchback(a.switchback, defaults.switchback);
 
@@ -301,11 +304,11 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
   if (!svc.lcd.getInstance(tag)) throw new VigilError(E_NOT_FOUND, `Resource ${tag} not found on local server ${sys}`, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
-  if (target === sys) throw new VigilError(E_USAGE, `run unextend from another server than the target; to remove ${key} everywhere use delete`);
+  if (target === sys) throw new VigilError(E_NONE, `run unextend from another server than the target; to remove ${key} everywhere use delete`);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
   if (!eq.some((e) => e.otherSystem === target)) throw new VigilError(E_NOT_FOUND, `Resource ${key} is not extended to server ${target}`, { tag: key, target });
   if (svc.engine.runningOn(key) === target) {
-    throw new VigilError(E_USAGE, `${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
+    throw new VigilError(E_NONE, `${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
   }
   return withLock(svc, tag, 'unextend', async () => {
     const lines = ['You have specified the following resource hierarchy for unextend.', `Target Server = ${target}`, `Target Tag = ${key}`];
@@ -328,7 +331,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
   if (!svc.lcd.getInstance(a.tag)) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
   const { key, tags } = hierarchyOf(svc, a.tag);
   const at = svc.engine.runningOn(key);
-  if (at && at !== sys) throw new VigilError(E_USAGE, `${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
+  if (at && at !== sys) throw new VigilError(E_NONE, `${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
   return withLock(svc, a.tag, 'delete', async () => {
     const lines: string[] = [];
@@ -365,12 +368,12 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
     const g = hierarchyOf(svc, parent).graph;
     g.addDependency(parent, child); // throws on a cycle, nothing changed
     if (systemsOf(parent).join() !== systemsOf(child).join()) {
-      throw new VigilError(E_USAGE, `${parent} (extended to ${systemsOf(parent).join(', ') || 'no server'}) and ${child} (extended to ${systemsOf(child).join(', ') || 'no server'}) must be extended to the same servers`);
+      throw new VigilError(E_NONE, `${parent} (extended to ${systemsOf(parent).join(', ') || 'no server'}) and ${child} (extended to ${systemsOf(child).join(', ') || 'no server'}) must be extended to the same servers`);
     }
     const pAt = svc.engine.runningOn(parent);
     const cAt = svc.engine.runningOn(child);
     if (pAt !== undefined && pAt !== cAt) {
-      throw new VigilError(E_USAGE, `${parent} is in service on ${pAt} but ${child} is ${cAt ? `in service on ${cAt}` : 'not in service'}; bring them in service on the same server first`);
+      throw new VigilError(E_NONE, `${parent} is in service on ${pAt} but ${child} is ${cAt ? `in service on ${cAt}` : 'not in service'}; bring them in service on the same server first`);
     }
     const ps = svc.lcd.getInstance(parent)!.switchback;
     const cs = svc.lcd.getInstance(child)!.switchback;
@@ -506,7 +509,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     case 'unextend-target': {
       const present = step.tags.filter((t) => lcd.getInstance(t));
       const up = present.filter((t) => isInService(svc.engine.state(t) ?? 'OSU'));
-      if (up.length) throw new VigilError(E_USAGE, `${up.join(', ')} in service on ${sys}`);
+      if (up.length) throw new VigilError(E_NONE, `${up.join(', ')} in service on ${sys}`);
       const lines: string[] = [];
       for (const t of [...present].reverse()) {
         const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');

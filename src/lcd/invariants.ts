@@ -1,11 +1,12 @@
 // Whole-database consistency rules, checked after every mutation (on a copy) and after every
 // load. Records are individually valid by the zod schemas; these are the rules that span
 // records: uniqueness, references between records, priorities, dependency cycles.
+import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { commPathKey, type LcdDocument, type ResourceInstance } from './schema.js';
 
 /** Product error numbers from the seeds used by the LCD. */
-export const ERR_RESOURCE_EXISTS = 14; // 000014: resource with matching tag or ID exists
+export const ERR_RESOURCE_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
 
 function dupes<T>(items: T[], key: (t: T) => string): string | undefined {
   const seen = new Set<string>();
@@ -65,12 +66,12 @@ export function checkInvariants(doc: LcdDocument): void {
   const it = dupes(doc.instances, (i) => `${i.system}|${i.tag}`);
   if (it) {
     const [sys, tag] = it.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `resource with tag "${tag}" already exists on system "${sys}"`, { tag, system: sys });
+    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag ${tag} or ID exists (tag "${tag}" is used on system "${sys}")`, { tag, system: sys });
   }
   const ii = dupes(doc.instances, (i) => `${i.system}|${i.id}`);
   if (ii) {
     const [sys, id] = ii.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `resource with ID "${id}" already exists on system "${sys}"`, { id, system: sys });
+    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag or ID ${id} exists (ID "${id}" is used on system "${sys}")`, { id, system: sys });
   }
   const instanceKeys = new Set(doc.instances.map((i) => `${i.system}|${i.tag}`));
   for (const i of doc.instances) {

@@ -29,6 +29,7 @@
 // piling up threads behind it (see LcdStalledError).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
@@ -75,7 +76,7 @@ import { parseOrThrow } from './validate.js';
 
 export { LCD_FILE_NAME, JOURNAL_FILE_NAME, LcdMissingError, type LcdRecovery, type LcdStartMode } from './store.js';
 export { LCD_FILE_MODE } from './disk-writer.js';
-export const ERR_REMOVE_LOCAL_SYSTEM = 424;
+export const ERR_REMOVE_LOCAL_SYSTEM = ERROR_TABLE.REMOVE_LOCAL_SYSTEM.number;
 /** Default time limit of one durable LCD write (VIGIL_LCD_WRITE_TIMEOUT_MS). */
 export const DEFAULT_LCD_WRITE_TIMEOUT_MS = 10_000;
 
@@ -475,7 +476,10 @@ export class Lcd {
     return sys;
   }
 
-  /** Remove a remote system. Refuses the local system (424) and systems that equivalencies still name. */
+  /**
+   * Remove a remote system with its comm paths. Refuses the local system (424) and systems that
+   * equivalencies still name.
+   */
   async removeSystem(name: string): Promise<void> {
     if (name === this.doc.localSystem) {
       throw new VigilError(ERR_REMOVE_LOCAL_SYSTEM, `can't remove entry for local system "${name}"`, { system: name });
@@ -491,6 +495,7 @@ export class Lcd {
       d.systems = d.systems.filter((s) => s.name !== name);
       d.instances = d.instances.filter((i) => i.system !== name);
       d.dependencies = d.dependencies.filter((x) => x.system !== name);
+      d.commPaths = d.commPaths.filter((p) => p.system !== name && p.otherSystem !== name);
     });
   }
 

@@ -19,13 +19,13 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** Start vigild on a config with `extra`; it must exit 1 before touching its state directory. */
+/** Start vigild on a config with `extra`; it must exit 78 (EX_CONFIG: systemd does not restart on it) before touching its state directory. */
 async function refusedStart(name: string, extra: Record<string, string>, prepare?: (conf: string) => void): Promise<string> {
   const dir = path.join(root, name);
   const conf = writeNodeConfig(dir, name, extra);
   prepare?.(conf);
   const d = await startVigild(name, dir, conf, false);
-  expect((await d.exited).code).toBe(1);
+  expect((await d.exited).code).toBe(78);
   const out = d.output();
   expect(out).not.toMatch(/\n\s+at /); // no stack trace
   expect(fs.existsSync(path.join(dir, 'state'))).toBe(false); // nothing started

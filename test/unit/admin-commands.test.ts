@@ -137,14 +137,24 @@ describe('listing formats', () => {
 
 describe('validation: clear errors, seed numbers, nothing changed', () => {
   it('sys_remove refuses the local system with error 424', async () => {
-    await expectRefused('sys_remove -s BENHOGAN2008', 424, /Error 000424: can't remove entry for local system "BENHOGAN2008"/);
+    await expectRefused('sys_remove -s BENHOGAN2008', 424, /^Process: sys_remove\(\d+\)\n\*ERROR\* \(No\. 424\) can't remove entry for local system "BENHOGAN2008"\n$/);
+  });
+  it('-d naming a system that is not in sys_list is refused before anything is forwarded', async () => {
+    let forwarded = 0;
+    ctx.forward = async (_dest, req) => {
+      forwarded++;
+      return { id: req.id, exitCode: 0, stdout: '', stderr: '' };
+    };
+    const r = await run('sys_remove -s X', { destsys: 'NOBODY' });
+    expect([r.exitCode, r.stderr]).toEqual([1, 'sys_remove: Error: system "NOBODY" is not in sys_list; -d names a system of this cluster\n']);
+    expect(forwarded).toBe(0);
   });
   it('ins_create: missing tag and id (000011), missing tag (000030), duplicate tag or id (000014), bad tag', async () => {
     await seedCluster();
-    await expectRefused('ins_create -a gen -r app', 11, /Error 000011/);
+    await expectRefused('ins_create -a gen -r app', 11, /Error 000011: Both Tag and ID name not specified/);
     await expectRefused('ins_create -a gen -r app -i /x', 30, /Error 000030: create: tag name not specified/);
-    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: resource with tag "Vol.E" already exists/);
-    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /ID "\/mnt\/e" already exists/);
+    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: Resource with either matching tag Vol.E or ID exists \(tag "Vol.E" is used on system "BENHOGAN2008"\)/);
+    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /Error 000014: Resource with either matching tag or ID \/mnt\/e exists/);
     await expectRefused('ins_create -a gen -r app -t bad*tag', 0, /a tag is 1-256 characters from letters, digits and - _ \. \//);
     await expectRefused('ins_create -a gen -r app -t ok -s sometimes', 0, /must be intelligent or automatic/);
     const before = fileText();
@@ -178,10 +188,14 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await expectRefused('net_create -S GPLAYER2008 -T IPX -D /dev/x', 0, /must be TCP, TTY or DISK/);
     await expectRefused('net_create -S BENHOGAN2008 -T TTY -D /dev/ttyS3', 0, /two different systems/);
     await expectRefused('net_create -S GPLAYER2008 -T TCP -l 10.0.0.1', null, /missing -r <raddr>/, 2);
-    await expectRefused('net_remove -S NOBODY', 0, /no comm path matches/);
+    await expectRefused('net_remove -S GPLAYER2008 -p 42', 0, /no comm path matches/);
+    await expectRefused('net_remove -T TCP', null, /missing -S <othersys>/, 2);
     await expectRefused('dep_create -p Vol.E -c LK1-BENHOGAN2K8', 0, /dependency cycle/);
     await expectRefused('dep_create -p Vol.E -c Vol.E', 0, /cannot depend on itself/);
     await expectRefused('dep_create -p Vol.E -c ghost', 0, /resource "ghost" does not exist/);
+    await expectRefused('dep_list -C ghost', 19, /Error 000019: Resource ghost not found on local server BENHOGAN2008/);
+    await expectRefused('ins_list -R ghost', 19, /Error 000019/);
+    await expectRefused('ins_remove -t ghost', 19, /Error 000019: no resource instance matches/);
     await expectRefused('dep_remove -p Vol.E -c LK1-BENHOGAN2K8', 0, /no dependency/);
     await expectRefused('ins_setstate -t Vol.E -S UP', 0, /must be ISP, ISU, OSU or OSF/);
     await expectRefused('ins_setas -t ghost -s automatic', 0, /does not exist/);
@@ -191,12 +205,14 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await expectRefused('ins_remove', null, /give at least one of/, 2);
   });
   it('-d to another system without cluster messaging is unreachable (exit 3)', async () => {
+    await seedCluster();
     const r = await run('sys_list', { destsys: 'GPLAYER2008' });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(/no comm path to system "GPLAYER2008"/);
-    expect((await run('sys_list', { destsys: 'BENHOGAN2008' })).stdout).toBe('BENHOGAN2008\n');
+    expect((await run('sys_list', { destsys: 'BENHOGAN2008' })).stdout).toBe('BENHOGAN2008\nGPLAYER2008\n');
   });
   it('-d uses ctx.forward with the request minus destsys', async () => {
+    await seedCluster();
     const seen: [string, AdminRequest][] = [];
     ctx.forward = async (dest, req) => {
       seen.push([dest, req]);
@@ -225,6 +241,37 @@ describe('mutations', () => {
     expect(ctx.lcd.dependencies()).toEqual([{ system: 'BENHOGAN2008', parentTag: 'other-top', childTag: 'shared-child' }]);
     expect(ctx.lcd.equivalencies()).toEqual([]);
   });
+  it('ins_remove -t removes the resources that depend on it too; -N only the instance; -I finds nothing without error', async () => {
+    await seedCluster();
+    await okRun('ins_create -a gen -r app -t top -i /top');
+    await okRun('dep_create -p top -c LK1-BENHOGAN2K8');
+    const n = await okRun('ins_remove -t Vol.E -N -v');
+    expect(n.stdout).toBe('removed Vol.E\n');
+    expect(ctx.lcd.instances().map((i) => i.tag).sort()).toEqual(['LK1-BENHOGAN2K8', 'top']);
+    const r = await okRun('ins_remove -t LK1-BENHOGAN2K8 -v');
+    expect(r.stdout).toBe('removed LK1-BENHOGAN2K8\nremoved top\n');
+    expect(ctx.lcd.instances()).toEqual([]);
+    await expectRefused('ins_remove -t LK1-BENHOGAN2K8', 19, /no resource instance matches/);
+    expect((await okRun('ins_remove -t LK1-BENHOGAN2K8 -I')).data).toEqual([]);
+  });
+  it('ins_remove -G also removes the equivalents on the other systems through their agents', async () => {
+    await seedCluster();
+    const seen: [string, AdminRequest][] = [];
+    ctx.forward = async (dest, req) => {
+      seen.push([dest, req]);
+      return { id: req.id, exitCode: 0, stdout: `removed ${String(req.options.t)}\n`, stderr: '' };
+    };
+    const r = await okRun('ins_remove -t Vol.E -G -v');
+    expect(r.stdout).toBe('removed LK1-BENHOGAN2K8\nremoved Vol.E\nremoved GPLAYER2008:LK1-BENHOGAN2K8\nremoved GPLAYER2008:Vol.E\n');
+    expect(seen.map(([d, q]) => [d, q.command, q.options.t])).toEqual([
+      ['GPLAYER2008', 'ins_remove', 'LK1-BENHOGAN2K8'],
+      ['GPLAYER2008', 'ins_remove', 'Vol.E'],
+    ]);
+    ctx.forward = undefined;
+    await okRun('ins_create -a gen -r app -t x -i /x');
+    await okRun('eqv_create -t x -S GPLAYER2008 -r 10');
+    await expectRefused('ins_remove -t x -G', 0, /-G needs the cluster layer/);
+  });
   it('lcdsync writes runtime state only when it changed; changes survive reopen', async () => {
     await seedCluster();
     expect((await okRun('lcdsync')).data).toMatchObject({ wrote: false });
@@ -245,11 +292,13 @@ describe('seed 002: cleaning up after a reinstalled server', () => {
     await okRun('eqv_remove -t Vol.E -S GPLAYER2008 -e SHARED');
     expect((await okRun('eqv_list')).stdout).toBe('');
     expect((await okRun('sys_list')).stdout).toBe('BENHOGAN2008\nGPLAYER2008\n');
+    expect((await okRun('net_list')).stdout.trim().split('\n')).toHaveLength(3);
     await okRun('sys_remove -s GPLAYER2008');
     expect((await okRun('sys_list')).stdout).toBe('BENHOGAN2008\n');
-    expect((await okRun('net_list')).stdout.trim().split('\n')).toHaveLength(3);
-    await okRun('net_remove -S GPLAYER2008');
+    // sys_remove took the system's comm paths with it; the seeds' net_remove then finds nothing to do.
     expect((await okRun('net_list')).stdout).toBe('');
+    expect((await okRun('net_remove')).stdout).toBe('');
+    expect((await okRun('net_remove -S GPLAYER2008')).data).toEqual([]);
     await okRun('lcdsync');
     // The reinstalled server comes back with new comm paths.
     await okRun('net_create -S GPLAYER2008 -T TCP -l 10.200.8.25 -r 10.200.8.36');

@@ -83,7 +83,7 @@ describe('AdminServer', () => {
     const replies = await exchange(reqs.map((r) => JSON.stringify(r)).join('\n') + '\n', 3);
     const byId = new Map(replies.map((r) => [r.id, r]));
     expect(byId.get(1)).toMatchObject({ exitCode: 0, stdout: 'alpha\n' });
-    expect(byId.get(2)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/Error 000424/) });
+    expect(byId.get(2)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/\*ERROR\* \(No\. 424\) can't remove entry for local system "alpha"/) });
     expect(byId.get(3)).toMatchObject({ exitCode: 2 });
   });
   it('refuses malformed and oversized requests and closes the connection', async () => {

@@ -1,17 +1,20 @@
 // ins_list, ins_create, ins_remove, ins_setas, ins_setstate: resource instances in the LCD.
 // These act on the database only; bringing resources in or out of service is the hierarchy
 // engine's job (vigil create/extend/delete, perform_action).
+import { ERROR_TABLE } from '../../common/error-table.js';
 import { VigilError } from '../../common/errors.js';
 import { ResourceState, Switchback, type ResourceInstance } from '../../lcd/schema.js';
 import { UsageError, type AdminCommands } from '../registry.js';
-import { descendants, removableHierarchy } from './hierarchy-walk.js';
+import { ancestors, descendants, removableHierarchy } from './hierarchy-walk.js';
+import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { allowOnly, flag, formatRows, need, ok, opt, separator } from './options.js';
 import type { AgentContext } from '../context.js';
 import type { AdminRequest } from '../protocol.js';
 
-/** Seed error numbers for instance creation. */
-export const ERR_TAG_AND_ID_MISSING = 11; // 000011
-export const ERR_TAG_MISSING = 30; // 000030
+/** Seed error numbers for instance creation and lookup. */
+export const ERR_TAG_AND_ID_MISSING = ERROR_TABLE.TAG_AND_ID_MISSING.number;
+export const ERR_TAG_MISSING = ERROR_TABLE.TAG_MISSING.number;
+const ERR_NOT_FOUND = ERROR_TABLE.NOT_FOUND.number;
 
 function parseSwitchback(v: string): Switchback {
   const s = v.toLowerCase();
@@ -42,7 +45,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     let rows = select(req, ctx);
     const top = opt(req, 'R');
     if (top !== undefined) {
-      if (!ctx.lcd.getInstance(top)) throw new VigilError(0, `resource "${top}" does not exist on system "${ctx.localSystem}"`);
+      if (!ctx.lcd.getInstance(top)) throw new VigilError(ERR_NOT_FOUND, `Resource ${top} not found on local server ${ctx.localSystem}`, { tag: top });
       const tree = descendants(ctx.lcd.dependencies({ system: ctx.localSystem }), top).add(top);
       rows = rows.filter((i) => tree.has(i.tag));
     }
@@ -53,7 +56,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     allowOnly(req, 'artivsI');
     const tag = opt(req, 't');
     const id = opt(req, 'i');
-    if (!tag && !id) throw new VigilError(ERR_TAG_AND_ID_MISSING, 'both tag and ID name not specified');
+    if (!tag && !id) throw new VigilError(ERR_TAG_AND_ID_MISSING, 'Both Tag and ID name not specified');
     if (!tag) throw new VigilError(ERR_TAG_MISSING, 'create: tag name not specified');
     const sb = opt(req, 's');
     const state = opt(req, 'I');
@@ -71,21 +74,43 @@ export function registerInstanceCommands(commands: AdminCommands): void {
   });
 
   commands.register('ins_remove', async (req, ctx) => {
-    allowOnly(req, 'Rartiv');
+    allowOnly(req, 'RartivING');
     const root = opt(req, 'R');
     if (root === undefined && ['a', 'r', 't', 'i'].every((k) => opt(req, k) === undefined)) {
       throw new UsageError('give at least one of -R roottag, -a appname, -r restyp, -t tag, -i id');
     }
+    const deps = ctx.lcd.dependencies({ system: ctx.localSystem });
     let rows = select(req, ctx);
     if (root !== undefined) {
-      if (!ctx.lcd.getInstance(root)) throw new VigilError(0, `resource "${root}" does not exist on system "${ctx.localSystem}"`);
-      const tree = removableHierarchy(ctx.lcd.dependencies({ system: ctx.localSystem }), root);
+      if (!ctx.lcd.getInstance(root)) throw new VigilError(ERR_NOT_FOUND, `Resource ${root} not found on local server ${ctx.localSystem}`, { tag: root });
+      const tree = removableHierarchy(deps, root);
       rows = rows.filter((i) => tree.has(i.tag));
     }
-    if (!rows.length) throw new VigilError(0, 'no resource instance matches');
-    await ctx.lcd.removeInstances(rows.map((i) => ({ system: i.system, tag: i.tag })));
-    ctx.log.info({ tags: rows.map((i) => i.tag) }, 'resource instances removed');
-    return ok(flag(req, 'v') ? rows.map((i) => `removed ${i.tag}\n`).join('') : '', rows.map((i) => i.tag));
+    if (!rows.length) {
+      // -I: clean-up scripts run again find nothing left, and that is not an error.
+      if (flag(req, 'I')) return ok('', []);
+      throw new VigilError(ERR_NOT_FOUND, 'no resource instance matches on local server ' + ctx.localSystem);
+    }
+    // The resources that depend on the removed ones go too (parents first), unless -N.
+    const tags = new Set(rows.map((i) => i.tag));
+    if (!flag(req, 'N')) for (const t of [...tags]) for (const a of ancestors(deps, t)) tags.add(a);
+    const removed = ctx.lcd.instances({ system: ctx.localSystem }).filter((i) => tags.has(i.tag));
+    // -G: the equivalents on the other systems are removed as well (through their agents).
+    const remote = flag(req, 'G')
+      ? ctx.lcd.equivalencies({ system: ctx.localSystem }).filter((e) => tags.has(e.tag)).map((e) => ({ system: e.otherSystem, tag: e.otherTag }))
+      : [];
+    if (remote.length && !ctx.forward) throw new VigilError(0, `-G needs the cluster layer to reach ${remote[0]!.system}; it is not running`);
+    await ctx.lcd.removeInstances(removed.map((i) => ({ system: i.system, tag: i.tag })));
+    ctx.log.info({ tags: removed.map((i) => i.tag) }, 'resource instances removed');
+    let stdout = flag(req, 'v') ? removed.map((i) => `removed ${i.tag}\n`).join('') : '';
+    let stderr = '';
+    for (const r of remote) {
+      const reply = await ctx.forward!(r.system, { id: req.id, command: 'ins_remove', options: { t: r.tag, I: true, ...(flag(req, 'v') ? { v: true } : {}), ...(flag(req, 'N') ? { N: true } : {}) }, args: [] });
+      if (reply.exitCode !== EXIT_OK) stderr += `ins_remove: on ${r.system}: ${reply.stderr.trim() || `exit code ${reply.exitCode}`}\n`;
+      else if (flag(req, 'v')) stdout += reply.stdout.replace(/^removed /gm, `removed ${r.system}:`);
+    }
+    const data = removed.map((i) => i.tag);
+    return stderr ? { exitCode: EXIT_FAILED, stdout, stderr, data } : ok(stdout, data);
   });
 
   commands.register('ins_setas', async (req, ctx) => {

@@ -99,9 +99,24 @@ export function registerNetCommands(commands: AdminCommands): void {
 
   commands.register('net_remove', async (req, ctx) => {
     allowOnly(req, 'sSTlrDp');
+    const known = new Set(ctx.lcd.systems().map((s) => s.name));
+    if (Object.keys(req.options).length === 0) {
+      // The seeds' clean-up after sys_remove: the paths whose other end is no longer a system.
+      const orphans = ctx.lcd.commPaths({ system: ctx.localSystem }).filter((p) => !known.has(p.otherSystem));
+      if (!orphans.length) return ok('', []);
+      const removed: CommPath[] = [];
+      for (const other of new Set(orphans.map((p) => p.otherSystem))) {
+        removed.push(...(await ctx.lcd.removeCommPaths({ system: ctx.localSystem, otherSystem: other })));
+      }
+      ctx.log.info({ removed }, 'comm paths to removed systems removed');
+      return ok('', removed);
+    }
+    const otherSystem = need(req, 'S', 'othersys');
+    // After sys_remove (which takes the system's paths with it) the seeds' net_remove finds nothing left.
+    if (!known.has(otherSystem) && !ctx.lcd.commPaths({ otherSystem }).length) return ok('', []);
     const filter: CommPathFilter = {
       system: opt(req, 's') ?? ctx.localSystem,
-      otherSystem: need(req, 'S', 'othersys'),
+      otherSystem,
       type: pathType(opt(req, 'T')),
       localAddress: opt(req, 'l'),
       remoteAddress: opt(req, 'r'),

@@ -202,7 +202,12 @@ describe('hierarchy tasks', () => {
     await create('app');
     await extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
     await expect.poll(() => rows('A'), { timeout: 10_000 }).toEqual(['app:ISP']);
-    expect((await err(unextendHierarchy(svc['B']!, { tag: 'app', target: 'A' }))).message).toMatch(/in service on A/);
+    const refused = await err(unextendHierarchy(svc['B']!, { tag: 'app', target: 'A' }));
+    expect(refused.message).toMatch(/in service on A/);
+    // A rule, not a malformed command line: no catch-all usage error (000002).
+    expect(refused.number).toBe(0);
+    expect((await err(unextendHierarchy(svc['A']!, { tag: 'app', target: 'A' }))).number).toBe(0);
+    expect((await err(unextendHierarchy(svc['A']!, { tag: 'nosuch', target: 'B' }))).number).toBe(19);
     await unextendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
     expect(rows('B')).toEqual([]);
     expect(svc['A']!.lcd.equivalencies({})).toEqual([]);

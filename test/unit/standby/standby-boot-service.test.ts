@@ -34,9 +34,17 @@ function run(state: string | undefined, primary: () => string | undefined) {
   return { svc, brought, logs };
 }
 
+// The service reads its state file with real file I/O, which fake timers do not wait for: each
+// step also gives the real event loop a moment, and expectations of something happening wait
+// for it (on a loaded machine the read can take longer than one step).
+const realSetTimeout = globalThis.setTimeout;
 const advance = async (ms: number) => {
-  for (let t = 0; t < ms; t += 500) await vi.advanceTimersByTimeAsync(500);
+  for (let t = 0; t < ms; t += 500) {
+    await vi.advanceTimersByTimeAsync(500);
+    await new Promise((r) => realSetTimeout(r, 5));
+  }
 };
+const eventually = (check: () => void) => vi.waitFor(check, { timeout: 5000, interval: 50 });
 
 describe('StandbyBootService', () => {
   it('active, primary DEAD: every root out of service is brought in service, once', async () => {
@@ -46,7 +54,7 @@ describe('StandbyBootService', () => {
     expect(r.brought).toEqual([]);
     p = 'DEAD';
     await advance(2000);
-    expect(r.brought).toEqual(['fs-a', 'app-b']);
+    await eventually(() => expect(r.brought).toEqual(['fs-a', 'app-b']));
     await advance(5000);
     expect(r.brought).toEqual(['fs-a', 'app-b']);
     expect(r.logs[0]).toBe('standby took over from node1 (node1 stopped): bringing fs-a, app-b in service');
@@ -57,14 +65,14 @@ describe('StandbyBootService', () => {
     await advance(9000);
     expect(r.brought).toEqual([]);
     await advance(3000);
-    expect(r.brought).toEqual(['fs-a', 'app-b']);
+    await eventually(() => expect(r.brought).toEqual(['fs-a', 'app-b']));
     r.svc.stop();
   });
   it('primary ALIVE: nothing is brought in service', async () => {
     const r = run('active', () => 'ALIVE');
     await advance(15_000);
     expect(r.brought).toEqual([]);
-    expect(r.logs).toEqual(['warn: standby active but node1 is ALIVE: not bringing hierarchies in service here']);
+    await eventually(() => expect(r.logs).toEqual(['warn: standby active but node1 is ALIVE: not bringing hierarchies in service here']));
     r.svc.stop();
   });
   it('listening or no state file: an ordinary start', async () => {

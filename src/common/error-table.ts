@@ -1,0 +1,225 @@
+// The one table of product error numbers: each number the agent can report, the form in which
+// it is printed and what it means. VigilError.format() prints from it, docs/errors.md is
+// generated from it (npm run docs:errors) and a unit test keeps the two in step. Numbers and
+// message forms are the product's interface (scripts grep for them); the meanings are ours.
+
+/**
+ * How a number is printed. `core`: the configuration-database commands' form,
+ * `*ERROR* (No. 424) message`. `task`: the task and kit form, `Error 000014: message`
+ * (six digits, zero-padded).
+ */
+export type ErrorForm = 'core' | 'task';
+
+export interface ErrorEntry {
+  number: number;
+  form: ErrorForm;
+  /** The message pattern as printed, with <placeholders>. */
+  message: string;
+  /** When the agent reports it. */
+  meaning: string;
+  /** Where it comes from: the command or task that reports it. */
+  reportedBy: string;
+}
+
+export const ERROR_TABLE = {
+  TASK_SENDEVENT: {
+    number: 1,
+    form: 'task',
+    message: 'Calling sendevent for resource <tag> on server <server>',
+    meaning: 'A local recovery of <tag> failed and the hierarchy is being failed over (logged, not a refusal).',
+    reportedBy: 'hierarchy engine',
+  },
+  USAGE: {
+    number: 2,
+    form: 'task',
+    message: '<what is wrong with the command line>',
+    meaning: 'A task command was given a malformed or contradictory argument (bad tag syntax, priority out of 1-999, unknown switchback type, key=value expected).',
+    reportedBy: 'create, extend, unextend, delete, dependency tasks',
+  },
+  TEMPLATE_MISSING: {
+    number: 3,
+    form: 'task',
+    message: 'Template resource <tag> on server <server> does not exist',
+    meaning: 'extend/properties named a tag that is not on the template (local) server.',
+    reportedBy: 'extend',
+  },
+  ALREADY_EXTENDED: {
+    number: 4,
+    form: 'task',
+    message: 'Template resource <tag> cannot be extended to server <server> because it already exists there',
+    meaning: 'The target server already has a resource with this tag.',
+    reportedBy: 'extend',
+  },
+  CANNOT_EXTEND: {
+    number: 8,
+    form: 'task',
+    message: 'Cannot extend resource <tag> to server <server>: <reason>',
+    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, or no kit there.',
+    reportedBy: 'extend',
+  },
+  TEMPLATE_ARGS: {
+    number: 9,
+    form: 'task',
+    message: 'Either <templatesys> or <templatetag> argument missing',
+    meaning: 'extend was run without the target server or the template tag.',
+    reportedBy: 'extend',
+  },
+  RESOURCE_INFO: {
+    number: 10,
+    form: 'task',
+    message: 'Error getting resource information: <reason>',
+    meaning: 'The stored information of a resource could not be read or parsed.',
+    reportedBy: 'create, extend, properties',
+  },
+  TAG_AND_ID_MISSING: {
+    number: 11,
+    form: 'task',
+    message: 'Both Tag and ID name not specified',
+    meaning: 'ins_create was given neither -t nor -i.',
+    reportedBy: 'ins_create',
+  },
+  TAG_OR_ID_EXISTS: {
+    number: 14,
+    form: 'task',
+    message: 'Resource with either matching tag <tag> or ID <id> exists',
+    meaning: 'A resource with this tag or this id already exists on the system.',
+    reportedBy: 'create, extend, ins_create',
+  },
+  INS_CREATE_FAILED: {
+    number: 15,
+    form: 'task',
+    message: 'ins_create failed on server <server>: <reason>',
+    meaning: 'Recording the new resource in the configuration database failed.',
+    reportedBy: 'create, extend',
+  },
+  CREATE_ERROR: {
+    number: 18,
+    form: 'task',
+    message: 'Error creating resource <tag> on server <server>: <reason>',
+    meaning: "The kit rejected the resource's settings before anything was created.",
+    reportedBy: 'create, extend',
+  },
+  NOT_FOUND: {
+    number: 19,
+    form: 'task',
+    message: 'Resource <tag> not found on local server <server>',
+    meaning: 'The named resource (or dependency, or equivalency to the target) does not exist here.',
+    reportedBy: 'unextend, delete, dependency, properties, ins_list -R, ins_remove, dep_list',
+  },
+  REMOVING_AFTER_ERROR: {
+    number: 21,
+    form: 'task',
+    message: 'Removing resource instance <tag> from server <server> due to an error during creation',
+    meaning: 'A failed create is being backed out (logged).',
+    reportedBy: 'create',
+  },
+  IN_SERVICE_FAILED: {
+    number: 22,
+    form: 'task',
+    message: 'END failed hierarchy <tag> in service on server <server>',
+    meaning: 'Bringing a hierarchy in service (manual switchover) failed.',
+    reportedBy: 'in service',
+  },
+  RESTORE_ON_CREATE: {
+    number: 23,
+    form: 'task',
+    message: 'Error bringing resource <tag> in service on server <server>: <reason>',
+    meaning: 'The new resource was created but its restore action failed.',
+    reportedBy: 'create',
+  },
+  CREATE_FAILED: {
+    number: 24,
+    form: 'task',
+    message: 'Failed resource creation of resource <tag> on server <server>: <reason>',
+    meaning: "The kit's create step failed.",
+    reportedBy: 'create',
+  },
+  REMOVING_DEPENDENCY: {
+    number: 27,
+    form: 'task',
+    message: 'Removing file system dependency from <parent tag> to <child tag> on server <server> due to an error during creation',
+    meaning: 'A failed create is backing out the dependency it had made (logged).',
+    reportedBy: 'create',
+  },
+  REMOVING_CHILD_HIERARCHY: {
+    number: 28,
+    form: 'task',
+    message: 'Removing file system hierarchy <filesys tag> created by <parent tag> on server <server> due to an error during creation',
+    meaning: 'A failed create is backing out the file system hierarchy it had made under the parent (logged).',
+    reportedBy: 'create',
+  },
+  SWITCHBACK_MISMATCH: {
+    number: 29,
+    form: 'task',
+    message: 'Switchback type mismatch between parent <parent> and child <child> on server <server>',
+    meaning: 'A dependency joins resources with different switchback types (warning; fix with ins_setas).',
+    reportedBy: 'dependency create',
+  },
+  TAG_MISSING: {
+    number: 30,
+    form: 'task',
+    message: 'create: tag name not specified | extend: tag name not specified',
+    meaning: 'create, extend or ins_create was run without a tag.',
+    reportedBy: 'create, extend, ins_create',
+  },
+  REMOVE_LOCAL_SYSTEM: {
+    number: 424,
+    form: 'core',
+    message: `can't remove entry for local system "<system>"`,
+    meaning: 'sys_remove was asked to remove the system it runs on; remove a system from the other systems of the cluster.',
+    reportedBy: 'sys_remove',
+  },
+  NAS_DEFAULTS_ILLOGICAL: {
+    number: 107009,
+    form: 'task',
+    message: 'Illogical settings for NAS defaults on <server>. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO.',
+    meaning: '3 x LKNFSSYSCALLTO + 5 is not below LKNFSTIMEOUT; the agent uses 120 and 5 instead (warning).',
+    reportedBy: 'vigild start-up (configuration)',
+  },
+} as const satisfies Record<string, ErrorEntry>;
+
+export type ErrorName = keyof typeof ERROR_TABLE;
+
+const BY_NUMBER = new Map<number, ErrorEntry>(Object.values(ERROR_TABLE).map((e) => [e.number, e]));
+
+/** The table entry of a number, if the table has it. */
+export function errorEntry(number: number): ErrorEntry | undefined {
+  return BY_NUMBER.get(number);
+}
+
+/** The number of a named table entry (so call sites read `errorNumber('NOT_FOUND')`). */
+export function errorNumber(name: ErrorName): number {
+  return ERROR_TABLE[name].number;
+}
+
+/** The printed line for `number` and `message`, in the number's form. */
+export function formatErrorLine(number: number, message: string): string {
+  if (number === 0) return `Error: ${message}`;
+  if (errorEntry(number)?.form === 'core') return `*ERROR* (No. ${number}) ${message}`;
+  const n = String(number);
+  return `Error ${n.length < 6 ? n.padStart(6, '0') : n}: ${message}`;
+}
+
+/** docs/errors.md. */
+export function renderErrorsMarkdown(): string {
+  const rows = Object.values(ERROR_TABLE as Record<string, ErrorEntry>)
+    .slice()
+    .sort((a, b) => a.number - b.number)
+    .map((e) => `| ${formatErrorLine(e.number, '').replace(/:? ?$/, '').replace(/\|/g, '\\|')} | \`${e.message.replace(/\|/g, '\\|')}\` | ${e.meaning.replace(/\|/g, '\\|')} | ${e.reportedBy} |`);
+  return [
+    '# Error numbers',
+    '',
+    '<!-- Generated from src/common/error-table.ts by `npm run docs:errors`; do not edit by hand. -->',
+    '',
+    'Every refusal the agent reports carries a number from this table (or none, printed `Error: ...`,',
+    'when the product defines no number for the case). Configuration-database commands print',
+    '`*ERROR* (No. N) message`; tasks and kits print `Error NNNNNN: message`. With `--json` the',
+    'number is in `error.number`. Exit codes: 1 refused, 2 bad command line, 3 agent unreachable,',
+    '4 internal error.',
+    '',
+    '| printed as | message | meaning | reported by |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
