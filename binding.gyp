@@ -19,7 +19,9 @@
         "native/realtime.cc",
         "native/memory_lock.cc",
         "native/sg_io.cc",
-        "native/direct_io.cc"
+        "native/direct_io.cc",
+        "native/md.cc",
+        "native/nbd.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

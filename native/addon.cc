@@ -6,6 +6,8 @@
 #include "direct_io.h"
 #include "durable_write.h"
 #include "file_lock.h"
+#include "md.h"
+#include "nbd.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
 #include "realtime.h"
@@ -28,6 +30,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scsiCommand", Napi::Function::New(env, vigil::ScsiCommand, "scsiCommand"));
   exports.Set("directRead", Napi::Function::New(env, vigil::DirectRead, "directRead"));
   exports.Set("directWrite", Napi::Function::New(env, vigil::DirectWrite, "directWrite"));
+  exports.Set("mdArrayInfo", Napi::Function::New(env, vigil::MdArrayInfo, "mdArrayInfo"));
+  exports.Set("mdMembers", Napi::Function::New(env, vigil::MdMembers, "mdMembers"));
+  exports.Set("mdControl", Napi::Function::New(env, vigil::MdControl, "mdControl"));
+  exports.Set("mdAddDisk", Napi::Function::New(env, vigil::MdAddDisk, "mdAddDisk"));
+  exports.Set("mdSysfsRead", Napi::Function::New(env, vigil::MdSysfsRead, "mdSysfsRead"));
+  exports.Set("mdSysfsWrite", Napi::Function::New(env, vigil::MdSysfsWrite, "mdSysfsWrite"));
+  exports.Set("mdWatch", Napi::Function::New(env, vigil::MdWatch, "mdWatch"));
+  exports.Set("nbdConnect", Napi::Function::New(env, vigil::NbdConnect, "nbdConnect"));
+  exports.Set("nbdDisconnect", Napi::Function::New(env, vigil::NbdDisconnect, "nbdDisconnect"));
+  exports.Set("nbdStatus", Napi::Function::New(env, vigil::NbdStatus, "nbdStatus"));
   return exports;
 }
 

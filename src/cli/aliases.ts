@@ -7,11 +7,14 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { DAEMON_COMMAND_SPECS } from './command-table.js';
+import { LOCAL_COMMANDS } from './local-commands.js';
 
 // Only the seeds' tool names get an executable of their own: generic words such as `create` or
 // `delete` would shadow other programs on the administrator's PATH. Those stay `vigil create`.
-const SEED_TOOL_NAME = /^(sys|net|eqv|ins|dep)_[a-z]+$|^lcdsync$|^lcdstatus$|^perform_action$/;
-export const ALIAS_COMMAND_NAMES: readonly string[] = DAEMON_COMMAND_SPECS.map((s) => s.name).filter((n) => SEED_TOOL_NAME.test(n));
+const SEED_TOOL_NAME = /^(sys|net|eqv|ins|dep)_[a-z]+$|^lcdsync$|^lcdstatus$|^perform_action$|^netraid_[a-z]+$/;
+export const ALIAS_COMMAND_NAMES: readonly string[] = [...DAEMON_COMMAND_SPECS.map((s) => s.name), ...LOCAL_COMMANDS.map((c) => c.name)].filter((n) =>
+  SEED_TOOL_NAME.test(n),
+);
 
 const MARKER = '# vigil command alias';
 

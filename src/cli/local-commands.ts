@@ -11,6 +11,18 @@ export interface LocalCommand {
   load(socketOf: () => string | undefined): Promise<Command>;
 }
 
+// The NetRAID utilities (src/cli/commands/netraid.ts), listed here without loading that module.
+const NETRAID_SUMMARIES: Record<string, string> = {
+  netraid_create: 'create NetRAID device /dev/mdN on a partition (RAID1 with a write-intent bitmap)',
+  netraid_extend: "extend a NetRAID device to the target's NBD server",
+  netraid_unextend: 'stop replicating a NetRAID device to its backup',
+  netraid_delete: 'stop a NetRAID device and disconnect its NBD device',
+  netraid_resync: 'bring the backup of a NetRAID device up to date',
+  netraid_info: 'show a NetRAID device',
+  netraid_status: 'print (and exit with) the state of a NetRAID device: -3..100',
+  netraid_monitor: "follow a NetRAID device's md events in the foreground",
+};
+
 export const LOCAL_COMMANDS: readonly LocalCommand[] = [
   {
     name: 'keygen',
@@ -37,6 +49,14 @@ export const LOCAL_COMMANDS: readonly LocalCommand[] = [
     summary: "install (or --remove) executables named like the seeds' commands that run vigil",
     load: async () => (await import('./aliases.js')).aliasesCommand(),
   },
+  ...Object.entries(NETRAID_SUMMARIES).map(([name, summary]) => ({
+    name,
+    summary,
+    load: async () => {
+      const m = await import('./commands/netraid.js');
+      return m.netraidCommand(name as (typeof m.NETRAID_COMMAND_NAMES)[number]);
+    },
+  })),
 ];
 
 /** The command word of a vigil command line (after global options), following `help NAME`. */

@@ -260,4 +260,173 @@ export interface Platform {
   scheduling: Scheduling;
   scsi: ScsiGeneric;
   directIo: DirectBlockIo;
+  md: MdControl;
+  nbd: NbdControl;
+}
+
+// ---- md (software RAID) and NBD client devices, for the data-replication mirror -------------
+
+/** A block device's number, as md and the block layer name it. */
+export interface DevNumber {
+  major: number;
+  minor: number;
+}
+
+/** GET_ARRAY_INFO of an md array. `clean` is the superblock's clean bit. */
+export interface MdArrayInfo {
+  md: string;
+  level: number;
+  raidDisks: number;
+  /** Devices bound to the array (active, spare and faulty). */
+  nrDisks: number;
+  activeDisks: number;
+  workingDisks: number;
+  failedDisks: number;
+  spareDisks: number;
+  sizeKiB: number;
+  clean: boolean;
+  /** Superblock format, e.g. '1.0'. */
+  metadata: string;
+}
+
+/** GET_DISK_INFO of one member, plus the kernel name of its device ('nbd0', 'vdb'). */
+export interface MdMember {
+  number: number;
+  dev: DevNumber;
+  /** Undefined when the device is gone from the system (e.g. a hot-unplugged disk). */
+  name: string | undefined;
+  /** Its slot in the array; -1 for a spare or a failed member. */
+  raidDisk: number;
+  faulty: boolean;
+  active: boolean;
+  sync: boolean;
+  writeMostly: boolean;
+  /**
+   * Ranges md recorded as unreadable/unwritable on this member (dev-NAME/bad_blocks). md keeps a
+   * member whose writes failed as the last working one, or where it could log the failure
+   * instead of failing it: such a member no longer holds a complete copy.
+   */
+  badBlocks: number;
+}
+
+export type MdSyncAction = 'idle' | 'resync' | 'recover' | 'check' | 'repair' | 'reshape' | 'frozen';
+
+/** The resync state from sysfs (sync_action, sync_completed, degraded, array_state, sync_speed_max). */
+export interface MdSyncStatus {
+  action: MdSyncAction;
+  arrayState: string;
+  /** Number of missing or failed members (md's `degraded`). */
+  degraded: number;
+  /** Progress of the running resync or recovery; undefined when none runs. */
+  completed?: { doneSectors: number; totalSectors: number };
+  /** The array's own resync speed ceiling in KiB/s, or 'system' when it follows /proc/sys/dev/raid. */
+  speedMaxKiB: number | 'system';
+}
+
+/** The write-intent bitmap (bitmap/* in sysfs). */
+export interface MdBitmapInfo {
+  /** 'none', 'file', or the internal bitmap's offset from the superblock ('+8', '-1024'). */
+  location: string;
+  chunkBytes?: number;
+}
+
+export interface MdCreateSpec {
+  md: string;
+  /** Member devices; 'missing' leaves a slot empty (a degraded array). */
+  members: string[];
+  bitmap: 'internal' | 'none';
+  bitmapChunkKiB?: number;
+}
+
+/** A changed md attribute: `attribute` is relative to /sys/block/mdN/md/ ('degraded', 'dev-nbd0/state'). */
+export interface MdEvent {
+  md: string;
+  attribute: string;
+  /** The new value, trimmed; undefined when it could not be read (`code` says why). */
+  value?: string;
+  code?: string;
+}
+
+export interface MdWatcher {
+  close(): void;
+}
+
+/**
+ * md arrays. Every call settles within its time limit (ProbeTimeoutError) or fails with SysError
+ * (errno, syscall, path) or, for create/assemble, MdProgramError. Member devices are named by
+ * path when they are added and by DevNumber afterwards (a failed disk's node may be gone).
+ */
+export interface MdControl {
+  /** Writes a new superblock (RAID1, metadata 1.0) on the members and starts the array. */
+  create(spec: MdCreateSpec, timeoutMs: number): Promise<void>;
+  /** Starts an existing array from members that carry its superblock (degraded if some are missing). */
+  assemble(md: string, members: string[], timeoutMs: number): Promise<void>;
+  /** Whether the md device exists and runs an array. */
+  exists(md: string, timeoutMs: number): Promise<boolean>;
+  arrayInfo(md: string, timeoutMs: number): Promise<MdArrayInfo>;
+  members(md: string, timeoutMs: number): Promise<MdMember[]>;
+  setFaulty(md: string, dev: DevNumber, timeoutMs: number): Promise<void>;
+  hotRemove(md: string, dev: DevNumber, timeoutMs: number): Promise<void>;
+  /**
+   * Adds a device. With `reAdd` (the slot and role it had) md takes it back in its old role and,
+   * with a bitmap, copies only the regions written while it was away; when md refuses that (too
+   * old for the bitmap) the device is added as a new member and recovered in full.
+   */
+  add(md: string, devicePath: string, timeoutMs: number, reAdd?: { number: number; raidDisk: number }): Promise<'re-added' | 'added'>;
+  stop(md: string, timeoutMs: number): Promise<void>;
+  syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus>;
+  setSyncAction(md: string, action: Exclude<MdSyncAction, 'reshape'>, timeoutMs: number): Promise<void>;
+  setSyncSpeedMax(md: string, kib: number | 'system', timeoutMs: number): Promise<void>;
+  bitmap(md: string, timeoutMs: number): Promise<MdBitmapInfo>;
+  /**
+   * Sets or clears a member flag through dev-NAME/state: 'failfast' makes md fail the member on
+   * its first I/O error while other members work (instead of retrying and logging bad blocks),
+   * which is what a network member needs; 'writemostly' keeps reads off it.
+   */
+  setMemberFlag(md: string, memberName: string, flag: 'failfast' | '-failfast' | 'writemostly' | '-writemostly', timeoutMs: number): Promise<void>;
+  /** dev-NAME/state of a member, split at commas ('in_sync', 'faulty', 'write_mostly', ...). */
+  memberState(md: string, memberName: string, timeoutMs: number): Promise<string[]>;
+  /** The device number of a block device path (no I/O on the device). */
+  devNumber(devicePath: string): Promise<DevNumber>;
+  /**
+   * Reports md's own change notifications (array_state, degraded, sync_action, sync_completed and
+   * the members' states) from a dedicated thread; each attribute's current value is reported
+   * first. Nothing is polled on a timer.
+   */
+  watch(md: string, memberNames: string[], onEvent: (event: MdEvent) => void): MdWatcher;
+}
+
+export interface NbdAttachOptions {
+  sizeBytes: number;
+  /** Transmission flags from the handshake (NBD_FLAG_SEND_FLUSH, ...). */
+  transmissionFlags: number;
+  blockSize?: number;
+  /** I/O that gets no answer within this many seconds fails (EIO) instead of waiting. */
+  ioTimeoutSec: number;
+  /** How long I/O waits for a new connection after the link died; 0 fails it at once. */
+  deadConnTimeoutSec?: number;
+  /** Shown in /sys/block/nbdN/backend. */
+  backend?: string;
+}
+
+export interface NbdStatus {
+  index: number;
+  device: string;
+  connected: boolean;
+  /** The process that connected the device (/sys/block/nbdN/pid, what `nbd-client -c` prints). */
+  pid?: number;
+  sizeBytes?: number;
+  backend?: string;
+}
+
+/**
+ * NBD client devices (/dev/nbdN). attach() hands a connected socket that already finished the
+ * NBD handshake to the kernel; the caller may close its own descriptor afterwards. The device
+ * then lives on its own (it survives the agent) until detach(). I/O on a vanished server fails
+ * after ioTimeoutSec. Calls settle within their time limit.
+ */
+export interface NbdControl {
+  attach(index: number, socketFd: number, options: NbdAttachOptions, timeoutMs: number): Promise<void>;
+  detach(index: number, timeoutMs: number): Promise<void>;
+  status(index: number, timeoutMs: number): Promise<NbdStatus>;
 }

@@ -5,7 +5,9 @@ import { LinuxDurableFiles } from './durable-files.js';
 import { LinuxFsProbe } from './fs-probe.js';
 import { LinuxMountControl } from './mount-control.js';
 import { LinuxMountHolders } from './mount-holders.js';
+import { LinuxMdControl } from './md-control.js';
 import { LinuxMountTable } from './mount-table.js';
+import { LinuxNbdControl } from './nbd-control.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
 import { LinuxScheduling } from './scheduling.js';
 import { LinuxDirectBlockIo, LinuxScsiGeneric } from './scsi-generic.js';
@@ -14,6 +16,7 @@ import { LinuxTimedStat } from './timed-stat.js';
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxScheduling, LinuxTimedStat };
 export { LinuxDirectBlockIo, LinuxScsiGeneric };
+export { LinuxMdControl, LinuxNbdControl };
 
 /** The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts). */
 export function createLinuxPlatform(): Platform {
@@ -31,5 +34,7 @@ export function createLinuxPlatform(): Platform {
     scheduling: new LinuxScheduling(),
     scsi: new LinuxScsiGeneric(),
     directIo: new LinuxDirectBlockIo(),
+    md: new LinuxMdControl(),
+    nbd: new LinuxNbdControl(),
   };
 }

@@ -92,3 +92,62 @@ export interface RawScsiResult {
   residual: number;
   durationMs: number;
 }
+
+// ---- md and NBD (native/md.cc, native/nbd.cc) ----------------------------------------------
+
+export interface RawMdArrayInfo {
+  majorVersion: number;
+  minorVersion: number;
+  level: number;
+  sizeKiB: number;
+  nrDisks: number;
+  raidDisks: number;
+  mdMinor: number;
+  notPersistent: boolean;
+  state: number;
+  activeDisks: number;
+  workingDisks: number;
+  failedDisks: number;
+  spareDisks: number;
+}
+
+export interface RawMdDisk {
+  number: number;
+  major: number;
+  minor: number;
+  raidDisk: number;
+  state: number;
+}
+
+export interface RawMdWatchEvent {
+  path: string;
+  value?: string;
+  code?: string;
+  errno?: number;
+}
+
+export interface RawNbdConnectSpec {
+  index?: number;
+  fd: number;
+  sizeBytes: number;
+  blockSize?: number;
+  timeoutSec: number;
+  deadConnTimeoutSec?: number;
+  serverFlags?: number;
+  backend?: string;
+}
+
+export interface NativeAddon {
+  mdArrayInfo(md: string, timeoutMs: number): Promise<RawMdArrayInfo>;
+  mdMembers(md: string, timeoutMs: number): Promise<RawMdDisk[]>;
+  mdControl(md: string, op: 'setFaulty' | 'hotRemove' | 'hotAdd' | 'stop' | 'run', major: number, minor: number, timeoutMs: number): Promise<void>;
+  mdAddDisk(md: string, disk: RawMdDisk, timeoutMs: number): Promise<void>;
+  /** Whole-value read of an attribute under /sys/block/mdN/md/ on a probe thread. */
+  mdSysfsRead(path: string, timeoutMs: number): Promise<string>;
+  mdSysfsWrite(path: string, value: string, timeoutMs: number): Promise<void>;
+  /** Starts a poll() thread on md sysfs attributes; returns its close function. */
+  mdWatch(paths: string[], onEvent: (event: RawMdWatchEvent) => void): () => void;
+  nbdConnect(spec: RawNbdConnectSpec, timeoutMs: number): Promise<{ index: number }>;
+  nbdDisconnect(index: number, timeoutMs: number): Promise<void>;
+  nbdStatus(index: number, timeoutMs: number): Promise<{ index: number; connected: boolean }>;
+}

@@ -24,6 +24,8 @@ import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
 export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
 export { MemoryScsiFabric, MemoryScsiLun };
 export type { MemoryLunOptions } from './scsi-lun.js';
+import { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel } from './replication.js';
+export { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -79,15 +81,23 @@ export interface MemoryPlatform extends Platform {
   scheduling: MemoryScheduling;
   /** The shared LUNs this node's `scsi` and `directIo` reach (pass one fabric to several nodes). */
   scsiFabric: MemoryScsiFabric;
+  md: MemoryMdControl;
+  nbd: MemoryNbdControl;
+  /** The md/NBD side of the memory kernel, with its fault hooks. */
+  replication: MemoryReplicationKernel;
 }
 
 export function createMemoryPlatform(
   kernel: MemoryKernel = new MemoryKernel(),
   scsi: { fabric: MemoryScsiFabric; initiator: string } = { fabric: new MemoryScsiFabric(), initiator: 'local' },
+  replication: MemoryReplicationKernel = new MemoryReplicationKernel(),
 ): MemoryPlatform {
   const runner = new MemoryProbeRunner();
   const memoryMounts = new MemoryMounts(kernel);
   return {
+    replication,
+    md: new MemoryMdControl(replication, runner),
+    nbd: new MemoryNbdControl(replication, runner),
     kernel,
     timedStat: new MemoryTimedStat(kernel, runner),
     durableFiles: new MemoryDurableFiles(kernel, runner),

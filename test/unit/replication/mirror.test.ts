@@ -1,0 +1,87 @@
+// Mirror faults over the memory platform: each ends in a defined, reported state and nothing
+// waits for ever.
+import { describe, expect, it } from 'vitest';
+
+import { ProbeTimeoutError } from '../../../src/platform/errors.js';
+import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
+import type { BackupConnection, BackupLink } from '../../../src/replication/backup-link.js';
+import { REPLICATION_DEFAULTS } from '../../../src/replication/config.js';
+import { Mirror } from '../../../src/replication/mirror.js';
+import type { MirrorView } from '../../../src/replication/mirror-state.js';
+
+const MiB = 1 << 20;
+
+class Link implements BackupLink {
+  readonly address = 'backup:10809';
+  up = true;
+  async connect(): Promise<BackupConnection> {
+    if (!this.up) throw new Error('unreachable');
+    return { fd: 9, sizeBytes: 16 * MiB, transmissionFlags: 1, release: () => undefined };
+  }
+}
+
+async function inSyncMirror(callTimeoutMs = 1000) {
+  const p = createMemoryPlatform();
+  p.kernel.addBlockDevice('/dev/sdc', { sizeBytes: 16 * MiB, logicalSectorSize: 512, readOnly: false });
+  p.replication.addBlockDevice('/dev/sdc', 16 * MiB);
+  const link = new Link();
+  const mirror = new Mirror(p, { number: 1, localPartition: '/dev/sdc', localSystem: 'a', backupSystem: 'b' }, { ...REPLICATION_DEFAULTS, bitmapChunkKiB: 1024, syncSpeedMaxKiB: 1_000_000, callTimeoutMs }, link);
+  const states: MirrorView[] = [];
+  const errors: Error[] = [];
+  mirror.on('state', (v) => states.push(v));
+  mirror.on('error', (e) => errors.push(e));
+  await mirror.create();
+  await mirror.watch();
+  await mirror.attachBackup();
+  await until(() => states.at(-1)?.state === 'mirroring');
+  return { p, link, mirror, states, errors };
+}
+
+async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('Mirror faults', () => {
+  it('primary disk failure: reported as primary-failed, the backup is kept and stays current', async () => {
+    const { p, mirror, states } = await inSyncMirror();
+    p.replication.failDevice('/dev/sdc');
+    await until(() => states.at(-1)?.state === 'primary-failed');
+    expect(states.at(-1)).toMatchObject({ local: 'failed', backup: 'in-sync' });
+    expect(mirror.backupIsCurrent).toBe(true);
+    expect((await p.nbd.status(1, 1000)).connected).toBe(true);
+    // Writes now go to the backup alone.
+    p.replication.write('/dev/md1', 0, MiB);
+    mirror.close();
+  });
+
+  it('backup lost (server killed, link cut, its disk dead): degraded, stale, dropped, writes go on; re-added once reachable', async () => {
+    const { p, link, mirror, states } = await inSyncMirror();
+    link.up = false;
+    p.replication.serverGone(1);
+    await until(() => states.at(-1)?.state === 'degraded');
+    expect(mirror.backupIsCurrent).toBe(false);
+    await until(() => !p.replication.members('/dev/md1').some((m) => m.name === 'nbd1'));
+    expect((await p.nbd.status(1, 1000)).connected).toBe(false);
+    p.replication.write('/dev/md1', 3 * MiB, MiB);
+    link.up = true;
+    await until(() => states.at(-1)?.state === 'mirroring', 15_000);
+    expect(mirror.backupIsCurrent).toBe(true);
+    mirror.close();
+  });
+
+  it('an md call stuck in the kernel during a refresh is reported as an error; the mirror keeps its last state', async () => {
+    const { p, mirror, states, errors } = await inSyncMirror(200);
+    const seen = states.length;
+    p.replication.hang('/dev/md1');
+    p.replication.failDevice('/dev/sdc');
+    await until(() => errors.length > 0);
+    expect(errors[0]).toBeInstanceOf(ProbeTimeoutError);
+    expect(states.length).toBe(seen);
+    p.replication.release('/dev/md1');
+    mirror.close();
+  });
+});
