@@ -66,6 +66,20 @@ export class NetraidKit implements Kit {
     return this.running.has(tag);
   }
 
+  /**
+   * vigild (re)started: a backup's NBD sessions ended with the old process and the primary may
+   * have written without it since, so each backup here is out of date until a resync completes.
+   */
+  async systemStarted(tags: string[]): Promise<void> {
+    for (const tag of tags) await this.d.states.markOutOfDate(tag, `${this.d.localSystem} restarted while it was the backup; the primary may have written since`);
+  }
+
+  /** vigild stops without taking resources out of service: stop following md, leave the arrays. */
+  close(): void {
+    for (const r of this.running.values()) r.mirror.close();
+    this.running.clear();
+  }
+
   validate(inst: ResourceInstance): ActionResult {
     const n = inst.info.number;
     if (n === undefined || !/^\d+$/.test(n) || Number(n) > 255) return failed('fatal', 'info.number must be a NetRAID number from 0 to 255');
