@@ -12,6 +12,7 @@ import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
+import { attachReplication } from './wire-replication.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
 
@@ -27,7 +28,10 @@ export function composeAgent(agent: Agent): AdminCommands {
     agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
   const probes = agent.platform.timedStat;
   const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
-  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics);
+  // Before the hierarchy: its kit is registered there, and backups are marked out of date before
+  // anything could be restored.
+  const replication = attachReplication(agent, cluster);
+  const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics, [replication.kit]);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));
   return commands;

@@ -30,7 +30,7 @@ import { NfsFilesys } from '../kits/nas/nfs-filesys.js';
 import { LinuxNasTools } from '../kits/nas/linux-tools.js';
 import type { NasMetricsEvents } from '../kits/nas/nas-metrics-events.js';
 import { NO_NAS_METRICS } from '../kits/nas/nas-metrics-events.js';
-import { KitRegistry } from '../kits/kit.js';
+import { KitRegistry, type Kit } from '../kits/kit.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
 import { handleTaskStep } from '../hierarchy/tasks.js';
@@ -60,6 +60,8 @@ class WiredHierarchy implements HierarchySubsystem {
     private readonly cluster: ClusterSubsystem | undefined,
     private readonly metrics: HierarchyMetrics | undefined,
     private readonly nasMetrics: NasMetricsEvents | undefined,
+    /** Kits built by other subsystems (scsi/netraid, from wire-replication.ts). */
+    private readonly extraKits: Kit[] = [],
   ) {}
 
   start(): void {
@@ -90,6 +92,7 @@ class WiredHierarchy implements HierarchySubsystem {
         nfs: new NfsFilesys(fsPlatform, { fstabPath, settings: nasSettings, tools: nasTools, metrics: nasMetrics }),
       }),
       new NasKit(fsPlatform, { settings: nasSettings, tools: nasTools, fstabPath, metrics: nasMetrics, tmpDir: config.VIGIL_NAS_TMPDIR }),
+      ...this.extraKits,
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
@@ -198,8 +201,8 @@ class WiredHierarchy implements HierarchySubsystem {
 export type HierarchyMetrics = Pick<MetricsRecorder, 'failover' | 'switchover' | 'quickCheck' | 'localRecovery' | 'probe'>;
 
 /** Adds the hierarchy subsystem (call from compose.ts after attachCluster; pass the metrics recorder to be measured). */
-export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics, nasMetrics?: NasMetricsEvents): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster, metrics, nasMetrics);
+export function attachHierarchy(agent: Agent, cluster?: ClusterSubsystem, metrics?: HierarchyMetrics, nasMetrics?: NasMetricsEvents, extraKits: Kit[] = []): HierarchySubsystem {
+  const h = new WiredHierarchy(agent, cluster, metrics, nasMetrics, extraKits);
   agent.addSubsystem(h);
   return h;
 }
