@@ -70,6 +70,8 @@ class WiredReplication implements ReplicationSubsystem {
           log,
         }),
       inServiceHere: (tag) => this.kit.inService(tag),
+      knows: (tag) => agent.lcd.getInstance(tag) !== undefined,
+      onBackupState: (tag, current, reason) => this.showBackupState(tag, current, reason),
       log,
     });
     const peers = peersOver(async (system, msg) => {
@@ -89,6 +91,18 @@ class WiredReplication implements ReplicationSubsystem {
     });
   }
 
+  /**
+   * The backup's instance is OSF while it is out of date (lcdstatus shows why) and OSU once a
+   * resync completed; an instance in service here is the engine's business, not ours.
+   */
+  private showBackupState(tag: string, current: boolean, reason: string): void {
+    const i = this.agent.lcd.getInstance(tag);
+    if (!i || i.state === 'ISP' || i.state === 'ISU') return;
+    void this.agent.lcd
+      .setInstanceState(tag, current ? 'OSU' : 'OSF', current ? '' : `out of date: ${reason}`, undefined, { ifChanged: true })
+      .catch((err: Error) => this.agent.log.warn({ err: err.message, tag }, 'replication: cannot record the backup state'));
+  }
+
   /** The cluster key, read when first needed (the key file may appear after vigild started). */
   private secret(): Buffer {
     return readKeyFile(this.agent.config.VIGIL_KEY_FILE);
@@ -97,6 +111,10 @@ class WiredReplication implements ReplicationSubsystem {
   async start(): Promise<void> {
     const backups = this.agent.lcd.instances({ system: this.agent.localSystem }).filter((i) => i.app === 'scsi' && i.type === 'netraid');
     await this.kit.systemStarted(backups.map((i) => i.tag));
+    for (const i of backups) {
+      const st = await this.states.get(i.tag);
+      if (st?.role === 'backup' && !st.current) this.showBackupState(i.tag, false, st.outOfDateReason ?? 'not resynchronized');
+    }
     this.attach();
     this.poll = setInterval(() => this.attach(), 250);
     this.poll.unref();

@@ -36,6 +36,10 @@ export interface ReplicaServerOptions {
   newServer(): ExportServer;
   /** Whether the resource is in service here (then nobody else may write its partition). */
   inServiceHere(tag: string): boolean;
+  /** Whether the resource is extended to this system at all (unextended: nothing is served). */
+  knows(tag: string): boolean;
+  /** This backup became out of date (with the reason) or current: for its instance state (OSF/OSU). */
+  onBackupState?(tag: string, current: boolean, reason: string): void;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -49,6 +53,7 @@ export class ReplicaServer {
   /** A primary asks for this system's partition. Decides, records, exports. */
   async serve(req: ServeRequest): Promise<ServeReply> {
     const { states, localSystem } = this.o;
+    if (!this.o.knows(req.tag)) return { ok: false, reason: `${req.tag} is not extended to ${localSystem}` };
     if (this.o.inServiceHere(req.tag)) return { ok: false, reason: `${req.tag} is in service on ${localSystem}; it cannot be a backup of ${req.primary}` };
     const st = await states.get(req.tag);
     if (st && req.generation < st.generation) {
@@ -70,6 +75,7 @@ export class ReplicaServer {
       });
       // Whatever this system ran as a primary is superseded by the newer generation.
       await states.clearDataCorruptFlag(req.tag);
+      this.o.onBackupState?.(req.tag, false, `resynchronization from ${req.primary} (generation ${req.generation}) has not completed`);
     }
     const server = await this.serverFor(req.address, req.port);
     const key = `${req.address}:${req.port}`;
@@ -84,6 +90,7 @@ export class ReplicaServer {
     const st = await this.o.states.get(tag);
     if (!st || st.role !== 'backup' || generation < st.generation) return;
     await this.o.states.markOutOfDate(tag, reason);
+    this.o.onBackupState?.(tag, false, reason);
     this.o.log?.('warn', `netraid: ${tag} on ${this.o.localSystem} is out of date: ${reason}`, { tag });
   }
 
@@ -92,6 +99,7 @@ export class ReplicaServer {
     const st = await this.o.states.get(tag);
     if (!st || st.role !== 'backup' || st.generation !== generation || st.primary !== primary) return false;
     await this.o.states.put({ tag, role: 'backup', generation, primary, current: true });
+    this.o.onBackupState?.(tag, true, '');
     return true;
   }
 

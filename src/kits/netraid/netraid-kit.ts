@@ -57,6 +57,8 @@ export class NetraidKit implements Kit {
   readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 180_000 };
   readonly supportsRecover = false;
   readonly maxCheckDepth: CheckDepth = 0;
+  readonly refusesAutomaticSwitchback =
+    'a replicated resource (and anything that depends on it) is switched back by hand only: the returning system first becomes the backup and is resynchronized';
   private readonly running = new Map<string, Running>();
 
   constructor(private readonly d: NetraidKitDeps) {}
@@ -138,18 +140,23 @@ export class NetraidKit implements Kit {
   }
 
   async unextend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    // A backup that is not current is (or was about to be) resynchronized: the seeds warn.
+    const st = await this.d.states.get(inst.tag);
+    const resyncing = st?.role === 'backup' && !st.current && this.d.replica.isServing(inst.tag);
     await this.d.replica.unserve(inst.tag);
     await this.d.states.remove(inst.tag);
     ctx.log('info', err(104019, [inst.tag, ctx.system]));
-    return ok();
+    return ok(resyncing ? `WARNING ${err(104025, [inst.tag, `/dev/md${inst.info.number}`]).slice('Error '.length)}` : '');
   }
 
   async delete(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const view = this.running.get(inst.tag)?.view;
+    const resyncing = view?.state === 'resyncing';
     const r = await this.remove(inst, ctx);
     if (!r.ok) return r;
     await this.d.replica.unserve(inst.tag);
     await this.d.states.remove(inst.tag);
-    return ok();
+    return ok(resyncing ? `WARNING ${err(104026, [inst.tag, `/dev/md${inst.info.number}`]).slice('Error '.length)}` : '');
   }
 
   async restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {

@@ -4,13 +4,13 @@
 // and the takeover rules run as in vigild; only the NBD data path is the memory twin's.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { ActionContext, ResourceInstance } from '../../../src/kits/kit.js';
-import { NetraidKit } from '../../../src/kits/netraid/netraid-kit.js';
-import { handleNetraidMessage, peersOver } from '../../../src/kits/netraid/peer-messages.js';
-import { createMemoryPlatform, type MemoryPlatform } from '../../../src/platform/memory/index.js';
-import { REPLICATION_DEFAULTS } from '../../../src/replication/config.js';
-import { ReplicaServer, type ExportServer } from '../../../src/replication/replica-server.js';
-import { ReplicaStates, type StateFiles } from '../../../src/replication/replica-state.js';
+import type { ActionContext, ResourceInstance } from '../../src/kits/kit.js';
+import { NetraidKit } from '../../src/kits/netraid/netraid-kit.js';
+import { handleNetraidMessage, peersOver } from '../../src/kits/netraid/peer-messages.js';
+import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
+import { REPLICATION_DEFAULTS } from '../../src/replication/config.js';
+import { ReplicaServer, type ExportServer } from '../../src/replication/replica-server.js';
+import { ReplicaStates, type StateFiles } from '../../src/replication/replica-state.js';
 
 const MiB = 1 << 20;
 
@@ -73,7 +73,7 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
   const states = new ReplicaStates('/var/lib/vigil', files);
   const exports = new Exports();
   let kit: NetraidKit | undefined;
-  const replica = new ReplicaServer({ localSystem: name, states, newServer: () => exports, inServiceHere: (t) => kit?.inService(t) ?? false });
+  const replica = new ReplicaServer({ localSystem: name, states, newServer: () => exports, inServiceHere: (t) => kit?.inService(t) ?? false, knows: () => true });
   const peers = peersOver(async (system, msg) => {
     const to = nodes.get(system);
     if (!to?.up) throw new Error(`${system} is unreachable`);
@@ -204,5 +204,35 @@ describe('scsi/netraid data_corrupt scenarios', () => {
     expect((await a.kit.restore(inst, ctxOf('server1'))).ok).toBe(true);
     expect(await a.states.hasDataCorruptFlag('lkdr1')).toBe(true);
     expect(await a.states.get('lkdr1')).toMatchObject({ role: 'primary', generation: 2 });
+  });
+});
+
+describe('scsi/netraid during a resync', () => {
+  it('vetoes moves (104013 with the resync status), the backup refuses to take over, and unextend warns 104025', async () => {
+    const s1 = boot('server1', '/dev/sdc');
+    const s2 = boot('server2', '/dev/sdd');
+    expect((await s1.kit.create(inst, ctxOf('server1'))).ok).toBe(true);
+    expect((await s2.kit.extend(inst, ctxOf('server2'))).ok).toBe(true);
+    expect(s1.kit.refusesAutomaticSwitchback).toMatch(/switched back by hand/);
+    expect((await s1.kit.restore(inst, ctxOf('server1'))).ok).toBe(true);
+    await s1.platform.md.setSyncSpeedMax('/dev/md1', 1, 1000);
+    await until(() => s1.kit.view('lkdr1')?.state === 'resyncing');
+    const veto = s1.kit.canFailoverNow(inst);
+    expect(veto.ok).toBe(false);
+    expect(veto.reason).toMatch(/^Error 104013: .*"\/dev\/md1".*"lkdr1".*"server1".*Resync \[\d+%\]/);
+    const refused = await s2.kit.restore(inst, ctxOf('server2'));
+    expect(refused).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+    const un = await s2.kit.unextend(inst, ctxOf('server2'));
+    expect(un.ok).toBe(true);
+    expect(un.reason).toMatch(/^WARNING 104025: unextending resource "lkdr1" while NetRAID device "\/dev\/md1" is resynchronizing/);
+    expect(s2.exports.exported.has('lkdr1')).toBe(false);
+  });
+
+  it('a replica refuses a request for a resource not extended to it', async () => {
+    const states = new ReplicaStates('/var/lib/vigil', new MapFiles());
+    const replica = new ReplicaServer({ localSystem: 'server2', states, newServer: () => new Exports(), inServiceHere: () => false, knows: () => false });
+    const r = await replica.serve({ tag: 'lkdr1', generation: 5, primary: 'server1', partition: '/dev/sdd', address: '10.9.0.2', port: 10001 });
+    expect(r).toEqual({ ok: false, reason: 'lkdr1 is not extended to server2' });
+    expect(await states.get('lkdr1')).toBeUndefined();
   });
 });
