@@ -484,6 +484,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
           for (const q of step.equivalents) {
             await lcd.createEquivalency({ tag: r.tag, otherSystem: q.system, otherTag: r.tag, type: 'SHARED', priority: step.targetPriority, otherPriority: q.priority });
           }
+          if (e.reason) lines.push(...e.reason.split('\n'));
           lines.push(`Extended ${r.tag} (${r.kit}) to ${sys}`);
         }
         for (const d of step.deps) await lcd.createDependency({ parentTag: d.parent, childTag: d.child });

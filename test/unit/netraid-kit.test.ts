@@ -236,3 +236,28 @@ describe('scsi/netraid during a resync', () => {
     expect(await states.get('lkdr1')).toBeUndefined();
   });
 });
+
+describe('scsi/netraid settings and extend', () => {
+  it('validates the settings: two systems only, device paths, the resource type', async () => {
+    const s1 = boot('server1', '/dev/sdc');
+    expect(s1.kit.validate(inst).ok).toBe(true);
+    const three = { ...inst, info: { ...inst.info, 'partition@server3': '/dev/sde' } };
+    expect(s1.kit.validate(three).reason).toMatch(/two systems only/);
+    expect(s1.kit.validate({ ...inst, info: { ...inst.info, type: 'new-fs' } }).reason).toMatch(/^Error 104051: .*"new-fs".*gen\/filesys/);
+    expect(s1.kit.validate({ ...inst, info: { ...inst.info, 'partition@server2': 'sdd' } }).ok).toBe(false);
+  });
+
+  it('create learns the source size; canExtend refuses a smaller target; extend prints the netraid_extend lines', async () => {
+    const s1 = boot('server1', '/dev/sdc');
+    const s2 = boot('server2', '/dev/sdd');
+    const c = await s1.kit.create(inst, ctxOf('server1'));
+    expect(c.info).toEqual({ 'size@server1': String(16 * MiB) });
+    expect(c.reason).toContain('netraid_create: Creating the RAID1 (/dev/md1) device ...');
+    const bigger = { ...inst, info: { ...inst.info, 'size@server1': String(32 * MiB) } };
+    expect((await s2.kit.canExtend(bigger, ctxOf('server2'))).reason).toMatch(/^Error 104012: .*less than the source partition/);
+    const withSize = { ...inst, info: { ...inst.info, ...c.info } };
+    expect((await s2.kit.canExtend(withSize, ctxOf('server2'))).ok).toBe(true);
+    const e = await s2.kit.extend(withSize, ctxOf('server2'));
+    expect(e.reason.split('\n')[0]).toBe('netraid_extend: Running the nbd-server on "server2" (10.9.0.2 port 10001) ...');
+  });
+});

@@ -91,6 +91,19 @@ export class NetraidKit implements Kit {
     for (const s of systems) {
       if (!/^\/dev\/\S+$/.test(inst.info[`partition@${s}`]!)) return failed('fatal', `partition@${s} must be a device path such as /dev/sdb1`);
     }
+    const type = inst.info.type ?? 'resource';
+    if (type !== 'resource') {
+      // The two file-system types need the file system resource created above the device in the
+      // same task, which the create task cannot do yet: refused rather than half done.
+      const known = type === 'new-fs' || type === 'existing-fs';
+      return failed(
+        'fatal',
+        err(104051, [type]) +
+          (known
+            ? ': Vigil creates the data replication resource only; make the file system on /dev/mdN, then create a gen/filesys resource on it and join them with `vigil dep`'
+            : ': use type=resource'),
+      );
+    }
     const port = Number(inst.info.port ?? portFor(inst));
     if (!Number.isInteger(port) || port < 1 || port > 65535) return failed('fatal', `port must be a TCP port from 1 to 65535`);
     return ok();
@@ -106,9 +119,13 @@ export class NetraidKit implements Kit {
       return failed('fatal', (e as Error).message);
     }
     await this.d.states.put({ tag: inst.tag, role: 'primary', generation: 0, primary: ctx.system, current: true });
-    ctx.log('info', `netraid_create: ${partition} is configured to be mirrored through ${mirror.nbdDevice}`);
+    const size = await this.d.platform.blockDevices.info(partition, this.d.config.callTimeoutMs);
+    // Stopped again: restore (right after create) assembles it and starts following md.
     await this.d.platform.md.stop(mirror.md, this.d.config.callTimeoutMs);
-    return ok(`netraid_create: Creating the RAID1 (${mirror.md}) device ... ${partition} is configured to be mirrored through ${mirror.nbdDevice}`);
+    return {
+      ...ok(`netraid_create: Creating the RAID1 (${mirror.md}) device ...\nnetraid_create: ${partition} is configured to be mirrored through ${mirror.nbdDevice}`),
+      info: { [`size@${ctx.system}`]: String(size.sizeBytes) },
+    };
   }
 
   async canExtend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
@@ -134,9 +151,16 @@ export class NetraidKit implements Kit {
     // Nothing is exported yet: the primary asks for the partition with its generation, and this
     // system records itself out of date until that copy completes (OSF until then).
     const peer = systemsOf(inst).find((s) => s !== ctx.system)!;
-    ctx.log('info', `netraid_extend: Running the nbd-server on "${ctx.system}" ...`);
     await this.d.states.put({ tag: inst.tag, role: 'backup', generation: 0, primary: peer, current: false, outOfDateReason: `the first resynchronization from ${peer} has not completed` });
-    return ok();
+    const address = inst.info[`address@${ctx.system}`];
+    return ok(
+      [
+        `netraid_extend: Running the nbd-server on "${ctx.system}" (${address} port ${portFor(inst)}) ...`,
+        `netraid_extend: Running the nbd-client on "${peer}" ...`,
+        `netraid_extend: Extending the RAID1 (/dev/md${inst.info.number}) device from "${peer}" to "${ctx.system}"...`,
+        `netraid_extend: "${peer}:${inst.info[`partition@${peer}`]}" is being replicated to "${ctx.system}:${inst.info[`partition@${ctx.system}`]}"`,
+      ].join('\n'),
+    );
   }
 
   async unextend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
