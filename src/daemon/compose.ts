@@ -30,7 +30,7 @@ export function composeAgent(agent: Agent): AdminCommands {
   const nasMetrics = new NasMetrics(metrics.metrics.registry, () => probes.counters().parkedByKey, nasMounts);
   // Before the hierarchy: its kit is registered there, and backups are marked out of date before
   // anything could be restored.
-  const replication = attachReplication(agent, cluster);
+  const replication = attachReplication(agent, cluster, metrics.metrics.registry);
   const hierarchy = attachHierarchy(agent, cluster, metrics.recorder, nasMetrics, [replication.kit]);
   registerHierarchyCommands(commands, () => hierarchy.service);
   agent.addSubsystem(new AdminServer(agent.config.VIGIL_ADMIN_SOCKET, agent.context, agent.log, agent.platform.peerCredentials, commands));

@@ -22,6 +22,9 @@ import { ExportTokenKey } from '../replication/nbd/export-token.js';
 import { NbdServerThread } from '../replication/nbd/server-thread.js';
 import { ReplicaServer } from '../replication/replica-server.js';
 import { ReplicaStates, type StateFiles } from '../replication/replica-state.js';
+import type { Registry } from 'prom-client';
+
+import { registerReplicationMetrics, type ReplicationSample } from '../replication/replication-metrics.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
 
@@ -43,6 +46,7 @@ class WiredReplication implements ReplicationSubsystem {
   constructor(
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
+    registry?: Registry,
   ) {
     const rc = replicationConfig(agent.config.raw);
     const plat = agent.platform;
@@ -89,6 +93,26 @@ class WiredReplication implements ReplicationSubsystem {
       linkTo: (host, port, exportName) => new TcpBackupLink({ host, port, exportName }),
       exportName: (tag, generation, primary) => new ExportTokenKey(this.secret()).exportName({ mirror: tag, generation, clientSystem: primary }),
     });
+    if (registry) registerReplicationMetrics(registry, () => this.samples());
+  }
+
+  /** What the vigil_replication_* families show: every scsi/netraid resource of this system. */
+  private async samples(): Promise<ReplicationSample[]> {
+    const out: ReplicationSample[] = [];
+    for (const i of this.agent.lcd.instances({ system: this.agent.localSystem })) {
+      if (i.app !== 'scsi' || i.type !== 'netraid') continue;
+      const st = await this.states.get(i.tag).catch(() => undefined);
+      if (!st) continue;
+      const view = this.kit.view(i.tag);
+      out.push({
+        tag: i.tag,
+        role: st.role,
+        generation: st.generation,
+        ...(view ? { mirror: { state: view.state, percent: view.percent } } : {}),
+        backupOutOfDate: st.role === 'backup' ? !st.current : view !== undefined && view.state !== 'mirroring',
+      });
+    }
+    return out;
   }
 
   /**
@@ -137,8 +161,8 @@ class WiredReplication implements ReplicationSubsystem {
 }
 
 /** Adds the replication subsystem (call from compose.ts after attachCluster, before attachHierarchy). */
-export function attachReplication(agent: Agent, cluster?: ClusterSubsystem): ReplicationSubsystem {
-  const r = new WiredReplication(agent, cluster);
+export function attachReplication(agent: Agent, cluster?: ClusterSubsystem, registry?: Registry): ReplicationSubsystem {
+  const r = new WiredReplication(agent, cluster, registry);
   agent.addSubsystem(r);
   return r;
 }
