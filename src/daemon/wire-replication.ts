@@ -13,6 +13,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { readKeyFile } from '../cluster/cluster-key.js';
+import { runProgram } from '../common/run-program.js';
+import { replicationError } from '../replication/errors.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { NetraidKit } from '../kits/netraid/netraid-kit.js';
 import { handleNetraidMessage, NETRAID_MESSAGE, peersOver, type NetraidMessage } from '../kits/netraid/peer-messages.js';
@@ -91,6 +93,10 @@ class WiredReplication implements ReplicationSubsystem {
       replica: this.replica,
       peers,
       linkTo: (host, port, exportName) => new TcpBackupLink({ host, port, exportName }),
+      loadModule: async (name) => {
+        const r = await runProgram('modprobe', [name], { timeoutMs: rc.callTimeoutMs });
+        if (r.code !== 0) throw replicationError(104022, [name], { stderr: r.stderr.trim(), timedOut: r.timedOut });
+      },
       exportName: (tag, generation, primary) => new ExportTokenKey(this.secret()).exportName({ mirror: tag, generation, clientSystem: primary }),
     });
     if (registry) registerReplicationMetrics(registry, () => this.samples());

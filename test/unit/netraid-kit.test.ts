@@ -88,6 +88,7 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
     peers,
     linkTo: (address, port) => ({ address: `${address}:${port}`, connect: async () => ({ fd: 9, sizeBytes: 16 * MiB, transmissionFlags: 1, release: () => undefined }) }),
     exportName: (tag, g, p) => `${tag}:${g}:${p}:token`,
+    loadModule: async () => undefined,
   });
   const node: Node = { name, files, platform, states, kit, replica, exports, up: true };
   nodes.set(name, node);

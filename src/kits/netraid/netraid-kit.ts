@@ -39,6 +39,8 @@ export interface NetraidKitDeps {
   peers: NetraidPeers;
   /** How the primary reaches the backup's export once the backup granted it. */
   linkTo(address: string, port: number, exportName: string): BackupLink;
+  /** Loads a kernel module (modprobe, time-limited); rejects with 104022. */
+  loadModule(name: string): Promise<void>;
   /** The fenced export name of (tag, generation, primary). */
   exportName(tag: string, generation: number, primary: string): string;
 }
@@ -114,6 +116,7 @@ export class NetraidKit implements Kit {
     if (!partition) return failed('fatal', err(104007, [inst.tag, ctx.system]));
     const mirror = this.mirrorOf(inst, ctx.system, partition, undefined, 0);
     try {
+      await this.loadModules();
       await mirror.create();
     } catch (e) {
       return failed('fatal', (e as Error).message);
@@ -213,6 +216,7 @@ export class NetraidKit implements Kit {
     await this.d.replica.unserve(inst.tag);
     const mirror = this.mirrorOf(inst, me, partition, peer, generation);
     try {
+      await this.loadModules();
       if (!(await this.d.platform.md.exists(mirror.md, this.d.config.callTimeoutMs))) {
         await this.d.platform.md.assemble(mirror.md, [partition], this.d.config.callTimeoutMs);
       }
@@ -230,6 +234,12 @@ export class NetraidKit implements Kit {
       return failed('move-elsewhere', err(104010, [mirror.md, me]) + ` (${(e as Error).message})`);
     }
     return ok();
+  }
+
+  /** md's raid1 and the NBD client, as netraid_extend loads them. */
+  private async loadModules(): Promise<void> {
+    await this.d.loadModule('raid1');
+    await this.d.loadModule('nbd');
   }
 
   private tellPeer(run: Running, tag: string, what: 'stale' | 'current', ctx: ActionContext): void {
