@@ -1,6 +1,7 @@
 // The scsi/netraid kit on real kernels: two VMs, each running vigild from this checkout with
 // authenticated comm paths over the LAN and a point-to-point link; the replication traffic (our
-// NBD server in node2's vigild, the kernel's NBD client on node1) uses the point-to-point link.
+// NBD server in node2's vigild, the kernel's NBD client on node1) of lkdr0 uses the LAN, that of
+// lkdr1 the point-to-point link.
 // node1 creates two data replication resources (lkdr0 on disk 0, lkdr1 on disk 1), extends both
 // to node2 and waits for the full resyncs (node2's instances OSU). Random data is written to
 // both mirrors. Then the replication link is cut while node1 writes to lkdr1 (lkdr0 stays idle):
@@ -54,8 +55,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
     await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
 
-    const addr = { node1: n1.ip('p2p1'), node2: n2.ip('p2p1') };
+    // lkdr0 replicates over the LAN, lkdr1 over the point-to-point link (the one that is cut).
     for (const n of [0, 1]) {
+      const seg = n === 0 ? 'lan' : 'p2p1';
+      const addr = { node1: n1.ip(seg), node2: n2.ip(seg) };
       const disk = `/dev/vd${String.fromCharCode(97 + n)}`;
       const created = await v1.must([
         'create', '-a', 'scsi/netraid', '-t', `lkdr${n}`, '-i', `/dev/md${n}`, '--switchback', 'intelligent',
