@@ -177,6 +177,10 @@ const ConfigSchema = z.object({
   VIGIL_STANDBY_DEVICE: absolutePath.optional().describe('Recovery-server standby: the shared LUN holding the disk heartbeat area (the primary\'s DISK comm path device).'),
   VIGIL_STANDBY_TIMEOUT: seconds(1, 3600).prefault('30').describe('Recovery-server standby: seconds without an advancing primary record before the standby fences the primary and takes over.'),
   VIGIL_STANDBY_FENCE: oneOf(['on', 'off']).default('on').describe('Recovery-server standby: on preempts the primary\'s SCSI-3 reservation key before taking over (needs a SCSI LUN); off takes over unfenced.'),
+  LKDR_SPEED_LIMIT: z.string().regex(/^(system|[1-9]\d{0,7})$/, 'must be system or a whole number of KiB/s from 1 to 10000000').meta(valueDoc('system or whole number', '1 to 10000000')).optional().describe('NetRAID: resync speed ceiling of each mirror in KiB/s (md\'s sync_speed_max), or system for md\'s own default.'),
+  VIGIL_NBD_TIMEOUT: integer(1, 3600).optional().describe('NetRAID: seconds an NBD request to the backup may take before md fails the backup half (default 10).'),
+  VIGIL_NETRAID_BITMAP_CHUNK_KB: integer(64, 1_048_576).optional().describe('NetRAID: write-intent bitmap chunk in KiB, a power of two: the unit a resync after an outage copies (default 4096).'),
+  VIGIL_NETRAID_CALL_TIMEOUT_MS: integer(100, 3_600_000).optional().describe('NetRAID: time limit of each md/NBD call and mdadm run, in milliseconds (default 30000).'),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;

@@ -13,6 +13,7 @@ import { lcdFlushSubsystem } from './lcd-flush.js';
 import { attachCluster } from './wire-cluster.js';
 import { attachHierarchy } from './wire-hierarchy.js';
 import { attachMetrics } from './wire-metrics.js';
+import { attachReplication } from './wire-replication.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
 import { attachQuorum } from './wire-quorum.js';
@@ -36,7 +37,10 @@ export function composeAgent(agent: Agent): AdminCommands {
   // The recovery-server standby's vigil_standby_* metrics, when the VIGIL_STANDBY_* keys name this system.
   const standbyMonitor = standbyMonitorFor(agent.config, agent.platform, agent.log, metrics.metrics.registry);
   if (standbyMonitor) agent.addSubsystem(standbyMonitor);
-  const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics);
+  // Before the hierarchy: its kit is registered there, and backups are marked out of date before
+  // anything could be restored.
+  const replication = attachReplication(agent, cluster, metrics.metrics.registry);
+  const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics, [replication.kit]);
   registerHierarchyCommands(commands, () => hierarchy.service);
   // An active recovery-server standby brings its hierarchies in service once the primary is decided dead.
   const standbyBoot = standbyBootServiceFor(agent, cluster, hierarchy);

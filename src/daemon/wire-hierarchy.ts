@@ -31,7 +31,7 @@ import { NfsFilesys } from '../kits/nas/nfs-filesys.js';
 import { LinuxNasTools } from '../kits/nas/linux-tools.js';
 import type { NasMetricsEvents } from '../kits/nas/nas-metrics-events.js';
 import { NO_NAS_METRICS } from '../kits/nas/nas-metrics-events.js';
-import { KitRegistry } from '../kits/kit.js';
+import { KitRegistry, type Kit } from '../kits/kit.js';
 import type { PeerMessage } from '../hierarchy/engine.js';
 import { HIER_MESSAGE, HIER_TASK, HierarchyService } from '../hierarchy/service.js';
 import { handleTaskStep } from '../hierarchy/tasks.js';
@@ -63,6 +63,8 @@ class WiredHierarchy implements HierarchySubsystem {
     private readonly metrics: HierarchyMetrics | undefined,
     private readonly quorum: QuorumSubsystem,
     private readonly nasMetrics: NasMetricsEvents | undefined,
+    /** Kits built by other subsystems (scsi/netraid, from wire-replication.ts). */
+    private readonly extraKits: Kit[] = [],
   ) {}
 
   start(): void {
@@ -93,6 +95,7 @@ class WiredHierarchy implements HierarchySubsystem {
         nfs: new NfsFilesys(fsPlatform, { fstabPath, settings: nasSettings, tools: nasTools, metrics: nasMetrics }),
       }),
       new NasKit(fsPlatform, { settings: nasSettings, tools: nasTools, fstabPath, metrics: nasMetrics, tmpDir: config.VIGIL_NAS_TMPDIR }),
+      ...this.extraKits,
     ]) {
       kits.register(m ? instrumentKit(kit, m) : kit);
     }
@@ -208,8 +211,9 @@ export function attachHierarchy(
   quorum: QuorumSubsystem,
   metrics?: HierarchyMetrics,
   nasMetrics?: NasMetricsEvents,
+  extraKits: Kit[] = [],
 ): HierarchySubsystem {
-  const h = new WiredHierarchy(agent, cluster, metrics, quorum, nasMetrics);
+  const h = new WiredHierarchy(agent, cluster, metrics, quorum, nasMetrics, extraKits);
   agent.addSubsystem(h);
   return h;
 }

@@ -81,6 +81,15 @@ function parseSwitchback(v: string | undefined, fallback: Switchback): Switchbac
   return s;
 }
 
+/** A kit that cannot follow automatic switchback (scsi/netraid) refuses it, for the whole hierarchy above it. */
+function refuseAutomatic(svc: HierarchyService, apps: string[], switchback: Switchback): void {
+  if (switchback !== 'automatic') return;
+  for (const app of apps) {
+    const why = svc.kits.get(app)?.refusesAutomaticSwitchback;
+    if (why) throw new VigilError(E_USAGE, `switchback type automatic is refused: ${why}`);
+  }
+}
+
 /** Tags of the hierarchy containing `tag`, children first. */
 function hierarchyOf(svc: HierarchyService, tag: string): { key: string; tags: string[]; graph: DependencyGraph } {
   const g = new DependencyGraph();
@@ -122,6 +131,7 @@ export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Pro
   if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
     throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${tag} or ID ${a.id} exists`, { tag, id: a.id });
   }
+  refuseAutomatic(svc, [a.kit], switchback);
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
   const v = kit.validate(inst);
   if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
@@ -273,6 +283,7 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
     for (const r of resources) {
       if (!svc.kits.get(r.kit)) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${target}: no kit ${r.kit}`);
     }
+    refuseAutomatic(svc, resources.map((r) => r.kit), switchback);
     lines.push('Building independent resource list');
     for (const r of resources) lines.push(`Checking extendability for ${r.tag}`);
     const deps = svc.lcd.dependencies({ system: sys }).filter((d) => tags.includes(d.parentTag)).map((d) => ({ parent: d.parentTag, child: d.childTag }));
@@ -347,6 +358,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
     for (const t of [...tags].reverse()) {
       const r = await svc.runKit(kitInstance(svc.lcd.getInstance(t)!), 'delete');
       if (!r.ok) lines.push(`warning: ${t}: ${r.reason}`);
+      else if (r.reason) lines.push(r.reason);
     }
     await svc.lcd.removeInstances(tags.map((t) => ({ system: sys, tag: t })));
     await svc.reconfigureSettled();
@@ -401,6 +413,7 @@ export async function properties(svc: HierarchyService, a: { tag?: string; switc
   if (a.switchback !== undefined) {
     const sb = parseSwitchback(a.switchback, inst.switchback);
     const { tags } = hierarchyOf(svc, a.tag);
+    refuseAutomatic(svc, tags.map((t) => kitName(svc.lcd.getInstance(t)!)), sb);
     await withLock(svc, a.tag, 'properties', async () => {
       const systems = [sys, ...svc.lcd.equivalencies({ system: sys, tag: a.tag }).map((e) => e.otherSystem)];
       for (const s of systems) await svc.remote(s, { kind: 'set-switchback', tags, switchback: sb } satisfies TaskStep);
@@ -474,6 +487,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
           for (const q of step.equivalents) {
             await lcd.createEquivalency({ tag: r.tag, otherSystem: q.system, otherTag: r.tag, type: 'SHARED', priority: step.targetPriority, otherPriority: q.priority });
           }
+          if (e.reason) lines.push(...e.reason.split('\n'));
           lines.push(`Extended ${r.tag} (${r.kit}) to ${sys}`);
         }
         for (const d of step.deps) await lcd.createDependency({ parentTag: d.parent, childTag: d.child });
@@ -514,6 +528,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       for (const t of [...present].reverse()) {
         const r = await svc.runKit(kitInstance(lcd.getInstance(t)!), 'unextend');
         if (!r.ok) throw new VigilError(0, `unextend of ${t} on ${sys} failed: ${r.reason}`);
+        if (r.reason) lines.push(r.reason);
       }
       if (present.length) await lcd.removeInstances(present.map((tag) => ({ system: sys, tag })));
       await svc.reconfigureSettled();

@@ -117,6 +117,8 @@ export interface Kit {
    * instance's settings only. Each child's own kit runs its create checks first.
    */
   childrenForCreate?(inst: ResourceInstance): ResourceInstance[];
+  /** Optional: why this kit cannot run under automatic switchback (set: create, extend and properties refuse it). */
+  readonly refusesAutomaticSwitchback?: string;
   /** Optional: the error number the extend step reports when a tag of this kit already exists on the target (NAS: 107010). */
   readonly tagConflictError?: number;
 }

@@ -247,7 +247,30 @@ export class MemoryReplicationKernel {
   assemble(md: string, members: string[]): void {
     const args = ['--assemble', md, ...members];
     this.programRuns.push(['mdadm', ...args]);
-    throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: ${md} assemble is not modelled in memory\n`, signal: null }, 0);
+    const fail = (why: string): never => {
+      throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: ${why}\n`, signal: null }, 0);
+    };
+    if (this.arrays.has(md)) fail(`${md} is already in use.`);
+    // Started from the members given, degraded when one is missing (as with --run).
+    const present = members.map((m) => this.devices.get(m) ?? fail(`cannot open device ${m}: No such file or directory`));
+    const sbs = present.map((d) => d.superblock ?? fail(`no recogniseable superblock on ${d.path}`));
+    const a: ArrayState = {
+      md,
+      uuid: sbs[0]!.uuid,
+      raidDisks: 2,
+      sizeBytes: Math.min(...present.map((d) => d.sizeBytes)) - METADATA_RESERVE_BYTES,
+      members: present.map((d, i) => ({ number: sbs[i]!.number, path: d.path, raidDisk: sbs[i]!.raidDisk, faulty: false, sync: true, flags: new Set<string>() })),
+      bitmapChunkBytes: 4096 * 1024,
+      dirtyChunks: new Set(),
+      events: Math.max(...sbs.map((b) => b.events)) + 1,
+      action: 'idle',
+      done: 0,
+      total: 0,
+      speedMaxKiB: 'system',
+      watchers: new Set(),
+    };
+    for (const d of present) d.superblock = { ...d.superblock!, md, events: a.events };
+    this.arrays.set(md, a);
   }
 
   members(md: string): MdMember[] {

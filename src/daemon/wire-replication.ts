@@ -1,0 +1,174 @@
+// Attaches data replication to vigild: the scsi/netraid kit (registered by wire-hierarchy), the
+// backup side of every mirror (ReplicaServer, which runs our NBD server on a worker thread on
+// the replication address chosen at extend and exports this system's partition to the current
+// primary at the current generation), and the NETRAID_MESSAGE handler on the cluster's
+// authenticated messaging, through which the primary asks for the export, reports a backup out
+// of date and a resync complete. The NBD server and the export tokens use the cluster key.
+//
+// At start every resource this system was the backup of is recorded out of date: its NBD
+// sessions ended with the previous process, and the primary may have written since.
+// Tunables: LKDR_SPEED_LIMIT, VIGIL_NBD_TIMEOUT, VIGIL_NETRAID_BITMAP_CHUNK_KB and
+// VIGIL_NETRAID_CALL_TIMEOUT_MS (replication/config.ts).
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+import { readKeyFile } from '../cluster/cluster-key.js';
+import { runProgram } from '../common/run-program.js';
+import { replicationError } from '../replication/errors.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { NetraidKit } from '../kits/netraid/netraid-kit.js';
+import { handleNetraidMessage, NETRAID_MESSAGE, peersOver, type NetraidMessage } from '../kits/netraid/peer-messages.js';
+import { TcpBackupLink } from '../replication/backup-link.js';
+import { replicationConfig } from '../replication/config.js';
+import { ExportTokenKey } from '../replication/nbd/export-token.js';
+import { NbdServerThread } from '../replication/nbd/server-thread.js';
+import { ReplicaServer } from '../replication/replica-server.js';
+import { ReplicaStates, type StateFiles } from '../replication/replica-state.js';
+import type { Registry } from 'prom-client';
+
+import { registerReplicationMetrics, type ReplicationSample } from '../replication/replication-metrics.js';
+import type { Agent, Subsystem } from './agent.js';
+import type { ClusterSubsystem } from './wire-cluster.js';
+
+/** A peer that does not answer within this is treated as unreachable. */
+const PEER_TIMEOUT_MS = 5_000;
+
+export interface ReplicationSubsystem extends Subsystem {
+  readonly kit: NetraidKit;
+}
+
+class WiredReplication implements ReplicationSubsystem {
+  readonly name = 'replication';
+  readonly kit: NetraidKit;
+  private readonly replica: ReplicaServer;
+  private readonly states: ReplicaStates;
+  private attachedTo: ClusterNode | undefined;
+  private poll: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly cluster: ClusterSubsystem | undefined,
+    registry?: Registry,
+  ) {
+    const rc = replicationConfig(agent.config.raw);
+    const plat = agent.platform;
+    const files: StateFiles = {
+      read: (path) =>
+        readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        }),
+      write: async (path, text) => {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        await plat.durableFiles.writeAtomic(path, text, { mode: 0o600, timeoutMs: rc.callTimeoutMs });
+      },
+      remove: (path) => rm(path, { force: true }),
+    };
+    const log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => agent.log[level]({ ...fields, component: 'replication' }, msg);
+    this.states = new ReplicaStates(agent.config.VIGIL_STATE_DIR, files);
+    this.replica = new ReplicaServer({
+      localSystem: agent.localSystem,
+      states: this.states,
+      newServer: () =>
+        new NbdServerThread({
+          clusterSecret: this.secret(),
+          deviceSize: async (path) => (await plat.blockDevices.info(path, rc.callTimeoutMs)).sizeBytes,
+          log,
+        }),
+      inServiceHere: (tag) => this.kit.inService(tag),
+      knows: (tag) => agent.lcd.getInstance(tag) !== undefined,
+      onBackupState: (tag, current, reason) => this.showBackupState(tag, current, reason),
+      log,
+    });
+    const peers = peersOver(async (system, msg) => {
+      const node = this.cluster?.node;
+      if (!node) throw new Error('no cluster comm path is running');
+      return node.request(system, NETRAID_MESSAGE, msg, { timeoutMs: PEER_TIMEOUT_MS });
+    });
+    this.kit = new NetraidKit({
+      localSystem: agent.localSystem,
+      platform: plat,
+      config: rc,
+      states: this.states,
+      replica: this.replica,
+      peers,
+      linkTo: (host, port, exportName) => new TcpBackupLink({ host, port, exportName }),
+      loadModule: async (name) => {
+        const r = await runProgram('modprobe', [name], { timeoutMs: rc.callTimeoutMs });
+        if (r.code !== 0) throw replicationError(104022, [name], { stderr: r.stderr.trim(), timedOut: r.timedOut });
+      },
+      exportName: (tag, generation, primary) => new ExportTokenKey(this.secret()).exportName({ mirror: tag, generation, clientSystem: primary }),
+    });
+    if (registry) registerReplicationMetrics(registry, () => this.samples());
+  }
+
+  /** What the vigil_replication_* families show: every scsi/netraid resource of this system. */
+  private async samples(): Promise<ReplicationSample[]> {
+    const out: ReplicationSample[] = [];
+    for (const i of this.agent.lcd.instances({ system: this.agent.localSystem })) {
+      if (i.app !== 'scsi' || i.type !== 'netraid') continue;
+      const st = await this.states.get(i.tag).catch(() => undefined);
+      if (!st) continue;
+      const view = this.kit.view(i.tag);
+      out.push({
+        tag: i.tag,
+        role: st.role,
+        generation: st.generation,
+        ...(view ? { mirror: { state: view.state, percent: view.percent } } : {}),
+        backupOutOfDate: st.role === 'backup' ? !st.current : view !== undefined && view.state !== 'mirroring',
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The backup's instance is OSF while it is out of date (lcdstatus shows why) and OSU once a
+   * resync completed; an instance in service here is the engine's business, not ours.
+   */
+  private showBackupState(tag: string, current: boolean, reason: string): void {
+    const i = this.agent.lcd.getInstance(tag);
+    if (!i || i.state === 'ISP' || i.state === 'ISU') return;
+    void this.agent.lcd
+      .setInstanceState(tag, current ? 'OSU' : 'OSF', current ? '' : `out of date: ${reason}`, undefined, { ifChanged: true })
+      .catch((err: Error) => this.agent.log.warn({ err: err.message, tag }, 'replication: cannot record the backup state'));
+  }
+
+  /** The cluster key, read when first needed (the key file may appear after vigild started). */
+  private secret(): Buffer {
+    return readKeyFile(this.agent.config.VIGIL_KEY_FILE);
+  }
+
+  async start(): Promise<void> {
+    const backups = this.agent.lcd.instances({ system: this.agent.localSystem }).filter((i) => i.app === 'scsi' && i.type === 'netraid');
+    await this.kit.systemStarted(backups.map((i) => i.tag));
+    for (const i of backups) {
+      const st = await this.states.get(i.tag);
+      if (st?.role === 'backup' && !st.current) this.showBackupState(i.tag, false, st.outOfDateReason ?? 'not resynchronized');
+    }
+    this.attach();
+    this.poll = setInterval(() => this.attach(), 250);
+    this.poll.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.poll) clearInterval(this.poll);
+    this.kit.close();
+    await this.replica.close();
+  }
+
+  private attach(): void {
+    const node = this.cluster?.node;
+    if (!node || node === this.attachedTo) return;
+    this.attachedTo = node;
+    node.handle(NETRAID_MESSAGE, (body, from) =>
+      handleNetraidMessage(body as NetraidMessage, from, { replica: this.replica, states: this.states, inService: (t) => this.kit.inService(t) }),
+    );
+  }
+}
+
+/** Adds the replication subsystem (call from compose.ts after attachCluster, before attachHierarchy). */
+export function attachReplication(agent: Agent, cluster?: ClusterSubsystem, registry?: Registry): ReplicationSubsystem {
+  const r = new WiredReplication(agent, cluster, registry);
+  agent.addSubsystem(r);
+  return r;
+}

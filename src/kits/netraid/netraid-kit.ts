@@ -1,0 +1,332 @@
+// scsi/netraid: the data-replication recovery kit. A resource is one NetRAID mirror between two
+// systems; where it is in service (the primary) /dev/mdN is a RAID1 of the local partition and
+// /dev/nbdN, connected to the NBD server vigild runs on the backup (replica-server.ts).
+//
+// Settings (the instance's info, the same on both systems): `number` (N of /dev/mdN),
+// `partition@<system>` and `address@<system>` for each of the two systems, `port`.
+//
+// Safety rules, in the order restore applies them:
+// 1. data_corrupt: a system that finds its own <TAG>_data_corrupt flag crashed while it was the
+//    primary. It goes in service again only if the other system answers and has not taken over
+//    since (its generation is not newer); unreachable: refused (104001) until the administrator
+//    removes the flag — the seeds' scenarios 3 and 4.
+// 2. A backup goes in service only if it is recorded as current (its last resync completed and no
+//    write was missed since); otherwise refused with the reason (104013) — scenario 2 and the
+//    cut link.
+// 3. Every takeover raises the generation, recorded here before the mirror starts; the other
+//    system's NBD server then refuses the previous primary (fencing at the replica).
+// canFailoverNow vetoes moves while the mirror here is not in sync (a resync runs, or the backup
+// is gone), with 104013.
+import type { ActionContext, ActionResult, CheckDepth, Kit, ResourceInstance } from '../kit.js';
+import { DEFAULT_TIME_LIMITS, failed, ok } from '../kit.js';
+import type { BackupLink } from '../../replication/backup-link.js';
+import type { ReplicationConfig } from '../../replication/config.js';
+import { formatReplicationError } from '../../replication/errors.js';
+import { Mirror, type MirrorPlatform } from '../../replication/mirror.js';
+import { statusWord, type MirrorView } from '../../replication/mirror-state.js';
+import type { ReplicaServer } from '../../replication/replica-server.js';
+import type { ReplicaStates } from '../../replication/replica-state.js';
+import type { NetraidPeers } from './peer-messages.js';
+
+export const NETRAID_APP = 'scsi/netraid';
+
+export interface NetraidKitDeps {
+  localSystem: string;
+  platform: MirrorPlatform;
+  config: ReplicationConfig;
+  states: ReplicaStates;
+  replica: ReplicaServer;
+  peers: NetraidPeers;
+  /** How the primary reaches the backup's export once the backup granted it. */
+  linkTo(address: string, port: number, exportName: string): BackupLink;
+  /** Loads a kernel module (modprobe, time-limited); rejects with 104022. */
+  loadModule(name: string): Promise<void>;
+  /** The fenced export name of (tag, generation, primary). */
+  exportName(tag: string, generation: number, primary: string): string;
+}
+
+interface Running {
+  mirror: Mirror;
+  peer: string;
+  generation: number;
+  view: MirrorView | undefined;
+}
+
+const err = (n: number, args: (string | number)[]): string => `Error ${n}: ${formatReplicationError(n, args)}`;
+
+export class NetraidKit implements Kit {
+  readonly app = NETRAID_APP;
+  readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 180_000 };
+  readonly supportsRecover = false;
+  readonly maxCheckDepth: CheckDepth = 0;
+  readonly refusesAutomaticSwitchback =
+    'a replicated resource (and anything that depends on it) is switched back by hand only: the returning system first becomes the backup and is resynchronized';
+  private readonly running = new Map<string, Running>();
+
+  constructor(private readonly d: NetraidKitDeps) {}
+
+  /** Whether the mirror of `tag` runs here (the NBD server refuses to export it then). */
+  inService(tag: string): boolean {
+    return this.running.has(tag);
+  }
+
+  /**
+   * vigild (re)started: a backup's NBD sessions ended with the old process and the primary may
+   * have written without it since, so each backup here is out of date until a resync completes.
+   */
+  async systemStarted(tags: string[]): Promise<void> {
+    for (const tag of tags) await this.d.states.markOutOfDate(tag, `${this.d.localSystem} restarted while it was the backup; the primary may have written since`);
+  }
+
+  /** vigild stops without taking resources out of service: stop following md, leave the arrays. */
+  close(): void {
+    for (const r of this.running.values()) r.mirror.close();
+    this.running.clear();
+  }
+
+  validate(inst: ResourceInstance): ActionResult {
+    const n = inst.info.number;
+    if (n === undefined || !/^\d+$/.test(n) || Number(n) > 255) return failed('fatal', 'info.number must be a NetRAID number from 0 to 255');
+    const systems = systemsOf(inst);
+    if (systems.length === 0) return failed('fatal', 'info partition@<system> (the local partition) is not set');
+    if (systems.length > 2) return failed('fatal', `a NetRAID device mirrors two systems only, not ${systems.length} (${systems.join(', ')})`);
+    for (const s of systems) {
+      if (!/^\/dev\/\S+$/.test(inst.info[`partition@${s}`]!)) return failed('fatal', `partition@${s} must be a device path such as /dev/sdb1`);
+    }
+    const type = inst.info.type ?? 'resource';
+    if (type !== 'resource') {
+      // The two file-system types need the file system resource created above the device in the
+      // same task, which the create task cannot do yet: refused rather than half done.
+      const known = type === 'new-fs' || type === 'existing-fs';
+      return failed(
+        'fatal',
+        err(104051, [type]) +
+          (known
+            ? ': Vigil creates the data replication resource only; make the file system on /dev/mdN, then create a gen/filesys resource on it and join them with `vigil dep`'
+            : ': use type=resource'),
+      );
+    }
+    const port = Number(inst.info.port ?? portFor(inst));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return failed('fatal', `port must be a TCP port from 1 to 65535`);
+    return ok();
+  }
+
+  async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const partition = inst.info[`partition@${ctx.system}`];
+    if (!partition) return failed('fatal', err(104007, [inst.tag, ctx.system]));
+    const mirror = this.mirrorOf(inst, ctx.system, partition, undefined, 0);
+    try {
+      await this.loadModules();
+      await mirror.create();
+    } catch (e) {
+      return failed('fatal', (e as Error).message);
+    }
+    await this.d.states.put({ tag: inst.tag, role: 'primary', generation: 0, primary: ctx.system, current: true });
+    const size = await this.d.platform.blockDevices.info(partition, this.d.config.callTimeoutMs);
+    // Stopped again: restore (right after create) assembles it and starts following md.
+    await this.d.platform.md.stop(mirror.md, this.d.config.callTimeoutMs);
+    return {
+      ...ok(`netraid_create: Creating the RAID1 (${mirror.md}) device ...\nnetraid_create: ${partition} is configured to be mirrored through ${mirror.nbdDevice}`),
+      info: { [`size@${ctx.system}`]: String(size.sizeBytes) },
+    };
+  }
+
+  async canExtend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const systems = systemsOf(inst);
+    if (!systems.includes(ctx.system)) return failed('fatal', `partition@${ctx.system} is not set: name the target partition (-o partition@${ctx.system}=/dev/...)`);
+    if (systems.length !== 2) return failed('fatal', 'a NetRAID device is extended to exactly one other system');
+    if (!inst.info[`address@${ctx.system}`]) return failed('fatal', `address@${ctx.system} (the replication address of ${ctx.system}) is not set`);
+    const mine = inst.info[`partition@${ctx.system}`]!;
+    const source = systems.find((s) => s !== ctx.system)!;
+    try {
+      const here = await this.d.platform.blockDevices.info(mine, this.d.config.callTimeoutMs);
+      const need = Number(inst.info[`size@${source}`] ?? 0);
+      if (here.sizeBytes < need) {
+        return failed('fatal', err(104012, [`/dev/md${inst.info.number}`, ctx.system, `the target partition ${mine} holds ${Math.floor(here.sizeBytes / 1024)} KiB, less than the source partition's ${Math.floor(need / 1024)} KiB`]));
+      }
+    } catch (e) {
+      return failed('fatal', err(104009, []) + ` (${mine}: ${(e as Error).message})`);
+    }
+    return ok();
+  }
+
+  async extend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    // Nothing is exported yet: the primary asks for the partition with its generation, and this
+    // system records itself out of date until that copy completes (OSF until then).
+    const peer = systemsOf(inst).find((s) => s !== ctx.system)!;
+    await this.d.states.put({ tag: inst.tag, role: 'backup', generation: 0, primary: peer, current: false, outOfDateReason: `the first resynchronization from ${peer} has not completed` });
+    const address = inst.info[`address@${ctx.system}`];
+    return ok(
+      [
+        `netraid_extend: Running the nbd-server on "${ctx.system}" (${address} port ${portFor(inst)}) ...`,
+        `netraid_extend: Running the nbd-client on "${peer}" ...`,
+        `netraid_extend: Extending the RAID1 (/dev/md${inst.info.number}) device from "${peer}" to "${ctx.system}"...`,
+        `netraid_extend: "${peer}:${inst.info[`partition@${peer}`]}" is being replicated to "${ctx.system}:${inst.info[`partition@${ctx.system}`]}"`,
+      ].join('\n'),
+    );
+  }
+
+  async unextend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    // A backup that is not current is (or was about to be) resynchronized: the seeds warn.
+    const st = await this.d.states.get(inst.tag);
+    const resyncing = st?.role === 'backup' && !st.current && this.d.replica.isServing(inst.tag);
+    await this.d.replica.unserve(inst.tag);
+    await this.d.states.remove(inst.tag);
+    ctx.log('info', err(104019, [inst.tag, ctx.system]));
+    return ok(resyncing ? `WARNING ${err(104025, [inst.tag, `/dev/md${inst.info.number}`]).slice('Error '.length)}` : '');
+  }
+
+  async delete(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const view = this.running.get(inst.tag)?.view;
+    const resyncing = view?.state === 'resyncing';
+    const r = await this.remove(inst, ctx);
+    if (!r.ok) return r;
+    await this.d.replica.unserve(inst.tag);
+    await this.d.states.remove(inst.tag);
+    return ok(resyncing ? `WARNING ${err(104026, [inst.tag, `/dev/md${inst.info.number}`]).slice('Error '.length)}` : '');
+  }
+
+  async restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    if (this.running.has(inst.tag)) return ok();
+    const { states } = this.d;
+    const me = ctx.system;
+    const partition = inst.info[`partition@${me}`];
+    if (!partition) return failed('fatal', err(104007, [inst.tag, me]));
+    const peer = systemsOf(inst).find((s) => s !== me);
+    const st = (await states.get(inst.tag)) ?? { tag: inst.tag, role: 'primary' as const, generation: 0, primary: me, current: true };
+    let peerGeneration = -1;
+    if (await states.hasDataCorruptFlag(inst.tag)) {
+      // This system crashed while it was the primary: only the other system can tell whether it
+      // took over since. No answer: the administrator decides (scenario 3).
+      const answer = peer ? await this.d.peers.query(peer, inst.tag).catch(() => undefined) : undefined;
+      if (!answer) return failed('fatal', err(104001, [inst.tag, states.dir, me]));
+      if (answer.generation > st.generation || (answer.role === 'primary' && answer.generation >= st.generation && peer !== me && answer.inService)) {
+        return failed('fatal', `${err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'])}: ${peer} took the resource over at generation ${answer.generation} after this system's generation ${st.generation}`);
+      }
+      peerGeneration = answer.generation;
+      await states.clearDataCorruptFlag(inst.tag);
+    }
+    if (st.role === 'backup' && !st.current) {
+      return failed('fatal', `${err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'])}: ${st.outOfDateReason ?? 'the backup does not hold every acknowledged write'}`);
+    }
+    const generation = Math.max(st.generation, peerGeneration) + 1;
+    // Recorded (with the flag) before the array runs: a crash from here on is seen on return.
+    await states.put({ tag: inst.tag, role: 'primary', generation, primary: me, current: true });
+    await states.setDataCorruptFlag(inst.tag, me);
+    await this.d.replica.unserve(inst.tag);
+    const mirror = this.mirrorOf(inst, me, partition, peer, generation);
+    try {
+      await this.loadModules();
+      if (!(await this.d.platform.md.exists(mirror.md, this.d.config.callTimeoutMs))) {
+        await this.d.platform.md.assemble(mirror.md, [partition], this.d.config.callTimeoutMs);
+      }
+      const run: Running = { mirror, peer: peer ?? '', generation, view: undefined };
+      this.running.set(inst.tag, run);
+      mirror.on('state', (v) => (run.view = v));
+      mirror.on('error', (e) => ctx.log('warn', `netraid: ${mirror.md}: ${e.message}`));
+      mirror.on('backup-stale', () => this.tellPeer(run, inst.tag, 'stale', ctx));
+      mirror.on('backup-current', () => this.tellPeer(run, inst.tag, 'current', ctx));
+      await mirror.watch();
+    } catch (e) {
+      this.running.delete(inst.tag);
+      mirror.close();
+      await states.clearDataCorruptFlag(inst.tag);
+      return failed('move-elsewhere', err(104010, [mirror.md, me]) + ` (${(e as Error).message})`);
+    }
+    return ok();
+  }
+
+  /** md's raid1 and the NBD client, as netraid_extend loads them. */
+  private async loadModules(): Promise<void> {
+    await this.d.loadModule('raid1');
+    await this.d.loadModule('nbd');
+  }
+
+  private tellPeer(run: Running, tag: string, what: 'stale' | 'current', ctx: ActionContext): void {
+    if (!run.peer) return;
+    const p =
+      what === 'stale'
+        ? this.d.peers.outdate(run.peer, tag, run.generation, `${ctx.system} lost its backup half at generation ${run.generation}`)
+        : this.d.peers.current(run.peer, tag, run.generation, ctx.system);
+    p.catch((e: Error) => ctx.log('warn', `netraid: telling ${run.peer} that ${tag} is ${what}: ${e.message}`));
+  }
+
+  async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const run = this.running.get(inst.tag);
+    const md = `/dev/md${inst.info.number}`;
+    try {
+      if (run) {
+        this.running.delete(inst.tag);
+        await run.mirror.delete();
+      } else if (await this.d.platform.md.exists(md, this.d.config.callTimeoutMs)) {
+        await this.d.platform.md.stop(md, this.d.config.callTimeoutMs);
+      }
+    } catch (e) {
+      return failed('retry-here', (e as Error).message);
+    }
+    await this.d.states.clearDataCorruptFlag(inst.tag);
+    ctx.log('info', `netraid: ${md} stopped on ${ctx.system}`);
+    return ok();
+  }
+
+  async quickCheck(inst: ResourceInstance, _depth: CheckDepth, _ctx: ActionContext): Promise<ActionResult> {
+    const run = this.running.get(inst.tag);
+    if (!run) return failed('move-elsewhere', `${inst.tag}: the NetRAID device is not running here`);
+    const s = await run.mirror.status();
+    if (s.state === 'absent') return failed('move-elsewhere', `${run.mirror.md} is gone`);
+    if (s.local !== 'in-sync') return failed('move-elsewhere', `${run.mirror.md}: the local partition has failed (${s.state})`);
+    return ok();
+  }
+
+  async recover(inst: ResourceInstance): Promise<ActionResult> {
+    return failed('move-elsewhere', `${inst.tag}: no local recovery for a NetRAID device`);
+  }
+
+  canFailoverNow(inst: ResourceInstance): { ok: boolean; reason: string } {
+    const run = this.running.get(inst.tag);
+    if (!run) return { ok: true, reason: '' };
+    const v = run.view;
+    if (v && v.state === 'mirroring') return { ok: true, reason: '' };
+    const status = v ? statusWord(v) : 'Broken';
+    return { ok: false, reason: err(104013, [run.mirror.md, inst.tag, this.d.localSystem, status]) };
+  }
+
+  /** The mirror's view here, for lcdstatus and metrics. */
+  view(tag: string): MirrorView | undefined {
+    return this.running.get(tag)?.view;
+  }
+
+  private mirrorOf(inst: ResourceInstance, me: string, partition: string, peer: string | undefined, generation: number): Mirror {
+    const number = Number(inst.info.number);
+    const link: BackupLink | undefined = peer
+      ? {
+          address: `${inst.info[`address@${peer}`] ?? peer}:${portFor(inst)}`,
+          connect: async (timeoutMs) => {
+            const reply = await this.d.peers.serve(peer, {
+              tag: inst.tag,
+              generation,
+              primary: me,
+              partition: inst.info[`partition@${peer}`] ?? '',
+              address: inst.info[`address@${peer}`] ?? '',
+              port: portFor(inst),
+            });
+            if (!reply.ok) throw new Error(`${peer} refused to serve ${inst.tag}: ${reply.reason}`);
+            return this.d.linkTo(reply.address, reply.port, this.d.exportName(inst.tag, generation, me)).connect(timeoutMs);
+          },
+        }
+      : undefined;
+    return new Mirror(this.d.platform, { number, localPartition: partition, localSystem: me, backupSystem: peer }, this.d.config, link);
+  }
+}
+
+/** The systems named by partition@<system> keys, sorted. */
+export function systemsOf(inst: ResourceInstance): string[] {
+  return Object.keys(inst.info)
+    .filter((k) => k.startsWith('partition@'))
+    .map((k) => k.slice('partition@'.length))
+    .sort();
+}
+
+export function portFor(inst: ResourceInstance): number {
+  return inst.info.port ? Number(inst.info.port) : 10_000 + Number(inst.info.number ?? 0);
+}
