@@ -7,7 +7,8 @@
 //
 // Environment: PEERS_REPS (default 10), PEERS_SETTINGS (fast,default), PEERS_PAIRINGS
 // (equal-settings,equal-detection), PEERS_MEASURES (crash,freeze,switchover,monitor,idle),
-// PEERS_IDLE_COUNTS (1,100,1000), PEERS_IDLE_WINDOW_S (30), PEERS_MONITOR_S (5), PEERS_OUT.
+// PEERS_IDLE_COUNTS (1,100,1000), PEERS_IDLE_WINDOW_S (30), PEERS_MONITOR_S (5), PEERS_FENCE
+// (scsi: fence_scsi / Vigil's fence=scsi; none), PEERS_OUT.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -224,7 +225,11 @@ export async function bench(): Promise<Record<string, unknown>> {
   const outDir = path.resolve(process.env.PEERS_OUT ?? path.join(repoRoot, '.cache', 'bench-peers-results', stamp));
   fs.mkdirSync(outDir, { recursive: true });
   const build = snapshotBuild(repoRoot);
-  const fencing = 'none on either side: stonith-enabled=false for Pacemaker and no fence=scsi for Vigil (a node whose takeover was measured is killed and rebooted instead, as a fence would)';
+  const fence = (process.env.PEERS_FENCE ?? 'scsi') === 'scsi';
+  if (!['scsi', 'none'].includes(process.env.PEERS_FENCE ?? 'scsi')) throw new Error(`PEERS_FENCE: scsi or none, got ${process.env.PEERS_FENCE}`);
+  const fencing = fence
+    ? 'SCSI-3 persistent reservation on the LUN on both sides: fence_scsi (stonith-action off, unfencing on join) for Pacemaker, fence=scsi on gen/filesys for Vigil'
+    : 'none on either side (PEERS_FENCE=none): stonith-enabled=false for Pacemaker, no fence=scsi for Vigil; a node whose takeover was measured is killed and rebooted instead, as a fence would';
   const started = Date.now();
   const c = await Cluster.start({ nodes: 2, iscsiLunsMb: [64], iscsiReplacementTimeoutS: 60 }, { bootDeadlineMs: 300_000, log: say });
   const results: Record<string, { vigil: Summ; pacemaker: Record<string, Summ> }> = {};
@@ -243,8 +248,8 @@ export async function bench(): Promise<Record<string, unknown>> {
     for (const name of settings) {
       const hb = HB[name]!;
       const phases: Array<{ pairing: string; make: (s: Setting) => Product }> = [
-        ...pairings.map((pairing) => ({ pairing, make: (s: Setting) => new PacemakerProduct(s, monitorS) as Product })),
-        { pairing: 'vigil', make: (s: Setting) => new VigilProduct(s, monitorS, build.srcDir, false) },
+        ...pairings.map((pairing) => ({ pairing, make: (s: Setting) => new PacemakerProduct(s, monitorS, fence) as Product })),
+        { pairing: 'vigil', make: (s: Setting) => new VigilProduct(s, monitorS, build.srcDir, fence) },
       ];
       const entry: { vigil: Summ; pacemaker: Record<string, Summ> } = { vigil: {} as Summ, pacemaker: {} };
       for (const ph of phases) {

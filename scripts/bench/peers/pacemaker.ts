@@ -64,6 +64,23 @@ export function resourcesXml(device: string, monitorS: number): string {
 `;
 }
 
+/** fence_scsi on the shared LUN: "off" preempts the victim's key; unfencing registers a node's key when it joins. */
+export function stonithXml(device: string, nodes: string[]): string {
+  return `<primitive id="scsi-fence" class="stonith" type="fence_scsi">
+  <instance_attributes id="scsi-fence-ia">
+    <nvpair id="scsi-fence-devices" name="devices" value="${device}"/>
+    <nvpair id="scsi-fence-hosts" name="pcmk_host_list" value="${nodes.join(' ')}"/>
+  </instance_attributes>
+  <meta_attributes id="scsi-fence-meta">
+    <nvpair id="scsi-fence-unfencing" name="provides" value="unfencing"/>
+  </meta_attributes>
+  <operations>
+    <op id="scsi-fence-monitor" name="monitor" interval="60s" timeout="60s"/>
+  </operations>
+</primitive>
+`;
+}
+
 function dummiesXml(from: number, count: number, monitorS: number): string {
   const out = ['<resources>'];
   for (let i = from; i < from + count; i++) {
@@ -85,6 +102,7 @@ export class PacemakerProduct implements Product {
   constructor(
     readonly setting: Setting,
     readonly monitorS: number,
+    readonly fence: boolean,
   ) {}
 
   private async startNode(n: VmNode): Promise<void> {
@@ -114,7 +132,9 @@ export class PacemakerProduct implements Product {
     const n1 = nodes.find((n) => n.name === first)!;
     await n1.waitFor(async () => (await this.online(n1)).length === nodes.length, { deadlineMs: 300_000, intervalMs: 2000, what: 'Pacemaker: all nodes online' });
     const props: Array<[string, string, string]> = [
-      ['crm_config', 'stonith-enabled', 'false'],
+      ['crm_config', 'stonith-enabled', this.fence ? 'true' : 'false'],
+      // fence_scsi's "reboot" would register the victim's key again: fence by "off" only.
+      ['crm_config', 'stonith-action', 'off'],
       ['crm_config', 'cluster-recheck-interval', '60s'],
       ['rsc_defaults', 'resource-stickiness', '100'],
     ];
@@ -125,6 +145,12 @@ export class PacemakerProduct implements Product {
     this.files['constraints.xml'] = loc;
     await n1.writeFile('/tmp/peers-resources.xml', res);
     await n1.writeFile('/tmp/peers-constraints.xml', loc);
+    if (this.fence) {
+      const st = stonithXml(device, nodes.map((n) => n.name));
+      this.files['stonith.xml'] = st;
+      await n1.writeFile('/tmp/peers-stonith.xml', st);
+      await n1.run('cibadmin --create -o resources --xml-file /tmp/peers-stonith.xml', { timeoutMs: 60_000 });
+    }
     await n1.run('cibadmin --create -o constraints --xml-file /tmp/peers-constraints.xml && cibadmin --create -o resources --xml-file /tmp/peers-resources.xml', { timeoutMs: 60_000 });
     this.files['cib.xml'] = await n1.run('cibadmin --query', { timeoutMs: 60_000 });
   }
@@ -167,6 +193,7 @@ export class PacemakerProduct implements Product {
     return {
       detectedAt: host(firstStampedAfter(coro, /A new membership .* was formed\. Members left/, after)),
       decidedAt: host(firstStampedAfter(pcmk, /pacemaker-schedulerd.*(Move|Recover|Start)\s+fs\b/, after)),
+      fencedAt: this.fence ? host(firstStampedAfter(pcmk, /was terminated \(\w+\) by .*: OK|Operation '?(off|reboot)'? .*targeting .*: OK/, after)) : undefined,
       mountedAt: host(firstStampedAfter(pcmk, new RegExp(`Result of start operation for fs on ${node.name}: ok`), after)),
       startedAt: host(firstStampedAfter(pcmk, new RegExp(`Result of start operation for app on ${node.name}: ok`), after)),
     };
