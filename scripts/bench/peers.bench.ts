@@ -8,7 +8,8 @@
 // Environment: PEERS_REPS (default 10), PEERS_SETTINGS (fast,default), PEERS_PAIRINGS
 // (equal-settings,equal-detection), PEERS_MEASURES (crash,freeze,switchover,monitor,idle),
 // PEERS_IDLE_COUNTS (1,100,1000), PEERS_IDLE_WINDOW_S (30), PEERS_MONITOR_S (5), PEERS_FENCE
-// (scsi: fence_scsi / Vigil's fence=scsi; none), PEERS_OUT.
+// (scsi: fence_scsi / Vigil's fence=scsi; none), PEERS_BUDGET_MIN (600: split evenly between the
+// product runs; a repetition starts only inside its run's share), PEERS_OUT.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -74,8 +75,14 @@ async function cleanReboot(c: Cluster, nodes: VmNode[], device: string): Promise
   );
 }
 
-async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts: number[], idleWindowS: number, cleanupMonitor: () => Promise<void>): Promise<Omit<ProductRun, 'setting'>> {
+async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts: number[], idleWindowS: number, cleanupMonitor: () => Promise<void>, stopAt: number): Promise<Omit<ProductRun, 'setting'>> {
   const out: Omit<ProductRun, 'setting'> = { errors: [] };
+  // PEERS_BUDGET_MIN: no repetition starts after this product's share of the budget is spent.
+  const inBudget = (what: string) => {
+    if (Date.now() < stopAt) return true;
+    out.errors.push(`${what}: not started, time budget spent`);
+    return false;
+  };
   const guard = async <T>(what: string, f: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await f();
@@ -88,7 +95,7 @@ async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts
   };
   if (measures.includes('switchover')) {
     out.switchover = [];
-    for (let i = 0; i < reps; i++) {
+    for (let i = 0; i < reps && inBudget(`switchover ${i + 1}`); i++) {
       const s = await guard(`switchover ${i + 1}`, () => switchover(ctx));
       if (!s) break;
       out.switchover.push(s);
@@ -96,20 +103,22 @@ async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts
   }
   if (measures.includes('monitor')) {
     out.monitor = [];
-    for (let i = 0; i < reps; i++) {
+    for (let i = 0; i < reps && inBudget(`monitor failure ${i + 1}`); i++) {
       const s = await guard(`monitor failure ${i + 1}`, () => monitorFailure(ctx, cleanupMonitor));
       if (!s) break;
       out.monitor.push(s);
     }
   }
-  for (const kind of ['crash', 'freeze'] as const) {
-    if (!measures.includes(kind)) continue;
-    const xs: FailoverSample[] = [];
-    out[kind] = xs;
-    for (let i = 0; i < reps; i++) {
+  // Crash and freeze alternate, so that a spent budget leaves both with the same count.
+  const kinds = (['crash', 'freeze'] as const).filter((k) => measures.includes(k));
+  for (const k of kinds) out[k] = [];
+  const failed = new Set<string>();
+  for (let i = 0; i < reps; i++) {
+    for (const kind of kinds) {
+      if (failed.has(kind) || !inBudget(`${kind} ${i + 1}`)) continue;
       const s = await guard(`${kind} ${i + 1}`, () => nodeFailure(ctx, kind));
-      if (!s) break;
-      xs.push(s);
+      if (s) out[kind]!.push(s);
+      else failed.add(kind);
     }
   }
   if (measures.includes('idle') && idleCounts.length) {
@@ -220,6 +229,7 @@ export async function bench(): Promise<Record<string, unknown>> {
   const idleCounts = list(process.env.PEERS_IDLE_COUNTS, '1,100,1000').map(Number);
   const idleWindowS = Number(process.env.PEERS_IDLE_WINDOW_S ?? 30);
   const monitorS = Number(process.env.PEERS_MONITOR_S ?? 5);
+  const budgetMs = Number(process.env.PEERS_BUDGET_MIN ?? 600) * 60_000;
   for (const s of settings) if (!HB[s]) throw new Error(`PEERS_SETTINGS: unknown setting ${s} (fast, default)`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = path.resolve(process.env.PEERS_OUT ?? path.join(repoRoot, '.cache', 'bench-peers-results', stamp));
@@ -264,9 +274,12 @@ export async function bench(): Promise<Record<string, unknown>> {
           await product.setup(nodes, device, 'node1');
           await activeNode(ctx);
           const cleanupMonitor = product instanceof PacemakerProduct ? () => product.cleanup() : async () => {};
-          // Idle cost does not depend on the pairing: measured once per product and setting.
-          const doIdle = ph.pairing === 'vigil' || ph.pairing === pairings[0];
-          Object.assign(run, await runProduct(ctx, doIdle ? measures : measures.filter((m) => m !== 'idle'), reps, idleCounts, idleWindowS, cleanupMonitor));
+          // Only node failures depend on the token: switchover, monitor and idle are measured under
+          // the first pairing and shared with the others.
+          const first = ph.pairing === 'vigil' || ph.pairing === pairings[0];
+          const mine = first ? measures : measures.filter((m) => m === 'crash' || m === 'freeze');
+          const share = budgetMs / (settings.length * (pairings.length + 1));
+          Object.assign(run, await runProduct(ctx, mine, reps, idleCounts, idleWindowS, cleanupMonitor, Date.now() + share));
         } catch (e) {
           run.errors.push((e as Error).message.split('\n').slice(0, 8).join(' | '));
           say(`${setting.label}: ${(e as Error).stack}`);
@@ -279,8 +292,13 @@ export async function bench(): Promise<Record<string, unknown>> {
         if (ph.pairing === 'vigil') entry.vigil = summ;
         else entry.pacemaker[ph.pairing] = summ;
       }
-      // Idle is measured under the first pairing only; share it with the other pairings for the ratios.
-      for (const p of Object.values(entry.pacemaker)) p.idle ??= entry.pacemaker[pairings[0]!]?.idle;
+      // Switchover, monitor and idle are measured under the first pairing only; shared for the ratios.
+      const base = entry.pacemaker[pairings[0]!];
+      for (const p of Object.values(entry.pacemaker)) {
+        p.idle ??= base?.idle;
+        p.switchover ??= base?.switchover;
+        p.monitor ??= base?.monitor;
+      }
       results[name] = entry;
     }
   } finally {
@@ -293,6 +311,7 @@ export async function bench(): Promise<Record<string, unknown>> {
   const report = {
     fencing,
     repetitionsRequested: reps,
+    budgetMin: budgetMs / 60_000,
     monitorIntervalS: monitorS,
     topology: 'node1 + node2 (1 vCPU, 512 MiB, TCG) + storage VM exporting a 64 MiB iSCSI LUN (LIO); one LAN; ext4 on the LUN; busybox httpd on top; client on the storage VM',
     resultsDir: outDir,

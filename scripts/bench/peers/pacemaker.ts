@@ -115,6 +115,8 @@ export class PacemakerProduct implements Product {
     await n.writeFile('/etc/corosync/corosync.conf', conf, 0o644);
     await n.writeFile('/etc/corosync/authkey', this.authkey, 0o400);
     await n.spawn(['corosync', '-f'], { log: '/var/log/cluster/corosync.stdout' });
+    // pacemakerd gives up at once when Corosync's CFG service does not answer yet.
+    await n.waitFor(async () => (await n.exec('corosync-cfgtool -s', { timeoutMs: 30_000 })).code === 0, { deadlineMs: 120_000, intervalMs: 500, what: 'corosync up' });
     await n.spawn(['pacemakerd', '-f'], { log: '/var/log/pacemaker/pacemakerd.stdout', env: { PCMK_logfile: PCMK_LOG, PCMK_debug: 'no' } });
     this.clocks.set(n.name, await measureClock(n));
   }
