@@ -8,7 +8,7 @@
 // Environment: PEERS_REPS (default 10), PEERS_SETTINGS (fast,default), PEERS_PAIRINGS
 // (equal-settings,equal-detection), PEERS_MEASURES (crash,freeze,switchover,monitor,idle),
 // PEERS_IDLE_COUNTS (1,100,1000), PEERS_IDLE_WINDOW_S (30), PEERS_MONITOR_S (5), PEERS_FENCE
-// (scsi: fence_scsi / Vigil's fence=scsi; none), PEERS_BUDGET_MIN (600: split evenly between the
+// (scsi: fence_scsi / Vigil's fence=scsi; none), PEERS_PRODUCTS (pacemaker,vigil), PEERS_BUDGET_MIN (600: split evenly between the
 // product runs; a repetition starts only inside its run's share), PEERS_OUT.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -229,6 +229,8 @@ export async function bench(): Promise<Record<string, unknown>> {
   const idleCounts = list(process.env.PEERS_IDLE_COUNTS, '1,100,1000').map(Number);
   const idleWindowS = Number(process.env.PEERS_IDLE_WINDOW_S ?? 30);
   const monitorS = Number(process.env.PEERS_MONITOR_S ?? 5);
+  // PEERS_PRODUCTS: both by default; one of them only to repeat a product run that failed.
+  const products = list(process.env.PEERS_PRODUCTS, 'pacemaker,vigil');
   const budgetMs = Number(process.env.PEERS_BUDGET_MIN ?? 600) * 60_000;
   for (const s of settings) if (!HB[s]) throw new Error(`PEERS_SETTINGS: unknown setting ${s} (fast, default)`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -258,8 +260,8 @@ export async function bench(): Promise<Record<string, unknown>> {
     for (const name of settings) {
       const hb = HB[name]!;
       const phases: Array<{ pairing: string; make: (s: Setting) => Product }> = [
-        ...pairings.map((pairing) => ({ pairing, make: (s: Setting) => new PacemakerProduct(s, monitorS, fence) as Product })),
-        { pairing: 'vigil', make: (s: Setting) => new VigilProduct(s, monitorS, build.srcDir, fence) },
+        ...(products.includes('pacemaker') ? pairings.map((pairing) => ({ pairing, make: (s: Setting) => new PacemakerProduct(s, monitorS, fence) as Product })) : []),
+        ...(products.includes('vigil') ? [{ pairing: 'vigil', make: (s: Setting) => new VigilProduct(s, monitorS, build.srcDir, fence) as Product }] : []),
       ];
       const entry: { vigil: Summ; pacemaker: Record<string, Summ> } = { vigil: {} as Summ, pacemaker: {} };
       for (const ph of phases) {
@@ -278,7 +280,7 @@ export async function bench(): Promise<Record<string, unknown>> {
           // the first pairing and shared with the others.
           const first = ph.pairing === 'vigil' || ph.pairing === pairings[0];
           const mine = first ? measures : measures.filter((m) => m === 'crash' || m === 'freeze');
-          const share = budgetMs / (settings.length * (pairings.length + 1));
+          const share = budgetMs / (settings.length * phases.length);
           Object.assign(run, await runProduct(ctx, mine, reps, idleCounts, idleWindowS, cleanupMonitor, Date.now() + share));
         } catch (e) {
           run.errors.push((e as Error).message.split('\n').slice(0, 8).join(' | '));

@@ -153,7 +153,7 @@ export class PacemakerProduct implements Product {
       await n1.writeFile('/tmp/peers-stonith.xml', st);
       await n1.run('cibadmin --create -o resources --xml-file /tmp/peers-stonith.xml', { timeoutMs: 60_000 });
     }
-    await n1.run('cibadmin --create -o constraints --xml-file /tmp/peers-constraints.xml && cibadmin --create -o resources --xml-file /tmp/peers-resources.xml', { timeoutMs: 60_000 });
+    await n1.run('cibadmin --create -o resources --xml-file /tmp/peers-resources.xml && cibadmin --create -o constraints --xml-file /tmp/peers-constraints.xml', { timeoutMs: 60_000 });
     this.files['cib.xml'] = await n1.run('cibadmin --query', { timeoutMs: 60_000 });
   }
 
