@@ -12,18 +12,22 @@ const BB = '/run/vmc/busybox';
 const start = `#!/bin/sh
 # Start the benchmark's web server on the shared file system and wait until it answers.
 ${BB} mkdir -p ${MOUNT}/www && ${BB} hostname > ${MOUNT}/www/id || exit 1
-${BB} pkill -f "httpd -p ${APP_PORT}" 2>/dev/null
+/usr/bin/pkill -f "httpd -p ${APP_PORT}" 2>/dev/null
 ${BB} httpd -p ${APP_PORT} -h ${MOUNT}/www || exit 1
 for i in $(${BB} seq 100); do /usr/local/bin/peers-app-check && exit 0; ${BB} usleep 50000; done
 exit 1
 `;
+// busybox has no pkill/pgrep applets: procps's.
 const stop = `#!/bin/sh
-${BB} pkill -f "httpd -p ${APP_PORT}"
-for i in $(${BB} seq 100); do ${BB} pgrep -f "httpd -p ${APP_PORT}" >/dev/null || exit 0; ${BB} usleep 50000; done
-${BB} pkill -9 -f "httpd -p ${APP_PORT}"; exit 0
+/usr/bin/pkill -f "httpd -p ${APP_PORT}"
+for i in $(${BB} seq 100); do /usr/bin/pgrep -f "httpd -p ${APP_PORT}" >/dev/null || exit 0; ${BB} usleep 50000; done
+/usr/bin/pkill -9 -f "httpd -p ${APP_PORT}"; exit 0
 `;
+/** An HTTP GET with busybox nc (the static busybox's wget crashes in these guests and on the host). */
+export const httpGet = (ip: string, timeoutS: number) => `printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | ${BB} nc -w ${timeoutS} ${ip} ${APP_PORT} 2>/dev/null | ${BB} tail -1`;
 const check = `#!/bin/sh
-exec ${BB} wget -q -T 2 -O /dev/null http://127.0.0.1:${APP_PORT}/id
+r=$(${httpGet('127.0.0.1', 2)})
+[ -n "$r" ]
 `;
 /** A minimal OCF resource agent (start, stop, monitor, meta-data) over the same three scripts. */
 const ocf = `#!/bin/sh
@@ -65,5 +69,5 @@ export async function installApp(node: VmNode): Promise<void> {
 
 /** Kill the server without telling the product: the next monitor must find it gone. */
 export async function killApp(node: VmNode): Promise<void> {
-  await node.run(`${BB} pkill -9 -f "httpd -p ${APP_PORT}"`);
+  await node.run(`/usr/bin/pkill -9 -f "httpd -p ${APP_PORT}"`);
 }

@@ -3,7 +3,7 @@
 // answer ("<uptime s> <node name>" or "<uptime s> down"). "Answering on X" is the first line
 // naming X after a fault, mapped to the host's clock through the storage VM's uptime.
 import type { VmNode } from '../../vmcluster/node.js';
-import { APP_PORT } from './app.js';
+import { httpGet } from './app.js';
 import { guestUptimeToHost, measureClock, type ClockMap } from './clock.js';
 
 const BB = '/run/vmc/busybox';
@@ -25,7 +25,7 @@ export class Prober {
       const loop = [
         'last=',
         'while :; do',
-        `  r=$(${BB} wget -q -T 1 -O - http://${ip}:${APP_PORT}/id 2>/dev/null || echo down)`,
+        `  r=$(${httpGet(ip, 1)}); [ -n "$r" ] || r=down`,
         '  if [ "$r" != "$last" ]; then read up _ </proc/uptime; echo "$up $r"; last=$r; fi',
         `  ${BB} usleep 100000`,
         'done',
