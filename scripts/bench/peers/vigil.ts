@@ -150,11 +150,12 @@ export class VigilProduct implements Product {
       return g === undefined ? undefined : guestWallToHost(clock, g);
     };
     return {
-      detectedAt: at(/^system dead$/),
+      // vigild prefixes each message with its subsystem ("cluster: system dead", "hierarchy: ...").
+      detectedAt: at(/\bsystem dead$/),
       decidedAt: at(new RegExp(`hierarchy .* fails over to ${node.name}`)),
-      fencedAt: this.fence ? at(/^fence: holding/) : undefined,
-      mountedAt: at(new RegExp(`^restore ${FS_TAG} succeeded`)),
-      startedAt: at(new RegExp(`^restore ${APP_TAG} succeeded`)),
+      fencedAt: this.fence ? at(/\bfence: holding/) : undefined,
+      mountedAt: at(new RegExp(`\\brestore ${FS_TAG} succeeded`)),
+      startedAt: at(new RegExp(`\\brestore ${APP_TAG} succeeded`)),
     };
   }
 
