@@ -69,5 +69,6 @@ export async function installApp(node: VmNode): Promise<void> {
 
 /** Kill the server without telling the product: the next monitor must find it gone. */
 export async function killApp(node: VmNode): Promise<void> {
-  await node.run(`/usr/bin/pkill -9 -f "httpd -p ${APP_PORT}"`);
+  // "[h]ttpd": the pattern must not match the shell that runs pkill (its command line holds it too).
+  await node.run(`/usr/bin/pkill -9 -f "[h]ttpd -p ${APP_PORT}"`);
 }
