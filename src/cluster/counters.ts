@@ -17,6 +17,7 @@ export type DropReason =
   | 'backlog' // a path could not keep up, an outgoing frame was not queued
   | 'unexpected' // a well-formed frame of a type this state does not take
   | 'no_session' // a session frame before the handshake gave keys (e.g. the peer re-keyed meanwhile)
+  | 'rekeyed' // a frame under the session keys a new peer nonce just replaced (sent before the peer saw our Hello)
   | 'evicted'; // an unfinished handshake closed to make room for a newer connection from its address
 
 export class ClusterCounters {

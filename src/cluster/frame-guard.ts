@@ -10,7 +10,7 @@ import { FrameType, openFrame, sealFrame, type FrameRejectReason, type OpenedFra
 import { ReplayGuard, type ReplayVerdict } from './replay-guard.js';
 import type { Session } from './session.js';
 
-export type RefusalReason = FrameRejectReason | Exclude<ReplayVerdict, 'ok'> | 'unknown_sender' | 'bad_session' | 'no_session';
+export type RefusalReason = FrameRejectReason | Exclude<ReplayVerdict, 'ok'> | 'unknown_sender' | 'bad_session' | 'no_session' | 'rekeyed';
 
 export type GuardResult = { ok: true; frame: OpenedFrame } | { ok: false; reason: RefusalReason };
 
@@ -65,7 +65,12 @@ export class FrameGuard {
       key = k;
     }
     const r = openFrame(key, buf, this.localSystem, maxPayload);
-    if (!r.ok) return this.refuse(r.reason === 'bad_tag' && !isHello ? 'bad_session' : r.reason);
+    if (!r.ok && r.reason === 'bad_tag' && !isHello) {
+      // Authentic under the keys just replaced: in flight when the peer re-keyed, not an attack.
+      const previous = session!.previousRecvKey();
+      return this.refuse(previous && openFrame(previous, buf, this.localSystem, maxPayload).ok ? 'rekeyed' : 'bad_session');
+    }
+    if (!r.ok) return this.refuse(r.reason);
     const h = r.frame.header;
     if (!this.isPeer(h.sender)) return this.refuse('unknown_sender');
     if (!isHello && h.sender !== session!.peer) return this.refuse('bad_session');

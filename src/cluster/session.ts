@@ -42,6 +42,8 @@ export class Session {
   readonly localNonce = randomBytes(SESSION_NONCE_BYTES);
   private peerNonce: Buffer | undefined;
   private keys: { send: Buffer; recv: Buffer } | undefined;
+  /** The receive key a new peer nonce replaced: frames the peer sealed before it saw our Hello. */
+  private previousRecv: Buffer | undefined;
   private seq = 0n;
   private replay: ReplayGuard;
   /** A frame sealed with this session's keys arrived from the peer: it knows our nonce. */
@@ -71,6 +73,7 @@ export class Session {
     const n = Buffer.from(body.n, 'hex');
     if (this.peerNonce?.equals(n)) return 'same';
     this.peerNonce = n;
+    this.previousRecv = this.keys?.recv;
     this.keys = {
       send: this.clusterKey.sessionKey(this.localSystem, this.peer, this.localNonce, n),
       recv: this.clusterKey.sessionKey(this.peer, this.localSystem, n, this.localNonce),
@@ -99,6 +102,11 @@ export class Session {
 
   recvKey(): Buffer | undefined {
     return this.keys?.recv;
+  }
+
+  /** The receive key before the last re-key, to tell frames still in flight from forged ones. */
+  previousRecvKey(): Buffer | undefined {
+    return this.previousRecv;
   }
 
   /** Freshness of an authentic incoming frame within this session. */

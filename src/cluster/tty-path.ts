@@ -37,7 +37,8 @@ export class TtyPath implements CommPathLink {
   private lastHelloMs = -Infinity;
   private failuresInRow = 0;
   /** When our session keys last changed: frames of the old keys still in flight are expected then. */
-  private rekeyedAtMs = -Infinity;
+  /** When this side began its current session: the peer's frames under the old one still arrive for a moment. */
+  private sessionStartedAtMs = -Infinity;
   private readonly source: string;
 
   constructor(readonly config: TtyPathConfig, private readonly ctx: PathContext) {
@@ -90,7 +91,7 @@ export class TtyPath implements CommPathLink {
   private newSession(): void {
     this.session = new Session(this.ctx.guard.clusterKey, this.ctx.localSystem, this.peer, this.ctx.maxSkewMs);
     this.failuresInRow = 0;
-    this.rekeyedAtMs = performance.now();
+    this.sessionStartedAtMs = performance.now();
     this.sendHello(true);
   }
 
@@ -145,9 +146,13 @@ export class TtyPath implements CommPathLink {
     const wasConfirmed = session?.confirmed === true;
     const r = this.ctx.guard.open(f, TTY_MAX_PAYLOAD, session);
     if (!r.ok) {
-      const sessionMismatch = r.reason === 'bad_session' || r.reason === 'no_session';
-      // Counted always; reported unless it is a frame of the keys we just replaced.
-      if (!sessionMismatch || performance.now() - this.rekeyedAtMs > 2 * this.ctx.heartbeatIntervalMs) this.ctx.failed(this, this.source, r.reason);
+      const sessionMismatch = r.reason === 'bad_session' || r.reason === 'no_session' || r.reason === 'rekeyed';
+      // Counted always; reported unless it is a frame of keys just replaced: those that open under
+      // the previous peer nonce ('rekeyed', never reported), and for a moment after this side began
+      // a new session, frames of the session it dropped. Not after a peer's Hello: a replayed old
+      // Hello re-keys the line too, and must not hide the replayed frames that follow it.
+      const justStarted = performance.now() - this.sessionStartedAtMs <= 2 * this.ctx.heartbeatIntervalMs;
+      if (!(r.reason === 'bad_session' && justStarted)) this.ctx.failed(this, this.source, r.reason);
       if (sessionMismatch) {
         if (++this.failuresInRow >= RESYNC_AFTER_FAILURES) this.sendHello();
       }
@@ -178,7 +183,6 @@ export class TtyPath implements CommPathLink {
       return;
     }
     const changed = session.takeHello(body) === 'new';
-    if (changed) this.rekeyedAtMs = performance.now();
     if (!session.echoesUs(body)) this.sendHello(changed);
     else if (changed) this.ctx.sessionReady(this);
   }

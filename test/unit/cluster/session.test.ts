@@ -55,6 +55,31 @@ describe('session keys from both nonces', () => {
     expect(restarted.guard.open(recorded, 1024, undefined)).toEqual({ ok: false, reason: 'no_session' });
   });
 
+  it('after the peer re-keys, its frames under the replaced keys are dropped as rekeyed; frames of an older session stay bad_session', () => {
+    const a = node('alpha');
+    const b = node('bravo');
+    const { sa, sb } = handshake(a, b);
+    const recordedEarlier = a.guard.seal(sa, FrameType.Heartbeat, Buffer.from('00000000'))!;
+    // alpha starts over with a new nonce; bravo takes its Hello while alpha's old frames are in flight.
+    const sa2 = new Session(key, 'alpha', 'bravo', 30_000);
+    sa2.takeHello(parseHello(sb.hello())!);
+    const inFlight = a.guard.seal(sa, FrameType.Heartbeat, Buffer.from('11111111'))!;
+    const h = b.guard.open(a.guard.sealHello('bravo', sa2.hello()), 1024, sb);
+    expect(h.ok && sb.takeHello(parseHello(h.frame.payload)!)).toBe('new');
+    expect(b.guard.open(inFlight, 1024, sb)).toEqual({ ok: false, reason: 'rekeyed' });
+    expect(b.counters.snapshot().droppedFrames).toMatchObject({ rekeyed: 1 });
+    expect(b.counters.snapshot().authFailures).toEqual({});
+    // A third nonce: frames of the first session are no longer the previous keys' but forged or replayed.
+    const sa3 = new Session(key, 'alpha', 'bravo', 30_000);
+    const h3 = b.guard.open(a.guard.sealHello('bravo', sa3.hello()), 1024, sb);
+    expect(h3.ok && sb.takeHello(parseHello(h3.frame.payload)!)).toBe('new');
+    expect(b.guard.open(recordedEarlier, 1024, sb)).toEqual({ ok: false, reason: 'bad_session' });
+    expect(b.counters.snapshot().authFailures).toEqual({ bad_session: 1 });
+    // The new keys still work.
+    sa3.takeHello(parseHello(sb.hello())!);
+    expect(b.guard.open(a.guard.seal(sa3, FrameType.Heartbeat, Buffer.from('22222222'))!, 1024, sb)).toMatchObject({ ok: true });
+  });
+
   it('a Hello answered with another nonce is not an answer to ours', () => {
     const a = node('alpha');
     const b = node('bravo');
