@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "commit_point_job.h"
 #include "probe_runner.h"
 #include "sys_error.h"
 
@@ -31,34 +32,29 @@ namespace vigil {
 
 namespace {
 
-enum Phase : int { kWriting = 0, kCommitting = 1, kAbandoned = 2 };
-
-class DurableAppendJob : public ProbeJob {
+class DurableAppendJob : public CommitPointJob {
  public:
-  DurableAppendJob(std::string path, std::vector<char> data) : ProbeJob(std::move(path)), data_(std::move(data)) {}
+  DurableAppendJob(std::string path, std::vector<char> data)
+      : CommitPointJob(std::move(path),
+                       "the append had started: the record may be in the file, whole or cut short, its durability is not confirmed",
+                       "abandoned before the append: the file is unchanged and nothing is appended when the kernel answers"),
+        data_(std::move(data)) {}
 
   void Run() override {
     step_ = "open";
     const int fd = open(Path().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return Fail(errno, "open");
-    int expected = kWriting;
-    if (!phase_.compare_exchange_strong(expected, kCommitting)) {
+    if (!EnterCommit()) {
       // The deadline won: the caller was told nothing changed, so nothing may be appended.
       close(fd);
       return;
     }
     committed_ = true;
     step_ = "write";
-    size_t done = 0;
-    while (done < data_.size()) {
-      const ssize_t n = write(fd, data_.data() + done, data_.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Fail(errno, "write");
-        close(fd);
-        return;
-      }
-      done += static_cast<size_t>(n);  // a short write: loop for the rest
+    if (const int err = WriteAll(fd, data_, false)) {
+      Fail(err, "write");
+      close(fd);
+      return;
     }
     step_ = "fdatasync";
     if (fdatasync(fd) != 0) {
@@ -68,22 +64,6 @@ class DurableAppendJob : public ProbeJob {
     }
     step_ = "close";
     if (close(fd) != 0) Fail(errno, "close");
-  }
-
-  const char* Syscall() const override { return step_.load(); }
-
-  void OnTimeout() override {
-    int expected = kWriting;
-    commitStartedAtTimeout_ = !phase_.compare_exchange_strong(expected, kAbandoned);
-  }
-
-  void DecorateTimeout(Napi::Env env, Napi::Error& error) const override {
-    error.Set("commitStarted", Napi::Boolean::New(env, commitStartedAtTimeout_));
-    const std::string message = error.Message() +
-                                (commitStartedAtTimeout_
-                                     ? "; the append had started: the record may be in the file, whole or cut short, its durability is not confirmed"
-                                     : "; abandoned before the append: the file is unchanged and nothing is appended when the kernel answers");
-    error.Set("message", Napi::String::New(env, message));
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -102,11 +82,6 @@ class DurableAppendJob : public ProbeJob {
   }
 
   const std::vector<char> data_;
-  std::atomic<int> phase_{kWriting};
-  std::atomic<const char*> step_{"open"};
-  // Written by the deadline thread under the hub's lock; read on the JS thread after the
-  // timeout event crossed the TSFN queue (which orders the two).
-  bool commitStartedAtTimeout_ = false;
   // Probe thread only until Run() returns; Result() reads them after completion.
   bool committed_ = false;
   int err_ = 0;

@@ -28,14 +28,13 @@
 #include <string>
 #include <vector>
 
+#include "commit_point_job.h"
 #include "probe_runner.h"
 #include "sys_error.h"
 
 namespace vigil {
 
 namespace {
-
-enum Phase : int { kWriting = 0, kCommitting = 1, kAbandoned = 2 };
 
 // Per process: with the pid in the name, unique among this host's writers.
 std::atomic<unsigned long long> nextTempSequence{0};
@@ -52,10 +51,12 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-class DurableWriteJob : public ProbeJob {
+class DurableWriteJob : public CommitPointJob {
  public:
   DurableWriteJob(std::string path, std::vector<char> data, mode_t mode)
-      : ProbeJob(std::move(path)),
+      : CommitPointJob(std::move(path),
+                       "the rename had started: the new file is or will be in place, its durability is not confirmed",
+                       "abandoned before the rename: the target is unchanged and the temp file is removed when the kernel answers"),
         data_(std::move(data)),
         mode_(mode),
         dir_(DirName(Path())),
@@ -63,8 +64,7 @@ class DurableWriteJob : public ProbeJob {
 
   void Run() override {
     if (!WriteTemp()) return;
-    int expected = kWriting;
-    if (!phase_.compare_exchange_strong(expected, kCommitting)) {
+    if (!EnterCommit()) {
       // The deadline won: the caller was told nothing changed, so nothing may change.
       RemoveTemp();
       return;
@@ -88,22 +88,6 @@ class DurableWriteJob : public ProbeJob {
     }
     step_ = "close";
     if (close(dirFd) != 0) Fail(errno, "close", dir_);
-  }
-
-  const char* Syscall() const override { return step_.load(); }
-
-  void OnTimeout() override {
-    int expected = kWriting;
-    commitStartedAtTimeout_ = !phase_.compare_exchange_strong(expected, kAbandoned);
-  }
-
-  void DecorateTimeout(Napi::Env env, Napi::Error& error) const override {
-    error.Set("commitStarted", Napi::Boolean::New(env, commitStartedAtTimeout_));
-    const std::string message = error.Message() +
-                                (commitStartedAtTimeout_
-                                     ? "; the rename had started: the new file is or will be in place, its durability is not confirmed"
-                                     : "; abandoned before the rename: the target is unchanged and the temp file is removed when the kernel answers");
-    error.Set("message", Napi::String::New(env, message));
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -136,16 +120,7 @@ class DurableWriteJob : public ProbeJob {
     step_ = "fchmod";
     if (fchmod(fd, mode_) != 0) return bail(errno, "fchmod");
     step_ = "write";
-    size_t done = 0;
-    while (done < data_.size()) {
-      if (Abandoned()) return bail(0, "write");
-      const ssize_t n = write(fd, data_.data() + done, data_.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return bail(errno, "write");
-      }
-      done += static_cast<size_t>(n);  // a short write: loop for the rest
-    }
+    if (const int err = WriteAll(fd, data_, true)) return bail(err < 0 ? 0 : err, "write");
     if (Abandoned()) return bail(0, "fsync");
     step_ = "fsync";
     if (fsync(fd) != 0) return bail(errno, "fsync");
@@ -169,8 +144,6 @@ class DurableWriteJob : public ProbeJob {
     return -1;  // errno is EEXIST
   }
 
-  bool Abandoned() const { return phase_.load() == kAbandoned; }
-
   void RemoveTemp() {
     step_ = "unlink";
     unlink(tmp_.c_str());
@@ -188,11 +161,6 @@ class DurableWriteJob : public ProbeJob {
   const std::string tmpPrefix_;
   // Chosen by OpenUniqueTemp() on the probe thread before anything else uses it.
   std::string tmp_;
-  std::atomic<int> phase_{kWriting};
-  std::atomic<const char*> step_{"open"};
-  // Written by the deadline thread under the hub's lock; read on the JS thread after the
-  // timeout event crossed the TSFN queue (which orders the two).
-  bool commitStartedAtTimeout_ = false;
   // Probe thread only until Run() returns; Result() reads them after completion.
   int err_ = 0;
   const char* errSyscall_ = "";
