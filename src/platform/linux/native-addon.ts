@@ -1,22 +1,9 @@
 // The raw shape of build/Release/vigil_native.node, kept apart from the public platform API.
 // Errors it rejects with are plain Errors with code/errno/syscall/path (see ../errors.ts).
-import type { ProbeCounters } from '../platform.js';
+import type { FileStat, ProbeCounters } from '../platform.js';
 
-export interface RawStat {
-  dev: number;
-  ino: number;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  blksize: number;
-  blocks: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
-}
+/** stat(2) as the addon returns it: already the platform's plain FileStat. */
+export type RawStat = FileStat;
 
 export interface RawBlockDeviceInfo {
   sizeBytes: number;
