@@ -8,7 +8,8 @@ export default defineConfig({
     // In CI a skipped test fails the run, naming it (test/helpers/no-skips-in-ci.ts).
     reporters: ['default', './test/helpers/no-skips-in-ci.ts'],
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'forks' } },
+      // The unit layer passes without build/ (no addon): the setup file refuses to load it.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'forks', setupFiles: ['test/helpers/unit-without-addon.ts'] } },
       { test: { name: 'contract', include: ['test/contract/**/*.test.ts'], pool: 'forks' } },
       {
         test: {

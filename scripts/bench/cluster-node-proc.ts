@@ -28,7 +28,8 @@ eld.enable();
 const out = (o: unknown): void => {
   process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
 };
-const scheduled = stayScheduled(createLinuxPlatform().scheduling, cfg.realtimePriority ?? 0, (level, msg, fields) => {
+const platform = createLinuxPlatform();
+const scheduled = stayScheduled(platform.scheduling, cfg.realtimePriority ?? 0, (level, msg, fields) => {
   if (level === 'warn') process.stderr.write(`${cfg.localSystem}: ${msg} ${JSON.stringify(fields ?? {})}\n`);
 });
 const node = new ClusterNode({
@@ -38,6 +39,7 @@ const node = new ClusterNode({
   missedHeartbeats: cfg.missedHeartbeats,
   neverConnectedGraceMs: cfg.neverConnectedGraceMs,
   paths: cfg.paths,
+  disk: platform, // DISK paths: SG_IO, or O_DIRECT on a loop device
 });
 node.on('membership', (o) => out({ ev: 'membership', t: Date.now(), ...o }));
 node.handle('echo', (body, from) => ({ body, from, at: cfg.localSystem }));

@@ -1,16 +1,18 @@
 // Heartbeat soak: which heartbeat settings stay free of false positives while every core is
 // busy? For each setting (default 100x3, 200x3, 500x3, 1000x3 = LCMHBEATTIME ms x LCMNUMHBEATS)
 // it runs a three-node ClusterNode cluster on loopback (two TCP paths per pair, plus a TTY path
-// over a socat pty pair between two nodes when socat exists), all settings at the same time, next
+// over a socat pty pair between two nodes when socat exists, and with DISK=1 a DISK path between
+// every pair through one shared loop device per setting — O_DIRECT block I/O, as the DISK path
+// uses where SG_IO does not apply; needs root and losetup), all settings at the same time, next
 // to BUSY (default: one per core) busy-looping processes. Any path-down or system-dead during the
-// soak is a false positive; the result names the lowest clean setting for TCP and for TTY.
+// soak is a false positive; the result names the lowest clean setting for TCP, TTY and DISK.
 // The nodes stay scheduled as vigild does (memory locked, SCHED_RR at REALTIME_PRIORITY, default
 // 10 like VIGIL_REALTIME_PRIORITY; 0 turns it off to compare). NICE=-10 runs the cluster nodes at
 // that niceness. Duration: DURATION_S, else 60 s (the CI size), or 600 s with SOAK=long.
 // Prints one JSON object.
-//   npx tsx scripts/bench/heartbeat-soak.ts            (or SOAK=long, DURATION_S=150 SETTINGS=100x3,200x3 REALTIME_PRIORITY=0 ...)
+//   npx tsx scripts/bench/heartbeat-soak.ts            (or SOAK=long, DURATION_S=150 SETTINGS=100x3,200x3 REALTIME_PRIORITY=0 DISK=1 ...)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,16 +27,31 @@ interface SoakCluster {
   bench: BenchCluster;
   nodes: BenchNode[];
   socat?: ChildProcess;
+  /** The loop device the DISK paths share (detached at the end). */
+  loop?: string;
   startIdx: number[];
   rttMax: number;
   ageMax: number;
 }
 
-async function startCluster(hbMs: number, misses: number, base: number, tty: boolean, niceness: number, realtimePriority: number): Promise<SoakCluster> {
+/** A loop device over a fresh 4 MiB file in `dir` (room for the DISK heartbeat area). */
+function attachLoop(dir: string): string {
+  const img = join(dir, 'lun.img');
+  writeFileSync(img, Buffer.alloc(4 * 1024 * 1024));
+  const r = spawnSync('losetup', ['-f', '--show', img], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`losetup failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+async function startCluster(hbMs: number, misses: number, base: number, tty: boolean, disk: boolean, niceness: number, realtimePriority: number): Promise<SoakCluster> {
   const bench = new BenchCluster(niceness, realtimePriority);
   const port = await freePort();
   let socat: ChildProcess | undefined;
-  const extra = new Map<string, PathConfig[]>();
+  const extra = new Map<string, PathConfig[]>(NAMES.map((n) => [n, []]));
+  const loop = disk ? attachLoop(bench.dir) : undefined;
+  if (loop) {
+    for (const n of NAMES) for (const other of NAMES) if (other !== n) extra.get(n)!.push({ type: 'DISK', otherSystem: other, priority: 20, device: loop });
+  }
   if (tty) {
     const a = join(bench.dir, 'ttyA');
     const b = join(bench.dir, 'ttyB');
@@ -43,25 +60,27 @@ async function startCluster(hbMs: number, misses: number, base: number, tty: boo
     const socatArgv = ['socat', '-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`];
     socat = niceness === 0 ? spawn(socatArgv[0]!, socatArgv.slice(1), { stdio: 'ignore' }) : spawn('nice', ['-n', String(niceness), ...socatArgv], { stdio: 'ignore' });
     await waitUntil(() => existsSync(a) && existsSync(b), 30_000, 'socat links');
-    extra.set('alpha', [{ type: 'TTY', otherSystem: 'bravo', priority: 10, device: a, baud: 115200 }]);
-    extra.set('bravo', [{ type: 'TTY', otherSystem: 'alpha', priority: 10, device: b, baud: 115200 }]);
+    extra.get('alpha')!.push({ type: 'TTY', otherSystem: 'bravo', priority: 10, device: a, baud: 115200 });
+    extra.get('bravo')!.push({ type: 'TTY', otherSystem: 'alpha', priority: 10, device: b, baud: 115200 });
   }
   const nodes = NAMES.map((n) => bench.start(n, [...loopbackMesh(NAMES, n, port, base), ...(extra.get(n) ?? [])], hbMs, misses));
   const c: SoakCluster = { hbMs, misses, bench, nodes, startIdx: [], rttMax: 0, ageMax: 0 };
   if (socat) c.socat = socat;
-  const expectedPaths = (n: string) => 4 + (tty && (n === 'alpha' || n === 'bravo') ? 1 : 0);
+  if (loop) c.loop = loop;
+  const expectedPaths = (n: string) => 4 + (tty && (n === 'alpha' || n === 'bravo') ? 1 : 0) + (disk ? 2 : 0);
   await waitUntil(() => nodes.every((nd) => nd.events('path-up').length >= expectedPaths(nd.name)), 120_000, `cluster ${hbMs}x${misses} up`);
   return c;
 }
 
-export async function soak(durationS: number, settings: Array<[number, number]>, busy: number, niceness: number, realtimePriority = 0): Promise<Record<string, unknown>> {
+export async function soak(durationS: number, settings: Array<[number, number]>, busy: number, niceness: number, realtimePriority = 0, disk = false): Promise<Record<string, unknown>> {
   const tty = spawnSync('socat', ['-V']).status === 0;
+  if (disk && (process.getuid?.() !== 0 || spawnSync('losetup', ['--version']).status !== 0)) throw new Error('DISK=1 needs root and losetup (a loop device per setting)');
   const clusters: SoakCluster[] = [];
   const busyProcs: ChildProcess[] = [];
   try {
     let base = 80;
     for (const [hb, n] of settings) {
-      clusters.push(await startCluster(hb, n, base, tty, niceness, realtimePriority));
+      clusters.push(await startCluster(hb, n, base, tty, disk, niceness, realtimePriority));
       base += 2;
     }
     for (let i = 0; i < busy; i++) busyProcs.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
@@ -85,13 +104,13 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
     for (const c of clusters) {
       let pathDowns = 0;
       let systemDeaths = 0;
-      const byType: Record<string, number> = { TCP: 0, TTY: 0 };
+      const byType: Record<string, number> = { TCP: 0, TTY: 0, DISK: 0 };
       const eld: number[] = [];
       for (const [i, nd] of c.nodes.entries()) {
         const during = nd.lines.slice(c.startIdx[i]);
         const downs = during.filter((l) => l.ev === 'membership' && l.type === 'path-down');
         pathDowns += downs.length;
-        for (const d of downs) byType[String(d.pathId).includes('/TTY/') ? 'TTY' : 'TCP']!++;
+        for (const d of downs) byType[/\/(TTY|DISK)\//.exec(String(d.pathId))?.[1] ?? 'TCP']!++;
         systemDeaths += during.filter((l) => l.ev === 'membership' && l.type === 'system-dead').length;
         eld.push(((await nd.stats()).eventLoopDelayMs as { max: number }).max);
       }
@@ -109,7 +128,7 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
       });
     }
     const free = results.filter((r) => r.falsePositiveFree).sort((a, b) => a.limitMs - b.limitMs);
-    const lowestClean = (type: 'TCP' | 'TTY'): string | null => {
+    const lowestClean = (type: 'TCP' | 'TTY' | 'DISK'): string | null => {
       const ok = results.filter((r) => r.falsePathDownsByType[type] === 0 && r.falseSystemDeaths === 0).sort((a, b) => a.limitMs - b.limitMs)[0];
       return ok ? `${ok.heartbeatIntervalMs}ms x ${ok.missedHeartbeats}` : null;
     };
@@ -122,17 +141,20 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
       nodeScheduling: scheduled,
       cpus: cpus().length,
       ttyPaths: tty,
+      diskPaths: disk ? 'O_DIRECT on a loop device (one per setting, shared by the three nodes)' : false,
       loadavg1mSamples: { min: Math.min(...load), max: Math.max(...load) },
       results,
       lowestFalsePositiveFree: free[0] ? `${free[0].heartbeatIntervalMs}ms x ${free[0].missedHeartbeats}` : null,
       lowestCleanTcp: lowestClean('TCP'),
       lowestCleanTty: tty ? lowestClean('TTY') : null,
+      lowestCleanDisk: disk ? lowestClean('DISK') : null,
     };
   } finally {
     for (const p of busyProcs) p.kill('SIGKILL');
     for (const c of clusters) {
       c.socat?.kill('SIGKILL');
       await c.bench.close();
+      if (c.loop) spawnSync('losetup', ['-d', c.loop]);
     }
   }
 }
@@ -140,7 +162,7 @@ export async function soak(durationS: number, settings: Array<[number, number]>,
 export async function bench(): Promise<Record<string, unknown>> {
   const durationS = Number(process.env.DURATION_S ?? (process.env.SOAK === 'long' ? 600 : 60));
   const settings = (process.env.SETTINGS ?? '100x3,200x3,500x3,1000x3').split(',').map((s) => s.split('x').map(Number) as [number, number]);
-  return soak(durationS, settings, Number(process.env.BUSY ?? cpus().length), Number(process.env.NICE ?? 0), Number(process.env.REALTIME_PRIORITY ?? 10));
+  return soak(durationS, settings, Number(process.env.BUSY ?? cpus().length), Number(process.env.NICE ?? 0), Number(process.env.REALTIME_PRIORITY ?? 10), process.env.DISK === '1');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

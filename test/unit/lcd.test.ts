@@ -9,21 +9,25 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VigilError } from '../../src/common/errors.js';
 import { Lcd, LcdStalledError, type LcdChange } from '../../src/lcd/lcd.js';
 import { ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
-import { createLinuxPlatform } from '../../src/platform/linux/index.js';
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
 import type { DurableFiles } from '../../src/platform/platform.js';
 import { memoryDiskState, seedMemoryDisk } from '../helpers/lcd-memory-disk.js';
+import { memoryDisk } from '../helpers/memory-disk.js';
 import { migrate } from '../../src/lcd/migrations.js';
 import { commPathKey } from '../../src/lcd/schema.js';
 import { errorOf } from '../helpers/errors.js';
 
 let dir: string;
-beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-lcd-'))));
+/** The memory writer, each successful write mirrored into the real directory that these tests
+ *  read back and that Lcd.open reads at start-up (one memory machine per test: its locks too). */
+let files: DurableFiles;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-lcd-'));
+  files = memoryDisk(dir).files;
+});
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const file = () => path.join(dir, 'lcd.json');
-/** The real writer: these tests read back what reached the disk. */
-const files = createLinuxPlatform().durableFiles;
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

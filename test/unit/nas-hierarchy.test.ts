@@ -18,11 +18,10 @@ import { NO_NAS_METRICS } from '../../src/kits/nas/nas-metrics-events.js';
 import type { NasTools } from '../../src/kits/nas/nas-tools.js';
 import { NfsFilesys } from '../../src/kits/nas/nfs-filesys.js';
 import { Lcd } from '../../src/lcd/lcd.js';
-import { createLinuxPlatform } from '../../src/platform/linux/index.js';
-import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
+import { memoryDisk } from '../helpers/memory-disk.js';
+import type { MemoryPlatform } from '../../src/platform/memory/index.js';
 import { MemoryMounts } from '../../src/platform/memory/mounts.js';
 
-const diskFiles = createLinuxPlatform().durableFiles;
 
 describe('NAS hierarchy: create, extend, failover', () => {
   let dir: string;
@@ -36,9 +35,11 @@ describe('NAS hierarchy: create, extend, failover', () => {
     dir = mkdtempSync(join(tmpdir(), 'vigil-nas-hier-'));
     halted.length = 0;
     for (const [me, other, addr] of [['A', 'B', '10.0.0.11'], ['B', 'A', '10.0.0.12']] as const) {
-      const lcd = Lcd.open({ files: diskFiles, dir: join(dir, me), localSystem: me });
+      // Each system one memory machine: its mounts, and its LCD mirrored into the real directory.
+      const disk = memoryDisk(join(dir, me));
+      const lcd = Lcd.open({ files: disk.files, dir: join(dir, me), localSystem: me });
       await lcd.createSystem({ name: other });
-      plat[me] = createMemoryPlatform();
+      plat[me] = disk.memory;
       mm[me] = new MemoryMounts(plat[me].kernel);
       const fstab = join(dir, `fstab-${me}`);
       writeFileSync(fstab, '');

@@ -5,7 +5,9 @@
 // platform layer (no vigild needed); what a device is made of is kept by NetraidRecords.
 // Every command exits 0 on success and 1 on failure (error number on stderr), except
 // netraid_status, whose exit status is its result (-1 is 255, -2 254, -3 253; see
-// docs/replication.md).
+// docs/replication.md). netraid_extend and netraid_resync return once the copy has begun, as in
+// the seeds; with --wait they follow it to the end with progress lines on stderr
+// (resync-progress.ts), and netraid_resync --json prints one result object instead of text.
 import { Command, InvalidArgumentError } from 'commander';
 
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../../common/config.js';
@@ -19,6 +21,8 @@ import { formatReplicationError, replicationError } from '../../replication/erro
 import { Mirror } from '../../replication/mirror.js';
 import { exitStatusOf, netraidStatusCode, statusWord } from '../../replication/mirror-state.js';
 import { fileRecordStore, NetraidRecords, type NetraidRecord } from '../../replication/netraid-record.js';
+import { jsonError } from '../json-output.js';
+import { formatResyncProgress, ResyncEstimator, waitForResync } from '../resync-progress.js';
 
 export interface NetraidContext {
   platform: Platform;
@@ -31,7 +35,28 @@ export interface NetraidContext {
   loadModule(name: string): Promise<void>;
   out(line: string): void;
   err(line: string): void;
+  /** Where --wait's progress lines go (default: err); nothing under --json. */
+  progress?(line: string): void;
+  /** How often --wait and netraid_monitor report progress (default 5 s). */
+  progressIntervalMs?: number;
 }
+
+/** What netraid_resync did, for its --json output. */
+export interface ResyncResult {
+  device: string;
+  tag: string;
+  /** The mirror's state when the command returned ('resyncing', or 'mirroring' after --wait). */
+  state: string;
+  percent: number;
+  /** The seeds' message the text output printed. */
+  message: string;
+  /** With --wait: how long it waited, in seconds. */
+  waitedS?: number;
+}
+
+const DEFAULT_PROGRESS_INTERVAL_MS = 5_000;
+/** md starts the copy of a re-added member within moments; longer means it did not start. */
+const RESYNC_START_GRACE_MS = 30_000;
 
 function defaultContext(): NetraidContext {
   const { config } = loadConfig(process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH, { optional: true });
@@ -83,6 +108,19 @@ async function recordOf(ctx: NetraidContext, number: number): Promise<NetraidRec
   return r;
 }
 
+/** netraid_resync --json: the result object or the error object is the only output; the exit status as without. */
+export async function resyncAsJson(ctx: NetraidContext, tag: string, wait: boolean, write: (s: string) => void): Promise<void> {
+  const quiet: NetraidContext = { ...ctx, out: () => undefined, err: () => undefined, progress: () => undefined };
+  try {
+    write(`${JSON.stringify(await netraidResync(quiet, tag, { wait }))}\n`);
+    process.exitCode = 0;
+  } catch (err) {
+    const error = err instanceof VigilError ? { number: err.number, message: err.message } : { number: 0, message: (err as Error).message };
+    write(jsonError(1, { error }, error.message));
+    process.exitCode = 1;
+  }
+}
+
 /** Runs a command body; a failure is printed with its error number and gives exit status 1. */
 async function guarded(ctx: NetraidContext, body: () => Promise<number | void>): Promise<void> {
   try {
@@ -114,7 +152,7 @@ export interface ExtendArgs {
   targetSystem?: string;
 }
 
-export async function netraidExtend(ctx: NetraidContext, a: ExtendArgs): Promise<void> {
+export async function netraidExtend(ctx: NetraidContext, a: ExtendArgs, opts: { wait?: boolean } = {}): Promise<void> {
   if (a.templateServer !== ctx.localSystem) throw replicationError(104041, [ctx.localSystem], { templateServer: a.templateServer });
   const record = await recordOf(ctx, a.number);
   if (record.localPartition !== a.templatePartition) {
@@ -138,6 +176,28 @@ export async function netraidExtend(ctx: NetraidContext, a: ExtendArgs): Promise
   await mirror.attachBackup();
   await ctx.records.put(updated);
   ctx.out(`netraid_extend: "${ctx.localSystem}:${a.templatePartition}" is being replicated to "${target}:${a.targetPartition}"`);
+  if (opts.wait) {
+    const waited = await followResync(ctx, mirror, record.tag);
+    ctx.out(`netraid_extend: ${formatReplicationError(104030, [mirror.md, record.tag])} (${waited.toFixed(1)} s)`);
+  }
+}
+
+/**
+ * Waits until the mirror is in sync, with a progress line every interval; returns the seconds
+ * waited. A resync that stops (the backup failed, the copy never began) is 104003 with the state.
+ */
+async function followResync(ctx: NetraidContext, mirror: Mirror, tag: string): Promise<number> {
+  const r = await waitForResync({
+    device: mirror.md,
+    read: () => mirror.status(),
+    progress: (l) => (ctx.progress ?? ctx.err)(l),
+    intervalMs: ctx.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS,
+    startGraceMs: RESYNC_START_GRACE_MS,
+  });
+  if (r.outcome === 'stopped') {
+    throw replicationError(104003, [mirror.md, tag], { reason: `the resync stopped after ${r.seconds.toFixed(1)} s: the mirror is ${r.state}` });
+  }
+  return r.seconds;
 }
 
 export async function netraidStatus(ctx: NetraidContext, number: number): Promise<number> {
@@ -174,7 +234,7 @@ export async function netraidInfo(ctx: NetraidContext, number: number): Promise<
   for (const [k, v] of lines) ctx.out(`${k}: ${v}`);
 }
 
-export async function netraidResync(ctx: NetraidContext, tag: string): Promise<void> {
+export async function netraidResync(ctx: NetraidContext, tag: string, opts: { wait?: boolean } = {}): Promise<ResyncResult> {
   const record = (await ctx.records.list()).find((r) => r.tag === tag);
   if (!record) throw replicationError(104005, [tag, ctx.localSystem]);
   if (!record.target) throw replicationError(104003, [`/dev/md${record.number}`, tag], { reason: 'the device has not been extended to a backup' });
@@ -182,23 +242,31 @@ export async function netraidResync(ctx: NetraidContext, tag: string): Promise<v
   const st = await mirror.status();
   if (st.state === 'absent') throw replicationError(104003, [mirror.md, tag], { reason: `${mirror.md} does not exist` });
   if (st.local !== 'in-sync') throw replicationError(104003, [mirror.md, tag], { reason: 'the local partition has failed' });
+  const inSync = (): ResyncResult => ({ device: mirror.md, tag, state: 'mirroring', percent: 100, message: formatReplicationError(104030, [mirror.md, tag]) });
   if (st.state === 'mirroring') {
-    ctx.out(formatReplicationError(104030, [mirror.md, tag]));
-    return;
+    ctx.out(inSync().message);
+    return inSync();
   }
+  let started: ResyncResult;
   if (st.state === 'resyncing') {
-    ctx.out(`${formatReplicationError(104014, [mirror.md, tag])} (${st.percent}% done)`);
-    return;
+    started = { device: mirror.md, tag, state: st.state, percent: st.percent, message: `${formatReplicationError(104014, [mirror.md, tag])} (${st.percent}% done)` };
+  } else {
+    mirror.on('backup-slot', (slot) => (record.backupSlot = slot));
+    try {
+      if (st.backup !== 'missing') await mirror.dropBackup();
+      await mirror.attachBackup();
+    } catch (err) {
+      throw replicationError(104003, [mirror.md, tag], { reason: (err as Error).message }, err);
+    }
+    await ctx.records.put(record);
+    const now = await mirror.status();
+    started = { device: mirror.md, tag, state: now.state, percent: now.percent, message: formatReplicationError(104014, [mirror.md, tag]) };
   }
-  mirror.on('backup-slot', (slot) => (record.backupSlot = slot));
-  try {
-    if (st.backup !== 'missing') await mirror.dropBackup();
-    await mirror.attachBackup();
-  } catch (err) {
-    throw replicationError(104003, [mirror.md, tag], { reason: (err as Error).message }, err);
-  }
-  await ctx.records.put(record);
-  ctx.out(formatReplicationError(104014, [mirror.md, tag]));
+  ctx.out(started.message);
+  if (!opts.wait) return started;
+  const waitedS = await followResync(ctx, mirror, tag);
+  ctx.out(inSync().message);
+  return { ...inSync(), waitedS: Math.round(waitedS * 10) / 10 };
 }
 
 export async function netraidUnextend(ctx: NetraidContext, port: number): Promise<void> {
@@ -237,6 +305,16 @@ export async function netraidMonitor(ctx: NetraidContext, number: number, signal
   mirror.on('state', (v) => ctx.out(`${stamp()} ${mirror.md} ${v.state} local=${v.local} backup=${v.backup} status=${netraidStatusCode(v)}`));
   mirror.on('backup-stale', () => ctx.out(`${stamp()} ${mirror.md} backup out of date`));
   mirror.on('backup-current', () => ctx.out(`${stamp()} ${mirror.md} backup up to date`));
+  // md reports sync_completed many times a second: one progress line per interval is enough.
+  const estimator = new ResyncEstimator();
+  const every = ctx.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+  let lastProgress = -Infinity;
+  mirror.on('progress', (p) => {
+    const est = estimator.observe(Date.now(), p.doneSectors, p.totalSectors);
+    if (Date.now() - lastProgress < every) return;
+    lastProgress = Date.now();
+    ctx.out(`${stamp()} ${formatResyncProgress(mirror.md, est)}`);
+  });
   mirror.on('backup-slot', (slot) => {
     record.backupSlot = slot;
     void ctx.records.put(record).catch((err: Error) => ctx.err(`${stamp()} ${err.message}`));
@@ -300,9 +378,12 @@ export function netraidCommand(name: NetraidCommandName, makeContext: () => Netr
         .argument('<netraidNumber>', 'N', netraidNumber)
         .option('--export <name>', 'export name on the NBD server (default netraidN)')
         .option('--target-system <name>', 'name of the target system in messages (default: its address)')
-        .action(async (templateServer: string, templatePartition: string, targetPartition: string, targetAddress: string, port: number, number: number, opts: { export?: string; targetSystem?: string }) => {
+        .option('--wait', 'wait until the backup is in sync, with progress lines (percent, rate, time left) on stderr')
+        .action(async (templateServer: string, templatePartition: string, targetPartition: string, targetAddress: string, port: number, number: number, opts: { export?: string; targetSystem?: string; wait?: boolean }) => {
           const ctx = makeContext();
-          await guarded(ctx, () => netraidExtend(ctx, { templateServer, templatePartition, targetPartition, targetAddress, port, number, exportName: opts.export, targetSystem: opts.targetSystem }));
+          await guarded(ctx, () =>
+            netraidExtend(ctx, { templateServer, templatePartition, targetPartition, targetAddress, port, number, exportName: opts.export, targetSystem: opts.targetSystem }, { wait: opts.wait === true }),
+          );
         });
     case 'netraid_unextend':
       return cmd
@@ -327,9 +408,12 @@ export function netraidCommand(name: NetraidCommandName, makeContext: () => Netr
       return cmd
         .description('bring the backup of a NetRAID device up to date (re-adding it: only what changed is copied when the bitmap covers it)')
         .argument('<tagName>', 'the resource tag of the NetRAID device')
-        .action(async (tag: string) => {
+        .option('--wait', 'wait until the backup is in sync, with progress lines (percent, rate, time left) on stderr')
+        .option('--json', 'print one JSON object (the result, or the error) on stdout and no progress lines')
+        .action(async (tag: string, opts: { wait?: boolean; json?: boolean }) => {
           const ctx = makeContext();
-          await guarded(ctx, () => netraidResync(ctx, tag));
+          if (opts.json) await resyncAsJson(ctx, tag, opts.wait === true, (s) => process.stdout.write(s));
+          else await guarded(ctx, async () => void (await netraidResync(ctx, tag, { wait: opts.wait === true })));
         });
     case 'netraid_info':
       return cmd

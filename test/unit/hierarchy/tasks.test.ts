@@ -1,6 +1,7 @@
 // The task commands (create, extend, unextend, delete, dep, properties) with two in-process
-// hierarchy services over real LCD files and an in-memory transport, and a memory kit. Checks the
-// seeds' error numbers, that refused input changes nothing, and the admin lock.
+// hierarchy services over LCDs on the memory platform (mirrored into real directories), an
+// in-memory transport, and a memory kit. Checks the seeds' error numbers, that refused input
+// changes nothing, and the admin lock.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +13,7 @@ import { DEFAULT_TIME_LIMITS, KitRegistry, failed, ok, type ActionResult, type K
 import type { PeerMessage } from '../../../src/hierarchy/engine.js';
 import { HIER_MESSAGE, HierarchyService } from '../../../src/hierarchy/service.js';
 import { createHierarchy, deleteHierarchy, dependency, extendHierarchy, handleTaskStep, properties, unextendHierarchy } from '../../../src/hierarchy/tasks.js';
-import { createLinuxPlatform } from '../../../src/platform/linux/index.js';
-
-/** The real durable writer: these tests read back what reached the disk. */
-const diskFiles = createLinuxPlatform().durableFiles;
+import { memoryDisk } from '../../helpers/memory-disk.js';
 
 /** A kit whose resources live in a set per system; hooks make actions fail or wait. */
 class MemoryKit implements Kit {
@@ -26,6 +24,8 @@ class MemoryKit implements Kit {
   readonly running = new Set<string>();
   failRestore = new Set<string>();
   extendGate: Promise<void> | undefined;
+  /** How many extend actions have started (an extend waiting at the gate counts). */
+  extendsStarted = 0;
   validate(i: ResourceInstance): ActionResult {
     return i.info['bad'] ? failed('fatal', 'bad setting') : ok();
   }
@@ -36,6 +36,7 @@ class MemoryKit implements Kit {
     return i.info['noExtend'] ? failed('fatal', 'device missing') : ok();
   }
   async extend(): Promise<ActionResult> {
+    this.extendsStarted++;
     await this.extendGate;
     return ok();
   }
@@ -73,7 +74,8 @@ describe('hierarchy tasks', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vigil-tasks-'));
     for (const [me, other] of [['A', 'B'], ['B', 'A']] as const) {
-      const lcd = Lcd.open({ files: diskFiles, dir: join(dir, me), localSystem: me });
+      // Each system its own memory machine; its LCD mirrored into the real directory it opens.
+      const lcd = Lcd.open({ files: memoryDisk(join(dir, me)).files, dir: join(dir, me), localSystem: me });
       await lcd.createSystem({ name: other });
       const kits = new KitRegistry();
       kit[me] = new MemoryKit();
@@ -172,7 +174,8 @@ describe('hierarchy tasks', () => {
     let release!: () => void;
     kit['B']!.extendGate = new Promise((r) => (release = r));
     const first = extendHierarchy(svc['A']!, { tag: 'app', target: 'B' });
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => kit['B']!.extendsStarted, { timeout: 5_000 }).toBe(1); // the extend holds its locks
+
     // From the other system (cluster-wide lock) and from the same one.
     const fromB = await err(svc['B']!.lock('app', 'unextend'));
     expect(fromB.message).toBe('hierarchy app is locked by extend on A; try again when it finishes');

@@ -9,6 +9,7 @@ import {
   netraidInfo,
   netraidResync,
   netraidStatus,
+  resyncAsJson,
   netraidUnextend,
   type NetraidContext,
 } from '../../../src/cli/commands/netraid.js';
@@ -177,5 +178,92 @@ describe('netraid utilities (memory platform)', () => {
     await netraidDelete(ctx, '/dev/sdb1', 6, '10.0.0.2', 10816);
     expect(await p.md.exists('/dev/md6', 1000)).toBe(false);
     expect(await ctx.records.get(6)).toBeUndefined();
+  });
+
+  // --wait: progress lines while md copies (16 MiB/s ceiling: a 32 MiB copy takes about 2 s).
+  const PROGRESS = /^\/dev\/md(\d) resync (\d+)% \(([\d.]+) (KiB|MiB) of ([\d.]+) MiB\), (?:rate not known yet|([\d.]+) (KiB|MiB)\/s, (\d+)s left)$/;
+  const slow = (ctx: NetraidContext, progress: string[]) => {
+    ctx.config = { ...ctx.config, syncSpeedMaxKiB: 16 * 1024 };
+    ctx.progress = (l) => progress.push(l);
+    ctx.progressIntervalMs = 200;
+  };
+
+  it('extend --wait follows the full copy with progress lines (percent, rate, time left) and ends in sync', async () => {
+    const { ctx, out } = setup();
+    const progress: string[] = [];
+    slow(ctx, progress);
+    await netraidCreate(ctx, '/dev/sdb1', 7);
+    out.length = 0;
+    await netraidExtend(ctx, { templateServer: 'server1', templatePartition: '/dev/sdb1', targetPartition: '/dev/sdb5', targetAddress: '10.0.0.2', port: 10817, number: 7 }, { wait: true });
+    // Returned only once in sync, saying so last.
+    const printed = [...out];
+    expect(await netraidStatus(ctx, 7)).toBe(100);
+    expect(printed.at(-1)).toMatch(/^netraid_extend: resynchronization of NetRAID device "\/dev\/md7" of resource "netraid7" has finished \(\d+\.\d s\)$/);
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    const parsed = progress.map((l) => {
+      const m = PROGRESS.exec(l);
+      expect(m, l).not.toBeNull();
+      return { percent: Number(m![2]), totalKiB: Number(m![5]) * 1024, rate: m![6] === undefined ? undefined : Number(m![6]) * (m![7] === 'MiB' ? 1024 : 1), eta: m![8] === undefined ? undefined : Number(m![8]) };
+    });
+    const percents = parsed.map((p) => p.percent);
+    expect([...percents].sort((a, b) => a - b)).toEqual(percents);
+    const rated = parsed.filter((p) => p.rate !== undefined);
+    expect(rated.length).toBeGreaterThanOrEqual(2);
+    for (const p of rated) {
+      // md never copies faster than its ceiling; the time left is what remains at that rate.
+      expect(p.rate!).toBeGreaterThan(0);
+      expect(p.rate!).toBeLessThanOrEqual(16 * 1024 * 1.05);
+      expect(Math.abs(p.eta! - (((100 - p.percent) / 100) * p.totalKiB) / p.rate!)).toBeLessThanOrEqual(1.5);
+    }
+  });
+
+  it('resync --wait waits for a running copy; --json prints one object and no progress; errors are JSON too', async () => {
+    const { ctx, out } = setup();
+    const progress: string[] = [];
+    slow(ctx, progress);
+    await netraidCreate(ctx, '/dev/sdb1', 8, 'lkdr8');
+    await netraidExtend(ctx, { templateServer: 'server1', templatePartition: '/dev/sdb1', targetPartition: '/dev/sdb5', targetAddress: '10.0.0.2', port: 10818, number: 8 });
+    expect(progress).toEqual([]); // without --wait extend returns at once, as in the seeds
+    out.length = 0;
+    const r = await netraidResync(ctx, 'lkdr8', { wait: true });
+    expect(r).toMatchObject({ device: '/dev/md8', tag: 'lkdr8', state: 'mirroring', percent: 100 });
+    expect(r.waitedS).toBeGreaterThan(0);
+    expect(out[0]).toMatch(/^resynchronization of NetRAID device "\/dev\/md8" of resource "lkdr8" has started \(\d+% done\)$/);
+    expect(out.at(-1)).toBe('resynchronization of NetRAID device "/dev/md8" of resource "lkdr8" has finished');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    for (const l of progress) expect(l).toMatch(PROGRESS);
+
+    // --json: in sync already, one object; the command's text and progress lines are not printed.
+    const written: string[] = [];
+    out.length = 0;
+    progress.length = 0;
+    await resyncAsJson(ctx, 'lkdr8', true, (s) => written.push(s));
+    expect(written).toHaveLength(1);
+    expect(JSON.parse(written[0]!)).toEqual({ device: '/dev/md8', tag: 'lkdr8', state: 'mirroring', percent: 100, message: 'resynchronization of NetRAID device "/dev/md8" of resource "lkdr8" has finished' });
+    expect(process.exitCode).toBe(0);
+    written.length = 0;
+    await resyncAsJson(ctx, 'nosuch', true, (s) => written.push(s));
+    expect(JSON.parse(written[0]!)).toMatchObject({ exitCode: 1, error: { number: 104005 } });
+    expect(process.exitCode).toBe(1);
+    expect(out).toEqual([]);
+    expect(progress).toEqual([]);
+    process.exitCode = 0;
+  });
+
+  it('resync --wait on a backup that fails during the copy is 104003 with the state it ended in', async () => {
+    const { ctx, p, link } = setup();
+    const progress: string[] = [];
+    slow(ctx, progress);
+    await netraidCreate(ctx, '/dev/sdb1', 9, 'lkdr9');
+    await netraidExtend(ctx, { templateServer: 'server1', templatePartition: '/dev/sdb1', targetPartition: '/dev/sdb5', targetAddress: '10.0.0.2', port: 10819, number: 9 });
+    const waiting = netraidResync(ctx, 'lkdr9', { wait: true });
+    await until(async () => progress.length >= 1);
+    link.up = false;
+    p.replication.serverGone(9);
+    p.replication.write('/dev/md9', 0, MiB); // md notices the dead member on the next write
+    const e = await waiting.then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(VigilError);
+    expect((e as VigilError).number).toBe(104003);
+    expect((e as VigilError).message).toMatch(/the resync stopped after \d+\.\d s: the mirror is degraded/);
   });
 });
