@@ -32,11 +32,13 @@ export interface RunResult {
   stderr: string;
   /** Set when the program could not be started at all (ENOENT, EACCES...). */
   spawnError?: string;
+  /** The errno name of spawnError ('ENOENT', 'EACCES', ...). */
+  spawnErrorCode?: string;
   durationMs: number;
 }
 
 /** How long output may still arrive after the program exited while others hold its pipes. */
-const EXIT_DRAIN_MS = 100;
+export const EXIT_DRAIN_MS = 100;
 
 export function runProgram(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
@@ -95,7 +97,7 @@ export function runProgram(file: string, args: string[], opts: RunOptions): Prom
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-max);
     });
-    child.on('error', (e) => finish({ code: null, signal: null, spawnError: e.message }));
+    child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.message, spawnErrorCode: e.code }));
     // 'exit', not 'close': a script that starts a background service leaves that service holding
     // the output pipes, and 'close' would wait for the service to end. But what the program wrote
     // before it exited may still be unread when 'exit' comes (a busy machine lost a script's only
