@@ -299,6 +299,7 @@ Napi::Object Spawner::Counters(Napi::Env env) {
 
 void Spawner::LauncherLoop() {
   std::shared_ptr<Spawner> self = shared_from_this();
+  pthread_setname_np(pthread_self(), "vigil-launcher");  // names its CPU in /proc/PID/task
   for (;;) {
     std::shared_ptr<Proc> p;
     {
@@ -411,6 +412,7 @@ void Spawner::Launch(Proc& p) {
 
 void Spawner::SupervisorLoop() {
   std::shared_ptr<Spawner> self = shared_from_this();
+  pthread_setname_np(pthread_self(), "vigil-reaper");
   std::vector<epoll_event> events(256);
   std::vector<Result> out;
   for (;;) {

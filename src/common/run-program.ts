@@ -7,7 +7,13 @@ import { spawn } from 'node:child_process';
 
 export interface RunOptions {
   timeoutMs: number;
+  /** The program's environment (default: the agent's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Variables set on top of `env` (they win). Kept apart so a runner can reuse what it built
+   * from `env` when only these change from one program to the next.
+   */
+  extraEnv?: Readonly<Record<string, string>>;
   cwd?: string;
   signal?: AbortSignal;
   /** Time between TERM and KILL when the limit passes. */
@@ -51,7 +57,7 @@ export function runProgram(file: string, args: string[], opts: RunOptions): Prom
     let timedOut = false;
     let aborted = false;
     const child = spawn(file, args, {
-      env: opts.env ?? process.env,
+      env: opts.extraEnv ? { ...(opts.env ?? process.env), ...opts.extraEnv } : (opts.env ?? process.env),
       cwd: opts.cwd,
       detached: ownGroup,
       stdio: ['ignore', 'pipe', 'pipe'],

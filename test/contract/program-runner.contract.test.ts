@@ -118,6 +118,17 @@ describe.each([
     expect(ok.code).toBe(0);
   });
 
+  it('sets extraEnv on top of env, for each program on its own even when env is the same object', async () => {
+    const f = make();
+    const env = { ...process.env, VIGIL_X: 'base' };
+    const runs = await Promise.all(
+      ['one', 'two', 'three'].map((x) => f.runner.run(f.echo, [x, '0'], { timeoutMs: 10_000, env, extraEnv: { VIGIL_X: x } })),
+    );
+    expect(runs.map((r) => r.stdout)).toEqual(['one one\n', 'two two\n', 'three three\n']);
+    const plain = await f.runner.run(f.echo, ['p', '0'], { timeoutMs: 10_000, env });
+    expect(plain.stdout).toBe('p base\n');
+  });
+
   it('keeps only the tail of the output (maxOutput)', async () => {
     const f = make();
     const r = await f.runner.run(f.chatty, [], { timeoutMs: 10_000, maxOutput: 1000 });

@@ -11,13 +11,29 @@ import type { RawProcessSpawner } from './native-addon.js';
 const DEFAULT_KILL_GRACE_MS = 2_000;
 const DEFAULT_MAX_OUTPUT = 64 * 1024;
 
-/** The environment as the addon takes it ("KEY=value" strings), undefined values left out. */
-function envList(env: NodeJS.ProcessEnv): string[] {
-  const out: string[] = [];
-  for (const key in env) {
-    const value = env[key];
-    if (value !== undefined) out.push(`${key}=${value}`);
+/**
+ * The environment as the addon takes it ("KEY=value" strings, undefined values left out). What is
+ * built from an `env` object is kept (by identity) for the next program with the same `env`, so
+ * a caller that passes one base object and a few `extraEnv` variables per program (gen/app)
+ * allocates only those few strings: at hundreds of programs a second, rebuilding every variable
+ * each time was most of the garbage the agent made.
+ */
+const builtEnvs = new WeakMap<object, Map<string, string>>();
+
+function envList(env: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>> | undefined): string[] {
+  let base = builtEnvs.get(env);
+  if (!base) {
+    base = new Map();
+    for (const key in env) {
+      const value = env[key];
+      if (value !== undefined) base.set(key, `${key}=${value}`);
+    }
+    // process.env can change under us: only plain objects are kept.
+    if (env !== process.env) builtEnvs.set(env, base);
   }
+  const out: string[] = [];
+  for (const [key, entry] of base) if (extra === undefined || !(key in extra)) out.push(entry);
+  if (extra) for (const key in extra) out.push(`${key}=${extra[key]}`);
   return out;
 }
 
@@ -33,7 +49,7 @@ export class LinuxProgramRunner implements ProgramRunner {
     const { id, result } = spawner.spawn(
       file,
       args,
-      envList(opts.env ?? process.env),
+      envList(opts.env ?? process.env, opts.extraEnv),
       opts.cwd ?? null,
       opts.ownGroup ?? true,
       opts.timeoutMs,

@@ -57,7 +57,7 @@ export class MemoryProgramRunner implements ProgramRunner {
 
   run(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
     const started = Date.now();
-    const call: MemoryProgramCall = { file, args: [...args], env: { ...(opts.env ?? process.env) }, cwd: opts.cwd };
+    const call: MemoryProgramCall = { file, args: [...args], env: { ...(opts.env ?? process.env), ...opts.extraEnv }, cwd: opts.cwd };
     this.calls.push(call);
     const ownGroup = opts.ownGroup ?? true;
     const max = opts.maxOutput ?? 64 * 1024;
