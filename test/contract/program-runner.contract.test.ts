@@ -145,26 +145,31 @@ describe.each([
   it('at the time limit settles at once, then SIGKILLs the whole process group after the grace (ownGroup)', async () => {
     const f = make();
     try {
-      const r = await f.runner.run(f.stubborn, [], { timeoutMs: 500, killGraceMs: 300, ownGroup: true });
+      const run = f.runner.run(f.stubborn, [], { timeoutMs: 3_000, killGraceMs: 2_000, ownGroup: true });
+      // Both processes must be up (and ignoring SIGTERM) before the limit, or nothing is shown.
+      await waitFor(() => f.survivors() === 2, { deadlineMs: 2_500, intervalMs: 20, what: 'the program and its child to start' });
+      const r = await run;
       expect(r).toMatchObject({ code: null, signal: null, timedOut: true, aborted: false });
-      expect(r.durationMs).toBeLessThan(3_000);
-      await waitFor(() => f.survivors() === 0, { deadlineMs: 5_000, intervalMs: 50, what: 'the group to be killed' });
+      // Settled at the limit, not after the grace: both still run (SIGTERM is ignored).
+      expect(f.survivors()).toBe(2);
+      await waitFor(() => f.survivors() === 0, { deadlineMs: 10_000, intervalMs: 50, what: 'the group to be killed' });
     } finally {
       f.cleanup();
     }
-  });
+  }, 30_000);
 
   it('without ownGroup the time limit ends only the program: what it started keeps running', async () => {
     const f = make();
     try {
-      const r = await f.runner.run(f.stubborn, [], { timeoutMs: 500, killGraceMs: 200, ownGroup: false });
-      expect(r.timedOut).toBe(true);
+      const run = f.runner.run(f.stubborn, [], { timeoutMs: 3_000, killGraceMs: 200, ownGroup: false });
+      await waitFor(() => f.survivors() === 2, { deadlineMs: 2_500, intervalMs: 20, what: 'the program and its child to start' });
+      expect((await run).timedOut).toBe(true);
       // The program itself is SIGKILLed after the grace; its TERM-ignoring child stays.
-      await waitFor(() => f.survivors() === 1, { deadlineMs: 5_000, intervalMs: 50, what: 'only the program to end' });
+      await waitFor(() => f.survivors() === 1, { deadlineMs: 10_000, intervalMs: 50, what: 'only the program to end' });
     } finally {
       f.cleanup();
     }
-  });
+  }, 30_000);
 
   it('stops a program when the AbortSignal fires (SIGTERM ends it)', async () => {
     const f = make();
