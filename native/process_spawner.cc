@@ -1,9 +1,9 @@
 // See process_spawner.h for the model and the semantics. Threads and ownership:
 //  - JS thread: validates a request, queues it for the launcher, keeps the promise (deferreds_),
 //    and resolves finished programs in batches (CallJs).
-//  - Launcher thread: posix_spawn (the parent waits only until the child has exec'd; a program
-//    on a mount that hangs in exec stalls this thread, never the event loop, and the supervisor
-//    still settles every request on time), then pidfd_open.
+//  - Launcher threads (kLaunchers): posix_spawn (the parent waits only until the child has
+//    exec'd; a program on a mount that hangs in exec stalls one launcher, never the event loop,
+//    and the supervisor still settles every request on time), then pidfd_open.
 //  - Supervisor thread: owns every started program (active_) and is the only one to read its
 //    pipes, reap it, signal it and decide its result.
 // Queues between them are guarded by mu_; `phase` is the one field of a request both the
@@ -107,6 +107,12 @@ struct Result {
   double durationMs = 0;
 };
 
+// Launcher threads. posix_spawn returns only once the child has exec'd, and on a busy machine
+// the child may wait a while for a CPU before it gets there: with one launcher the starts queued
+// behind that wait (a second and more at 500 programs/s under load), with several they overlap.
+// A launcher costs nothing while it waits.
+constexpr int kLaunchers = 4;
+
 // Epoll keys: the Proc pointer with the descriptor's role in the low bits (Proc is 8-aligned).
 constexpr uint64_t kRoleStdout = 0, kRoleStderr = 1, kRolePidfd = 2, kRoleWake = 3, kRoleMask = 3;
 
@@ -189,7 +195,7 @@ std::shared_ptr<Spawner> Spawner::Create(Napi::Env env) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   try {
-    std::thread([s] { s->LauncherLoop(); }).detach();
+    for (int i = 0; i < kLaunchers; i++) std::thread([s] { s->LauncherLoop(); }).detach();
     std::thread([s] { s->SupervisorLoop(); }).detach();
   } catch (const std::system_error& e) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);

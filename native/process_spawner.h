@@ -3,7 +3,7 @@
 // Why: child_process.spawn costs the event loop a fork/exec of the whole Node process on the
 // loop thread, three pipes and several libuv handles per program; at hundreds of checks a
 // second that alone took half a core. Here a program is started with posix_spawn (glibc's
-// clone(CLONE_VM|CLONE_VFORK): no page tables are copied) on a launcher thread, and one
+// clone(CLONE_VM|CLONE_VFORK): no page tables are copied) on launcher threads, and one
 // supervisor thread watches every running program through epoll: a pidfd per process for its
 // exit, a pipe each for stdout and stderr (the tail of each is kept), and the deadlines.
 // Finished programs are reported to JavaScript in batches through one ThreadSafeFunction, so
