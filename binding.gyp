@@ -21,7 +21,8 @@
         "native/sg_io.cc",
         "native/direct_io.cc",
         "native/md.cc",
-        "native/nbd.cc"
+        "native/nbd.cc",
+        "native/process_spawner.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

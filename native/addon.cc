@@ -10,6 +10,7 @@
 #include "nbd.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
+#include "process_spawner.h"
 #include "realtime.h"
 #include "sg_io.h"
 #include "timed_stat.h"
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nbdConnect", Napi::Function::New(env, vigil::NbdConnect, "nbdConnect"));
   exports.Set("nbdDisconnect", Napi::Function::New(env, vigil::NbdDisconnect, "nbdDisconnect"));
   exports.Set("nbdStatus", Napi::Function::New(env, vigil::NbdStatus, "nbdStatus"));
+  exports.Set("createProcessSpawner", Napi::Function::New(env, vigil::CreateProcessSpawner, "createProcessSpawner"));
   return exports;
 }
 

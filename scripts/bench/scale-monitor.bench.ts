@@ -50,9 +50,11 @@ export async function bench(): Promise<Record<string, unknown>> {
     const logBytes0 = fs.statSync(v.logFile).size;
     const from = fs.statSync(checks).size;
     const cpu0 = v.cpuSeconds();
+    const threads0 = v.cpuSecondsByThread();
     const w0 = Date.now();
     await sleep(windowS * 1000);
     const cpu1 = v.cpuSeconds();
+    const threads1 = v.cpuSecondsByThread();
     const w1 = Date.now();
     const to = fs.statSync(checks).size;
     const logText = fs.readFileSync(v.logFile, 'utf8').slice(logBytes0);
@@ -106,6 +108,13 @@ export async function bench(): Promise<Record<string, unknown>> {
       // The goal: at most 0.25 (a quarter of one core), the check programs not counted.
       vigildCpuCores: r2((cpu1 - cpu0) / ((w1 - w0) / 1000)),
       vigildCpuMsPerCheck: r2(((cpu1 - cpu0) * 1000) / Math.max(1, times.length)),
+      // Where that CPU went, by thread name (the event loop is 'node'; the addon's spawner
+      // threads are 'vigil-launcher' and 'vigil-reaper').
+      vigildCpuCoresByThread: Object.fromEntries(
+        Object.entries(threads1)
+          .map(([k, s1]) => [k, r2((s1 - (threads0[k] ?? 0)) / ((w1 - w0) / 1000))] as const)
+          .filter(([, c]) => c > 0),
+      ),
       logLinesPerS: r2(logLines.length / ((w1 - w0) / 1000)),
     };
   } finally {

@@ -108,6 +108,23 @@ export class ScaleVigild {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
+  /** CPU seconds per thread name of vigild (/proc/PID/task/TID/stat), summed over same-named threads. */
+  cpuSecondsByThread(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = `/proc/${this.child.pid}/task`;
+    for (const tid of fs.readdirSync(base)) {
+      try {
+        const stat = fs.readFileSync(`${base}/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
     const t = setTimeout(() => this.child.kill('SIGKILL'), 20_000);

@@ -7,7 +7,13 @@ import { spawn } from 'node:child_process';
 
 export interface RunOptions {
   timeoutMs: number;
+  /** The program's environment (default: the agent's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Variables set on top of `env` (they win). Kept apart so a runner can reuse what it built
+   * from `env` when only these change from one program to the next.
+   */
+  extraEnv?: Readonly<Record<string, string>>;
   cwd?: string;
   signal?: AbortSignal;
   /** Time between TERM and KILL when the limit passes. */
@@ -32,11 +38,13 @@ export interface RunResult {
   stderr: string;
   /** Set when the program could not be started at all (ENOENT, EACCES...). */
   spawnError?: string;
+  /** The errno name of spawnError ('ENOENT', 'EACCES', ...). */
+  spawnErrorCode?: string;
   durationMs: number;
 }
 
 /** How long output may still arrive after the program exited while others hold its pipes. */
-const EXIT_DRAIN_MS = 100;
+export const EXIT_DRAIN_MS = 100;
 
 export function runProgram(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
@@ -49,7 +57,7 @@ export function runProgram(file: string, args: string[], opts: RunOptions): Prom
     let timedOut = false;
     let aborted = false;
     const child = spawn(file, args, {
-      env: opts.env ?? process.env,
+      env: opts.extraEnv ? { ...(opts.env ?? process.env), ...opts.extraEnv } : (opts.env ?? process.env),
       cwd: opts.cwd,
       detached: ownGroup,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,7 +103,7 @@ export function runProgram(file: string, args: string[], opts: RunOptions): Prom
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-max);
     });
-    child.on('error', (e) => finish({ code: null, signal: null, spawnError: e.message }));
+    child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.message, spawnErrorCode: e.code }));
     // 'exit', not 'close': a script that starts a background service leaves that service holding
     // the output pipes, and 'close' would wait for the service to end. But what the program wrote
     // before it exited may still be unread when 'exit' comes (a busy machine lost a script's only

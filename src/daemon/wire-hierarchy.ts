@@ -88,7 +88,7 @@ class WiredHierarchy implements HierarchySubsystem {
       log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, msg),
     });
     for (const kit of [
-      new AppKit(),
+      new AppKit(plat.programs),
       new FilesysKit(fsPlatform, {
         fstabPath,
         fence: { service: scsiFence, defaultOn: agent.config.VIGIL_SCSI_FENCE === 'on' },

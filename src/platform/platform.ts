@@ -3,6 +3,7 @@
 // implements them in memory with fault hooks for unit tests. One contract suite
 // (test/contract/platform.contract.test.ts) runs against both.
 import type { FsProbe, MountControl, MountHolders } from './mounts.js';
+import type { ProgramRunner } from './programs.js';
 
 import type { Capacity, PrKeys, PrReservation, PrType, StandardInquiry } from './scsi/cdb.js';
 
@@ -276,6 +277,8 @@ export interface Platform {
   nodePower: NodePower;
   md: MdControl;
   nbd: NbdControl;
+  /** External programs with a time limit (programs.ts). */
+  programs: ProgramRunner;
 }
 
 // ---- md (software RAID) and NBD client devices, for the data-replication mirror -------------

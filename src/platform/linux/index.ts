@@ -10,6 +10,7 @@ import { LinuxMountTable } from './mount-table.js';
 import { LinuxNodePower } from './node-power.js';
 import { LinuxNbdControl } from './nbd-control.js';
 import { LinuxPeerCredentials } from './peer-credentials.js';
+import { LinuxProgramRunner } from './program-runner.js';
 import { LinuxScheduling } from './scheduling.js';
 import { LinuxDirectBlockIo, LinuxScsiGeneric } from './scsi-generic.js';
 import { LinuxTimedStat } from './timed-stat.js';
@@ -17,7 +18,7 @@ import { LinuxTimedStat } from './timed-stat.js';
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxScheduling, LinuxTimedStat };
 export { LinuxDirectBlockIo, LinuxScsiGeneric };
-export { LinuxMdControl, LinuxNbdControl };
+export { LinuxMdControl, LinuxNbdControl, LinuxProgramRunner };
 
 /** The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts). */
 export function createLinuxPlatform(): Platform {
@@ -38,5 +39,6 @@ export function createLinuxPlatform(): Platform {
     nodePower: new LinuxNodePower(),
     md: new LinuxMdControl(),
     nbd: new LinuxNbdControl(),
+    programs: new LinuxProgramRunner(),
   };
 }

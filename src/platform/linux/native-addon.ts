@@ -138,3 +138,39 @@ export interface NativeAddon {
   nbdDisconnect(index: number, timeoutMs: number): Promise<void>;
   nbdStatus(index: number, timeoutMs: number): Promise<{ index: number; connected: boolean }>;
 }
+
+// ---- running programs (native/process_spawner.cc) -------------------------------------------
+
+export interface RawProgramResult {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  aborted: boolean;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** The errno-carrying Error of the call that failed (posix_spawn, pidfd_open, pipe2). */
+  spawnError?: Error & { code: string; errno: number; syscall: string; path: string };
+}
+
+export interface RawProcessSpawner {
+  spawn(
+    file: string,
+    args: string[],
+    env: string[],
+    cwd: string | null,
+    ownGroup: boolean,
+    timeoutMs: number,
+    killGraceMs: number,
+    maxOutput: number,
+    drainMs: number,
+  ): { id: number; result: Promise<RawProgramResult> };
+  /** Ends the program as a time limit would; its result reports aborted. */
+  stop(id: number): void;
+  counters(): { pending: number; supervised: number; startedTotal: number; timedOutTotal: number };
+}
+
+export interface NativeAddon {
+  /** A launcher and a supervisor thread for external programs. */
+  createProcessSpawner(): RawProcessSpawner;
+}

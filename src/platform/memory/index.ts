@@ -18,6 +18,7 @@ import { MemoryKernel } from './kernel.js';
 import { MemoryMounts } from './mounts.js';
 import { MemoryPeerCredentials } from './peer-credentials.js';
 import { MemoryProbeRunner } from './probe-runner.js';
+import { MemoryProgramRunner } from './program-runner.js';
 import { MemoryScheduling } from './scheduling.js';
 import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
 import { MemoryNodePower } from './node-power.js';
@@ -27,7 +28,7 @@ export { MemoryScsiFabric, MemoryScsiLun };
 export type { MemoryLunOptions } from './scsi-lun.js';
 import { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel } from './replication.js';
 
-export { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel };
+export { MemoryMdControl, MemoryNbdControl, MemoryProgramRunner, MemoryReplicationKernel };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -88,6 +89,7 @@ export interface MemoryPlatform extends Platform {
   nbd: MemoryNbdControl;
   /** The md/NBD side of the memory kernel, with its fault hooks. */
   replication: MemoryReplicationKernel;
+  programs: MemoryProgramRunner;
 }
 
 export function createMemoryPlatform(
@@ -116,5 +118,6 @@ export function createMemoryPlatform(
     scsi: scsi.fabric.initiator(scsi.initiator, runner),
     directIo: scsi.fabric.directIo(runner),
     nodePower: new MemoryNodePower(),
+    programs: new MemoryProgramRunner(),
   };
 }

@@ -1,5 +1,6 @@
 // gen/app with real shell scripts: environment, exit codes -> recovery classes, time limits,
-// aborts, missing programs, and the executor's time limit around a hung kit.
+// aborts, missing programs, and the executor's time limit around a hung kit. The kit runs with
+// both program runners: child_process (its default) and the addon's spawner (what vigild uses).
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +10,9 @@ import { AppKit } from '../../../src/kits/app/app-kit.js';
 import type { ActionContext, ActionResult, Kit, ResourceInstance } from '../../../src/kits/kit.js';
 import { DEFAULT_TIME_LIMITS, ok } from '../../../src/kits/kit.js';
 import { runKitAction } from '../../../src/hierarchy/executor.js';
+import { LinuxProgramRunner } from '../../../src/platform/linux/index.js';
 
 let dir: string;
-const kit: Kit = new AppKit();
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
 
 function script(name: string, body: string): string {
@@ -30,7 +31,11 @@ function inst(info: Record<string, string>): ResourceInstance {
   return { tag: 'web', id: 'web-id', app: 'gen/app', info: { restore: script('r', 'exit 0'), remove: script('rm', 'exit 0'), ...info } };
 }
 
-describe('gen/app kit', () => {
+describe.each([
+  ['child_process', () => new AppKit()],
+  ['addon spawner', () => new AppKit(new LinuxProgramRunner())],
+] as const)('gen/app kit (%s)', (_runner, makeKit: () => Kit) => {
+  const kit = makeKit();
   it('passes the documented environment to programs', async () => {
     const out = join(dir, 'env.txt');
     const r = await kit.restore(inst({ restore: script('env', `echo "$VIGIL_TAG $VIGIL_ID $VIGIL_ACTION $VIGIL_SYSTEM $VIGIL_APP $1" > ${out}`), arg: 'hello' }), ctx());
