@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { AppKit } from '../../../src/kits/app/app-kit.js';
-import type { ActionContext, ActionResult, Kit, ResourceInstance } from '../../../src/kits/kit.js';
-import { DEFAULT_TIME_LIMITS, ok } from '../../../src/kits/kit.js';
-import { runKitAction } from '../../../src/hierarchy/executor.js';
-import { LinuxProgramRunner } from '../../../src/platform/linux/index.js';
+import { AppKit } from '../../src/kits/app/app-kit.js';
+import type { ActionContext, ActionResult, Kit, ResourceInstance } from '../../src/kits/kit.js';
+import { DEFAULT_TIME_LIMITS, ok } from '../../src/kits/kit.js';
+import { runKitAction } from '../../src/hierarchy/executor.js';
+import { LinuxProgramRunner } from '../../src/platform/linux/index.js';
 
 let dir: string;
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
