@@ -58,6 +58,15 @@ export class Session {
     this.replay = new ReplayGuard(maxSkewMs);
   }
 
+  /**
+   * This session replaces `dropped` on the same line: the peer's frames under the dropped
+   * session's keys, still in flight, are told apart from forged ones until the next re-key.
+   */
+  follows(dropped: Session | undefined): this {
+    this.previousRecv = dropped?.recvKey();
+    return this;
+  }
+
   /** Our Hello for this session; `extra` carries the TCP path's addresses. */
   hello(extra: Pick<HelloBody, 'from' | 'to' | 'port'> = {}): Buffer {
     const body: HelloBody = { n: this.localNonce.toString('hex'), e: this.peerNonce?.toString('hex') ?? '', ...extra };
@@ -73,7 +82,8 @@ export class Session {
     const n = Buffer.from(body.n, 'hex');
     if (this.peerNonce?.equals(n)) return 'same';
     this.peerNonce = n;
-    this.previousRecv = this.keys?.recv;
+    // Before the first Hello the previous key is the dropped session's (see follows()).
+    if (this.keys) this.previousRecv = this.keys.recv;
     this.keys = {
       send: this.clusterKey.sessionKey(this.localSystem, this.peer, this.localNonce, n),
       recv: this.clusterKey.sessionKey(this.peer, this.localSystem, n, this.localNonce),

@@ -36,9 +36,6 @@ export class TtyPath implements CommPathLink {
   private helloTimer: NodeJS.Timeout | undefined;
   private lastHelloMs = -Infinity;
   private failuresInRow = 0;
-  /** When our session keys last changed: frames of the old keys still in flight are expected then. */
-  /** When this side began its current session: the peer's frames under the old one still arrive for a moment. */
-  private sessionStartedAtMs = -Infinity;
   private readonly source: string;
 
   constructor(readonly config: TtyPathConfig, private readonly ctx: PathContext) {
@@ -89,9 +86,9 @@ export class TtyPath implements CommPathLink {
   }
 
   private newSession(): void {
-    this.session = new Session(this.ctx.guard.clusterKey, this.ctx.localSystem, this.peer, this.ctx.maxSkewMs);
+    // The peer's frames of the session dropped here still arrive for a moment: 'rekeyed', not forged.
+    this.session = new Session(this.ctx.guard.clusterKey, this.ctx.localSystem, this.peer, this.ctx.maxSkewMs).follows(this.session);
     this.failuresInRow = 0;
-    this.sessionStartedAtMs = performance.now();
     this.sendHello(true);
   }
 
@@ -147,12 +144,10 @@ export class TtyPath implements CommPathLink {
     const r = this.ctx.guard.open(f, TTY_MAX_PAYLOAD, session);
     if (!r.ok) {
       const sessionMismatch = r.reason === 'bad_session' || r.reason === 'no_session' || r.reason === 'rekeyed';
-      // Counted always; reported unless it is a frame of keys just replaced: those that open under
-      // the previous peer nonce ('rekeyed', never reported), and for a moment after this side began
-      // a new session, frames of the session it dropped. Not after a peer's Hello: a replayed old
-      // Hello re-keys the line too, and must not hide the replayed frames that follow it.
-      const justStarted = performance.now() - this.sessionStartedAtMs <= 2 * this.ctx.heartbeatIntervalMs;
-      if (!(r.reason === 'bad_session' && justStarted)) this.ctx.failed(this, this.source, r.reason);
+      // Counted always; reported unless it is a frame of keys just replaced ('rekeyed': it opens
+      // under the peer's previous nonce or the session this side dropped). No time window: a
+      // replayed old Hello re-keys the line too, and must not hide the replayed frames after it.
+      if (r.reason !== 'rekeyed') this.ctx.failed(this, this.source, r.reason);
       if (sessionMismatch) {
         if (++this.failuresInRow >= RESYNC_AFTER_FAILURES) this.sendHello();
       }

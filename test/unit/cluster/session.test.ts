@@ -80,6 +80,24 @@ describe('session keys from both nonces', () => {
     expect(b.guard.open(a.guard.seal(sa3, FrameType.Heartbeat, Buffer.from('22222222'))!, 1024, sb)).toMatchObject({ ok: true });
   });
 
+  it('a session that replaces a dropped one on the same line drops the peer\'s frames of the dropped one as rekeyed, until it re-keys again', () => {
+    const a = node('alpha');
+    const b = node('bravo');
+    const { sa, sb } = handshake(a, b);
+    const inFlight = a.guard.seal(sa, FrameType.Heartbeat, Buffer.from('11111111'))!;
+    // bravo declares the line dead and starts over; alpha's frame of the old session arrives first.
+    const sb2 = new Session(key, 'bravo', 'alpha', 30_000).follows(sb);
+    expect(b.guard.open(inFlight, 1024, sb2)).toEqual({ ok: false, reason: 'no_session' });
+    const h = b.guard.open(a.guard.sealHello('bravo', sa.hello()), 1024, sb2);
+    expect(h.ok && sb2.takeHello(parseHello(h.frame.payload)!)).toBe('new');
+    expect(b.guard.open(inFlight, 1024, sb2)).toEqual({ ok: false, reason: 'rekeyed' });
+    expect(b.counters.snapshot().authFailures).toEqual({});
+    // Without the link to the dropped session the same frame is forged or replayed.
+    const unrelated = new Session(key, 'bravo', 'alpha', 30_000);
+    unrelated.takeHello(parseHello(sa.hello())!);
+    expect(b.guard.open(inFlight, 1024, unrelated)).toEqual({ ok: false, reason: 'bad_session' });
+  });
+
   it('a Hello answered with another nonce is not an answer to ours', () => {
     const a = node('alpha');
     const b = node('bravo');
