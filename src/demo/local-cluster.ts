@@ -169,9 +169,27 @@ export class LocalCluster {
     });
   }
 
+  /** Commands that took over 5 s, in order, and those still running: what a test that ran out of time was waiting for. */
+  private readonly slowCommands: string[] = [];
+  private readonly runningCommands = new Map<number, string>();
+  private commandSeq = 0;
+
+  /** The slow commands so far and the ones still running, one per line, for a failed test's report. */
+  commandReport(): string {
+    const running = [...this.runningCommands.values()].map((c) => `${c} (running)`);
+    return [...this.slowCommands, ...running].join('\n') || '(no command took over 5 s)';
+  }
+
   /** Like vigil() but throws with the output when the command fails. */
   async must(name: string, args: string[], input?: string): Promise<string> {
+    const startedAt = Date.now();
+    const what = `${new Date(startedAt).toISOString()} ${name}: vigil ${args.join(' ')}`;
+    const seq = ++this.commandSeq;
+    this.runningCommands.set(seq, what);
     const r = await this.vigil(name, args, input);
+    this.runningCommands.delete(seq);
+    const tookMs = Date.now() - startedAt;
+    if (tookMs > 5_000) this.slowCommands.push(`${what} took ${tookMs} ms (exit ${r.code})`);
     if (r.code !== 0) throw new Error(`vigil ${args.join(' ')} on ${name} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
     return r.stdout;
   }

@@ -5,7 +5,7 @@
 // over new comm paths, the hierarchy is re-extended to it (ISP again) and switched over to it.
 import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 
 import { LocalCluster } from '../../src/demo/local-cluster.js';
 import { writeDemoService } from '../../src/demo/demo-service.js';
@@ -41,6 +41,11 @@ describe('seed 002: re-extending a hierarchy to a reinstalled server', () => {
   });
 
   it('follows the seed procedure and re-extends', async () => {
+    // Normally about 10 s: if it runs out of time, say which command it was waiting for.
+    onTestFailed(() => {
+      console.log(`seed002 commands:\n${c.commandReport()}`);
+      for (const n of [BEN.name, GPL.name]) console.log(`${n} log tail:\n${c.tail(n, 60)}`);
+    });
     const data = join(c.dir, 'shared');
     mkdirSync(data);
     const svc = writeDemoService(join(c.dir, 'service'), { [BEN.name]: BEN.address, [GPL.name]: GPL.address }, port, data);
