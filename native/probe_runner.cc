@@ -12,7 +12,6 @@
 //    unmapped code would crash the whole process.
 #include "probe_runner.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -20,6 +19,7 @@
 #include <cmath>
 #include <system_error>
 
+#include "addon_lifetime.h"
 #include "sys_error.h"
 
 namespace vigil {
@@ -33,17 +33,6 @@ struct AddonData {
 // Probe threads do nothing but one syscall: a small stack keeps parked threads cheap.
 constexpr size_t kProbeStackBytes = 256 * 1024;
 
-void PinAddonInMemory() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<void*>(&PinAddonInMemory), &info) != 0 && info.dli_fname != nullptr) {
-      // Takes a reference that is never dropped, and marks the object never to be unloaded.
-      dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
-    }
-  });
-}
-
 }  // namespace
 
 std::shared_ptr<ProbeHub> ProbeHub::ForEnv(Napi::Env env) {
@@ -52,15 +41,7 @@ std::shared_ptr<ProbeHub> ProbeHub::ForEnv(Napi::Env env) {
   PinAddonInMemory();
   std::shared_ptr<ProbeHub> hub(new ProbeHub());
   // The finalizer's own reference keeps the hub alive until Node finalizes the TSFN.
-  auto* finalizerRef = new std::shared_ptr<ProbeHub>(hub);
-  hub->tsfn_ = Tsfn::New(
-      env, "vigil.probe", 0, 1, hub.get(),
-      [](Napi::Env, std::shared_ptr<ProbeHub>* ref, ProbeHub*) {
-        (*ref)->Shutdown();
-        delete ref;
-      },
-      finalizerRef);
-  hub->tsfn_.Unref(env);
+  hub->tsfn_ = NewOwningTsfn<Tsfn, ProbeHub, &ProbeHub::Shutdown>(env, "vigil.probe", hub);
   env.SetInstanceData(new AddonData{hub});
   return hub;
 }

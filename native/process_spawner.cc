@@ -12,7 +12,6 @@
 // down under them; the addon's object is pinned (RTLD_NODELETE, as in probe_runner.cc).
 #include "process_spawner.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -38,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "addon_lifetime.h"
 #include "sys_error.h"
 
 namespace vigil {
@@ -48,16 +48,6 @@ using Clock = std::chrono::steady_clock;
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 int PidfdSendSignal(int pidfd, int sig) { return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
-
-void PinAddonInMemory() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<void*>(&PinAddonInMemory), &info) != 0 && info.dli_fname != nullptr) {
-      dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
-    }
-  });
-}
 
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
@@ -180,15 +170,7 @@ std::shared_ptr<Spawner> Spawner::Create(Napi::Env env) {
   ev.events = EPOLLIN;
   ev.data.u64 = kRoleWake;
   if (epoll_ctl(s->epollFd_, EPOLL_CTL_ADD, s->wakeFd_, &ev) != 0) throw MakeSysError(env, errno, "epoll_ctl", "");
-  auto* finalizerRef = new std::shared_ptr<Spawner>(s);
-  s->tsfn_ = Tsfn::New(
-      env, "vigil.processSpawner", 0, 1, s.get(),
-      [](Napi::Env, std::shared_ptr<Spawner>* ref, Spawner*) {
-        (*ref)->Shutdown();
-        delete ref;
-      },
-      finalizerRef);
-  s->tsfn_.Unref(env);
+  s->tsfn_ = NewOwningTsfn<Tsfn, Spawner, &Spawner::Shutdown>(env, "vigil.processSpawner", s);
   // The threads never take process-directed signals (they belong to Node's own threads); the
   // children get an empty mask back through posix_spawnattr_setsigmask.
   sigset_t all, old;
