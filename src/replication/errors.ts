@@ -34,7 +34,7 @@ export const REPLICATION_ERRORS: Readonly<Record<number, ReplicationErrorEntry>>
   104012: { text: 'cannot extend NetRAID device "{0}" to system "{1}": {2}' },
   104013: {
     text: 'NetRAID device "{0}" of resource "{1}" on system "{2}" is not mirroring (state: {3})',
-    action: 'the resource cannot move to another system now; bring it in service here first, which starts a full resynchronization',
+    action: 'only the system holding the current copy may run the resource now: while a resynchronization runs, wait for it to finish before moving the resource; if this system\'s copy is out of date, bring the resource in service on the system that holds the current copy (normally the last primary), which then copies it in full to this one',
   },
   104014: { text: 'resynchronization of NetRAID device "{0}" of resource "{1}" has started' },
   104015: { text: 'NetRAID device "{0}" of resource "{1}" was removed from system "{2}"' },
