@@ -170,7 +170,7 @@ const ConfigSchema = z.object({
   VIGIL_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written to the journal.'),
   VIGIL_LOCAL_RECOVERY_ATTEMPTS: integer(1, 1000).prefault('3').describe('Local recoveries of one resource allowed within VIGIL_LOCAL_RECOVERY_WINDOW before its hierarchy fails over.'),
   VIGIL_LOCAL_RECOVERY_WINDOW: seconds(1, 604800).prefault('600').describe('Seconds over which VIGIL_LOCAL_RECOVERY_ATTEMPTS are counted.'),
-  VIGIL_HALT_ACTION: oneOf(['exit', 'sysrq']).default('exit').describe('What a kit\'s halt request does: exit (vigild kills its own process group) or sysrq (immediate power-off).'),
+  VIGIL_HALT_ACTION: oneOf(['exit', 'sysrq']).default('exit').describe('What a kit\'s halt request does: exit (vigild ends itself and every process it started) or sysrq (immediate power-off).'),
   VIGIL_FSTAB: absolutePath.default('/etc/fstab').describe('The fstab that gen/filesys edits.'),
   VIGIL_STANDBY_PRIMARY: nodeName.optional().describe('Recovery-server standby: the fixed primary, whose disk heartbeat record `vigil standby` listens to (docs/standby.md).'),
   VIGIL_STANDBY_SECONDARY: nodeName.optional().describe('Recovery-server standby: the fixed standby, which halts early in its boot in `vigil standby` until the primary\'s heartbeat stops.'),

@@ -162,6 +162,14 @@ export const ERROR_TABLE = {
     meaning: 'create, extend or ins_create was run without a tag.',
     reportedBy: 'create, extend, ins_create',
   },
+  APP_PROGRAM_UNSAFE: {
+    // Vigil's own number (the seeds' task range ends at 30; 108xxx is gen/app's range here).
+    number: 108001,
+    form: 'task',
+    message: '<action> program <path> is not safe to run as root: <reason>',
+    meaning: 'gen/app runs its programs as root: create and extend refuse a program that someone other than root could change (not owned by root, writable by group or others, or in a directory that is; a directory with the sticky bit, like /tmp, is allowed).',
+    reportedBy: 'create, extend (gen/app)',
+  },
   REMOVE_LOCAL_SYSTEM: {
     number: 424,
     form: 'core',

@@ -6,6 +6,7 @@ import { loadConfig, DEFAULT_CONFIG_PATH } from '../common/config.js';
 import { VigilError } from '../common/errors.js';
 import { vigilVersion } from '../common/version.js';
 import { LcdMissingError, type LcdStartMode } from '../lcd/lcd.js';
+import { markThisAgent } from '../platform/linux/agent-mark.js';
 import { createLinuxPlatform } from '../platform/linux/index.js';
 import { Agent } from './agent.js';
 import { composeAgent } from './compose.js';
@@ -99,7 +100,9 @@ async function main(): Promise<number> {
   for (const w of warnings) log.warn({ number: w.number, key: w.key }, w.message);
 
   // The one place vigild builds its platform; every part gets it from the agent.
-  const agent = new Agent(config, log, { platform: createLinuxPlatform(), lcdStart: inv.lcdStart });
+  // Marked before anything starts a program: the services they leave running can be found (agent-mark.ts).
+  const agentMark = markThisAgent();
+  const agent = new Agent(config, log, { platform: createLinuxPlatform({ agentMark }), lcdStart: inv.lcdStart });
   composeAgent(agent);
 
   let signalled = false;

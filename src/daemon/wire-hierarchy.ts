@@ -9,8 +9,8 @@
 // VIGIL_LOCAL_RECOVERY_ATTEMPTS and
 // VIGIL_LOCAL_RECOVERY_WINDOW (seconds) for the local-recovery budget, and VIGIL_HALT_ACTION:
 // what a kit's halt request does: 'sysrq' (immediate power-off through /proc/sysrq-trigger)
-// or 'exit' (default: vigild kills its own process group at once, which ends the services it
-// started, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
+// or 'exit' (default: vigild ends itself and every process it started at once, its services
+// included — NodePower.endAgent —, so the peers see this system die and take over). VIGIL_FSTAB names the fstab that
 // gen/filesys edits (default /etc/fstab; tests point it at a copy). The NAS kit (gen/nas, and
 // NFS file systems in gen/filesys) runs with LKNFSSYSCALLTO, LKNFSTIMEOUT and LKNASERROR;
 // VIGIL_NAS_TMPDIR is where its mount-authorization check mounts (default the system's tmp).
@@ -88,7 +88,7 @@ class WiredHierarchy implements HierarchySubsystem {
       log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, msg),
     });
     for (const kit of [
-      new AppKit(plat.programs),
+      new AppKit(plat.programs, (path, timeoutMs) => plat.timedStat.stat(path, timeoutMs)),
       new FilesysKit(fsPlatform, {
         fstabPath,
         fence: { service: scsiFence, defaultOn: agent.config.VIGIL_SCSI_FENCE === 'on' },
@@ -152,13 +152,9 @@ class WiredHierarchy implements HierarchySubsystem {
 
   private halt(reason: string, action: VigilConfig['VIGIL_HALT_ACTION']): void {
     this.agent.log.fatal({ reason, action }, 'hierarchy: a recovery kit asked for this node to halt');
-    // sysrq: immediate power-off (NodePower ends vigild's process group if the kernel did not act).
+    // sysrq: immediate power-off (NodePower ends vigild and its services if the kernel did not act).
     if (action === 'sysrq') this.agent.platform.nodePower.powerOff(reason);
-    try {
-      process.kill(-process.pid, 'SIGKILL');
-    } catch {
-      process.kill(process.pid, 'SIGKILL');
-    }
+    this.agent.platform.nodePower.endAgent(reason);
   }
 
   private attachCluster(): void {

@@ -219,11 +219,7 @@ class WiredQuorum implements QuorumSubsystem {
         takeAllOutOfService: () => this.hierarchy?.takeAllOutOfService(lossActionAllowanceMs('osu', this.agent.config.QUORUM_TIMEOUT_SECS * 1000)) ?? Promise.resolve([]),
         endAgent: (why) => {
           this.agent.log.fatal({ reason: why }, 'quorum: ending vigild and its services');
-          try {
-            process.kill(-process.pid, 'SIGKILL');
-          } catch {
-            process.kill(process.pid, 'SIGKILL');
-          }
+          this.agent.platform.nodePower.endAgent(why);
         },
         log: (level, msg, fields) => this.agent.log[level]({ ...fields }, `quorum: ${msg}`),
       });

@@ -3,8 +3,10 @@
 // configuration, sharing one generated cluster key, in a temporary directory. Used by
 // `vigil demo` and by the hierarchy integration tests.
 //
-// Every vigild runs in its own process group, so killNode() (SIGKILL to the group) ends the
-// agent and every service its kits started, like a node that lost power.
+// Every vigild runs in its own process group and with VIGIL_LOCAL_NODE=<dir>/<name> in its
+// environment, which everything it starts inherits; killNode() SIGKILLs the group and every
+// process carrying that variable (gen/app's programs and the services they leave running have
+// process groups of their own), like a node that lost power.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { generateClusterSecret, writeKeyFile } from '../cluster/cluster-key.js';
+import { killProcessesWithEnv } from '../platform/linux/agent-mark.js';
+
+/** The variable that marks every process a node started (its value: the node's directory). */
+const NODE_MARK_VAR = 'VIGIL_LOCAL_NODE';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/demo -> dist/src; src/demo (tests run from source) -> dist/src of the same checkout. */
@@ -122,6 +128,7 @@ export class LocalCluster {
     const [cmd, ...args] = ns ? ['ip', 'netns', 'exec', ns, ...inMounts] : inMounts;
     const child = spawn(cmd!, args, {
       detached: true,
+      env: { ...process.env, [NODE_MARK_VAR]: this.nodeDir(name) },
       stdio: ['ignore', log, log],
       cwd: this.nodeDir(name),
     });
@@ -205,15 +212,17 @@ export class LocalCluster {
     return Object.fromEntries(rows.map((r) => [r.tag, r.state]));
   }
 
-  /** SIGKILL to the node's whole process group: the agent and the services it started. */
+  /** SIGKILL to the node's vigild, its process group and every process it started (its services). */
   killNode(name: string): void {
     const p = this.procs.get(name);
-    if (!p?.pid || this.exited.get(name)) return;
-    try {
-      process.kill(-p.pid, 'SIGKILL');
-    } catch {
-      p.kill('SIGKILL');
+    if (p?.pid && !this.exited.get(name)) {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        p.kill('SIGKILL');
+      }
     }
+    if (p) killProcessesWithEnv(NODE_MARK_VAR, this.nodeDir(name));
   }
 
   /** The node's vigild process id (undefined when not started). */
@@ -262,15 +271,8 @@ export class LocalCluster {
     }
     const end = Date.now() + 10_000;
     while ([...this.procs.keys()].some((n) => !this.exited.get(n)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    // Also the services of nodes whose vigild already exited.
     for (const name of this.procs.keys()) this.killNode(name);
-    // Services started by the nodes live in the nodes' process groups.
-    for (const p of this.procs.values()) {
-      try {
-        if (p.pid) process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        // Group already gone.
-      }
-    }
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

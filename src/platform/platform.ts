@@ -256,6 +256,12 @@ export interface NodePower {
   powerOff(reason: string): void;
   /** Reboot immediately (sysrq 'b'). */
   reboot(reason: string): void;
+  /**
+   * End vigild at once (SIGKILL, no sync) with every process it started, the services its
+   * programs left running in groups of their own included: what a node that must stop serving
+   * does when it is not powered off (QUORUM_LOSS_ACTION's last resort, a kit's halt with exit).
+   */
+  endAgent(reason: string): void;
 }
 
 export interface Platform {

@@ -1,7 +1,7 @@
 // gen/app with real shell scripts: environment, exit codes -> recovery classes, time limits,
 // aborts, missing programs, and the executor's time limit around a hung kit. The kit runs with
 // both program runners: child_process (its default) and the addon's spawner (what vigild uses).
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,20 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-app-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers kill(0); it has ended all the same.
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 function inst(info: Record<string, string>): ResourceInstance {
   return { tag: 'web', id: 'web-id', app: 'gen/app', info: { restore: script('r', 'exit 0'), remove: script('rm', 'exit 0'), ...info } };
@@ -76,6 +90,38 @@ describe.each([
     const r = await kit.restore(inst({ restore: script('bg', 'sleep 5 & echo started') }), ctx());
     expect(r).toMatchObject({ ok: true, reason: 'started' });
     expect(Date.now() - t0).toBeLessThan(3_000);
+  });
+
+  it('at the time limit the whole process group of the program ends: a child it forked does not outlive it', async () => {
+    const pidFile = join(dir, `forked-${_runner.replace(/\W/g, '')}.pid`);
+    const r = await kit.restore(inst({ restore: script('forks', `sleep 300 & echo $! > ${pidFile}; sleep 300`), restoreTimeoutMs: '500' }), ctx());
+    expect(r.reason).toMatch(/time limit/);
+    const child = Number(readFileSync(pidFile, 'utf8'));
+    expect(child).toBeGreaterThan(1);
+    // SIGTERM to the group at the limit, SIGKILL after the grace: gone within a few seconds.
+    const end = Date.now() + 5_000;
+    while (alive(child) && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    expect(alive(child)).toBe(false);
+  });
+
+  it('refuses a program that someone other than root could change (error 108001)', async () => {
+    const unsafeFile = script('group-writable', 'exit 0');
+    chmodSync(unsafeFile, 0o775);
+    expect((await kit.create(inst({ restore: unsafeFile }), ctx())).reason).toMatch(/^Error 108001: restore program .* is not safe to run as root: group or others may write it \(mode 0775\)/);
+    const openDir = join(dir, `open-${_runner.replace(/\W/g, '')}`);
+    mkdirSync(openDir, { mode: 0o777 });
+    chmodSync(openDir, 0o777);
+    const inOpenDir = join(openDir, 'remove');
+    writeFileSync(inOpenDir, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    expect((await kit.extend(inst({ remove: inOpenDir }), ctx())).reason).toMatch(/^Error 108001: remove program .* group or others may write directory .*open-/);
+    // The sticky bit (as on /tmp) makes a shared directory safe: others cannot replace the file.
+    chmodSync(openDir, 0o1777);
+    expect(await kit.create(inst({ remove: inOpenDir }), ctx())).toMatchObject({ ok: true });
+    if (process.getuid?.() === 0) {
+      const foreign = script('foreign', 'exit 0');
+      chownSync(foreign, 65534, 65534);
+      expect((await kit.create(inst({ quickCheck: foreign }), ctx())).reason).toMatch(/^Error 108001: quickCheck program .* owned by uid 65534, not root/);
+    }
   });
 
   it('refuses missing or non-executable programs; no recover program means no local recovery', async () => {

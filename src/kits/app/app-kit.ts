@@ -19,13 +19,20 @@
 // 3 fatal, an administrator must look (fatal); any other code, a signal, or running past the
 // time limit: the application cannot run here (move-elsewhere).
 //
-// Programs run in the agent's process group (not a group of their own), so a service they start
-// in the background dies with the agent's group; when a program passes its time limit only the
-// program itself is ended, so remove programs must cope with a half-started service.
+// Every program runs in a session and process group of its own: when it passes its time limit
+// the whole group is ended (SIGTERM, then SIGKILL after the grace), so a hung restore cannot leave
+// a child behind that finishes after the hierarchy moved to another system. A service a program
+// starts in the background stays in that group and keeps running after the program exits; it
+// carries vigild's mark in its environment, so a node that must stop at once (NodePower.endAgent)
+// ends it too.
+//
+// The programs run as root: create and extend refuse one that someone else could change
+// (program-safety.ts, error 108001).
 
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 
+import { formatErrorLine, errorNumber } from '../../common/error-table.js';
 import { runProgram, type RunResult } from '../../common/run-program.js';
 import type { ProgramRunner } from '../../platform/programs.js';
 import {
@@ -38,8 +45,15 @@ import {
   type Kit,
   type ResourceInstance,
 } from '../kit.js';
+import { unsafeProgramReason, type StatFn } from './program-safety.js';
 
 export const APP_KIT = 'gen/app';
+
+/** How long each stat of a program's safety check may take (a program on a hung NFS mount). */
+const PROGRAM_CHECK_TIMEOUT_MS = 5_000;
+
+/** The default stat (tests without a platform); vigild passes its time-limited one. */
+const statWithoutLimit: StatFn = (path) => stat(path);
 
 type ProgramAction = 'restore' | 'remove' | 'quickCheck' | 'recover';
 
@@ -66,7 +80,11 @@ export class AppKit implements Kit {
    * `programs`: how the programs are run; vigild passes its platform's (the addon's spawner,
    * cheap enough for hundreds of quickChecks a second), the default is child_process.
    */
-  constructor(private readonly programs: ProgramRunner = { run: runProgram }) {}
+  constructor(
+    private readonly programs: ProgramRunner = { run: runProgram },
+    /** How program files are checked: vigild passes its platform's TimedStat (hang-proof). */
+    private readonly statFile: StatFn = statWithoutLimit,
+  ) {}
 
   /**
    * The agent's environment, read once: every read of process.env goes through a native getter
@@ -103,6 +121,13 @@ export class AppKit implements Kit {
       } catch {
         return failed('fatal', `${key} program ${p} does not exist or is not executable`);
       }
+      let unsafe: string | undefined;
+      try {
+        unsafe = await unsafeProgramReason(p, this.statFile, PROGRAM_CHECK_TIMEOUT_MS);
+      } catch (e) {
+        unsafe = `it cannot be checked: ${(e as Error).message}`;
+      }
+      if (unsafe) return failed('fatal', formatErrorLine(errorNumber('APP_PROGRAM_UNSAFE'), `${key} program ${p} is not safe to run as root: ${unsafe}`));
     }
     return ok();
   }
@@ -139,7 +164,7 @@ export class AppKit implements Kit {
     };
     if (depth !== undefined) env['VIGIL_CHECK_DEPTH'] = String(depth);
     const args = inst.info['arg'] ? [inst.info['arg']] : [];
-    const r = await this.programs.run(program, args, { timeoutMs: limit, env: this.agentEnv, extraEnv: env, signal: ctx.signal, ownGroup: false });
+    const r = await this.programs.run(program, args, { timeoutMs: limit, env: this.agentEnv, extraEnv: env, signal: ctx.signal, ownGroup: true });
     const res = exitCodeToResult(action, r);
     ctx.log(!res.ok ? 'warn' : action === 'quickCheck' ? 'debug' : 'info', `${action} program ${program} ${res.ok ? 'succeeded' : 'failed'}`, {
       exitCode: r.code,

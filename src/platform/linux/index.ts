@@ -20,8 +20,11 @@ export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredent
 export { LinuxDirectBlockIo, LinuxScsiGeneric };
 export { LinuxMdControl, LinuxNbdControl, LinuxProgramRunner };
 
-/** The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts). */
-export function createLinuxPlatform(): Platform {
+/**
+ * The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts).
+ * `agentMark`: the mark vigild's programs carry (agent-mark.ts), for NodePower.endAgent.
+ */
+export function createLinuxPlatform(opts: { agentMark?: string } = {}): Platform {
   const mounts = new LinuxMountTable();
   const timedStat = new LinuxTimedStat(mounts);
   return {
@@ -36,7 +39,7 @@ export function createLinuxPlatform(): Platform {
     scheduling: new LinuxScheduling(),
     scsi: new LinuxScsiGeneric(),
     directIo: new LinuxDirectBlockIo(),
-    nodePower: new LinuxNodePower(),
+    nodePower: new LinuxNodePower(opts.agentMark),
     md: new LinuxMdControl(),
     nbd: new LinuxNbdControl(),
     programs: new LinuxProgramRunner(),

@@ -1,9 +1,9 @@
-// The memory twin of NodePower: records each power-off or reboot instead of doing it, so unit
+// The memory twin of NodePower: records each power-off, reboot or end of the agent instead of doing it, so unit
 // tests can see that a quorum loss stopped the node, and when, without stopping anything.
 import type { NodePower } from '../platform.js';
 
 export interface NodePowerRecord {
-  action: 'power-off' | 'reboot';
+  action: 'power-off' | 'reboot' | 'end-agent';
   reason: string;
 }
 
@@ -18,6 +18,10 @@ export class MemoryNodePower implements NodePower {
 
   reboot(reason: string): void {
     this.record({ action: 'reboot', reason });
+  }
+
+  endAgent(reason: string): void {
+    this.record({ action: 'end-agent', reason });
   }
 
   private record(r: NodePowerRecord): void {
