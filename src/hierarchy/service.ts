@@ -8,7 +8,7 @@ import type { Lcd } from '../lcd/lcd.js';
 import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
 import { HierarchyEngine, type EngineEvent, type PeerMessage } from './engine.js';
 import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
-import { actionTimeLimitMs } from './action-time-limit.js';
+import { actionTimeLimitMs } from '../kits/action-time-limit.js';
 import { engineConfig, kitInstance } from './lcd-view.js';
 import type { RecoveryPolicy } from './recovery-policy.js';
 import type { ResourceState } from './states.js';

@@ -7,7 +7,7 @@
 import { ERROR_TABLE } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
-import { timeLimitOverrideProblem } from './action-time-limit.js';
+import { timeLimitOverrideProblem } from '../kits/action-time-limit.js';
 import { DependencyGraph } from './graph.js';
 import { errorNumberOf } from '../kits/kit.js';
 import { kitInstance, kitName, parseInfo, splitKitName } from './lcd-view.js';

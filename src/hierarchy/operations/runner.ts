@@ -6,7 +6,7 @@
 // next queued operation starts if the hierarchy is still free.
 
 import type { ActionResult, CheckDepth, KitAction } from '../../kits/kit.js';
-import { actionTimeLimitMs } from '../action-time-limit.js';
+import { actionTimeLimitMs } from '../../kits/action-time-limit.js';
 import type { EngineContext } from '../engine-context.js';
 import type { EngineCommand, KitFacts, ResourceConfig } from '../engine-types.js';
 import { inServiceState, isInService } from '../states.js';

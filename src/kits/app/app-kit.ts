@@ -45,6 +45,7 @@ import {
   type Kit,
   type ResourceInstance,
 } from '../kit.js';
+import { actionTimeLimitMs, timeLimitOverrideProblem } from '../action-time-limit.js';
 import { unsafeProgramReason, type StatFn } from './program-safety.js';
 
 export const APP_KIT = 'gen/app';
@@ -102,11 +103,8 @@ export class AppKit implements Kit {
       const p = inst.info[key];
       if (p !== undefined && p !== '' && !isAbsolute(p)) return failed('fatal', `${key} program must be an absolute path, not "${p}"`);
     }
-    for (const [k, v] of Object.entries(inst.info)) {
-      if (k.endsWith('TimeoutMs') && !(Number.isInteger(Number(v)) && Number(v) > 0)) {
-        return failed('fatal', `${k} must be a positive whole number of milliseconds, not "${v}"`);
-      }
-    }
+    const badLimit = timeLimitOverrideProblem(inst.info);
+    if (badLimit) return failed('fatal', badLimit);
     return ok();
   }
 
@@ -154,7 +152,7 @@ export class AppKit implements Kit {
 
   private async run(inst: ResourceInstance, action: ProgramAction, ctx: ActionContext, depth?: CheckDepth): Promise<ActionResult> {
     const program = inst.info[action]!;
-    const limit = Number(inst.info[`${action}TimeoutMs`] ?? this.timeLimits[action]);
+    const limit = actionTimeLimitMs(inst.info, action, this.timeLimits[action]);
     const env: Record<string, string> = {
       VIGIL_TAG: inst.tag,
       VIGIL_ID: inst.id,

@@ -1,10 +1,10 @@
 // The time limit of one kit action on one resource instance: the instance's own override
 // (`<action>TimeoutMs` in its info, e.g. restoreTimeoutMs=600000 for one big file system), else
-// the kit's limit. The engine (failover, monitoring) and the administrative tasks (create,
-// extend) both read it here, so an action gets the same limit whoever runs it; create refuses
-// a value that would not be an override.
+// the kit's limit. The engine (failover, monitoring), the administrative tasks (create,
+// extend) and gen/app (which hands the limit to its program runner) all read it here, so an
+// action gets the same limit whoever runs it; create refuses a value that would not be an override.
 
-import { DEFAULT_TIME_LIMITS, type KitAction } from '../kits/kit.js';
+import { DEFAULT_TIME_LIMITS, type KitAction } from './kit.js';
 
 /** The info key that overrides the time limit of `action`. */
 export function timeLimitKey(action: KitAction): string {

@@ -2,11 +2,11 @@
 // reading for the engine and for the tasks' direct kit actions. Only a positive whole number of
 // milliseconds overrides the kit's limit; zero, negatives and garbage leave the kit's limit.
 import { describe, expect, it } from 'vitest';
-import { actionTimeLimitMs, parseTimeLimitOverride, timeLimitOverrideProblem } from '../../../src/hierarchy/action-time-limit.js';
+import { actionTimeLimitMs, parseTimeLimitOverride, timeLimitOverrideProblem } from '../../../src/kits/action-time-limit.js';
 import { HierarchyService } from '../../../src/hierarchy/service.js';
 import { DEFAULT_TIME_LIMITS, KitRegistry, failed, ok, type ActionResult, type Kit } from '../../../src/kits/kit.js';
 import type { Lcd } from '../../../src/lcd/lcd.js';
-import { FakeCluster, appOverFs } from './fake-cluster.js';
+import { FakeCluster, appOverFs } from '../hierarchy/fake-cluster.js';
 
 const NOT_OVERRIDES = ['-1', '-600000', '0', '00', '1.5', '1e3', '0x10', 'abc', '', ' ', '12ms', 'Infinity', 'NaN', '99999999999999999999'];
 
