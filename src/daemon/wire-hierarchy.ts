@@ -28,7 +28,6 @@ import { AppKit } from '../kits/app/app-kit.js';
 import { FilesysKit } from '../kits/filesys/filesys-kit.js';
 import { NasKit } from '../kits/nas/nas-kit.js';
 import { NfsFilesys } from '../kits/nas/nfs-filesys.js';
-import { LinuxNasTools } from '../kits/nas/linux-tools.js';
 import type { NasMetricsEvents } from '../kits/nas/nas-metrics-events.js';
 import { NO_NAS_METRICS } from '../kits/nas/nas-metrics-events.js';
 import { KitRegistry, type Kit } from '../kits/kit.js';
@@ -78,7 +77,7 @@ class WiredHierarchy implements HierarchySubsystem {
     const fstabPath = config.VIGIL_FSTAB;
     // LKNFSSYSCALLTO / LKNFSTIMEOUT (after the 107009 fallback of config.ts) and LKNASERROR.
     const nasSettings = { syscallMs: agent.config.LKNFSSYSCALLTO * 1000, overallMs: agent.config.LKNFSTIMEOUT * 1000, onError: agent.config.LKNASERROR };
-    const nasTools = new LinuxNasTools();
+    const nasTools = plat.nasTools;
     const nasMetrics = this.nasMetrics ?? NO_NAS_METRICS;
     // The SCSI reservation fence of gen/filesys (docs/fencing.md). A system that was fenced
     // registers again only after it has seen a peer come ALIVE since (it rejoined the cluster).

@@ -3,6 +3,7 @@
 // implements them in memory with fault hooks for unit tests. One contract suite
 // (test/contract/platform.contract.test.ts) runs against both.
 import type { FsProbe, MountControl, MountHolders } from './mounts.js';
+import type { NasTools } from './nas-tools.js';
 import type { ProgramRunner } from './programs.js';
 
 import type { Capacity, PrKeys, PrReservation, PrType, StandardInquiry } from './scsi/cdb.js';
@@ -283,6 +284,8 @@ export interface Platform {
   nodePower: NodePower;
   md: MdControl;
   nbd: NbdControl;
+  /** An NFS server's export list, name lookups and this system's identity (nas-tools.ts). */
+  nasTools: NasTools;
   /** External programs with a time limit (programs.ts). */
   programs: ProgramRunner;
 }

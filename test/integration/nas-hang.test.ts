@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesysKit } from '../../src/kits/filesys/filesys-kit.js';
 import { errorNumberOf, type ActionContext, type ResourceInstance } from '../../src/kits/kit.js';
 import { NasKit } from '../../src/kits/nas/nas-kit.js';
-import type { NasTools } from '../../src/kits/nas/nas-tools.js';
+import type { NasTools } from '../../src/platform/nas-tools.js';
 import { NfsFilesys } from '../../src/kits/nas/nfs-filesys.js';
 import { releaseNfsMount } from '../../src/kits/nas/nfs-release.js';
 import { createLinuxPlatform } from '../../src/platform/linux/index.js';

@@ -15,7 +15,7 @@ import { FilesysKit } from '../../src/kits/filesys/filesys-kit.js';
 import { KitRegistry } from '../../src/kits/kit.js';
 import { NasKit } from '../../src/kits/nas/nas-kit.js';
 import { NO_NAS_METRICS } from '../../src/kits/nas/nas-metrics-events.js';
-import type { NasTools } from '../../src/kits/nas/nas-tools.js';
+import type { NasTools } from '../../src/platform/nas-tools.js';
 import { NfsFilesys } from '../../src/kits/nas/nfs-filesys.js';
 import { Lcd } from '../../src/lcd/lcd.js';
 import { memoryDisk } from '../helpers/memory-disk.js';

@@ -15,33 +15,15 @@ import { probeExport } from '../../src/kits/nas/export-probe.js';
 import { parseExport } from '../../src/kits/nas/export-spec.js';
 import { NasKit } from '../../src/kits/nas/nas-kit.js';
 import type { NasMetricsEvents } from '../../src/kits/nas/nas-metrics-events.js';
-import type { NasTools } from '../../src/kits/nas/nas-tools.js';
 import { NfsFilesys } from '../../src/kits/nas/nfs-filesys.js';
 import { optionWarnings } from '../../src/kits/nas/nfs-options.js';
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
 import { MemoryMounts } from '../../src/platform/memory/mounts.js';
+import { MemoryNasTools } from '../../src/platform/memory/nas-tools.js';
 
 const logs: string[] = [];
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: (level, msg) => logs.push(`${level} ${msg}`) });
 const num = (r: { reason: string }) => errorNumberOf(r.reason);
-
-class FakeTools implements NasTools {
-  exports = '/export 10.0.0.0/24\n/other 192.168.9.9\n';
-  listHangs = false;
-  listMissing = false;
-  names: Record<string, string[]> = { nfshost: ['10.0.0.5'] };
-  async exportList(server: string, timeoutMs: number) {
-    if (this.listHangs) return { ok: false as const, timedOut: true, reason: `showmount -e ${server} did not answer within ${timeoutMs} ms` };
-    if (this.listMissing) return { ok: false as const, timedOut: false, reason: 'RPC: Program not registered' };
-    return { ok: true as const, text: this.exports };
-  }
-  async resolve(name: string) {
-    return this.names[name] ?? [];
-  }
-  identity() {
-    return { addresses: ['10.0.0.11'], names: ['node1', 'node1.example.com'] };
-  }
-}
 
 class Recorder implements NasMetricsEvents {
   events: string[] = [];
@@ -151,7 +133,7 @@ describe('the probe loop (LKNFSSYSCALLTO per call, LKNFSTIMEOUT overall)', () =>
 describe('gen/nas and NFS file systems in gen/filesys', () => {
   let plat: MemoryPlatform;
   let mm: MemoryMounts;
-  let tools: FakeTools;
+  let tools: MemoryNasTools;
   let metrics: Recorder;
   let dir: string;
   let fstab: string;
@@ -169,7 +151,7 @@ describe('gen/nas and NFS file systems in gen/filesys', () => {
     logs.length = 0;
     plat = createMemoryPlatform();
     mm = new MemoryMounts(plat.kernel);
-    tools = new FakeTools();
+    tools = new MemoryNasTools();
     metrics = new Recorder();
     dir = mkdtempSync(join(tmpdir(), 'vigil-nas-'));
     fstab = join(dir, 'fstab');

@@ -5,6 +5,8 @@
 // (@group) cannot be resolved here, so they are reported as "cannot tell" rather than refused.
 import { BlockList, isIP } from 'node:net';
 
+import type { Identity } from '../../platform/nas-tools.js';
+
 export interface ExportEntry {
   path: string;
   clients: string[];
@@ -24,12 +26,7 @@ export function parseShowmount(text: string): ExportEntry[] {
   return out;
 }
 
-export interface Identity {
-  /** This system's addresses (IPv4 and IPv6). */
-  addresses: string[];
-  /** This system's names (short and fully qualified), lower case. */
-  names: string[];
-}
+export type { Identity };
 
 export type Access = { verdict: 'allowed'; by: string } | { verdict: 'denied'; why: string } | { verdict: 'unknown'; why: string };
 

@@ -30,7 +30,7 @@ import { mountAuthorizationCheck } from './mount-check.js';
 import { NAS_ERR, nasMessages } from './nas-errors.js';
 import { NO_NAS_METRICS, type NasMetricsEvents } from './nas-metrics-events.js';
 import { mountCheckMs, type NasSettings } from './nas-settings.js';
-import type { NasTools } from './nas-tools.js';
+import type { NasTools } from '../../platform/nas-tools.js';
 import { NAS_KIT } from './nfs-filesys.js';
 
 export { NAS_KIT };

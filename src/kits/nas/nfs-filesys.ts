@@ -16,7 +16,7 @@ import { exportSource, parseExport, sameExportText, type NfsExport } from './exp
 import { nasMessages } from './nas-errors.js';
 import type { NasMetricsEvents } from './nas-metrics-events.js';
 import type { NasSettings } from './nas-settings.js';
-import type { NasTools } from './nas-tools.js';
+import type { NasTools } from '../../platform/nas-tools.js';
 import { carriedOptions, optionWarnings } from './nfs-options.js';
 import { releaseNfsMount } from './nfs-release.js';
 

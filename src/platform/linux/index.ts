@@ -6,6 +6,7 @@ import { LinuxFsProbe } from './fs-probe.js';
 import { LinuxMountControl } from './mount-control.js';
 import { LinuxMountHolders } from './mount-holders.js';
 import { LinuxMdControl } from './md-control.js';
+import { LinuxNasTools } from './nas-tools.js';
 import { LinuxMountTable } from './mount-table.js';
 import { LinuxNodePower } from './node-power.js';
 import { LinuxNbdControl } from './nbd-control.js';
@@ -18,7 +19,7 @@ import { LinuxTimedStat } from './timed-stat.js';
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxScheduling, LinuxTimedStat };
 export { LinuxDirectBlockIo, LinuxScsiGeneric };
-export { LinuxMdControl, LinuxNbdControl, LinuxProgramRunner };
+export { LinuxMdControl, LinuxNasTools, LinuxNbdControl, LinuxProgramRunner };
 
 /**
  * The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts).
@@ -42,6 +43,7 @@ export function createLinuxPlatform(opts: { agentMark?: string } = {}): Platform
     nodePower: new LinuxNodePower(opts.agentMark),
     md: new LinuxMdControl(),
     nbd: new LinuxNbdControl(),
+    nasTools: new LinuxNasTools(),
     programs: new LinuxProgramRunner(),
   };
 }

@@ -21,6 +21,7 @@ import { MemoryProbeRunner } from './probe-runner.js';
 import { MemoryProgramRunner } from './program-runner.js';
 import { MemoryScheduling } from './scheduling.js';
 import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
+import { MemoryNasTools } from './nas-tools.js';
 import { MemoryNodePower } from './node-power.js';
 
 export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryNodePower, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
@@ -28,7 +29,7 @@ export { MemoryScsiFabric, MemoryScsiLun };
 export type { MemoryLunOptions } from './scsi-lun.js';
 import { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel } from './replication.js';
 
-export { MemoryMdControl, MemoryNbdControl, MemoryProgramRunner, MemoryReplicationKernel };
+export { MemoryMdControl, MemoryNasTools, MemoryNbdControl, MemoryProgramRunner, MemoryReplicationKernel };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -89,6 +90,7 @@ export interface MemoryPlatform extends Platform {
   nbd: MemoryNbdControl;
   /** The md/NBD side of the memory kernel, with its fault hooks. */
   replication: MemoryReplicationKernel;
+  nasTools: MemoryNasTools;
   programs: MemoryProgramRunner;
 }
 
@@ -118,6 +120,7 @@ export function createMemoryPlatform(
     scsi: scsi.fabric.initiator(scsi.initiator, runner),
     directIo: scsi.fabric.directIo(runner),
     nodePower: new MemoryNodePower(),
+    nasTools: new MemoryNasTools(),
     programs: new MemoryProgramRunner(),
   };
 }

@@ -1,9 +1,16 @@
 // What the NAS kit asks of the system besides mounts and probes: the server's export list
 // (showmount -e), a name lookup, and this system's own addresses and names. Each call has a
 // time limit: a server that does not answer, or a resolver that hangs, must not hold a create,
-// an extend or a failover. linux-tools.ts runs nfs-common's showmount and getent as child
-// processes; unit tests pass their own object.
-import type { Identity } from './export-list.js';
+// an extend or a failover. linux/nas-tools.ts runs nfs-common's showmount and getent as child
+// processes; memory/nas-tools.ts answers what a test sets.
+
+/** This system as an NFS server's export list may name it. */
+export interface Identity {
+  /** This system's addresses (IPv4 and IPv6). */
+  addresses: string[];
+  /** This system's names (short and fully qualified), lower case. */
+  names: string[];
+}
 
 export type ExportListResult =
   | { ok: true; text: string }

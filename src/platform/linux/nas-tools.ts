@@ -3,8 +3,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 
 import { runProgram } from '../../common/run-program.js';
-import type { Identity } from './export-list.js';
-import type { ExportListResult, NasTools } from './nas-tools.js';
+import type { ExportListResult, Identity, NasTools } from '../nas-tools.js';
 
 export class LinuxNasTools implements NasTools {
   async exportList(server: string, timeoutMs: number): Promise<ExportListResult> {
