@@ -121,7 +121,12 @@ describe.skipIf(skip !== '')(`hierarchy failover with 3 vigild${skip ? ` (skippe
     expect(taken.code).not.toBe(0);
     expect(taken.stderr).toMatch(/priority 1 is already used by node1/);
     expect(await states('node2')).toEqual({});
-    await c.must('node1', ['extend', '-t', WEB, '-s', 'node2', '--target-priority', '20', '--accept-defaults']);
+    const extended = await c.vigil('node1', ['extend', '-t', WEB, '-s', 'node2', '--target-priority', '20', '--accept-defaults']);
+    expect(extended.code).toBe(0);
+    // Progress on stderr (stdout keeps the result): what runs, then how long it took.
+    expect(extended.stderr).toMatch(/^extend: extending web to node2 \(runs each resource's extend on the target, children first\)$/m);
+    expect(extended.stderr).toMatch(/^extend: done in \d+\.\d s$/m);
+    expect(extended.stdout).not.toMatch(/^extend: /m);
     const again = await c.vigil('node1', ['extend', '-t', WEB, '-s', 'node2', '--accept-defaults']);
     expect(again.stderr).toMatch(/Error 000004: Template resource web cannot be extended to server node2 because it already exists there/);
     // The interactive mode, answered through stdin: Enter accepts the offered defaults (the
