@@ -122,6 +122,9 @@ class WiredHierarchy implements HierarchySubsystem {
         windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
       quorum: () => this.quorum.mayBringInService(),
+      // The peers declare this system dead after LCMNUMHBEATS missed heartbeats; two heartbeat
+      // intervals more cover the difference between their detection and this watch's ticks.
+      stallLimitMs: (config.LCMNUMHBEATS + 2) * config.LCMHBEATTIME * 1000,
       haltNode: (reason) => this.halt(reason, config.VIGIL_HALT_ACTION),
       events: m,
     });

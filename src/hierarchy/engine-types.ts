@@ -69,6 +69,8 @@ export type EngineEvent =
   | { type: 'systemUp'; system: string }
   | { type: 'systemDown'; system: string }
   | { type: 'quorumChanged' }
+  /** This agent stood still for gapMs, longer than its peers need to declare it dead (stall-watch.ts). */
+  | { type: 'stalled'; gapMs: number }
   | { type: 'actionResult'; actionId: number; result: ActionResult }
   | { type: 'message'; from: string; msg: PeerMessage }
   | { type: 'sendFailed'; to: string; msg: PeerMessage }

@@ -135,6 +135,9 @@ export class HierarchyEngine {
       case 'quorumChanged':
         this.failover.retryAwaitingQuorum();
         break;
+      case 'stalled':
+        for (const key of this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys())) this.placement.leftIfGone(key);
+        break;
       case 'actionResult':
         this.runner.onActionResult(ev.actionId, ev.result);
         break;

@@ -3,6 +3,8 @@
 // agents, joined together. vigild wires it in src/daemon/wire-hierarchy.ts; integration tests
 // can run several services in one process over an in-memory transport.
 
+import { performance } from 'node:perf_hooks';
+
 import { VigilError } from '../common/errors.js';
 import type { Lcd } from '../lcd/lcd.js';
 import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
@@ -11,6 +13,7 @@ import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
 import { actionTimeLimitMs } from './action-time-limit.js';
 import { engineConfig, kitInstance } from './lcd-view.js';
 import type { RecoveryPolicy } from './recovery-policy.js';
+import { StallWatch } from './stall-watch.js';
 import type { ResourceState } from './states.js';
 
 /** Message types on the cluster's request/response messaging. */
@@ -35,6 +38,13 @@ export interface HierarchyServiceOptions {
   /** How often the engine is ticked (time limits and checks are resolved at this grain). */
   tickMs?: number;
   quorum?: () => boolean;
+  /**
+   * A gap longer than this between two looks of the engine at the monotonic clock is a stall of
+   * this agent (stall-watch.ts): the peers' detection time with a margin. Unset: not watched.
+   */
+  stallLimitMs?: number;
+  /** The monotonic clock of the stall watch (performance.now by default). */
+  monotonic?: () => number;
   /** Called when a kit asks for this node to be halted. */
   haltNode: (reason: string) => void;
   now?: () => number;
@@ -132,6 +142,7 @@ export class HierarchyService {
         this.log(level, msg, fields);
       },
       now: this.now,
+      stall: opts.stallLimitMs === undefined ? undefined : { watch: new StallWatch(opts.stallLimitMs), monotonic: opts.monotonic ?? (() => performance.now()) },
     });
   }
 

@@ -12,6 +12,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
 import { chooseSystem } from './choose-system.js';
 import { removeOp, restoreOp, serve, type Operation } from '../operations/operation.js';
+import { isInService } from '../states.js';
 import { moveVeto } from './veto.js';
 
 export interface FailoverOps {
@@ -98,6 +99,28 @@ export class FailoverDecisions {
       return;
     }
     this.ops.start(restoreOp(key, msg.origin, serve(msg.origin, ctx.now, { tried: msg.tried, from, replyTo: from })));
+  }
+
+  /**
+   * This agent stood still for `gapMs`, longer than its peers need to declare it dead (the
+   * engine event 'stalled'): a peer that could run one of its hierarchies may have declared it
+   * dead and taken that hierarchy over while it stood still; its own copy, resumed, would then
+   * run alongside the takeover, and by priority alone the stale copy could even win. So each
+   * such hierarchy stops claiming service at once (its in-service resources go OSF, before this
+   * agent answers anything else) and leaves like a failed one: removed here, then handed to the
+   * best live system, which keeps it if it took it over already. A hierarchy no live peer could
+   * run cannot have been taken over and stays. Returns the keys that leave.
+   */
+  yieldAfterStall(gapMs: number, inServiceHere: string[]): string[] {
+    const { ctx } = this;
+    const leaving = inServiceHere.filter((key) => ctx.candidates(key).some((c) => c.system !== ctx.local && ctx.alive.has(c.system)));
+    for (const key of leaving) {
+      const reason = `${ctx.local} stood still for ${gapMs} ms, past its peers' detection time: presumed taken over`;
+      ctx.log('warn', `hierarchy ${key}: ${reason}; leaving`, { key, gapMs });
+      for (const tag of ctx.graph.component(key)) if (isInService(ctx.resources.get(tag)!.state)) ctx.setState(tag, 'OSF', 'stalled', reason);
+      this.ops.start(removeOp(key, 'local-failure', { kind: 'fail-over', failedTag: key, reason }));
+    }
+    return leaving;
   }
 
   /**
