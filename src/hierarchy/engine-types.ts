@@ -54,8 +54,10 @@ export interface EngineOptions {
 
 /** Messages between engines on different systems. */
 export type PeerMessage =
-  | { kind: 'hier-state'; key: string; inService: boolean }
-  | { kind: 'hier-state-sync'; inService: string[] }
+  /** `epoch`: the copy's takeover epoch (placement.ts); absent from agents that predate it. */
+  | { kind: 'hier-state'; key: string; inService: boolean; epoch?: number }
+  /** `reply`: the receiver answers with its own sync (a system that comes back may not have seen this one go). */
+  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean }
   | { kind: 'takeover'; key: string; tried: string[]; reason: string; origin: OpOrigin }
   | { kind: 'takeover-result'; key: string; ok: boolean; reason: string; tryNext?: string[] }
   | { kind: 'release'; key: string; request: string }

@@ -194,6 +194,7 @@ export class HierarchyEngine {
     const { ctx } = this;
     if (system === ctx.local || ctx.alive.has(system)) return;
     ctx.alive.add(system);
+    this.failover.systemReturned(system);
     this.placement.syncTo(system);
     considerSwitchback(ctx, (key) => this.placement.get(key) === ctx.local, (op) => this.runner.start(op), system);
   }
@@ -210,7 +211,8 @@ export class HierarchyEngine {
     switch (msg.kind) {
       case 'hier-state':
       case 'hier-state-sync':
-        return this.placement.onMessage(from, msg);
+        this.placement.onMessage(from, msg);
+        return this.failover.heardFrom(from, msg.kind === 'hier-state' ? [this.ctx.keyOf(msg.key) ?? msg.key] : undefined);
       case 'takeover':
         return this.failover.takeoverRequested(from, msg);
       case 'takeover-result':

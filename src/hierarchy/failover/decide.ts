@@ -20,8 +20,13 @@ export interface FailoverOps {
 }
 
 export class FailoverDecisions {
-  /** Hierarchies whose failover waits for quorum, with the systems that already had them. */
-  private readonly awaitingQuorum = new Map<string, string[]>();
+  /**
+   * Hierarchies whose failover waits for quorum, with the systems that already had them. When
+   * one of those systems comes back before the failover happened, the entry waits for its word
+   * (`waitFor`) on whether it still runs the hierarchy: it may have been cut off or stood still,
+   * not dead, and then taking the hierarchy over would run it twice.
+   */
+  private readonly awaitingQuorum = new Map<string, { tried: string[]; waitFor?: string }>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -49,7 +54,7 @@ export class FailoverDecisions {
       return;
     }
     if (!ctx.hasQuorum()) {
-      this.awaitingQuorum.set(key, tried);
+      this.awaitingQuorum.set(key, { tried });
       ctx.log('warn', `failover of ${key} withheld: no quorum`, { key });
       return;
     }
@@ -59,9 +64,38 @@ export class FailoverDecisions {
   /** Quorum changed: failovers withheld for want of it are decided again. */
   retryAwaitingQuorum(): void {
     if (!this.ctx.hasQuorum()) return;
-    for (const [key, tried] of [...this.awaitingQuorum]) {
+    for (const [key, w] of [...this.awaitingQuorum]) {
+      if (w.waitFor) continue;
       this.awaitingQuorum.delete(key);
-      if (!this.placed(key)) this.decide(key, tried);
+      if (!this.placed(key)) this.decide(key, w.tried);
+    }
+  }
+
+  /** `system` is alive again: withheld failovers of what it had wait for its word (heardFrom). */
+  systemReturned(system: string): void {
+    for (const [key, w] of this.awaitingQuorum) {
+      if (!w.tried.includes(system)) continue;
+      w.waitFor = system;
+      this.ctx.log('info', `${system} is back before the failover of ${key}: asking it whether it still runs it`, { key, system });
+    }
+  }
+
+  /**
+   * `system` told where its hierarchies are: all of them (`keys` undefined, a state sync) or
+   * these. A withheld failover waiting for its word is dropped when the hierarchy runs somewhere
+   * known; otherwise it is decided again (now, when the gate is open).
+   */
+  heardFrom(system: string, keys?: string[]): void {
+    for (const [key, w] of [...this.awaitingQuorum]) {
+      if (w.waitFor !== system || (keys && !keys.includes(key))) continue;
+      delete w.waitFor;
+      if (this.placed(key)) {
+        this.awaitingQuorum.delete(key);
+        this.ctx.log('info', `failover of ${key} dropped: it runs on ${system}'s word`, { key, system });
+      } else if (this.ctx.hasQuorum()) {
+        this.awaitingQuorum.delete(key);
+        this.decide(key, w.tried);
+      }
     }
   }
 
@@ -75,7 +109,7 @@ export class FailoverDecisions {
     }
     if (target === ctx.local) {
       if (!ctx.hasQuorum()) {
-        this.awaitingQuorum.set(key, tried);
+        this.awaitingQuorum.set(key, { tried });
         ctx.log('warn', `${key} handed back here withheld: no quorum`, { key });
         return;
       }
