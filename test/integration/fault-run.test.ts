@@ -96,6 +96,9 @@ async function steady(c: LocalCluster): Promise<boolean> {
   return NODES.every((n) => /gate open/.test(logOf(c, n).match(/quorum: gate (open|closed)[^\n]*/g)?.at(-1) ?? ''));
 }
 
+/** The node's log without the admin commands (the sampler's ins_list several times a second). */
+const eventsOf = (c: LocalCluster, n: string) => logOf(c, n).split('\n').filter((l) => l && !l.includes('"msg":"admin command"'));
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
@@ -137,7 +140,7 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         const node = `node${i}`;
         // Past the detection time (5 heartbeats of 0.3 s) always; past detection plus the survivor hold (about 5 s) often.
         const durationMs = kind === 'crash' ? between(0, 3_000) : between(1_800, 7_000);
-        const states = await Promise.all(NODES.map(async (n) => `${n}:${TAGS.map((t) => sampler.samples.at(-1)?.states[t]![n] ?? '?').join('/')}`));
+        const states = NODES.map((n) => `${n}:${TAGS.map((t) => sampler.samples.at(-1)?.states[t]![n] ?? '?').join('/')}`);
         const at = Date.now();
         if (kind === 'crash') {
           c.killNode(node);
@@ -165,6 +168,9 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         const fault: Fault = { n: k, kind, node, before: states.join(' '), at, end: Date.now(), durationMs, recovery: {} };
         faults.push(fault);
         await c.waitFor(() => steady(c), 60_000, `the cluster to settle after fault ${k} (${kind} ${node})`);
+        // The recovery is read from the samples: wait for one taken after the cluster settled.
+        const settled = Date.now();
+        await c.waitFor(() => (sampler.samples.at(-1)?.at ?? 0) > settled, 10_000, 'a sample after the cluster settled');
         for (const t of TAGS) {
           const s = sampler.samples.find((x) => x.at >= at && Object.entries(x.states[t]!).some(([n, st]) => st === 'ISP' && (n !== node || x.at > fault.end)));
           fault.recovery[t] = s ? s.at - at : undefined;
@@ -192,7 +198,7 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         `${sampler.samples.length} samples, double in-service observed ${doubles.length}, journal overlaps ${journalOverlaps.length}`,
     );
     for (const d of doubles.slice(0, 10)) console.log(`[fault-run] DOUBLE ${d.tag} at ${d.at}: ${JSON.stringify(d.states)} (faults: ${faults.filter((f) => f.at <= d.at).at(-1)?.n ?? '-'})`);
-    if (failure || doubles.length || journalOverlaps.length) for (const n of NODES) console.log(`[fault-run] ${n} log tail:\n${c.tail(n, 60)}`);
+    if (failure || doubles.length || journalOverlaps.length) for (const n of NODES) console.log(`[fault-run] ${n} log tail:\n${eventsOf(c, n).slice(-80).join('\n')}`);
     if (failure) throw new Error(`${(failure as Error).message} (replay with VIGIL_FAULT_SEED=${SEED})`);
     expect(doubles.map((d) => `${d.tag} ISP on both at ${new Date(d.at).toISOString()}`), `replay with VIGIL_FAULT_SEED=${SEED}`).toEqual([]);
     expect(journalOverlaps, `replay with VIGIL_FAULT_SEED=${SEED}`).toEqual([]);
