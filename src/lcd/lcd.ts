@@ -665,17 +665,6 @@ export class Lcd {
     return this.tail.then(() => undefined);
   }
 
-  /**
-   * Resolves once every change queued before the call is committed (or has failed); never
-   * rejects. For a reader that must not answer from a document older than a change already
-   * decided: the hierarchy engine records a state it left (ISP -> OSF after a stall) through
-   * this queue, and a write takes milliseconds (fdatasync off the loop), during which the
-   * committed document still says ISP. Behind a stuck write it waits the write's time limit.
-   */
-  settled(): Promise<void> {
-    return this.tail.then(() => undefined);
-  }
-
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     const run = this.tail.then(job);
     this.tail = run.catch(() => undefined);
