@@ -130,7 +130,9 @@ class WiredHierarchy implements HierarchySubsystem {
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
-    this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs), quorumChanged: () => svc.quorumChanged() });
+    // The quorum loss action's osu: given up, so a peer that saw this system come back (and so
+    // dropped its own failover) still takes them over once its gate allows.
+    this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs, 'quorum lost'), quorumChanged: () => svc.quorumChanged() });
     svc.start();
     this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.

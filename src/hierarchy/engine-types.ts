@@ -54,8 +54,12 @@ export interface EngineOptions {
 
 /** Messages between engines on different systems. */
 export type PeerMessage =
-  /** `epoch`: the copy's takeover epoch (placement.ts); absent from agents that predate it. */
-  | { kind: 'hier-state'; key: string; inService: boolean; epoch?: number }
+  /**
+   * `epoch`: the copy's takeover epoch (placement.ts); absent from agents that predate it.
+   * `takeOver` (with inService false): the sender gave the hierarchy up without being asked (it
+   * lost quorum, or stood still), so the others decide who takes it over, as after its death.
+   */
+  | { kind: 'hier-state'; key: string; inService: boolean; epoch?: number; takeOver?: boolean }
   /** `reply`: the receiver answers with its own sync (a system that comes back may not have seen this one go). */
   | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean }
   | { kind: 'takeover'; key: string; tried: string[]; reason: string; origin: OpOrigin }
@@ -79,7 +83,8 @@ export type EngineEvent =
   /** Administrator: bring the hierarchy of `tag` in service here (switchover if elsewhere). */
   | { type: 'adminInService'; request: string; tag: string }
   /** Administrator: take the hierarchy of `tag` out of service here. */
-  | { type: 'adminOutOfService'; request: string; tag: string }
+  /** `yieldReason`: not an administrator's choice but a loss (of quorum): the others take it over. */
+  | { type: 'adminOutOfService'; request: string; tag: string; yieldReason?: string }
   /** Administrator: run one action on one resource only (perform_action). */
   | { type: 'adminAction'; request: string; tag: string; action: 'restore' | 'remove' }
   /** Administrative task wants the cluster-wide lock of a hierarchy. */

@@ -136,7 +136,7 @@ export class HierarchyEngine {
         this.failover.retryAwaitingQuorum();
         break;
       case 'stalled':
-        for (const key of this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys())) this.placement.leftIfGone(key);
+        this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys());
         break;
       case 'actionResult':
         this.runner.onActionResult(ev.actionId, ev.result);
@@ -151,7 +151,7 @@ export class HierarchyEngine {
         this.admin.inService(ev.request, ev.tag);
         break;
       case 'adminOutOfService':
-        this.admin.outOfService(ev.request, ev.tag);
+        this.admin.outOfService(ev.request, ev.tag, ev.yieldReason);
         break;
       case 'adminAction':
         this.admin.action(ev.request, ev.tag, ev.action);
@@ -212,6 +212,7 @@ export class HierarchyEngine {
       case 'hier-state':
       case 'hier-state-sync':
         this.placement.onMessage(from, msg);
+        if (msg.kind === 'hier-state' && !msg.inService && msg.takeOver) return this.failover.gaveUp(from, this.ctx.keyOf(msg.key) ?? msg.key);
         return this.failover.heardFrom(from, msg.kind === 'hier-state' ? [this.ctx.keyOf(msg.key) ?? msg.key] : undefined);
       case 'takeover':
         return this.failover.takeoverRequested(from, msg);

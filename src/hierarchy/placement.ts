@@ -121,11 +121,14 @@ export class Placement {
     this.ctx.broadcast({ kind: 'hier-state', key, inService: true, epoch });
   }
 
-  /** After a remove: if nothing of the hierarchy is in service here any more, say so. */
-  leftIfGone(key: string): void {
+  /**
+   * After a remove: if nothing of the hierarchy is in service here any more, say so; `takeOver`
+   * when this system gave it up rather than an administrator taking it out (see hier-state).
+   */
+  leftIfGone(key: string, takeOver = false): void {
     if (!this.ctx.inServiceHere(key) && this.get(key) === this.ctx.local) {
       this.delete(key);
-      this.ctx.broadcast({ kind: 'hier-state', key, inService: false });
+      this.ctx.broadcast(takeOver ? { kind: 'hier-state', key, inService: false, takeOver } : { kind: 'hier-state', key, inService: false });
     }
   }
 
@@ -163,7 +166,8 @@ export class Placement {
       if (msg.inService) this.peerHasInService(from, msg.key, msg.epoch);
       else if (this.get(msg.key) === from) {
         this.delete(msg.key);
-        this.sayWhyNotTakenOver(from, msg.key);
+        // Given up, not taken out on purpose: the failover decisions take it from here.
+        if (!msg.takeOver) this.sayWhyNotTakenOver(from, msg.key);
       }
       return;
     }

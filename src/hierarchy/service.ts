@@ -64,7 +64,7 @@ export interface TimelineEntry {
 
 type AdminEvent =
   | { type: 'adminInService'; tag: string }
-  | { type: 'adminOutOfService'; tag: string }
+  | { type: 'adminOutOfService'; tag: string; yieldReason?: string }
   | { type: 'adminAction'; tag: string; action: 'restore' | 'remove' }
   | { type: 'lockRequest'; tag: string; purpose: string };
 
@@ -163,8 +163,10 @@ export class HierarchyService {
    * Takes every hierarchy that is in service here out of service (parents first), waiting at
    * most `limitMs`; used when the agent stops, so that nothing it protects keeps running
    * unwatched (like lkstop). Returns the hierarchies that did not finish in time or failed.
+   * With `yieldReason` (quorum lost) the hierarchies are given up, not just taken out: the peers
+   * that see it are told to take them over (hier-state takeOver).
    */
-  async takeAllOutOfService(limitMs: number): Promise<string[]> {
+  async takeAllOutOfService(limitMs: number, yieldReason?: string): Promise<string[]> {
     const keys = new Set<string>();
     for (const i of this.lcd.instances({ system: this.local })) {
       const st = this.engine.state(i.tag);
@@ -175,7 +177,7 @@ export class HierarchyService {
     const left = new Set(keys);
     const all = Promise.all(
       [...keys].map(async (key) => {
-        const r = await this.admin({ type: 'adminOutOfService', tag: key });
+        const r = await this.admin({ type: 'adminOutOfService', tag: key, yieldReason });
         if (r.ok) left.delete(key);
         else this.log('error', `could not take ${key} out of service while stopping: ${r.message}`, { key });
       }),

@@ -136,14 +136,28 @@ export class FailoverDecisions {
   }
 
   /**
+   * `system` gave the hierarchy up without being asked (it lost quorum, or stood still): the
+   * best other live system takes it over, as after that system's death, through the quorum gate
+   * (withheld while it is closed). Nothing when it is known to run somewhere.
+   */
+  gaveUp(system: string, key: string): void {
+    const w = this.awaitingQuorum.get(key);
+    this.awaitingQuorum.delete(key);
+    if (this.placed(key)) return;
+    this.ctx.log('warn', `${system} gave hierarchy ${key} up`, { key, system });
+    this.decide(key, [...new Set([...(w?.tried ?? []), system])]);
+  }
+
+  /**
    * This agent stood still for `gapMs`, longer than its peers need to declare it dead (the
    * engine event 'stalled'): a peer that could run one of its hierarchies may have declared it
    * dead and taken that hierarchy over while it stood still; its own copy, resumed, would then
    * run alongside the takeover, and by priority alone the stale copy could even win. So each
    * such hierarchy stops claiming service at once (its in-service resources go OSF, before this
-   * agent answers anything else) and leaves like a failed one: removed here, then handed to the
-   * best live system, which keeps it if it took it over already. A hierarchy no live peer could
-   * run cannot have been taken over and stays. Returns the keys that leave.
+   * agent answers anything else) and is given up: removed here, then the peers are told to take
+   * it over (gaveUp on their side), which changes nothing on a peer that took it over already. A
+   * hierarchy no live peer could run cannot have been taken over and stays. Returns the keys
+   * that leave.
    */
   yieldAfterStall(gapMs: number, inServiceHere: string[]): string[] {
     const { ctx } = this;
@@ -152,7 +166,7 @@ export class FailoverDecisions {
       const reason = `${ctx.local} stood still for ${gapMs} ms, past its peers' detection time: presumed taken over`;
       ctx.log('warn', `hierarchy ${key}: ${reason}; leaving`, { key, gapMs });
       for (const tag of ctx.graph.component(key)) if (isInService(ctx.resources.get(tag)!.state)) ctx.setState(tag, 'OSF', 'stalled', reason);
-      this.ops.start(removeOp(key, 'local-failure', { kind: 'fail-over', failedTag: key, reason }));
+      this.ops.start(removeOp(key, 'local-failure', { kind: 'yield', reason }));
     }
     return leaving;
   }

@@ -308,6 +308,31 @@ describe('hierarchy engine', () => {
     expect(c.engine('B').runningOn('app')).toBe('A');
   });
 
+  it('quorum gate: a system that comes back still running the hierarchy and then loses quorum gives it up; the peer takes it over once its gate opens', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.quorum = false;
+    c.cut.add('A|B').add('B|A');
+    c.step('B', { type: 'systemDown', system: 'A' });
+    c.cut.clear();
+    // A is back and says it runs app: B drops its failover ...
+    c.step('B', { type: 'systemUp', system: 'A' });
+    // ... then A's quorum probe, started while it was cut off, fails: its loss action (osu) gives app up.
+    c.step('A', { type: 'adminOutOfService', request: 'osu', tag: 'app', yieldReason: 'quorum lost' });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    c.quorum = true;
+    c.step('B', { type: 'quorumChanged' });
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('an administrator taking a hierarchy out of service is not a reason for a peer to take it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.step('A', { type: 'adminOutOfService', request: 'admin', tag: 'app' });
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
   it('quorum gate: a withheld failover still happens when the system that had the hierarchy comes back without it', () => {
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
     inService(c, 'A');
