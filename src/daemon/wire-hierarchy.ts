@@ -121,12 +121,17 @@ class WiredHierarchy implements HierarchySubsystem {
         windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
       quorum: () => this.quorum.mayBringInService(),
+      // The peers declare this system dead after LCMNUMHBEATS missed heartbeats; two heartbeat
+      // intervals more cover the difference between their detection and this watch's ticks.
+      stallLimitMs: (config.LCMNUMHBEATS + 2) * config.LCMHBEATTIME * 1000,
       haltNode: (reason) => this.halt(reason, config.VIGIL_HALT_ACTION),
       events: m,
     });
     this.service = svc;
     svc.taskHandler = (from, body) => handleTaskStep(svc, from, body);
-    this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs), quorumChanged: () => svc.quorumChanged() });
+    // The quorum loss action's osu: given up, so a peer that saw this system come back (and so
+    // dropped its own failover) still takes them over once its gate allows.
+    this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs, 'quorum lost'), quorumChanged: () => svc.quorumChanged() });
     svc.start();
     this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.

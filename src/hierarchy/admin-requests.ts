@@ -29,10 +29,10 @@ export class AdminRequests {
     this.start(restoreOp(key, 'admin', serve('admin', ctx.now), request));
   }
 
-  outOfService(request: string, tag: string): void {
+  outOfService(request: string, tag: string, yieldReason?: string): void {
     const key = this.resolve(request, tag);
     if (!key) return;
-    this.start(removeOp(key, 'admin', { kind: 'stay-out' }, request));
+    this.start(removeOp(key, 'admin', yieldReason === undefined ? { kind: 'stay-out' } : { kind: 'yield', reason: yieldReason }, request));
   }
 
   action(request: string, tag: string, action: 'restore' | 'remove'): void {

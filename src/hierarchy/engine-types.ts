@@ -54,8 +54,14 @@ export interface EngineOptions {
 
 /** Messages between engines on different systems. */
 export type PeerMessage =
-  | { kind: 'hier-state'; key: string; inService: boolean }
-  | { kind: 'hier-state-sync'; inService: string[] }
+  /**
+   * `epoch`: the copy's takeover epoch (placement.ts); absent from agents that predate it.
+   * `takeOver` (with inService false): the sender gave the hierarchy up without being asked (it
+   * lost quorum, or stood still), so the others decide who takes it over, as after its death.
+   */
+  | { kind: 'hier-state'; key: string; inService: boolean; epoch?: number; takeOver?: boolean }
+  /** `reply`: the receiver answers with its own sync (a system that comes back may not have seen this one go). */
+  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean }
   | { kind: 'takeover'; key: string; tried: string[]; reason: string; origin: OpOrigin }
   | { kind: 'takeover-result'; key: string; ok: boolean; reason: string; tryNext?: string[] }
   | { kind: 'release'; key: string; request: string }
@@ -69,13 +75,16 @@ export type EngineEvent =
   | { type: 'systemUp'; system: string }
   | { type: 'systemDown'; system: string }
   | { type: 'quorumChanged' }
+  /** This agent stood still for gapMs, longer than its peers need to declare it dead (stall-watch.ts). */
+  | { type: 'stalled'; gapMs: number }
   | { type: 'actionResult'; actionId: number; result: ActionResult }
   | { type: 'message'; from: string; msg: PeerMessage }
   | { type: 'sendFailed'; to: string; msg: PeerMessage }
   /** Administrator: bring the hierarchy of `tag` in service here (switchover if elsewhere). */
   | { type: 'adminInService'; request: string; tag: string }
   /** Administrator: take the hierarchy of `tag` out of service here. */
-  | { type: 'adminOutOfService'; request: string; tag: string }
+  /** `yieldReason`: not an administrator's choice but a loss (of quorum): the others take it over. */
+  | { type: 'adminOutOfService'; request: string; tag: string; yieldReason?: string }
   /** Administrator: run one action on one resource only (perform_action). */
   | { type: 'adminAction'; request: string; tag: string; action: 'restore' | 'remove' }
   /** Administrative task wants the cluster-wide lock of a hierarchy. */

@@ -135,6 +135,9 @@ export class HierarchyEngine {
       case 'quorumChanged':
         this.failover.retryAwaitingQuorum();
         break;
+      case 'stalled':
+        this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys());
+        break;
       case 'actionResult':
         this.runner.onActionResult(ev.actionId, ev.result);
         break;
@@ -148,7 +151,7 @@ export class HierarchyEngine {
         this.admin.inService(ev.request, ev.tag);
         break;
       case 'adminOutOfService':
-        this.admin.outOfService(ev.request, ev.tag);
+        this.admin.outOfService(ev.request, ev.tag, ev.yieldReason);
         break;
       case 'adminAction':
         this.admin.action(ev.request, ev.tag, ev.action);
@@ -191,6 +194,7 @@ export class HierarchyEngine {
     const { ctx } = this;
     if (system === ctx.local || ctx.alive.has(system)) return;
     ctx.alive.add(system);
+    this.failover.systemReturned(system);
     this.placement.syncTo(system);
     considerSwitchback(ctx, (key) => this.placement.get(key) === ctx.local, (op) => this.runner.start(op), system);
   }
@@ -207,7 +211,9 @@ export class HierarchyEngine {
     switch (msg.kind) {
       case 'hier-state':
       case 'hier-state-sync':
-        return this.placement.onMessage(from, msg);
+        this.placement.onMessage(from, msg);
+        if (msg.kind === 'hier-state' && !msg.inService && msg.takeOver) return this.failover.gaveUp(from, this.ctx.keyOf(msg.key) ?? msg.key);
+        return this.failover.heardFrom(from, msg.kind === 'hier-state' ? [this.ctx.keyOf(msg.key) ?? msg.key] : undefined);
       case 'takeover':
         return this.failover.takeoverRequested(from, msg);
       case 'takeover-result':

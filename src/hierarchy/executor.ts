@@ -5,6 +5,7 @@
 
 import type { ActionContext, ActionResult, Kit, KitRegistry, ResourceInstance } from '../kits/kit.js';
 import type { EngineCommand, EngineEvent, HierarchyEngine, KitFacts, PeerMessage } from './engine.js';
+import type { StallWatch } from './stall-watch.js';
 import type { ResourceState } from './states.js';
 
 export interface ExecutorHooks {
@@ -19,6 +20,8 @@ export interface ExecutorHooks {
   moved?(m: Extract<EngineCommand, { type: 'moved' }>): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
   now(): number;
+  /** Notices this agent's own stalls (stall-watch.ts) on the monotonic clock it reads. */
+  stall?: { watch: StallWatch; monotonic: () => number };
 }
 
 /** The plain facts the engine needs about a kit. */
@@ -86,7 +89,10 @@ export class HierarchyExecutor {
 
   /** Starts ticking the engine every `tickMs`. */
   start(tickMs = 200): void {
-    this.timer = setInterval(() => this.apply(this.engine.tick(this.hooks.now())), tickMs);
+    this.timer = setInterval(() => {
+      this.noticeStall();
+      this.apply(this.engine.tick(this.hooks.now()));
+    }, tickMs);
     this.timer.unref?.();
   }
 
@@ -101,7 +107,18 @@ export class HierarchyExecutor {
   /** Feeds an event to the engine and carries out what it answers. */
   feed(ev: EngineEvent): void {
     if (this.stopped) return;
+    this.noticeStall();
     this.apply(this.engine.step(ev, this.hooks.now()));
+  }
+
+  /**
+   * Every tick and event first looks at the clock: after a stall the engine hears of it before
+   * anything else (a peer's message, an administrator's request), whichever comes first.
+   */
+  private noticeStall(): void {
+    const s = this.hooks.stall;
+    const gapMs = s?.watch.observe(s.monotonic());
+    if (gapMs !== undefined) this.apply(this.engine.step({ type: 'stalled', gapMs: Math.round(gapMs) }, this.hooks.now()));
   }
 
   apply(cmds: EngineCommand[]): void {

@@ -2,7 +2,11 @@
 // knowledge in step: a `hier-state` message when a hierarchy comes in or goes out of service
 // here, a `hier-state-sync` with everything in service here when a system joins or the
 // configuration changes. When a peer reports a hierarchy that also runs here (the two sides
-// were cut off and both brought it in service), the worse-priority side takes its copy out.
+// were cut off, or one stood still, and both brought it in service), the older copy goes: each
+// time a hierarchy comes in service somewhere it gets an epoch one above the highest this
+// system knows for it, so a takeover is newer than the copy it replaced, and a copy that was
+// cut off or frozen while the takeover happened loses even where its priority is better. Equal
+// or unknown epochs (agents that predate them) fall back to priority: the worse side goes.
 
 import type { EngineContext } from './engine-context.js';
 import type { PeerMessage } from './engine-types.js';
@@ -19,6 +23,9 @@ export class Placement {
    * dependency changes that merge or split hierarchies; set and delete change a whole hierarchy.
    */
   private readonly byTag = new Map<string, string>();
+  /** Per tag: the highest takeover epoch known for its hierarchy, and that of the copy here. */
+  private readonly seenEpoch = new Map<string, number>();
+  private readonly localEpoch = new Map<string, number>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -34,11 +41,42 @@ export class Placement {
   }
 
   set(key: string, system: string): void {
-    for (const t of this.tagsOf(key)) this.byTag.set(t, system);
+    for (const t of this.tagsOf(key)) {
+      this.byTag.set(t, system);
+      if (system !== this.ctx.local) this.localEpoch.delete(t);
+    }
   }
 
   delete(key: string): void {
-    for (const t of this.tagsOf(key)) this.byTag.delete(t);
+    for (const t of this.tagsOf(key)) {
+      this.byTag.delete(t);
+      this.localEpoch.delete(t);
+    }
+  }
+
+  /** The highest epoch known for the hierarchy (0 when none). */
+  private seen(key: string): number {
+    return Math.max(0, ...this.tagsOf(key).map((t) => this.seenEpoch.get(t) ?? 0));
+  }
+
+  private saw(key: string, epoch: number | undefined): void {
+    if (epoch === undefined || !Number.isFinite(epoch)) return;
+    for (const t of this.tagsOf(key)) this.seenEpoch.set(t, Math.max(this.seenEpoch.get(t) ?? 0, epoch));
+  }
+
+  /** The epoch of the copy in service here (undefined: unknown). */
+  private mine(key: string): number | undefined {
+    const es = this.tagsOf(key).map((t) => this.localEpoch.get(t)).filter((e): e is number => e !== undefined);
+    return es.length ? Math.max(...es) : undefined;
+  }
+
+  private epochsOf(keys: string[]): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of keys) {
+      const e = this.mine(k);
+      if (e !== undefined) out[k] = e;
+    }
+    return out;
   }
 
   private tagsOf(key: string): string[] {
@@ -65,25 +103,32 @@ export class Placement {
       if (!ctx.graph.has(tag) || !inServiceHere.has(ctx.graph.hierarchyKey(tag))) this.byTag.delete(tag);
     }
     for (const key of inServiceHere) this.set(key, ctx.local);
-    ctx.broadcast({ kind: 'hier-state-sync', inService: [...inServiceHere] });
+    ctx.broadcast({ kind: 'hier-state-sync', inService: [...inServiceHere], epochs: this.epochsOf([...inServiceHere]) });
   }
 
-  /** A system joined: it learns what runs here. */
-  syncTo(system: string): void {
-    this.ctx.send(system, { kind: 'hier-state-sync', inService: this.localKeys() });
+  /** A system joined: it learns what runs here, and is asked what runs there. */
+  syncTo(system: string, reply = true): void {
+    const keys = this.localKeys();
+    this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply });
   }
 
-  /** A hierarchy came in service here. */
+  /** A hierarchy came in service here: a new epoch, above every one known for it. */
   cameInService(key: string): void {
+    const epoch = this.seen(key) + 1;
     this.set(key, this.ctx.local);
-    this.ctx.broadcast({ kind: 'hier-state', key, inService: true });
+    this.saw(key, epoch);
+    for (const t of this.tagsOf(key)) this.localEpoch.set(t, epoch);
+    this.ctx.broadcast({ kind: 'hier-state', key, inService: true, epoch });
   }
 
-  /** After a remove: if nothing of the hierarchy is in service here any more, say so. */
-  leftIfGone(key: string): void {
+  /**
+   * After a remove: if nothing of the hierarchy is in service here any more, say so; `takeOver`
+   * when this system gave it up rather than an administrator taking it out (see hier-state).
+   */
+  leftIfGone(key: string, takeOver = false): void {
     if (!this.ctx.inServiceHere(key) && this.get(key) === this.ctx.local) {
       this.delete(key);
-      this.ctx.broadcast({ kind: 'hier-state', key, inService: false });
+      this.ctx.broadcast(takeOver ? { kind: 'hier-state', key, inService: false, takeOver } : { kind: 'hier-state', key, inService: false });
     }
   }
 
@@ -118,38 +163,46 @@ export class Placement {
 
   onMessage(from: string, msg: Extract<PeerMessage, { kind: 'hier-state' | 'hier-state-sync' }>): void {
     if (msg.kind === 'hier-state') {
-      if (msg.inService) this.peerHasInService(from, msg.key);
+      if (msg.inService) this.peerHasInService(from, msg.key, msg.epoch);
       else if (this.get(msg.key) === from) {
         this.delete(msg.key);
-        this.sayWhyNotTakenOver(from, msg.key);
+        // Given up, not taken out on purpose: the failover decisions take it from here.
+        if (!msg.takeOver) this.sayWhyNotTakenOver(from, msg.key);
       }
       return;
     }
     for (const [t, s] of [...this.byTag]) if (s === from) this.byTag.delete(t);
-    for (const k of msg.inService) this.peerHasInService(from, k);
+    for (const k of msg.inService) this.peerHasInService(from, k, msg.epochs?.[k]);
+    if (msg.reply) this.syncTo(from, false);
   }
 
   /**
-   * A peer says it runs a hierarchy. If it runs here too, the system with the worse priority
-   * takes its copy out of service; both sides decide the same way from the same priorities.
+   * A peer says it runs a hierarchy (its copy's epoch when it told it). If it runs here too, the
+   * older copy is taken out of service; with equal or unknown epochs the system with the worse
+   * priority takes its copy out. Both sides decide the same way from the same facts.
    */
-  private peerHasInService(from: string, peerKey: string): void {
+  private peerHasInService(from: string, peerKey: string, theirs?: number): void {
     const { ctx } = this;
     const key = ctx.keyOf(peerKey) ?? peerKey;
     if (ctx.graph.has(key) && ctx.inServiceHere(key) && !this.ops.isRunning(key)) {
+      const mine = this.mine(key);
+      this.saw(key, theirs);
       const cands = ctx.candidates(key);
-      const mine = cands.find((c) => c.system === ctx.local)?.priority ?? Infinity;
-      const theirs = cands.find((c) => c.system === from)?.priority ?? Infinity;
-      ctx.log('error', `hierarchy ${key} is in service on both ${ctx.local} and ${from}`, { key, from, mine, theirs });
-      if (theirs < mine) {
+      const myPriority = cands.find((c) => c.system === ctx.local)?.priority ?? Infinity;
+      const theirPriority = cands.find((c) => c.system === from)?.priority ?? Infinity;
+      const byEpoch = mine !== undefined && theirs !== undefined && mine !== theirs;
+      ctx.log('error', `hierarchy ${key} is in service on both ${ctx.local} and ${from}`, { key, from, mine: myPriority, theirs: theirPriority, myEpoch: mine, theirEpoch: theirs });
+      if (byEpoch ? theirs > mine : theirPriority < myPriority) {
+        ctx.log('warn', `hierarchy ${key}: the copy on ${from} stays (${byEpoch ? `newer: epoch ${theirs} over ${mine}` : `better priority ${theirPriority} over ${myPriority}`}); taking this one out`, { key, from });
         this.set(key, from);
         this.ops.start(removeOp(key, 'switchover', { kind: 'stay-out' }));
       } else {
         // Tell the other side it runs here too, so it resolves the same way.
-        ctx.send(from, { kind: 'hier-state', key, inService: true });
+        ctx.send(from, { kind: 'hier-state', key, inService: true, epoch: mine });
       }
       return;
     }
+    this.saw(key, theirs);
     this.set(key, from);
   }
 }

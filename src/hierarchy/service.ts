@@ -3,6 +3,8 @@
 // agents, joined together. vigild wires it in src/daemon/wire-hierarchy.ts; integration tests
 // can run several services in one process over an in-memory transport.
 
+import { performance } from 'node:perf_hooks';
+
 import { VigilError } from '../common/errors.js';
 import type { Lcd } from '../lcd/lcd.js';
 import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
@@ -11,6 +13,7 @@ import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
 import { actionTimeLimitMs } from '../kits/action-time-limit.js';
 import { engineConfig, kitInstance } from './lcd-view.js';
 import type { RecoveryPolicy } from './recovery-policy.js';
+import { StallWatch } from './stall-watch.js';
 import type { ResourceState } from './states.js';
 
 /** Message types on the cluster's request/response messaging. */
@@ -35,6 +38,13 @@ export interface HierarchyServiceOptions {
   /** How often the engine is ticked (time limits and checks are resolved at this grain). */
   tickMs?: number;
   quorum?: () => boolean;
+  /**
+   * A gap longer than this between two looks of the engine at the monotonic clock is a stall of
+   * this agent (stall-watch.ts): the peers' detection time with a margin. Unset: not watched.
+   */
+  stallLimitMs?: number;
+  /** The monotonic clock of the stall watch (performance.now by default). */
+  monotonic?: () => number;
   /** Called when a kit asks for this node to be halted. */
   haltNode: (reason: string) => void;
   now?: () => number;
@@ -54,7 +64,7 @@ export interface TimelineEntry {
 
 type AdminEvent =
   | { type: 'adminInService'; tag: string }
-  | { type: 'adminOutOfService'; tag: string }
+  | { type: 'adminOutOfService'; tag: string; yieldReason?: string }
   | { type: 'adminAction'; tag: string; action: 'restore' | 'remove' }
   | { type: 'lockRequest'; tag: string; purpose: string };
 
@@ -132,6 +142,7 @@ export class HierarchyService {
         this.log(level, msg, fields);
       },
       now: this.now,
+      stall: opts.stallLimitMs === undefined ? undefined : { watch: new StallWatch(opts.stallLimitMs), monotonic: opts.monotonic ?? (() => performance.now()) },
     });
   }
 
@@ -152,8 +163,10 @@ export class HierarchyService {
    * Takes every hierarchy that is in service here out of service (parents first), waiting at
    * most `limitMs`; used when the agent stops, so that nothing it protects keeps running
    * unwatched (like lkstop). Returns the hierarchies that did not finish in time or failed.
+   * With `yieldReason` (quorum lost) the hierarchies are given up, not just taken out: the peers
+   * that see it are told to take them over (hier-state takeOver).
    */
-  async takeAllOutOfService(limitMs: number): Promise<string[]> {
+  async takeAllOutOfService(limitMs: number, yieldReason?: string): Promise<string[]> {
     const keys = new Set<string>();
     for (const i of this.lcd.instances({ system: this.local })) {
       const st = this.engine.state(i.tag);
@@ -164,7 +177,7 @@ export class HierarchyService {
     const left = new Set(keys);
     const all = Promise.all(
       [...keys].map(async (key) => {
-        const r = await this.admin({ type: 'adminOutOfService', tag: key });
+        const r = await this.admin({ type: 'adminOutOfService', tag: key, yieldReason });
         if (r.ok) left.delete(key);
         else this.log('error', `could not take ${key} out of service while stopping: ${r.message}`, { key });
       }),

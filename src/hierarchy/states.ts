@@ -15,7 +15,8 @@ export type StateCause =
   | 'check-failed' // monitor failed and recovery did not help
   | 'protection-changed' // an equivalent was added or removed: ISP <-> ISU
   | 'admin-set' // ins_setstate by an administrator
-  | 'agent-start'; // the agent started; nothing it runs is in service yet
+  | 'agent-start' // the agent started; nothing it runs is in service yet
+  | 'stalled'; // the agent stood still past its peers' detection time: its copy is presumed taken over
 
 const allowed: Record<StateCause, Array<[ResourceState | '*', ResourceState | 'IS*']>> = {
   restored: [['*', 'IS*']],
@@ -26,6 +27,7 @@ const allowed: Record<StateCause, Array<[ResourceState | '*', ResourceState | 'I
   'protection-changed': [['ISP', 'ISU'], ['ISU', 'ISP'], ['ISP', 'ISP'], ['ISU', 'ISU']],
   'admin-set': [['*', 'OSU'], ['*', 'OSF'], ['*', 'IS*']],
   'agent-start': [['*', 'OSU'], ['OSF', 'OSF']],
+  stalled: [['ISP', 'OSF'], ['ISU', 'OSF']],
 };
 
 export function isInService(s: ResourceState): boolean {

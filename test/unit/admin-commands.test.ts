@@ -107,6 +107,15 @@ describe('listing formats', () => {
     expect((await okRun('net_list -T tty -f,')).stdout).toBe('BENHOGAN2008,GPLAYER2008,TTY,2,UNKNOWN,/dev/ttyS1,115200\n');
   });
 
+  it('ins_list shows a state change queued before it, not the committed state it replaces', async () => {
+    await seedCluster();
+    expect((await okRun('ins_list -t Vol.E -f|')).stdout).toMatch(/\|ISP\|/);
+    // The engine decided (a write under way, not awaited): the next ins_list must see it.
+    const write = ctx.lcd.setInstanceState('Vol.E', 'OSF', 'stood still');
+    expect((await okRun('ins_list -t Vol.E -f|')).stdout).toMatch(/\|OSF\|/);
+    await write;
+  });
+
   it('ins_list and dep_list, with -R and -C/-P/-c/-p', async () => {
     await seedCluster();
     await okRun('ins_create -a gen -r app -t other -i /other');

@@ -42,6 +42,11 @@ export function instanceFields(i: ResourceInstance): string[] {
 export function registerInstanceCommands(commands: AdminCommands): void {
   commands.register('ins_list', async (req, ctx) => {
     allowOnly(req, 'fRarti');
+    // States already decided but still being written (a resource leaving service: a durable
+    // write takes milliseconds, ~100 ms on a loaded host) are shown as decided: a node that left
+    // service must not be seen in service a moment longer. Behind a stuck write this waits the
+    // write's time limit.
+    await ctx.lcd.idle();
     let rows = select(req, ctx);
     const top = opt(req, 'R');
     if (top !== undefined) {

@@ -12,6 +12,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
 import { chooseSystem } from './choose-system.js';
 import { removeOp, restoreOp, serve, type Operation } from '../operations/operation.js';
+import { isInService } from '../states.js';
 import { moveVeto } from './veto.js';
 
 export interface FailoverOps {
@@ -19,8 +20,13 @@ export interface FailoverOps {
 }
 
 export class FailoverDecisions {
-  /** Hierarchies whose failover waits for quorum, with the systems that already had them. */
-  private readonly awaitingQuorum = new Map<string, string[]>();
+  /**
+   * Hierarchies whose failover waits for quorum, with the systems that already had them. When
+   * one of those systems comes back before the failover happened, the entry waits for its word
+   * (`waitFor`) on whether it still runs the hierarchy: it may have been cut off or stood still,
+   * not dead, and then taking the hierarchy over would run it twice.
+   */
+  private readonly awaitingQuorum = new Map<string, { tried: string[]; waitFor?: string }>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -48,7 +54,7 @@ export class FailoverDecisions {
       return;
     }
     if (!ctx.hasQuorum()) {
-      this.awaitingQuorum.set(key, tried);
+      this.awaitingQuorum.set(key, { tried });
       ctx.log('warn', `failover of ${key} withheld: no quorum`, { key });
       return;
     }
@@ -58,9 +64,38 @@ export class FailoverDecisions {
   /** Quorum changed: failovers withheld for want of it are decided again. */
   retryAwaitingQuorum(): void {
     if (!this.ctx.hasQuorum()) return;
-    for (const [key, tried] of [...this.awaitingQuorum]) {
+    for (const [key, w] of [...this.awaitingQuorum]) {
+      if (w.waitFor) continue;
       this.awaitingQuorum.delete(key);
-      if (!this.placed(key)) this.decide(key, tried);
+      if (!this.placed(key)) this.decide(key, w.tried);
+    }
+  }
+
+  /** `system` is alive again: withheld failovers of what it had wait for its word (heardFrom). */
+  systemReturned(system: string): void {
+    for (const [key, w] of this.awaitingQuorum) {
+      if (!w.tried.includes(system)) continue;
+      w.waitFor = system;
+      this.ctx.log('info', `${system} is back before the failover of ${key}: asking it whether it still runs it`, { key, system });
+    }
+  }
+
+  /**
+   * `system` told where its hierarchies are: all of them (`keys` undefined, a state sync) or
+   * these. A withheld failover waiting for its word is dropped when the hierarchy runs somewhere
+   * known; otherwise it is decided again (now, when the gate is open).
+   */
+  heardFrom(system: string, keys?: string[]): void {
+    for (const [key, w] of [...this.awaitingQuorum]) {
+      if (w.waitFor !== system || (keys && !keys.includes(key))) continue;
+      delete w.waitFor;
+      if (this.placed(key)) {
+        this.awaitingQuorum.delete(key);
+        this.ctx.log('info', `failover of ${key} dropped: it runs on ${system}'s word`, { key, system });
+      } else if (this.ctx.hasQuorum()) {
+        this.awaitingQuorum.delete(key);
+        this.decide(key, w.tried);
+      }
     }
   }
 
@@ -74,7 +109,7 @@ export class FailoverDecisions {
     }
     if (target === ctx.local) {
       if (!ctx.hasQuorum()) {
-        this.awaitingQuorum.set(key, tried);
+        this.awaitingQuorum.set(key, { tried });
         ctx.log('warn', `${key} handed back here withheld: no quorum`, { key });
         return;
       }
@@ -98,6 +133,42 @@ export class FailoverDecisions {
       return;
     }
     this.ops.start(restoreOp(key, msg.origin, serve(msg.origin, ctx.now, { tried: msg.tried, from, replyTo: from })));
+  }
+
+  /**
+   * `system` gave the hierarchy up without being asked (it lost quorum, or stood still): the
+   * best other live system takes it over, as after that system's death, through the quorum gate
+   * (withheld while it is closed). Nothing when it is known to run somewhere.
+   */
+  gaveUp(system: string, key: string): void {
+    const w = this.awaitingQuorum.get(key);
+    this.awaitingQuorum.delete(key);
+    if (this.placed(key)) return;
+    this.ctx.log('warn', `${system} gave hierarchy ${key} up`, { key, system });
+    this.decide(key, [...new Set([...(w?.tried ?? []), system])]);
+  }
+
+  /**
+   * This agent stood still for `gapMs`, longer than its peers need to declare it dead (the
+   * engine event 'stalled'): a peer that could run one of its hierarchies may have declared it
+   * dead and taken that hierarchy over while it stood still; its own copy, resumed, would then
+   * run alongside the takeover, and by priority alone the stale copy could even win. So each
+   * such hierarchy stops claiming service at once (its in-service resources go OSF, before this
+   * agent answers anything else) and is given up: removed here, then the peers are told to take
+   * it over (gaveUp on their side), which changes nothing on a peer that took it over already. A
+   * hierarchy no live peer could run cannot have been taken over and stays. Returns the keys
+   * that leave.
+   */
+  yieldAfterStall(gapMs: number, inServiceHere: string[]): string[] {
+    const { ctx } = this;
+    const leaving = inServiceHere.filter((key) => ctx.candidates(key).some((c) => c.system !== ctx.local && ctx.alive.has(c.system)));
+    for (const key of leaving) {
+      const reason = `${ctx.local} stood still for ${gapMs} ms, past its peers' detection time: presumed taken over`;
+      ctx.log('warn', `hierarchy ${key}: ${reason}; leaving`, { key, gapMs });
+      for (const tag of ctx.graph.component(key)) if (isInService(ctx.resources.get(tag)!.state)) ctx.setState(tag, 'OSF', 'stalled', reason);
+      this.ops.start(removeOp(key, 'local-failure', { kind: 'yield', reason }));
+    }
+    return leaving;
   }
 
   /**

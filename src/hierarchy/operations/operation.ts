@@ -37,6 +37,8 @@ export type AfterRemove =
   | { kind: 'answer-release'; to: string; request: string }
   /** A resource failed here: it ends OSF and the next system takes the hierarchy. */
   | { kind: 'fail-over'; failedTag: string; reason: string }
+  /** This system gave it up (lost quorum, stood still): the peers are told to take it over (hier-state takeOver). */
+  | { kind: 'yield'; reason: string }
   /** A resource failed fatally: it ends OSF and the hierarchy stays out of service. */
   | { kind: 'stay-failed'; failedTag: string; reason: string }
   /** The rollback of a failed restore: restore again here, pass it on, or give up. */

@@ -25,7 +25,7 @@ export class RemoveOutcomes {
       const r = ctx.resources.get(then.failedTag);
       if (r && r.state !== 'OSF') ctx.setState(then.failedTag, 'OSF', isInService(r.state) ? 'check-failed' : 'remove-failed', then.reason);
     }
-    this.placement.leftIfGone(op.key);
+    this.placement.leftIfGone(op.key, then.kind === 'yield' && !removeFailed);
     if (then.kind === 'after-rollback') return this.afterRollback(op, then, removeFailed);
 
     if (removeFailed) {
@@ -49,6 +49,7 @@ export class RemoveOutcomes {
         return;
       case 'stay-out':
       case 'stay-failed':
+      case 'yield':
         return;
     }
   }

@@ -292,6 +292,60 @@ describe('hierarchy engine', () => {
     expect(c.moved).toEqual([{ system: 'B', kind: 'failover', key: 'app', from: 'A', to: 'B', durationMs: 2 * ACTION_MS, reason: 'system-down' }]);
   });
 
+  it('quorum gate: a withheld failover is dropped when the system that had the hierarchy comes back still running it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.quorum = false;
+    // B loses sight of A (cut off, or A stood still) and withholds the failover; A noticed nothing.
+    c.cut.add('A|B').add('B|A');
+    c.step('B', { type: 'systemDown', system: 'A' });
+    c.cut.clear();
+    c.step('B', { type: 'systemUp', system: 'A' });
+    c.quorum = true;
+    c.step('B', { type: 'quorumChanged' });
+    expect(c.ran('B', 'restore')).toEqual([]);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('B').runningOn('app')).toBe('A');
+  });
+
+  it('quorum gate: a system that comes back still running the hierarchy and then loses quorum gives it up; the peer takes it over once its gate opens', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.quorum = false;
+    c.cut.add('A|B').add('B|A');
+    c.step('B', { type: 'systemDown', system: 'A' });
+    c.cut.clear();
+    // A is back and says it runs app: B drops its failover ...
+    c.step('B', { type: 'systemUp', system: 'A' });
+    // ... then A's quorum probe, started while it was cut off, fails: its loss action (osu) gives app up.
+    c.step('A', { type: 'adminOutOfService', request: 'osu', tag: 'app', yieldReason: 'quorum lost' });
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+    c.quorum = true;
+    c.step('B', { type: 'quorumChanged' });
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
+  it('an administrator taking a hierarchy out of service is not a reason for a peer to take it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.step('A', { type: 'adminOutOfService', request: 'admin', tag: 'app' });
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
+  it('quorum gate: a withheld failover still happens when the system that had the hierarchy comes back without it', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    inService(c, 'A');
+    c.quorum = false;
+    c.kill('A');
+    // A restarts with nothing in service (its cleanup at start).
+    c.revive('A', appOverFs({ A: 1, B: 10 })('A'));
+    c.quorum = true;
+    c.step('B', { type: 'quorumChanged' });
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+  });
+
   it('a kit veto (canFailoverNow) keeps the hierarchy where it is', () => {
     let resyncing = true;
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), {
@@ -386,21 +440,35 @@ describe('hierarchy engine: configuration changes', () => {
 });
 
 describe('hierarchy engine: split brain', () => {
-  it('after a partition heals, the worse-priority side takes its copy out of service', () => {
+  it('after a partition heals, the older copy goes even where its priority is better: the takeover stays', () => {
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
     c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
     c.partition('A');
-    // Without quorum rules both sides run it while cut off.
+    // Without quorum rules both sides run it while cut off; B's copy is the takeover.
     expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
     c.actions.length = 0;
     c.heal('A');
-    expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
-    expect(c.ran('A', 'remove')).toEqual([]);
-    expect(c.states('B', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
-    expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
-    expect(c.engine('B').runningOn('app')).toBe('A');
+    expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.ran('B', 'remove')).toEqual([]);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.engine('A').runningOn('app')).toBe('B');
+    expect(c.engine('B').runningOn('app')).toBe('B');
     expect(c.logs.some((l) => l.includes('hierarchy app is in service on both'))).toBe(true);
+    expect(c.logs).toContain('A warn hierarchy app: the copy on B stays (newer: epoch 2 over 1); taking this one out');
+  });
+
+  it('a copy whose epoch is unknown (an agent that predates epochs) is judged by priority', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.partition('A');
+    c.actions.length = 0;
+    // B's report without an epoch (delivered by hand; A's answer does not reach B): A, the better
+    // priority, keeps its copy.
+    c.step('A', { type: 'message', from: 'B', msg: { kind: 'hier-state', key: 'app', inService: true } });
+    expect(c.ran('A', 'remove')).toEqual([]);
+    expect(c.logs.some((l) => l.startsWith('A warn hierarchy app: the copy on B stays'))).toBe(false);
   });
 
   it('with the quorum gate closed on the minority side nothing is brought in service there', () => {
