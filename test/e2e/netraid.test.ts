@@ -7,7 +7,10 @@
 // both mirrors. Then the replication link is cut while node1 writes to lkdr1 (lkdr0 stays idle):
 // md fails the backup half of md1, and node2 records lkdr1 out of date. node1's qemu is then
 // SIGKILLed: node2 brings lkdr0 in service from its own disk with the very bytes written before
-// (checksum), and refuses lkdr1 (out of date, with the reason in lcdstatus).
+// (checksum), and refuses lkdr1 (out of date, with the reason in lcdstatus). Then node2, now the
+// last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
+// service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
+// administrator removes the flag; then it comes in service with the same bytes.
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
@@ -15,6 +18,7 @@ import { vmUnavailable } from './helpers/vmcluster.js';
 
 const title = vmUnavailable ? `scsi/netraid failover (skipped: ${vmUnavailable})` : 'scsi/netraid failover';
 const PORT = '7366';
+const STATE_DISK = '/dev/vdc';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.skipIf(!!vmUnavailable)(title, () => {
@@ -23,7 +27,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     build = snapshotBuild();
   });
   afterAll(() => build?.remove());
-  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32] });
+  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16] });
 
   let agents: GuestVigil[] = [];
   afterEach(async (ctx) => {
@@ -36,16 +40,19 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }
   });
 
-  it('replicated device created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses', { timeout: 600_000 }, async () => {
+  it('replicated device created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go', { timeout: 600_000 }, async () => {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
     const v1 = new GuestVigil(n1, build!.srcDir);
     const v2 = new GuestVigil(n2, build!.srcDir);
     agents = [v1, v2];
     for (const n of [n1, n2]) await n.run('modprobe raid1 && modprobe nbd nbds_max=4', { timeoutMs: 60_000 });
-    for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
-      await v.configure({
-        VIGIL_NODE_NAME: name,
+    // The state directory (LCD, replica states, data_corrupt flags) on disk 2, so that it
+    // survives a crash of the VM like /var/lib on a real system (the rest of / is a tmpfs overlay).
+    for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkfs.ext4 -q -F ${STATE_DISK} && mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 120_000 });
+    const configure = (v: GuestVigil) =>
+      v.configure({
+        VIGIL_NODE_NAME: v.node.name,
         VIGIL_STATE_DIR: '/var/lib/vigil',
         VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
         VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
@@ -57,9 +64,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         VIGIL_NBD_TIMEOUT: '4',
         VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
       });
-    }
+    for (const v of [v1, v2]) await configure(v);
     await v1.must(['keygen']);
-    await n2.writeFile('/etc/vigil/cluster.key', await n1.readFile('/etc/vigil/cluster.key'), 0o600);
+    const key = await n1.readFile('/etc/vigil/cluster.key');
+    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
     await Promise.all([v1.start(), v2.start()]);
     for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
       for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
@@ -116,5 +124,32 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const status = await v2.must(['lcdstatus']);
     console.log(status.trimEnd());
     expect(status).toMatch(/lkdr1[\s\S]*out of date/);
+
+    // Seed scenario 3 with node2 as the last primary of lkdr0: node2 dies too (node1 stays
+    // down) and comes back first. Its agent's cleanup at start takes lkdr0 out of service but
+    // keeps the data_corrupt flag, so lkdr0 is refused (104001) while node1 cannot say whether it
+    // took over since; once the administrator removes the flag it comes in service with the data.
+    const flag = '/var/lib/vigil/netraid/lkdr0_data_corrupt';
+    expect((await n2.exec(['test', '-e', flag])).code, 'node2 in service has the flag').toBe(0);
+    await n2.crash();
+    const bootAt = Date.now();
+    await n2.boot(300_000);
+    await n2.run(`modprobe ext4 && mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 60_000 });
+    await configure(v2);
+    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
+    await v2.start();
+    console.log(`e2e netraid: node2 rebooted and its vigild ready in ${Date.now() - bootAt} ms`);
+    await n2.waitFor(async () => (await v2.states()).lkdr0 !== 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'the cleanup at agent start took lkdr0 out of service' });
+    expect((await n2.exec(['test', '-e', flag])).code, 'the cleanup at agent start kept the data_corrupt flag').toBe(0);
+    const refused = await v2.vigil(['in-service', '-t', 'lkdr0']);
+    console.log(`e2e netraid: in-service of lkdr0 on node2 with its flag set, node1 down: exit ${refused.code}: ${(refused.stdout + refused.stderr).trim()}`);
+    expect(refused.code, refused.stdout + refused.stderr).not.toBe(0);
+    expect((await v2.states()).lkdr0).not.toBe('ISP');
+    expect(refused.stdout + refused.stderr + (await v2.must(['lcdstatus']))).toMatch(/104001/);
+    await n2.run(`rm ${flag}`);
+    await v2.must(['in-service', '-t', 'lkdr0']);
+    await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'lkdr0 in service on node2 once the flag is removed' });
+    const afterFlag = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
+    expect(afterFlag.split(/\s+/)[0]).toBe(sum0);
   });
 });
