@@ -396,7 +396,9 @@ export interface MdControl {
   /**
    * Adds a device. With `reAdd` (the slot and role it had) md takes it back in its old role and,
    * with a bitmap, copies only the regions written while it was away; when md refuses that (too
-   * old for the bitmap) the device is added as a new member and recovered in full.
+   * old for the bitmap), or without `reAdd`, the device is added as a new member and recovered in
+   * full — whatever md superblock it carries is ignored (erased), so a device that was this
+   * array's member in an earlier life is never taken back from the bitmap.
    */
   add(md: string, devicePath: string, timeoutMs: number, reAdd?: { number: number; raidDisk: number }): Promise<'re-added' | 'added'>;
   stop(md: string, timeoutMs: number): Promise<void>;

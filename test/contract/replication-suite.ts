@@ -168,6 +168,29 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
     },
   },
   {
+    // A system returning after a takeover carries this array's superblock, but may hold writes of
+    // its own that never reached the array: without a re-add request it must be copied in full.
+    name: 'a former member added without a re-add request (back after a takeover) is copied in full, not from the bitmap',
+    async run(s, ctx) {
+      const nbd = `/dev/nbd${s.number}`;
+      // The old mirror stops following md (it would re-add the backup in its old role).
+      ctx.mirror.close();
+      await ctx.mirror.dropBackup();
+      await s.write(0, 1 << 20);
+      const fresh = new Mirror(s.platform, { number: s.number, localPartition: s.localDisk, localSystem: 'primary', backupSystem: 'backup' }, s.config, s.link);
+      ctx.mirror = fresh;
+      const before = await s.writtenSectors(nbd);
+      assert.equal(await fresh.attachBackup(), 'added');
+      await waitFor('the mirror in sync again', s.resyncDeadlineMs, async () => ((await statusCode(fresh)) === 100 ? true : undefined));
+      const copied = (await s.writtenSectors(nbd)) - before;
+      const sync = await s.platform.md.syncStatus(fresh.md, 5000);
+      assert.equal(sync.action, 'idle');
+      // md copies the whole data area (the partition less md's superblock and bitmap at its end).
+      const dataSectors = (await s.platform.md.arrayInfo(fresh.md, 5000)).sizeKiB * 2;
+      assert.ok(copied >= dataSectors, `the add copied ${copied} sectors of ${dataSectors}: taken back from the bitmap, not copied in full`);
+    },
+  },
+  {
     name: 'failed kernel calls carry errno, syscall and path',
     async run(s) {
       await assert.rejects(s.platform.md.arrayInfo('/dev/md250', 5000), (err) => {

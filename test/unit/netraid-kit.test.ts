@@ -208,6 +208,28 @@ describe('scsi/netraid data_corrupt scenarios', () => {
   });
 });
 
+describe('scsi/netraid data_corrupt flag and the cleanup at agent start', () => {
+  it('a remove of a mirror this process did not run (the cleanup at agent start after a crash) keeps the flag', async () => {
+    const { s1 } = await replicated();
+    crash(s1);
+    const back = reboot(s1, '/dev/sdc');
+    expect(await back.states.hasDataCorruptFlag('lkdr1')).toBe(true);
+    // The engine's cleanup at agent start: the hierarchy was recorded in service, so it is removed.
+    expect((await back.kit.remove(inst, ctxOf('server1'))).ok).toBe(true);
+    expect(await back.states.hasDataCorruptFlag('lkdr1')).toBe(true);
+    // With the flag still there and the other system unreachable, restore refuses (scenario 3).
+    nodes.get('server2')!.up = false;
+    expect((await back.kit.restore(inst, ctxOf('server1'))).reason).toMatch(/^Error 104001: /);
+  });
+
+  it('a clean take-out of service by the process that ran the mirror clears the flag', async () => {
+    const { s1 } = await replicated();
+    expect(await s1.states.hasDataCorruptFlag('lkdr1')).toBe(true);
+    expect((await s1.kit.remove(inst, ctxOf('server1'))).ok).toBe(true);
+    expect(await s1.states.hasDataCorruptFlag('lkdr1')).toBe(false);
+  });
+});
+
 describe('scsi/netraid during a resync', () => {
   it('vetoes moves (104013 with the resync status), the backup refuses to take over, and unextend warns 104025', async () => {
     const s1 = boot('server1', '/dev/sdc');

@@ -264,7 +264,11 @@ export class NetraidKit implements Kit {
     } catch (e) {
       return failed('retry-here', (e as Error).message);
     }
-    await this.d.states.clearDataCorruptFlag(inst.tag);
+    // The flag goes only with a clean take-out by the process that ran the mirror. A mirror this
+    // process did not run (the cleanup at agent start after a crash of vigild or of the machine)
+    // was in service when its primary went away uncleanly: the other system may have taken over
+    // since, so the flag must stay for restore's check (and the administrator).
+    if (run) await this.d.states.clearDataCorruptFlag(inst.tag);
     ctx.log('info', `netraid: ${md} stopped on ${ctx.system}`);
     return ok();
   }

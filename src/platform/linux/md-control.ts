@@ -217,11 +217,23 @@ export class LinuxMdControl implements MdControl {
     // Back in its old role: md checks the member's superblock against the bitmap and copies only
     // what changed while it was away.
     if (reAdd && (await addDisk(reAdd.number, reAdd.raidDisk, MD_DISK_ACTIVE | MD_DISK_SYNC))) return 're-added';
-    // A device that carries this array's superblock but is too old: a new member, full recovery.
-    if (await addDisk(0, 0, 0)) return 'added';
-    // A blank device: mdadm writes the superblock first.
+    // A new member, copied in full. Its old superblock goes first: md (and mdadm --add, which
+    // tries a re-add on its own) would take a device that still carries this array's superblock
+    // back from the bitmap, copying only what this array wrote since — but a system returning
+    // after a takeover may hold writes of its own that never reached this array (proven on a
+    // real kernel: 8 sectors copied and the member declared current).
+    await this.zeroSuperblock(devicePath, timeoutMs);
     await this.runMdadm(['--manage', md, '--add', devicePath], timeoutMs);
     return 'added';
+  }
+
+  /** Erases any md superblock on a device that is not a member (mdadm exits 2 when there is none). */
+  private async zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void> {
+    const args = ['--zero-superblock', devicePath];
+    const result = await runProgram(this.mdadm, args, { timeoutMs });
+    if (result.code === 0) return;
+    if (result.code === 2 && /Unrecognised md component device/i.test(result.stderr)) return;
+    throw new ProgramError(this.mdadm, args, result, timeoutMs);
   }
 
   async syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus> {

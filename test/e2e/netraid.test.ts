@@ -1,0 +1,155 @@
+// The scsi/netraid kit on real kernels: two VMs, each running vigild from this checkout with
+// authenticated comm paths over the LAN and a point-to-point link; the replication traffic (our
+// NBD server in node2's vigild, the kernel's NBD client on node1) of lkdr0 uses the LAN, that of
+// lkdr1 the point-to-point link.
+// node1 creates two data replication resources (lkdr0 on disk 0, lkdr1 on disk 1), extends both
+// to node2 and waits for the full resyncs (node2's instances OSU). Random data is written to
+// both mirrors. Then the replication link is cut while node1 writes to lkdr1 (lkdr0 stays idle):
+// md fails the backup half of md1, and node2 records lkdr1 out of date. node1's qemu is then
+// SIGKILLed: node2 brings lkdr0 in service from its own disk with the very bytes written before
+// (checksum), and refuses lkdr1 (out of date, with the reason in lcdstatus). Then node2, now the
+// last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
+// service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
+// administrator removes the flag; then it comes in service with the same bytes.
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { vmUnavailable } from './helpers/vmcluster.js';
+
+const title = vmUnavailable ? `scsi/netraid failover (skipped: ${vmUnavailable})` : 'scsi/netraid failover';
+const PORT = '7366';
+const STATE_DISK = '/dev/vdc';
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.skipIf(!!vmUnavailable)(title, () => {
+  let build: ReturnType<typeof snapshotBuild> | undefined;
+  beforeAll(() => {
+    build = snapshotBuild();
+  });
+  afterAll(() => build?.remove());
+  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16] });
+
+  let agents: GuestVigil[] = [];
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    // The agents' own account of the failure: their log tails, md's view and lcdstatus.
+    for (const v of agents) {
+      if (v.node.state !== 'running') continue;
+      const diag = await v.node.exec('cat /proc/mdstat; node ' + v.vigilJs + ' lcdstatus', { timeoutMs: 60_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+      console.log(`--- ${v.node.name} vigild log (tail) ---\n${await v.logTail(12_000)}\n--- ${v.node.name} mdstat, lcdstatus ---\n${diag.stdout}${diag.stderr}`);
+    }
+  });
+
+  it('replicated device created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go', { timeout: 600_000 }, async () => {
+    const c = cluster();
+    const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const v1 = new GuestVigil(n1, build!.srcDir);
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    agents = [v1, v2];
+    for (const n of [n1, n2]) await n.run('modprobe raid1 && modprobe nbd nbds_max=4', { timeoutMs: 60_000 });
+    // The state directory (LCD, replica states, data_corrupt flags) on disk 2, so that it
+    // survives a crash of the VM like /var/lib on a real system (the rest of / is a tmpfs overlay).
+    for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkfs.ext4 -q -F ${STATE_DISK} && mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 120_000 });
+    const configure = (v: GuestVigil) =>
+      v.configure({
+        VIGIL_NODE_NAME: v.node.name,
+        VIGIL_STATE_DIR: '/var/lib/vigil',
+        VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
+        VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_METRICS_ADDRESS: 'off',
+        VIGIL_LOG_LEVEL: 'debug',
+        LCMHBEATTIME: '1',
+        LCMNUMHBEATS: '3',
+        LKCHECKINTERVAL: '10',
+        VIGIL_NBD_TIMEOUT: '4',
+        VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
+      });
+    for (const v of [v1, v2]) await configure(v);
+    await v1.must(['keygen']);
+    const key = await n1.readFile('/etc/vigil/cluster.key');
+    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
+    await Promise.all([v1.start(), v2.start()]);
+    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
+      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
+    }
+    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
+    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+
+    // lkdr0 replicates over the LAN, lkdr1 over the point-to-point link (the one that is cut).
+    for (const n of [0, 1]) {
+      const seg = n === 0 ? 'lan' : 'p2p1';
+      const addr = { node1: n1.ip(seg), node2: n2.ip(seg) };
+      const disk = `/dev/vd${String.fromCharCode(97 + n)}`;
+      const created = await v1.must([
+        'create', '-a', 'scsi/netraid', '-t', `lkdr${n}`, '-i', `/dev/md${n}`, '--switchback', 'intelligent',
+        '--info', `number=${n}`, `partition@node1=${disk}`, `partition@node2=${disk}`, `address@node1=${addr.node1}`, `address@node2=${addr.node2}`,
+      ]);
+      expect(created).toContain(`netraid_create: Creating the RAID1 (/dev/md${n}) device ...`);
+      const extended = await v1.must(['extend', '-t', `lkdr${n}`, '-s', 'node2', '--accept-defaults']);
+      expect(extended).toContain(`netraid_extend: Running the nbd-server on "node2" (${addr.node2} port ${10000 + n}) ...`);
+    }
+    // Automatic switchback is refused for a replicated hierarchy.
+    const auto = await v1.vigil(['properties', '-t', 'lkdr0', '--switchback', 'automatic']);
+    expect(auto.code).not.toBe(0);
+    expect(auto.stdout + auto.stderr).toMatch(/automatic is refused/);
+
+    const t0 = Date.now();
+    await n1.waitFor(async () => {
+      const s1 = await v1.states();
+      const s2 = await v2.states();
+      return s1.lkdr0 === 'ISP' && s1.lkdr1 === 'ISP' && s2.lkdr0 === 'OSU' && s2.lkdr1 === 'OSU';
+    }, { deadlineMs: 240_000, intervalMs: 2000, what: 'both resynced: ISP on node1, OSU on node2' });
+    console.log(`e2e netraid: initial resync of 2 x 32 MiB done in ${Date.now() - t0} ms (seen by polling)`);
+
+    // Data on both mirrors, acknowledged (O_DIRECT + fsync) before anything else happens.
+    for (const n of [0, 1]) await n1.run(`head -c 8388608 /dev/urandom > /tmp/p${n} && dd if=/tmp/p${n} of=/dev/md${n} bs=1M oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
+    const sum0 = sha(await n1.readFile('/tmp/p0'));
+
+    // The replication link goes; node1 keeps writing to lkdr1 (the write completes once md has
+    // failed the backup half, after VIGIL_NBD_TIMEOUT); lkdr0 stays idle and current.
+    await n1.setLink('p2p1', false);
+    await n1.run('dd if=/dev/urandom of=/dev/md1 bs=1M count=2 seek=16 oflag=direct conv=fsync status=none', { timeoutMs: 120_000 });
+    await n2.waitFor(async () => (await v2.states()).lkdr1 === 'OSF', { deadlineMs: 60_000, intervalMs: 1000, what: 'node2 records lkdr1 out of date (OSF)' });
+
+    const crashAt = Date.now();
+    await n1.crash();
+    await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 1000, what: 'lkdr0 in service on node2' });
+    console.log(`e2e netraid: SIGKILL of node1 -> lkdr0 ISP on node2 seen after ${Date.now() - crashAt} ms`);
+    const onNode2 = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
+    expect(onNode2.split(/\s+/)[0]).toBe(sum0);
+
+    // lkdr1 missed an acknowledged write: node2 refuses it, and says why.
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((await v2.states()).lkdr1).toBe('OSF');
+    const status = await v2.must(['lcdstatus']);
+    console.log(status.trimEnd());
+    expect(status).toMatch(/lkdr1[\s\S]*out of date/);
+
+    // Seed scenario 3 with node2 as the last primary of lkdr0: node2 dies too (node1 stays
+    // down) and comes back first. Its agent's cleanup at start takes lkdr0 out of service but
+    // keeps the data_corrupt flag, so lkdr0 is refused (104001) while node1 cannot say whether it
+    // took over since; once the administrator removes the flag it comes in service with the data.
+    const flag = '/var/lib/vigil/netraid/lkdr0_data_corrupt';
+    expect((await n2.exec(['test', '-e', flag])).code, 'node2 in service has the flag').toBe(0);
+    await n2.crash();
+    const bootAt = Date.now();
+    await n2.boot(300_000);
+    await n2.run(`modprobe ext4 && mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 60_000 });
+    await configure(v2);
+    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
+    await v2.start();
+    console.log(`e2e netraid: node2 rebooted and its vigild ready in ${Date.now() - bootAt} ms`);
+    await n2.waitFor(async () => (await v2.states()).lkdr0 !== 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'the cleanup at agent start took lkdr0 out of service' });
+    expect((await n2.exec(['test', '-e', flag])).code, 'the cleanup at agent start kept the data_corrupt flag').toBe(0);
+    const refused = await v2.vigil(['in-service', '-t', 'lkdr0']);
+    console.log(`e2e netraid: in-service of lkdr0 on node2 with its flag set, node1 down: exit ${refused.code}: ${(refused.stdout + refused.stderr).trim()}`);
+    expect(refused.code, refused.stdout + refused.stderr).not.toBe(0);
+    expect((await v2.states()).lkdr0).not.toBe('ISP');
+    expect(refused.stdout + refused.stderr + (await v2.must(['lcdstatus']))).toMatch(/104001/);
+    await n2.run(`rm ${flag}`);
+    await v2.must(['in-service', '-t', 'lkdr0']);
+    await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'lkdr0 in service on node2 once the flag is removed' });
+    const afterFlag = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
+    expect(afterFlag.split(/\s+/)[0]).toBe(sum0);
+  });
+});
