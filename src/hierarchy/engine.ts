@@ -235,8 +235,16 @@ export class HierarchyEngine {
     else if (msg.kind === 'release') this.switchovers.sendFailed(to, msg);
   }
 
-  /** An operation ended: its continuation is carried out by the part that owns it. */
+  /**
+   * An operation ended: its continuation is carried out by the part that owns it, then a peer's
+   * report held while it ran is looked at.
+   */
   private ended(op: Operation): void {
+    this.continueAfter(op);
+    this.placement.operationEnded(op.key);
+  }
+
+  private continueAfter(op: Operation): void {
     switch (op.kind) {
       case 'restore':
         return this.restores.ended(op);

@@ -26,6 +26,12 @@ export class Placement {
   /** Per tag: the highest takeover epoch known for its hierarchy, and that of the copy here. */
   private readonly seenEpoch = new Map<string, number>();
   private readonly localEpoch = new Map<string, number>();
+  /**
+   * A peer's report of a copy that also runs here, received while an operation ran here on the
+   * hierarchy (nothing is taken out in the middle of one): looked at again when it ends, or the
+   * double in-service would last until the next report, which may never come.
+   */
+  private readonly heldReports = new Map<string, { from: string; peerKey: string; epoch?: number }>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -144,9 +150,22 @@ export class Placement {
 
   /** A system died: forgets what it ran and returns those hierarchies. */
   forgetSystem(system: string): string[] {
+    this.dropHeldReports(system);
     const keys = [...this.ctx.graph.hierarchies().keys()].filter((k) => this.get(k) === system);
     for (const k of keys) this.delete(k);
     return keys;
+  }
+
+  /** An operation on `key` ended here: a peer's report held while it ran is looked at now. */
+  operationEnded(key: string): void {
+    const held = this.heldReports.get(key);
+    if (!held || this.ops.isRunning(key)) return;
+    this.heldReports.delete(key);
+    this.peerHasInService(held.from, held.peerKey, held.epoch);
+  }
+
+  private dropHeldReports(from: string, key?: string): void {
+    for (const [k, r] of [...this.heldReports]) if (r.from === from && (key === undefined || k === key)) this.heldReports.delete(k);
   }
 
   /**
@@ -163,8 +182,9 @@ export class Placement {
 
   onMessage(from: string, msg: Extract<PeerMessage, { kind: 'hier-state' | 'hier-state-sync' }>): void {
     if (msg.kind === 'hier-state') {
-      if (msg.inService) this.peerHasInService(from, msg.key, msg.epoch);
-      else if (this.get(msg.key) === from) {
+      if (msg.inService) return this.peerHasInService(from, msg.key, msg.epoch);
+      this.dropHeldReports(from, this.ctx.keyOf(msg.key) ?? msg.key);
+      if (this.get(msg.key) === from) {
         this.delete(msg.key);
         // Given up, not taken out on purpose: the failover decisions take it from here.
         if (!msg.takeOver) this.sayWhyNotTakenOver(from, msg.key);
@@ -172,6 +192,7 @@ export class Placement {
       return;
     }
     for (const [t, s] of [...this.byTag]) if (s === from) this.byTag.delete(t);
+    this.dropHeldReports(from);
     for (const k of msg.inService) this.peerHasInService(from, k, msg.epochs?.[k]);
     if (msg.reply) this.syncTo(from, false);
   }
@@ -184,7 +205,11 @@ export class Placement {
   private peerHasInService(from: string, peerKey: string, theirs?: number): void {
     const { ctx } = this;
     const key = ctx.keyOf(peerKey) ?? peerKey;
-    if (ctx.graph.has(key) && ctx.inServiceHere(key) && !this.ops.isRunning(key)) {
+    if (ctx.graph.has(key) && ctx.inServiceHere(key) && this.ops.isRunning(key)) {
+      this.heldReports.set(key, { from, peerKey, epoch: theirs });
+      return;
+    }
+    if (ctx.graph.has(key) && ctx.inServiceHere(key)) {
       const mine = this.mine(key);
       this.saw(key, theirs);
       const cands = ctx.candidates(key);

@@ -125,7 +125,7 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
     net = new Net();
     for (const i of [1, 2]) net.addNode(i);
     net.startWitness();
-    const c = (cluster = await makeCluster(net, [1, 2], { QUORUM_MODE: mode, QUORUM_HOSTS: WITNESS, QUORUM_TIMEOUT_SECS: '1' }));
+    const c = (cluster = await makeCluster(net, [1, 2], { QUORUM_MODE: mode, QUORUM_HOSTS: WITNESS, QUORUM_TIMEOUT_SECS: '1', ...(process.env.VIGIL_FAULT_LOG_LEVEL ? { VIGIL_LOG_LEVEL: process.env.VIGIL_FAULT_LOG_LEVEL } : {}) }));
     const apps = [await createApp(c, join(c.dir, 'app'), 'node1', ['node2'], 'app'), await createApp(c, join(c.dir, 'app2'), 'node2', ['node1'], 'app2')];
     await c.waitFor(() => steady(c), 30_000, 'both nodes steady');
     const sampler = new Sampler(c, [...NODES], TAGS, { intervalMs: 250, timeoutMs: 1_000 });
@@ -143,10 +143,15 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         const states = NODES.map((n) => `${n}:${TAGS.map((t) => sampler.samples.at(-1)?.states[t]![n] ?? '?').join('/')}`);
         const at = Date.now();
         if (kind === 'crash') {
+          // killNode ends the node's apps too (they carry its mark): note which ran before it.
+          const running = appPids(apps, node).filter(({ pid }) => alive(pid));
           c.killNode(node);
-          for (const { app, pid } of appPids(apps, node)) {
-            if (!alive(pid)) continue;
-            process.kill(pid, 'SIGKILL');
+          for (const { app, pid } of running) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // already ended with its node
+            }
             // The remove script never ran: the journal learns from here that the app died with its node.
             appendFileSync(app.journal, `${Date.now()} stop ${node} (crash)\n`);
           }

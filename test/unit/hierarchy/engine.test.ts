@@ -459,6 +459,24 @@ describe('hierarchy engine: split brain', () => {
     expect(c.logs).toContain('A warn hierarchy app: the copy on B stays (newer: epoch 2 over 1); taking this one out');
   });
 
+  it('a report that comes while a check runs on the copy here is looked at when the check ends', () => {
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    // A's quickChecks take 20 s, so one is running when the partition heals.
+    c.actionMs = (system, _tag, action) => (system === 'A' && action === 'quickCheck' ? 20_000 : ACTION_MS);
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.partition('A');
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    c.advance(6_000);
+    expect(c.actions.some((a) => a.system === 'A' && a.action === 'quickCheck')).toBe(true);
+    c.actions.length = 0;
+    // B's sync (its takeover, epoch 2) reaches A in the middle of the check; A's copy goes once it ends.
+    c.heal('A');
+    expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.ran('B', 'remove')).toEqual([]);
+    expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+  });
+
   it('a copy whose epoch is unknown (an agent that predates epochs) is judged by priority', () => {
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
     c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
