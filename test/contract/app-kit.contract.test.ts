@@ -11,6 +11,7 @@ import type { ActionContext, ActionResult, Kit, ResourceInstance } from '../../s
 import { DEFAULT_TIME_LIMITS, ok } from '../../src/kits/kit.js';
 import { runKitAction } from '../../src/hierarchy/executor.js';
 import { LinuxProgramRunner } from '../../src/platform/linux/index.js';
+import { processRunning } from '../../src/common/process-alive.js';
 
 let dir: string;
 const ctx = (signal = new AbortController().signal): ActionContext => ({ system: 'node1', signal, log: () => undefined });
@@ -27,19 +28,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); it has ended all the same.
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 function inst(info: Record<string, string>): ResourceInstance {
   return { tag: 'web', id: 'web-id', app: 'gen/app', info: { restore: script('r', 'exit 0'), remove: script('rm', 'exit 0'), ...info } };
@@ -100,8 +88,8 @@ describe.each([
     expect(child).toBeGreaterThan(1);
     // SIGTERM to the group at the limit, SIGKILL after the grace: gone within a few seconds.
     const end = Date.now() + 5_000;
-    while (alive(child) && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
-    expect(alive(child)).toBe(false);
+    while (processRunning(child) && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    expect(processRunning(child)).toBe(false);
   });
 
   it('refuses a program that someone other than root could change (error 108001)', async () => {

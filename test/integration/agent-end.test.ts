@@ -11,18 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ensureBuilt, repoRoot } from './helpers/core-build.js';
 import { killProcessesWithEnv, processesWithEnv } from '../../src/platform/linux/agent-mark.js';
+import { processRunning } from '../../src/common/process-alive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-agent-end-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -40,7 +33,7 @@ describe('agent mark', () => {
       expect(processesWithEnv('VIGIL_TEST_MARK', 'on')).toEqual([]);
       expect(killProcessesWithEnv('VIGIL_TEST_MARK', 'one')).toBe(2);
       expect(await until(() => processesWithEnv('VIGIL_TEST_MARK', 'one').length === 0, 5_000)).toBe(true);
-      expect(alive(other.pid!)).toBe(true);
+      expect(processRunning(other.pid!)).toBe(true);
     } finally {
       other.kill('SIGKILL');
       marked.kill('SIGKILL');
@@ -72,6 +65,6 @@ process.exit(4);
     expect(r.signal).toBe('SIGKILL');
     const service = Number(readFileSync(pidFile, 'utf8'));
     expect(service).toBeGreaterThan(1);
-    expect(await until(() => !alive(service), 5_000)).toBe(true);
+    expect(await until(() => !processRunning(service), 5_000)).toBe(true);
   });
 });

@@ -16,6 +16,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import type { LocalCluster } from '../../src/demo/local-cluster.js';
 import { adminJson, createApp, logOf, makeCluster, Net, netnsSkipReason, overlapsAt, Sampler, WITNESS, type App } from './helpers/netns-cluster.js';
+import { processRunning } from '../../src/common/process-alive.js';
+import { prng } from '../helpers/prng.js';
 
 const skip = netnsSkipReason;
 if (skip) console.warn(`[fault-run] skipped: ${skip}`);
@@ -25,17 +27,6 @@ const FAULTS = Number(process.env.VIGIL_FAULTS ?? 20);
 const NODES = ['node1', 'node2'] as const;
 const TAGS = ['app', 'app2'];
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Kind = 'crash' | 'freeze' | 'cut';
 
@@ -76,14 +67,6 @@ function appPids(apps: App[], node: string): Array<{ app: App; pid: number }> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** Whether both nodes answer, see each other, have each hierarchy ISP on exactly one of them, and an open quorum gate. */
 async function steady(c: LocalCluster): Promise<boolean> {
@@ -144,7 +127,7 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         const at = Date.now();
         if (kind === 'crash') {
           // killNode ends the node's apps too (they carry its mark): note which ran before it.
-          const running = appPids(apps, node).filter(({ pid }) => alive(pid));
+          const running = appPids(apps, node).filter(({ pid }) => processRunning(pid));
           c.killNode(node);
           for (const { app, pid } of running) {
             try {

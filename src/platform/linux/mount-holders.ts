@@ -3,9 +3,9 @@
 // touching the file system behind it, so this cannot hang on a dead NFS server the way fuser
 // (which stats every file) can.
 
-import { readFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
+import { processRunning } from '../../common/process-alive.js';
 import type { Holder, MountHolders } from '../mounts.js';
 
 function under(path: string, mountPoint: string): boolean {
@@ -71,8 +71,8 @@ export class LinuxMountHolders implements MountHolders {
     const pids = holders.map((h) => h.pid);
     for (const pid of pids) signal(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && pids.some(alive)) await new Promise((r) => setTimeout(r, 50));
-    for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
+    while (Date.now() < deadline && pids.some(processRunning)) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of pids) if (processRunning(pid)) signal(pid, 'SIGKILL');
     return pids;
   }
 }
@@ -85,17 +85,3 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Running (a zombie holds nothing any more, so it counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}

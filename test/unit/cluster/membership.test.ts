@@ -2,6 +2,7 @@
 // links can be cut, delayed, duplicated and reordered, and a virtual clock drives tick().
 import { describe, expect, it } from 'vitest';
 import { Membership, type MembershipOutput } from '../../../src/cluster/membership.js';
+import { prng } from '../../helpers/prng.js';
 
 const HB = 100;
 const MISSES = 3;
@@ -10,17 +11,6 @@ const STEP = 10;
 interface Link { id: string; a: string; b: string; up: boolean; delayMs: number; jitterMs: number; duplicate: boolean }
 interface InFlight { at: number; to: string; from: string; pathId: string; epoch: bigint }
 
-/** Seeded PRNG (mulberry32) so reorder/jitter runs are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class FakeNet {
   now = 0;
