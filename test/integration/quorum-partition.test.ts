@@ -6,6 +6,8 @@
 //   1. two nodes + tcp_remote-style witness (QUORUM_MODE=majority, QUORUM_HOSTS = the witness;
 //      and QUORUM_MODE=tcp_remote): the isolated active node loses quorum and takes its
 //      hierarchy out of service (osu); the other takes it over after its hold.
+//   1b. the same with a serial (TTY) path as well: a LAN cut alone moves nothing (the serial line
+//      keeps both systems and the majority); the serial line cut too is the full partition.
 //   2. three nodes, majority, no witness: the isolated node loses quorum (osu), the two others
 //      confirm its death with each other (remote_verify) and one takes over.
 //   3. QUORUM_MODE=none: the split-brain risk is reported at start.
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { LocalCluster } from '../../src/demo/local-cluster.js';
+import { Socat } from './cluster/processes.js';
 import { createApp, logOf, logTime, makeCluster, Net, netnsSkipReason, overlaps, Sampler, WITNESS } from './helpers/netns-cluster.js';
 
 const skip = netnsSkipReason;
@@ -71,6 +74,47 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
       expect(await c.states('node2')).toEqual({ app: 'ISP' });
     });
   }
+
+  it('two nodes + witness with a serial path too: a LAN cut alone takes nothing over; cutting the serial line as well is a full partition, and only the side with the witness serves', async () => {
+    const c = await makeCluster(net, [1, 2], { QUORUM_MODE: 'majority', QUORUM_HOSTS: WITNESS });
+    clusters.push(c);
+    const socat = new Socat(join(c.dir, 'tty1'), join(c.dir, 'tty2'));
+    try {
+      await socat.ready();
+      for (const [me, other, dev] of [['node1', 'node2', 'tty1'], ['node2', 'node1', 'tty2']] as const) {
+        await c.must(me, ['net_create', '-S', other, '-T', 'TTY', '-D', join(c.dir, dev), '-b', '115200', '-p', '10']);
+      }
+      const ttyAlive = async (n: string) => (await c.json<Array<{ type: string; state: string }>>(n, ['net_list'])).some((p) => p.type === 'TTY' && p.state.startsWith('ALIVE'));
+      await c.waitFor(async () => (await ttyAlive('node1')) && (await ttyAlive('node2')), 30_000, 'the serial path ALIVE on both');
+      const { journal } = await createApp(c, join(c.dir, 'app'), 'node1', ['node2']);
+      await c.waitFor(() => /quorum: gate open/.test(logOf(c, 'node2')), 10_000, 'the gate open on node2');
+      const sampler = new Sampler(c, ['node1', 'node2'], ['app']);
+      // The LAN cut: node1 loses its TCP path and the witness, but still hears node2 on the serial
+      // line: 2 of 3 votes, nobody dies, nothing moves.
+      const lanCut = Date.now();
+      net.isolate(1);
+      await new Promise((r) => setTimeout(r, 4_000));
+      expect(await c.states('node1')).toEqual({ app: 'ISP' });
+      expect(await c.states('node2')).toEqual({ app: 'OSU' });
+      expect(logTime(c, 'node2', /system dead/, lanCut)).toBeUndefined();
+      expect(logTime(c, 'node1', /quorum lost/, lanCut)).toBeUndefined();
+      // The serial line goes too: every comm path is cut.
+      const cut = Date.now();
+      await socat.kill();
+      await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
+      await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
+      await new Promise((r) => setTimeout(r, 1_500));
+      await sampler.stop();
+      const lost = logTime(c, 'node1', /quorum lost/, cut);
+      const takeover = logTime(c, 'node2', /restoring hierarchy app \(failover\)/, cut);
+      console.log(`[quorum-partition] majority + serial path: serial cut -> node1 decides it lost quorum ${lost! - cut} ms; -> node2 starts the takeover ${takeover! - cut} ms (${sampler.samples.length} samples)`);
+      expect(sampler.doubles()).toEqual([]);
+      expect(overlaps(journal)).toEqual([]);
+      expect(lost).toBeLessThan(takeover!);
+    } finally {
+      await socat.kill();
+    }
+  });
 
   it('three nodes, majority: the isolated active node goes out of service, one of the two others takes over after they confirm', async () => {
     const c = await makeCluster(net, [1, 2, 3], { QUORUM_MODE: 'majority' });

@@ -206,14 +206,17 @@ export interface Sample {
   states: Record<string, Record<string, string | undefined>>;
 }
 
-/** Samples every node's states of `tags` every intervalMs (0: as fast as they answer), until stopped. */
+/**
+ * Samples every node's states of `tags` every intervalMs (default 50 ms; 0: as fast as they
+ * answer, which keeps the agents' event loops busy with admin requests), until stopped.
+ */
 export class Sampler {
   readonly samples: Sample[] = [];
   private running = true;
   private readonly loop: Promise<void>;
 
   constructor(c: LocalCluster, nodes: string[], private readonly tags: string[], opts: { intervalMs?: number; timeoutMs?: number } = {}) {
-    const { intervalMs = 0, timeoutMs = 10_000 } = opts;
+    const { intervalMs = 50, timeoutMs = 10_000 } = opts;
     this.loop = (async () => {
       while (this.running) {
         const started = Date.now();
