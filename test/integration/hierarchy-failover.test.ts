@@ -129,6 +129,10 @@ describe.skipIf(skip !== '')(`hierarchy failover with 3 vigild${skip ? ` (skippe
     expect(extended.stdout).not.toMatch(/^extend: /m);
     const again = await c.vigil('node1', ['extend', '-t', WEB, '-s', 'node2', '--accept-defaults']);
     expect(again.stderr).toMatch(/Error 000004: Template resource web cannot be extended to server node2 because it already exists there/);
+    // Under --json: no progress lines, the error as one JSON object on stdout.
+    const quiet = await c.vigil('node1', ['extend', '-t', WEB, '-s', 'node2', '--accept-defaults', '--json']);
+    expect(quiet.stderr).not.toMatch(/^extend: /m);
+    expect(JSON.parse(quiet.stdout).error).toMatchObject({ number: 4, message: expect.stringMatching(/^Template resource web cannot be extended to server node2/) });
     // The interactive mode, answered through stdin: Enter accepts the offered defaults (the
     // switchback type of the hierarchy, the lowest free priority of 10, 20, ...).
     const interactive = await c.must('node1', ['extend', '-t', WEB, '-s', 'node3'], '\n\n');
