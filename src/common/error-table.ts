@@ -64,6 +64,13 @@ export const ERROR_TABLE = {
     meaning: 'extend was run without the target server or the template tag.',
     reportedBy: 'extend',
   },
+  CREATE_USAGE: {
+    number: 12,
+    form: 'task',
+    message: '<what is wrong with the create command line>',
+    meaning: 'The create task was given a missing, malformed or contradictory argument (no kit or id, an unknown kit, a bad switchback type or time-limit override). The seeds give create its own usage number; the other tasks report 000002.',
+    reportedBy: 'create',
+  },
   RESOURCE_INFO: {
     number: 10,
     form: 'task',

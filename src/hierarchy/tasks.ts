@@ -21,6 +21,7 @@ export const E_ALREADY_EXTENDED = ERROR_TABLE.ALREADY_EXTENDED.number;
 export const E_CANNOT_EXTEND = ERROR_TABLE.CANNOT_EXTEND.number;
 export const E_TEMPLATE_ARGS = ERROR_TABLE.TEMPLATE_ARGS.number;
 export const E_RESOURCE_INFO = ERROR_TABLE.RESOURCE_INFO.number;
+export const E_CREATE_USAGE = ERROR_TABLE.CREATE_USAGE.number;
 export const E_TAG_OR_ID_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
 export const E_INS_CREATE_FAILED = ERROR_TABLE.INS_CREATE_FAILED.number;
 export const E_NOT_FOUND = ERROR_TABLE.NOT_FOUND.number;
@@ -117,7 +118,17 @@ export interface CreateArgs {
   info: Record<string, string>;
 }
 
+/** create's usage errors carry the seeds' create number (000012), the other tasks' 000002. */
 export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
+  try {
+    return await createChecked(svc, a);
+  } catch (e) {
+    if (e instanceof VigilError && e.number === E_USAGE) throw new VigilError(E_CREATE_USAGE, e.message, e.details, { cause: e });
+    throw e;
+  }
+}
+
+async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
   const sys = svc.local;
   if (!a.kit) throw new VigilError(E_USAGE, 'the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
   const { app, type } = splitKitName(a.kit);

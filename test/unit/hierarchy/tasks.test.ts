@@ -118,11 +118,12 @@ describe('hierarchy tasks', () => {
 
   it('create: checks with the seeds\' numbers and changes nothing when refused', async () => {
     expect((await err(createHierarchy(svc['A']!, { kit: 'test/mem', id: 'x', info: {} }))).number).toBe(30);
-    expect((await err(createHierarchy(svc['A']!, { tag: 't', id: 'x', info: {} }))).number).toBe(2);
+    // create's usage errors have the seeds' create number, 000012 (the other tasks' is 000002).
+    expect((await err(createHierarchy(svc['A']!, { tag: 't', id: 'x', info: {} }))).number).toBe(12);
     expect((await err(createHierarchy(svc['A']!, { kit: 'test/nope', tag: 't', id: 'x', info: {} }))).message).toMatch(/no recovery kit named test\/nope/);
     expect((await err(create('bad', { bad: '1' }))).number).toBe(18);
     const limit = await err(create('slow', { restoreTimeoutMs: '-5' }));
-    expect(limit.number).toBe(2);
+    expect(limit.number).toBe(12);
     expect(limit.message).toBe('restoreTimeoutMs must be a positive whole number of milliseconds, not "-5"');
     const out = await create('app');
     expect(out.lines.at(-1)).toMatch(/unprotected \(ISU\)/);
