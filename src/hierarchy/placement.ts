@@ -205,11 +205,11 @@ export class Placement {
   private peerHasInService(from: string, peerKey: string, theirs?: number): void {
     const { ctx } = this;
     const key = ctx.keyOf(peerKey) ?? peerKey;
-    if (ctx.graph.has(key) && ctx.inServiceHere(key) && this.ops.isRunning(key)) {
-      this.heldReports.set(key, { from, peerKey, epoch: theirs });
-      return;
-    }
     if (ctx.graph.has(key) && ctx.inServiceHere(key)) {
+      if (this.ops.isRunning(key)) {
+        this.heldReports.set(key, { from, peerKey, epoch: theirs });
+        return;
+      }
       const mine = this.mine(key);
       this.saw(key, theirs);
       const cands = ctx.candidates(key);

@@ -22,6 +22,18 @@ import { createApp, logOf, logTime, makeCluster, Net, netnsSkipReason, overlaps,
 const skip = netnsSkipReason;
 if (skip) console.warn(`[quorum-partition] skipped: ${skip}`);
 
+/**
+ * After node1 was cut off at `cut`: waits until node2 has app in service and node1 has it out,
+ * stops the sampler a little later, and returns when each decided (from their logs).
+ */
+async function isolatedNode1LosesNode2TakesOver(c: LocalCluster, sampler: Sampler, cut: number): Promise<{ lost?: number; takeover?: number }> {
+  await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
+  await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
+  await new Promise((r) => setTimeout(r, 1_500));
+  await sampler.stop();
+  return { lost: logTime(c, 'node1', /quorum lost/, cut), takeover: logTime(c, 'node2', /restoring hierarchy app \(failover\)/, cut) };
+}
+
 describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network namespaces${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let net: Net;
   const clusters: LocalCluster[] = [];
@@ -51,12 +63,7 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
       await new Promise((r) => setTimeout(r, 1_000));
       const cut = Date.now();
       net.isolate(1);
-      await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
-      await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
-      await new Promise((r) => setTimeout(r, 1_500));
-      await sampler.stop();
-      const lost = logTime(c, 'node1', /quorum lost/, cut);
-      const takeover = logTime(c, 'node2', /restoring hierarchy app \(failover\)/, cut);
+      const { lost, takeover } = await isolatedNode1LosesNode2TakesOver(c, sampler, cut);
       console.log(
         `[quorum-partition] ${mode}: cut -> node1 decides it lost quorum ${lost! - cut} ms; cut -> node2 starts the takeover ${takeover! - cut} ms ` +
           `(seen by ins_list: node1 OSU by ${sampler.firstAt('node1', 'OSU', cut)! - cut} ms, node2 ISP by ${sampler.firstAt('node2', 'ISP', cut)! - cut} ms, ${sampler.samples.length} samples)`,
@@ -101,12 +108,7 @@ describe.skipIf(skip !== '')(`quorum: partitions of real vigild in network names
       // The serial line goes too: every comm path is cut.
       const cut = Date.now();
       await socat.kill();
-      await c.waitFor(async () => (await c.states('node2'))['app'] === 'ISP', 60_000, 'node2 to take app over');
-      await c.waitFor(async () => (await c.states('node1'))['app'] === 'OSU', 30_000, 'node1 to take app out of service');
-      await new Promise((r) => setTimeout(r, 1_500));
-      await sampler.stop();
-      const lost = logTime(c, 'node1', /quorum lost/, cut);
-      const takeover = logTime(c, 'node2', /restoring hierarchy app \(failover\)/, cut);
+      const { lost, takeover } = await isolatedNode1LosesNode2TakesOver(c, sampler, cut);
       console.log(`[quorum-partition] majority + serial path: serial cut -> node1 decides it lost quorum ${lost! - cut} ms; -> node2 starts the takeover ${takeover! - cut} ms (${sampler.samples.length} samples)`);
       expect(sampler.doubles()).toEqual([]);
       expect(overlaps(journal)).toEqual([]);
