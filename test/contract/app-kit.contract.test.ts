@@ -116,7 +116,10 @@ describe.each([
     expect(kit.validate({ ...inst({}), info: { restore: '/bin/true' } })).toMatchObject({ ok: false, recoveryClass: 'fatal' });
     expect(kit.validate(inst({ quickCheck: 'relative.sh' })).reason).toMatch(/absolute/);
     expect(kit.validate(inst({ restoreTimeoutMs: 'soon' })).reason).toMatch(/restoreTimeoutMs/);
-    expect((await kit.create(inst({ remove: join(dir, 'missing') }), ctx())).reason).toMatch(/does not exist or is not executable/);
+    expect((await kit.create(inst({ remove: join(dir, 'missing') }), ctx())).reason).toMatch(/does not exist or is not executable: it does not exist/);
+    const plain = script('plain', 'exit 0');
+    chmodSync(plain, 0o644);
+    expect((await kit.create(inst({ remove: plain }), ctx())).reason).toMatch(/remove program .* does not exist or is not executable: it is not executable \(mode 0644\)/);
     expect(await kit.recover(inst({}), ctx())).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere' });
     expect(await kit.quickCheck(inst({}), 0, ctx())).toMatchObject({ ok: true, reason: 'not monitored (no quickCheck program)' });
   });

@@ -29,7 +29,7 @@
 // The programs run as root: create and extend refuse one that someone else could change
 // (program-safety.ts, error 108001).
 
-import { access, constants, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 
 import { formatErrorLine, errorNumber } from '../../common/error-table.js';
@@ -46,7 +46,7 @@ import {
   type ResourceInstance,
 } from '../kit.js';
 import { actionTimeLimitMs, timeLimitOverrideProblem } from '../action-time-limit.js';
-import { unsafeProgramReason, type StatFn } from './program-safety.js';
+import { programProblem, type ProgramProblem, type StatFn } from './program-safety.js';
 
 export const APP_KIT = 'gen/app';
 
@@ -114,17 +114,15 @@ export class AppKit implements Kit {
     for (const key of ['restore', 'remove', 'quickCheck', 'recover'] as const) {
       const p = inst.info[key];
       if (!p) continue;
+      let problem: ProgramProblem | undefined;
       try {
-        await access(p, constants.X_OK);
-      } catch {
-        return failed('fatal', `${key} program ${p} does not exist or is not executable`);
-      }
-      let unsafe: string | undefined;
-      try {
-        unsafe = await unsafeProgramReason(p, this.statFile, PROGRAM_CHECK_TIMEOUT_MS);
+        problem = await programProblem(p, this.statFile, PROGRAM_CHECK_TIMEOUT_MS);
       } catch (e) {
-        unsafe = `it cannot be checked: ${(e as Error).message}`;
+        const code = (e as { code?: unknown }).code;
+        problem = code === 'ENOENT' || code === 'ENOTDIR' ? { kind: 'not-runnable', reason: 'it does not exist' } : { kind: 'unsafe', reason: `it cannot be checked: ${(e as Error).message}` };
       }
+      if (problem?.kind === 'not-runnable') return failed('fatal', `${key} program ${p} does not exist or is not executable: ${problem.reason}`);
+      const unsafe = problem?.reason;
       if (unsafe) return failed('fatal', formatErrorLine(errorNumber('APP_PROGRAM_UNSAFE'), `${key} program ${p} is not safe to run as root: ${unsafe}`));
     }
     return ok();

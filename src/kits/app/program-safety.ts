@@ -5,7 +5,8 @@
 // /tmp-like directories are allowed, since the sticky bit keeps others from replacing entries
 // they do not own). Like ssh's StrictModes. The refusal is error 108001. Each stat is time-limited (a program on a dead NFS
 // server must not hang create): the caller passes the platform's TimedStat.
-// The directories checked are those of the path as given; when the program is a symbolic link,
+// The file's own stat also answers whether it exists and may be executed, so no untimed
+// access(2) is needed before it. The directories checked are those of the path as given; when the program is a symbolic link,
 // its target's own owner and mode are checked (stat follows links), not the target's directories.
 import { dirname } from 'node:path';
 
@@ -18,11 +19,25 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_ISVTX = 0o1000;
 const WRITABLE_BY_OTHERS = 0o022;
+const ANY_EXECUTE = 0o111;
 
-/** Why `program` is unsafe to run as root, or undefined when it is safe. */
-export async function unsafeProgramReason(program: string, stat: StatFn, timeoutMs: number, trustedUid = process.geteuid?.() ?? 0): Promise<string | undefined> {
-  const owners = new Set([0, trustedUid]);
+/** What keeps `program` from being run: it cannot be run at all, or it is not safe to run as root. */
+export interface ProgramProblem {
+  kind: 'not-runnable' | 'unsafe';
+  reason: string;
+}
+
+/** The problem of `program`, or undefined when it may be run. Throws when a stat fails (ENOENT, time-out). */
+export async function programProblem(program: string, stat: StatFn, timeoutMs: number, trustedUid = process.geteuid?.() ?? 0): Promise<ProgramProblem | undefined> {
   const file = await stat(program, timeoutMs);
+  // Root may run a file with any execute bit set; with none set the kernel refuses it (EACCES).
+  if ((file.mode & S_IFMT) === S_IFREG && (file.mode & ANY_EXECUTE) === 0) return { kind: 'not-runnable', reason: `it is not executable (mode ${octal(file.mode)})` };
+  const unsafe = await unsafeReason(program, file, stat, timeoutMs, trustedUid);
+  return unsafe === undefined ? undefined : { kind: 'unsafe', reason: unsafe };
+}
+
+async function unsafeReason(program: string, file: FileStat, stat: StatFn, timeoutMs: number, trustedUid: number): Promise<string | undefined> {
+  const owners = new Set([0, trustedUid]);
   if ((file.mode & S_IFMT) !== S_IFREG) return 'it is not a regular file';
   if (!owners.has(file.uid)) return `it is owned by uid ${file.uid}, not root`;
   if (file.mode & WRITABLE_BY_OTHERS) return `group or others may write it (mode ${octal(file.mode)})`;
