@@ -9,11 +9,13 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from '../lib/free-port.js';
+import { waitFor } from '../lib/wait.js';
 import { negotiateClient } from '../../src/replication/nbd/client-handshake.js';
 import { NbdTransmissionClient } from '../../src/replication/nbd/transmission-client.js';
 
@@ -260,27 +262,16 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
+function waitForPort(port: number): Promise<void> {
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
       const s = connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
         resolve(true);
       });
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nbd-server did not listen on 127.0.0.1:${port}`);
+  return waitFor(accepts, { deadlineMs: 5_000, intervalMs: 50, what: `nbd-server listening on 127.0.0.1:${port}` });
 }
 
 function median(xs: number[]): number {

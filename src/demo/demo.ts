@@ -40,6 +40,8 @@ async function portFree(port: number): Promise<boolean> {
   return true;
 }
 
+// Not scripts/lib/free-port.ts: the demo ships in the package and needs a port free on both
+// node addresses (127.0.0.1 and 127.0.0.2), where the kernel's pick covers only one.
 async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const p = 20_000 + Math.floor(Math.random() * 20_000);

@@ -5,6 +5,7 @@
 // in order, and a failed step stops the scenario.
 import assert from 'node:assert/strict';
 
+import { waitFor as poll } from '../../scripts/lib/wait.js';
 import { VigilError } from '../../src/common/errors.js';
 import { ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
 import type { BackupLink } from '../../src/replication/backup-link.js';
@@ -48,19 +49,11 @@ export interface ContractStep {
   run(s: ReplicationSubject, ctx: ScenarioContext): Promise<void>;
 }
 
+/** Polls `probe` until it returns a value (the shared polling loop), and returns that value. */
 async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let value: T | undefined;
+  await poll(async () => (value = await probe()) !== undefined, { deadlineMs, intervalMs: 100, what });
+  return value!;
 }
 
 async function statusCode(mirror: Mirror): Promise<number> {
