@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureBuilt } from '../integration/helpers/core-build.js';
 import type { Cluster } from '../../scripts/vmcluster/cluster.js';
+import { DEFAULT_ADMIN_SOCKET, type AdminReply, type AdminRequest } from '../../src/admin/protocol.js';
 import { repoRoot, useCluster, type TopologySpec, type VmNode } from './helpers/vmcluster.js';
+
+const ADMIN_REQUEST_SCRIPT = path.join(repoRoot, 'test/e2e/guest/admin-request.pl');
 
 /**
  * The shared-disk test's cluster: helpers/vmcluster.ts useCluster with a longer boot deadline,
@@ -121,18 +124,34 @@ export class GuestVigil {
     return JSON.parse(await this.must([...args, '--json'])) as T;
   }
 
+  /**
+   * One admin request straight to vigild's socket (guest/admin-request.pl), for the queries the
+   * tests poll: its structured result, or an error with vigild's text unless it succeeded.
+   */
+  async query<T>(command: string, options: AdminRequest['options'] = {}, timeoutMs = 60_000): Promise<T> {
+    const req: AdminRequest = { id: 1, command, options, args: [], json: true };
+    const r = await this.node.exec(['perl', ADMIN_REQUEST_SCRIPT, DEFAULT_ADMIN_SOCKET, String(Math.ceil(timeoutMs / 1000))], {
+      timeoutMs: timeoutMs + 5_000,
+      input: JSON.stringify(req) + '\n',
+    });
+    if (r.code !== 0 || r.timedOut) throw new Error(`${this.node.name}: ${command}: ${r.timedOut ? 'timed out' : r.stderr.trim()}`);
+    const reply = JSON.parse(r.stdout) as AdminReply;
+    if (reply.exitCode !== 0) throw new Error(`${this.node.name}: ${command} exited ${reply.exitCode}: ${reply.stderr}`);
+    return reply.data as T;
+  }
+
   /** tag -> state of the resources this node's LCD holds for itself. */
   async states(): Promise<Record<string, string>> {
-    const rows = await this.json<Array<{ tag: string; state: string }>>(['ins_list']);
+    const rows = await this.query<Array<{ tag: string; state: string }>>('ins_list');
     return Object.fromEntries(rows.map((r) => [r.tag, r.state]));
   }
 
   async systems(): Promise<Array<{ name: string; state: string; stateChangedAt: number }>> {
-    return this.json(['sys_list']);
+    return this.query('sys_list');
   }
 
   async events(): Promise<Array<{ at: number; msg: string }>> {
-    return this.json(['hier_events', '-n', '500']);
+    return this.query('hier_events', { n: '500' });
   }
 
   async logTail(chars = 4000): Promise<string> {

@@ -57,6 +57,9 @@ async function journal(n: VmNode, offsetMs: number): Promise<JournalEntry[]> {
 }
 
 /** Samples both nodes' state of `app` (a failed or timed-out ins_list counts as unknown). */
+/** At most one sample of both nodes per this many ms. */
+const SAMPLE_EVERY_MS = 500;
+
 class Sampler {
   readonly samples: Array<{ at: number; n1?: string; n2?: string }> = [];
   private on = true;
@@ -68,15 +71,17 @@ class Sampler {
       // the host gives up on it after 45 s (the answer counts as unknown).
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 45_000)));
-      const r = await Promise.race([v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined), gaveUp]);
+      const rows = await Promise.race([v.query<Array<{ tag: string; state: string }>>('ins_list', {}, 30_000).catch(() => undefined), gaveUp]);
       clearTimeout(timer);
-      if (!r || r.code !== 0) return undefined;
-      return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === 'app')?.state;
+      return rows?.find((x) => x.tag === 'app')?.state;
     };
     this.loop = (async () => {
       while (this.on) {
+        const startedAt = Date.now();
         const [n1, n2] = await Promise.all([state(v1), state(v2)]);
         this.samples.push({ at: Date.now(), n1, n2 });
+        // Paced, so that sampling does not take the guests' CPU from the agents it watches.
+        await new Promise((r) => setTimeout(r, Math.max(0, SAMPLE_EVERY_MS - (Date.now() - startedAt))));
       }
     })();
   }
