@@ -405,6 +405,16 @@ export class MemoryReplicationKernel {
     return 'added';
   }
 
+  /** mdadm --zero-superblock: refused for a member of a running array, a no-op without one. */
+  zeroSuperblock(path: string): void {
+    const args = ['--zero-superblock', path];
+    this.programRuns.push(['mdadm', ...args]);
+    const d = this.devices.get(path);
+    if (!d) throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: Couldn't open ${path} for write - not zeroing\n`, signal: null }, 0);
+    if (this.usedBy(path)) throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: Couldn't open ${path} for write - not zeroing\n`, signal: null }, 0);
+    d.superblock = undefined;
+  }
+
   stop(md: string): void {
     const a = this.array(md);
     if (a.timer) clearInterval(a.timer);
@@ -608,6 +618,9 @@ export class MemoryMdControl implements MdControl {
   }
   stop(md: string, timeoutMs: number): Promise<void> {
     return this.call(md, 'ioctl(STOP_ARRAY)', timeoutMs, () => this.kernel.stop(md));
+  }
+  zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void> {
+    return this.call(devicePath, 'mdadm --zero-superblock', timeoutMs, () => this.kernel.zeroSuperblock(devicePath));
   }
   syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus> {
     return this.call(md, 'read', timeoutMs, () => this.kernel.syncStatus(md));
