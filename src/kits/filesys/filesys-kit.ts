@@ -8,6 +8,9 @@
 //   fence    scsi | none: SCSI-3 reservation fence of the LUN (optional; default from
 //            VIGIL_SCSI_FENCE; see fence-hooks.ts and docs/fencing.md)
 //   fenceDevice  the LUN to fence (optional; default: the whole disk under `device`)
+//   deviceMadeBy the tag of the resource beneath that makes the device (scsi/netraid sets it on
+//            the file system of a replicated file system): the device is not required to exist
+//            where that resource is out of service (extend to the backup)
 //
 // Actions:
 //   create     the file system is mounted here, or its device is usable here (the create task
@@ -167,11 +170,15 @@ export class FilesysKit implements Kit {
     if (n) return 'ok' in n ? n : n.canExtend(inst);
     const v = this.validate(inst);
     if (!v.ok) return v;
-    try {
-      const st = await this.p.timedStat.stat(inst.info['device']!, this.callMs);
-      if ((st.mode & 0o170000) !== 0o060000) return failed('fatal', `${inst.info['device']} is not a block device`);
-    } catch (e) {
-      return failed('fatal', `device ${inst.info['device']} is not usable here: ${(e as Error).message}`);
+    // A device that a resource beneath makes (scsi/netraid's /dev/mdN) exists only where that
+    // resource is in service: its own kit checks what it is made of.
+    if (!inst.info['deviceMadeBy']) {
+      try {
+        const st = await this.p.timedStat.stat(inst.info['device']!, this.callMs);
+        if ((st.mode & 0o170000) !== 0o060000) return failed('fatal', `${inst.info['device']} is not a block device`);
+      } catch (e) {
+        return failed('fatal', `device ${inst.info['device']} is not usable here: ${(e as Error).message}`);
+      }
     }
     if ((await this.mountedHere(inst)) === 'other') return failed('fatal', `something else is mounted on ${inst.id}`);
     const dup = await fstabEntries(this.fstabPath, inst.id);
