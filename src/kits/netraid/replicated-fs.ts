@@ -19,7 +19,7 @@ import type { MountTable, MdControl, BlockDevices } from '../../platform/platfor
 import type { MountControl, MountHolders } from '../../platform/mounts.js';
 import type { ProgramRunner } from '../../platform/programs.js';
 import { formatReplicationError } from '../../replication/errors.js';
-import { mdDataSizeBytes } from '../../replication/md-layout.js';
+import { mdDataSizeBytes } from '../../platform/md-layout.js';
 import type { ResourceInstance } from '../kit.js';
 import { fileSystemSize, isSupportedFsType, makeFileSystem, SUPPORTED_FS_TYPES, type SupportedFsType } from './file-systems.js';
 

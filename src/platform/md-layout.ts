@@ -1,5 +1,5 @@
 // How large /dev/mdN will be over a given partition: the NetRAID array is a RAID1 with md
-// metadata 1.0 and an internal write-intent bitmap (linux/md-control.ts creates it so), which
+// metadata 1.0 and an internal write-intent bitmap (linux/md-control.ts creates it so; the memory twin sizes its arrays with this too), which
 // keeps the data at offset 0 and puts the superblock, a bad-block log and the bitmap at the end
 // of the member. Replicating an existing file system in place is safe only when the file system
 // ends before that area, so the size is computed before mdadm writes anything.
