@@ -106,7 +106,8 @@ export function fsSettings(inst: ResourceInstance): FsSettings | undefined {
 export function filesysParent(inst: ResourceInstance): ResourceInstance[] {
   const fs = fsSettings(inst);
   if (!fs) return [];
-  const info: Record<string, string> = { device: `/dev/md${inst.info.number}`, fsType: fs.fsType, deviceMadeBy: inst.tag };
+  // No SCSI reservation: the device is a mirror of local partitions, not a shared LUN.
+  const info: Record<string, string> = { device: `/dev/md${inst.info.number}`, fsType: fs.fsType, deviceMadeBy: inst.tag, fence: 'none' };
   if (fs.options) info.options = fs.options;
   return [{ tag: fs.fsTag, id: fs.mountPoint, app: FILESYS_APP, info }];
 }
