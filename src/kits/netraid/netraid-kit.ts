@@ -127,6 +127,7 @@ export class NetraidKit implements Kit {
     if (!partition) return failed('fatal', err(104007, [inst.tag, ctx.system]));
     const fs = fsSettings(inst);
     const lines: string[] = [];
+    this.created.delete(inst.tag);
     // Checks first (and for existing-fs the unmount): a refusal here has changed nothing.
     let undo: FsUndo | undefined;
     const md = `/dev/md${inst.info.number}`;
@@ -265,6 +266,7 @@ export class NetraidKit implements Kit {
   }
 
   async delete(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    this.created.delete(inst.tag);
     const view = this.running.get(inst.tag)?.view;
     const resyncing = view?.state === 'resyncing';
     const r = await this.remove(inst, ctx);
