@@ -100,7 +100,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const info = (type: string, extra: Record<string, string> = {}) => ({ type, number: '1', [`partition@A`]: PART, 'address@A': '10.9.0.1', mountPoint: '/data', fsType: 'ext4', fsTag: 'datafs', ...extra });
+const info = (type: string, extra: Record<string, string> = {}) => ({ type, number: '1', 'partition@A': PART, 'partition@B': '/dev/sdd', 'address@A': '10.9.0.1', 'address@B': '10.9.0.2', mountPoint: '/data', fsType: 'ext4', fsTag: 'datafs', ...extra });
 const create = (type: string, extra: Record<string, string> = {}) => createHierarchy(svc, { kit: 'scsi/netraid', tag: 'lkdr1', id: '/dev/md1', info: info(type, extra) });
 const refusal = async (pr: Promise<unknown>): Promise<VigilError> => {
   try {

@@ -110,7 +110,7 @@ export class NetraidKit implements Kit {
     }
     const type = netraidType(inst);
     if (type !== 'resource' && type !== 'new-fs' && type !== 'existing-fs') return failed('fatal', err(104051, [type]) + ': use type=resource, new-fs or existing-fs');
-    const fsProblem = fsSettingsProblem(inst);
+    const fsProblem = fsSettingsProblem(inst, this.d.localSystem);
     if (fsProblem) return failed('fatal', fsProblem);
     const port = Number(inst.info.port ?? portFor(inst));
     if (!Number.isInteger(port) || port < 1 || port > 65535) return failed('fatal', `port must be a TCP port from 1 to 65535`);

@@ -56,7 +56,7 @@ export function netraidType(inst: ResourceInstance): string {
 }
 
 /** Why the file-system settings of an instance are not usable, or undefined. Pure. */
-export function fsSettingsProblem(inst: ResourceInstance): string | undefined {
+export function fsSettingsProblem(inst: ResourceInstance, localSystem: string): string | undefined {
   const type = netraidType(inst);
   if (type !== 'new-fs' && type !== 'existing-fs') return undefined;
   const mp = inst.info.mountPoint;
@@ -67,12 +67,15 @@ export function fsSettingsProblem(inst: ResourceInstance): string | undefined {
   if (!fsType) return err(104040, [type]) + `: set the file system type (--fstype, one of ${SUPPORTED_FS_TYPES.join(', ')})`;
   if (!isSupportedFsType(fsType)) return err(104053, [fsType]) + ` (${SUPPORTED_FS_TYPES.join(', ')})`;
   if (/\s/.test(inst.info.options ?? '')) return `mount options must not contain spaces: "${inst.info.options}"`;
-  if (type === 'new-fs' && inst.info.formatConfirmed !== 'yes') return formatWarning(inst) + '\nRefused: nothing was changed. Repeat the command with --yes-destroy-data to format it.';
+  if (type === 'new-fs' && inst.info.formatConfirmed !== 'yes') {
+    const partition = inst.info[`partition@${localSystem}`] ?? `partition@${localSystem} (not set)`;
+    return `${formatWarning(inst, partition)}\nRefused: nothing was changed. Repeat the command with --yes-destroy-data to format it.`;
+  }
   return undefined;
 }
 
 /** The seeds' loud warning before a new file system is made on the local partition. */
-export function formatWarning(inst: ResourceInstance, partition = partitionHint(inst)): string {
+export function formatWarning(inst: ResourceInstance, partition: string): string {
   return [
     'WARNING: You are about to create a new filesystem with the following attributes.',
     `  Disk Partition: ${partition}`,
@@ -81,11 +84,6 @@ export function formatWarning(inst: ResourceInstance, partition = partitionHint(
     `Creating a new filesystem requires formatting ${partition}.`,
     `ALL DATA ON ${partition} WILL BE LOST.`,
   ].join('\n');
-}
-
-function partitionHint(inst: ResourceInstance): string {
-  const parts = Object.entries(inst.info).filter(([k]) => k.startsWith('partition@'));
-  return parts.length === 1 ? parts[0]![1] : parts.map(([k, v]) => `${v} (${k.slice('partition@'.length)})`).join(', ');
 }
 
 /** The settings of a file-system type (validated), or undefined for the data replication resource. */
