@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { VigilError } from '../../src/common/errors.js';
 import { FilesysKit } from '../../src/kits/filesys/filesys-kit.js';
+import { fileSystemSize, makeFileSystem } from '../../src/kits/netraid/file-systems.js';
 import { KitRegistry } from '../../src/kits/kit.js';
 import { NetraidKit } from '../../src/kits/netraid/netraid-kit.js';
 import { peersOver } from '../../src/kits/netraid/peer-messages.js';
@@ -257,5 +258,24 @@ describe('mdDataSizeBytes (mdadm, metadata 1.0, internal bitmap, RAID1)', () => 
     expect(mdDataSizeBytes(8 * 1024 * MiB + 64 * 1024) / 1024).toBe(8 * 1024 * 1024 - 64);
     expect(mdDataSizeBytes(8 * 1024 * MiB + 128 * 1024) / 1024).toBe(8 * 1024 * 1024);
     expect(mdDataSizeBytes(32 * 1024)).toBe(0);
+  });
+});
+
+describe('the pieces: gen/filesys on a device made beneath it, the file-system tools', () => {
+  it('gen/filesys does not look for a device made by the resource beneath (the backup has no /dev/mdN before takeover)', async () => {
+    const fsKit = new FilesysKit({ mountTable: p.mounts, mountControl: p.mountControl, holders: p.mountHolders, probe: p.fsProbe, timedStat: p.timedStat }, { fstabPath: join(dir, 'fstab'), callTimeoutMs: 1000 });
+    const inst = { tag: 'fs', id: '/srv', app: 'gen/filesys', info: { device: '/dev/md9', fsType: 'ext4', fence: 'none' } };
+    expect((await fsKit.canExtend(inst)).reason).toMatch(/device \/dev\/md9 is not usable here/);
+    expect((await fsKit.canExtend({ ...inst, info: { ...inst.info, deviceMadeBy: 'lkdr9' } })).ok).toBe(true);
+  });
+
+  it('sizes come from the file system\'s own superblock; mkfs forces and is time-limited', async () => {
+    p.programs.define('xfs_db', (c) => ({ code: 0, stdout: c.args.at(-1) === '/dev/md4' ? 'dblocks = 3072\nblocksize = 4096\n' : '' }));
+    expect(await fileSystemSize(p.programs, 'xfs', '/dev/md4', 1000)).toBe(3072 * 4096);
+    await expect(fileSystemSize(p.programs, 'xfs', '/dev/md5', 1000)).rejects.toThrow(/no dblocks\/blocksize/);
+    fsBytes = 8 * MiB;
+    expect(await fileSystemSize(p.programs, 'ext3', PART, 1000)).toBe(8 * MiB);
+    p.programs.define('mkfs.xfs', { runsMs: Infinity });
+    await expect(makeFileSystem(p.programs, 'xfs', '/dev/md4', 50)).rejects.toThrow(/mkfs.xfs -q -f \/dev\/md4 did not finish within 50 ms/);
   });
 });
