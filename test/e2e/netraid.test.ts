@@ -151,7 +151,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const s2 = await v2.states();
       return ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3', 'newfs', 'oldfs'].every((t) => s1[t] === 'ISP') && ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3'].every((t) => s2[t] === 'OSU');
     }, { deadlineMs: 240_000, intervalMs: 2000, what: 'all resynced: ISP on node1, OSU on node2' });
-    console.log(`e2e netraid: initial resync of 2 x 32 MiB done in ${Date.now() - t0} ms (seen by polling)`);
+    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 16 MiB done in ${Date.now() - t0} ms (seen by polling)`);
 
     // Data on both mirrors, acknowledged (O_DIRECT + fsync) before anything else happens.
     for (const n of [0, 1]) await n1.run(`head -c 8388608 /dev/urandom > /tmp/p${n} && dd if=/tmp/p${n} of=/dev/md${n} bs=1M oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });

@@ -5,7 +5,7 @@
 // and a refused confirmation change nothing, and that a failure after the array was made undoes
 // every step (the array gone with its superblock, an existing file system mounted on its
 // partition again, no LCD rows).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -115,6 +115,7 @@ const refusal = async (pr: Promise<unknown>): Promise<VigilError> => {
 const rows = () => svc.lcd.instances({ system: 'A' }).map((i) => `${i.tag}:${i.app}/${i.type}:${i.state}`).sort();
 const mountAt = (mp: string) => p.kernel.mounts.filter((m) => m.mountPoint === mp).at(-1);
 const mdadmRuns = () => p.replication.programRuns.map((r) => r.join(' '));
+const mountOriginal2 = () => p.kernel.addMount({ source: PART, mountPoint: '/data', fsType: 'ext4', options: ['rw'] });
 const mkfsRuns = () => p.programs.calls.filter((c) => c.file.startsWith('mkfs')).map((c) => `${c.file} ${c.args.join(' ')}`);
 
 /** Nothing of the NetRAID device is left: no array, no superblock on the partition, no LCD rows, no replica state. */
@@ -233,6 +234,22 @@ describe('scsi/netraid type=existing-fs', () => {
     expect(e.number).toBe(23);
     expect((e.details as { lines: string[] }).lines.join('\n')).toContain('Mounted /dev/sdc on /data again');
     expect(mountAt('/data')).toMatchObject({ source: PART, fsType: 'ext4', options: ['noatime'] });
+    await nothingLeft();
+  });
+});
+
+describe('scsi/netraid: a failure between the two creates', () => {
+  it('the file system resource cannot be created (its fstab cannot be read): the running array goes, the file system is mounted on its partition again', async () => {
+    mountOriginal2();
+    // A directory where the fstab file should be: gen/filesys's create cannot rewrite it.
+    mkdirSync(join(dir, 'fstab'));
+    writeFileSync(join(dir, 'fstab', 'x'), '');
+    const e = await refusal(create('existing-fs'));
+    expect(e.message).toMatch(/Failed resource creation of resource datafs on server A: .*EISDIR/);
+    const lines = (e.details as { lines: string[] }).lines.join('\n');
+    expect(lines).toContain('Removed /dev/md1 from /dev/sdc');
+    expect(lines).toContain('Mounted /dev/sdc on /data again');
+    expect(mountAt('/data')).toMatchObject({ source: PART, fsType: 'ext4' });
     await nothingLeft();
   });
 });
