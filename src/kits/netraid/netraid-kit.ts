@@ -3,7 +3,8 @@
 // /dev/nbdN, connected to the NBD server vigild runs on the backup (replica-server.ts).
 //
 // Settings (the instance's info, the same on both systems): `number` (N of /dev/mdN),
-// `partition@<system>` and `address@<system>` for each of the two systems, `port`.
+// `partition@<system>` and `address@<system>` for each of the two systems, `port`, `type`; for
+// the file-system types also `mountPoint`, `fsType`, `fsTag`, `options` (replicated-fs.ts).
 //
 // Safety rules, in the order restore applies them:
 // 1. data_corrupt: a system that finds its own <TAG>_data_corrupt flag crashed while it was the
