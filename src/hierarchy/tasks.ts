@@ -164,7 +164,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     const lines: string[] = [];
     const made: string[] = [];
     /** Resources whose kit create succeeded, in creation order (undone in reverse). */
-    const kitCreated: Array<{ inst: typeof inst; isNew: boolean }> = [];
+    const kitCreated: Array<typeof inst> = [];
     const learned = new Map<string, Record<string, string>>();
     // Children first (the seeds' NAS flow: the export resource, then the file system on it).
     for (const c of children) {
@@ -173,19 +173,19 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       if (!cc.ok) {
         throw new VigilError(errorNumberOf(cc.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${c.tag} on server ${sys}: ${cc.reason}`, { tag: c.tag, lines });
       }
-      kitCreated.push({ inst: c, isNew: false });
+      kitCreated.push(c);
       if (cc.reason) lines.push(`  ${cc.reason}`);
       if (cc.info) learned.set(c.tag, cc.info);
     }
     lines.push(`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`);
     const c = await svc.runKit(inst, 'create');
     if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag, lines });
-    kitCreated.push({ inst, isNew: true });
+    kitCreated.push(inst);
     if (c.reason) lines.push(...c.reason.split('\n').map((l) => `  ${l}`));
     const info = { ...a.info, ...(c.info ?? {}) };
     // Everything undone in the reverse order it was done: out of service (parents first), the
-    // LCD rows, then each kit's own undo of its create (the new instance's undoCreate puts the
-    // system back as it was, e.g. a file system remounted on its partition).
+    // LCD rows, then each kit's own undo of its create (undoCreate, else delete: it puts the
+    // system back as it was, e.g. a file system remounted on its partition, its fstab line back).
     const backOut = async (why: string, number: number): Promise<never> => {
       for (const ch of children) {
         if (made.includes(tag) && made.includes(ch.tag)) {
@@ -209,8 +209,8 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       await svc.lcd.removeInstances(made.map((t) => ({ system: sys, tag: t })));
       svc.reconfigureNow();
       for (const k of [...kitCreated].reverse()) {
-        const u = k.isNew ? await svc.undoCreate(k.inst) : await svc.runKit(k.inst, 'delete');
-        if (!u.ok) lines.push(`warning: undoing the creation of ${k.inst.tag} on server ${sys}: ${u.reason}`);
+        const u = await svc.undoCreate(k);
+        if (!u.ok) lines.push(`warning: undoing the creation of ${k.tag} on server ${sys}: ${u.reason}`);
         else if (u.reason) lines.push(...u.reason.split('\n').map((l) => `  ${l}`));
       }
       throw new VigilError(number, why, { tag, lines });
@@ -219,7 +219,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       lines.push(`Creating Resource Instance "${p.tag}" with id "${p.id}" on machine "${sys}"`);
       const pc = await svc.runKit(p, 'create');
       if (!pc.ok) return backOut(`Failed resource creation of resource ${p.tag} on server ${sys}: ${pc.reason}`, errorNumberOf(pc.reason) ?? E_CREATE_FAILED);
-      kitCreated.push({ inst: p, isNew: false });
+      kitCreated.push(p);
       if (pc.reason) lines.push(`  ${pc.reason}`);
       if (pc.info) learned.set(p.tag, pc.info);
     }

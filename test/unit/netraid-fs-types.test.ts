@@ -5,7 +5,7 @@
 // and a refused confirmation change nothing, and that a failure after the array was made undoes
 // every step (the array gone with its superblock, an existing file system mounted on its
 // partition again, no LCD rows).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -227,14 +227,27 @@ describe('scsi/netraid type=existing-fs', () => {
     await nothingLeft();
   });
 
-  it('a failure after the mirror was made: the array goes and the file system is mounted on its partition again', async () => {
+  it('a failure after the mirror was made: the array goes, the file system is mounted on its partition again, its fstab line is back', async () => {
     mountOriginal();
+    const fstab = '/dev/sda1 / ext4 defaults 0 1\n/dev/sdc /data ext4 noatime 0 2\n';
+    writeFileSync(join(dir, 'fstab'), fstab);
     p.memoryMounts.mountFailures.set('/data', 'mount: /data: cannot mount /dev/md1');
     const e = await refusal(create('existing-fs'));
     expect(e.number).toBe(23);
-    expect((e.details as { lines: string[] }).lines.join('\n')).toContain('Mounted /dev/sdc on /data again');
+    const lines = (e.details as { lines: string[] }).lines.join('\n');
+    expect(lines).toContain('removed fstab entry: /dev/sdc /data ext4 noatime 0 2');
+    expect(lines).toContain('Mounted /dev/sdc on /data again');
+    expect(lines).toContain('put back fstab entry: /dev/sdc /data ext4 noatime 0 2');
+    expect(readFileSync(join(dir, 'fstab'), 'utf8')).toBe(fstab);
     expect(mountAt('/data')).toMatchObject({ source: PART, fsType: 'ext4', options: ['noatime'] });
     await nothingLeft();
+  });
+
+  it('success removes the file system\'s fstab line (the agent mounts it from now on)', async () => {
+    mountOriginal();
+    writeFileSync(join(dir, 'fstab'), '/dev/sda1 / ext4 defaults 0 1\n/dev/sdc /data ext4 noatime 0 2\n');
+    await create('existing-fs');
+    expect(readFileSync(join(dir, 'fstab'), 'utf8')).toBe('/dev/sda1 / ext4 defaults 0 1\n');
   });
 });
 

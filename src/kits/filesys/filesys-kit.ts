@@ -15,7 +15,7 @@
 // Actions:
 //   create     the file system is mounted here, or its device is usable here (the create task
 //              mounts it next); its /etc/fstab line is removed, the old file kept as
-//              fstab.vigil-backup
+//              fstab.vigil-backup (undoCreate, when the task fails later, puts the line back)
 //   canExtend  the device exists on the target and the mount point is not used by something else
 //   extend     creates the mount point and removes a stray fstab line there too
 //   restore    mounts (idempotent: an identical mount is success; a different file system on the
@@ -39,7 +39,7 @@ import type { MountEntry, MountTable, TimedStat } from '../../platform/platform.
 import type { FsProbe, MountControl, MountHolders } from '../../platform/mounts.js';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type CheckDepth, type Kit, type ResourceInstance } from '../kit.js';
 import { type FilesysFence, FilesysFenceHooks, validateFenceInfo } from './fence-hooks.js';
-import { fstabEntries, removeFstabEntries } from './fstab.js';
+import { fstabEntries, removeFstabEntries, restoreFstabLines } from './fstab.js';
 import { isNfsType } from '../nas/export-spec.js';
 import type { NfsFilesys } from '../nas/nfs-filesys.js';
 
@@ -75,6 +75,8 @@ export class FilesysKit implements Kit {
   private readonly graceMs: number;
   private readonly nfs: NfsFilesys | undefined;
   private readonly fence: FilesysFenceHooks;
+  /** fstab lines create removed, by tag, until the create task is over (undoCreate puts them back). */
+  private readonly removedAtCreate = new Map<string, string[]>();
 
   constructor(private readonly p: FilesysPlatform, opts: FilesysKitOptions = {}) {
     this.fstabPath = opts.fstabPath ?? '/etc/fstab';
@@ -149,12 +151,33 @@ export class FilesysKit implements Kit {
     }
     const fenced = await this.fence.register(inst, ctx);
     if (!fenced.ok) return fenced;
-    return this.dropFstab(inst, ctx);
+    this.removedAtCreate.delete(inst.tag);
+    return this.dropFstab(inst, ctx, true);
   }
 
-  private async dropFstab(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+  /**
+   * The create task failed after create: the resource is out of service; what delete checks,
+   * and the fstab lines create removed are put back (the file system is the administrator's
+   * again, as before create).
+   */
+  async undoCreate(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const d = await this.delete(inst);
+    const removed = this.removedAtCreate.get(inst.tag);
+    this.removedAtCreate.delete(inst.tag);
+    if (!d.ok || !removed?.length) return d;
+    try {
+      const added = await restoreFstabLines(this.fstabPath, removed);
+      if (added.length) ctx.log('info', `put back the /etc/fstab entry for ${inst.id}`, { added });
+      return ok(added.length ? `put back fstab entry: ${added.join(' | ')}` : '');
+    } catch (e) {
+      return failed('fatal', `could not put back the fstab entry of ${inst.id} in ${this.fstabPath} (${removed.join(' | ')}): ${(e as Error).message}`);
+    }
+  }
+
+  private async dropFstab(inst: ResourceInstance, ctx: ActionContext, atCreate = false): Promise<ActionResult> {
     try {
       const removed = await removeFstabEntries(this.fstabPath, inst.id);
+      if (atCreate && removed.length) this.removedAtCreate.set(inst.tag, removed);
       if (removed.length) {
         ctx.log('info', `removed /etc/fstab entry for ${inst.id} (old file kept as ${this.fstabPath}.vigil-backup)`, { removed });
         return ok(`removed fstab entry: ${removed.join(' | ')}`);
