@@ -11,7 +11,8 @@
 // last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
 // service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
 // administrator removes the flag; then it comes in service with the same bytes.
-// The two file-system types run in the same cluster, over the LAN: lkdr2 is a new replicated
+// The two file-system types run in the same cluster, over the LAN, on small disks (8 MiB: the
+// guests are emulated and share the host): lkdr2 is a new replicated
 // file system (disk 3 formatted ext4 on /dev/md2, mounted on /srv/new, protected as `newfs`
 // above lkdr2), lkdr3 replicates an existing ext4 file system mounted on /srv/old (disk 4): first
 // one as large as the partition, refused (104044, still mounted, nothing made), then the same
@@ -35,7 +36,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     build = snapshotBuild();
   });
   afterAll(() => build?.remove());
-  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16, 16, 16] });
+  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16, 8, 8] });
 
   let agents: GuestVigil[] = [];
   afterEach(async (ctx) => {
@@ -118,7 +119,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(Number((await n1.run('blockdev --getsize64 /dev/md2')).trim())).toBe(mdDataSizeBytes(Number((await n1.run('blockdev --getsize64 /dev/vdd')).trim())));
     // Replicate an existing file system: data in an ext4 file system filling /dev/vde is refused
     // (it cannot fit), and stays mounted and intact.
-    await n1.run('mkfs.ext4 -q -F /dev/vde && mkdir -p /srv/old && mount /dev/vde /srv/old && head -c 3145728 /dev/urandom > /srv/old/before && sync', { timeoutMs: 120_000 });
+    await n1.run('mkfs.ext4 -q -F /dev/vde && mkdir -p /srv/old && mount /dev/vde /srv/old && head -c 1048576 /dev/urandom > /srv/old/before && sync', { timeoutMs: 120_000 });
     const sumBefore = (await n1.run('sha256sum /srv/old/before')).split(/\s+/)[0];
     const oldFs = ['create', '-a', 'scsi/netraid', '-t', 'lkdr3', '-i', '/dev/md3', '--fstype', 'ext4', ...fsInfo(3, '/dev/vde', '/srv/old', 'oldfs'), 'type=existing-fs'];
     const tooBig = await v1.vigil(oldFs);
@@ -151,13 +152,13 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const s2 = await v2.states();
       return ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3', 'newfs', 'oldfs'].every((t) => s1[t] === 'ISP') && ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3'].every((t) => s2[t] === 'OSU');
     }, { deadlineMs: 240_000, intervalMs: 2000, what: 'all resynced: ISP on node1, OSU on node2' });
-    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 16 MiB done in ${Date.now() - t0} ms (seen by polling)`);
+    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 8 MiB done in ${Date.now() - t0} ms (seen by polling)`);
 
     // Data on both mirrors, acknowledged (O_DIRECT + fsync) before anything else happens.
     for (const n of [0, 1]) await n1.run(`head -c 8388608 /dev/urandom > /tmp/p${n} && dd if=/tmp/p${n} of=/dev/md${n} bs=1M oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
     const sum0 = sha(await n1.readFile('/tmp/p0'));
     // Files written through the two replicated file systems (fsync'ed).
-    await n1.run('head -c 4194304 /dev/urandom > /srv/new/data && head -c 2097152 /dev/urandom > /srv/old/after && sync -f /srv/new/data /srv/old/after', { timeoutMs: 120_000 });
+    await n1.run('head -c 1048576 /dev/urandom > /srv/new/data && head -c 1048576 /dev/urandom > /srv/old/after && sync -f /srv/new/data /srv/old/after', { timeoutMs: 120_000 });
     const fsSums = (await n1.run('sha256sum /srv/new/data /srv/old/before /srv/old/after')).trim();
 
     // The replication link goes; node1 keeps writing to lkdr1 (the write completes once md has
