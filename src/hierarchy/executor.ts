@@ -36,6 +36,8 @@ export async function runKitAction(
   cmd: Extract<EngineCommand, { type: 'runAction' }>,
   ctx: ActionContext,
   controller: AbortController,
+  /** Runs instead of the action's method, under the action's time limit (the create task's undo). */
+  instead?: () => Promise<ActionResult>,
 ): Promise<ActionResult> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<ActionResult>((resolve) => {
@@ -45,6 +47,7 @@ export async function runKitAction(
     }, cmd.timeLimitMs);
   });
   const work = (async (): Promise<ActionResult> => {
+    if (instead) return instead();
     switch (cmd.action) {
       case 'restore':
         return kit.restore(inst, ctx);

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 
 import { VigilError } from '../common/errors.js';
 import type { Lcd } from '../lcd/lcd.js';
-import type { ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
+import type { ActionContext, ActionResult, KitAction, KitRegistry, ResourceInstance } from '../kits/kit.js';
 import { HierarchyEngine, type EngineEvent, type PeerMessage } from './engine.js';
 import { HierarchyExecutor, kitFactsOf, runKitAction } from './executor.js';
 import { actionTimeLimitMs } from '../kits/action-time-limit.js';
@@ -285,17 +285,25 @@ export class HierarchyService {
   }
 
   /** Runs one kit action directly (create/extend/... steps of tasks), with its time limit. */
-  async runKit(inst: ResourceInstance, action: KitAction): Promise<ActionResult> {
+  async runKit(inst: ResourceInstance, action: KitAction, instead?: (ctx: ActionContext) => Promise<ActionResult>): Promise<ActionResult> {
     const kit = this.kits.get(inst.app);
     if (!kit) return { ok: false, recoveryClass: 'fatal', reason: `no recovery kit named ${inst.app} on ${this.local} (kits: ${this.kits.apps().join(', ')})` };
     if (action === 'validate') return kit.validate(inst);
     const controller = new AbortController();
     const limit = actionTimeLimitMs(inst.info, action, kit.timeLimits[action]);
-    return runKitAction(kit, inst, { type: 'runAction', actionId: 0, tag: inst.tag, action, timeLimitMs: limit }, {
+    const ctx: ActionContext = {
       system: this.local,
       signal: controller.signal,
       log: (level, msg, fields) => this.log(level, msg, { tag: inst.tag, action, ...fields }),
-    }, controller);
+    };
+    return runKitAction(kit, inst, { type: 'runAction', actionId: 0, tag: inst.tag, action, timeLimitMs: limit }, ctx, controller, instead && (() => instead(ctx)));
+  }
+
+  /** The create task's undo of `inst`'s create: the kit's undoCreate, else delete (with delete's time limit). */
+  undoCreate(inst: ResourceInstance): Promise<ActionResult> {
+    const kit = this.kits.get(inst.app);
+    const undo = kit?.undoCreate?.bind(kit);
+    return this.runKit(inst, 'delete', undo && ((ctx) => undo(inst, ctx)));
   }
 
   // Fire and forget: the engine never waits on the disk (a failover must go on while the disk

@@ -147,19 +147,24 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
   const v = kit.validate(inst);
   if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
   const children = kit.childrenForCreate?.(inst) ?? [];
-  for (const c of children) {
+  const parents = kit.parentsForCreate?.(inst) ?? [];
+  const related = [...children, ...parents];
+  for (const c of related) {
     const ck = svc.kits.get(c.app);
     if (!ck) throw new VigilError(E_USAGE, `no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
     const { app: capp, type: ctype } = splitKitName(c.app);
-    if (svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
+    if (c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
       throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${c.tag} or ID ${c.id} exists`, { tag: c.tag, id: c.id });
     }
     const cv = ck.validate(c);
     if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, `Error creating resource ${c.tag} on server ${sys}: ${cv.reason}`, { tag: c.tag });
   }
+  refuseAutomatic(svc, parents.map((p) => p.app), switchback);
   return withLock(svc, tag, 'create', async () => {
     const lines: string[] = [];
     const made: string[] = [];
+    /** Resources whose kit create succeeded, in creation order (undone in reverse). */
+    const kitCreated: Array<typeof inst> = [];
     const learned = new Map<string, Record<string, string>>();
     // Children first (the seeds' NAS flow: the export resource, then the file system on it).
     for (const c of children) {
@@ -168,19 +173,29 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       if (!cc.ok) {
         throw new VigilError(errorNumberOf(cc.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${c.tag} on server ${sys}: ${cc.reason}`, { tag: c.tag, lines });
       }
+      kitCreated.push(c);
       if (cc.reason) lines.push(`  ${cc.reason}`);
       if (cc.info) learned.set(c.tag, cc.info);
     }
     lines.push(`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`);
     const c = await svc.runKit(inst, 'create');
     if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag, lines });
-    if (c.reason) lines.push(`  ${c.reason}`);
+    kitCreated.push(inst);
+    if (c.reason) lines.push(...c.reason.split('\n').map((l) => `  ${l}`));
     const info = { ...a.info, ...(c.info ?? {}) };
+    // Everything undone in the reverse order it was done: out of service (parents first), the
+    // LCD rows, then each kit's own undo of its create (undoCreate, else delete: it puts the
+    // system back as it was, e.g. a file system remounted on its partition, its fstab line back).
     const backOut = async (why: string, number: number): Promise<never> => {
       for (const ch of children) {
         if (made.includes(tag) && made.includes(ch.tag)) {
           lines.push(`Removing file system dependency from ${tag} to ${ch.tag} on server ${sys} due to an error during creation (${E_REMOVING_DEPENDENCY})`);
         }
+      }
+      for (const p of [...parents].reverse()) {
+        if (!made.includes(p.tag)) continue;
+        lines.push(`Removing resource instance ${p.tag} created above ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
+        await svc.admin({ type: 'adminAction', tag: p.tag, action: 'remove' });
       }
       if (made.includes(tag)) {
         lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
@@ -193,10 +208,21 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       }
       await svc.lcd.removeInstances(made.map((t) => ({ system: sys, tag: t })));
       svc.reconfigureNow();
-      await svc.runKit(inst, 'delete');
-      for (const ch of children) await svc.runKit(ch, 'delete');
+      for (const k of [...kitCreated].reverse()) {
+        const u = await svc.undoCreate(k);
+        if (!u.ok) lines.push(`warning: undoing the creation of ${k.tag} on server ${sys}: ${u.reason}`);
+        else if (u.reason) lines.push(...u.reason.split('\n').map((l) => `  ${l}`));
+      }
       throw new VigilError(number, why, { tag, lines });
     };
+    for (const p of parents) {
+      lines.push(`Creating Resource Instance "${p.tag}" with id "${p.id}" on machine "${sys}"`);
+      const pc = await svc.runKit(p, 'create');
+      if (!pc.ok) return backOut(`Failed resource creation of resource ${p.tag} on server ${sys}: ${pc.reason}`, errorNumberOf(pc.reason) ?? E_CREATE_FAILED);
+      kitCreated.push(p);
+      if (pc.reason) lines.push(`  ${pc.reason}`);
+      if (pc.info) learned.set(p.tag, pc.info);
+    }
     try {
       for (const ch of children) {
         const { app: capp, type: ctype } = splitKitName(ch.app);
@@ -210,20 +236,29 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
         await svc.lcd.createDependency({ parentTag: tag, childTag: ch.tag });
         lines.push(`Dependency ${tag}-"${ch.tag}" Successfully Created on machine "${sys}"`);
       }
+      for (const p of parents) {
+        const { app: papp, type: ptype } = splitKitName(p.app);
+        await svc.lcd.createInstance({ tag: p.tag, id: p.id, app: papp, type: ptype, switchback, state: 'OSU', info: JSON.stringify({ ...p.info, ...(learned.get(p.tag) ?? {}) }) });
+        made.push(p.tag);
+        lines.push(`Resource "${p.tag}" Successfully Created on machine "${sys}"`);
+        lines.push(`Creating Dependency "${p.tag}"- "${tag}" on machine "${sys}":`);
+        await svc.lcd.createDependency({ parentTag: p.tag, childTag: tag });
+        lines.push(`Dependency "${p.tag}"- "${tag}" Successfully Created on machine "${sys}"`);
+      }
     } catch (e) {
-      if (e instanceof VigilError) throw e;
-      return backOut(`ins_create failed on server ${sys}: ${(e as Error).message}`, E_INS_CREATE_FAILED);
+      return backOut(`ins_create failed on server ${sys}: ${(e as Error).message}`, e instanceof VigilError && e.number ? e.number : E_INS_CREATE_FAILED);
     }
     lines.push(`${stamp()} create: END successful creation of "${tag}" on server "${sys}"`);
     await svc.reconfigureSettled();
-    for (const t of [...children.map((ch) => ch.tag), tag]) {
+    for (const t of [...children.map((ch) => ch.tag), tag, ...parents.map((p) => p.tag)]) {
       lines.push(`${stamp()} restore: BEGIN restore of "${t}" on server "${sys}"`);
       const r = await svc.admin({ type: 'adminAction', tag: t, action: 'restore' });
       if (!r.ok) return backOut(`Error bringing resource ${t} in service on server ${sys}: ${r.message}`, E_RESTORE_ON_CREATE);
       lines.push(`${stamp()} restore: END successful restore of "${t}" on server "${sys}"`);
     }
-    lines.push(`Resource ${tag} successfully created on "${sys}"; it is in service but unprotected (ISU) until it is extended to another server`);
-    return { lines, data: { tag, system: sys, state: svc.engine.state(tag), children: children.map((ch) => ch.tag) } };
+    const top = parents.length ? parents.map((p) => p.tag).join(', ') : tag;
+    lines.push(`Resource ${top} successfully created on "${sys}"; it is in service but unprotected (ISU) until it is extended to another server`);
+    return { lines, data: { tag, system: sys, state: svc.engine.state(tag), children: children.map((ch) => ch.tag), parents: parents.map((p) => p.tag) } };
   });
 }
 

@@ -117,6 +117,17 @@ export interface Kit {
    * instance's settings only. Each child's own kit runs its create checks first.
    */
   childrenForCreate?(inst: ResourceInstance): ResourceInstance[];
+  /**
+   * Optional: resources the create task makes above a new instance, each depending on it, in the
+   * same task (scsi/netraid's file system on /dev/mdN). Synchronous and pure, like
+   * childrenForCreate; each parent's own kit runs its create checks first.
+   */
+  parentsForCreate?(inst: ResourceInstance): ResourceInstance[];
+  /**
+   * Optional: the create task failed after this kit's create succeeded; put the system back as
+   * it was before create (the instance is already out of service). Without it, delete is run.
+   */
+  undoCreate?(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult>;
   /** Optional: why this kit cannot run under automatic switchback (set: create, extend and properties refuse it). */
   readonly refusesAutomaticSwitchback?: string;
   /** Optional: the error number the extend step reports when a tag of this kit already exists on the target (NAS: 107010). */

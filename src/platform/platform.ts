@@ -402,6 +402,11 @@ export interface MdControl {
    */
   add(md: string, devicePath: string, timeoutMs: number, reAdd?: { number: number; raidDisk: number }): Promise<'re-added' | 'added'>;
   stop(md: string, timeoutMs: number): Promise<void>;
+  /**
+   * Erases the md superblock of a device that is no member of a running array (mdadm
+   * --zero-superblock); a device without one is left as it is. The data area is not touched.
+   */
+  zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void>;
   syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus>;
   setSyncAction(md: string, action: Exclude<MdSyncAction, 'reshape'>, timeoutMs: number): Promise<void>;
   setSyncSpeedMax(md: string, kib: number | 'system', timeoutMs: number): Promise<void>;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { waitFor as poll } from '../../scripts/lib/wait.js';
 import { VigilError } from '../../src/common/errors.js';
 import { ProbeTimeoutError, SysError } from '../../src/platform/errors.js';
+import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 import type { BackupLink } from '../../src/replication/backup-link.js';
 import type { ReplicationConfig } from '../../src/replication/config.js';
 import { Mirror, type MirrorPlatform } from '../../src/replication/mirror.js';
@@ -76,6 +77,8 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
       assert.equal(info.raidDisks, 2);
       assert.equal(info.activeDisks, 1);
       assert.equal(info.metadata, '1.0');
+      // The size the kit's fit check for an existing file system predicts (platform/md-layout.ts).
+      assert.equal(info.sizeKiB * 1024, mdDataSizeBytes(s.localDiskBytes), `md size ${info.sizeKiB} KiB over ${s.localDiskBytes} bytes`);
       const bitmap = await s.platform.md.bitmap(ctx.mirror.md, 5000);
       assert.notEqual(bitmap.location, 'none');
       assert.equal(bitmap.chunkBytes, s.config.bitmapChunkKiB * 1024);

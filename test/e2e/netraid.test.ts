@@ -32,10 +32,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   let agents: GuestVigil[] = [];
   afterEach(async (ctx) => {
     if (ctx.task.result?.state !== 'fail') return;
-    // The agents' own account of the failure: their log tails, md's view and lcdstatus.
+    // The agents' own account of the failure: their log tails, md's view, the kernel's log and lcdstatus.
     for (const v of agents) {
       if (v.node.state !== 'running') continue;
-      const diag = await v.node.exec('cat /proc/mdstat; node ' + v.vigilJs + ' lcdstatus', { timeoutMs: 60_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+      const diag = await v.node.exec('cat /proc/mdstat; dmesg | tail -60; node ' + v.vigilJs + ' lcdstatus', { timeoutMs: 60_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
       console.log(`--- ${v.node.name} vigild log (tail) ---\n${await v.logTail(12_000)}\n--- ${v.node.name} mdstat, lcdstatus ---\n${diag.stdout}${diag.stderr}`);
     }
   });

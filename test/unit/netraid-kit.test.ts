@@ -266,7 +266,7 @@ describe('scsi/netraid settings and extend', () => {
     expect(s1.kit.validate(inst).ok).toBe(true);
     const three = { ...inst, info: { ...inst.info, 'partition@server3': '/dev/sde' } };
     expect(s1.kit.validate(three).reason).toMatch(/two systems only/);
-    expect(s1.kit.validate({ ...inst, info: { ...inst.info, type: 'new-fs' } }).reason).toMatch(/^Error 104051: .*"new-fs".*gen\/filesys/);
+    expect(s1.kit.validate({ ...inst, info: { ...inst.info, type: 'raw' } }).reason).toMatch(/^Error 104051: .*"raw".*use type=resource, new-fs or existing-fs/);
     expect(s1.kit.validate({ ...inst, info: { ...inst.info, 'partition@server2': 'sdd' } }).ok).toBe(false);
   });
 

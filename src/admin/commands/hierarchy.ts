@@ -41,6 +41,8 @@ function infoFrom(req: AdminRequest): Record<string, string> {
     const v = opt(req, k);
     if (v !== undefined) info[infoKey] = v;
   }
+  // scsi/netraid type=new-fs formats the partition only when this was given.
+  if (req.options['yesDestroyData'] === true) info['formatConfirmed'] = 'yes';
   for (const kv of list(req, 'info')) {
     const i = kv.indexOf('=');
     if (i <= 0) throw new VigilError(E_USAGE, `--info takes key=value, not "${kv}"`);

@@ -23,7 +23,7 @@ export const HIERARCHY_COMMAND_SPECS: readonly CommandSpec[] = [
     summary: 'create a resource and bring it in service here (unprotected, ISU, until extended)',
     destsys: true,
     options: [
-      { flags: '-a <kit>', description: 'recovery kit: gen/app or gen/filesys' },
+      { flags: '-a <kit>', description: 'recovery kit: gen/app, gen/filesys or scsi/netraid' },
       tag,
       { flags: '-i <id>', description: 'resource id (gen/filesys: the mount point)' },
       { flags: '--switchback <type>', description: 'intelligent (default) or automatic' },
@@ -36,6 +36,7 @@ export const HIERARCHY_COMMAND_SPECS: readonly CommandSpec[] = [
       { flags: '--fstype <type>', description: 'gen/filesys: file system type (e.g. ext4)' },
       { flags: '--options <opts>', description: 'gen/filesys: mount options, comma separated' },
       { flags: '--info <key=value...>', description: 'other kit settings (e.g. restoreTimeoutMs=600000, checkDepth=20)' },
+      { flags: '--yes-destroy-data', description: 'scsi/netraid type=new-fs: confirm that the local partition is formatted (all its data lost)' },
     ],
   },
   {

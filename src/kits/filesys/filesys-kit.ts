@@ -8,11 +8,14 @@
 //   fence    scsi | none: SCSI-3 reservation fence of the LUN (optional; default from
 //            VIGIL_SCSI_FENCE; see fence-hooks.ts and docs/fencing.md)
 //   fenceDevice  the LUN to fence (optional; default: the whole disk under `device`)
+//   deviceMadeBy the tag of the resource beneath that makes the device (scsi/netraid sets it on
+//            the file system of a replicated file system): the device is not required to exist
+//            where that resource is out of service (extend to the backup)
 //
 // Actions:
 //   create     the file system is mounted here, or its device is usable here (the create task
 //              mounts it next); its /etc/fstab line is removed, the old file kept as
-//              fstab.vigil-backup
+//              fstab.vigil-backup (undoCreate, when the task fails later, puts the line back)
 //   canExtend  the device exists on the target and the mount point is not used by something else
 //   extend     creates the mount point and removes a stray fstab line there too
 //   restore    mounts (idempotent: an identical mount is success; a different file system on the
@@ -36,7 +39,7 @@ import type { MountEntry, MountTable, TimedStat } from '../../platform/platform.
 import type { FsProbe, MountControl, MountHolders } from '../../platform/mounts.js';
 import { DEFAULT_TIME_LIMITS, failed, ok, type ActionContext, type ActionResult, type CheckDepth, type Kit, type ResourceInstance } from '../kit.js';
 import { type FilesysFence, FilesysFenceHooks, validateFenceInfo } from './fence-hooks.js';
-import { fstabEntries, removeFstabEntries } from './fstab.js';
+import { fstabEntries, removeFstabEntries, restoreFstabLines } from './fstab.js';
 import { isNfsType } from '../nas/export-spec.js';
 import type { NfsFilesys } from '../nas/nfs-filesys.js';
 
@@ -72,6 +75,8 @@ export class FilesysKit implements Kit {
   private readonly graceMs: number;
   private readonly nfs: NfsFilesys | undefined;
   private readonly fence: FilesysFenceHooks;
+  /** fstab lines create removed, by tag, until the create task is over (undoCreate puts them back). */
+  private readonly removedAtCreate = new Map<string, string[]>();
 
   constructor(private readonly p: FilesysPlatform, opts: FilesysKitOptions = {}) {
     this.fstabPath = opts.fstabPath ?? '/etc/fstab';
@@ -146,12 +151,33 @@ export class FilesysKit implements Kit {
     }
     const fenced = await this.fence.register(inst, ctx);
     if (!fenced.ok) return fenced;
-    return this.dropFstab(inst, ctx);
+    this.removedAtCreate.delete(inst.tag);
+    return this.dropFstab(inst, ctx, true);
   }
 
-  private async dropFstab(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+  /**
+   * The create task failed after create: the resource is out of service; what delete checks,
+   * and the fstab lines create removed are put back (the file system is the administrator's
+   * again, as before create).
+   */
+  async undoCreate(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const d = await this.delete(inst);
+    const removed = this.removedAtCreate.get(inst.tag);
+    this.removedAtCreate.delete(inst.tag);
+    if (!d.ok || !removed?.length) return d;
+    try {
+      const added = await restoreFstabLines(this.fstabPath, removed);
+      if (added.length) ctx.log('info', `put back the /etc/fstab entry for ${inst.id}`, { added });
+      return ok(added.length ? `put back fstab entry: ${added.join(' | ')}` : '');
+    } catch (e) {
+      return failed('fatal', `could not put back the fstab entry of ${inst.id} in ${this.fstabPath} (${removed.join(' | ')}): ${(e as Error).message}`);
+    }
+  }
+
+  private async dropFstab(inst: ResourceInstance, ctx: ActionContext, atCreate = false): Promise<ActionResult> {
     try {
       const removed = await removeFstabEntries(this.fstabPath, inst.id);
+      if (atCreate && removed.length) this.removedAtCreate.set(inst.tag, removed);
       if (removed.length) {
         ctx.log('info', `removed /etc/fstab entry for ${inst.id} (old file kept as ${this.fstabPath}.vigil-backup)`, { removed });
         return ok(`removed fstab entry: ${removed.join(' | ')}`);
@@ -167,11 +193,15 @@ export class FilesysKit implements Kit {
     if (n) return 'ok' in n ? n : n.canExtend(inst);
     const v = this.validate(inst);
     if (!v.ok) return v;
-    try {
-      const st = await this.p.timedStat.stat(inst.info['device']!, this.callMs);
-      if ((st.mode & 0o170000) !== 0o060000) return failed('fatal', `${inst.info['device']} is not a block device`);
-    } catch (e) {
-      return failed('fatal', `device ${inst.info['device']} is not usable here: ${(e as Error).message}`);
+    // A device that a resource beneath makes (scsi/netraid's /dev/mdN) exists only where that
+    // resource is in service: its own kit checks what it is made of.
+    if (!inst.info['deviceMadeBy']) {
+      try {
+        const st = await this.p.timedStat.stat(inst.info['device']!, this.callMs);
+        if ((st.mode & 0o170000) !== 0o060000) return failed('fatal', `${inst.info['device']} is not a block device`);
+      } catch (e) {
+        return failed('fatal', `device ${inst.info['device']} is not usable here: ${(e as Error).message}`);
+      }
     }
     if ((await this.mountedHere(inst)) === 'other') return failed('fatal', `something else is mounted on ${inst.id}`);
     const dup = await fstabEntries(this.fstabPath, inst.id);

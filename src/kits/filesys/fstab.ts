@@ -94,3 +94,19 @@ export async function removeFstabWhere(fstabPath: string, drop: (l: FstabLine) =
   await rename(tmp, fstabPath);
   return removed;
 }
+
+/**
+ * Puts lines removed earlier back at the end of the file (those not in it again already), like
+ * removeFstabEntries (backup kept, atomic rewrite); returns the lines added.
+ */
+export async function restoreFstabLines(fstabPath: string, raw: readonly string[]): Promise<string[]> {
+  const text = (await readFstab(fstabPath)) ?? '';
+  const present = new Set(text.split('\n'));
+  const added = raw.filter((l) => !present.has(l));
+  if (added.length === 0) return [];
+  if (text !== '') await copyFile(fstabPath, `${fstabPath}.vigil-backup`);
+  const tmp = `${fstabPath}.vigil-tmp-${process.pid}`;
+  await writeFile(tmp, (text === '' || text.endsWith('\n') ? text : `${text}\n`) + added.join('\n') + '\n', { mode: 0o644 });
+  await rename(tmp, fstabPath);
+  return added;
+}

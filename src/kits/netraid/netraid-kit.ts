@@ -3,7 +3,8 @@
 // /dev/nbdN, connected to the NBD server vigild runs on the backup (replica-server.ts).
 //
 // Settings (the instance's info, the same on both systems): `number` (N of /dev/mdN),
-// `partition@<system>` and `address@<system>` for each of the two systems, `port`.
+// `partition@<system>` and `address@<system>` for each of the two systems, `port`, `type`; for
+// the file-system types also `mountPoint`, `fsType`, `fsTag`, `options` (replicated-fs.ts).
 //
 // Safety rules, in the order restore applies them:
 // 1. data_corrupt: a system that finds its own <TAG>_data_corrupt flag crashed while it was the
@@ -17,6 +18,11 @@
 //    system's NBD server then refuses the previous primary (fencing at the replica).
 // canFailoverNow vetoes moves while the mirror here is not in sync (a resync runs, or the backup
 // is gone), with 104013.
+//
+// Types (`type`): `resource` (default) is the device alone; `new-fs` and `existing-fs` also put a
+// file system on it under protection — their steps are in replicated-fs.ts, and the create task
+// makes the gen/filesys resource above the device (parentsForCreate) and calls undoCreate when a
+// later step fails.
 import type { ActionContext, ActionResult, CheckDepth, Kit, ResourceInstance } from '../kit.js';
 import { DEFAULT_TIME_LIMITS, failed, ok } from '../kit.js';
 import type { BackupLink } from '../../replication/backup-link.js';
@@ -27,12 +33,16 @@ import { statusWord, type MirrorView } from '../../replication/mirror-state.js';
 import type { ReplicaServer } from '../../replication/replica-server.js';
 import type { ReplicaStates } from '../../replication/replica-state.js';
 import type { NetraidPeers } from './peer-messages.js';
+import { filesysParent, fsSettings, fsSettingsProblem, FsStepError, netraidType, ReplicatedFs, type FsUndo, type ReplicatedFsPlatform } from './replicated-fs.js';
 
 export const NETRAID_APP = 'scsi/netraid';
+/** Time limit of mkfs on a new replicated file system. */
+const MKFS_TIMEOUT_MS = 600_000;
 
 export interface NetraidKitDeps {
   localSystem: string;
-  platform: MirrorPlatform;
+  /** md, NBD and block devices for the mirror; mounts and programs for the file-system types. */
+  platform: MirrorPlatform & ReplicatedFsPlatform;
   config: ReplicationConfig;
   states: ReplicaStates;
   replica: ReplicaServer;
@@ -56,14 +66,20 @@ const err = (n: number, args: (string | number)[]): string => `Error ${n}: ${for
 
 export class NetraidKit implements Kit {
   readonly app = NETRAID_APP;
-  readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 180_000 };
+  // create may format a large device (new-fs): mkfs gets MKFS_TIMEOUT_MS of it.
+  readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 180_000, create: MKFS_TIMEOUT_MS + 60_000 };
   readonly supportsRecover = false;
   readonly maxCheckDepth: CheckDepth = 0;
   readonly refusesAutomaticSwitchback =
     'a replicated resource (and anything that depends on it) is switched back by hand only: the returning system first becomes the backup and is resynchronized';
   private readonly running = new Map<string, Running>();
+  /** What create changed for a file-system type, until the create task is over (undoCreate). */
+  private readonly created = new Map<string, FsUndo>();
+  private readonly fs: ReplicatedFs;
 
-  constructor(private readonly d: NetraidKitDeps) {}
+  constructor(private readonly d: NetraidKitDeps) {
+    this.fs = new ReplicatedFs(d.platform, d.config.callTimeoutMs, MKFS_TIMEOUT_MS);
+  }
 
   /** Whether the mirror of `tag` runs here (the NBD server refuses to export it then). */
   inService(tag: string): boolean {
@@ -93,42 +109,116 @@ export class NetraidKit implements Kit {
     for (const s of systems) {
       if (!/^\/dev\/\S+$/.test(inst.info[`partition@${s}`]!)) return failed('fatal', `partition@${s} must be a device path such as /dev/sdb1`);
     }
-    const type = inst.info.type ?? 'resource';
-    if (type !== 'resource') {
-      // The two file-system types need the file system resource created above the device in the
-      // same task, which the create task cannot do yet: refused rather than half done.
-      const known = type === 'new-fs' || type === 'existing-fs';
-      return failed(
-        'fatal',
-        err(104051, [type]) +
-          (known
-            ? ': Vigil creates the data replication resource only; make the file system on /dev/mdN, then create a gen/filesys resource on it and join them with `vigil dep`'
-            : ': use type=resource'),
-      );
-    }
+    const type = netraidType(inst);
+    if (type !== 'resource' && type !== 'new-fs' && type !== 'existing-fs') return failed('fatal', err(104051, [type]) + ': use type=resource, new-fs or existing-fs');
+    const fsProblem = fsSettingsProblem(inst, this.d.localSystem);
+    if (fsProblem) return failed('fatal', fsProblem);
     const port = Number(inst.info.port ?? portFor(inst));
     if (!Number.isInteger(port) || port < 1 || port > 65535) return failed('fatal', `port must be a TCP port from 1 to 65535`);
     return ok();
   }
 
+  /** new-fs and existing-fs: the gen/filesys resource on /dev/mdN, depending on this one. */
+  parentsForCreate(inst: ResourceInstance): ResourceInstance[] {
+    return filesysParent(inst);
+  }
+
   async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const partition = inst.info[`partition@${ctx.system}`];
     if (!partition) return failed('fatal', err(104007, [inst.tag, ctx.system]));
+    const fs = fsSettings(inst);
+    const lines: string[] = [];
+    this.created.delete(inst.tag);
+    // Checks first (and for existing-fs the unmount): a refusal here has changed nothing.
+    let undo: FsUndo | undefined;
+    const md = `/dev/md${inst.info.number}`;
+    if (await this.d.platform.md.exists(md, this.d.config.callTimeoutMs).catch(() => false)) {
+      return failed('fatal', err(104010, [md, ctx.system]) + ' (it exists already)');
+    }
+    if (fs) {
+      try {
+        undo = await this.fs.prepare(fs, partition, lines);
+      } catch (e) {
+        return failed('fatal', (e as Error).message);
+      }
+    }
     const mirror = this.mirrorOf(inst, ctx.system, partition, undefined, 0);
+    lines.push(`netraid_create: Creating the RAID1 (${mirror.md}) device ...`);
     try {
       await this.loadModules();
       await mirror.create();
     } catch (e) {
-      return failed('fatal', (e as Error).message);
+      // mdadm made nothing: only what prepare changed goes back.
+      const why = (e as Error).message;
+      if (undo) await this.fs.undo(undo, lines).catch((u: Error) => lines.push(`warning: mounting ${partition} again: ${u.message}`));
+      return failed('fatal', [why, ...lines.filter((l) => l.startsWith('Mounted ') || l.startsWith('warning'))].join('\n'));
+    }
+    lines.push(`netraid_create: ${partition} is configured to be mirrored through ${mirror.nbdDevice}`);
+    if (fs && undo) {
+      try {
+        await this.fs.finish(fs, mirror.md, partition, lines);
+      } catch (e) {
+        const why = e instanceof FsStepError ? e.message : err(104054, [`${fs.type} on ${mirror.md}`]) + ` (${(e as Error).message})`;
+        await this.putBack(inst, partition, undo, lines, ctx);
+        return failed('fatal', [why, ...lines.filter((l) => l.startsWith('Mounted ') || l.startsWith('warning'))].join('\n'));
+      }
+      this.created.set(inst.tag, undo);
     }
     await this.d.states.put({ tag: inst.tag, role: 'primary', generation: 0, primary: ctx.system, current: true });
     const size = await this.d.platform.blockDevices.info(partition, this.d.config.callTimeoutMs);
-    // Stopped again: restore (right after create) assembles it and starts following md.
-    await this.d.platform.md.stop(mirror.md, this.d.config.callTimeoutMs);
-    return {
-      ...ok(`netraid_create: Creating the RAID1 (${mirror.md}) device ...\nnetraid_create: ${partition} is configured to be mirrored through ${mirror.nbdDevice}`),
-      info: { [`size@${ctx.system}`]: String(size.sizeBytes) },
+    // The device alone is stopped again: restore (right after create) assembles it and starts
+    // following md. With a file system it stays: the gen/filesys resource's create looks at it.
+    if (!fs) await this.d.platform.md.stop(mirror.md, this.d.config.callTimeoutMs);
+    return { ...ok(lines.join('\n')), info: { [`size@${ctx.system}`]: String(size.sizeBytes) } };
+  }
+
+  /**
+   * The create task failed after create: the device goes (stopped, its md superblock erased, so
+   * nothing assembles it again) and a file system that was mounted from the partition is mounted
+   * there again. A partition formatted for new-fs stays formatted.
+   */
+  async undoCreate(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const partition = inst.info[`partition@${ctx.system}`];
+    if (!partition) return failed('fatal', err(104007, [inst.tag, ctx.system]));
+    const lines: string[] = [];
+    const undo = this.created.get(inst.tag);
+    this.created.delete(inst.tag);
+    try {
+      await this.putBack(inst, partition, undo, lines, ctx, true);
+    } catch (e) {
+      return failed('fatal', (e as Error).message);
+    }
+    await this.d.replica.unserve(inst.tag);
+    await this.d.states.remove(inst.tag);
+    if (undo?.type === 'new-fs') lines.push(`${partition} keeps the new (empty) file system made on it`);
+    return ok(lines.join('\n'));
+  }
+
+  /** Stops the array, erases its superblock and puts back what prepare changed. */
+  private async putBack(inst: ResourceInstance, partition: string, undo: FsUndo | undefined, lines: string[], ctx: ActionContext, strict = false): Promise<void> {
+    const t = this.d.config.callTimeoutMs;
+    const md = `/dev/md${inst.info.number}`;
+    const problems: string[] = [];
+    const step = async (what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        problems.push(`${what}: ${(e as Error).message}`);
+        ctx.log('error', `netraid: undoing the creation of ${inst.tag}: ${what}: ${(e as Error).message}`);
+      }
     };
+    await step(`stopping ${md}`, async () => {
+      const run = this.running.get(inst.tag);
+      this.running.delete(inst.tag);
+      if (run) await run.mirror.delete();
+      else if (await this.d.platform.md.exists(md, t)) await this.d.platform.md.stop(md, t);
+    });
+    await step(`erasing the md superblock of ${partition}`, () => this.d.platform.md.zeroSuperblock(partition, t));
+    await this.d.states.clearDataCorruptFlag(inst.tag).catch(() => undefined);
+    if (problems.length === 0) lines.push(`Removed ${md} from ${partition}`);
+    if (undo) await step(`mounting ${partition} again`, () => this.fs.undo(undo, lines));
+    for (const p of problems) lines.push(`warning: ${p}`);
+    if (strict && problems.length) throw new Error(problems.join('; '));
   }
 
   async canExtend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
@@ -177,6 +267,7 @@ export class NetraidKit implements Kit {
   }
 
   async delete(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    this.created.delete(inst.tag);
     const view = this.running.get(inst.tag)?.view;
     const resyncing = view?.state === 'resyncing';
     const r = await this.remove(inst, ctx);

@@ -228,7 +228,7 @@ export class LinuxMdControl implements MdControl {
   }
 
   /** Erases any md superblock on a device that is not a member (mdadm exits 2 when there is none). */
-  private async zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void> {
+  async zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void> {
     const args = ['--zero-superblock', devicePath];
     const result = await runProgram(this.mdadm, args, { timeoutMs });
     if (result.code === 0) return;

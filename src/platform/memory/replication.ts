@@ -21,14 +21,15 @@ import type {
   NbdStatus,
 } from '../platform.js';
 import { ProgramError } from '../program-error.js';
+// The superblock, bad-block log and bitmap space md 1.0 keeps at the end of each member, as mdadm
+// computes it (the kit's fit check for an existing file system uses the same arithmetic).
+import { mdDataSizeBytes } from '../md-layout.js';
 import type { MemoryProbeRunner } from './probe-runner.js';
 
 const NBD_MAJOR = 43;
 const DISK_MAJOR = 254;
 /** md's "system" resync ceiling (/proc/sys/dev/raid/speed_limit_max). */
 const SYSTEM_SPEED_KIB = 200_000;
-/** Superblock and bitmap space md 1.0 keeps at the end of each member (rounded like mdadm). */
-const METADATA_RESERVE_BYTES = 128 * 1024;
 const TICK_MS = 10;
 
 interface Device {
@@ -213,7 +214,7 @@ export class MemoryReplicationKernel {
       if (d.failed) fail(`cannot open ${d.path}: Input/output error`);
       if (this.usedBy(d.path)) fail(`${d.path} is busy - skipping`);
     }
-    const sizeBytes = Math.min(...present.map((d) => d.sizeBytes)) - METADATA_RESERVE_BYTES;
+    const sizeBytes = mdDataSizeBytes(Math.min(...present.map((d) => d.sizeBytes)));
     if (sizeBytes <= 0) fail('device too small');
     const uuid = this.nextUuid++;
     const a: ArrayState = {
@@ -258,7 +259,7 @@ export class MemoryReplicationKernel {
       md,
       uuid: sbs[0]!.uuid,
       raidDisks: 2,
-      sizeBytes: Math.min(...present.map((d) => d.sizeBytes)) - METADATA_RESERVE_BYTES,
+      sizeBytes: mdDataSizeBytes(Math.min(...present.map((d) => d.sizeBytes))),
       members: present.map((d, i) => ({ number: sbs[i]!.number, path: d.path, raidDisk: sbs[i]!.raidDisk, faulty: false, sync: true, flags: new Set<string>() })),
       bitmapChunkBytes: 4096 * 1024,
       dirtyChunks: new Set(),
@@ -382,7 +383,7 @@ export class MemoryReplicationKernel {
     const d = this.device(path);
     if (d.failed) throw SysError.fromCode('EIO', 'ioctl(ADD_NEW_DISK)', md);
     if (this.usedBy(path)) throw SysError.fromCode('EBUSY', 'ioctl(ADD_NEW_DISK)', md);
-    if (d.sizeBytes < a.sizeBytes + METADATA_RESERVE_BYTES) throw SysError.fromCode('ENOSPC', 'ioctl(ADD_NEW_DISK)', md);
+    if (mdDataSizeBytes(d.sizeBytes) < a.sizeBytes) throw SysError.fromCode('ENOSPC', 'ioctl(ADD_NEW_DISK)', md);
     const sb = d.superblock;
     const ours = sb !== undefined && sb.uuid === a.uuid;
     const slotFree = (n: number) => !a.members.some((m) => m.number === n);
@@ -403,6 +404,16 @@ export class MemoryReplicationKernel {
     d.superblock = { md, uuid: a.uuid, raidDisk, number, events: a.events };
     this.startRecovery(a, number, undefined, 'recover');
     return 'added';
+  }
+
+  /** mdadm --zero-superblock: refused for a member of a running array, a no-op without one. */
+  zeroSuperblock(path: string): void {
+    const args = ['--zero-superblock', path];
+    this.programRuns.push(['mdadm', ...args]);
+    const d = this.devices.get(path);
+    if (!d) throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: Couldn't open ${path} for write - not zeroing\n`, signal: null }, 0);
+    if (this.usedBy(path)) throw new ProgramError('mdadm', args, { code: 1, timedOut: false, stderr: `mdadm: Couldn't open ${path} for write - not zeroing\n`, signal: null }, 0);
+    d.superblock = undefined;
   }
 
   stop(md: string): void {
@@ -608,6 +619,9 @@ export class MemoryMdControl implements MdControl {
   }
   stop(md: string, timeoutMs: number): Promise<void> {
     return this.call(md, 'ioctl(STOP_ARRAY)', timeoutMs, () => this.kernel.stop(md));
+  }
+  zeroSuperblock(devicePath: string, timeoutMs: number): Promise<void> {
+    return this.call(devicePath, 'mdadm --zero-superblock', timeoutMs, () => this.kernel.zeroSuperblock(devicePath));
   }
   syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus> {
     return this.call(md, 'read', timeoutMs, () => this.kernel.syncStatus(md));
