@@ -115,6 +115,10 @@ export class StorageHeartbeat {
     const t = this.ioTimeoutMs;
     if (!this.io) {
       const io = await openDiskIo(o.device, o.platform, t, QUORUM_AREA_OFFSET);
+      if (o.fence && io.mode !== 'SG_IO') {
+        // Without persistent reservations nothing decides between two sides that both still write.
+        throw new Error(`QUORUM_MODE=storage needs SCSI-3 persistent reservations on ${o.device}, which is no SCSI device (${io.note}); use a SCSI LUN, or WITNESS_MODE=storage with another QUORUM_MODE`);
+      }
       const header = decodeHeader(await io.read(QUORUM_AREA_OFFSET, HEADER_BYTES));
       if (!header) await io.write(QUORUM_AREA_OFFSET, encodeHeader());
       else {
