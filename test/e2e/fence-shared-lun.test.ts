@@ -7,6 +7,10 @@
 // Both nodes' ins_list are sampled all along: the hierarchy is never ISP on both while node1 can
 // write. (After the thaw node1's LCD says ISP until its first quickCheck finds the fence — it
 // cannot know it was frozen — while the LUN already refuses its writes; that window is measured.)
+// Then, on the same cluster, QUORUM_MODE=storage with the second iSCSI LUN as QUORUM_DISK: node1
+// (serving a gen/app hierarchy) is cut off every network, its iSCSI link with it (the storage VM
+// is on the LAN): node1 loses quorum and takes app out of service, node2 evicts node1's key from
+// the quorum LUN, waits for node1's record to stand still and takes app over; never ISP on both.
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +46,9 @@ describe.skipIf(!!unavailable)(title, () => {
     build = snapshotBuild();
   });
   afterAll(() => build?.remove());
-  const cluster = useFailoverCluster({ nodes: 2, iscsiLunsMb: [32], p2p: [['node1', 'node2']], iscsiReplacementTimeoutS: 60 });
+  const cluster = useFailoverCluster({ nodes: 2, iscsiLunsMb: [32, 4], p2p: [['node1', 'node2']], iscsiReplacementTimeoutS: 60 });
+  /** The first test's vigild processes, stopped by the second before it reconfigures them. */
+  const started: GuestVigil[] = [];
 
   it('freeze node1 past detection: node2 preempts, mounts and serves; thawed node1 is fenced, goes out of service; fsck clean; never ISP on both', async () => {
     const c = cluster();
@@ -51,6 +57,7 @@ describe.skipIf(!!unavailable)(title, () => {
     expect(c.iscsiDisk('node2'), 'both nodes must name the LUN alike (the hierarchy stores one device path)').toBe(device);
     const v1 = new GuestVigil(n1, build!.srcDir);
     const v2 = new GuestVigil(n2, build!.srcDir);
+    started.push(v1, v2);
     for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkdir -p ${MNT}`, { timeoutMs: 60_000 });
     for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
       await v.configure({
@@ -206,5 +213,90 @@ describe.skipIf(!!unavailable)(title, () => {
     const fsck = await n2.exec(`fsck.ext4 -fn ${device}`, { timeoutMs: 120_000 });
     console.log(`node2 fsck.ext4 -fn: exit ${fsck.code}\n${fsck.stdout}${fsck.stderr}`);
     expect(fsck.code, `fsck:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+  });
+  it('QUORUM_MODE=storage: node1 cut off (its iSCSI link too) loses quorum and leaves; node2 evicts it on the quorum LUN and takes over; never ISP on both', async () => {
+    const c = cluster();
+    const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const qdisk = c.iscsiDisk('node1', 1);
+    expect(c.iscsiDisk('node2', 1)).toBe(qdisk);
+    // The first test's agents go; the LCD (comm paths, key) stays.
+    for (const v of started) {
+      if (v.pid === undefined || v.node.state !== 'running') continue;
+      await v.node.kill(v.pid, 'SIGTERM');
+      await v.node.waitFor(async () => !(await v.node.procs()).some((p) => p.pid === v.pid && !p.exited), { deadlineMs: 60_000, intervalMs: 500, what: `vigild on ${v.node.name} stopped` });
+    }
+    const v1 = new GuestVigil(n1, build!.srcDir);
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    const T = 1;
+    const N = 3;
+    for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
+      await v.configure({
+        VIGIL_NODE_NAME: name, VIGIL_STATE_DIR: '/var/lib/vigil', VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock', VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_METRICS_ADDRESS: 'off', LCMHBEATTIME: String(HB_SEC), LCMNUMHBEATS: String(HB_MISSES), LKCHECKINTERVAL: '2',
+        QUORUM_MODE: 'storage', QUORUM_DISK: qdisk, QWK_STORAGE_HBEATTIME: String(T), QWK_STORAGE_NUMHBEATS: String(N),
+        QUORUM_TIMEOUT_SECS: '5', QUORUM_LOSS_ACTION: 'osu',
+      });
+      await v.node.run(`: > ${GuestVigil.log}; rm -f /run/app-on`);
+    }
+    await Promise.all([v1.start(), v2.start()]);
+    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
+    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    for (const v of [v1, v2]) await v.node.waitFor(async () => (await v.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: `the quorum gate open on ${v.node.name}` });
+    const k1 = hex(fenceKeyFor('node1'));
+    const k2 = hex(fenceKeyFor('node2'));
+    const keys0 = await n2.run(`sg_persist --in --read-keys ${qdisk}`);
+    expect(keys0).toContain(k1);
+    expect(keys0).toContain(k2);
+    expect(await n2.run(`sg_persist --in --read-reservation ${qdisk}`)).toMatch(/Write Exclusive, registrants only/);
+    // The app: a marker file (restore creates it, remove deletes it, quickCheck looks for it).
+    const scripts = { restore: 'touch /run/app-on', remove: 'rm -f /run/app-on', quick: 'test -f /run/app-on' };
+    for (const n of [n1, n2]) {
+      for (const [k, body] of Object.entries(scripts)) await n.writeFile(`/var/lib/vigil/app-${k}.sh`, `#!/bin/sh\n${body}\n`, 0o755);
+    }
+    await v1.must(['create', '-a', 'gen/app', '-t', 'app', '-i', 'marker', '--restore', '/var/lib/vigil/app-restore.sh', '--remove', '/var/lib/vigil/app-remove.sh', '--quick-check', '/var/lib/vigil/app-quick.sh', '--switchback', 'intelligent']);
+    await v1.must(['extend', '-t', 'app', '-s', 'node2', '--accept-defaults']);
+    await n1.waitFor(async () => (await v1.states())['app'] === 'ISP' && (await v2.states())['app'] === 'OSU', { deadlineMs: 60_000, intervalMs: 1000, what: 'app ISP on node1' });
+
+    const samples: Array<{ at: number; n1?: string; n2?: string }> = [];
+    let sampling = true;
+    const state = async (v: GuestVigil) => {
+      const r = await v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined);
+      if (!r || r.code !== 0) return undefined;
+      return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === 'app')?.state;
+    };
+    const loop = (async () => {
+      while (sampling) {
+        const [a, b] = await Promise.all([state(v1), state(v2)]);
+        samples.push({ at: Date.now(), n1: a, n2: b });
+      }
+    })();
+    const cutAt = Date.now();
+    try {
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, false);
+      await n2.waitFor(async () => (await v2.states())['app'] === 'ISP', { deadlineMs: 180_000, intervalMs: 1000, what: 'node2 takes app over' });
+      const ispAt = Date.now();
+      await n1.waitFor(async () => (await v1.states())['app'] !== 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'node1 takes app out of service' });
+      expect(await v1.logTail(10_000_000)).toMatch(/NO QUORUM: own storage record not written/);
+      const v2Log = await v2.logTail(10_000_000);
+      expect(v2Log).toMatch(/evicted node1 from the quorum disk/);
+      const keys = await n2.run(`sg_persist --in --read-keys ${qdisk}`);
+      expect(keys).toContain(k2);
+      expect(keys, 'node1 evicted from the quorum LUN').not.toContain(k1);
+      sampling = false;
+      await loop;
+      const doubles = samples.filter((x) => x.n1 === 'ISP' && x.n2 === 'ISP');
+      console.log(
+        [
+          `e2e storage quorum: QUORUM_DISK ${qdisk} (iSCSI LUN 1), QWK_STORAGE_HBEATTIME ${T} x ${N}, heartbeat ${HB_SEC} s x ${HB_MISSES}, osu`,
+          `  cut node1 (lan + p2p1, its iSCSI link with them) -> app ISP on node2 (host polling): ${ispAt - cutAt} ms`,
+          `  ${samples.length} samples of both nodes, ${doubles.length} with app ISP on both`,
+        ].join('\n'),
+      );
+      expect(doubles).toEqual([]);
+    } finally {
+      sampling = false;
+      await loop;
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, true);
+    }
   });
 });
