@@ -238,7 +238,14 @@ describe.skipIf(!!unavailable)(title, () => {
       });
       await v.node.run(`: > ${GuestVigil.log}; rm -f /run/app-on`);
     }
+    // Self-contained when run alone (-t): the key and comm paths of the first test, or new ones.
+    if ((await n1.exec('test -f /etc/vigil/cluster.key')).code !== 0) await v1.must(['keygen']);
+    await n2.writeFile('/etc/vigil/cluster.key', await n1.readFile('/etc/vigil/cluster.key'), 0o600);
     await Promise.all([v1.start(), v2.start()]);
+    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
+      if ((await a.json<unknown[]>(['net_list'])).length > 0) continue;
+      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
+    }
     const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
     await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
     for (const v of [v1, v2]) await v.node.waitFor(async () => (await v.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: `the quorum gate open on ${v.node.name}` });
