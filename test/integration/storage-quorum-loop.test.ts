@@ -129,7 +129,8 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
     });
     const deadMs = confirmedAt - stoppedAt;
     expect(deadMs).toBeGreaterThanOrEqual(TIMING.numHbeats * TIMING.intervalMs - TIMING.intervalMs);
-    expect(deadMs).toBeLessThan(TIMING.numHbeats * TIMING.intervalMs + 3 * TIMING.intervalMs);
+    // (reads lag under load: a generous upper bound; the lower one is the safety property)
+    expect(deadMs).toBeLessThan(TIMING.numHbeats * TIMING.intervalMs + 5 * TIMING.intervalMs);
 
     // n2 back (a new boot): its record moves again, a new suspicion is vetoed.
     const n2b = heartbeat('n2', () => {});
@@ -159,13 +160,15 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
     const lossMs = lostAt - cutAt;
     expect(verdict()!.reason).toMatch(/own storage record not written/);
     expect(last1!.error).toMatch(/EPROBETIMEOUT|did not return/);
-    // (N-1) x T after the last write issued before the cut; that write was at most one interval earlier.
-    expect(lossMs).toBeGreaterThan((TIMING.numHbeats - 1) * TIMING.intervalMs - TIMING.intervalMs - 50);
+    // No quorum (N-1) x T after the last write that got through (a write in flight at the freeze
+    // may still complete), not earlier; and soon after the cut.
+    const lastWrite = wrote1!;
+    expect(lostAt - lastWrite).toBeGreaterThanOrEqual((TIMING.numHbeats - 1) * TIMING.intervalMs);
     expect(lossMs).toBeLessThan((TIMING.numHbeats - 1) * TIMING.intervalMs + 2 * TIMING.intervalMs);
 
     run('fsfreeze', '-u', mnt);
     const healedAt = performance.now();
     const backAt = await until('n1 has quorum again', () => verdict()?.quorum === true, 10_000);
-    console.log(`storage heartbeat on ${device} (${loop}): T=${TIMING.intervalMs} ms N=${TIMING.numHbeats}: stopped system confirmed dead after ${deadMs.toFixed(0)} ms; storage cut -> no quorum after ${lossMs.toFixed(0)} ms; quorum back ${(backAt - healedAt).toFixed(0)} ms after the thaw`);
+    console.log(`storage heartbeat on ${device} (${loop}): T=${TIMING.intervalMs} ms N=${TIMING.numHbeats}: stopped system confirmed dead after ${deadMs.toFixed(0)} ms; storage cut -> no quorum after ${lossMs.toFixed(0)} ms (${(lostAt - lastWrite).toFixed(0)} ms after the last write); quorum back ${(backAt - healedAt).toFixed(0)} ms after the thaw`);
   });
 });
