@@ -264,6 +264,16 @@ describe.skipIf(!!unavailable)(title, () => {
     await v1.must(['extend', '-t', 'app', '-s', 'node2', '--accept-defaults']);
     await n1.waitFor(async () => (await v1.states())['app'] === 'ISP' && (await v2.states())['app'] === 'OSU', { deadlineMs: 60_000, intervalMs: 1000, what: 'app ISP on node1' });
 
+    const clocks = { node1: await guestClockOffset(n1), node2: await guestClockOffset(n2) };
+    /** Host time of the first log line after `from` whose msg matches. */
+    const logTime = async (v: GuestVigil, re: RegExp, from: number, offsetMs: number) => {
+      for (const line of (await v.logTail(10_000_000)).split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const j = JSON.parse(line) as { time: number; msg: string };
+        if (j.time - offsetMs >= from && re.test(j.msg)) return Math.round(j.time - offsetMs);
+      }
+      return undefined;
+    };
     const samples: Array<{ at: number; n1?: string; n2?: string }> = [];
     let sampling = true;
     const state = async (v: GuestVigil) => {
@@ -292,14 +302,31 @@ describe.skipIf(!!unavailable)(title, () => {
       sampling = false;
       await loop;
       const doubles = samples.filter((x) => x.n1 === 'ISP' && x.n2 === 'ISP');
+      const lostAt = await logTime(v1, /^quorum: NO QUORUM: own storage record not written/, cutAt - 1000, clocks.node1.offsetMs);
+      const outAt = await logTime(v1, /removing hierarchy app|taking every hierarchy out of service/, cutAt - 1000, clocks.node1.offsetMs);
+      const evictedAt = await logTime(v2, /^quorum: evicted node1 from the quorum disk/, cutAt - 1000, clocks.node2.offsetMs);
+      const takeAt = await logTime(v2, /restoring hierarchy app \(failover\)/, cutAt - 1000, clocks.node2.offsetMs);
+      expect(lostAt, 'node1 logs its loss of quorum').toBeDefined();
+      expect(evictedAt, 'node2 logs the eviction').toBeDefined();
+      expect(takeAt, 'node2 logs the takeover').toBeDefined();
+      // The loser decides (N-1) x T after its last write; the winner starts N x T + the osu allowance (5 s) after node1's record stopped.
+      expect(takeAt! - lostAt!).toBeGreaterThan(5_000);
+      const slack = Math.ceil(clocks.node1.uncertaintyMs + clocks.node2.uncertaintyMs);
       console.log(
         [
-          `e2e storage quorum: QUORUM_DISK ${qdisk} (iSCSI LUN 1), QWK_STORAGE_HBEATTIME ${T} x ${N}, heartbeat ${HB_SEC} s x ${HB_MISSES}, osu`,
-          `  cut node1 (lan + p2p1, its iSCSI link with them) -> app ISP on node2 (host polling): ${ispAt - cutAt} ms`,
+          `e2e storage quorum: QUORUM_DISK ${qdisk} (iSCSI LUN 1), QWK_STORAGE_HBEATTIME ${T} x ${N}, heartbeat ${HB_SEC} s x ${HB_MISSES}, osu (QUORUM_TIMEOUT_SECS 5), clocks +-${slack} ms`,
+          `  cut node1 (lan + p2p1, its iSCSI link with them) -> node1 NO QUORUM ${lostAt! - cutAt} ms -> node1 takes app out ${outAt === undefined ? '?' : outAt - cutAt} ms`,
+          `  cut -> node2 evicted node1's key ${evictedAt! - cutAt} ms -> node2 starts the takeover ${takeAt! - cutAt} ms -> app ISP on node2 (host polling) ${ispAt - cutAt} ms`,
           `  ${samples.length} samples of both nodes, ${doubles.length} with app ISP on both`,
         ].join('\n'),
       );
       expect(doubles).toEqual([]);
+      // Healed: node1 rejoins, registers its key on the quorum LUN again, and app stays on node2.
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, true);
+      await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'healed' });
+      await n2.waitFor(async () => (await n2.run(`sg_persist --in --read-keys ${qdisk}`)).includes(k1), { deadlineMs: 120_000, intervalMs: 1000, what: 'node1 registered again on the quorum LUN' });
+      expect((await v2.states())['app']).toBe('ISP');
+      expect((await v1.states())['app']).not.toBe('ISP');
     } finally {
       sampling = false;
       await loop;
