@@ -17,16 +17,15 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
 import { readKeyFile } from '../cluster/cluster-key.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import { quorumRecordKey } from '../cluster/disk-record.js';
+import { QuorumGate, type QuorumGateOutput, type QuorumGateStatus } from '../cluster/quorum/gate.js';
+import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
+import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
 import { StorageHeartbeat, type StorageRound } from '../cluster/quorum/storage-heartbeat.js';
 import { PeerRecordWatch, staleMs, type StorageTiming } from '../cluster/quorum/storage-watch.js';
 import { StorageWitness, type StorageWitnessOutput } from '../cluster/quorum/storage-witness.js';
 import { ScsiFence } from '../fencing/scsi-fence.js';
-
-import type { ClusterNode } from '../cluster/cluster-node.js';
-import { QuorumGate, type QuorumGateOutput, type QuorumGateStatus } from '../cluster/quorum/gate.js';
-import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
-import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
 import { WitnessVerifier, type WitnessOutput } from '../cluster/witness-verify.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
@@ -73,6 +72,7 @@ class WiredQuorum implements QuorumSubsystem {
   /** When a peer last came alive (wall clock): a fenced system registers again only after that. */
   private memberSince = Date.now();
   private storageKeyError: string | undefined;
+  private storageRetry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly agent: Agent,
@@ -117,7 +117,7 @@ class WiredQuorum implements QuorumSubsystem {
     if (c.QUORUM_MODE === 'storage') {
       this.fence = new ScsiFence(agent.platform.scsi, {
         system: agent.localSystem,
-        commandTimeoutMs: Math.max(100, (this.storageTiming!.intervalMs) / 2),
+        commandTimeoutMs: Math.max(100, this.storageTiming!.intervalMs / 2),
         memberSince: () => this.memberSince,
         log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, `quorum: ${msg}`),
       });
@@ -140,8 +140,6 @@ class WiredQuorum implements QuorumSubsystem {
     this.probe?.stop();
     this.storage?.stop();
   }
-
-  private storageRetry: NodeJS.Timeout | undefined;
 
   /** The storage heartbeat needs the cluster key (its records are authenticated): retried until usable. */
   private startStorage(): void {
