@@ -225,18 +225,23 @@ describe.skipIf(!!unavailable)(title, () => {
       await v.node.kill(v.pid, 'SIGTERM');
       await v.node.waitFor(async () => !(await v.node.procs()).some((p) => p.pid === v.pid && !p.exited), { deadlineMs: 60_000, intervalMs: 500, what: `vigild on ${v.node.name} stopped` });
     }
+    // The first test froze node1: its clock stood still meanwhile, further behind than the cluster
+    // messages' allowed skew (30 s). Set both guests' clocks to the host's before the agents start.
+    for (const n of [n1, n2]) await n.run(`date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`);
     const v1 = new GuestVigil(n1, build!.srcDir);
     const v2 = new GuestVigil(n2, build!.srcDir);
     const T = 1;
     const N = 3;
+    const STATE_DIR = '/var/lib/vigil-sq';
     for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
       await v.configure({
-        VIGIL_NODE_NAME: name, VIGIL_STATE_DIR: '/var/lib/vigil', VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock', VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_NODE_NAME: name, VIGIL_STATE_DIR: STATE_DIR, VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock', VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
         VIGIL_METRICS_ADDRESS: 'off', LCMHBEATTIME: String(HB_SEC), LCMNUMHBEATS: String(HB_MISSES), LKCHECKINTERVAL: '2',
         QUORUM_MODE: 'storage', QUORUM_DISK: qdisk, QWK_STORAGE_HBEATTIME: String(T), QWK_STORAGE_NUMHBEATS: String(N),
         QUORUM_TIMEOUT_SECS: '5', QUORUM_LOSS_ACTION: 'osu',
       });
-      await v.node.run(`: > ${GuestVigil.log}; rm -f /run/app-on`);
+      // A fresh LCD: none of the first test's hierarchies or fence state.
+      await v.node.run(`: > ${GuestVigil.log}; rm -f /run/app-on; rm -rf ${STATE_DIR}; mkdir -p ${STATE_DIR} && chmod 700 ${STATE_DIR}`);
     }
     // Self-contained when run alone (-t): the key and comm paths of the first test, or new ones.
     if ((await n1.exec('test -f /etc/vigil/cluster.key')).code !== 0) await v1.must(['keygen']);
@@ -247,7 +252,12 @@ describe.skipIf(!!unavailable)(title, () => {
       for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
     }
     const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
-    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    try {
+      await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    } catch (err) {
+      for (const v of [v1, v2]) console.log(`--- ${v.node.name} vigild log (tail) ---\n${await v.logTail(6000)}`);
+      throw err;
+    }
     for (const v of [v1, v2]) await v.node.waitFor(async () => (await v.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: `the quorum gate open on ${v.node.name}` });
     const k1 = hex(fenceKeyFor('node1'));
     const k2 = hex(fenceKeyFor('node2'));
