@@ -184,8 +184,12 @@ export class ScsiFence {
     return { outcome: 'won', preempted: plan.outcome === 'preempt' };
   }
 
-  /** Is this system still registered (and holding)? A fenced verdict closes the latch for the device. */
-  async check(device: string): Promise<FenceVerdict> {
+  /**
+   * Is this system still registered (and holding)? A fenced verdict closes the latch for the
+   * device, as of `fencedSince` when given (the last time the key was seen registered: a fence
+   * noticed late, after a link came back, happened before the rejoin that followed it).
+   */
+  async check(device: string, fencedSince?: number): Promise<FenceVerdict> {
     let verdict: FenceVerdict;
     try {
       const { view, ua } = await this.view(device);
@@ -196,7 +200,7 @@ export class ScsiFence {
       verdict = { state: 'fenced', reason: `RESERVATION CONFLICT on ${err.command}` };
     }
     if (verdict.state === 'fenced') {
-      this.latch.noteFenced(device, this.now(), verdict.reason);
+      this.latch.noteFenced(device, fencedSince ?? this.now(), verdict.reason);
       this.opts.log?.('error', `fence: ${this.opts.system} is fenced off ${device}: ${verdict.reason}`, { device });
     }
     return verdict;

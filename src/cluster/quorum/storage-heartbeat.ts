@@ -57,6 +57,8 @@ export class StorageHeartbeat {
   private seq = 0n;
   private mySlot: number | undefined;
   private joined = false;
+  /** Wall time of the last check that found this system's key registered. */
+  private registeredSeenAt: number | undefined;
   private readonly slotSeen = new Map<number, { system: string; bootId: bigint; seq: bigint; changedAt: number }>();
   private lastError: string | undefined;
   private readonly now: () => number;
@@ -138,8 +140,12 @@ export class StorageHeartbeat {
       }
     }
     if (fence && this.joined) {
-      const verdict = await fence.check(o.device);
+      // A key found gone was removed at some moment after it was last seen registered: that is
+      // when the fence counts from, so a rejoin that came before the fence was noticed (the
+      // comm paths back before the storage link) lets this system register again.
+      const verdict = await fence.check(o.device, this.registeredSeenAt);
       if (verdict.state === 'fenced') this.joined = false;
+      else this.registeredSeenAt = Date.now();
     }
     const fenced = this.fencedReason();
     const raw = await io.read(QUORUM_AREA_OFFSET + HEADER_BYTES, SLOT_COUNT * SLOT_BYTES);

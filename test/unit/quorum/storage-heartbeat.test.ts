@@ -91,6 +91,56 @@ describe('storage heartbeat on a LUN with persistent reservations (memory fabric
     expect([...lun.registeredKeys().values()].sort()).toEqual([fenceKeyFor('n1'), fenceKeyFor('n2')].sort());
   });
 
+  it('evicted while cut off, back in the cluster before the storage link: the fence counts from when the key was last seen, so it registers again', async () => {
+    const fabric = new MemoryScsiFabric();
+    const lun = fabric.addLun(LUN, { blocks: 4096, blockSize: 512 });
+    const clock = { now: 0 };
+    const m1 = { since: 0 as number | undefined };
+    const a = node(fabric, 'n1', clock, m1);
+    const b = node(fabric, 'n2', clock, { since: 0 });
+    clock.now = 400;
+    await a.hb.round();
+    await b.hb.round();
+    // n1's link to the LUN is cut; n2 evicts it meanwhile.
+    const release = lun.hang({ initiator: 'n1' });
+    clock.now = 800;
+    expect((await a.hb.round())!.wroteAtMs).toBeUndefined();
+    expect((await b.fence.evict(LUN, 'n1')).outcome).toBe('won');
+    // The comm paths come back first: n1 sees n2 alive again (a rejoin), then its storage link.
+    await new Promise((r) => setTimeout(r, 5));
+    m1.since = Date.now();
+    release();
+    clock.now = 1_200;
+    const noticed = (await a.hb.round())!;
+    expect(noticed.fenced).toMatch(/no longer registered/);
+    expect(noticed.wroteAtMs).toBeUndefined();
+    clock.now = 1_600;
+    const back = (await a.hb.round())!;
+    expect(back.fenced).toBeUndefined();
+    expect(back.wroteAtMs).toBe(1_600);
+    expect(lun.registeredKeys().get('n1')).toBe(fenceKeyFor('n1'));
+  });
+
+  it('evicted while it still sees the winner alive (the race of a partition): no register until a later rejoin', async () => {
+    const fabric = new MemoryScsiFabric();
+    const lun = fabric.addLun(LUN, { blocks: 4096, blockSize: 512 });
+    const clock = { now: 0 };
+    const m2 = { since: Date.now() - 10_000 as number | undefined };
+    const a = node(fabric, 'n1', clock, { since: 0 });
+    const b = node(fabric, 'n2', clock, m2);
+    clock.now = 400;
+    await a.hb.round();
+    await b.hb.round();
+    expect((await a.fence.evict(LUN, 'n2')).outcome).toBe('won');
+    for (const t of [800, 1_200, 1_600]) {
+      clock.now = t;
+      const r = (await b.hb.round())!;
+      expect(r.fenced).toBeDefined();
+      expect(r.wroteAtMs).toBeUndefined();
+    }
+    expect(lun.registeredKeys().has('n2')).toBe(false);
+  });
+
   it('a LUN that stops answering: each command ends at its time limit and the round writes nothing', async () => {
     const fabric = new MemoryScsiFabric();
     const lun = fabric.addLun(LUN, { blocks: 4096, blockSize: 512 });
