@@ -61,7 +61,7 @@ async function retryUnitAttention<T>(op: () => Promise<T>): Promise<T> {
 }
 
 /** SG_IO when the device answers READ CAPACITY(16); O_DIRECT when it takes no SG_IO at all. */
-export async function openDiskIo(device: string, p: DiskPlatform, timeoutMs: number): Promise<DiskIo> {
+export async function openDiskIo(device: string, p: DiskPlatform, timeoutMs: number, areaOffset = AREA_OFFSET): Promise<DiskIo> {
   let sizeBytes: number;
   let io: DiskIo;
   try {
@@ -85,8 +85,8 @@ export async function openDiskIo(device: string, p: DiskPlatform, timeoutMs: num
       write: (offset, data) => p.directIo.write(device, offset, data, timeoutMs),
     };
   }
-  if (sizeBytes < AREA_OFFSET + AREA_BYTES) {
-    throw new Error(`${device} has ${sizeBytes} bytes; the disk heartbeat area needs ${AREA_OFFSET + AREA_BYTES}`);
+  if (sizeBytes < areaOffset + AREA_BYTES) {
+    throw new Error(`${device} has ${sizeBytes} bytes; the disk heartbeat area needs ${areaOffset + AREA_BYTES}`);
   }
   return io;
 }

@@ -21,9 +21,16 @@
 //  96   HMAC-SHA256 of bytes 0..95    32  (key: HKDF of the cluster key, "vigil disk heartbeat v1")
 // The slot index is inside the authenticated bytes, so a record copied into another slot is
 // refused like a forged one.
+//
+// Storage quorum (QUORUM_MODE=storage, WITNESS_MODE=storage; docs/quorum.md) keeps the same
+// header and records in a second area of the quorum LUN, at QUORUM_AREA_OFFSET (768 KiB: after
+// the comm path's area, still before 1 MiB), authenticated with a key of its own
+// (quorumRecordKey), so a comm path record copied into the quorum area is refused as forged.
 import { createHmac, hkdfSync, timingSafeEqual, createHash } from 'node:crypto';
 
 export const AREA_OFFSET = 512 * 1024;
+/** The storage quorum area (same layout), on QUORUM_DISK. */
+export const QUORUM_AREA_OFFSET = 768 * 1024;
 export const SLOT_BYTES = 4096;
 export const HEADER_BYTES = 4096;
 export const SLOT_COUNT = 32;
@@ -54,6 +61,11 @@ export type DecodeResult = { ok: true; record: DiskRecord } | { ok: false; reaso
 /** The record MAC key: never the raw cluster secret. */
 export function diskRecordKey(secret: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.from('vigil disk heartbeat v1'), Buffer.from('record'), 32));
+}
+
+/** The storage quorum record MAC key: another HKDF label, so the two areas' records never pass for each other. */
+export function quorumRecordKey(secret: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, Buffer.from('vigil quorum heartbeat v1'), Buffer.from('record'), 32));
 }
 
 export function encodeRecord(key: Buffer, r: DiskRecord): Buffer {

@@ -107,14 +107,6 @@ const hostList = z
   })
   .meta(valueDoc('HOST:PORT list', 'commas or spaces between entries'));
 
-/** A key of the product whose feature this version lacks: any value is refused with `reason`. */
-const refusedKey = (reason: string) =>
-  z
-    .string()
-    .superRefine((_s, ctx) => ctx.addIssue({ code: 'custom', message: reason }))
-    .meta(valueDoc('refused', 'not available in this version'))
-    .optional();
-
 const nodeName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
@@ -142,24 +134,21 @@ const ConfigSchema = z.object({
   LKNASERROR: oneOf(['switch', 'halt']).default('switch').describe('NAS: what a failed NFS export does: switch the hierarchy to the backup, or halt this node at once.'),
   VIGIL_NAS_TMPDIR: absolutePath.optional().describe('NAS: directory for the temporary mount points of the create-time mount-authorization check (default: the system temp directory).'),
   VIGIL_SCSI_FENCE: oneOf(['on', 'off']).default('off').describe('Default of gen/filesys resources that do not set fence= themselves: on fences their shared LUN with a SCSI-3 persistent reservation (docs/fencing.md).'),
-  QUORUM_MODE: oneOf(['majority', 'tcp_remote', 'none'], {
-    storage: 'storage quorum is not available in this version; use majority, tcp_remote or none',
-  })
+  QUORUM_MODE: oneOf(['majority', 'tcp_remote', 'storage', 'none'])
     .default('majority')
-    .describe('What a system needs before it brings anything in service: a majority of the systems alive, each QUORUM_HOSTS entry one more vote (majority; two systems without QUORUM_HOSTS: the survivor), more than half of QUORUM_HOSTS reachable (tcp_remote), or nothing (none, split brain possible); see docs/quorum.md.'),
+    .describe('What a system needs before it brings anything in service: a majority of the systems alive, each QUORUM_HOSTS entry one more vote (majority; two systems without QUORUM_HOSTS: the survivor), more than half of QUORUM_HOSTS reachable (tcp_remote), its own heartbeat record on QUORUM_DISK kept up and its reservation key there (storage), or nothing (none, split brain possible); see docs/quorum.md.'),
   QUORUM_HOSTS: hostList.optional().describe('Witness hosts as HOST:PORT, separated by commas or spaces: a TCP connect within QUORUM_TIMEOUT_SECS counts the host reachable (needed by tcp_remote; with majority each one is a vote).'),
   QUORUM_TIMEOUT_SECS: seconds(0.1, 3600).prefault('20').describe('Time limit of one quorum probe of a QUORUM_HOSTS entry, and of a remote_verify question to the other systems.'),
-  WITNESS_MODE: oneOf(['remote_verify', 'none'], {
-    storage: 'storage witness is not available in this version; use remote_verify or none',
-  })
+  WITNESS_MODE: oneOf(['remote_verify', 'storage', 'none'])
     .default('remote_verify')
-    .describe('Before a system is declared dead and its hierarchies taken over, ask the other visible systems whether they still see it; one that does stops the takeover (remote_verify), or take over on this system\'s view alone (none).'),
+    .describe('Before a system is declared dead and its hierarchies taken over, ask the other visible systems whether they still see it; one that does stops the takeover (remote_verify), wait until its heartbeat record on QUORUM_DISK stood still for QWK_STORAGE_NUMHBEATS x QWK_STORAGE_HBEATTIME (storage), or take over on this system\'s view alone (none).'),
   QUORUM_LOSS_ACTION: oneOf(['osu', 'fastkill', 'fastboot'])
     .default('osu')
     .describe('What a system that loses quorum does: take every hierarchy out of service (osu), power off at once without syncing (fastkill) or reboot at once without syncing (fastboot).'),
   QUORUM_QUARANTINE_SECS: seconds(0, 86400).prefault('0').describe('After vigild starts, and after this system regained quorum, how long quorum must hold before it brings anything in service again.'),
-  QWK_STORAGE_HBEATTIME: refusedKey('QWK_STORAGE_HBEATTIME applies to storage quorum, which this version does not provide').describe('Storage quorum heartbeat interval (refused: storage quorum is not available in this version).'),
-  QWK_STORAGE_NUMHBEATS: refusedKey('QWK_STORAGE_NUMHBEATS applies to storage quorum, which this version does not provide').describe('Storage quorum missed heartbeats (refused: storage quorum is not available in this version).'),
+  QUORUM_DISK: absolutePath.optional().describe('The shared LUN of storage quorum and storage witness (QUORUM_MODE=storage, WITNESS_MODE=storage): every system writes its heartbeat record into a reserved area of it, 768 KiB from its start; with QUORUM_MODE=storage its SCSI-3 persistent reservations decide who survives, so it must be a LUN of its own, not one a hierarchy uses.'),
+  QWK_STORAGE_HBEATTIME: seconds(0.2, 600).prefault('6').describe('Storage quorum and witness: seconds between two writes of this system\'s heartbeat record on QUORUM_DISK (each read or write has half of it as its time limit).'),
+  QWK_STORAGE_NUMHBEATS: integer(3, 100).prefault('4').describe('Storage quorum and witness: another system\'s record must stand still this many intervals before it counts as stopped; this system itself has no quorum once its own record was not written for one interval less.'),
   VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),
@@ -257,6 +246,20 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
   }
   if (r.success && r.data.QUORUM_MODE === 'none' && r.data.QUORUM_HOSTS) {
     problems.push('QUORUM_HOSTS: has no effect with QUORUM_MODE=none (remove it, or use majority or tcp_remote)');
+    badKeys.push('QUORUM_HOSTS');
+  }
+  const storageModes = r.success && (r.data.QUORUM_MODE === 'storage' || r.data.WITNESS_MODE === 'storage');
+  if (r.success && storageModes && !r.data.QUORUM_DISK) {
+    const key = r.data.QUORUM_MODE === 'storage' ? 'QUORUM_MODE' : 'WITNESS_MODE';
+    problems.push(`${key}="storage": needs QUORUM_DISK (the shared LUN that holds every system's heartbeat record)`);
+    badKeys.push(key);
+  }
+  if (r.success && !storageModes && r.data.QUORUM_DISK) {
+    problems.push('QUORUM_DISK: has no effect unless QUORUM_MODE or WITNESS_MODE is storage');
+    badKeys.push('QUORUM_DISK');
+  }
+  if (r.success && r.data.QUORUM_MODE === 'storage' && r.data.QUORUM_HOSTS) {
+    problems.push('QUORUM_HOSTS: has no effect with QUORUM_MODE=storage (the quorum disk decides; remove it, or use majority or tcp_remote)');
     badKeys.push('QUORUM_HOSTS');
   }
   if (!r.success || problems.length) {

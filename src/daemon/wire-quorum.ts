@@ -10,12 +10,22 @@
 //   were withheld (hierarchy quorumChanged()).
 // The peers' question "do you see system S alive?" (WITNESS_QUERY) is answered here from this
 // system's membership.
+// With QUORUM_MODE=storage or WITNESS_MODE=storage it also runs the storage heartbeat on
+// QUORUM_DISK (cluster/quorum/storage-heartbeat.ts), feeds its rounds to the gate and to the
+// storage witness, and carries out the gate's evictions with the SCSI fence.
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
+import { readKeyFile } from '../cluster/cluster-key.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
+import { quorumRecordKey } from '../cluster/disk-record.js';
 import { QuorumGate, type QuorumGateOutput, type QuorumGateStatus } from '../cluster/quorum/gate.js';
 import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
 import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
+import { StorageHeartbeat, type StorageRound } from '../cluster/quorum/storage-heartbeat.js';
+import { PeerRecordWatch, staleMs, type StorageTiming } from '../cluster/quorum/storage-watch.js';
+import { StorageWitness, type StorageWitnessOutput } from '../cluster/quorum/storage-witness.js';
+import { ScsiFence } from '../fencing/scsi-fence.js';
 import { WitnessVerifier, type WitnessOutput } from '../cluster/witness-verify.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
@@ -54,11 +64,22 @@ class WiredQuorum implements QuorumSubsystem {
   private readonly lastVeto = new Map<string, string>();
   private lossRunning = false;
   private stopped = false;
+  private storage: StorageHeartbeat | undefined;
+  private storageTiming: StorageTiming | undefined;
+  private fence: ScsiFence | undefined;
+  private readonly recordWatch: PeerRecordWatch;
+  private storageWitness: StorageWitness | undefined;
+  /** When a peer last came alive (wall clock): a fenced system registers again only after that. */
+  private memberSince = Date.now();
+  private storageKeyError: string | undefined;
+  private storageRetry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
-  ) {}
+  ) {
+    this.recordWatch = new PeerRecordWatch(agent.localSystem);
+  }
 
   start(): void {
     const { agent } = this;
@@ -67,6 +88,8 @@ class WiredQuorum implements QuorumSubsystem {
     const timeoutMs = c.QUORUM_TIMEOUT_SECS * 1000;
     const heartbeatMs = c.LCMHBEATTIME * 1000;
     const now = performance.now();
+    const usesStorage = c.QUORUM_MODE === 'storage' || c.WITNESS_MODE === 'storage';
+    if (usesStorage) this.storageTiming = { intervalMs: c.QWK_STORAGE_HBEATTIME * 1000, numHbeats: c.QWK_STORAGE_NUMHBEATS };
     this.gate = new QuorumGate(
       {
         mode: c.QUORUM_MODE,
@@ -78,6 +101,7 @@ class WiredQuorum implements QuorumSubsystem {
         quarantineMs: c.QUORUM_QUARANTINE_SECS * 1000,
         lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, timeoutMs),
         heartbeatMs,
+        storage: c.QUORUM_MODE === 'storage' ? this.storageTiming : undefined,
       },
       now,
     );
@@ -89,11 +113,21 @@ class WiredQuorum implements QuorumSubsystem {
       );
     }
     if (c.WITNESS_MODE === 'remote_verify') this.witness = new WitnessVerifier({ timeLimitMs: timeoutMs, retryMs: Math.max(heartbeatMs, 1000) });
+    if (c.WITNESS_MODE === 'storage') this.storageWitness = new StorageWitness(staleMs(this.storageTiming!));
+    if (c.QUORUM_MODE === 'storage') {
+      this.fence = new ScsiFence(agent.platform.scsi, {
+        system: agent.localSystem,
+        commandTimeoutMs: Math.max(100, this.storageTiming!.intervalMs / 2),
+        memberSince: () => this.memberSince,
+        log: (level, msg, fields) => agent.log[level]({ ...fields, component: 'fence' }, `quorum: ${msg}`),
+      });
+    }
     this.logRisks();
     agent.log.info(
-      { QUORUM_MODE: c.QUORUM_MODE, QUORUM_HOSTS: hosts.map(hostLabel), WITNESS_MODE: c.WITNESS_MODE, QUORUM_LOSS_ACTION: c.QUORUM_LOSS_ACTION, survivorHoldMs: this.gate.survivorHoldMs() },
+      { QUORUM_MODE: c.QUORUM_MODE, QUORUM_HOSTS: hosts.map(hostLabel), WITNESS_MODE: c.WITNESS_MODE, QUORUM_LOSS_ACTION: c.QUORUM_LOSS_ACTION, survivorHoldMs: this.gate.survivorHoldMs(), QUORUM_DISK: c.QUORUM_DISK },
       'quorum: started',
     );
+    if (usesStorage) this.startStorage();
     this.sync(now);
     this.apply(this.gate.tick(now));
     this.timer = setInterval(() => this.onTick(), TICK_MS);
@@ -102,7 +136,85 @@ class WiredQuorum implements QuorumSubsystem {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.storageRetry);
     this.probe?.stop();
+    this.storage?.stop();
+  }
+
+  /** The storage heartbeat needs the cluster key (its records are authenticated): retried until usable. */
+  private startStorage(): void {
+    if (this.stopped) return;
+    const { agent } = this;
+    const c = agent.config;
+    let secret: Buffer;
+    try {
+      secret = readKeyFile(c.VIGIL_KEY_FILE);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.storageKeyError) agent.log.error({ err: message }, 'quorum: the storage heartbeat needs the cluster key; retrying');
+      this.storageKeyError = message;
+      // Without a round the storage verdict says why (no quorum, undecided at start).
+      this.onStorageRound({ wroteAtMs: undefined, readAtMs: undefined, records: [], fenced: undefined, error: `the cluster key cannot be used: ${message}` });
+      this.storageRetry = setTimeout(() => this.startStorage(), 1000);
+      this.storageRetry.unref();
+      return;
+    }
+    this.storage = new StorageHeartbeat({
+      device: c.QUORUM_DISK!,
+      localSystem: agent.localSystem,
+      bootId: randomBytes(8).readBigUInt64BE(0),
+      recordKey: quorumRecordKey(secret),
+      platform: agent.platform,
+      intervalMs: this.storageTiming!.intervalMs,
+      fence: this.fence,
+      onRound: (r) => this.onStorageRound(r),
+      log: (level, msg, fields) => agent.log[level]({ ...fields }, `quorum: ${msg}`),
+    });
+    this.storage.start();
+  }
+
+  private onStorageRound(r: StorageRound): void {
+    if (this.stopped || !this.gate) return;
+    const now = performance.now();
+    if (r.readAtMs !== undefined) this.recordWatch.observe(r.records, r.readAtMs, Date.now());
+    const systems = this.agent.lcd.systems().map((s) => s.name).filter((s) => s !== this.agent.localSystem);
+    this.sync(now);
+    if (this.agent.config.QUORUM_MODE === 'storage') {
+      this.apply(this.gate.step({ type: 'storage', wroteAtMs: r.wroteAtMs, fenced: r.fenced, error: r.error, unchangedMs: this.recordWatch.snapshot(systems), nowMs: now }));
+    }
+    if (this.storageWitness) this.applyStorageWitness(this.storageWitness.tick(now, (s) => this.recordWatch.unchangedFor(s)));
+  }
+
+  private evict(system: string): void {
+    const fence = this.fence;
+    const gate = this.gate;
+    if (!fence || !gate) return;
+    const device = this.agent.config.QUORUM_DISK!;
+    this.agent.log.warn({ system, device }, `quorum: ${system} is not seen alive; evicting its key from the quorum disk`);
+    fence.evict(device, system).then(
+      (r) => {
+        if (r.outcome === 'won') this.agent.log.warn({ system, device }, `quorum: evicted ${system} from the quorum disk; taking over once its storage record stood still`);
+        else this.agent.log.error({ system, device, reason: r.reason }, `quorum: lost the quorum disk to ${system}: ${r.reason}`);
+        if (!this.stopped) this.apply(gate.step({ type: 'evicted', system, outcome: r.outcome, reason: r.outcome === 'won' ? 'evicted' : r.reason, nowMs: performance.now() }));
+      },
+      (err: Error) => {
+        this.agent.log.warn({ system, device, err: err.message }, `quorum: evicting ${system} from the quorum disk failed (tried again): ${err.message}`);
+        if (!this.stopped) this.apply(gate.step({ type: 'evicted', system, outcome: 'failed', reason: err.message, nowMs: performance.now() }));
+      },
+    );
+  }
+
+  private applyStorageWitness(outs: StorageWitnessOutput[]): void {
+    for (const o of outs) {
+      if (o.type === 'vetoed') {
+        this.agent.log.warn({ system: o.system, movedAgoMs: Math.round(o.movedAgoMs) }, `quorum: storage witness: ${o.system}'s storage record still moves; it is alive, not taking it over`);
+        continue;
+      }
+      this.agent.log.warn({ system: o.system, stillMs: Math.round(o.stillMs) }, `quorum: storage witness: ${o.system} is dead (its storage record stood still ${(o.stillMs / 1000).toFixed(1)} s)`);
+      const waiting = this.waitingDeath.get(o.system) ?? [];
+      this.waitingDeath.delete(o.system);
+      for (const cb of waiting) cb();
+    }
   }
 
   bindHierarchy(h: HierarchyHooks): void {
@@ -122,6 +234,15 @@ class WiredQuorum implements QuorumSubsystem {
   confirmDeath(system: string, confirmed: () => void): void {
     const now = performance.now();
     this.sync(now);
+    if (this.storageWitness) {
+      const waiting = this.waitingDeath.get(system) ?? [];
+      waiting.push(confirmed);
+      this.waitingDeath.set(system, waiting);
+      this.agent.log.info({ system }, 'quorum: storage witness: taking it over only once its storage record stood still');
+      this.storageWitness.step({ type: 'suspect', system, nowMs: now });
+      this.applyStorageWitness(this.storageWitness.tick(now, (s) => this.recordWatch.unchangedFor(s)));
+      return;
+    }
     if (!this.witness) {
       confirmed();
       return;
@@ -137,6 +258,7 @@ class WiredQuorum implements QuorumSubsystem {
     this.lastVeto.delete(system);
     if (this.waitingDeath.delete(system)) this.agent.log.info({ system }, 'quorum: remote_verify: system alive again, nothing to take over');
     this.witness?.step({ type: 'cleared', system, nowMs: performance.now() });
+    this.storageWitness?.step({ type: 'cleared', system, nowMs: performance.now() });
     this.sync(performance.now());
   }
 
@@ -166,6 +288,8 @@ class WiredQuorum implements QuorumSubsystem {
     const alive = this.visiblePeers().sort();
     const key = `${systems.join(',')}|${alive.join(',')}`;
     if (key === this.lastMembership) return;
+    const before = new Set(this.lastMembership.split('|')[1]?.split(',').filter(Boolean) ?? []);
+    if (alive.some((s) => !before.has(s))) this.memberSince = Date.now();
     if (systems.join(',') !== this.lastMembership.split('|')[0]) this.logTwoSystemRisk(systems.length);
     this.lastMembership = key;
     this.apply(this.gate.step({ type: 'membership', systems, alive, nowMs: now }));
@@ -187,6 +311,9 @@ class WiredQuorum implements QuorumSubsystem {
       switch (o.type) {
         case 'probe':
           this.probe?.round(o.roundStartMs);
+          break;
+        case 'evict':
+          this.evict(o.system);
           break;
         case 'verdict':
           log.info({ quorum: o.verdict?.quorum, votes: o.verdict?.votes, total: o.verdict?.total }, `quorum: ${o.verdict ? `${o.verdict.quorum ? 'have quorum' : 'NO QUORUM'}: ${o.verdict.reason}` : 'undecided until a fresh probe round of the quorum hosts'}`);

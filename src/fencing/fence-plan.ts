@@ -39,6 +39,36 @@ export function planTakeover(myKey: bigint, view: LunView): FenceStep[] {
   return steps;
 }
 
+export type EvictionPlan =
+  /** This system's key is gone: another system evicted it first (it lost the race). */
+  | { outcome: 'lost'; reason: string }
+  /** The victim holds no registration (already evicted, or never registered): nothing to send. */
+  | { outcome: 'gone'; steps: FenceStep[] }
+  | { outcome: 'preempt'; steps: FenceStep[] };
+
+/**
+ * Steps that remove only `victimKey` (storage quorum: a peer lost from the membership), leaving
+ * every other registration alone, and make sure a FENCE_TYPE reservation exists afterwards so
+ * the victim's writes are refused. The LUN executes PREEMPTs one at a time and a PREEMPT from a
+ * key that is no longer registered fails, so of two systems evicting each other at once exactly
+ * one wins.
+ */
+export function planEviction(myKey: bigint, victimKey: bigint, view: LunView): EvictionPlan {
+  if (!view.keys.includes(myKey)) {
+    return { outcome: 'lost', reason: `this system's key is no longer registered${view.reservation ? `; the reservation is held by 0x${view.reservation.key.toString(16)}` : ''}` };
+  }
+  const res = view.reservation;
+  const reserve: FenceStep[] = [];
+  if (!view.keys.includes(victimKey)) {
+    if (!res) reserve.push({ op: 'reserve' });
+    return { outcome: 'gone', steps: reserve };
+  }
+  const takesReservation = res?.key === victimKey;
+  const steps: FenceStep[] = [{ op: 'preempt', victim: victimKey, takesReservation }];
+  if (!res) steps.push({ op: 'reserve' });
+  return { outcome: 'preempt', steps };
+}
+
 /** Why the plan cannot work on this view (a reservation of a type the fence does not use, held by us). */
 export function takeoverObstacle(myKey: bigint, view: LunView): string | undefined {
   const res = view.reservation;

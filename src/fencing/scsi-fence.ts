@@ -8,7 +8,7 @@ import type { ScsiGeneric } from '../platform/platform.js';
 import { formatKey } from '../platform/scsi/cdb.js';
 import { ScsiCheckConditionError, ScsiReservationConflictError, ScsiUnitAttentionError } from '../platform/scsi/errors.js';
 import { fenceKeyFor } from './fence-key.js';
-import { FENCE_TYPE, FenceLatch, type FenceVerdict, judge, type LunView, planTakeover, takeoverObstacle } from './fence-plan.js';
+import { FENCE_TYPE, FenceLatch, type FenceVerdict, judge, type LunView, planEviction, planTakeover, takeoverObstacle } from './fence-plan.js';
 
 export interface ScsiFenceOptions {
   /** This system's name; its key is fenceKeyFor(system). */
@@ -136,8 +136,60 @@ export class ScsiFence {
     return report;
   }
 
-  /** Is this system still registered (and holding)? A fenced verdict closes the latch for the device. */
-  async check(device: string): Promise<FenceVerdict> {
+  /**
+   * Register on a LUN shared by every system (the storage quorum LUN) and make sure a FENCE_TYPE
+   * reservation is held by someone, so that a key preempted later can no longer write. RESERVE
+   * by a registrant while another registrant's reservation exists is a conflict: then the other
+   * one got there first, which is as good.
+   */
+  async join(device: string): Promise<void> {
+    await this.register(device);
+    const { view } = await this.view(device);
+    if (view.reservation) return;
+    try {
+      await this.withUnitAttention(() => this.scsi.reserve(device, this.key, FENCE_TYPE, this.o));
+    } catch (err) {
+      if (!(err instanceof ScsiReservationConflictError)) throw err;
+    }
+  }
+
+  /**
+   * Remove `victim`'s key alone (PREEMPT AND ABORT), keeping every other registration. 'won':
+   * the victim's key is gone and this system's is still there; 'lost': this system's key was
+   * preempted first (it is latched as fenced).
+   */
+  async evict(device: string, victim: string): Promise<{ outcome: 'won'; preempted: boolean } | { outcome: 'lost'; reason: string }> {
+    const victimKey = fenceKeyFor(victim);
+    const lost = (reason: string) => {
+      this.latch.noteFenced(device, this.now(), reason);
+      return { outcome: 'lost' as const, reason };
+    };
+    const { view } = await this.view(device);
+    const plan = planEviction(this.key, victimKey, view);
+    if (plan.outcome === 'lost') return lost(plan.reason);
+    try {
+      for (const step of plan.steps) {
+        if (step.op === 'preempt') await this.withUnitAttention(() => this.scsi.preempt(device, this.key, step.victim, FENCE_TYPE, { ...this.o, abort: true }));
+        else if (step.op === 'reserve') await this.withUnitAttention(() => this.scsi.reserve(device, this.key, FENCE_TYPE, this.o));
+      }
+    } catch (err) {
+      // Our own key was removed between READ KEYS and PREEMPT: the other side won the race.
+      if (err instanceof ScsiReservationConflictError) return lost(`RESERVATION CONFLICT on ${err.command}: preempted by another system first`);
+      throw err;
+    }
+    const after = await this.view(device);
+    if (!after.view.keys.includes(this.key)) return lost('this system\'s key was preempted while it evicted ' + victim);
+    if (after.view.keys.includes(victimKey)) throw new FenceError('EFENCELOST', `preempted ${formatKey(victimKey)} (${victim}) on ${device} but READ KEYS still lists it`);
+    if (plan.outcome === 'preempt') this.opts.log?.('info', `fence: evicted ${victim} (${formatKey(victimKey)}) from ${device}`, { device, victim });
+    return { outcome: 'won', preempted: plan.outcome === 'preempt' };
+  }
+
+  /**
+   * Is this system still registered (and holding)? A fenced verdict closes the latch for the
+   * device, as of `fencedSince` when given (the last time the key was seen registered: a fence
+   * noticed late, after a link came back, happened before the rejoin that followed it).
+   */
+  async check(device: string, fencedSince?: number): Promise<FenceVerdict> {
     let verdict: FenceVerdict;
     try {
       const { view, ua } = await this.view(device);
@@ -148,7 +200,7 @@ export class ScsiFence {
       verdict = { state: 'fenced', reason: `RESERVATION CONFLICT on ${err.command}` };
     }
     if (verdict.state === 'fenced') {
-      this.latch.noteFenced(device, this.now(), verdict.reason);
+      this.latch.noteFenced(device, fencedSince ?? this.now(), verdict.reason);
       this.opts.log?.('error', `fence: ${this.opts.system} is fenced off ${device}: ${verdict.reason}`, { device });
     }
     return verdict;

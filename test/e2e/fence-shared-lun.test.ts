@@ -7,6 +7,10 @@
 // Both nodes' ins_list are sampled all along: the hierarchy is never ISP on both while node1 can
 // write. (After the thaw node1's LCD says ISP until its first quickCheck finds the fence — it
 // cannot know it was frozen — while the LUN already refuses its writes; that window is measured.)
+// Then, on the same cluster, QUORUM_MODE=storage with the second iSCSI LUN as QUORUM_DISK: node1
+// (serving a gen/app hierarchy) is cut off every network, its iSCSI link with it (the storage VM
+// is on the LAN): node1 loses quorum and takes app out of service, node2 evicts node1's key from
+// the quorum LUN, waits for node1's record to stand still and takes app over; never ISP on both.
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +46,9 @@ describe.skipIf(!!unavailable)(title, () => {
     build = snapshotBuild();
   });
   afterAll(() => build?.remove());
-  const cluster = useFailoverCluster({ nodes: 2, iscsiLunsMb: [32], p2p: [['node1', 'node2']], iscsiReplacementTimeoutS: 60 });
+  const cluster = useFailoverCluster({ nodes: 2, iscsiLunsMb: [32, 4], p2p: [['node1', 'node2']], iscsiReplacementTimeoutS: 60 });
+  /** The first test's vigild processes, stopped by the second before it reconfigures them. */
+  const started: GuestVigil[] = [];
 
   it('freeze node1 past detection: node2 preempts, mounts and serves; thawed node1 is fenced, goes out of service; fsck clean; never ISP on both', async () => {
     const c = cluster();
@@ -51,6 +57,7 @@ describe.skipIf(!!unavailable)(title, () => {
     expect(c.iscsiDisk('node2'), 'both nodes must name the LUN alike (the hierarchy stores one device path)').toBe(device);
     const v1 = new GuestVigil(n1, build!.srcDir);
     const v2 = new GuestVigil(n2, build!.srcDir);
+    started.push(v1, v2);
     for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkdir -p ${MNT}`, { timeoutMs: 60_000 });
     for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
       await v.configure({
@@ -203,5 +210,142 @@ describe.skipIf(!!unavailable)(title, () => {
     const fsck = await n2.exec(`fsck.ext4 -fn ${device}`, { timeoutMs: 120_000 });
     console.log(`node2 fsck.ext4 -fn: exit ${fsck.code}\n${fsck.stdout}${fsck.stderr}`);
     expect(fsck.code, `fsck:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+  });
+  it('QUORUM_MODE=storage: node1 cut off (its iSCSI link too) loses quorum and leaves; node2 evicts it on the quorum LUN and takes over; never ISP on both', async () => {
+    const c = cluster();
+    const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const qdisk = c.iscsiDisk('node1', 1);
+    expect(c.iscsiDisk('node2', 1)).toBe(qdisk);
+    // The first test's agents go; the LCD (comm paths, key) stays.
+    for (const v of started) {
+      if (v.pid === undefined || v.node.state !== 'running') continue;
+      await v.node.kill(v.pid, 'SIGTERM');
+      await v.node.waitFor(async () => !(await v.node.procs()).some((p) => p.pid === v.pid && !p.exited), { deadlineMs: 60_000, intervalMs: 500, what: `vigild on ${v.node.name} stopped` });
+    }
+    // The first test froze node1: its clock stood still meanwhile, further behind than the cluster
+    // messages' allowed skew (30 s). Set both guests' clocks to the host's before the agents start.
+    for (const n of [n1, n2]) await n.run(`date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`);
+    const v1 = new GuestVigil(n1, build!.srcDir);
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    // T = 2 s: each command's time limit is T/2; 1 s keeps a TCG guest on a loaded host inside it.
+    const T = 2;
+    const N = 3;
+    const STATE_DIR = '/var/lib/vigil-sq';
+    for (const [v, name] of [[v1, 'node1'], [v2, 'node2']] as const) {
+      await v.configure({
+        VIGIL_NODE_NAME: name, VIGIL_STATE_DIR: STATE_DIR, VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock', VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_METRICS_ADDRESS: 'off', LCMHBEATTIME: String(HB_SEC), LCMNUMHBEATS: String(HB_MISSES), LKCHECKINTERVAL: '2',
+        QUORUM_MODE: 'storage', QUORUM_DISK: qdisk, QWK_STORAGE_HBEATTIME: String(T), QWK_STORAGE_NUMHBEATS: String(N),
+        QUORUM_TIMEOUT_SECS: '5', QUORUM_LOSS_ACTION: 'osu',
+      });
+      // A fresh LCD: none of the first test's hierarchies or fence state.
+      await v.node.run(`: > ${GuestVigil.log}; rm -f /run/app-on; rm -rf ${STATE_DIR}; mkdir -p ${STATE_DIR} && chmod 700 ${STATE_DIR}`);
+    }
+    // Self-contained when run alone (-t): the key and comm paths of the first test, or new ones.
+    if ((await n1.exec('test -f /etc/vigil/cluster.key')).code !== 0) await v1.must(['keygen']);
+    await n2.writeFile('/etc/vigil/cluster.key', await n1.readFile('/etc/vigil/cluster.key'), 0o600);
+    await Promise.all([v1.start(), v2.start()]);
+    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
+      if ((await a.json<unknown[]>(['net_list'])).length > 0) continue;
+      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
+    }
+    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
+    try {
+      await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    } catch (err) {
+      for (const v of [v1, v2]) console.log(`--- ${v.node.name} vigild log (tail) ---\n${await v.logTail(6000)}`);
+      throw err;
+    }
+    for (const v of [v1, v2]) await v.node.waitFor(async () => (await v.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: `the quorum gate open on ${v.node.name}` });
+    const k1 = hex(fenceKeyFor('node1'));
+    const k2 = hex(fenceKeyFor('node2'));
+    const keys0 = await n2.run(`sg_persist --in --read-keys ${qdisk}`);
+    expect(keys0).toContain(k1);
+    expect(keys0).toContain(k2);
+    expect(await n2.run(`sg_persist --in --read-reservation ${qdisk}`)).toMatch(/Write Exclusive, registrants only/);
+    // The app: a marker file (restore creates it, remove deletes it, quickCheck looks for it).
+    const scripts = { restore: 'touch /run/app-on', remove: 'rm -f /run/app-on', quick: 'test -f /run/app-on' };
+    for (const n of [n1, n2]) {
+      for (const [k, body] of Object.entries(scripts)) await n.writeFile(`/var/lib/vigil/app-${k}.sh`, `#!/bin/sh\n${body}\n`, 0o755);
+    }
+    await v1.must(['create', '-a', 'gen/app', '-t', 'app', '-i', 'marker', '--restore', '/var/lib/vigil/app-restore.sh', '--remove', '/var/lib/vigil/app-remove.sh', '--quick-check', '/var/lib/vigil/app-quick.sh', '--switchback', 'intelligent']);
+    await v1.must(['extend', '-t', 'app', '-s', 'node2', '--accept-defaults']);
+    await n1.waitFor(async () => (await v1.states())['app'] === 'ISP' && (await v2.states())['app'] === 'OSU', { deadlineMs: 60_000, intervalMs: 1000, what: 'app ISP on node1' });
+
+    const clocks = { node1: await guestClockOffset(n1), node2: await guestClockOffset(n2) };
+    /** Host time of the first log line after `from` whose msg matches. */
+    const logTime = async (v: GuestVigil, re: RegExp, from: number, offsetMs: number) => {
+      for (const line of (await v.logTail(10_000_000)).split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const j = JSON.parse(line) as { time: number; msg: string };
+        if (j.time - offsetMs >= from && re.test(j.msg)) return Math.round(j.time - offsetMs);
+      }
+      return undefined;
+    };
+    const samples: Array<{ at: number; n1?: string; n2?: string }> = [];
+    let sampling = true;
+    const state = async (v: GuestVigil) => {
+      const r = await v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined);
+      if (!r || r.code !== 0) return undefined;
+      return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === 'app')?.state;
+    };
+    const loop = (async () => {
+      while (sampling) {
+        const [a, b] = await Promise.all([state(v1), state(v2)]);
+        samples.push({ at: Date.now(), n1: a, n2: b });
+      }
+    })();
+    const cutAt = Date.now();
+    try {
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, false);
+      await n2.waitFor(async () => (await v2.states())['app'] === 'ISP', { deadlineMs: 180_000, intervalMs: 1000, what: 'node2 takes app over' });
+      const ispAt = Date.now();
+      await n1.waitFor(async () => (await v1.states())['app'] !== 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'node1 takes app out of service' });
+      expect(await v1.logTail(10_000_000)).toMatch(/NO QUORUM: own storage record not written/);
+      const v2Log = await v2.logTail(10_000_000);
+      expect(v2Log).toMatch(/evicted node1 from the quorum disk/);
+      const keys = await n2.run(`sg_persist --in --read-keys ${qdisk}`);
+      expect(keys).toContain(k2);
+      expect(keys, 'node1 evicted from the quorum LUN').not.toContain(k1);
+      sampling = false;
+      await loop;
+      const doubles = samples.filter((x) => x.n1 === 'ISP' && x.n2 === 'ISP');
+      const lostAt = await logTime(v1, /^quorum: NO QUORUM: own storage record not written/, cutAt - 1000, clocks.node1.offsetMs);
+      const outAt = await logTime(v1, /removing hierarchy app|taking every hierarchy out of service/, cutAt - 1000, clocks.node1.offsetMs);
+      const evictedAt = await logTime(v2, /^quorum: evicted node1 from the quorum disk/, cutAt - 1000, clocks.node2.offsetMs);
+      const takeAt = await logTime(v2, /restoring hierarchy app \(failover\)/, cutAt - 1000, clocks.node2.offsetMs);
+      expect(lostAt, 'node1 logs its loss of quorum').toBeDefined();
+      expect(evictedAt, 'node2 logs the eviction').toBeDefined();
+      expect(takeAt, 'node2 logs the takeover').toBeDefined();
+      // The loser decides (N-1) x T after its last write; the winner starts N x T + the osu allowance (5 s) after node1's record stopped.
+      expect(takeAt! - lostAt!).toBeGreaterThan(5_000);
+      const slack = Math.ceil(clocks.node1.uncertaintyMs + clocks.node2.uncertaintyMs);
+      console.log(
+        [
+          `e2e storage quorum: QUORUM_DISK ${qdisk} (iSCSI LUN 1), QWK_STORAGE_HBEATTIME ${T} x ${N}, heartbeat ${HB_SEC} s x ${HB_MISSES}, osu (QUORUM_TIMEOUT_SECS 5), clocks +-${slack} ms`,
+          `  cut node1 (lan + p2p1, its iSCSI link with them) -> node1 NO QUORUM ${lostAt! - cutAt} ms -> node1 takes app out ${outAt === undefined ? '?' : outAt - cutAt} ms`,
+          `  cut -> node2 evicted node1's key ${evictedAt! - cutAt} ms -> node2 starts the takeover ${takeAt! - cutAt} ms -> app ISP on node2 (host polling) ${ispAt - cutAt} ms`,
+          `  ${samples.length} samples of both nodes, ${doubles.length} with app ISP on both`,
+        ].join('\n'),
+      );
+      expect(doubles).toEqual([]);
+      // Healed: node1 rejoins, registers its key on the quorum LUN again, and app stays on node2.
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, true);
+      await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'healed' });
+      await n2.waitFor(async () => (await n2.run(`sg_persist --in --read-keys ${qdisk}`)).includes(k1), { deadlineMs: 120_000, intervalMs: 1000, what: 'node1 registered again on the quorum LUN' });
+      const after = { n1: (await v1.states())['app'], n2: (await v2.states())['app'] };
+      if (after.n2 !== 'ISP') {
+        for (const v of [v1, v2]) {
+          const lines = (await v.logTail(10_000_000)).split('\n').filter((l) => /quorum|app|hier/.test(l));
+          console.log(`--- ${v.node.name} quorum/app log lines (last 60) ---\n${lines.slice(-60).join('\n')}`);
+        }
+      }
+      expect(after.n2).toBe('ISP');
+      expect(after.n1).not.toBe('ISP');
+    } finally {
+      sampling = false;
+      await loop;
+      for (const seg of ['lan', 'p2p1']) await n1.setLink(seg, true);
+    }
   });
 });

@@ -44,7 +44,7 @@ describe('buildConfig', () => {
     ['LCMNUMHBEATS', '1.5', /LCMNUMHBEATS="1.5": must be a whole number/],
     ['LCMNUMHBEATS', '1', /LCMNUMHBEATS="1": must be at least 2/],
     ['LKNASERROR', 'reboot', /LKNASERROR="reboot": must be one of switch, halt/],
-    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be one of majority, tcp_remote, none/],
+    ['QUORUM_MODE', 'maybe', /QUORUM_MODE="maybe": must be one of majority, tcp_remote, storage, none/],
     ['VIGIL_NODE_NAME', 'bad name', /VIGIL_NODE_NAME="bad name": must be 1-64 letters/],
     ['VIGIL_STATE_DIR', 'relative/dir', /VIGIL_STATE_DIR="relative\/dir": must be an absolute path/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1', /VIGIL_METRICS_ADDRESS="127.0.0.1": must be HOST:PORT/],
@@ -60,9 +60,11 @@ describe('buildConfig', () => {
     ['VIGIL_HALT_ACTION', 'explode', /VIGIL_HALT_ACTION="explode": must be one of exit, sysrq/],
     ['VIGIL_FSTAB', 'etc/fstab', /VIGIL_FSTAB="etc\/fstab": must be an absolute path/],
     ['QUORUM_MODE', 'tcp_remote', /QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS/],
-    ['QUORUM_MODE', 'storage', /QUORUM_MODE="storage": storage quorum is not available in this version; use majority, tcp_remote or none/],
-    ['WITNESS_MODE', 'storage', /WITNESS_MODE="storage": storage witness is not available in this version; use remote_verify or none/],
-    ['WITNESS_MODE', 'peers', /WITNESS_MODE="peers": must be one of remote_verify, none/],
+    ['QUORUM_MODE', 'storage', /QUORUM_MODE="storage": needs QUORUM_DISK/],
+    ['WITNESS_MODE', 'storage', /WITNESS_MODE="storage": needs QUORUM_DISK/],
+    ['QUORUM_DISK', '/dev/sdq', /QUORUM_DISK: has no effect unless QUORUM_MODE or WITNESS_MODE is storage/],
+    ['QUORUM_DISK', 'sdq', /QUORUM_DISK="sdq": must be an absolute path/],
+    ['WITNESS_MODE', 'peers', /WITNESS_MODE="peers": must be one of remote_verify, storage, none/],
     ['QUORUM_LOSS_ACTION', 'halt', /QUORUM_LOSS_ACTION="halt": must be one of osu, fastkill, fastboot/],
     ['QUORUM_HOSTS', '10.0.0.9', /QUORUM_HOSTS="10.0.0.9": "10.0.0.9" must be HOST:PORT/],
     ['QUORUM_HOSTS', 'a:1, b:0', /QUORUM_HOSTS="a:1, b:0": "b:0" must be HOST:PORT/],
@@ -70,8 +72,8 @@ describe('buildConfig', () => {
     ['QUORUM_HOSTS', ' , ', /QUORUM_HOSTS=" , ": must name at least one HOST:PORT/],
     ['QUORUM_TIMEOUT_SECS', '0', /QUORUM_TIMEOUT_SECS="0": must be at least 0.1/],
     ['QUORUM_QUARANTINE_SECS', 'soon', /QUORUM_QUARANTINE_SECS="soon": must be a number of seconds/],
-    ['QWK_STORAGE_HBEATTIME', '6', /QWK_STORAGE_HBEATTIME="6": QWK_STORAGE_HBEATTIME applies to storage quorum, which this version does not provide/],
-    ['QWK_STORAGE_NUMHBEATS', '4', /QWK_STORAGE_NUMHBEATS="4": QWK_STORAGE_NUMHBEATS applies to storage quorum/],
+    ['QWK_STORAGE_HBEATTIME', '0.1', /QWK_STORAGE_HBEATTIME="0.1": must be at least 0.2/],
+    ['QWK_STORAGE_NUMHBEATS', '2', /QWK_STORAGE_NUMHBEATS="2": must be at least 3/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1:0', /VIGIL_METRICS_ADDRESS="127.0.0.1:0": must be HOST:PORT .*port 1 to 65535/],
     ['VIGIL_METRICS_ADDRESS', '127.0.0.1:65536', /VIGIL_METRICS_ADDRESS="127.0.0.1:65536": must be HOST:PORT/],
     ['VIGIL_METRICS_ADDRESS', '[::1]:99999', /VIGIL_METRICS_ADDRESS="\[::1\]:99999": must be HOST:PORT/],
@@ -104,6 +106,12 @@ describe('buildConfig', () => {
     });
     expect(config.LKCHECKINTERVAL_GEN_FILESYS).toBeUndefined();
     expect(buildConfig({}).config).toMatchObject({ VIGIL_LOCAL_RECOVERY_ATTEMPTS: 3, VIGIL_LOCAL_RECOVERY_WINDOW: 600, VIGIL_HALT_ACTION: 'exit', VIGIL_FSTAB: '/etc/fstab' });
+  });
+  it('storage quorum and witness: QUORUM_DISK with the storage heartbeat tunables (defaults 6 s and 4)', () => {
+    expect(buildConfig({ QUORUM_MODE: 'storage', QUORUM_DISK: '/dev/sdq' }).config).toMatchObject({ QUORUM_MODE: 'storage', QUORUM_DISK: '/dev/sdq', QWK_STORAGE_HBEATTIME: 6, QWK_STORAGE_NUMHBEATS: 4 });
+    expect(buildConfig({ WITNESS_MODE: 'storage', QUORUM_DISK: '/dev/sdq', QWK_STORAGE_HBEATTIME: '0.5', QWK_STORAGE_NUMHBEATS: '5' }).config).toMatchObject({ QUORUM_MODE: 'majority', WITNESS_MODE: 'storage', QWK_STORAGE_HBEATTIME: 0.5, QWK_STORAGE_NUMHBEATS: 5 });
+    const e = errorOf(() => buildConfig({ QUORUM_MODE: 'storage', QUORUM_DISK: '/dev/sdq', QUORUM_HOSTS: 'w:7' }));
+    expect(e.message).toMatch(/QUORUM_HOSTS: has no effect with QUORUM_MODE=storage/);
   });
   it('gives quorum and witness their tunables as typed values, with the defaults', () => {
     expect(buildConfig({}).config).toMatchObject({

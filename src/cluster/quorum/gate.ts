@@ -15,9 +15,18 @@
 //   QUORUM_TIMEOUT_SECS of the cut (a fresh probe round, bounded by that limit), then needs
 //   `lossActionMs` to stop serving (0 for fastkill/fastboot); two heartbeat intervals cover the
 //   difference between the sides' detection times. Only then may this side take anything over.
+// With QUORUM_MODE=storage (storage-watch.ts) the verdict is this system's own record on the
+// quorum disk (written recently, key still registered), and the survivor hold is per system:
+// a system not seen alive keeps the gate closed until this side evicted its key from the LUN
+// (the 'evict' output; the first of two systems evicting each other wins, the other is fenced
+// and loses quorum) and its record stood still for N x T plus the loss action allowance. A system
+// lost from the membership is evicted at once; one never seen alive since start only once its
+// record stood still for N x T (a starting system does not fence a peer that merely has not
+// connected yet).
 // Quorum lost (a decided "yes" becoming a decided "no") is reported once per loss; never
 // having had quorum (start alone), or not having it after the set of systems changed (a system
 // added), is not a loss.
+import { type StorageTiming, staleMs, storageVerdict } from './storage-watch.js';
 import { countVotes, type QuorumMode, type Verdict } from './votes.js';
 
 export interface QuorumGateConfig {
@@ -35,15 +44,27 @@ export interface QuorumGateConfig {
   lossActionMs: number;
   /** LCMHBEATTIME in ms (the two sides may detect a cut up to about two of these apart). */
   heartbeatMs: number;
+  /** QUORUM_MODE=storage: QWK_STORAGE_HBEATTIME and QWK_STORAGE_NUMHBEATS. */
+  storage?: StorageTiming;
 }
 
 export type QuorumGateEvent =
   | { type: 'membership'; systems: readonly string[]; alive: readonly string[]; nowMs: number }
-  | { type: 'probe-result'; host: string; reachable: boolean; roundStartMs: number; nowMs: number };
+  | { type: 'probe-result'; host: string; reachable: boolean; roundStartMs: number; nowMs: number }
+  /**
+   * A storage heartbeat round ended: when its write was issued (undefined when it failed or
+   * wrote nothing), whether this system is fenced off the LUN, and how long each other system's
+   * record has been seen unchanged.
+   */
+  | { type: 'storage'; wroteAtMs: number | undefined; fenced: string | undefined; error: string | undefined; unchangedMs: ReadonlyMap<string, number>; nowMs: number }
+  /** The eviction asked for by an 'evict' output ended. */
+  | { type: 'evicted'; system: string; outcome: 'won' | 'lost' | 'failed'; reason: string; nowMs: number };
 
 export type QuorumGateOutput =
   /** Start a probe round now; report each host's answer with this roundStartMs. */
   | { type: 'probe'; roundStartMs: number }
+  /** QUORUM_MODE=storage: preempt `system`'s key on the quorum disk, then report 'evicted'. */
+  | { type: 'evict'; system: string }
   | { type: 'verdict'; verdict: Verdict | undefined }
   | { type: 'quorum-lost'; verdict: Verdict }
   | { type: 'gate'; open: boolean; reason: string };
@@ -79,19 +100,27 @@ export class QuorumGate {
   private open = false;
   /** Why the gate is closed ('' when open). */
   private closedReason = 'starting';
+  /** Storage quorum: the facts of the last round. */
+  private storageFacts: { wroteAtMs: number | undefined; fenced: string | undefined; error: string | undefined } = { wroteAtMs: undefined, fenced: undefined, error: undefined };
+  private unchangedMs: ReadonlyMap<string, number> = new Map();
+  /** Storage quorum: systems seen alive since start (a later absence is a loss: evict at once). */
+  private readonly everAlive = new Set<string>();
+  /** Storage quorum: per system not alive, its eviction: asked (when), or won. */
+  private readonly eviction = new Map<string, { state: 'asked' | 'won' | 'failed'; atMs: number }>();
 
   constructor(
     readonly config: QuorumGateConfig,
     startMs: number,
   ) {
     if (config.mode === 'tcp_remote' && config.hosts.length === 0) throw new RangeError('tcp_remote quorum needs at least one quorum host');
+    if (config.mode === 'storage' && !config.storage) throw new RangeError('storage quorum needs its heartbeat timing');
     this.freshSinceMs = startMs;
     this.quarantineUntilMs = startMs + config.quarantineMs;
   }
 
   /** Whether witness hosts take part in the verdict. */
   private get usesHosts(): boolean {
-    return this.config.mode !== 'none' && this.config.hosts.length > 0;
+    return this.config.mode !== 'none' && this.config.mode !== 'storage' && this.config.hosts.length > 0;
   }
 
   /** Whether this mode can ever lose quorum (and so a peer of ours can be a loser to wait for). */
@@ -106,6 +135,7 @@ export class QuorumGate {
   survivorHoldMs(): number {
     if (!this.canLose) return 0;
     const c = this.config;
+    if (c.mode === 'storage') return staleMs(c.storage!) + c.lossActionMs;
     return (this.usesHosts ? c.probePeriodMs + c.probeTimeoutMs : 0) + c.lossActionMs + 2 * c.heartbeatMs;
   }
 
@@ -121,7 +151,14 @@ export class QuorumGate {
         if (!sameSystems) this.hadQuorum = false;
         this.systems = [...ev.systems];
         this.alive = nextAlive;
-        if (lost) {
+        for (const s of nextAlive) {
+          this.everAlive.add(s);
+          // Back in the membership: a new loss is a new eviction.
+          this.eviction.delete(s);
+        }
+        if (lost && this.config.mode === 'storage') {
+          // The hold is per system here (storageHold), from its record standing still.
+        } else if (lost) {
           this.holdUntilMs = Math.max(this.holdUntilMs, ev.nowMs + this.survivorHoldMs());
           if (this.usesHosts) {
             // Witness answers from before the loss may describe a network that no longer exists.
@@ -137,13 +174,72 @@ export class QuorumGate {
         if (!prev || prev.roundStartMs <= ev.roundStartMs) this.results.set(ev.host, { reachable: ev.reachable, roundStartMs: ev.roundStartMs });
         break;
       }
+      case 'storage': {
+        // A later round's write is never older than an earlier one's; a failed round keeps the last.
+        const wroteAtMs = ev.wroteAtMs ?? this.storageFacts.wroteAtMs;
+        this.storageFacts = { wroteAtMs, fenced: ev.fenced, error: ev.wroteAtMs === undefined ? ev.error : undefined };
+        this.unchangedMs = ev.unchangedMs;
+        break;
+      }
+      case 'evicted': {
+        const e = this.eviction.get(ev.system);
+        if (!e || e.state !== 'asked') break;
+        if (ev.outcome === 'won') this.eviction.set(ev.system, { state: 'won', atMs: ev.nowMs });
+        else if (ev.outcome === 'failed') this.eviction.set(ev.system, { state: 'failed', atMs: ev.nowMs });
+        else {
+          // Lost the race: this system's own key is gone; the next verdict says so.
+          this.eviction.set(ev.system, { state: 'failed', atMs: ev.nowMs });
+          this.storageFacts = { ...this.storageFacts, fenced: this.storageFacts.fenced ?? ev.reason };
+        }
+        break;
+      }
     }
+    this.askEvictions(ev.nowMs, out);
     this.evaluate(ev.nowMs, out);
     return out;
   }
 
+  /** Storage quorum: the other configured systems not seen alive now. */
+  private absent(): string[] {
+    return [...new Set(this.systems)].filter((s) => s !== this.config.local && !this.alive.has(s)).sort();
+  }
+
+  /**
+   * Storage quorum: ask to evict each absent system that needs it — at once when it was lost
+   * from the membership, after its record stood still for N x T when it was never seen alive —
+   * while this system has quorum (a fenced or cut-off system has nothing to win). A failed
+   * eviction is asked again one interval later.
+   */
+  private askEvictions(nowMs: number, out: QuorumGateOutput[]): void {
+    const t = this.config.storage;
+    if (this.config.mode !== 'storage' || !t || this.verdict?.quorum !== true) return;
+    for (const s of this.absent()) {
+      const e = this.eviction.get(s);
+      if (e && (e.state !== 'failed' || nowMs - e.atMs < t.intervalMs)) continue;
+      if (!this.everAlive.has(s) && (this.unchangedMs.get(s) ?? 0) < staleMs(t)) continue;
+      this.eviction.set(s, { state: 'asked', atMs: nowMs });
+      out.push({ type: 'evict', system: s });
+    }
+  }
+
+  /** Storage quorum: why an absent system still keeps the gate closed ('' when none does). */
+  private storageHold(): string {
+    const t = this.config.storage!;
+    const need = staleMs(t) + this.config.lossActionMs;
+    for (const s of this.absent()) {
+      const e = this.eviction.get(s);
+      const still = this.unchangedMs.get(s) ?? 0;
+      if (e?.state !== 'won') {
+        return e?.state === 'asked' ? `evicting ${s} from the quorum disk` : `${s} is not seen alive and its storage record moved ${(still / 1000).toFixed(1)} s ago (needs ${staleMs(t) / 1000} s still before evicting it)`;
+      }
+      if (still < need) return `waiting for ${s}'s storage record to stand still (${(still / 1000).toFixed(1)} s of ${need / 1000} s)`;
+    }
+    return '';
+  }
+
   tick(nowMs: number): QuorumGateOutput[] {
     const out: QuorumGateOutput[] = [];
+    this.askEvictions(nowMs, out);
     if (this.usesHosts && nowMs - this.lastRoundMs >= this.config.probePeriodMs) this.startRound(nowMs, out);
     this.evaluate(nowMs, out);
     return out;
@@ -159,7 +255,7 @@ export class QuorumGate {
       quorum: this.verdict?.quorum,
       votes: this.verdict?.votes ?? 0,
       total: this.verdict?.total ?? 0,
-      reason: this.verdict?.reason ?? 'undecided: waiting for a probe round of the quorum hosts',
+      reason: this.verdict?.reason ?? (this.config.mode === 'storage' ? 'undecided: waiting for the first round of the storage heartbeat' : 'undecided: waiting for a probe round of the quorum hosts'),
       open: this.open,
       closedReason: this.closedReason,
       holdUntilMs: this.holdUntilMs,
@@ -174,7 +270,11 @@ export class QuorumGate {
   }
 
   /** The verdict from fresh facts, or undefined while a host has no fresh answer yet. */
-  private currentVerdict(): Verdict | undefined {
+  private currentVerdict(nowMs: number): Verdict | undefined {
+    if (this.config.mode === 'storage') {
+      const f = this.storageFacts;
+      return storageVerdict({ nowMs, wroteAtMs: f.wroteAtMs, fenced: f.fenced, lastError: f.error }, this.config.storage!);
+    }
     const reachable = new Set<string>();
     if (this.usesHosts) {
       for (const h of this.config.hosts) {
@@ -183,11 +283,11 @@ export class QuorumGate {
         if (r.reachable) reachable.add(h);
       }
     }
-    return countVotes({ mode: this.config.mode, local: this.config.local, systems: this.systems, alive: this.alive, hosts: this.config.hosts, reachable });
+    return countVotes({ mode: this.config.mode as Exclude<QuorumMode, 'storage'>, local: this.config.local, systems: this.systems, alive: this.alive, hosts: this.config.hosts, reachable });
   }
 
   private evaluate(nowMs: number, out: QuorumGateOutput[]): void {
-    const v = this.currentVerdict();
+    const v = this.currentVerdict(nowMs);
     const before = this.verdict;
     if (v?.quorum !== before?.quorum || v?.votes !== before?.votes || v?.total !== before?.total) out.push({ type: 'verdict', verdict: v });
     this.verdict = v;
@@ -208,10 +308,11 @@ export class QuorumGate {
       out.push({ type: 'quorum-lost', verdict: v });
     }
     let reason = '';
-    if (!v) reason = 'waiting for a fresh probe round of the quorum hosts';
+    if (!v) reason = this.config.mode === 'storage' ? 'waiting for the first round of the storage heartbeat' : 'waiting for a fresh probe round of the quorum hosts';
     else if (!v.quorum) reason = `no quorum (${v.reason})`;
     else if (nowMs < this.quarantineUntilMs) reason = `quarantine until ${Math.ceil((this.quarantineUntilMs - nowMs) / 1000)} s from now`;
     else if (nowMs < this.holdUntilMs) reason = `giving a lost system ${Math.ceil((this.holdUntilMs - nowMs) / 1000)} s more to notice its loss of quorum`;
+    else if (this.config.mode === 'storage') reason = this.storageHold();
     const open = reason === '';
     if (open !== this.open) out.push({ type: 'gate', open, reason: open ? `quorum: ${v!.reason}` : reason });
     this.open = open;

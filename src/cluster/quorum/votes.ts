@@ -10,11 +10,12 @@
 //              split-brain risk is logged at start).
 //   tcp_remote quorum when more than half of QUORUM_HOSTS are reachable; the systems do not count.
 //   none       always quorum.
+// (storage quorum is decided from this system's own record on the quorum disk: storage-watch.ts.)
 
-export type QuorumMode = 'majority' | 'tcp_remote' | 'none';
+export type QuorumMode = 'majority' | 'tcp_remote' | 'storage' | 'none';
 
 export interface VoteFacts {
-  mode: QuorumMode;
+  mode: Exclude<QuorumMode, 'storage'>;
   local: string;
   /** Every system of the cluster (this one included). */
   systems: readonly string[];

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { fenceKeyFor, isVigilKey } from '../../../src/fencing/fence-key.js';
-import { FenceLatch, FENCE_TYPE, judge, planTakeover, takeoverObstacle } from '../../../src/fencing/fence-plan.js';
+import { FenceLatch, FENCE_TYPE, judge, planEviction, planTakeover, takeoverObstacle } from '../../../src/fencing/fence-plan.js';
 
 const ME = fenceKeyFor('node2');
 const OTHER = fenceKeyFor('node1');
@@ -20,6 +20,26 @@ describe('fence key', () => {
     expect(() => fenceKeyFor('')).toThrow(RangeError);
     // The documented derivation (docs/fencing.md): pinned so a change cannot slip in unnoticed.
     expect(fenceKeyFor('node1').toString(16)).toMatch(/^56[0-9a-f]{14}$/);
+  });
+});
+
+describe('eviction plan (storage quorum: one peer only)', () => {
+  it('preempts the victim alone, keeping a third system; takes the reservation when the victim held it', () => {
+    const held = { key: OTHER, type: FENCE_TYPE };
+    expect(planEviction(ME, OTHER, { keys: [ME, OTHER, THIRD], reservation: held })).toEqual({ outcome: 'preempt', steps: [{ op: 'preempt', victim: OTHER, takesReservation: true }] });
+    expect(planEviction(ME, OTHER, { keys: [ME, OTHER, THIRD], reservation: { key: THIRD, type: FENCE_TYPE } })).toEqual({ outcome: 'preempt', steps: [{ op: 'preempt', victim: OTHER, takesReservation: false }] });
+  });
+  it('no reservation yet: preempt, then reserve so the victim can no longer write', () => {
+    expect(planEviction(ME, OTHER, { keys: [ME, OTHER] })).toEqual({ outcome: 'preempt', steps: [{ op: 'preempt', victim: OTHER, takesReservation: false }, { op: 'reserve' }] });
+  });
+  it('the victim is already gone: nothing to preempt (reserve if nobody holds the LUN)', () => {
+    expect(planEviction(ME, OTHER, { keys: [ME], reservation: { key: ME, type: FENCE_TYPE } })).toEqual({ outcome: 'gone', steps: [] });
+    expect(planEviction(ME, OTHER, { keys: [ME] })).toEqual({ outcome: 'gone', steps: [{ op: 'reserve' }] });
+  });
+  it('our own key is gone: the other side won the race', () => {
+    const p = planEviction(ME, OTHER, { keys: [OTHER], reservation: { key: OTHER, type: FENCE_TYPE } });
+    expect(p.outcome).toBe('lost');
+    expect(p.outcome === 'lost' && p.reason).toMatch(/no longer registered; the reservation is held by 0x56/);
   });
 });
 
