@@ -107,7 +107,7 @@ export interface DiskAreaOptions {
 type RecordListener = (r: DiskRecord) => void;
 
 /** A slot whose record has not changed for this many intervals may be taken over. */
-const SLOT_GRACE_INTERVALS = 6;
+export const SLOT_GRACE_INTERVALS = 6;
 
 /** The reserved area of one device as this system uses it. */
 export class DiskArea {

@@ -274,14 +274,6 @@ describe.skipIf(!!unavailable)(title, () => {
 
     const clocks = { node1: await guestClockOffset(n1), node2: await guestClockOffset(n2) };
     /** Host time of the first log line after `from` whose msg matches. */
-    const logTime = async (v: GuestVigil, re: RegExp, from: number, offsetMs: number) => {
-      for (const line of (await v.logTail(10_000_000)).split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const j = JSON.parse(line) as { time: number; msg: string };
-        if (j.time - offsetMs >= from && re.test(j.msg)) return Math.round(j.time - offsetMs);
-      }
-      return undefined;
-    };
     const samples: Array<{ at: number; n1?: string; n2?: string }> = [];
     let sampling = true;
     const state = async (v: GuestVigil) => {
@@ -310,10 +302,10 @@ describe.skipIf(!!unavailable)(title, () => {
       sampling = false;
       await loop;
       const doubles = samples.filter((x) => x.n1 === 'ISP' && x.n2 === 'ISP');
-      const lostAt = await logTime(v1, /^quorum: NO QUORUM: own storage record not written/, cutAt - 1000, clocks.node1.offsetMs);
-      const outAt = await logTime(v1, /removing hierarchy app|taking every hierarchy out of service/, cutAt - 1000, clocks.node1.offsetMs);
-      const evictedAt = await logTime(v2, /^quorum: evicted node1 from the quorum disk/, cutAt - 1000, clocks.node2.offsetMs);
-      const takeAt = await logTime(v2, /restoring hierarchy app \(failover\)/, cutAt - 1000, clocks.node2.offsetMs);
+      const lostAt = await v1.logTime(/^quorum: NO QUORUM: own storage record not written/, cutAt - 1000, clocks.node1.offsetMs);
+      const outAt = await v1.logTime(/removing hierarchy app|taking every hierarchy out of service/, cutAt - 1000, clocks.node1.offsetMs);
+      const evictedAt = await v2.logTime(/^quorum: evicted node1 from the quorum disk/, cutAt - 1000, clocks.node2.offsetMs);
+      const takeAt = await v2.logTime(/restoring hierarchy app \(failover\)/, cutAt - 1000, clocks.node2.offsetMs);
       expect(lostAt, 'node1 logs its loss of quorum').toBeDefined();
       expect(evictedAt, 'node2 logs the eviction').toBeDefined();
       expect(takeAt, 'node2 logs the takeover').toBeDefined();

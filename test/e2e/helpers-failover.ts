@@ -154,6 +154,19 @@ export class GuestVigil {
     return this.query('hier_events', { n: '500' });
   }
 
+  /**
+   * Host time of the first line of vigild's JSON log at or after host time `from` whose msg
+   * matches; `offsetMs` is the guest clock's offset from the host's (guestClockOffset).
+   */
+  async logTime(re: RegExp, from: number, offsetMs: number): Promise<number | undefined> {
+    for (const line of (await this.logTail(10_000_000)).split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const j = JSON.parse(line) as { time: number; msg: string };
+      if (j.time - offsetMs >= from && re.test(j.msg)) return Math.round(j.time - offsetMs);
+    }
+    return undefined;
+  }
+
   async logTail(chars = 4000): Promise<string> {
     try {
       return (await this.node.readFile(GuestVigil.log)).toString().slice(-chars);

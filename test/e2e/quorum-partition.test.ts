@@ -163,14 +163,6 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const clocks = { node1: await guestClockOffset(n1), node2: await guestClockOffset(n2) };
     const slack = Math.ceil(clocks.node1.uncertaintyMs + clocks.node2.uncertaintyMs);
     const sampler = new Sampler(v1, v2);
-    const logTime = async (v: GuestVigil, re: RegExp, from: number, offsetMs: number) => {
-      for (const line of (await v.logTail(10_000_000)).split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const j = JSON.parse(line) as { time: number; msg: string };
-        if (j.time - offsetMs >= from && re.test(j.msg)) return Math.round(j.time - offsetMs);
-      }
-      return undefined;
-    };
     const isolate = async (n: VmNode, up: boolean) => {
       for (const seg of ['lan', 'p2p1']) await n.setLink(seg, up);
     };
@@ -180,8 +172,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await isolate(n1, false);
     await n2.waitFor(async () => (await v2.states())['app'] === 'ISP', { deadlineMs: 120_000, intervalMs: 1000, what: 'node2 takes app over' });
     await n1.waitFor(async () => (await v1.states())['app'] === 'OSU', { deadlineMs: 60_000, intervalMs: 1000, what: 'node1 takes app out of service' });
-    const lost1 = await logTime(v1, /quorum lost/, cut1 - 1000, clocks.node1.offsetMs);
-    const take1 = await logTime(v2, /restoring hierarchy app \(failover\)/, cut1 - 1000, clocks.node2.offsetMs);
+    const lost1 = await v1.logTime(/quorum lost/, cut1 - 1000, clocks.node1.offsetMs);
+    const take1 = await v2.logTime(/restoring hierarchy app \(failover\)/, cut1 - 1000, clocks.node2.offsetMs);
     expect(lost1, 'node1 logs its loss of quorum').toBeDefined();
     expect(take1, 'node2 logs the takeover').toBeDefined();
     expect(await v1.logTail(10_000_000)).toMatch(/QUORUM_LOSS_ACTION=osu, taking every hierarchy out of service/);
@@ -206,7 +198,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await n1.waitFor(() => n1.state === 'crashed', { deadlineMs: 120_000, intervalMs: 200, what: 'node1 to power itself off (qemu exits)' });
     const offAt = Date.now();
     await n2.waitFor(async () => (await v2.states())['app'] === 'ISP', { deadlineMs: 120_000, intervalMs: 1000, what: 'node2 takes app over again' });
-    const take2 = await logTime(v2, /restoring hierarchy app \(failover\)/, cut2 - 1000, clocks.node2.offsetMs);
+    const take2 = await v2.logTime(/restoring hierarchy app \(failover\)/, cut2 - 1000, clocks.node2.offsetMs);
     await sampler.stop();
 
     // Never both: the samples, and the journals on the host's time line.

@@ -23,25 +23,14 @@ import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 import type { MemoryPlatform } from '../../src/platform/memory/index.js';
 import { REPLICATION_DEFAULTS } from '../../src/replication/config.js';
 import { ReplicaServer } from '../../src/replication/replica-server.js';
-import { ReplicaStates, type StateFiles } from '../../src/replication/replica-state.js';
+import { ReplicaStates } from '../../src/replication/replica-state.js';
+import { MapFiles } from '../helpers/map-state-files.js';
 import { memoryDisk } from '../helpers/memory-disk.js';
 
 const MiB = 1 << 20;
 const PART = '/dev/sdc';
 const PART_BYTES = 32 * MiB;
 
-class MapFiles implements StateFiles {
-  readonly files = new Map<string, string>();
-  async read(path: string) {
-    return this.files.get(path);
-  }
-  async write(path: string, text: string) {
-    this.files.set(path, text);
-  }
-  async remove(path: string) {
-    this.files.delete(path);
-  }
-}
 
 let dir: string;
 let svc: HierarchyService;

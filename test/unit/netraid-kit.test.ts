@@ -10,22 +10,11 @@ import { handleNetraidMessage, peersOver } from '../../src/kits/netraid/peer-mes
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
 import { REPLICATION_DEFAULTS } from '../../src/replication/config.js';
 import { ReplicaServer, type ExportServer } from '../../src/replication/replica-server.js';
-import { ReplicaStates, type StateFiles } from '../../src/replication/replica-state.js';
+import { ReplicaStates } from '../../src/replication/replica-state.js';
+import { MapFiles } from '../helpers/map-state-files.js';
 
 const MiB = 1 << 20;
 
-class MapFiles implements StateFiles {
-  readonly files = new Map<string, string>();
-  async read(path: string) {
-    return this.files.get(path);
-  }
-  async write(path: string, text: string) {
-    this.files.set(path, text);
-  }
-  async remove(path: string) {
-    this.files.delete(path);
-  }
-}
 
 class Exports implements ExportServer {
   readonly exported = new Map<string, { generation: number; primary: string }>();

@@ -15,7 +15,7 @@
 // again until it has rejoined the cluster (the fence's latch, fed by memberSince).
 import { performance } from 'node:perf_hooks';
 
-import { type DiskPlatform, type DiskIo, openDiskIo } from '../disk-path.js';
+import { type DiskAreaOptions, type DiskIo, openDiskIo, SLOT_GRACE_INTERVALS } from '../disk-path.js';
 import { chooseSlot, decodeHeader, decodeRecord, type DiskRecord, encodeHeader, encodeRecord, HEADER_BYTES, headerProblem, QUORUM_AREA_OFFSET, SLOT_BYTES, SLOT_COUNT } from '../disk-record.js';
 import type { ScsiFence } from '../../fencing/scsi-fence.js';
 import { ScsiReservationConflictError } from '../../platform/scsi/errors.js';
@@ -33,22 +33,14 @@ export interface StorageRound {
   error: string | undefined;
 }
 
-export interface StorageHeartbeatOptions {
-  device: string;
-  localSystem: string;
-  bootId: bigint;
-  recordKey: Buffer;
-  platform: DiskPlatform;
-  intervalMs: number;
+/** The device, identity and pace as a DISK comm path's area has them (the I/O time limit is half an interval). */
+export interface StorageHeartbeatOptions extends Pick<DiskAreaOptions, 'device' | 'localSystem' | 'bootId' | 'recordKey' | 'platform' | 'intervalMs'> {
   /** Present with QUORUM_MODE=storage: the key on the LUN decides who may write. */
   fence?: ScsiFence;
   onRound: (r: StorageRound) => void;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
 }
-
-/** A slot whose record has not changed for this many intervals may be taken by another system. */
-const SLOT_GRACE_INTERVALS = 6;
 
 export class StorageHeartbeat {
   private io: DiskIo | undefined;
