@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { LocalCluster } from '../../src/demo/local-cluster.js';
-import { adminJson, createApp, logOf, makeCluster, Net, netnsSkipReason, overlapsAt, Sampler, WITNESS, type App } from './helpers/netns-cluster.js';
-import { processRunning } from '../../src/common/process-alive.js';
+import { adminJson, createApp, logOf, makeCluster, Net, netnsSkipReason, overlapsAt, runningPerJournal, Sampler, WITNESS, type App } from './helpers/netns-cluster.js';
 import { prng } from '../helpers/prng.js';
 
 const skip = netnsSkipReason;
@@ -126,19 +125,22 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze and link cut of real vigi
         const states = NODES.map((n) => `${n}:${TAGS.map((t) => sampler.samples.at(-1)?.states[t]![n] ?? '?').join('/')}`);
         const at = Date.now();
         if (kind === 'crash') {
-          // killNode ends the node's apps too (they carry its mark): note which ran before it.
-          const running = appPids(apps, node).filter(({ pid }) => processRunning(pid));
+          // killNode ends the node's apps too (they carry its mark). A restore script caught
+          // mid-way may still have written its pid file and journal line between a look before
+          // the kill and the kill itself, so the app's pids and the journal are read after it.
           c.killNode(node);
-          for (const { app, pid } of running) {
+          await c.waitExit(node);
+          for (const { pid } of appPids(apps, node)) {
             try {
               process.kill(pid, 'SIGKILL');
             } catch {
               // already ended with its node
             }
-            // The remove script never ran: the journal learns from here that the app died with its node.
-            appendFileSync(app.journal, `${Date.now()} stop ${node} (crash)\n`);
           }
-          await c.waitExit(node);
+          for (const app of apps) {
+            // The remove script never ran: the journal learns from here that the app died with its node.
+            if (runningPerJournal(app.journal).has(node)) appendFileSync(app.journal, `${Date.now()} stop ${node} (crash)\n`);
+          }
           await sleep(durationMs);
           await c.startNode(node);
         } else if (kind === 'freeze') {

@@ -39,7 +39,7 @@ describe('vigild configuration checks at start-up', () => {
     ['appinterval', { LKCHECKINTERVAL_GEN_APP: '-4' }, /^vigild: Error: invalid configuration in .*: LKCHECKINTERVAL_GEN_APP="-4": must be a number of seconds/],
     ['halt', { VIGIL_HALT_ACTION: 'explode' }, /VIGIL_HALT_ACTION="explode": must be one of exit, sysrq/],
     ['typo', { LCMHBEATTME: '1' }, /LCMHBEATTME: unknown key \(did you mean LCMHBEATTIME\?\)/],
-    ['quorum', { QUORUM_MODE: 'storage' }, /QUORUM_MODE="storage": storage quorum is not available in this version; use majority, tcp_remote or none/],
+    ['quorum', { QUORUM_MODE: 'storage' }, /QUORUM_MODE="storage": needs QUORUM_DISK \(the shared LUN that holds every system's heartbeat record\)/],
     ['quorumhosts', { QUORUM_MODE: 'tcp_remote' }, /QUORUM_MODE="tcp_remote": needs QUORUM_HOSTS/],
   ])('refuses %s before anything starts', async (name, extra, re) => {
     expect(await refusedStart(name, extra)).toMatch(re);

@@ -138,17 +138,26 @@ export interface Overlap {
 
 /** Starts of the app while it still ran on another system, from the journal. */
 export function overlapsAt(journal: string): Overlap[] {
+  return replayJournal(journal).overlaps;
+}
+
+/** The systems the journal says the app runs on now (started and not stopped since). */
+export function runningPerJournal(journal: string): Set<string> {
+  return replayJournal(journal).running;
+}
+
+function replayJournal(journal: string): { running: Set<string>; overlaps: Overlap[] } {
   const running = new Set<string>();
-  const bad: Overlap[] = [];
+  const overlaps: Overlap[] = [];
   for (const line of readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean)) {
     const [at, what, system] = line.split(' ') as [string, string, string];
     if (what === 'start') {
       const others = [...running].filter((s) => s !== system);
-      if (others.length) bad.push({ at: Number(at), line, runningOn: others });
+      if (others.length) overlaps.push({ at: Number(at), line, runningOn: others });
       running.add(system);
     } else running.delete(system);
   }
-  return bad;
+  return { running, overlaps };
 }
 
 export function overlaps(journal: string): string[] {
