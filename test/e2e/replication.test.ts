@@ -24,7 +24,7 @@ interface StepResult {
 }
 
 describe.skipIf(!!vmUnavailable)(title, () => {
-  const snapshot = useGuestSnapshot(['src', 'dist/src', 'test/contract']);
+  const snapshot = useGuestSnapshot(['src', 'dist/src', 'test/contract', 'scripts/lib']);
   // Disks 0 and 1: the contract's local and backup disks on node1; disk 2: the mirrored disks of the proof.
   const cluster = useCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [64, 80, 128] });
 
