@@ -89,6 +89,8 @@ export interface MountEntry {
 }
 
 export interface MountTable {
+  /** Where the table is read from, for error messages (Linux: /proc/self/mounts). */
+  readonly path: string;
   /** The mounts visible to this process, in mount order. */
   list(): Promise<MountEntry[]>;
 }

@@ -210,6 +210,39 @@ describe('gen/nas and NFS file systems in gen/filesys', () => {
     expect(plat.kernel.mounts.map((m) => m.mountPoint)).toEqual(mountsBefore);
   });
 
+  it('a record with no device answers 107007 and an unreadable mount table 107008; neither changes anything', async () => {
+    const { nas, fs } = make();
+    plat.kernel.mounts.length = 0;
+    const callsBefore = mm.calls.length;
+    const damaged = fsInst({ device: '' });
+    for (const r of [await fs.restore(damaged, ctx()), await fs.recover(damaged, ctx())]) {
+      expect(r).toMatchObject({ ok: false, recoveryClass: 'move-elsewhere' });
+      expect(num(r)).toBe(107007);
+      expect(r.reason).toMatch(/for fs on node1/);
+    }
+    // Nothing mounted and no device: there is nothing to take out of service.
+    expect(await fs.remove(damaged, ctx())).toMatchObject({ ok: true, reason: 'not mounted' });
+    plat.kernel.addMount({ source: '10.0.0.5:/export', mountPoint: '/mnt/nfs', fsType: 'nfs4', options: ['rw'] });
+    expect(num(await fs.remove(damaged, ctx()))).toBe(107007);
+    expect(mm.calls.length).toBe(callsBefore);
+
+    plat.mounts.failWith = 'EMFILE';
+    const before = readFileSync(fstab, 'utf8');
+    for (const r of [await nas.create(nasInst(), ctx()), await fs.create(fsInst(), ctx()), await fs.restore(fsInst(), ctx()), await fs.quickCheck(fsInst(), 0)]) {
+      expect(num(r)).toBe(107008);
+      expect(r.reason).toMatch(/cannot read the mount table \/proc\/self\/mounts.*EMFILE/);
+    }
+    expect(readFileSync(fstab, 'utf8')).toBe(before);
+    expect(mm.calls.length).toBe(callsBefore);
+    // The export's own monitor still probes the export: the table is not its question.
+    expect((await nas.quickCheck(nasInst(), 10, ctx())).ok).toBe(true);
+    expect(logs.some((l) => /^warn .*Error 107008: .*probing the export anyway/.test(l))).toBe(true);
+    plat.kernel.hang('/mnt/nfs');
+    expect((await nas.quickCheck(nasInst(), 10, ctx())).reason).toMatch(/did not answer/);
+    plat.kernel.release('/mnt/nfs');
+    plat.mounts.failWith = undefined;
+  });
+
   it('mount point rules on a system where the export is not mounted: 104901 mounted, 104903 not empty', async () => {
     const { fs } = make();
     plat.kernel.mounts.length = 0;

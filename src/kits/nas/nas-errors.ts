@@ -13,6 +13,10 @@ export const NAS_ERR = {
   DEVICE_FORMAT: 107004,
   CANNOT_RESTORE: 107005,
   DEVICE_MISSING: 107006,
+  /** An NFS file system's record names no device (the seeds' getld answered a null device). */
+  NULL_DEVICE: 107007,
+  /** The mount table could not be read (the seeds' /etc/mtab; here /proc/self/mounts). */
+  MOUNT_TABLE_UNREADABLE: 107008,
   ILLOGICAL_DEFAULTS: 107009,
   TAG_CONFLICT: 107010,
   MKDIR_FAILED: 107011,
@@ -22,6 +26,11 @@ export const NAS_ERR = {
   MOUNT_POINT_NOT_ABSOLUTE: 104902,
   MOUNT_POINT_NOT_EMPTY: 104903,
 } as const;
+
+/** " on node1", or nothing when the caller does not know its system's name (a monitor check). */
+function onSystem(system: string): string {
+  return system ? ` on ${system}` : '';
+}
 
 /** "Error 107012: ..." — the form every NAS failure reason takes. */
 export function nasError(number: number, message: string): string {
@@ -40,6 +49,10 @@ export const nasMessages = {
   cannotRestore: (tag: string, system: string, why: string) =>
     nasError(NAS_ERR.CANNOT_RESTORE, `cannot bring NAS resource ${tag} in service on ${system}: ${why}. Correct the problem, then bring the resource in service by hand`),
   deviceMissing: () => nasError(NAS_ERR.DEVICE_MISSING, 'create: no device (NFS export) was given'),
+  nullDevice: (tag: string, system: string) =>
+    nasError(NAS_ERR.NULL_DEVICE, `the configuration database gives no device (NFS export) for ${tag}${onSystem(system)}; its record is damaged: delete the resource and create it again, or extend the hierarchy again from a system where it is intact`),
+  mountTableUnreadable: (path: string, system: string, why: string) =>
+    nasError(NAS_ERR.MOUNT_TABLE_UNREADABLE, `cannot read the mount table ${path}${onSystem(system)}: ${why}`),
   tagConflict: (tag: string, system: string) =>
     nasError(NAS_ERR.TAG_CONFLICT, `tag ${tag} is already used on the target ${system}; delete the conflicting resource and extend again`),
   mkdirFailed: (dir: string, system: string, why: string) =>

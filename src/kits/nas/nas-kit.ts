@@ -6,11 +6,13 @@
 //   create     (primary) the export: format (107004/107006), mounted at most once, listed at most
 //              once in fstab (keyed by the export, 107001), open to this system in the server's
 //              export list (107012), and a mount-authorization check with a time limit (107013
-//              when it hangs, 107011 when its temporary directory cannot be made)
+//              when it hangs, 107011 when its temporary directory cannot be made); 107008 when
+//              the mount table cannot be read
 //   canExtend  (target) the export list and mount-authorization checks again, from the target
 //   restore    the server's name resolves (a name-based export; 107002), nothing else to start
 //   quickCheck the export answers: a probe of the mount bounded by LKNFSSYSCALLTO, repeated until
-//              LKNFSTIMEOUT has passed (export-probe.ts); failure moves the hierarchy
+//              LKNFSTIMEOUT has passed (export-probe.ts; also when the mount table cannot be
+//              read, 107008, which is only logged); failure moves the hierarchy
 //              (LKNASERROR=switch) or halts this system at once (LKNASERROR=halt)
 //   recover    none: the seeds' kit has no local recovery for a failed export
 //   remove, extend, unextend, delete: nothing of the NAS resource's own lives on the system
@@ -28,6 +30,7 @@ import { probeExport } from './export-probe.js';
 import { exportSource, parseExport, sameExportText, type NfsExport } from './export-spec.js';
 import { mountAuthorizationCheck } from './mount-check.js';
 import { NAS_ERR, nasMessages } from './nas-errors.js';
+import { nasAction, readMounts } from './nas-failure.js';
 import { NO_NAS_METRICS, type NasMetricsEvents } from './nas-metrics-events.js';
 import { mountCheckMs, type NasSettings } from './nas-settings.js';
 import type { NasTools } from '../../platform/nas-tools.js';
@@ -132,9 +135,13 @@ export class NasKit implements Kit {
   async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const v = this.validate(inst);
     if (!v.ok) return v;
+    return nasAction(() => this.createChecked(inst, ctx));
+  }
+
+  private async createChecked(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const e = this.exportOf(inst);
     const source = exportSource(e);
-    const mounts = (await this.p.mountTable.list()).filter((m) => sameExportText(m.source, source));
+    const mounts = (await readMounts(this.p.mountTable, ctx.system)).filter((m) => sameExportText(m.source, source));
     if (new Set(mounts.map((m) => m.mountPoint)).size > 1) {
       return failed('fatal', nasMessages.createFailed(inst.tag, ctx.system, `${source} is mounted more than once (${mounts.map((m) => m.mountPoint).join(', ')}); the NAS kit protects one mount per export`));
     }
@@ -190,7 +197,14 @@ export class NasKit implements Kit {
 
   async quickCheck(inst: ResourceInstance, _depth: CheckDepth, ctx: ActionContext): Promise<ActionResult> {
     const mp = inst.info['mountPoint']!;
-    const mounted = (await this.p.mountTable.list()).some((m) => m.mountPoint === mp);
+    let mounted = true;
+    try {
+      mounted = (await readMounts(this.p.mountTable, ctx.system)).some((m) => m.mountPoint === mp);
+    } catch (e) {
+      // 107008: whether it is mounted is unknown here, but the probe below still tells whether
+      // the export answers, which is this resource's question; the table is not worth a move.
+      ctx.log('warn', `${inst.tag}: ${(e as Error).message}; probing the export anyway`);
+    }
     // Not mounted: the file-system resource above reports (and mounts again); nothing to probe.
     if (!mounted) return ok(`${mp} is not mounted`);
     // A fresh name each time: its lookup cannot be answered from the client's caches, so every

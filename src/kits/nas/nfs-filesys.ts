@@ -5,6 +5,8 @@
 // address (local recovery). Monitoring of the export itself is the NAS resource's job (the
 // child the create task makes, see nas-kit.ts), so quickCheck here only looks at the mount
 // table (procfs: cannot hang). Taking the mount out of service is bounded (nfs-release.ts).
+// A record that names no device answers 107007 and an unreadable mount table 107008, the seeds'
+// numbers, from whichever action meets them (nas-failure.ts).
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 
@@ -14,6 +16,7 @@ import { failed, ok, type ActionContext, type ActionResult, type ResourceInstanc
 import { allFstabEntries, removeFstabWhere } from '../filesys/fstab.js';
 import { exportSource, parseExport, sameExportText, type NfsExport } from './export-spec.js';
 import { nasMessages } from './nas-errors.js';
+import { NasFailure, nasAction, readMounts } from './nas-failure.js';
 import type { NasMetricsEvents } from './nas-metrics-events.js';
 import type { NasSettings } from './nas-settings.js';
 import type { NasTools } from '../../platform/nas-tools.js';
@@ -83,9 +86,11 @@ export class NfsFilesys {
     return (inst.info['options'] ?? '').split(',').filter((o) => o && o !== 'defaults');
   }
 
-  private exportOf(inst: ResourceInstance): NfsExport {
+  /** The instance's export; a record with no device is damaged (107007), a malformed one 107004. */
+  private exportOf(inst: ResourceInstance, system: string): NfsExport {
+    if (!inst.info['device']?.trim()) throw new NasFailure(failed('move-elsewhere', nasMessages.nullDevice(inst.tag, system)));
     const e = parseExport(inst.info['device']);
-    if (!e.ok) throw new Error(e.reason);
+    if (!e.ok) throw new NasFailure(failed('fatal', e.reason));
     return e.value;
   }
 
@@ -111,14 +116,14 @@ export class NfsFilesys {
     return (this.resolved.get(e.server.toLowerCase()) ?? []).includes(s.value.server) ? 'by-address' : 'no';
   }
 
-  private async mountAt(mountPoint: string): Promise<MountEntry | undefined> {
-    return (await this.p.mountTable.list()).filter((m) => m.mountPoint === mountPoint).at(-1);
+  private async mountAt(mountPoint: string, system: string): Promise<MountEntry | undefined> {
+    return (await readMounts(this.p.mountTable, system)).filter((m) => m.mountPoint === mountPoint).at(-1);
   }
 
   async state(inst: ResourceInstance, system = ''): Promise<NfsMountState> {
-    const m = await this.mountAt(inst.id);
+    const m = await this.mountAt(inst.id, system);
     if (!m) return 'none';
-    const e = this.exportOf(inst);
+    const e = this.exportOf(inst, system);
     let mine = this.isOurs(e, m.source);
     if (mine === 'no' && !e.byAddress && !this.resolved.has(e.server.toLowerCase())) {
       // After a restart the name's addresses are not known yet: look them up once (bounded).
@@ -130,9 +135,9 @@ export class NfsFilesys {
   }
 
   /** Mount point rules on a system where the export is not mounted yet (104901-104903). */
-  private async mountPointRules(mountPoint: string): Promise<ActionResult> {
+  private async mountPointRules(mountPoint: string, system: string): Promise<ActionResult> {
     if (!isAbsolute(mountPoint)) return failed('fatal', nasMessages.mountPointNotAbsolute(mountPoint));
-    if (await this.mountAt(mountPoint)) return failed('fatal', nasMessages.mountPointMounted(mountPoint));
+    if (await this.mountAt(mountPoint, system)) return failed('fatal', nasMessages.mountPointMounted(mountPoint));
     try {
       const st = await this.p.timedStat.stat(mountPoint, this.callMs);
       if ((st.mode & 0o170000) !== 0o040000) return failed('fatal', nasMessages.mountPointNotEmpty(mountPoint));
@@ -156,11 +161,15 @@ export class NfsFilesys {
   async create(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const v = this.validate(inst);
     if (!v.ok) return v;
-    const e = this.exportOf(inst);
+    return nasAction(() => this.createChecked(inst, ctx));
+  }
+
+  private async createChecked(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    const e = this.exportOf(inst, ctx.system);
     const here = await this.state(inst, ctx.system);
     if (here === 'other') return failed('fatal', nasMessages.mountPointMounted(inst.id));
     if (here === 'none') {
-      const r = await this.mountPointRules(inst.id);
+      const r = await this.mountPointRules(inst.id, ctx.system);
       if (!r.ok) return r;
     }
     const notes: string[] = [];
@@ -169,7 +178,7 @@ export class NfsFilesys {
     if (options.length === 0) {
       // Carry the administrator's options: the fstab line first, else the live mount's.
       const line = (await this.fstabLinesFor(e)).find((l) => l.mountPoint === inst.id);
-      const live = here !== 'none' ? await this.mountAt(inst.id) : undefined;
+      const live = here !== 'none' ? await this.mountAt(inst.id, ctx.system) : undefined;
       options = line ? line.options.split(',').filter((o) => o && o !== 'defaults') : live ? carriedOptions(live.options) : [];
       if (options.length) {
         info['options'] = options.join(',');
@@ -202,30 +211,39 @@ export class NfsFilesys {
     }
   }
 
-  async canExtend(inst: ResourceInstance): Promise<ActionResult> {
+  async canExtend(inst: ResourceInstance, system = ''): Promise<ActionResult> {
     const v = this.validate(inst);
     if (!v.ok) return v;
-    const r = await this.mountPointRules(inst.id);
-    if (!r.ok) return r;
-    const dup = await this.fstabLinesFor(this.exportOf(inst));
-    if (dup.length > 1) return failed('fatal', nasMessages.createFailed(inst.tag, '', `${this.o.fstabPath} lists ${exportSource(this.exportOf(inst))} ${dup.length} times`));
-    return ok();
+    return nasAction(async () => {
+      const r = await this.mountPointRules(inst.id, system);
+      if (!r.ok) return r;
+      const e = this.exportOf(inst, system);
+      const dup = await this.fstabLinesFor(e);
+      if (dup.length > 1) return failed('fatal', nasMessages.createFailed(inst.tag, system, `${this.o.fstabPath} lists ${exportSource(e)} ${dup.length} times`));
+      return ok();
+    });
   }
 
   async extend(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
-    const c = await this.canExtend(inst);
+    const c = await this.canExtend(inst, ctx.system);
     if (!c.ok) return c;
     await this.p.mountControl.ensureMountPoint(inst.id);
-    return this.dropFstab(inst, this.exportOf(inst), ctx);
+    return nasAction(() => this.dropFstab(inst, this.exportOf(inst, ctx.system), ctx));
   }
 
   async unextend(inst: ResourceInstance): Promise<ActionResult> {
-    const s = await this.state(inst);
-    if (s === 'ours' || s === 'bad-mount') return failed('fatal', `${inst.id} is still mounted; take it out of service first`);
-    return ok();
+    return nasAction(async () => {
+      const s = await this.state(inst);
+      if (s === 'ours' || s === 'bad-mount') return failed('fatal', `${inst.id} is still mounted; take it out of service first`);
+      return ok();
+    });
   }
 
   async restore(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return nasAction(() => this.restoreChecked(inst, ctx));
+  }
+
+  private async restoreChecked(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const here = await this.state(inst, ctx.system);
     if (here === 'ours') return ok('already mounted');
     if (here === 'bad-mount') return ok('mounted by host name (a bad mount; the monitor remounts it by address)');
@@ -234,7 +252,7 @@ export class NfsFilesys {
   }
 
   private async mountByAddress(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
-    const e = this.exportOf(inst);
+    const e = this.exportOf(inst, ctx.system);
     const a = await this.addressFor(e, ctx.system);
     if (!a.ok) return failed('move-elsewhere', a.reason);
     const source = exportSource({ server: a.address, path: e.path });
@@ -251,6 +269,10 @@ export class NfsFilesys {
   }
 
   async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return nasAction(() => this.removeChecked(inst, ctx));
+  }
+
+  private async removeChecked(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const here = await this.state(inst, ctx.system);
     if (here === 'none') return ok('not mounted');
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}; not unmounting it`);
@@ -267,21 +289,27 @@ export class NfsFilesys {
   }
 
   async quickCheck(inst: ResourceInstance): Promise<ActionResult> {
-    const here = await this.state(inst);
-    if (here === 'none') return failed('retry-here', `protected file system ${inst.id} is in service but not mounted`);
-    if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
-    if (here === 'bad-mount') return failed('retry-here', `bad mount: ${inst.id} is mounted by host name; it is mounted again by address`);
-    return ok();
+    return nasAction(async () => {
+      const here = await this.state(inst);
+      if (here === 'none') return failed('retry-here', `protected file system ${inst.id} is in service but not mounted`);
+      if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+      if (here === 'bad-mount') return failed('retry-here', `bad mount: ${inst.id} is mounted by host name; it is mounted again by address`);
+      return ok();
+    });
   }
 
   /** The only local recovery for NFS: mount again by address (a bad mount, or no mount at all). */
   async recover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return nasAction(() => this.recoverChecked(inst, ctx));
+  }
+
+  private async recoverChecked(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     const here = await this.state(inst, ctx.system);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
     if (here === 'ours') return failed('move-elsewhere', 'no local recovery for NFS mounts (the NAS kit moves the hierarchy instead)');
     if (here === 'bad-mount') {
       ctx.log('warn', `attempting local recovery of ${inst.tag}: ${inst.id} is mounted by host name; remounting by address`);
-      const rel = await this.remove(inst, ctx);
+      const rel = await this.removeChecked(inst, ctx);
       if (!rel.ok) {
         this.o.metrics.badMountRemounted(inst.tag, false);
         return failed('move-elsewhere', `bad mount: could not unmount ${inst.id}: ${rel.reason}`);

@@ -10,6 +10,7 @@
 import type { MountTable } from '../../platform/platform.js';
 import type { MountControl, MountHolders, UnmountMode } from '../../platform/mounts.js';
 import type { NasMetricsEvents } from './nas-metrics-events.js';
+import { readMounts } from './nas-failure.js';
 
 export interface ReleaseLimits {
   /** Finding holders (walks /proc) and ending them (TERM, grace, KILL), ms. */
@@ -48,7 +49,8 @@ export async function releaseNfsMount(
   metrics?: Pick<NasMetricsEvents, 'releaseStep'>,
 ): Promise<ReleaseOutcome> {
   const steps: string[] = [];
-  const mounted = async () => (await p.mountTable.list()).some((m) => m.mountPoint === mountPoint);
+  // An unreadable table is the seeds' 107008 (a NasFailure the calling action answers with).
+  const mounted = async () => (await readMounts(p.mountTable, '')).some((m) => m.mountPoint === mountPoint);
   if (!(await mounted())) return { free: true, by: 'none', steps: ['not mounted'] };
 
   const step = async (name: 'holders' | 'umount' | 'force' | 'lazy', fn: () => Promise<string>, ms: number): Promise<boolean> => {

@@ -9,6 +9,8 @@ import type { MountEntry, MountTable } from '../platform.js';
 export const PROC_MOUNTS = '/proc/self/mounts';
 
 export class LinuxMountTable implements MountTable {
+  readonly path = PROC_MOUNTS;
+
   async list(): Promise<MountEntry[]> {
     return parseMounts(await readFile(PROC_MOUNTS, 'utf8'));
   }

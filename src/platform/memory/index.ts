@@ -69,15 +69,21 @@ export class MemoryBlockDevices implements BlockDevices {
 }
 
 export class MemoryMountTable implements MountTable {
+  readonly path = '/proc/self/mounts';
+  /** Fault hook: when set, list() fails with this errno code (EMFILE, ENOMEM...). */
+  failWith: string | undefined;
+
   constructor(private readonly kernel: MemoryKernel) {}
 
   async list(): Promise<MountEntry[]> {
+    if (this.failWith) throw Object.assign(new Error(`${this.failWith}: cannot open ${this.path}`), { code: this.failWith });
     return this.kernel.mounts.map((m) => ({ ...m, options: [...m.options] }));
   }
 }
 
 export interface MemoryPlatform extends Platform {
   kernel: MemoryKernel;
+  mounts: MemoryMountTable;
   durableFiles: MemoryDurableFiles;
   peerCredentials: MemoryPeerCredentials;
   /** MountControl, MountHolders and FsProbe in one object, with its fault hooks. */
