@@ -54,7 +54,7 @@ export const ERROR_TABLE = {
     number: 8,
     form: 'task',
     message: 'Cannot extend resource <tag> to server <server>: <reason>',
-    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, or no kit there.',
+    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, no kit there, or a kit in the hierarchy refuses the switchback type (automatic, for a replicated resource).',
     reportedBy: 'extend',
   },
   TEMPLATE_ARGS: {
@@ -70,13 +70,6 @@ export const ERROR_TABLE = {
     message: '<what is wrong with the create command line>',
     meaning: 'The create task was given a missing, malformed or contradictory argument (no kit or id, an unknown kit, a bad switchback type or time-limit override). The seeds give create its own usage number; the other tasks report 000002.',
     reportedBy: 'create',
-  },
-  RESOURCE_INFO: {
-    number: 10,
-    form: 'task',
-    message: 'Error getting resource information: <reason>',
-    meaning: 'The stored information of a resource could not be read or parsed.',
-    reportedBy: 'create, extend, properties',
   },
   TAG_AND_ID_MISSING: {
     number: 11,
@@ -103,7 +96,7 @@ export const ERROR_TABLE = {
     number: 18,
     form: 'task',
     message: 'Error creating resource <tag> on server <server>: <reason>',
-    meaning: "The kit rejected the resource's settings before anything was created.",
+    meaning: "The kit rejected the resource's settings before anything was created (also the switchback type: a replicated resource refuses automatic).",
     reportedBy: 'create, extend',
   },
   NOT_FOUND: {

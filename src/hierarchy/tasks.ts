@@ -20,7 +20,6 @@ export const E_TEMPLATE_MISSING = ERROR_TABLE.TEMPLATE_MISSING.number;
 export const E_ALREADY_EXTENDED = ERROR_TABLE.ALREADY_EXTENDED.number;
 export const E_CANNOT_EXTEND = ERROR_TABLE.CANNOT_EXTEND.number;
 export const E_TEMPLATE_ARGS = ERROR_TABLE.TEMPLATE_ARGS.number;
-export const E_RESOURCE_INFO = ERROR_TABLE.RESOURCE_INFO.number;
 export const E_CREATE_USAGE = ERROR_TABLE.CREATE_USAGE.number;
 export const E_TAG_OR_ID_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
 export const E_INS_CREATE_FAILED = ERROR_TABLE.INS_CREATE_FAILED.number;
@@ -82,12 +81,17 @@ function parseSwitchback(v: string | undefined, fallback: Switchback): Switchbac
   return s;
 }
 
-/** A kit that cannot follow automatic switchback (scsi/netraid) refuses it, for the whole hierarchy above it. */
-function refuseAutomatic(svc: HierarchyService, apps: string[], switchback: Switchback): void {
+/**
+ * A kit that cannot follow automatic switchback (scsi/netraid) refuses it, for the whole
+ * hierarchy above it. The command line is well formed, so this is not a usage error (000002):
+ * `refuse` gives the task's own number for a kit turning the resource down (create 000018,
+ * extend 000008; properties has none).
+ */
+function refuseAutomatic(svc: HierarchyService, apps: string[], switchback: Switchback, refuse: (reason: string) => VigilError): void {
   if (switchback !== 'automatic') return;
   for (const app of apps) {
     const why = svc.kits.get(app)?.refusesAutomaticSwitchback;
-    if (why) throw new VigilError(E_USAGE, `switchback type automatic is refused: ${why}`);
+    if (why) throw refuse(`switchback type automatic is refused: ${why}`);
   }
 }
 
@@ -142,7 +146,8 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
   if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
     throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${tag} or ID ${a.id} exists`, { tag, id: a.id });
   }
-  refuseAutomatic(svc, [a.kit], switchback);
+  const createRefused = (reason: string) => new VigilError(E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${reason}`, { tag });
+  refuseAutomatic(svc, [a.kit], switchback, createRefused);
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
   const v = kit.validate(inst);
   if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
@@ -159,7 +164,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     const cv = ck.validate(c);
     if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, `Error creating resource ${c.tag} on server ${sys}: ${cv.reason}`, { tag: c.tag });
   }
-  refuseAutomatic(svc, parents.map((p) => p.app), switchback);
+  refuseAutomatic(svc, parents.map((p) => p.app), switchback, createRefused);
   return withLock(svc, tag, 'create', async () => {
     const lines: string[] = [];
     const made: string[] = [];
@@ -329,7 +334,7 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
     for (const r of resources) {
       if (!svc.kits.get(r.kit)) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${target}: no kit ${r.kit}`);
     }
-    refuseAutomatic(svc, resources.map((r) => r.kit), switchback);
+    refuseAutomatic(svc, resources.map((r) => r.kit), switchback, (reason) => new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${key} to server ${target}: ${reason}`, { tag: key, target }));
     lines.push('Building independent resource list');
     for (const r of resources) lines.push(`Checking extendability for ${r.tag}`);
     const deps = svc.lcd.dependencies({ system: sys }).filter((d) => tags.includes(d.parentTag)).map((d) => ({ parent: d.parentTag, child: d.childTag }));
@@ -356,7 +361,9 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
 
 export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string; target?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  const tag = requireTag(a.tag, 'extend');
+  // 000030 names create and extend only; unextend's missing arguments are usage errors (000002).
+  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
+  const tag = a.tag;
   if (!a.target) throw new VigilError(E_USAGE, 'the target server (-s) is not specified');
   if (!svc.lcd.getInstance(tag)) throw new VigilError(E_NOT_FOUND, `Resource ${tag} not found on local server ${sys}`, { tag });
   const target = a.target;
@@ -459,7 +466,7 @@ export async function properties(svc: HierarchyService, a: { tag?: string; switc
   if (a.switchback !== undefined) {
     const sb = parseSwitchback(a.switchback, inst.switchback);
     const { tags } = hierarchyOf(svc, a.tag);
-    refuseAutomatic(svc, tags.map((t) => kitName(svc.lcd.getInstance(t)!)), sb);
+    refuseAutomatic(svc, tags.map((t) => kitName(svc.lcd.getInstance(t)!)), sb, (reason) => new VigilError(E_NONE, reason, { tag: a.tag }));
     await withLock(svc, a.tag, 'properties', async () => {
       const systems = [sys, ...svc.lcd.equivalencies({ system: sys, tag: a.tag }).map((e) => e.otherSystem)];
       for (const s of systems) await svc.remote(s, { kind: 'set-switchback', tags, switchback: sb } satisfies TaskStep);
@@ -601,6 +608,6 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       return { lines: [] };
     }
   }
-  void from;
-  throw new VigilError(E_RESOURCE_INFO, `unknown task step ${(step as { kind?: string }).kind ?? '?'}`);
+  // A peer running another version of Vigil: no seed number fits (000010 is about a resource's stored information).
+  throw new VigilError(E_NONE, `unknown task step ${(step as { kind?: string }).kind ?? '?'} from ${from}: run the same Vigil version on every system`);
 }

@@ -22,6 +22,8 @@ class MemoryKit implements Kit {
   readonly supportsRecover = false;
   readonly maxCheckDepth = 0 as const;
   readonly running = new Set<string>();
+  /** Set to make this kit refuse automatic switchback, as scsi/netraid does. */
+  refusesAutomaticSwitchback: string | undefined;
   failRestore = new Set<string>();
   extendGate: Promise<void> | undefined;
   /** How many extend actions have started (an extend waiting at the gate counts). */
@@ -221,5 +223,29 @@ describe('hierarchy tasks', () => {
     expect(rows('A')).toEqual([]);
     expect(rows('B')).toEqual([]);
     expect(kit['A']!.running.size).toBe(0);
+  });
+
+  it("no catch-all usage error (000002) for refusals: automatic switchback a kit refuses, unextend's own usage, an unknown task step", async () => {
+    kit['A']!.refusesAutomaticSwitchback = 'switched back by hand only';
+    // A well-formed command line the kit turns down: create's 000018, extend's 000008, properties none.
+    const created = await err(createHierarchy(svc['A']!, { kit: 'test/mem', tag: 'app', id: 'id-app', switchback: 'automatic', info: {} }));
+    expect(created.format()).toBe('Error 000018: Error creating resource app on server A: switchback type automatic is refused: switched back by hand only');
+    expect(rows('A')).toEqual([]);
+    await create('app');
+    const extended = await err(extendHierarchy(svc['A']!, { tag: 'app', target: 'B', switchback: 'automatic' }));
+    expect(extended.format()).toBe('Error 000008: Cannot extend resource app to server B: switchback type automatic is refused: switched back by hand only');
+    expect(rows('B')).toEqual([]);
+    const props = await err(properties(svc['A']!, { tag: 'app', switchback: 'automatic' }));
+    expect([props.number, props.message]).toEqual([0, 'switchback type automatic is refused: switched back by hand only']);
+    expect(svc['A']!.lcd.getInstance('app')!.switchback).toBe('intelligent');
+    // A malformed switchback type stays a usage error: create's 000012, the other tasks' 000002.
+    expect((await err(createHierarchy(svc['A']!, { kit: 'test/mem', tag: 'x', id: 'x', switchback: 'sometimes', info: {} }))).number).toBe(12);
+    expect((await err(properties(svc['A']!, { tag: 'app', switchback: 'sometimes' }))).number).toBe(2);
+    // unextend without a tag: 000002 with unextend's words, not extend's 000030.
+    const noTag = await err(unextendHierarchy(svc['A']!, { target: 'B' }));
+    expect([noTag.number, noTag.message]).toEqual([2, 'the tag (-t) is not specified']);
+    // A step from a peer running another version: no seed number fits.
+    const step = await err(handleTaskStep(svc['B']!, 'A', { kind: 'from-the-future' }));
+    expect([step.number, step.message]).toEqual([0, 'unknown task step from-the-future from A: run the same Vigil version on every system']);
   });
 });
