@@ -318,6 +318,28 @@ describe('seed 002: cleaning up after a reinstalled server', () => {
   });
 });
 
+describe("seed 002's bare net_remove", () => {
+  it('removes the comm paths to systems no longer in sys_list (an LCD written before sys_remove took them along), and only those', async () => {
+    await okRun('net_create -S GPLAYER2008 -T TCP -l 10.200.8.25 -r 10.200.8.26');
+    await okRun('net_create -S GPLAYER2008 -T TTY -D /dev/ttyS1 -b 115200');
+    await okRun('net_create -S TIGER -T TCP -l 10.200.8.25 -r 10.200.8.27');
+    // What a sys_remove -s GPLAYER2008 that left the paths behind would have stored.
+    const doc = ctx.lcd.snapshot();
+    fs.writeFileSync(path.join(dir, 'lcd.json'), JSON.stringify({ ...doc, systems: doc.systems.filter((s) => s.name !== 'GPLAYER2008') }));
+    fs.rmSync(path.join(dir, 'lcd.journal'), { force: true });
+    ctx = { ...ctx, lcd: Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' }) };
+    expect((await okRun('sys_list')).stdout).toBe('BENHOGAN2008\nTIGER\n');
+    expect((await okRun('net_list')).stdout.trim().split('\n')).toHaveLength(3);
+    const r = await okRun('net_remove');
+    expect(r.stdout).toBe('');
+    expect((r.data as Array<{ otherSystem: string; type: string }>).map((p) => `${p.otherSystem} ${p.type}`).sort()).toEqual(['GPLAYER2008 TCP', 'GPLAYER2008 TTY']);
+    expect((await okRun('net_list')).stdout).toMatch(/^BENHOGAN2008 TIGER TCP [^\n]*\n$/);
+    expect(Lcd.open({ files: diskFiles, dir, localSystem: 'BENHOGAN2008' }).commPaths().map((p) => p.otherSystem)).toEqual(['TIGER']);
+    // Nothing left to clean up: a second run succeeds and changes nothing.
+    expect((await okRun('net_remove')).data).toEqual([]);
+  });
+});
+
 describe('on a stalled disk', () => {
   it('refuses changes with the stuck write named, warns in lcdstatus, and works again after release', async () => {
     const mem = createMemoryPlatform();
