@@ -134,6 +134,13 @@ export const ERROR_TABLE = {
     meaning: "The kit's create step failed.",
     reportedBy: 'create',
   },
+  ACTION_SIGNAL: {
+    number: 26,
+    form: 'task',
+    message: 'END failed <action> for <tag> on server <server> due to <signal> signal',
+    meaning: "A gen/app program (restore, remove, quickCheck, recover) was ended by a signal that was not the agent's own time limit (which reports 'passed its time limit'); the action failed and the hierarchy moves elsewhere.",
+    reportedBy: 'gen/app actions (hier_events, perform_action, in service)',
+  },
   REMOVING_DEPENDENCY: {
     number: 27,
     form: 'task',

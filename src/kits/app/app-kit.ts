@@ -17,7 +17,8 @@
 //
 // Exit codes: 0 success; 2 transient failure, retry here (recovery class retry-here);
 // 3 fatal, an administrator must look (fatal); any other code, a signal, or running past the
-// time limit: the application cannot run here (move-elsewhere).
+// time limit: the application cannot run here (move-elsewhere). A signal from elsewhere is the
+// seeds' error 000026 (END failed <action> for <tag> on server <server> due to <signal> signal).
 //
 // Every program runs in a session and process group of its own: when it passes its time limit
 // the whole group is ended (SIGTERM, then SIGKILL after the grace), so a hung restore cannot leave
@@ -58,7 +59,13 @@ const statWithoutLimit: StatFn = (path) => stat(path);
 
 type ProgramAction = 'restore' | 'remove' | 'quickCheck' | 'recover';
 
-export function exitCodeToResult(action: string, r: RunResult): ActionResult {
+/** The resource and system a program ran for, named in the seeds' signal error (000026). */
+export interface ProgramRunFor {
+  tag: string;
+  system: string;
+}
+
+export function exitCodeToResult(action: string, r: RunResult, runFor: ProgramRunFor): ActionResult {
   if (r.spawnError) return failed('fatal', `${action} program could not start: ${r.spawnError}`);
   if (r.timedOut) return failed('move-elsewhere', `${action} program passed its time limit`);
   if (r.aborted) return failed('move-elsewhere', `${action} program was stopped by the engine`);
@@ -67,7 +74,10 @@ export function exitCodeToResult(action: string, r: RunResult): ActionResult {
   if (r.code === 0) return ok(detail);
   if (r.code === 2) return failed('retry-here', `${action} program asked to retry (exit 2)${why}`);
   if (r.code === 3) return failed('fatal', `${action} program reported a fatal error (exit 3)${why}`);
-  if (r.code === null) return failed('move-elsewhere', `${action} program ended by signal ${r.signal}${why}`);
+  if (r.code === null) {
+    const line = formatErrorLine(errorNumber('ACTION_SIGNAL'), `END failed ${action} for ${runFor.tag} on server ${runFor.system} due to ${r.signal ?? 'an unknown'} signal`);
+    return failed('move-elsewhere', `${line}${why}`);
+  }
   return failed('move-elsewhere', `${action} program failed (exit ${r.code})${why}`);
 }
 
@@ -161,7 +171,7 @@ export class AppKit implements Kit {
     if (depth !== undefined) env['VIGIL_CHECK_DEPTH'] = String(depth);
     const args = inst.info['arg'] ? [inst.info['arg']] : [];
     const r = await this.programs.run(program, args, { timeoutMs: limit, env: this.agentEnv, extraEnv: env, signal: ctx.signal, ownGroup: true });
-    const res = exitCodeToResult(action, r);
+    const res = exitCodeToResult(action, r, { tag: inst.tag, system: ctx.system });
     ctx.log(!res.ok ? 'warn' : action === 'quickCheck' ? 'debug' : 'info', `${action} program ${program} ${res.ok ? 'succeeded' : 'failed'}`, {
       exitCode: r.code,
       durationMs: r.durationMs,
