@@ -45,6 +45,14 @@ describe('vigild configuration checks at start-up', () => {
     expect(await refusedStart(name, extra)).toMatch(re);
   });
 
+  it('a missing configuration file is exit 78 too (systemd does not restart on it), naming the file', () => {
+    const conf = path.join(root, 'missing', 'vigil.conf');
+    const r = spawnSync(process.execPath, [VIGILD, '--config', conf], { encoding: 'utf8', timeout: 30_000 });
+    expect([r.status, r.stdout]).toEqual([78, '']);
+    expect(r.stderr).toBe(`vigild: Error: cannot read configuration ${conf}: ENOENT: no such file or directory, open '${conf}'\n`);
+    expect(fs.existsSync(path.join(root, 'missing'))).toBe(false);
+  });
+
   it('refuses a configuration file that group or others may write', async () => {
     const out = await refusedStart('groupwritable', {}, (conf) => fs.chmodSync(conf, 0o664));
     expect(out).toMatch(/^vigild: Error: configuration .*vigil\.conf is writable by group \(mode 0664\); refusing it: run chmod go-w /);
