@@ -20,12 +20,20 @@ if (!haveAnalyze) console.log('systemd-unit.test: verify and security skipped: n
 /** The exposure docs/install.md reports for the unit ("after"). */
 const DOCUMENTED_EXPOSURE = Number(/exposure after: \*\*(\d+\.\d)\*\*/.exec(fs.readFileSync(path.join(root, 'docs/install.md'), 'utf8'))?.[1]);
 
-/** The unit with the packaged Node replaced by this one, so verify finds an executable. */
-function unitForThisHost(): string {
+/** The exposure docs/install.md reports for the agent without any sandboxing ("before"). */
+const DOCUMENTED_BEFORE = Number(/exposure before: \*\*(\d+\.\d)\*\*/.exec(fs.readFileSync(path.join(root, 'docs/install.md'), 'utf8'))?.[1]);
+
+/** The unit (or `unitText`) with the packaged Node replaced by this one, so verify finds an executable. */
+function unitForThisHost(unitText = text): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-unit-'));
   const file = path.join(dir, 'vigild.service');
-  fs.writeFileSync(file, text.replace('/usr/lib/vigil/node/bin/node', process.execPath));
+  fs.writeFileSync(file, unitText.replace('/usr/lib/vigil/node/bin/node', process.execPath));
   return file;
+}
+
+function exposureOf(file: string): number {
+  const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', file], { encoding: 'utf8' });
+  return Number(/Overall exposure level for vigild\.service: (\d+\.\d)/.exec(r.stdout)?.[1]);
 }
 
 /** docs/install.md's list of what is left out of the sandbox and why. */
@@ -102,6 +110,11 @@ describe('deploy/systemd/vigild.service', () => {
     const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', unitForThisHost()], { encoding: 'utf8' });
     const level = Number(/Overall exposure level for vigild\.service: (\d+\.\d)/.exec(r.stdout)?.[1]);
     expect(level).toBe(DOCUMENTED_EXPOSURE);
+  });
+  it.skipIf(!haveAnalyze)('the "before" figure in docs/install.md is the same agent with no sandboxing at all (needs systemd-analyze)', () => {
+    const execStart = /^ExecStart=.*$/m.exec(text)![0];
+    expect(exposureOf(unitForThisHost(`[Unit]\nDescription=Vigil without sandboxing\n\n[Service]\n${execStart}\n`))).toBe(DOCUMENTED_BEFORE);
+    expect(DOCUMENTED_BEFORE).toBeGreaterThan(DOCUMENTED_EXPOSURE);
   });
   it.skipIf(!haveAnalyze)('docs/install.md says why each exposure systemd-analyze security still reports is needed (needs systemd-analyze)', () => {
     const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', unitForThisHost()], { encoding: 'utf8' });
