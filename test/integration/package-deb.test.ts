@@ -43,6 +43,8 @@ describe.skipIf(!haveDpkgDeb)('npm run package (needs dpkg-deb)', () => {
     expect(mode('usr/sbin/vigild')).toBe('-rwxr-xr-x');
     expect(mode('usr/lib/vigil/node/bin/node')).toBe('-rwxr-xr-x');
     expect(mode('lib/systemd/system/vigild.service')).toBe('-rw-r--r--');
+    expect(mode('lib/systemd/system/vigil-standby.service')).toBe('-rw-r--r--');
+    expect(mode('usr/share/doc/vigil/standby.md')).toBe('-rw-r--r--');
     expect(mode('etc/default/vigil')).toBe('-rw-r--r--');
     expect(mode('usr/lib/tmpfiles.d/vigil.conf')).toBe('-rw-r--r--');
     expect(mode('usr/share/man/man8/vigil.8.gz')).toBe('-rw-r--r--');
@@ -51,6 +53,10 @@ describe.skipIf(!haveDpkgDeb)('npm run package (needs dpkg-deb)', () => {
     expect(listing).not.toMatch(/node_modules\/(typescript|vitest|esbuild|tsx|node-gyp)\//);
     expect(fs.readFileSync(path.join(tree, 'usr/lib/tmpfiles.d/vigil.conf'), 'utf8')).toMatch(/^d \/var\/lib\/vigil 0700 root root -$/m);
     expect(fs.readFileSync(path.join(tree, 'lib/systemd/system/vigild.service'), 'utf8')).toBe(fs.readFileSync(path.join(root, 'deploy/systemd/vigild.service'), 'utf8'));
+    // The standby's unit runs the CLI the package installs, on the package's Node.
+    const standby = fs.readFileSync(path.join(tree, 'lib/systemd/system/vigil-standby.service'), 'utf8');
+    const [runtime, script] = /^ExecStart=(\S+) (\S+) standby /m.exec(standby)!.slice(1) as [string, string];
+    for (const p of [runtime, script]) expect(fs.existsSync(path.join(tree, p)), p).toBe(true);
     expect(fs.readFileSync(path.join(tree, 'etc/default/vigil'), 'utf8')).toBe(fs.readFileSync(path.join(root, 'deploy/default/vigil'), 'utf8'));
     const control = spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout;
     expect(control).toMatch(/^Architecture: amd64$/m);
