@@ -18,6 +18,7 @@ import type { NasMetricsEvents } from '../../src/kits/nas/nas-metrics-events.js'
 import { NfsFilesys } from '../../src/kits/nas/nfs-filesys.js';
 import { optionWarnings } from '../../src/kits/nas/nfs-options.js';
 import { createMemoryPlatform, type MemoryPlatform } from '../../src/platform/memory/index.js';
+import { formatReplicationError } from '../../src/replication/errors.js';
 import { MemoryMounts } from '../../src/platform/memory/mounts.js';
 import { MemoryNasTools } from '../../src/platform/memory/nas-tools.js';
 
@@ -247,10 +248,11 @@ describe('gen/nas and NFS file systems in gen/filesys', () => {
     const { fs } = make();
     plat.kernel.mounts.length = 0;
     plat.kernel.addMount({ source: '/dev/sdc', mountPoint: '/mnt/nfs', fsType: 'ext4', options: ['rw'] });
-    expect(num(await fs.canExtend(fsInst()))).toBe(104901);
+    // One text per number: the replicated file systems report 104901-104903 from the same table.
+    expect((await fs.canExtend(fsInst())).reason).toBe(`Error 104901: ${formatReplicationError(104901, ['/mnt/nfs'])}`);
     plat.kernel.mounts.length = 0;
     plat.kernel.addFile('/mnt/nfs/leftover', 10);
-    expect(num(await fs.canExtend(fsInst()))).toBe(104903);
+    expect((await fs.canExtend(fsInst())).reason).toBe(`Error 104903: ${formatReplicationError(104903, ['/mnt/nfs'])}`);
     expect(num(await fs.create(fsInst(), ctx()))).toBe(104903);
     plat.kernel.remove('/mnt/nfs/leftover');
     expect((await fs.canExtend(fsInst())).ok).toBe(true);

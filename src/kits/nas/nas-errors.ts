@@ -3,6 +3,8 @@
 // starts with "Error NNNNNN:" so the operator can look the number up, and the create and extend
 // tasks report that number (see errorNumberOf in ../kit.ts).
 
+import { formatReplicationError } from '../../replication/errors.js';
+
 export const NAS_ERR = {
   /** Creating the NAS resource failed (generic wrapper for create-time refusals). */
   CREATE_FAILED: 107001,
@@ -65,7 +67,9 @@ export const nasMessages = {
     ),
   mountCheckHung: (exp: string, system: string, ms: number) =>
     nasError(NAS_ERR.MOUNT_CHECK_HUNG, `the mount authorization check of "${exp}" on ${system} did not finish within ${ms} ms and looks hung; giving up. Fix the access problem, then create or extend again`),
-  mountPointMounted: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_MOUNTED, `the mount point ${mp} is already mounted; give one that is not`),
-  mountPointNotAbsolute: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_NOT_ABSOLUTE, `the mount point ${mp} is not an absolute path; give one that starts with /`),
-  mountPointNotEmpty: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_NOT_EMPTY, `the mount point ${mp} is not empty; give a directory that is empty or does not exist yet`),
+  // 104901-104903 are the mount point checks the replicated file systems make too: one text per
+  // number, the replication table's (the seeds list them under both products).
+  mountPointMounted: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_MOUNTED, formatReplicationError(NAS_ERR.MOUNT_POINT_MOUNTED, [mp])),
+  mountPointNotAbsolute: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_NOT_ABSOLUTE, formatReplicationError(NAS_ERR.MOUNT_POINT_NOT_ABSOLUTE, [mp])),
+  mountPointNotEmpty: (mp: string) => nasError(NAS_ERR.MOUNT_POINT_NOT_EMPTY, formatReplicationError(NAS_ERR.MOUNT_POINT_NOT_EMPTY, [mp])),
 };
