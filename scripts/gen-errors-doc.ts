@@ -1,12 +1,13 @@
-// Writes docs/errors.md from the error table (src/common/error-table.ts). `--check` writes
-// nothing and exits 1 when the file is out of date.
+// Writes docs/errors.md from the error tables (src/common/error-table.ts, then the NAS kit's and
+// data replication's: scripts/lib/error-reference.ts). `--check` writes nothing and exits 1 when
+// the file is out of date.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderErrorsMarkdown } from '../src/common/error-table.js';
+import { renderErrorReference } from './lib/error-reference.js';
 
 const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs/errors.md');
-const want = renderErrorsMarkdown();
+const want = renderErrorReference();
 const have = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
 if (have !== want) {
   if (process.argv.includes('--check')) {

@@ -1,12 +1,16 @@
-// The one error table: docs/errors.md is generated from it (drift fails here), each number is
-// printed in the seeds' form, and every error number the sources raise is in the table (so no
-// number is invented at a call site and none is missing from the reference).
+// The one error table: docs/errors.md is generated from it and from the NAS kit's and data
+// replication's tables (drift fails here; every number listed once), each number is printed in
+// the seeds' form, and every error number the sources raise is in the table (so no number is
+// invented at a call site and none is missing from the reference).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ERROR_TABLE, errorEntry, formatErrorLine, renderErrorsMarkdown } from '../../src/common/error-table.js';
+import { ERROR_TABLE, errorEntry, formatErrorLine } from '../../src/common/error-table.js';
 import { VigilError } from '../../src/common/errors.js';
+import { nasMessages } from '../../src/kits/nas/nas-errors.js';
+import { REPLICATION_ERRORS } from '../../src/replication/errors.js';
+import { errorSections, NAS_NUMBERS, NAS_PLACEHOLDERS, renderErrorReference } from '../../scripts/lib/error-reference.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -19,7 +23,15 @@ function sourceFiles(dir: string): string[] {
 
 describe('error table', () => {
   it('docs/errors.md is up to date (npm run docs:errors)', () => {
-    expect(fs.readFileSync(path.join(root, 'docs/errors.md'), 'utf8')).toBe(renderErrorsMarkdown());
+    expect(fs.readFileSync(path.join(root, 'docs/errors.md'), 'utf8')).toBe(renderErrorReference());
+  });
+
+  it("docs/errors.md lists every number of the NAS kit's and data replication's tables, each once", () => {
+    const listed = [...Object.values(ERROR_TABLE).map((e) => e.number), ...errorSections().flatMap((sec) => sec.rows.map((r) => r.number))];
+    expect(new Set(listed).size).toBe(listed.length);
+    for (const n of [...NAS_NUMBERS, ...Object.keys(REPLICATION_ERRORS).map(Number)]) expect(listed, String(n)).toContain(n);
+    // Every NAS message is rendered with one placeholder per parameter.
+    for (const [k, fn] of Object.entries(nasMessages)) expect(NAS_PLACEHOLDERS[k as keyof typeof nasMessages], k).toHaveLength(fn.length);
   });
 
   it("prints 424 in the seeds' core form and task errors as six digits", () => {
