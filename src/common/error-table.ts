@@ -50,11 +50,18 @@ export const ERROR_TABLE = {
     meaning: 'The target server already has a resource with this tag.',
     reportedBy: 'extend',
   },
+  CANEXTEND_UNAVAILABLE: {
+    number: 5,
+    form: 'task',
+    message: 'Cannot access canextend script on server <server>: <reason>',
+    meaning: "The target server has no recovery kit for a resource of the hierarchy (a Vigil without that kit), so its extend checks cannot run there.",
+    reportedBy: 'extend',
+  },
   CANNOT_EXTEND: {
     number: 8,
     form: 'task',
     message: 'Cannot extend resource <tag> to server <server>: <reason>',
-    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, no kit there, or a kit in the hierarchy refuses the switchback type (automatic, for a replicated resource).',
+    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, a kit check on the target failed, or a kit in the hierarchy refuses the switchback type (automatic, for a replicated resource).',
     reportedBy: 'extend',
   },
   TEMPLATE_ARGS: {

@@ -18,6 +18,7 @@ import { isInService } from './states.js';
 export const E_USAGE = ERROR_TABLE.USAGE.number;
 export const E_TEMPLATE_MISSING = ERROR_TABLE.TEMPLATE_MISSING.number;
 export const E_ALREADY_EXTENDED = ERROR_TABLE.ALREADY_EXTENDED.number;
+export const E_CANEXTEND_UNAVAILABLE = ERROR_TABLE.CANEXTEND_UNAVAILABLE.number;
 export const E_CANNOT_EXTEND = ERROR_TABLE.CANNOT_EXTEND.number;
 export const E_TEMPLATE_ARGS = ERROR_TABLE.TEMPLATE_ARGS.number;
 export const E_CREATE_USAGE = ERROR_TABLE.CREATE_USAGE.number;
@@ -522,7 +523,8 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         const { app, type } = splitKitName(r.kit);
         if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${r.tag} or ID ${r.id} exists on ${sys}`);
         const kit = svc.kits.get(r.kit);
-        if (!kit) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: no kit ${r.kit} here`);
+        // The seeds' kits keep canextend in the kit's directory: no kit here is their 000005.
+        if (!kit) throw new VigilError(E_CANEXTEND_UNAVAILABLE, `Cannot access canextend script on server ${sys}: no recovery kit ${r.kit} here for ${r.tag}`, { tag: r.tag });
       }
       for (const r of step.resources) {
         const c = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'canExtend');

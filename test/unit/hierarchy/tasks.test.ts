@@ -17,7 +17,7 @@ import { memoryDisk } from '../../helpers/memory-disk.js';
 
 /** A kit whose resources live in a set per system; hooks make actions fail or wait. */
 class MemoryKit implements Kit {
-  readonly app = 'test/mem';
+  readonly app: string = 'test/mem';
   readonly timeLimits = { ...DEFAULT_TIME_LIMITS, restore: 5_000, remove: 5_000, extend: 10_000 };
   readonly supportsRecover = false;
   readonly maxCheckDepth = 0 as const;
@@ -170,6 +170,19 @@ describe('hierarchy tasks', () => {
     const e = await err(extendHierarchy(svc['A']!, { tag: 'fs', target: 'B' }));
     expect(e.format()).toBe('Error 000008: Cannot extend resource fs to server B: device missing');
     expect(rows('B')).toEqual([]);
+  });
+
+  it("extend to a server without the hierarchy's kit is the seeds' 000005 and leaves the target as it was", async () => {
+    // A kit only A has (B runs a Vigil without it).
+    class OnlyOnA extends MemoryKit {
+      override readonly app = 'test/only-a';
+    }
+    svc['A']!.kits.register(new OnlyOnA());
+    await createHierarchy(svc['A']!, { kit: 'test/only-a', tag: 'odd', id: 'id-odd', info: {} });
+    const e = await err(extendHierarchy(svc['A']!, { tag: 'odd', target: 'B' }));
+    expect(e.format()).toBe('Error 000005: Cannot access canextend script on server B: no recovery kit test/only-a here for odd');
+    expect(rows('B')).toEqual([]);
+    expect(svc['A']!.lcd.equivalencies({})).toEqual([]);
   });
 
   it('a second administrator gets a lock error while an extend runs', async () => {
