@@ -31,7 +31,9 @@ function ours(file: string): boolean {
 }
 
 export function aliasesCommand(): Command {
+  // exitOverride: a bad command line reaches vigil's main, which exits 2 with one usage line.
   return new Command('aliases')
+    .exitOverride()
     .description('install (or --remove) executables named like the seeds\' commands (eqv_list, sys_remove, ...) that run vigil')
     .requiredOption('--dir <dir>', 'directory to put them in, e.g. /usr/local/sbin')
     .option('--remove', 'remove the aliases installed there')

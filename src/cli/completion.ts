@@ -118,7 +118,9 @@ complete -F _vigil vigil
 }
 
 export function completionCommand(): Command {
+  // exitOverride: a bad command line reaches vigil's main, which exits 2 with one usage line.
   return new Command('completion')
+    .exitOverride()
     .description('print the bash completion script for vigil (commands, flags, tags and systems)')
     .action(async () => {
       process.stdout.write(await renderBashCompletion());

@@ -67,18 +67,31 @@ export function buildProgram(): Command {
     }
     cmd.option('--json', 'print the structured result as JSON');
     cmd.exitOverride();
-    cmd.showHelpAfterError(`usage: vigil ${cmd.name()} ${cmd.usage()}   (vigil ${cmd.name()} --help explains the options)`);
+    oneUsageLine(cmd);
     cmd.action(async (...a: unknown[]) => runDaemonCommand(program, spec, a[a.length - 1] as Command));
   }
   return program;
+}
+
+/**
+ * After a command-line error, `cmd` (and each of its subcommands) prints one usage line naming
+ * where the full help is, not the whole help.
+ */
+function oneUsageLine(cmd: Command, parents = ''): void {
+  const name = `${parents}${cmd.name()}`;
+  cmd.showHelpAfterError(`usage: vigil ${name} ${cmd.usage()}   (vigil ${name} --help explains the options)`);
+  for (const sub of cmd.commands) oneUsageLine(sub, `${name} `);
 }
 
 /** Add the CLI's own commands: the one being run for real, the others as entries in the help list. */
 async function addLocalCommands(program: Command, target: string | undefined): Promise<void> {
   const socketOf = () => program.opts().socket as string | undefined;
   for (const lc of LOCAL_COMMANDS) {
-    if (lc.name === target) program.addCommand(await lc.load(socketOf));
-    else program.command(lc.name).description(lc.summary);
+    if (lc.name === target) {
+      const cmd = await lc.load(socketOf);
+      oneUsageLine(cmd);
+      program.addCommand(cmd);
+    } else program.command(lc.name).description(lc.summary);
   }
 }
 

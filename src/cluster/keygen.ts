@@ -8,7 +8,9 @@ import { VigilError } from '../common/errors.js';
 import { DEFAULT_KEY_FILE, generateClusterSecret, writeKeyFile } from './cluster-key.js';
 
 export function keygenCommand(): Command {
+  // exitOverride: a bad command line reaches vigil's main, which exits 2 with one usage line.
   return new Command('keygen')
+    .exitOverride()
     .description('create the cluster key file (root-only, mode 0600) used to authenticate and encrypt comm paths')
     .option('-f, --file <path>', 'key file to write (default: $VIGIL_KEY_FILE, VIGIL_KEY_FILE of $VIGIL_CONFIG or /etc/default/vigil, else /etc/vigil/cluster.key)')
     .option('--force', 'replace an existing key file (nodes keeping the old key are cut off)', false)

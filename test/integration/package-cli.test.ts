@@ -36,6 +36,11 @@ describe('vigil for people and scripts', () => {
     const opt = await v('sys_list', '--bogus');
     expect(opt.code).toBe(2);
     expect(opt.stderr.trimEnd().split('\n')).toEqual(["error: unknown option '--bogus'", expect.stringMatching(/^usage: vigil sys_list /)]);
+    // The CLI's own commands (extend, keygen, standby ...) answer the same way.
+    const local = await v('extend', '-t');
+    expect([local.code, local.stderr.trimEnd().split('\n')]).toEqual([2, ["error: option '-t <tag>' argument missing", expect.stringMatching(/^usage: vigil extend .*vigil extend --help/)]]);
+    const sub = await v('standby', 'status', '--bogus');
+    expect([sub.code, sub.stderr.trimEnd().split('\n')]).toEqual([2, ["error: unknown option '--bogus'", expect.stringMatching(/^usage: vigil standby status .*vigil standby status --help/)]]);
   });
 
   it('--json errors are one JSON object on stdout with the exit code: refused, usage, no agent', async () => {

@@ -114,7 +114,9 @@ function parseTimeout(value: string): number {
 }
 
 export function devicesCommand(makePlatform: () => Platform = createLinuxPlatform): Command {
+  // exitOverride: a bad command line reaches vigil's main, which exits 2 with one usage line.
   return new Command('devices')
+    .exitOverride()
     .description("list this node's block devices and probe every mount with a time limit")
     .option('--timeout <ms>', 'time limit of each device query and mount probe', parseTimeout, 2000)
     .option('--json', 'print the report as JSON')

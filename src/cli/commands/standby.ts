@@ -226,7 +226,9 @@ async function returnToListening(configFile: string, socket: string | undefined)
 
 export function standbyCommand(socketOf: () => string | undefined): Command {
   const configOpt = (c: Command) => c.option('--config <file>', 'vigild configuration file', process.env.VIGIL_CONFIG || DEFAULT_CONFIG_PATH);
-  const root = configOpt(new Command('standby').enablePositionalOptions())
+  // exitOverride (before the subcommands, which inherit it): a bad command line reaches vigil's
+  // main, which exits 2 with one usage line.
+  const root = configOpt(new Command('standby').enablePositionalOptions().exitOverride())
     .description("recovery-server standby: wait early in boot, listening to the primary's disk heartbeat, and take over when it stops")
     .action(async (o: { config: string }) => listen(o.config));
   configOpt(root.command('status'))
