@@ -106,8 +106,9 @@ async function main(): Promise<void> {
   let usageText = '';
   if (json) {
     const quiet = { writeErr: (t: string) => void (usageText += t), outputError: (t: string) => void (usageText += t) };
-    program.configureOutput(quiet);
-    for (const c of program.commands) c.configureOutput(quiet);
+    // Subcommands too (standby status): commander reports an error through the command it hit.
+    const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+    for (const c of all(program)) c.configureOutput(quiet);
   }
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -49,6 +49,9 @@ describe('vigil for people and scripts', () => {
     expect(JSON.parse(refused.stdout)).toMatchObject({ exitCode: 1, error: { number: 424 } });
     const usage = await v('--json', 'sys_list', '--bogus');
     expect([usage.code, JSON.parse(usage.stdout)]).toEqual([2, { exitCode: 2, error: { number: 0, message: "unknown option '--bogus'" } }]);
+    // Also a subcommand of one of the CLI's own commands: nothing on stderr.
+    const sub = await v('--json', 'standby', 'status', '--bogus');
+    expect([sub.code, JSON.parse(sub.stdout), sub.stderr]).toEqual([2, { exitCode: 2, error: { number: 0, message: "unknown option '--bogus'" } }, '']);
     const none = await runVigil(path.join(root, 'nobody.sock'), ['sys_list', '--json']);
     expect(none.code).toBe(3);
     expect(JSON.parse(none.stdout)).toEqual({ exitCode: 3, error: { number: 0, message: expect.stringMatching(/cannot reach vigild/) } });
