@@ -42,6 +42,8 @@ export interface HierarchyHooks {
 export interface QuorumSubsystem extends Subsystem {
   /** The gate: may this system bring anything in service now? */
   mayBringInService(): boolean;
+  /** The gate is closed only for a while (a hold, quarantine), not for a lost quorum. */
+  closedOnlyForAWhile(): boolean;
   /** `system` was declared dead; `confirmed` runs once the witness agrees it is. */
   confirmDeath(system: string, confirmed: () => void): void;
   /** `system` is alive again: any pending verification of its death is dropped. */
@@ -229,6 +231,12 @@ class WiredQuorum implements QuorumSubsystem {
     if (!this.gate) return false;
     this.sync(performance.now());
     return this.gate.isOpen();
+  }
+
+  closedOnlyForAWhile(): boolean {
+    if (!this.gate) return false;
+    this.sync(performance.now());
+    return this.gate.closedOnlyForAWhile();
   }
 
   confirmDeath(system: string, confirmed: () => void): void {

@@ -249,6 +249,15 @@ export class QuorumGate {
     return this.open;
   }
 
+  /**
+   * Whether the gate is closed only for a while: quorum held but a hold, the quarantine or an
+   * eviction not over, or the verdict not decided yet (it will be within a probe time limit or a
+   * storage round) — not a decided loss. A takeover request is then deferred, not refused.
+   */
+  closedOnlyForAWhile(): boolean {
+    return !this.open && this.verdict?.quorum !== false;
+  }
+
   status(): QuorumGateStatus {
     return {
       mode: this.config.mode,

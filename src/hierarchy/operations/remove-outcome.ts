@@ -3,7 +3,7 @@
 // that failed never lets the hierarchy start elsewhere: part of it may still run here.
 
 import type { EngineContext } from '../engine-context.js';
-import type { OpOrigin } from '../engine-types.js';
+import type { OpOrigin, PeerMessage } from '../engine-types.js';
 import type { Placement } from '../placement.js';
 import { isInService } from '../states.js';
 import { restoreOp, type AfterRemove, type Operation, type RemoveOp } from './operation.js';
@@ -14,6 +14,8 @@ export class RemoveOutcomes {
     private readonly placement: Placement,
     private readonly start: (op: Operation) => void,
     private readonly passOn: (key: string, tried: string[], reason: string, origin: OpOrigin) => void,
+    /** Sends a takeover request and follows it until answered (failover/handoff.ts). */
+    private readonly handOver: (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>) => void,
   ) {}
 
   ended(op: RemoveOp): void {
@@ -42,7 +44,7 @@ export class RemoveOutcomes {
         ctx.send(then.to, { kind: 'release-result', key: op.key, request: then.request, ok: true, reason: 'released' });
         return;
       case 'hand-over':
-        ctx.send(then.to, { kind: 'takeover', key: op.key, tried: then.tried, reason: op.origin, origin: op.origin });
+        this.handOver(then.to, { kind: 'takeover', key: op.key, tried: then.tried, reason: op.origin, origin: op.origin });
         return;
       case 'fail-over':
         this.passOn(op.key, [ctx.local], then.reason, 'local-failure');
