@@ -67,7 +67,7 @@ export class HierarchyEngine {
     const failoverOps = { start, busy: (key: string) => runner.busy(key), handOver };
     this.failover = new FailoverDecisions(ctx, failoverOps, (key) => this.placement.get(key));
     const passOn = this.failover.passOn.bind(this.failover);
-    this.handoffs = new Handoffs(ctx, (key) => runner.isRunning(key), passOn);
+    this.handoffs = new Handoffs(ctx, (key) => runner.isRunning(key), (key) => this.placement.has(key), passOn);
     this.monitoring = new Monitoring(ctx, runner, policy, this.failover.leaveAfterFailure.bind(this.failover));
     this.switchovers = new Switchovers(ctx, this.placement, start);
     this.locks = new AdminLocks(ctx);

@@ -21,6 +21,8 @@ export class Handoffs {
     private readonly ctx: EngineContext,
     /** Whether an operation runs on the hierarchy here. */
     private readonly isRunning: (key: string) => boolean,
+    /** Whether this system knows the hierarchy to be in service somewhere. */
+    private readonly placed: (key: string) => boolean,
     private readonly passOn: (key: string, tried: string[], reason: string, origin: OpOrigin) => void,
   ) {}
 
@@ -54,6 +56,8 @@ export class Handoffs {
     for (const [key, h] of [...this.retries]) {
       if (h.to !== system) continue;
       this.retries.delete(key);
+      // In service somewhere known, or brought back here: nothing to pass on.
+      if (this.placed(key) || this.isRunning(key) || this.ctx.inServiceHere(key)) continue;
       this.sendFailed(h.to, h.msg);
     }
   }

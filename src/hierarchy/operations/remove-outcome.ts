@@ -67,7 +67,11 @@ export class RemoveOutcomes {
     const msg = `hierarchy ${op.key} could not be brought in service on ${ctx.local}: ${reason}`;
     ctx.log('error', msg, { key: op.key });
     ctx.adminDone(op.request, false, msg);
-    if (then.next === 'pass-on' && !removeFailed) this.passOn(op.key, [...serve.tried, ctx.local], reason, op.origin);
-    else if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
+    if (then.next === 'pass-on' && !removeFailed) {
+      // The system that asked stops following its request (handoff.ts): the hierarchy is on
+      // this system's hands now, and it passes it on itself.
+      if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason: `${reason}; passed on by ${ctx.local}` });
+      this.passOn(op.key, [...serve.tried, ctx.local], reason, op.origin);
+    } else if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
   }
 }

@@ -112,4 +112,20 @@ describe('a takeover request that meets a gate closed only for a while', () => {
     c.advance(1_000);
     expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
   });
+
+  it('is not passed on again when the receiver passed it on itself and then died', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 10, C: 20 }));
+    c.step('A', { type: 'adminInService', request: 'r1', tag: 'app' });
+    // fs fails on A for good; B cannot restore it either and passes it on to C itself.
+    c.responder = (s, tag, action) =>
+      (s === 'A' && tag === 'fs' && (action === 'quickCheck' || action === 'recover')) || (s === 'B' && tag === 'fs' && action === 'restore') ? fail : OK;
+    c.advance(6_000);
+    expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.logs.some((l) => /^A warn takeover of app failed on B: fs: remount failed; passed on by B/.test(l))).toBe(true);
+    c.kill('B');
+    c.advance(1_000);
+    expect(c.logs.filter((l) => /^A info hierarchy app handed to/.test(l))).toEqual(['A info hierarchy app handed to B: recover failed: remount failed']);
+    expect(c.ran('C', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('A', ['app'])).toEqual(['OSU']);
+  });
 });
