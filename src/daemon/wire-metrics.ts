@@ -19,7 +19,7 @@ import { vigilVersion } from '../common/version.js';
 import { MetricsServer } from '../metrics/server.js';
 import { TransitionTracker } from '../metrics/transition-tracker.js';
 import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-source.js';
-import type { MetricsSources } from '../metrics/sources.js';
+import type { MetricsSources, QuorumSnapshot } from '../metrics/sources.js';
 import type { QuorumStatus } from '../cluster/quorum/storage-status.js';
 import type { Agent, Subsystem } from './agent.js';
 
@@ -85,27 +85,31 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
   if (quorum) {
     sources.quorum = () => {
       const q = quorum.status();
-      if (!q) return undefined;
-      const s = q.storage;
-      const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
-      return {
-        mode: q.mode,
-        present: q.quorum === true,
-        votes: q.votes,
-        witnesses: q.witnesses.map((w) => ({ host: w.host, reachable: w.reachable === true })),
-        gateOpen: q.open,
-        storage: s && {
-          device: s.device,
-          ownRecordAgeSeconds: seconds(s.ownRecordAgeMs),
-          lastReadAgeSeconds: seconds(s.lastReadAgeMs),
-          fenced: s.fenced !== undefined,
-          peers: s.peers.map((p) => ({ system: p.system, state: p.state, unchangedSeconds: seconds(p.unchangedMs) })),
-          evictions: s.serves.includes('quorum') ? s.evictions : undefined,
-        },
-      };
+      return q && quorumSnapshotOf(q);
     };
   }
   return sources;
+}
+
+/** The quorum subsystem's status as the metrics read it (seconds, flags). */
+export function quorumSnapshotOf(q: QuorumStatus): QuorumSnapshot {
+  const s = q.storage;
+  const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+  return {
+    mode: q.mode,
+    present: q.quorum === true,
+    votes: q.votes,
+    witnesses: q.witnesses.map((w) => ({ host: w.host, reachable: w.reachable === true })),
+    gateOpen: q.open,
+    storage: s && {
+      device: s.device,
+      ownRecordAgeSeconds: seconds(s.ownRecordAgeMs),
+      lastReadAgeSeconds: seconds(s.lastReadAgeMs),
+      fenced: s.fenced !== undefined,
+      peers: s.peers.map((p) => ({ system: p.system, state: p.state, unchangedSeconds: seconds(p.unchangedMs) })),
+      evictions: s.serves.includes('quorum') ? s.evictions : undefined,
+    },
+  };
 }
 
 export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedMetrics {
