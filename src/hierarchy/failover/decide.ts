@@ -4,9 +4,9 @@
 // gives a partitioned peer time to stop; see cluster/quorum/gate.ts). Every survivor computes the
 // same target from the same facts (choose-system.ts), so only the chosen one acts.
 //
-// A peer's takeover request that finds the gate closed only for a while (a hold, quarantine)
-// waits here for it to open instead of being refused: the peer that asked has already taken the
-// hierarchy out and, when every other system refuses too, nobody would ever bring it back.
+// A peer's takeover request that finds the gate closed only for a while (a hold, quarantine),
+// on the last system left to try, waits here for it to open instead of being refused: the peer
+// that asked has already taken the hierarchy out, and nobody else would ever bring it back.
 //
 // Every restore that takes a hierarchy over from another system (its death, a peer's hand-over,
 // a pass-on) is started in this file, and a local failure leaves through it: rules that decide
@@ -148,7 +148,7 @@ export class FailoverDecisions {
       return;
     }
     if (!ctx.hasQuorum()) {
-      if (ctx.quorumWaiting()) {
+      if (ctx.quorumWaiting() && !this.anotherToTry(key, msg.tried)) {
         // A later request for the same hierarchy replaces an earlier one (one answer each way).
         this.deferred.set(key, { from, msg, since: ctx.now });
         ctx.log('warn', `takeover of ${key} asked by ${from} deferred until the quorum gate opens`, { key, from });
@@ -158,6 +158,16 @@ export class FailoverDecisions {
       return;
     }
     this.ops.start(restoreOp(key, msg.origin, serve(msg.origin, ctx.now, { tried: msg.tried, from, replyTo: from })));
+  }
+
+  /**
+   * Whether a refusal would still leave the hierarchy a system to go to: a live candidate that
+   * is neither this one nor one already tried (the requester itself, for a switchback). Then a
+   * refusal is better than waiting here: the requester passes it on at once, to a system whose
+   * gate may be open. Only the last candidate waits.
+   */
+  private anotherToTry(key: string, tried: readonly string[]): boolean {
+    return chooseSystem(this.ctx.candidates(key), this.ctx.alive, new Set([...tried, this.ctx.local])) !== undefined;
   }
 
   /** The requester passes the hierarchy on to the next system (handoff.ts result). */

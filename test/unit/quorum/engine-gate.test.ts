@@ -102,12 +102,17 @@ describe('a takeover request that meets a gate closed only for a while', () => {
   });
 
   it('goes to the next system when the receiver dies before answering', () => {
-    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 10, C: 20 }));
+    const cfg = appOverFs({ A: 1, B: 10, C: 20 });
+    const c = new FakeCluster(['A', 'B', 'C'], cfg);
     c.step('A', { type: 'adminInService', request: 'r1', tag: 'app' });
+    // C is down when A hands the hierarchy to B: B, the last system to try, defers it.
+    c.kill('C');
     c.gateOf = (s) => (s === 'B' ? 'waiting' : 'open');
     c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && (action === 'quickCheck' || action === 'recover') ? fail : OK);
     c.advance(6_000);
     expect(c.logs.some((l) => /^B warn takeover of app asked by A deferred/.test(l))).toBe(true);
+    // C comes back, then B dies before its gate opened: A passes the hierarchy on to C.
+    c.revive('C', cfg('C'));
     c.kill('B');
     c.advance(1_000);
     expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
@@ -127,5 +132,35 @@ describe('a takeover request that meets a gate closed only for a while', () => {
     expect(c.logs.filter((l) => /^A info hierarchy app handed to/.test(l))).toEqual(['A info hierarchy app handed to B: recover failed: remount failed']);
     expect(c.ran('C', 'restore')).toEqual(['fs', 'app']);
     expect(c.states('A', ['app'])).toEqual(['OSU']);
+  });
+
+  it('is refused, as before, when another system is left to try: a third system with an open gate takes it over at once', () => {
+    const c = new FakeCluster(['A', 'B', 'C'], appOverFs({ A: 1, B: 10, C: 20 }));
+    c.step('A', { type: 'adminInService', request: 'r1', tag: 'app' });
+    c.gateOf = (s) => (s === 'B' ? 'waiting' : 'open');
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && (action === 'quickCheck' || action === 'recover') ? fail : OK);
+    c.advance(6_000);
+    expect(c.logs.some((l) => /deferred/.test(l))).toBe(false);
+    expect(c.logs.some((l) => /^A warn takeover of app failed on B: no quorum on B/.test(l))).toBe(true);
+    expect(c.states('C', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.ran('B', 'restore')).toEqual([]);
+  });
+
+  it('an automatic switchback to a system in quarantine is refused, and the system that had the hierarchy takes it back', () => {
+    const cfg = appOverFs({ A: 1, B: 10 }, 'automatic');
+    const c = new FakeCluster(['A', 'B'], cfg);
+    c.step('A', { type: 'adminInService', request: 'r1', tag: 'app' });
+    c.kill('A');
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    // A restarts in quarantine: B hands the hierarchy back (switchback); A refuses rather than
+    // keep it out of service for the whole quarantine, since B can take it back at once.
+    c.gateOf = (s) => (s === 'A' ? 'waiting' : 'open');
+    c.actions.length = 0;
+    c.revive('A', cfg('A'));
+    expect(c.logs.some((l) => /^A warn takeover of app asked by B deferred/.test(l))).toBe(false);
+    expect(c.ran('A', 'restore')).toEqual([]);
+    expect(c.ran('B', 'remove')).toEqual(['app', 'fs']);
+    expect(c.ran('B', 'restore')).toEqual(['fs', 'app']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
   });
 });
