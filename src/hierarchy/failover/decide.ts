@@ -213,6 +213,8 @@ export class FailoverDecisions {
       return;
     }
     ctx.log('info', `deferred takeover of ${key} asked by ${d.from} goes ahead: the quorum gate is open`, { key, from: d.from, waitedMs: ctx.now - d.since });
+    // A failover of it withheld here as well is this same restore: not a second one after it.
+    this.awaitingQuorum.delete(key);
     this.ops.start(restoreOp(key, d.msg.origin, serve(d.msg.origin, ctx.now, { tried: d.msg.tried, from: d.from, replyTo: d.from })));
   }
 
