@@ -1,6 +1,7 @@
 // What an administration command handler may use: the agent's LCD, configuration, identity and
 // logger, and (once the cluster is attached) a way to run a request on another system's agent.
 import type { Logger } from 'pino';
+import type { QuorumStatus } from '../cluster/quorum/storage-status.js';
 import type { VigilConfig } from '../common/config.js';
 import type { Lcd } from '../lcd/lcd.js';
 import type { AdminReply, AdminRequest } from './protocol.js';
@@ -19,6 +20,8 @@ export interface AgentContext {
   forward?: (destsys: string, req: AdminRequest) => Promise<AdminReply>;
   /** The cluster layer's live view, once it is attached (src/daemon/wire-cluster.ts). */
   cluster?: ClusterView;
+  /** The quorum subsystem, once it started (src/daemon/wire-quorum.ts): lcdstatus shows its status. */
+  quorum?: { status(): QuorumStatus | undefined };
   /** Refuses (throws a VigilError) a device that cannot carry DISK heartbeats; set by the cluster layer. */
   checkDiskPathDevice?: (device: string) => Promise<string>;
   /** How the running DISK path on `device` reaches it ('SG_IO: ...' / 'O_DIRECT: ...'); set by the cluster layer. */

@@ -121,6 +121,7 @@ class WiredHierarchy implements HierarchySubsystem {
         windowMs: config.VIGIL_LOCAL_RECOVERY_WINDOW * 1000,
       },
       quorum: () => this.quorum.mayBringInService(),
+      quorumWaiting: () => this.quorum.closedOnlyForAWhile(),
       // The peers declare this system dead after LCMNUMHBEATS missed heartbeats; two heartbeat
       // intervals more cover the difference between their detection and this watch's ticks.
       stallLimitMs: (config.LCMNUMHBEATS + 2) * config.LCMHBEATTIME * 1000,

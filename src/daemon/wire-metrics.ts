@@ -19,8 +19,8 @@ import { vigilVersion } from '../common/version.js';
 import { MetricsServer } from '../metrics/server.js';
 import { TransitionTracker } from '../metrics/transition-tracker.js';
 import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-source.js';
-import type { MetricsSources } from '../metrics/sources.js';
-import type { QuorumGateStatus } from '../cluster/quorum/gate.js';
+import type { MetricsSources, QuorumSnapshot } from '../metrics/sources.js';
+import type { QuorumStatus } from '../cluster/quorum/storage-status.js';
 import type { Agent, Subsystem } from './agent.js';
 
 export interface MetricsParts {
@@ -29,8 +29,8 @@ export interface MetricsParts {
   cluster?: { stats(): ClusterStatsView | undefined; problem?(): string | undefined };
   /** The platform's time-limited probes (Platform.timedStat), when the agent has them. */
   probes?: { counters(): ProbeCountersView };
-  /** The quorum subsystem (its gate's status). */
-  quorum?: { status(): QuorumGateStatus | undefined };
+  /** The quorum subsystem (its gate's status, with the storage heartbeat's). */
+  quorum?: { status(): QuorumStatus | undefined };
 }
 
 export interface AttachedMetrics {
@@ -85,11 +85,31 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
   if (quorum) {
     sources.quorum = () => {
       const q = quorum.status();
-      if (!q) return undefined;
-      return { mode: q.mode, present: q.quorum === true, votes: q.votes, witnesses: q.witnesses.map((w) => ({ host: w.host, reachable: w.reachable === true })) };
+      return q && quorumSnapshotOf(q);
     };
   }
   return sources;
+}
+
+/** The quorum subsystem's status as the metrics read it (seconds, flags). */
+export function quorumSnapshotOf(q: QuorumStatus): QuorumSnapshot {
+  const s = q.storage;
+  const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+  return {
+    mode: q.mode,
+    present: q.quorum === true,
+    votes: q.votes,
+    witnesses: q.witnesses.map((w) => ({ host: w.host, reachable: w.reachable === true })),
+    gateOpen: q.open,
+    storage: s && {
+      device: s.device,
+      ownRecordAgeSeconds: seconds(s.ownRecordAgeMs),
+      lastReadAgeSeconds: seconds(s.lastReadAgeMs),
+      fenced: s.fenced !== undefined,
+      peers: s.peers.map((p) => ({ system: p.system, state: p.state, unchangedSeconds: seconds(p.unchangedMs) })),
+      evictions: s.serves.includes('quorum') ? s.evictions : undefined,
+    },
+  };
 }
 
 export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedMetrics {

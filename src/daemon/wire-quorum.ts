@@ -19,12 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { readKeyFile } from '../cluster/cluster-key.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { quorumRecordKey } from '../cluster/disk-record.js';
-import { QuorumGate, type QuorumGateOutput, type QuorumGateStatus } from '../cluster/quorum/gate.js';
+import { QuorumGate, type QuorumGateOutput } from '../cluster/quorum/gate.js';
 import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
 import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
 import { StorageHeartbeat, type StorageRound } from '../cluster/quorum/storage-heartbeat.js';
 import { PeerRecordWatch, staleMs, type StorageTiming } from '../cluster/quorum/storage-watch.js';
 import { StorageWitness, type StorageWitnessOutput } from '../cluster/quorum/storage-witness.js';
+import { storageStatus, type QuorumStatus } from '../cluster/quorum/storage-status.js';
 import { ScsiFence } from '../fencing/scsi-fence.js';
 import { WitnessVerifier, type WitnessOutput } from '../cluster/witness-verify.js';
 import type { Agent, Subsystem } from './agent.js';
@@ -42,12 +43,15 @@ export interface HierarchyHooks {
 export interface QuorumSubsystem extends Subsystem {
   /** The gate: may this system bring anything in service now? */
   mayBringInService(): boolean;
+  /** The gate is closed only for a while (a hold, quarantine), not for a lost quorum. */
+  closedOnlyForAWhile(): boolean;
   /** `system` was declared dead; `confirmed` runs once the witness agrees it is. */
   confirmDeath(system: string, confirmed: () => void): void;
   /** `system` is alive again: any pending verification of its death is dropped. */
   systemAlive(system: string): void;
   bindHierarchy(h: HierarchyHooks): void;
-  status(): QuorumGateStatus | undefined;
+  /** The gate's status, with the storage heartbeat's when one runs (lcdstatus, metrics). */
+  status(): QuorumStatus | undefined;
 }
 
 class WiredQuorum implements QuorumSubsystem {
@@ -73,6 +77,9 @@ class WiredQuorum implements QuorumSubsystem {
   private memberSince = Date.now();
   private storageKeyError: string | undefined;
   private storageRetry: NodeJS.Timeout | undefined;
+  /** The storage heartbeat's last successful write (monotonic) and its last round, for status(). */
+  private lastWroteAtMs: number | undefined;
+  private lastRound: { fenced: string | undefined; error: string | undefined } | undefined;
 
   constructor(
     private readonly agent: Agent,
@@ -131,10 +138,12 @@ class WiredQuorum implements QuorumSubsystem {
     this.sync(now);
     this.apply(this.gate.tick(now));
     this.timer = setInterval(() => this.onTick(), TICK_MS);
+    agent.context.quorum = this;
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.agent.context.quorum === this) delete this.agent.context.quorum;
     clearInterval(this.timer);
     clearTimeout(this.storageRetry);
     this.probe?.stop();
@@ -177,6 +186,8 @@ class WiredQuorum implements QuorumSubsystem {
     if (this.stopped || !this.gate) return;
     const now = performance.now();
     if (r.readAtMs !== undefined) this.recordWatch.observe(r.records, r.readAtMs, Date.now());
+    if (r.wroteAtMs !== undefined) this.lastWroteAtMs = r.wroteAtMs;
+    this.lastRound = { fenced: r.fenced, error: r.error };
     const systems = this.agent.lcd.systems().map((s) => s.name).filter((s) => s !== this.agent.localSystem);
     this.sync(now);
     if (this.agent.config.QUORUM_MODE === 'storage') {
@@ -221,14 +232,41 @@ class WiredQuorum implements QuorumSubsystem {
     this.hierarchy = h;
   }
 
-  status(): QuorumGateStatus | undefined {
-    return this.gate?.status();
+  status(): QuorumStatus | undefined {
+    const gate = this.gate?.status();
+    if (!gate) return undefined;
+    const c = this.agent.config;
+    if (!this.storageTiming || !c.QUORUM_DISK) return gate;
+    const serves: Array<'quorum' | 'witness'> = [];
+    if (c.QUORUM_MODE === 'storage') serves.push('quorum');
+    if (c.WITNESS_MODE === 'storage') serves.push('witness');
+    const storage = storageStatus({
+      nowMs: performance.now(),
+      device: c.QUORUM_DISK,
+      serves,
+      io: this.storage?.describe() ?? (this.storageKeyError ? `not running: the cluster key cannot be used: ${this.storageKeyError}` : 'not started'),
+      timing: this.storageTiming,
+      lastWroteAtMs: this.lastWroteAtMs,
+      lastRound: this.lastRound,
+      watch: this.recordWatch,
+      systems: this.agent.lcd.systems().map((s) => s.name).filter((s) => s !== this.agent.localSystem),
+      alive: new Set(this.visiblePeers()),
+      suspects: this.storageWitness?.pending() ?? [],
+      gate,
+    });
+    return { ...gate, storage };
   }
 
   mayBringInService(): boolean {
     if (!this.gate) return false;
     this.sync(performance.now());
     return this.gate.isOpen();
+  }
+
+  closedOnlyForAWhile(): boolean {
+    if (!this.gate) return false;
+    this.sync(performance.now());
+    return this.gate.closedOnlyForAWhile();
   }
 
   confirmDeath(system: string, confirmed: () => void): void {

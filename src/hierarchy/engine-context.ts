@@ -128,6 +128,11 @@ export class EngineContext {
   hasQuorum(): boolean {
     return !this.opts.quorum || this.opts.quorum();
   }
+
+  /** Whether the gate is closed only for a while (a hold, quarantine), not for a lost quorum. */
+  quorumWaiting(): boolean {
+    return !this.hasQuorum() && (this.opts.quorumWaiting?.() ?? false);
+  }
 }
 
 /** A fixed point in [0, 1) for a tag (FNV-1a, mixed): where in the interval its checks fall. */

@@ -48,6 +48,12 @@ export interface EngineOptions {
   peerReplyTimeoutMs?: number;
   /** Quorum gate: may this system bring anything in service now? Must not do I/O. */
   quorum?: () => boolean;
+  /**
+   * While the gate is closed: whether only for a while (a survivor hold, quarantine, an eviction
+   * under way, a verdict not decided yet) rather than for a lost quorum. A peer's takeover request
+   * then waits for the gate instead of being refused. Must not do I/O. Absent: never.
+   */
+  quorumWaiting?: () => boolean;
   /** A kit's veto on moving a hierarchy (replication during resync). Must not do I/O. */
   canFailoverNow?: (tag: string) => { ok: boolean; reason: string };
 }

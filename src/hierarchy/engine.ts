@@ -63,15 +63,17 @@ export class HierarchyEngine {
     const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op)));
     const start = (op: Operation): void => runner.start(op);
     this.placement = new Placement(ctx, runner);
-    this.failover = new FailoverDecisions(ctx, runner, (key) => this.placement.has(key));
+    const handOver = (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>): void => this.handoffs.send(to, msg);
+    const failoverOps = { start, busy: (key: string) => runner.busy(key), handOver };
+    this.failover = new FailoverDecisions(ctx, failoverOps, (key) => this.placement.get(key));
     const passOn = this.failover.passOn.bind(this.failover);
-    this.handoffs = new Handoffs(ctx, (key) => runner.isRunning(key), passOn);
+    this.handoffs = new Handoffs(ctx, (key) => runner.isRunning(key), (key) => this.placement.has(key), passOn);
     this.monitoring = new Monitoring(ctx, runner, policy, this.failover.leaveAfterFailure.bind(this.failover));
     this.switchovers = new Switchovers(ctx, this.placement, start);
     this.locks = new AdminLocks(ctx);
     this.admin = new AdminRequests(ctx, this.placement, this.switchovers, start);
     this.restores = new RestoreOutcomes(ctx, this.placement, start, policy.maxAttempts);
-    this.removes = new RemoveOutcomes(ctx, this.placement, start, passOn);
+    this.removes = new RemoveOutcomes(ctx, this.placement, start, passOn, handOver);
   }
 
   // ---- queries (for status output and tests) ----
@@ -116,6 +118,7 @@ export class HierarchyEngine {
     this.locks.expire();
     this.switchovers.expire();
     this.handoffs.resend();
+    this.failover.reviewDeferred();
     this.monitoring.scheduleChecks();
     return this.ctx.flush();
   }
@@ -134,6 +137,7 @@ export class HierarchyEngine {
         break;
       case 'quorumChanged':
         this.failover.retryAwaitingQuorum();
+        this.failover.reviewDeferred();
         break;
       case 'stalled':
         this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys());
@@ -204,6 +208,7 @@ export class HierarchyEngine {
     if (system === ctx.local || !ctx.alive.delete(system)) return;
     this.locks.systemDied(system);
     this.switchovers.systemDied(system);
+    this.handoffs.systemDied(system);
     this.failover.systemDied(system, this.placement.forgetSystem(system));
   }
 

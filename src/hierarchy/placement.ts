@@ -7,6 +7,12 @@
 // system knows for it, so a takeover is newer than the copy it replaced, and a copy that was
 // cut off or frozen while the takeover happened loses even where its priority is better. Equal
 // or unknown epochs (agents that predate them) fall back to priority: the worse side goes.
+// An epoch is never below the engine's clock (the wall clock, in ms): epochs live in memory
+// only, and a system that restarted knows none until its peers tell it; counting from 1 again
+// it would make its new copy look older than every copy made before it — by any system, also
+// the ones it never heard of (a takeover while it was down, or cut off). Floored by the clock,
+// a copy made after a restart is newer than any made before it, given clocks in step (NTP);
+// with knowledge the count (highest known + 1) still decides.
 
 import type { EngineContext } from './engine-context.js';
 import type { PeerMessage } from './engine-types.js';
@@ -118,9 +124,9 @@ export class Placement {
     this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply });
   }
 
-  /** A hierarchy came in service here: a new epoch, above every one known for it. */
+  /** A hierarchy came in service here: a new epoch, above every one known for it and not below the clock. */
   cameInService(key: string): void {
-    const epoch = this.seen(key) + 1;
+    const epoch = Math.max(this.seen(key) + 1, Math.floor(this.ctx.now));
     this.set(key, this.ctx.local);
     this.saw(key, epoch);
     for (const t of this.tagsOf(key)) this.localEpoch.set(t, epoch);

@@ -38,6 +38,8 @@ export interface HierarchyServiceOptions {
   /** How often the engine is ticked (time limits and checks are resolved at this grain). */
   tickMs?: number;
   quorum?: () => boolean;
+  /** See EngineOptions.quorumWaiting. */
+  quorumWaiting?: () => boolean;
   /**
    * A gap longer than this between two looks of the engine at the monotonic clock is a stall of
    * this agent (stall-watch.ts): the peers' detection time with a margin. Unset: not watched.
@@ -102,6 +104,7 @@ export class HierarchyService {
       checkIntervalByApp: opts.checkIntervalByApp,
       recovery: opts.recovery,
       quorum: opts.quorum,
+      quorumWaiting: opts.quorumWaiting,
       canFailoverNow: (tag) => {
         const i = this.instance(tag);
         const k = i ? opts.kits.get(i.app) : undefined;

@@ -21,7 +21,12 @@
 //   vigil_probes_parked_by_key{key}, vigil_probe_timeouts_total,
 //   vigil_probe_threads_reclaimed_total, vigil_probe_capacity_rejections_total
 //   vigil_cluster_auth_failures_total{reason}, vigil_cluster_dropped_frames_total{reason}
-//   vigil_quorum_present{mode}, vigil_quorum_votes{mode}, vigil_quorum_witness_reachable{host}
+//   vigil_quorum_present{mode}, vigil_quorum_votes{mode}, vigil_quorum_witness_reachable{host},
+//   vigil_quorum_gate_open{mode}
+//   vigil_quorum_storage_own_record_age_seconds{device}, vigil_quorum_storage_last_read_age_seconds{device},
+//   vigil_quorum_storage_fenced{device}, vigil_quorum_storage_peer_record_age_seconds{system},
+//   vigil_quorum_storage_peer_record_state{system,state} (enum unknown|absent|moving|stopped),
+//   vigil_quorum_storage_evictions_total{outcome} (won|lost|failed)
 //   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds,
 //   vigil_lcd_write_failures_total{reason} (error|timeout|stalled), vigil_lcd_write_stalled,
 //   vigil_lcd_recovered, vigil_lcd_compactions_total
@@ -41,6 +46,8 @@
 export const SYSTEM_STATES = ['ALIVE', 'DEAD', 'UNKNOWN'] as const;
 export const PATH_STATES = ['ALIVE', 'DEAD', 'UNKNOWN'] as const;
 export const RESOURCE_STATES = ['ISP', 'ISU', 'OSU', 'OSF', 'UNKNOWN'] as const;
+/** A storage quorum peer's record (src/cluster/quorum/storage-status.ts PeerRecordState). */
+export const PEER_RECORD_STATES = ['unknown', 'absent', 'moving', 'stopped'] as const;
 
 /** Map any incoming state to one of the allowed values (case-insensitive), else UNKNOWN. */
 export function normaliseState(state: string, allowed: readonly string[]): string {

@@ -4,7 +4,7 @@
 // families are rendered separately (resource-families.ts).
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PATH_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
+import { PATH_STATES, PEER_RECORD_STATES, SYSTEM_STATES, normaliseState } from './naming.js';
 import type {
   ClusterCounters,
   CommPathSnapshot,
@@ -12,6 +12,7 @@ import type {
   ProbeStats,
   QuorumSnapshot,
   ResourceSnapshot,
+  StorageQuorumSnapshot,
   SystemSnapshot,
 } from './sources.js';
 
@@ -327,6 +328,72 @@ function registerQuorumFamilies(registers: Registry[], sources: MetricsSources, 
     collect() {
       this.reset();
       for (const w of snapshot().quorum?.witnesses ?? []) this.set({ host: w.host }, w.reachable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'vigil_quorum_gate_open',
+    help: 'Whether the quorum gate is open (1): quorum held and no survivor hold, quarantine or eviction pending, so hierarchies may come in service here.',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      const q = snapshot().quorum;
+      if (q?.gateOpen !== undefined) this.set({ mode: q.mode }, q.gateOpen ? 1 : 0);
+    },
+  });
+  registerStorageQuorumFamilies(registers, () => snapshot().quorum?.storage);
+}
+
+/** The storage heartbeat on QUORUM_DISK: own record, the other systems' records, evictions. */
+function registerStorageQuorumFamilies(registers: Registry[], storage: () => StorageQuorumSnapshot | undefined): void {
+  const perDevice = (name: string, help: string, value: (s: StorageQuorumSnapshot) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['device'],
+      registers,
+      collect() {
+        this.reset();
+        const s = storage();
+        const v = s ? value(s) : undefined;
+        if (s && v !== undefined) this.set({ device: s.device }, v);
+      },
+    });
+  perDevice('vigil_quorum_storage_own_record_age_seconds', "Seconds since this system's last successful write of its storage heartbeat record (with QUORUM_MODE=storage, quorum is lost past (QWK_STORAGE_NUMHBEATS - 1) x QWK_STORAGE_HBEATTIME).", (s) => s.ownRecordAgeSeconds);
+  perDevice('vigil_quorum_storage_last_read_age_seconds', "Seconds since the last successful read of the storage heartbeat records.", (s) => s.lastReadAgeSeconds);
+  perDevice('vigil_quorum_storage_fenced', "Whether this system's reservation key is gone from QUORUM_DISK (evicted by another system): 1 fenced, else 0.", (s) => (s.fenced ? 1 : 0));
+  new Gauge({
+    name: 'vigil_quorum_storage_peer_record_age_seconds',
+    help: "Seconds that successful reads have seen another system's storage heartbeat record unchanged.",
+    labelNames: ['system'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of storage()?.peers ?? []) if (p.unchangedSeconds !== undefined) this.set({ system: p.system }, p.unchangedSeconds);
+    },
+  });
+  new Gauge({
+    name: 'vigil_quorum_storage_peer_record_state',
+    help: "Another system's storage heartbeat record (1 for the current state): moving, stopped (unchanged QWK_STORAGE_NUMHBEATS x QWK_STORAGE_HBEATTIME), absent (never found), unknown (no read yet).",
+    labelNames: ['system', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of storage()?.peers ?? []) {
+        const current = PEER_RECORD_STATES.includes(p.state as (typeof PEER_RECORD_STATES)[number]) ? p.state : 'unknown';
+        for (const state of PEER_RECORD_STATES) this.set({ system: p.system, state }, state === current ? 1 : 0);
+      }
+    },
+  });
+  new Counter({
+    name: 'vigil_quorum_storage_evictions_total',
+    help: "QUORUM_MODE=storage: this system's evictions of an absent system's key from QUORUM_DISK since start, by outcome (won; lost: the other system evicted this one first; failed: asked again).",
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      this.reset();
+      const e = storage()?.evictions;
+      if (e) for (const outcome of ['won', 'lost', 'failed'] as const) this.inc({ outcome }, e[outcome]);
     },
   });
 }

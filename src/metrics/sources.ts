@@ -74,6 +74,26 @@ export interface QuorumSnapshot {
   votes: number;
   /** Witness hosts (QUORUM_HOSTS) with their latest probe answer. */
   witnesses: Array<{ host: string; reachable: boolean }>;
+  /** Whether the quorum gate is open (quorum, and no hold or quarantine): anything may come in service here. */
+  gateOpen?: boolean;
+  /** The storage heartbeat on QUORUM_DISK (QUORUM_MODE or WITNESS_MODE storage), when configured. */
+  storage?: StorageQuorumSnapshot;
+}
+
+/** The storage heartbeat of storage quorum / witness (src/cluster/quorum/storage-status.ts). */
+export interface StorageQuorumSnapshot {
+  /** QUORUM_DISK. */
+  device: string;
+  /** Seconds since this system's last successful write of its record (undefined: none yet). */
+  ownRecordAgeSeconds?: number;
+  /** Seconds since the last successful read of every system's record (undefined: none yet). */
+  lastReadAgeSeconds?: number;
+  /** Whether this system's key is gone from the LUN (another system evicted it). */
+  fenced: boolean;
+  /** Each other system: its record's state (unknown|absent|moving|stopped) and how long reads saw it unchanged. */
+  peers: Array<{ system: string; state: string; unchangedSeconds?: number }>;
+  /** QUORUM_MODE=storage: outcomes of this system's evictions of others since start. */
+  evictions?: { won: number; lost: number; failed: number };
 }
 
 export interface MetricsSources {

@@ -5,7 +5,9 @@
 // each other's; n2 stopped → n1's storage witness confirms it dead once its record stood still
 // N x T; the "storage link cut" (`fsfreeze -f` of the backing file system: every write to the
 // quorum device hangs in the kernel, as on a dead path) → n1's writes end at their time limit
-// and its verdict turns to no quorum after (N-1) x T; `fsfreeze -u` → quorum again. (This
+// and its verdict turns to no quorum after (N-1) x T; `fsfreeze -u` → quorum again. The
+// storage metrics built from n1's facts say the same (peer record stopped, own record age past
+// (N-1) x T during the cut). (This
 // kernel has no device-mapper, so `dmsetup suspend` is not available for the cut.) Persistent
 // reservations do not exist on a loop device: they are tested on the memory fabric
 // (test/unit/quorum/storage-heartbeat.test.ts) and on the VM cluster's iSCSI LUN.
@@ -19,6 +21,9 @@ import { quorumRecordKey } from '../../src/cluster/disk-record.js';
 import { StorageHeartbeat, type StorageRound } from '../../src/cluster/quorum/storage-heartbeat.js';
 import { PeerRecordWatch, storageVerdict, type StorageTiming } from '../../src/cluster/quorum/storage-watch.js';
 import { StorageWitness } from '../../src/cluster/quorum/storage-witness.js';
+import { storageStatus } from '../../src/cluster/quorum/storage-status.js';
+import { quorumSnapshotOf } from '../../src/daemon/wire-metrics.js';
+import { AgentMetrics } from '../../src/metrics/registry.js';
 import { LinuxBlockDevices } from '../../src/platform/linux/block-devices.js';
 import { LinuxDirectBlockIo, LinuxScsiGeneric } from '../../src/platform/linux/scsi-generic.js';
 import { haveRoot } from './cluster/processes.js';
@@ -106,6 +111,28 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
     n1.start();
     n2.start();
     const verdict = () => storageVerdict({ nowMs: performance.now(), wroteAtMs: wrote1, fenced: last1?.fenced, lastError: last1?.error }, TIMING);
+    // n1's metrics, from the same facts vigild's quorum subsystem keeps (witness only: no gate evictions).
+    const metrics = new AgentMetrics({
+      version: '1',
+      sources: {
+        localSystem: () => 'n1',
+        quorum: () => {
+          const v = verdict();
+          const storage = storageStatus({
+            nowMs: performance.now(), device, serves: ['witness'], io: n1.describe(), timing: TIMING, lastWroteAtMs: wrote1, lastRound: last1,
+            watch, systems: ['n2'], alive: new Set(), suspects: [], gate: undefined,
+          });
+          return quorumSnapshotOf({
+            mode: 'majority', quorum: v?.quorum, votes: v?.votes ?? 0, total: 1, reason: v?.reason ?? '', open: v?.quorum === true, closedReason: '',
+            holdUntilMs: 0, quarantineUntilMs: 0, witnesses: [], storage,
+          });
+        },
+      },
+    });
+    const metric = async (series: string) => {
+      const line = (await metrics.scrape()).body.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
 
     await until('n1 sees n2 record', () => last1?.records.some((r) => r.system === 'n2') === true && n2Rounds > 3);
     await sleep(1_000);
@@ -128,6 +155,9 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
       return confirmedAt > 0;
     });
     const deadMs = confirmedAt - stoppedAt;
+    expect(await metric('vigil_quorum_storage_peer_record_state{system="n2",state="stopped"}')).toBe(1);
+    expect(await metric('vigil_quorum_storage_peer_record_age_seconds{system="n2"}')).toBeGreaterThanOrEqual((TIMING.numHbeats * TIMING.intervalMs) / 1000);
+    expect(await metric(`vigil_quorum_storage_own_record_age_seconds{device="${device}"}`)).toBeLessThan((2 * TIMING.intervalMs) / 1000 + 0.5);
     expect(deadMs).toBeGreaterThanOrEqual(TIMING.numHbeats * TIMING.intervalMs - TIMING.intervalMs);
     // (reads lag under load: a generous upper bound; the lower one is the safety property)
     expect(deadMs).toBeLessThan(TIMING.numHbeats * TIMING.intervalMs + 5 * TIMING.intervalMs);
@@ -136,6 +166,7 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
     const n2b = heartbeat('n2', () => {});
     n2b.start();
     await until('n2 record moving again', () => (watch.unchangedFor('n2') ?? Infinity) < TIMING.intervalMs);
+    expect(await metric('vigil_quorum_storage_peer_record_state{system="n2",state="moving"}')).toBe(1);
     const again = new StorageWitness(TIMING.numHbeats * TIMING.intervalMs);
     again.step({ type: 'suspect', system: 'n2', nowMs: performance.now() });
     let vetoed = false;
@@ -159,6 +190,8 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
     const lostAt = await until('n1 loses quorum', () => verdict()?.quorum === false, 5_000);
     const lossMs = lostAt - cutAt;
     expect(verdict()!.reason).toMatch(/own storage record not written/);
+    expect(await metric(`vigil_quorum_storage_own_record_age_seconds{device="${device}"}`)).toBeGreaterThan(((TIMING.numHbeats - 1) * TIMING.intervalMs) / 1000);
+    expect(await metric('vigil_quorum_present{mode="majority"}')).toBe(0);
     expect(last1!.error).toMatch(/EPROBETIMEOUT|did not return/);
     // No quorum (N-1) x T after the last write that got through (a write in flight at the freeze
     // may still complete), not earlier; and soon after the cut.

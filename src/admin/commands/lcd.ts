@@ -1,17 +1,12 @@
 // lcdsync (flush runtime state to disk) and lcdstatus (a readable picture of this node's view:
-// systems, comm paths and resources with their states).
+// systems, comm paths and resources with their states, then quorum when it runs).
 import type { LcdDocument } from '../../lcd/schema.js';
 import type { AdminCommands } from '../registry.js';
 import type { AgentContext } from '../context.js';
 import { commPathFields, commPathState } from './net.js';
 import { allowOnly, ok } from './options.js';
-
-/** Lay out rows as left-aligned columns separated by two spaces. */
-function table(header: string[], rows: (string | number)[][]): string {
-  const all = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  return all.map((r) => '  ' + r.map((f, c) => (c === r.length - 1 ? f : f.padEnd(widths[c]!))).join('  ') + '\n').join('');
-}
+import { formatQuorum } from './quorum-view.js';
+import { table } from './table.js';
 
 /** `ctx` (optional) shows comm paths as the cluster layer sees them now, with the reason. */
 export function formatStatus(doc: LcdDocument, ctx?: Pick<AgentContext, 'cluster' | 'localSystem'>): string {
@@ -73,6 +68,8 @@ export function registerLcdCommands(commands: AdminCommands): void {
     const clusterWarning = ctx.cluster?.keyProblem() && ctx.lcd.commPaths({ system: ctx.localSystem }).some((p) => p.type !== 'DISK')
       ? `WARNING: comm paths cannot be authenticated: ${ctx.cluster.keyProblem()}\n`
       : '';
-    return ok(warning + recovered + clusterWarning + formatStatus(doc, ctx), doc);
+    // Quorum is runtime state, not the LCD's: shown (and in --json under `quorum`) once it runs.
+    const quorum = ctx.quorum?.status();
+    return ok(warning + recovered + clusterWarning + formatStatus(doc, ctx) + (quorum ? formatQuorum(quorum) : ''), quorum ? { ...doc, quorum } : doc);
   });
 }

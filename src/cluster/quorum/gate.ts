@@ -83,7 +83,12 @@ export interface QuorumGateStatus {
   quarantineUntilMs: number;
   /** Each witness host with its latest answer (undefined before the first). */
   witnesses: Array<{ host: string; reachable: boolean | undefined }>;
+  /** QUORUM_MODE=storage: the eviction of each absent system, and the evictions' outcomes since start. */
+  evictions?: { bySystem: Record<string, EvictionState>; won: number; lost: number; failed: number };
 }
+
+/** Where the eviction of an absent system stands: asked of the fence, won, or failed (asked again later). */
+export type EvictionState = 'asked' | 'won' | 'failed';
 
 export class QuorumGate {
   private systems: string[] = [];
@@ -106,7 +111,9 @@ export class QuorumGate {
   /** Storage quorum: systems seen alive since start (a later absence is a loss: evict at once). */
   private readonly everAlive = new Set<string>();
   /** Storage quorum: per system not alive, its eviction: asked (when), or won. */
-  private readonly eviction = new Map<string, { state: 'asked' | 'won' | 'failed'; atMs: number }>();
+  private readonly eviction = new Map<string, { state: EvictionState; atMs: number }>();
+  /** Storage quorum: outcomes of the evictions since start (for metrics and status). */
+  private readonly evictionCounts = { won: 0, lost: 0, failed: 0 };
 
   constructor(
     readonly config: QuorumGateConfig,
@@ -184,6 +191,7 @@ export class QuorumGate {
       case 'evicted': {
         const e = this.eviction.get(ev.system);
         if (!e || e.state !== 'asked') break;
+        this.evictionCounts[ev.outcome]++;
         if (ev.outcome === 'won') this.eviction.set(ev.system, { state: 'won', atMs: ev.nowMs });
         else if (ev.outcome === 'failed') this.eviction.set(ev.system, { state: 'failed', atMs: ev.nowMs });
         else {
@@ -249,6 +257,15 @@ export class QuorumGate {
     return this.open;
   }
 
+  /**
+   * Whether the gate is closed only for a while: quorum held but a hold, the quarantine or an
+   * eviction not over, or the verdict not decided yet (it will be within a probe time limit or a
+   * storage round) — not a decided loss. A takeover request is then deferred, not refused.
+   */
+  closedOnlyForAWhile(): boolean {
+    return !this.open && this.verdict?.quorum !== false;
+  }
+
   status(): QuorumGateStatus {
     return {
       mode: this.config.mode,
@@ -261,6 +278,7 @@ export class QuorumGate {
       holdUntilMs: this.holdUntilMs,
       quarantineUntilMs: this.quarantineUntilMs,
       witnesses: this.config.hosts.map((host) => ({ host, reachable: this.results.get(host)?.reachable })),
+      evictions: this.config.mode === 'storage' ? { bySystem: Object.fromEntries([...this.eviction].map(([s, e]) => [s, e.state])), ...this.evictionCounts } : undefined,
     };
   }
 

@@ -94,6 +94,16 @@ export class PeerRecordWatch {
     return this.lastReadMs - (this.changedAtMs.get(system) ?? this.firstReadMs);
   }
 
+  /** Whether a successful read ever found a record of `system`. */
+  seen(system: string): boolean {
+    return this.trackers.has(system);
+  }
+
+  /** When the last successful read completed (monotonic), undefined before the first. */
+  get lastReadAtMs(): number | undefined {
+    return this.lastReadMs;
+  }
+
   /** unchangedFor for each of `systems` (those with an answer). */
   snapshot(systems: readonly string[]): Map<string, number> {
     const m = new Map<string, number>();

@@ -4,6 +4,10 @@
 // gives a partitioned peer time to stop; see cluster/quorum/gate.ts). Every survivor computes the
 // same target from the same facts (choose-system.ts), so only the chosen one acts.
 //
+// A peer's takeover request that finds the gate closed only for a while (a hold, quarantine),
+// on the last system left to try, waits here for it to open instead of being refused: the peer
+// that asked has already taken the hierarchy out, and nobody else would ever bring it back.
+//
 // Every restore that takes a hierarchy over from another system (its death, a peer's hand-over,
 // a pass-on) is started in this file, and a local failure leaves through it: rules that decide
 // whether, where or after what a hierarchy may move belong here.
@@ -17,7 +21,13 @@ import { moveVeto } from './veto.js';
 
 export interface FailoverOps {
   start(op: Operation): void;
+  /** Whether an operation runs (or waits to run) on the hierarchy here. */
+  busy(key: string): boolean;
+  /** Sends a takeover request and follows it until answered (handoff.ts). */
+  handOver(to: string, msg: TakeoverRequest): void;
 }
+
+type TakeoverRequest = Extract<PeerMessage, { kind: 'takeover' }>;
 
 export class FailoverDecisions {
   /**
@@ -27,13 +37,22 @@ export class FailoverDecisions {
    * not dead, and then taking the hierarchy over would run it twice.
    */
   private readonly awaitingQuorum = new Map<string, { tried: string[]; waitFor?: string }>();
+  /**
+   * Takeover requests received while the gate was closed only for a while (quorumWaiting), by
+   * hierarchy: acted on when the gate opens, refused when quorum turns out lost (reviewDeferred).
+   */
+  private readonly deferred = new Map<string, { from: string; msg: TakeoverRequest; since: number }>();
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly ops: FailoverOps,
-    /** Whether this system knows where the hierarchy runs now. */
-    private readonly placed: (key: string) => boolean,
+    /** Where this system knows the hierarchy runs now (undefined: nowhere known). */
+    private readonly placedOn: (key: string) => string | undefined,
   ) {}
+
+  private placed(key: string): boolean {
+    return this.placedOn(key) !== undefined;
+  }
 
   /** `system` died with these hierarchies in service. */
   systemDied(system: string, keys: string[]): void {
@@ -117,7 +136,7 @@ export class FailoverDecisions {
       return;
     }
     ctx.log('info', `hierarchy ${key} handed to ${target}: ${reason}`, { key, target });
-    ctx.send(target, { kind: 'takeover', key, tried, reason, origin });
+    this.ops.handOver(target, { kind: 'takeover', key, tried, reason, origin });
   }
 
   /** A peer asks this system to take a hierarchy over (it failed there, or a switchback). */
@@ -129,10 +148,74 @@ export class FailoverDecisions {
       return;
     }
     if (!ctx.hasQuorum()) {
-      ctx.send(from, { kind: 'takeover-result', key, ok: false, reason: `no quorum on ${ctx.local}`, tryNext: [...msg.tried, ctx.local] });
+      if (ctx.quorumWaiting() && !this.anotherToTry(key, msg.tried)) {
+        // A later request for the same hierarchy replaces an earlier one (one answer each way).
+        this.deferred.set(key, { from, msg, since: ctx.now });
+        ctx.log('warn', `takeover of ${key} asked by ${from} deferred until the quorum gate opens`, { key, from });
+        return;
+      }
+      this.refuse(from, key, msg, `no quorum on ${ctx.local}`);
       return;
     }
     this.ops.start(restoreOp(key, msg.origin, serve(msg.origin, ctx.now, { tried: msg.tried, from, replyTo: from })));
+  }
+
+  /**
+   * Whether a refusal would still leave the hierarchy a system to go to: a live candidate that
+   * is neither this one nor one already tried (the requester itself, for a switchback). Then a
+   * refusal is better than waiting here: the requester passes it on at once, to a system whose
+   * gate may be open. Only the last candidate waits.
+   */
+  private anotherToTry(key: string, tried: readonly string[]): boolean {
+    return chooseSystem(this.ctx.candidates(key), this.ctx.alive, new Set([...tried, this.ctx.local])) !== undefined;
+  }
+
+  /** The requester passes the hierarchy on to the next system (handoff.ts result). */
+  private refuse(from: string, key: string, msg: TakeoverRequest, reason: string): void {
+    this.ctx.send(from, { kind: 'takeover-result', key, ok: false, reason, tryNext: [...msg.tried, this.ctx.local] });
+  }
+
+  /**
+   * Deferred takeover requests (tick, and the gate opening): acted on once the gate is open,
+   * refused (the requester passes the hierarchy on) once quorum is lost, kept otherwise.
+   */
+  reviewDeferred(): void {
+    const { ctx } = this;
+    if (this.deferred.size === 0) return;
+    const open = ctx.hasQuorum();
+    if (!open && ctx.quorumWaiting()) return;
+    for (const [key, d] of [...this.deferred]) {
+      this.deferred.delete(key);
+      if (!open) {
+        ctx.log('warn', `deferred takeover of ${key} asked by ${d.from} refused: quorum lost`, { key, from: d.from });
+        this.refuse(d.from, key, d.msg, `no quorum on ${ctx.local}`);
+      } else this.actOnDeferred(key, d);
+    }
+  }
+
+  /**
+   * The gate opened on a deferred request: it still holds unless the hierarchy found a home
+   * meanwhile (in service on another system or here, or an operation started on it here: a
+   * failover, an administrator, the requester bringing it back). The requester need not be alive
+   * still: it had taken the hierarchy out before asking, so its death starts no failover of it
+   * elsewhere, and this request is the hierarchy's only way back in service.
+   */
+  private actOnDeferred(key: string, d: { from: string; msg: TakeoverRequest; since: number }): void {
+    const { ctx } = this;
+    if (!ctx.resources.has(key)) {
+      this.refuse(d.from, key, d.msg, `no hierarchy ${key} on ${ctx.local}`);
+      return;
+    }
+    const home = this.placedOn(key) ?? (this.ops.busy(key) || ctx.inServiceHere(key) ? ctx.local : undefined);
+    if (home !== undefined) {
+      ctx.log('info', `deferred takeover of ${key} asked by ${d.from} dropped: it is in service (or coming in service) on ${home}`, { key, from: d.from, home });
+      ctx.send(d.from, { kind: 'takeover-result', key, ok: false, reason: `not needed: ${key} is in service on ${home}` });
+      return;
+    }
+    ctx.log('info', `deferred takeover of ${key} asked by ${d.from} goes ahead: the quorum gate is open`, { key, from: d.from, waitedMs: ctx.now - d.since });
+    // A failover of it withheld here as well is this same restore: not a second one after it.
+    this.awaitingQuorum.delete(key);
+    this.ops.start(restoreOp(key, d.msg.origin, serve(d.msg.origin, ctx.now, { tried: d.msg.tried, from: d.from, replyTo: d.from })));
   }
 
   /**

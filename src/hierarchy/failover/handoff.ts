@@ -1,7 +1,8 @@
 // Hand-overs of a hierarchy to another system (`takeover` messages) and what happens when one
 // does not arrive: a live system that just came back may not accept messages yet, so it is
 // tried again a few times, a second apart, before the hierarchy goes to the next system. A
-// system that answers it could not even try (`tryNext`) also passes the hierarchy on.
+// system that answers it could not even try (`tryNext`), or dies before answering, also passes
+// the hierarchy on.
 
 import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
@@ -13,14 +14,23 @@ export const HANDOFF_ATTEMPTS = 5;
 export const HANDOFF_RETRY_MS = 1_000;
 
 export class Handoffs {
+  /** Hand-overs not answered yet, by hierarchy: resent at `at` (infinity: sent, awaiting the answer). */
   private readonly retries = new Map<string, { to: string; msg: Takeover; attempts: number; at: number }>();
 
   constructor(
     private readonly ctx: EngineContext,
     /** Whether an operation runs on the hierarchy here. */
     private readonly isRunning: (key: string) => boolean,
+    /** Whether this system knows the hierarchy to be in service somewhere. */
+    private readonly placed: (key: string) => boolean,
     private readonly passOn: (key: string, tried: string[], reason: string, origin: OpOrigin) => void,
   ) {}
+
+  /** Hands the hierarchy over: sent now, and followed until `to` answers (or dies first). */
+  send(to: string, msg: Takeover): void {
+    this.retries.set(msg.key, { to, msg, attempts: 0, at: Number.POSITIVE_INFINITY });
+    this.ctx.send(to, msg);
+  }
 
   /** Resends the hand-overs that are due (tick). */
   resend(): void {
@@ -35,6 +45,20 @@ export class Handoffs {
       }
       h.at = Number.POSITIVE_INFINITY; // until this attempt's outcome is known
       ctx.send(h.to, h.msg);
+    }
+  }
+
+  /**
+   * `system` died: a hand-over it had not answered yet (it may have been waiting for its quorum
+   * gate, or restoring) goes to the next system, as if it never arrived.
+   */
+  systemDied(system: string): void {
+    for (const [key, h] of [...this.retries]) {
+      if (h.to !== system) continue;
+      this.retries.delete(key);
+      // In service somewhere known, or brought back here: nothing to pass on.
+      if (this.placed(key) || this.isRunning(key) || this.ctx.inServiceHere(key)) continue;
+      this.sendFailed(h.to, h.msg);
     }
   }
 

@@ -3,7 +3,7 @@
 // that failed never lets the hierarchy start elsewhere: part of it may still run here.
 
 import type { EngineContext } from '../engine-context.js';
-import type { OpOrigin } from '../engine-types.js';
+import type { OpOrigin, PeerMessage } from '../engine-types.js';
 import type { Placement } from '../placement.js';
 import { isInService } from '../states.js';
 import { restoreOp, type AfterRemove, type Operation, type RemoveOp } from './operation.js';
@@ -14,6 +14,8 @@ export class RemoveOutcomes {
     private readonly placement: Placement,
     private readonly start: (op: Operation) => void,
     private readonly passOn: (key: string, tried: string[], reason: string, origin: OpOrigin) => void,
+    /** Sends a takeover request and follows it until answered (failover/handoff.ts). */
+    private readonly handOver: (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>) => void,
   ) {}
 
   ended(op: RemoveOp): void {
@@ -42,7 +44,7 @@ export class RemoveOutcomes {
         ctx.send(then.to, { kind: 'release-result', key: op.key, request: then.request, ok: true, reason: 'released' });
         return;
       case 'hand-over':
-        ctx.send(then.to, { kind: 'takeover', key: op.key, tried: then.tried, reason: op.origin, origin: op.origin });
+        this.handOver(then.to, { kind: 'takeover', key: op.key, tried: then.tried, reason: op.origin, origin: op.origin });
         return;
       case 'fail-over':
         this.passOn(op.key, [ctx.local], then.reason, 'local-failure');
@@ -65,7 +67,11 @@ export class RemoveOutcomes {
     const msg = `hierarchy ${op.key} could not be brought in service on ${ctx.local}: ${reason}`;
     ctx.log('error', msg, { key: op.key });
     ctx.adminDone(op.request, false, msg);
-    if (then.next === 'pass-on' && !removeFailed) this.passOn(op.key, [...serve.tried, ctx.local], reason, op.origin);
-    else if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
+    if (then.next === 'pass-on' && !removeFailed) {
+      // The system that asked stops following its request (handoff.ts): the hierarchy is on
+      // this system's hands now, and it passes it on itself.
+      if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason: `${reason}; passed on by ${ctx.local}` });
+      this.passOn(op.key, [...serve.tried, ctx.local], reason, op.origin);
+    } else if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
   }
 }

@@ -41,6 +41,11 @@ export class FakeCluster {
   /** Systems whose messaging refuses messages (alive but still starting). */
   readonly notReady = new Set<string>();
   quorum = true;
+  /**
+   * Per-system quorum gate, when a test needs one: open, closed only for a while (a hold,
+   * quarantine), or closed for a lost quorum. Unset: `quorum` for every system.
+   */
+  gateOf: ((system: string) => 'open' | 'waiting' | 'lost') | undefined;
   /** How long each kit action takes on the fake clock. */
   actionMs: (system: string, tag: string, action: KitAction) => number = () => ACTION_MS;
   private queue: Array<{ system: string; ev: EngineEvent }> = [];
@@ -59,7 +64,8 @@ export class FakeCluster {
         localSystem: s,
         checkIntervalMs: 5_000,
         kitFacts: (app) => opts.facts?.[app] ?? defaultFacts,
-        quorum: () => this.quorum,
+        quorum: () => this.gate(s) === 'open',
+        quorumWaiting: () => this.gate(s) === 'waiting',
         ...opts,
       };
       this.options.set(s, engineOpts);
@@ -69,6 +75,10 @@ export class FakeCluster {
     }
     for (const s of systems) for (const t of systems) if (s !== t) this.queue.push({ system: s, ev: { type: 'systemUp', system: t } });
     this.run();
+  }
+
+  private gate(s: string): 'open' | 'waiting' | 'lost' {
+    return this.gateOf ? this.gateOf(s) : this.quorum ? 'open' : 'lost';
   }
 
   engine(s: string): HierarchyEngine {

@@ -52,6 +52,24 @@ describe('majority without witness hosts', () => {
     expect(g.tick(13_399)).toEqual([]);
     expect(g.tick(13_400)).toContainEqual(expect.objectContaining({ type: 'gate', open: true }));
   });
+  it('says whether it is closed only for a while (hold, quarantine) or for a lost quorum', () => {
+    const g = new QuorumGate(cfg({ lossActionMs: 3_000, quarantineMs: 1_000 }), 0);
+    const sys = ['n1', 'n2', 'n3'];
+    // Quarantine at start, quorum held: a while.
+    g.step({ type: 'membership', systems: sys, alive: ['n2', 'n3'], nowMs: 0 });
+    expect(g.isOpen()).toBe(false);
+    expect(g.closedOnlyForAWhile()).toBe(true);
+    g.tick(1_000);
+    expect(g.isOpen()).toBe(true);
+    expect(g.closedOnlyForAWhile()).toBe(false);
+    // The survivor hold: a while.
+    g.step({ type: 'membership', systems: sys, alive: ['n2'], nowMs: 10_000 });
+    expect(g.isOpen()).toBe(false);
+    expect(g.closedOnlyForAWhile()).toBe(true);
+    // Alone of three: quorum lost, not a while.
+    g.step({ type: 'membership', systems: sys, alive: [], nowMs: 11_000 });
+    expect(g.closedOnlyForAWhile()).toBe(false);
+  });
   it('two systems without hosts: no hold, the old rule (the survivor keeps quorum)', () => {
     const g = new QuorumGate(cfg({ lossActionMs: 3_000 }), 0);
     g.step({ type: 'membership', systems: ['n1', 'n2'], alive: ['n2'], nowMs: 0 });

@@ -81,6 +81,9 @@ describe('storage quorum gate', () => {
     expect(lost(g2Out)).toBe(1);
     expect(g2.status().quorum).toBe(false);
     expect(g1.status().quorum).toBe(true);
+    // What status (lcdstatus, metrics) says of the race.
+    expect(g1.status().evictions).toEqual({ bySystem: { n2: 'won' }, won: 1, lost: 0, failed: 0 });
+    expect(g2.status().evictions).toEqual({ bySystem: { n1: 'failed' }, won: 0, lost: 1, failed: 0 });
     // n2 is fenced: it stops writing. n1's reads see n2's record stand still from 1100 on.
     const opened: number[] = [];
     for (let now = 2_000; now <= 8_000; now += T / 2) {
