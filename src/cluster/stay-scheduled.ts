@@ -2,7 +2,9 @@
 // code in memory (no heartbeat waits for a page of it to be read back from disk; V8's heap cannot
 // be locked, see Scheduling.lockMemory) and run the event-loop thread,
 // which sends and judges heartbeats, with real-time round-robin priority (busy normal processes
-// cannot delay it). Either may be refused (no privilege, a unit without LimitMEMLOCK/LimitRTPRIO):
+// cannot delay it). The addon demotes that thread while it uses most of the CPU (a long garbage
+// collection, a large command), because a busy real-time thread starves the kernel's network
+// receive work, which carries the heartbeats it waits for (native/realtime.cc). Either may be refused (no privilege, a unit without LimitMEMLOCK/LimitRTPRIO):
 // the agent then runs as before, and says so once.
 import type { Scheduling } from '../platform/platform.js';
 

@@ -37,6 +37,8 @@ export interface ClusterSubsystem extends Subsystem, ClusterView {
 
 /** How often an unusable key file is looked at again. */
 const KEY_RETRY_MS = 1000;
+/** How often the CPU budget demotions of the real-time event loop are looked at (and logged if any). */
+const BUDGET_REPORT_MS = 10_000;
 
 function toPathConfig(p: CommPath): PathConfig | undefined {
   if (p.type === 'TCP') return { type: 'TCP', otherSystem: p.otherSystem, priority: p.priority, localAddress: p.localAddress, remoteAddress: p.remoteAddress, port: p.port };
@@ -56,6 +58,8 @@ class WiredCluster implements ClusterSubsystem {
   /** Why the key file cannot be used, while comm paths wait for it. */
   private keyError: string | undefined;
   private keyRetry: NodeJS.Timeout | undefined;
+  /** Reports the real-time event loop's CPU budget demotions (native/realtime.cc) as they happen. */
+  private budgetReport: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly agent: Agent,
@@ -66,7 +70,19 @@ class WiredCluster implements ClusterSubsystem {
   async start(): Promise<void> {
     const { agent } = this;
     if (this.scheduling) {
-      stayScheduled(this.scheduling, agent.config.VIGIL_REALTIME_PRIORITY, (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`));
+      const scheduled = stayScheduled(this.scheduling, agent.config.VIGIL_REALTIME_PRIORITY, (level, msg, fields) => agent.log[level]({ ...fields }, `cluster: ${msg}`));
+      if (scheduled.realtimePriority !== undefined) {
+        // Each demotion means the event loop was busy enough to starve the kernel's network and
+        // disk work on its CPU: worth a line, at most one per BUDGET_REPORT_MS.
+        const scheduling = this.scheduling;
+        let seen = scheduling.state().budgetDemotions;
+        this.budgetReport = setInterval(() => {
+          const now = scheduling.state().budgetDemotions;
+          if (now > seen) agent.log.info({ demotions: now - seen, total: now }, 'cluster: the real-time event loop was busy and ran at normal priority for a while (CPU budget)');
+          seen = now;
+        }, BUDGET_REPORT_MS);
+        this.budgetReport.unref();
+      }
     }
     agent.context.forward = (destsys, req) => this.forward(destsys, req);
     agent.context.cluster = this;
@@ -86,6 +102,7 @@ class WiredCluster implements ClusterSubsystem {
     this.stopped = true;
     this.unsubscribe?.();
     clearTimeout(this.keyRetry);
+    clearInterval(this.budgetReport);
     delete this.agent.context.forward;
     delete this.agent.context.cluster;
     delete this.agent.context.checkDiskPathDevice;

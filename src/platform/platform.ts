@@ -174,6 +174,11 @@ export interface SchedulingState {
   priority: number;
   /** Threads and processes created from now on start with the normal policy again. */
   resetOnFork: boolean;
+  /**
+   * How often the real-time thread, busy for too long, was demoted to a normal (favoured)
+   * priority so that the kernel's network receive work and the NBD server thread could run.
+   */
+  budgetDemotions: number;
 }
 
 /**
@@ -188,7 +193,10 @@ export interface Scheduling {
    * pages with madvise(MADV_DONTNEED), which locked pages refuse. Returns the bytes of mappings locked.
    */
   lockMemory(): number;
-  /** SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. */
+  /**
+   * SCHED_RR at `priority` for the calling thread; what it creates later starts as normal. The
+   * thread is demoted while it uses most of the CPU and real-time again once it is idle.
+   */
   setRealtime(priority: number): void;
   state(): SchedulingState;
 }

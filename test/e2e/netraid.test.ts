@@ -11,10 +11,23 @@
 // last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
 // service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
 // administrator removes the flag; then it comes in service with the same bytes.
+// The two file-system types run in the same cluster, over the LAN, on small disks (8 MiB: the
+// guests are emulated and share the host): lkdr2 is a new replicated
+// file system (disk 3 formatted ext4 on /dev/md2, mounted on /srv/new, protected as `newfs`
+// above lkdr2), lkdr3 replicates an existing ext4 file system mounted on /srv/old (disk 4): first
+// one as large as the partition, refused (104044, still mounted, nothing made), then the same
+// data in a file system shrunk to fit, mirrored in place. Both are extended and resynchronized,
+// written through their mounts, and fail over with node1's SIGKILL: node2 mounts them from its
+// own disks with the files' checksums unchanged.
+// Until node1 is killed, node2 must never bring any resource in service (ISP/ISU), nor declare
+// node1 dead: with two nodes and no witness, that would be both serving (split brain). Heavy
+// replicated writes on the single emulated vCPU used to cause exactly that (see
+// native/realtime.cc, the CPU budget guard of the real-time event loop).
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable } from './helpers/vmcluster.js';
+import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 
 const title = vmUnavailable ? `scsi/netraid failover (skipped: ${vmUnavailable})` : 'scsi/netraid failover';
 const PORT = '7366';
@@ -27,7 +40,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     build = snapshotBuild();
   });
   afterAll(() => build?.remove());
-  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16] });
+  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 32, 16, 8, 8] });
 
   let agents: GuestVigil[] = [];
   afterEach(async (ctx) => {
@@ -40,7 +53,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }
   });
 
-  it('replicated device created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go', { timeout: 600_000 }, async () => {
+  it('replicated device, new and existing replicated file systems created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go', { timeout: 600_000 }, async () => {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
     const v1 = new GuestVigil(n1, build!.srcDir);
@@ -88,6 +101,50 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const extended = await v1.must(['extend', '-t', `lkdr${n}`, '-s', 'node2', '--accept-defaults']);
       expect(extended).toContain(`netraid_extend: Running the nbd-server on "node2" (${addr.node2} port ${10000 + n}) ...`);
     }
+    // The two file-system types (both over the LAN).
+    const lan = { node1: n1.ip('lan'), node2: n2.ip('lan') };
+    const fsInfo = (n: number, disk: string, mountPoint: string, fsTag: string) => [
+      '--info', `number=${n}`, `partition@node1=${disk}`, `partition@node2=${disk}`, `address@node1=${lan.node1}`, `address@node2=${lan.node2}`, `mountPoint=${mountPoint}`, `fsTag=${fsTag}`,
+    ];
+    const mdMissing = async (n: number) => (await n1.exec(['test', '-e', `/sys/block/md${n}/md/array_state`])).code !== 0;
+    // New replicated file system: refused without the confirmation, nothing made.
+    const newFs = ['create', '-a', 'scsi/netraid', '-t', 'lkdr2', '-i', '/dev/md2', '--fstype', 'ext4', ...fsInfo(2, '/dev/vdd', '/srv/new', 'newfs'), 'type=new-fs'];
+    const unconfirmed = await v1.vigil(newFs);
+    expect(unconfirmed.code, unconfirmed.stdout + unconfirmed.stderr).not.toBe(0);
+    expect(unconfirmed.stdout + unconfirmed.stderr).toContain('ALL DATA ON /dev/vdd WILL BE LOST.');
+    expect(await mdMissing(2)).toBe(true);
+    const madeNew = await v1.must([...newFs, '--yes-destroy-data']);
+    console.log(madeNew.trimEnd());
+    expect(madeNew).toMatch(/creating the ext4 file system on "\/dev\/md2": this erases all data on the local partition "\/dev\/vdd"/);
+    expect(madeNew).toContain('Dependency "newfs"- "lkdr2" Successfully Created on machine "node1"');
+    expect((await n1.run('findmnt -n -o SOURCE,FSTYPE /srv/new')).trim().split(/\s+/)).toEqual(['/dev/md2', 'ext4']);
+    // The device is as large as md-layout.ts says for this partition (the fit check's arithmetic).
+    const partBytes = Number((await n1.run('blockdev --getsize64 /dev/vde')).trim());
+    expect(Number((await n1.run('blockdev --getsize64 /dev/md2')).trim())).toBe(mdDataSizeBytes(Number((await n1.run('blockdev --getsize64 /dev/vdd')).trim())));
+    // Replicate an existing file system: data in an ext4 file system filling /dev/vde is refused
+    // (it cannot fit), and stays mounted and intact.
+    await n1.run('mkfs.ext4 -q -F /dev/vde && mkdir -p /srv/old && mount /dev/vde /srv/old && head -c 1048576 /dev/urandom > /srv/old/before && sync', { timeoutMs: 120_000 });
+    const sumBefore = (await n1.run('sha256sum /srv/old/before')).split(/\s+/)[0];
+    const oldFs = ['create', '-a', 'scsi/netraid', '-t', 'lkdr3', '-i', '/dev/md3', '--fstype', 'ext4', ...fsInfo(3, '/dev/vde', '/srv/old', 'oldfs'), 'type=existing-fs'];
+    const tooBig = await v1.vigil(oldFs);
+    console.log(`e2e netraid: existing-fs over a full partition: exit ${tooBig.code}: ${(tooBig.stdout + tooBig.stderr).trim()}`);
+    expect(tooBig.code).not.toBe(0);
+    expect(tooBig.stdout + tooBig.stderr).toContain(`it is ${partBytes / 1024} blocks (KiB) but the NetRAID device would be only ${mdDataSizeBytes(partBytes) / 1024} blocks (KiB)`);
+    expect((await n1.run('findmnt -n -o SOURCE /srv/old')).trim()).toBe('/dev/vde');
+    expect(await mdMissing(3)).toBe(true);
+    // Shrunk by the administrator to fit, it is mirrored in place: no data lost.
+    const fitKiB = mdDataSizeBytes(partBytes) / 1024;
+    await n1.run(`umount /srv/old && e2fsck -fy /dev/vde >/dev/null && resize2fs /dev/vde ${fitKiB}K && mount /dev/vde /srv/old`, { timeoutMs: 120_000 });
+    const madeOld = await v1.must(oldFs);
+    console.log(madeOld.trimEnd());
+    expect(madeOld).toContain('Unmounted /srv/old from /dev/vde');
+    expect((await n1.run('findmnt -n -o SOURCE /srv/old')).trim()).toBe('/dev/md3');
+    expect((await n1.run('sha256sum /srv/old/before')).split(/\s+/)[0]).toBe(sumBefore);
+    for (const t of ['lkdr2', 'lkdr3']) {
+      const extended = await v1.must(['extend', '-t', t, '-s', 'node2', '--accept-defaults']);
+      expect(extended).toContain(`netraid_extend: Running the nbd-server on "node2" (${lan.node2} port ${10000 + Number(t.slice(4))}) ...`);
+    }
+
     // Automatic switchback is refused for a replicated hierarchy.
     const auto = await v1.vigil(['properties', '-t', 'lkdr0', '--switchback', 'automatic']);
     expect(auto.code).not.toBe(0);
@@ -97,13 +154,16 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await n1.waitFor(async () => {
       const s1 = await v1.states();
       const s2 = await v2.states();
-      return s1.lkdr0 === 'ISP' && s1.lkdr1 === 'ISP' && s2.lkdr0 === 'OSU' && s2.lkdr1 === 'OSU';
-    }, { deadlineMs: 240_000, intervalMs: 2000, what: 'both resynced: ISP on node1, OSU on node2' });
-    console.log(`e2e netraid: initial resync of 2 x 32 MiB done in ${Date.now() - t0} ms (seen by polling)`);
+      return ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3', 'newfs', 'oldfs'].every((t) => s1[t] === 'ISP') && ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3'].every((t) => s2[t] === 'OSU');
+    }, { deadlineMs: 240_000, intervalMs: 2000, what: 'all resynced: ISP on node1, OSU on node2' });
+    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 8 MiB done in ${Date.now() - t0} ms (seen by polling)`);
 
     // Data on both mirrors, acknowledged (O_DIRECT + fsync) before anything else happens.
     for (const n of [0, 1]) await n1.run(`head -c 8388608 /dev/urandom > /tmp/p${n} && dd if=/tmp/p${n} of=/dev/md${n} bs=1M oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
     const sum0 = sha(await n1.readFile('/tmp/p0'));
+    // Files written through the two replicated file systems (fsync'ed).
+    await n1.run('head -c 1048576 /dev/urandom > /srv/new/data && head -c 1048576 /dev/urandom > /srv/old/after && sync -f /srv/new/data /srv/old/after', { timeoutMs: 120_000 });
+    const fsSums = (await n1.run('sha256sum /srv/new/data /srv/old/before /srv/old/after')).trim();
 
     // The replication link goes; node1 keeps writing to lkdr1 (the write completes once md has
     // failed the backup half, after VIGIL_NBD_TIMEOUT); lkdr0 stays idle and current.
@@ -111,12 +171,27 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await n1.run('dd if=/dev/urandom of=/dev/md1 bs=1M count=2 seek=16 oflag=direct conv=fsync status=none', { timeoutMs: 120_000 });
     await n2.waitFor(async () => (await v2.states()).lkdr1 === 'OSF', { deadlineMs: 60_000, intervalMs: 1000, what: 'node2 records lkdr1 out of date (OSF)' });
 
+    // No split brain so far: node2 never took anything in service, nor lost node1, while node1
+    // served everything (its own log says which transitions happened, and when).
+    const node2Log = (await v2.logTail(10_000_000)).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { time: number; msg: string });
+    const tookOver = node2Log.filter((l) => / -> IS[PU]$/.test(l.msg) || /system dead/.test(l.msg));
+    expect(tookOver.map((l) => `${new Date(l.time).toISOString()} ${l.msg}`), 'node2 served (or lost node1) while node1 was up: split brain').toEqual([]);
+    expect(await v1.states()).toMatchObject({ lkdr0: 'ISP', lkdr2: 'ISP', lkdr3: 'ISP', newfs: 'ISP', oldfs: 'ISP' });
+
     const crashAt = Date.now();
     await n1.crash();
     await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 1000, what: 'lkdr0 in service on node2' });
     console.log(`e2e netraid: SIGKILL of node1 -> lkdr0 ISP on node2 seen after ${Date.now() - crashAt} ms`);
     const onNode2 = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
     expect(onNode2.split(/\s+/)[0]).toBe(sum0);
+    // The replicated file systems come in service on node2 from its own disks, files intact.
+    await n2.waitFor(async () => {
+      const s2 = await v2.states();
+      return s2.newfs === 'ISP' && s2.oldfs === 'ISP';
+    }, { deadlineMs: 120_000, intervalMs: 1000, what: 'newfs and oldfs in service on node2' });
+    console.log(`e2e netraid: SIGKILL of node1 -> newfs and oldfs ISP on node2 seen after ${Date.now() - crashAt} ms`);
+    expect((await n2.run('findmnt -n -o SOURCE /srv/new; findmnt -n -o SOURCE /srv/old')).trim().split('\n')).toEqual(['/dev/md2', '/dev/md3']);
+    expect((await n2.run('sha256sum /srv/new/data /srv/old/before /srv/old/after')).trim()).toBe(fsSums);
 
     // lkdr1 missed an acknowledged write: node2 refuses it, and says why.
     await new Promise((r) => setTimeout(r, 5000));

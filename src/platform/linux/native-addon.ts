@@ -29,6 +29,8 @@ export interface RawSchedulingState {
   policy: 'other' | 'fifo' | 'rr' | 'batch' | 'idle';
   priority: number;
   resetOnFork: boolean;
+  /** How often the CPU budget guard has demoted the real-time thread (native/realtime.cc). */
+  budgetDemotions: number;
 }
 
 export interface NativeAddon {

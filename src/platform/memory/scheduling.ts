@@ -7,7 +7,7 @@ export class MemoryScheduling implements Scheduling {
   memoryLocked = false;
   /** What lockMemory() reports as locked, in bytes. */
   lockableBytes = 64 << 20;
-  private current: SchedulingState = { policy: 'other', priority: 0, resetOnFork: false };
+  private current: SchedulingState = { policy: 'other', priority: 0, resetOnFork: false, budgetDemotions: 0 };
   /** errno codes the next calls fail with (e.g. 'EPERM'); undefined: they succeed. */
   failLockWith: string | undefined;
   failRealtimeWith: string | undefined;
@@ -21,7 +21,7 @@ export class MemoryScheduling implements Scheduling {
   setRealtime(priority: number): void {
     if (!Number.isInteger(priority) || priority < 1 || priority > 99) throw new RangeError('setRealtime: priority must be an integer in 1..99');
     if (this.failRealtimeWith) throw SysError.fromCode(this.failRealtimeWith, 'sched_setscheduler(SCHED_RR)');
-    this.current = { policy: 'rr', priority, resetOnFork: true };
+    this.current = { policy: 'rr', priority, resetOnFork: true, budgetDemotions: 0 };
   }
 
   state(): SchedulingState {

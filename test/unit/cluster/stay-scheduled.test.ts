@@ -15,7 +15,7 @@ describe('stayScheduled', () => {
     const { lines, log } = logger();
     expect(stayScheduled(s, 10, log)).toEqual({ memoryLocked: true, lockedBytes: 64 << 20, realtimePriority: 10 });
     expect(s.memoryLocked).toBe(true);
-    expect(s.state()).toEqual({ policy: 'rr', priority: 10, resetOnFork: true });
+    expect(s.state()).toEqual({ policy: 'rr', priority: 10, resetOnFork: true, budgetDemotions: 0 });
     expect(lines).toEqual([{ level: 'info', msg: 'staying scheduled for heartbeats', fields: { memoryLocked: true, lockedMiB: 64, schedulingPolicy: 'rr', priority: 10 } }]);
   });
 
