@@ -285,10 +285,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   private onLinkDead(): void {
     if (this.closed) return;
-    // Only a device that is the array's backup half holds anything md waits for.
+    // A half md already failed is being dropped: nothing of it is held. Any other state holds
+    // (a half md has not reported yet was just added: it is not current, and goes at once).
     const backup = this.machine.view?.backup;
-    if (backup !== 'in-sync' && backup !== 'syncing') return;
-    const actions = this.gate.linkDead(Date.now(), this.machine.backupIsCurrent);
+    if (backup === 'failed') return;
+    const actions = this.gate.linkDead(Date.now(), this.machine.backupIsCurrent && backup === 'in-sync');
     if (!this.gate.holding) return;
     this.emit('hold-started');
     clearInterval(this.holdTimer);
