@@ -13,7 +13,7 @@
 // administrator removes the flag; then it comes in service with the same bytes.
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { guestClockOffset, GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable } from './helpers/vmcluster.js';
 
 const title = vmUnavailable ? `scsi/netraid failover (skipped: ${vmUnavailable})` : 'scsi/netraid failover';
@@ -262,12 +262,26 @@ console.log(JSON.stringify({ checked: n, missing }));
     await n1.waitFor(async () => (await acked()).length >= 20, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer runs' });
 
     const cutAt = (await acked()).length;
+    const [clock1, clock2] = [await guestClockOffset(n1), await guestClockOffset(n2)];
+    const cutHostMs = Date.now();
     await n1.setLink('p2p1', false);
     await n1.waitFor(async () => (await acked()).length >= cutAt + 40, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer goes on without the backup' });
     const lines = (await acked()).map((l) => l.split(' ').map(Number) as [number, number]);
     let stall = 0;
-    for (let i = 1; i < lines.length; i++) stall = Math.max(stall, lines[i]![1] - lines[i - 1]![1]);
+    let resumedGuestMs = 0;
+    for (let i = 1; i < lines.length; i++) {
+      const gap = lines[i]![1] - lines[i - 1]![1];
+      if (gap > stall) [stall, resumedGuestMs] = [gap, lines[i]![1]];
+    }
     console.log(`e2e netraid hold: longest pause between two acknowledged records around the cut: ${stall} ms (VIGIL_NBD_TIMEOUT 4 s, then the out-of-date round trip)`);
+    // The order itself, in host time: node2 logged its out-of-date record (after its fsync)
+    // before node1's writer saw its first write acknowledged after the pause.
+    const recordedHostMs = await v2.logTime(/lkdr1 on node2 is out of date/, cutHostMs - 1000, clock2.offsetMs);
+    expect(recordedHostMs, 'node2 logged that lkdr1 is out of date').toBeDefined();
+    const resumedHostMs = resumedGuestMs - clock1.offsetMs;
+    const slack = Math.ceil(clock1.uncertaintyMs + clock2.uncertaintyMs);
+    console.log(`e2e netraid hold: node2 recorded lkdr1 out of date ${resumedHostMs - recordedHostMs!} ms before node1's next acknowledged write (clock uncertainty ±${slack} ms)`);
+    expect(resumedHostMs + slack).toBeGreaterThanOrEqual(recordedHostMs!);
     // The hold ended because node2 confirmed its record, not by the kernel's bound or md alone.
     const log1 = await v1.logTail(10_000_000);
     expect(log1).toMatch(/"ended":"backup-acknowledged"/);
