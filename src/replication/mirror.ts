@@ -288,7 +288,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     // A half md already failed is being dropped: nothing of it is held. Any other state holds
     // (a half md has not reported yet was just added: it is not current, and goes at once).
     const backup = this.machine.view?.backup;
-    if (backup === 'failed') return;
+    if (backup === 'failed' || this.gate.holding) return;
     const actions = this.gate.linkDead(Date.now(), this.machine.backupIsCurrent && backup === 'in-sync');
     if (!this.gate.holding) return;
     this.emit('hold-started');
