@@ -253,7 +253,16 @@ console.log(JSON.stringify({ checked: n, missing }));
       '--info', 'number=1', `partition@node1=${DATA}`, `partition@node2=${DATA}`, `address@node1=${n1.ip('p2p1')}`, `address@node2=${n2.ip('p2p1')}`,
     ]);
     await v1.must(['extend', '-t', 'lkdr1', '-s', 'node2', '--accept-defaults']);
-    await n1.waitFor(async () => (await v1.states()).lkdr1 === 'ISP' && (await v2.states()).lkdr1 === 'OSU', { deadlineMs: 240_000, intervalMs: 2000, what: 'resynced: ISP on node1, OSU on node2' });
+    // In sync for real: both halves up in md on node1 with no copy running, and node2's own
+    // record current (its instance shows OSU before the first copy even began).
+    await n1.waitFor(
+      async () =>
+        (await v1.states()).lkdr1 === 'ISP' &&
+        /md1 : active raid1[^\n]*\n[^\n]*\[UU\]/.test(await n1.run('cat /proc/mdstat')) &&
+        !/recovery|resync/.test(await n1.run('cat /proc/mdstat')) &&
+        (await n2.run('cat /var/lib/vigil/netraid/lkdr1.replica.json')).includes('"current":true'),
+      { deadlineMs: 240_000, intervalMs: 2000, what: 'resynced: md1 [UU] on node1, node2 recorded current' },
+    );
 
     await n1.writeFile('/tmp/writer.js', writer);
     await n1.writeFile('/tmp/checker.js', checker);
