@@ -41,6 +41,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nbdConnect", Napi::Function::New(env, vigil::NbdConnect, "nbdConnect"));
   exports.Set("nbdDisconnect", Napi::Function::New(env, vigil::NbdDisconnect, "nbdDisconnect"));
   exports.Set("nbdStatus", Napi::Function::New(env, vigil::NbdStatus, "nbdStatus"));
+  exports.Set("nbdReconfigure", Napi::Function::New(env, vigil::NbdReconfigure, "nbdReconfigure"));
+  exports.Set("nbdWatchLinkDead", Napi::Function::New(env, vigil::NbdWatchLinkDead, "nbdWatchLinkDead"));
   exports.Set("createProcessSpawner", Napi::Function::New(env, vigil::CreateProcessSpawner, "createProcessSpawner"));
   return exports;
 }

@@ -1,6 +1,10 @@
 // NBD client devices: hands a connected, already negotiated TCP socket to /dev/nbdN, takes it
-// away again, and asks whether a device is connected — through the kernel's generic-netlink
-// "nbd" family (NBD_CMD_CONNECT / NBD_CMD_DISCONNECT / NBD_CMD_STATUS), not the older ioctls.
+// away again, asks whether a device is connected, gives a device whose connection died a new one
+// — through the kernel's generic-netlink "nbd" family (NBD_CMD_CONNECT / NBD_CMD_DISCONNECT /
+// NBD_CMD_STATUS / NBD_CMD_RECONFIGURE), not the older ioctls — and listens to the family's
+// multicast group for NBD_CMD_LINK_DEAD, which the kernel sends when a device's connection dies
+// (with a dead-connection time-out the device then holds its requests until it is reconfigured
+// with a new socket, disconnected, or the time-out passes).
 //
 // Why netlink and not NBD_SET_SOCK + the blocking NBD_DO_IT:
 //  - With the ioctls the device lives exactly as long as a thread sitting in NBD_DO_IT: the
@@ -23,8 +27,15 @@
 #include <linux/genetlink.h>
 #include <linux/nbd-netlink.h>
 #include <linux/netlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cmath>
 #include <cstring>
@@ -134,17 +145,30 @@ int Exchange(std::vector<char>& request, Fn onReply) {
   return result;
 }
 
-// The dynamic id of the "nbd" family; ENOENT when the nbd module is not loaded.
-int ResolveFamily(uint16_t& id) {
+// The dynamic id of the "nbd" family and of its multicast group ("nbd_mc_group"); ENOENT when
+// the nbd module is not loaded.
+int ResolveFamily(uint16_t& id, uint32_t* mcastGroup = nullptr) {
   NlMessage msg(GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
   msg.PutString(CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME);
   id = 0;
+  if (mcastGroup != nullptr) *mcastGroup = 0;
   const int err = Exchange(msg.Finish(), [&](const char* p, size_t len) {
-    ForEachAttr(p, len, [&](uint16_t type, const char* v, size_t) {
+    ForEachAttr(p, len, [&](uint16_t type, const char* v, size_t vlen) {
       if (type == CTRL_ATTR_FAMILY_ID) memcpy(&id, v, sizeof id);
+      if (type != CTRL_ATTR_MCAST_GROUPS || mcastGroup == nullptr) return;
+      ForEachAttr(v, vlen, [&](uint16_t, const char* g, size_t glen) {
+        std::string name;
+        uint32_t gid = 0;
+        ForEachAttr(g, glen, [&](uint16_t t, const char* gv, size_t gvlen) {
+          if (t == CTRL_ATTR_MCAST_GRP_NAME && gvlen > 0) name.assign(gv, strnlen(gv, gvlen));
+          if (t == CTRL_ATTR_MCAST_GRP_ID && gvlen >= 4) memcpy(&gid, gv, 4);
+        });
+        if (name == NBD_GENL_MCAST_GROUP_NAME) *mcastGroup = gid;
+      });
     });
   });
   if (err == 0 && id == 0) return ENOENT;
+  if (err == 0 && mcastGroup != nullptr && *mcastGroup == 0) return ENOENT;
   return err;
 }
 
@@ -244,6 +268,32 @@ class DisconnectJob : public NbdJob {
   uint32_t index_;
 };
 
+// NBD_CMD_RECONFIGURE with one socket: the kernel puts it in place of the dead one (a device
+// whose connection is alive ignores it and answers 0: the caller only reconfigures after the
+// kernel reported the link dead).
+class ReconfigureJob : public NbdJob {
+ public:
+  ReconfigureJob(std::string path, uint32_t index, int fd) : NbdJob(std::move(path), "genl(NBD_CMD_RECONFIGURE)"), index_(index), fd_(fd) {}
+  void Run() override {
+    NlMessage msg(0, NBD_CMD_RECONFIGURE);
+    msg.PutU32(NBD_ATTR_INDEX, index_);
+    const size_t socks = msg.BeginNest(NBD_ATTR_SOCKETS);
+    const size_t item = msg.BeginNest(NBD_SOCK_ITEM);
+    msg.PutU32(NBD_SOCK_FD, static_cast<uint32_t>(fd_));
+    msg.EndNest(item);
+    msg.EndNest(socks);
+    err_ = Send(msg, "genl(NBD_CMD_RECONFIGURE)", [](const char*, size_t) {});
+  }
+  Napi::Value Result(Napi::Env env) override {
+    ThrowIfFailed(env);
+    return env.Undefined();
+  }
+
+ private:
+  uint32_t index_;
+  int fd_;
+};
+
 class StatusJob : public NbdJob {
  public:
   StatusJob(std::string path, uint32_t index) : NbdJob(std::move(path), "genl(NBD_CMD_STATUS)"), index_(index) {}
@@ -307,7 +357,167 @@ Napi::Value StartJob(const Napi::CallbackInfo& info, std::unique_ptr<ProbeJob> j
   return ProbeHub::ForEnv(info.Env())->Start(info.Env(), std::move(job), key, timeoutMs);
 }
 
+// ---- NBD_CMD_LINK_DEAD listener --------------------------------------------------------------
+
+struct LinkEvent {
+  int index = -1;  // >= 0: the device whose connection died
+  int err = 0;     // non-zero: the listener failed (ENOENT: no nbd module yet) or lost notices (ENOBUFS)
+  const char* syscall = "";
+};
+
+void LinkCallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, LinkEvent* event) {
+  std::unique_ptr<LinkEvent> owned(event);
+  if (static_cast<napi_env>(env) == nullptr || callback.IsEmpty()) return;
+  Napi::Object o = Napi::Object::New(env);
+  if (owned->err != 0) {
+    o.Set("code", ErrnoName(owned->err));
+    o.Set("errno", owned->err);
+    o.Set("syscall", owned->syscall);
+  } else {
+    o.Set("index", owned->index);
+  }
+  callback.Call({o});
+}
+using LinkTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, LinkEvent, LinkCallJs>;
+
+// Shared by the thread and close(); the last owner closes the descriptors.
+struct LinkWatchState {
+  int wakeFd = -1;
+  LinkTsfn tsfn;
+  std::atomic<bool> closed{false};
+  ~LinkWatchState() {
+    if (wakeFd >= 0) close(wakeFd);
+  }
+};
+
+void LinkReport(LinkWatchState& state, int index, int err, const char* syscall) {
+  auto* e = new LinkEvent{index, err, syscall};
+  if (state.tsfn.NonBlockingCall(e) != napi_ok) delete e;
+}
+
+// Waits up to ms for close(); true when closed.
+bool LinkSleep(LinkWatchState& state, int ms) {
+  pollfd p{state.wakeFd, POLLIN, 0};
+  while (poll(&p, 1, ms) < 0 && errno == EINTR) {
+  }
+  return state.closed.load();
+}
+
+// Joins the group (retrying every second while the nbd module is not loaded, reporting the first
+// failure), then reports every LINK_DEAD notice until close().
+void LinkWatchLoop(std::shared_ptr<LinkWatchState> state) {
+  int lastErr = 0;
+  while (!state->closed.load()) {
+    uint16_t family = 0;
+    uint32_t group = 0;
+    int err = ResolveFamily(family, &group);
+    const char* what = "genl(CTRL_CMD_GETFAMILY nbd)";
+    int fd = -1;
+    if (err == 0) {
+      fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+      what = "socket(NETLINK_GENERIC)";
+      if (fd < 0) err = errno;
+    }
+    if (err == 0) {
+      sockaddr_nl local{};
+      local.nl_family = AF_NETLINK;
+      what = "bind(NETLINK_GENERIC)";
+      if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) < 0) err = errno;
+    }
+    if (err == 0) {
+      what = "setsockopt(NETLINK_ADD_MEMBERSHIP nbd_mc_group)";
+      if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) err = errno;
+    }
+    if (err != 0) {
+      if (fd >= 0) close(fd);
+      if (err != lastErr) LinkReport(*state, -1, err, what);
+      lastErr = err;
+      if (LinkSleep(*state, 1000)) break;
+      continue;
+    }
+    if (lastErr != 0) LinkReport(*state, -1, 0, "");  // joined after all: index -1, no error
+    lastErr = 0;
+    pollfd pfds[2] = {{fd, POLLIN, 0}, {state->wakeFd, POLLIN, 0}};
+    std::vector<char> buf(16384);
+    bool rejoin = false;
+    while (!state->closed.load() && !rejoin) {
+      if (poll(pfds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        LinkReport(*state, -1, errno, "poll");
+        rejoin = true;
+        break;
+      }
+      if (pfds[1].revents != 0) break;
+      const ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        // ENOBUFS: the socket overflowed and notices were lost; the caller is told.
+        LinkReport(*state, -1, errno, "recv(nbd_mc_group)");
+        if (errno != ENOBUFS) rejoin = true;
+        continue;
+      }
+      size_t left = static_cast<size_t>(n);
+      for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
+        if (nlh->nlmsg_type != family || nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN) continue;
+        const auto* genl = reinterpret_cast<const genlmsghdr*>(NLMSG_DATA(nlh));
+        if (genl->cmd != NBD_CMD_LINK_DEAD) continue;
+        uint32_t index = UINT32_MAX;
+        ForEachAttr(reinterpret_cast<const char*>(genl) + GENL_HDRLEN, nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN, [&](uint16_t t, const char* v, size_t vlen) {
+          if (t == NBD_ATTR_INDEX && vlen >= 4) memcpy(&index, v, 4);
+        });
+        if (index != UINT32_MAX) LinkReport(*state, static_cast<int>(index), 0, "");
+      }
+    }
+    close(fd);
+    if (rejoin && LinkSleep(*state, 1000)) break;
+  }
+  state->tsfn.Release();
+}
+
 }  // namespace
+
+// nbdReconfigure(index, fd, timeoutMs)
+Napi::Value NbdReconfigure(const Napi::CallbackInfo& info) {
+  Napi::Object args = Napi::Object::New(info.Env());
+  args.Set("index", info.Length() > 0 ? info[0] : info.Env().Undefined());
+  args.Set("fd", info.Length() > 1 ? info[1] : info.Env().Undefined());
+  const int index = static_cast<int>(Num(args, "index", 0, 1 << 20, 0, true));
+  const int fd = static_cast<int>(Num(args, "fd", 0, 1 << 30, 0, true));
+  return StartJob(info, std::make_unique<ReconfigureJob>(DevicePath(index), static_cast<uint32_t>(index), fd), TimeoutOf(info, 2));
+}
+
+// nbdWatchLinkDead(onEvent) -> close(): starts the listener thread; each event is { index } (a
+// device's connection died; index -1: the listener joined the group after earlier failures) or
+// { code, errno, syscall } (joining failed, retried every second; or notices were lost).
+Napi::Value NbdWatchLinkDead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "nbdWatchLinkDead(onEvent: function)");
+  auto state = std::make_shared<LinkWatchState>();
+  state->wakeFd = eventfd(0, EFD_CLOEXEC);
+  if (state->wakeFd < 0) throw MakeSysError(env, errno, "eventfd", "");
+  state->tsfn = LinkTsfn::New(env, info[0].As<Napi::Function>(), "vigil.nbdWatchLinkDead", 0, 1);
+  // Threads started here never take process-directed signals (see probe_runner.cc).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    std::thread(LinkWatchLoop, state).detach();
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    state->tsfn.Release();
+    throw MakeSysError(env, e.code().value(), "pthread_create", "");
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return Napi::Function::New(env, [state](const Napi::CallbackInfo& ci) {
+    if (!state->closed.exchange(true)) {
+      const uint64_t one = 1;
+      if (write(state->wakeFd, &one, sizeof one) < 0) {
+        // eventfd writes only fail on overflow, which one write cannot cause.
+      }
+    }
+    return ci.Env().Undefined();
+  }, "close");
+}
 
 // nbdConnect({ index?, fd, sizeBytes, blockSize?, timeoutSec, deadConnTimeoutSec?, serverFlags?, backend? }, timeoutMs)
 Napi::Value NbdConnect(const Napi::CallbackInfo& info) {

@@ -5,4 +5,6 @@ namespace vigil {
 Napi::Value NbdConnect(const Napi::CallbackInfo& info);
 Napi::Value NbdDisconnect(const Napi::CallbackInfo& info);
 Napi::Value NbdStatus(const Napi::CallbackInfo& info);
+Napi::Value NbdReconfigure(const Napi::CallbackInfo& info);
+Napi::Value NbdWatchLinkDead(const Napi::CallbackInfo& info);
 }  // namespace vigil

@@ -170,6 +170,7 @@ const ConfigSchema = z.object({
   VIGIL_NBD_TIMEOUT: integer(1, 3600).optional().describe('NetRAID: seconds an NBD request to the backup may take before md fails the backup half (default 10).'),
   VIGIL_NETRAID_BITMAP_CHUNK_KB: integer(64, 1_048_576).optional().describe('NetRAID: write-intent bitmap chunk in KiB, a power of two: the unit a resync after an outage copies (default 4096).'),
   VIGIL_NETRAID_CALL_TIMEOUT_MS: integer(100, 3_600_000).optional().describe('NetRAID: time limit of each md/NBD call and mdadm run, in milliseconds (default 30000).'),
+  VIGIL_NETRAID_LINK_HOLD: integer(1, 600).optional().describe('NetRAID: seconds the primary holds writes after the replication link died, until the backup records itself out of date, the link returns or the backup is declared dead; past it the kernel drops the backup half on its own (default 2 x LCMHBEATTIME x LCMNUMHBEATS + 10).'),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;

@@ -39,7 +39,7 @@ export function composeAgent(agent: Agent): AdminCommands {
   if (standbyMonitor) agent.addSubsystem(standbyMonitor);
   // Before the hierarchy: its kit is registered there, and backups are marked out of date before
   // anything could be restored.
-  const replication = attachReplication(agent, cluster, metrics.metrics.registry);
+  const replication = attachReplication(agent, cluster, metrics.metrics.registry, quorum);
   const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics, [replication.kit]);
   registerHierarchyCommands(commands, () => hierarchy.service);
   // An active recovery-server standby brings its hierarchies in service once the primary is decided dead.

@@ -7,8 +7,10 @@
 //
 // At start every resource this system was the backup of is recorded out of date: its NBD
 // sessions ended with the previous process, and the primary may have written since.
-// Tunables: LKDR_SPEED_LIMIT, VIGIL_NBD_TIMEOUT, VIGIL_NETRAID_BITMAP_CHUNK_KB and
-// VIGIL_NETRAID_CALL_TIMEOUT_MS (replication/config.ts).
+// Tunables: LKDR_SPEED_LIMIT, VIGIL_NBD_TIMEOUT, VIGIL_NETRAID_BITMAP_CHUNK_KB,
+// VIGIL_NETRAID_CALL_TIMEOUT_MS and VIGIL_NETRAID_LINK_HOLD (replication/config.ts; the hold's
+// default follows LCMHBEATTIME x LCMNUMHBEATS). A held mirror goes on without its backup once
+// membership declared the backup dead and the quorum gate lets this system act.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -26,9 +28,10 @@ import { ReplicaServer } from '../replication/replica-server.js';
 import { ReplicaStates, type StateFiles } from '../replication/replica-state.js';
 import type { Registry } from 'prom-client';
 
-import { registerReplicationMetrics, type ReplicationSample } from '../replication/replication-metrics.js';
+import { registerReplicationMetrics, type ReplicationRecorder, type ReplicationSample } from '../replication/replication-metrics.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
+import type { QuorumSubsystem } from './wire-quorum.js';
 
 /** A peer that does not answer within this is treated as unreachable. */
 const PEER_TIMEOUT_MS = 5_000;
@@ -49,8 +52,9 @@ class WiredReplication implements ReplicationSubsystem {
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
     registry?: Registry,
+    quorum?: QuorumSubsystem,
   ) {
-    const rc = replicationConfig(agent.config.raw);
+    const rc = replicationConfig(agent.config.raw, agent.config.LCMHBEATTIME * 1000 * agent.config.LCMNUMHBEATS);
     const plat = agent.platform;
     const files: StateFiles = {
       read: (path) =>
@@ -98,9 +102,18 @@ class WiredReplication implements ReplicationSubsystem {
         if (r.code !== 0) throw replicationError(104022, [name], { stderr: r.stderr.trim(), timedOut: r.timedOut });
       },
       exportName: (tag, generation, primary) => new ExportTokenKey(this.secret()).exportName({ mirror: tag, generation, clientSystem: primary }),
+      peerDeclaredDead: (system) => this.cluster?.node?.systemState(system) === 'DEAD' && (quorum?.mayBringInService() ?? true),
+      holdEnded: (tag, how, heldMs) => {
+        this.recorder?.holdEnded(tag, how, heldMs);
+        const fields = { component: 'replication', tag, ended: how, heldMs };
+        if (how === 'kernel-timeout') agent.log.error(fields, 'replication: a link hold ended by the kernel bound; the backup may not know it is out of date');
+        else agent.log.info(fields, 'replication: link hold ended');
+      },
     });
-    if (registry) registerReplicationMetrics(registry, () => this.samples());
+    if (registry) this.recorder = registerReplicationMetrics(registry, () => this.samples());
   }
+
+  private recorder: ReplicationRecorder | undefined;
 
   /** What the vigil_replication_* families show: every scsi/netraid resource of this system. */
   private async samples(): Promise<ReplicationSample[]> {
@@ -116,6 +129,7 @@ class WiredReplication implements ReplicationSubsystem {
         generation: st.generation,
         ...(view ? { mirror: { state: view.state, percent: view.percent } } : {}),
         backupOutOfDate: st.role === 'backup' ? !st.current : view !== undefined && view.state !== 'mirroring',
+        linkHeld: this.kit.holding(i.tag),
       });
     }
     return out;
@@ -167,8 +181,8 @@ class WiredReplication implements ReplicationSubsystem {
 }
 
 /** Adds the replication subsystem (call from compose.ts after attachCluster, before attachHierarchy). */
-export function attachReplication(agent: Agent, cluster?: ClusterSubsystem, registry?: Registry): ReplicationSubsystem {
-  const r = new WiredReplication(agent, cluster, registry);
+export function attachReplication(agent: Agent, cluster?: ClusterSubsystem, registry?: Registry, quorum?: QuorumSubsystem): ReplicationSubsystem {
+  const r = new WiredReplication(agent, cluster, registry, quorum);
   agent.addSubsystem(r);
   return r;
 }

@@ -472,4 +472,19 @@ export interface NbdControl {
   attach(index: number, socketFd: number, options: NbdAttachOptions, timeoutMs: number): Promise<void>;
   detach(index: number, timeoutMs: number): Promise<void>;
   status(index: number, timeoutMs: number): Promise<NbdStatus>;
+  /**
+   * Hands a new, negotiated connection to a device whose connection died (NBD_CMD_RECONFIGURE):
+   * the requests the kernel holds are sent on it. Refused (EINVAL) when the device is not connected.
+   */
+  reconnect(index: number, socketFd: number, timeoutMs: number): Promise<void>;
+  /**
+   * Reports the kernel's notice that a device's connection died (NBD_CMD_LINK_DEAD, multicast by
+   * the nbd module) from a dedicated thread; with a dead-connection time-out the device holds its
+   * requests from then on. onError: the listening thread stopped (the notices are lost).
+   */
+  watchLinkDead(onDead: (index: number) => void, onError?: (err: Error) => void): NbdLinkWatcher;
+}
+
+export interface NbdLinkWatcher {
+  close(): void;
 }

@@ -3,7 +3,11 @@
 // This is the I/O side: it creates the array, attaches the backup, reads the state from the
 // kernel and, while watching, carries out what MirrorMachine (mirror-state.ts) decides on md's
 // own events: a dead backup is dropped and retried, a returning one re-added so that only the
-// chunks written meanwhile are copied. Every kernel call has a time limit; none blocks the loop.
+// chunks written meanwhile are copied. The NBD device is connected with a dead-connection hold:
+// when the kernel reports the link dead, OutdateGate (outdate-gate.ts) decides when the held
+// writes may proceed without the backup (after it recorded itself out of date, or was declared
+// dead) or go to it over a new connection; this file carries that out too. Every kernel call has
+// a time limit; none blocks the loop.
 import { EventEmitter } from 'node:events';
 import { realpath } from 'node:fs/promises';
 import { posix } from 'node:path';
@@ -14,6 +18,20 @@ import type { BackupLink } from './backup-link.js';
 import type { ReplicationConfig } from './config.js';
 import { replicationError } from './errors.js';
 import { classifyMirror, MirrorMachine, type MirrorAction, type MirrorView } from './mirror-state.js';
+import { OutdateGate, type GateAction, type HoldEnd } from './outdate-gate.js';
+
+/** How the primary reaches the backup's own record of being current (the kit's peer messages). */
+export interface BackupFence {
+  /** Asks the backup to record itself out of date; resolves once it confirmed (after its fsync). */
+  outdate(reason: string): Promise<void>;
+  /** Tells the backup it holds every acknowledged write again. */
+  current(): Promise<void>;
+  /** Membership declared the backup dead (and this system holds quorum, when a quorum mode is set). */
+  declaredDead(): boolean;
+}
+
+/** How often a hold re-checks membership and retries. */
+const HOLD_TICK_MS = 250;
 
 export interface MirrorPlatform {
   md: MdControl;
@@ -49,6 +67,12 @@ export interface MirrorEvents {
   'backup-slot': [{ number: number; raidDisk: number }];
   /** A step the watcher took failed; the mirror keeps its last known state. */
   error: [Error];
+  /** The kernel began holding the backup half's writes (the link died). */
+  'hold-started': [];
+  /** A hold ended, and how. */
+  'hold-ended': [{ how: HoldEnd; heldMs: number }];
+  /** Something worth logging about a hold. */
+  notice: [{ level: 'info' | 'warn' | 'error'; message: string }];
 }
 
 /** Why a device name: md reports members by kernel name ('vdb', 'nbd0'). */
@@ -69,12 +93,17 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   private refreshAgain = false;
   private closed = false;
   private backupSlot: { number: number; raidDisk: number } | undefined;
+  private readonly gate: OutdateGate;
+  private linkWatcher: { close(): void } | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private holdReconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly platform: MirrorPlatform,
     private readonly spec: MirrorSpec,
     private readonly config: ReplicationConfig,
     private readonly link?: BackupLink,
+    private readonly fence?: BackupFence,
   ) {
     super();
     if (!Number.isInteger(spec.number) || spec.number < 0 || spec.number > 255) throw new RangeError(`NetRAID number must be 0-255: ${spec.number}`);
@@ -84,6 +113,24 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.backupSlot = spec.backupSlot;
     // Short enough that a backup returning after an outage is re-added within seconds.
     this.machine = new MirrorMachine({ reconnectDelayMs: 1000, maxReconnectDelayMs: 8000 });
+    const backup = spec.backupSystem ?? link?.address ?? 'the backup';
+    this.gate = new OutdateGate(
+      {
+        device: this.md,
+        backup,
+        holdBoundMs: config.linkHoldSec * 1000,
+        outdateRetryMs: 1000,
+        reconnectDelayMs: 500,
+        maxReconnectDelayMs: 2000,
+        releaseRetryMs: 1000,
+      },
+      `${spec.localSystem} lost its replication link to ${backup}; ${this.md} goes on without it`,
+    );
+  }
+
+  /** Whether the kernel holds the backup half's writes now (the link died, the hold is on). */
+  get holding(): boolean {
+    return this.gate.holding;
   }
 
   private get t(): number {
@@ -157,6 +204,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
             transmissionFlags: conn.transmissionFlags,
             blockSize: conn.blockSize,
             ioTimeoutSec: this.config.nbdIoTimeoutSec,
+            // A dead link holds the requests (md cannot acknowledge them) while the gate runs;
+            // without a fence nobody would end the hold early, so there is none.
+            deadConnTimeoutSec: this.fence ? this.config.linkHoldSec : 0,
             backend: `vigil:${target}`,
           },
           this.t,
@@ -220,7 +270,109 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     // Array-level attributes only: a member's dev-*/state exists only while it is a member, and
     // md notifies `degraded`, `array_state` and `sync_action` on every member change anyway.
     this.watcher = this.platform.md.watch(this.md, [], (e) => this.onMdEvent(e));
+    if (this.fence && this.link) {
+      this.linkWatcher = this.platform.nbd.watchLinkDead(
+        (index) => {
+          if (index === this.nbdIndex) this.onLinkDead();
+        },
+        (err) => this.emit('error', replicationError(104904, [], { device: this.nbdDevice, reason: `the kernel's link-dead notices cannot be followed: ${err.message}` }, err)),
+      );
+    }
     await this.refresh();
+  }
+
+  // ---- the link hold (outdate-gate.ts) ----
+
+  private onLinkDead(): void {
+    if (this.closed) return;
+    // A half md already failed is being dropped: nothing of it is held. Any other state holds
+    // (a half md has not reported yet was just added: it is not current, and goes at once).
+    const backup = this.machine.view?.backup;
+    if (backup === 'failed' || this.gate.holding) return;
+    const actions = this.gate.linkDead(Date.now(), this.machine.backupIsCurrent && backup === 'in-sync');
+    if (!this.gate.holding) return;
+    this.emit('hold-started');
+    clearInterval(this.holdTimer);
+    this.holdTimer = setInterval(() => {
+      if (!this.gate.holding) {
+        clearInterval(this.holdTimer);
+        this.holdTimer = undefined;
+        return;
+      }
+      this.doGate(this.gate.tick(Date.now(), this.fence?.declaredDead() ?? false));
+    }, HOLD_TICK_MS);
+    this.holdTimer.unref();
+    this.doGate(actions);
+  }
+
+  private doGate(actions: GateAction[]): void {
+    for (const a of actions) {
+      if (this.closed) return;
+      this.gateAction(a);
+    }
+  }
+
+  private gateAction(a: GateAction): void {
+    const t = this.t;
+    switch (a.kind) {
+      case 'send-outdate':
+        if (!this.fence) break;
+        this.fence.outdate(a.reason).then(
+          () => this.doGate(this.gate.outdateAcked()),
+          (err: Error) => this.doGate(this.gate.outdateFailed(Date.now(), err.message)),
+        );
+        break;
+      case 'try-reconnect':
+        clearTimeout(this.holdReconnectTimer);
+        this.holdReconnectTimer = setTimeout(() => void this.holdReconnect(), a.delayMs);
+        this.holdReconnectTimer.unref();
+        break;
+      case 'reconfigure':
+      case 'discard-connection':
+        // Handled in holdReconnect, which holds the connection.
+        break;
+      case 'release':
+        this.platform.nbd.detach(this.nbdIndex, t).then(
+          () => this.doGate(this.gate.released(Date.now())),
+          (err: Error) => this.doGate(this.gate.releaseFailed(Date.now(), err.message)),
+        );
+        break;
+      case 'assert-current':
+        this.fence?.current().catch((err: Error) => this.emit('notice', { level: 'warn', message: `${this.md}: telling the backup it is current again: ${err.message}` }));
+        break;
+      case 'hold-ended':
+        this.emit('hold-ended', { how: a.how, heldMs: a.heldMs });
+        break;
+      case 'log':
+        this.emit('notice', { level: a.level, message: a.message });
+        break;
+    }
+  }
+
+  /** One reconnect attempt during a hold: a new connection replaces the dead one in the kernel. */
+  private async holdReconnect(): Promise<void> {
+    if (this.closed || !this.link || !this.gate.reconnectStarting()) return;
+    let conn;
+    try {
+      conn = await this.link.connect(this.t);
+    } catch {
+      this.doGate(this.gate.reconnectFailed());
+      return;
+    }
+    try {
+      const next = this.gate.linkBack();
+      if (!next.some((x) => x.kind === 'reconfigure')) return;
+      try {
+        await this.platform.nbd.reconnect(this.nbdIndex, conn.fd, this.t);
+      } catch (err) {
+        this.emit('notice', { level: 'warn', message: `${this.md}: handing the new connection to ${this.nbdDevice}: ${(err as Error).message}` });
+        this.doGate(this.gate.reconnectFailed());
+        return;
+      }
+      this.doGate(this.gate.reconnected(Date.now()));
+    } finally {
+      conn.release();
+    }
   }
 
   private onMdEvent(event: MdEvent): void {
@@ -247,6 +399,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         this.refreshAgain = false;
         try {
           const status = await this.status();
+          // md failed the backup half while the gate still held it: the kernel's bound passed.
+          if (this.gate.holding && (status.backup === 'failed' || status.backup === 'missing')) this.doGate(this.gate.legFailed(Date.now()));
           await this.perform(this.machine.observe(status));
         } catch (err) {
           this.emit('error', err as Error);
@@ -342,13 +496,20 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.closed = true;
     this.machine.stopReconnecting();
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.holdTimer);
+    clearTimeout(this.holdReconnectTimer);
     this.watcher?.close();
     this.watcher = undefined;
+    this.linkWatcher?.close();
+    this.linkWatcher = undefined;
   }
 
   /** Takes the mirror down: stops the array and frees the NBD device. */
   async delete(): Promise<void> {
+    const held = this.gate.holding;
     this.close();
+    // Held writes would keep md from stopping: the device lets them fail first.
+    if (held) await this.releaseNbd();
     if (await this.platform.md.exists(this.md, this.t)) {
       try {
         await this.platform.md.stop(this.md, this.t);

@@ -25,7 +25,7 @@
 // native/realtime.cc, the CPU budget guard of the real-time event loop).
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { guestClockOffset, GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable } from './helpers/vmcluster.js';
 import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 
@@ -226,5 +226,170 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'lkdr0 in service on node2 once the flag is removed' });
     const afterFlag = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
     expect(afterFlag.split(/\s+/)[0]).toBe(sum0);
+  });
+});
+
+// The window the seeds leave open (issue #16 point 6): node1 writes records to lkdr1 with fsync
+// and logs each acknowledged record number durably; the replication link (p2p1) is cut under
+// the writer. The kernel holds the backup half's requests (NBD dead-connection hold) until
+// node2 has recorded itself out of date over the cluster messaging (the LAN path); only then
+// does md fail the half and the writer go on. node1's qemu is then SIGKILLed mid-write: node2
+// refuses lkdr1 with the out-of-date reason in lcdstatus, and when node1 returns its own disk
+// holds every record it logged as acknowledged.
+describe.skipIf(!!vmUnavailable)(`${title}: the replication link dies under a writer`, () => {
+  let build: ReturnType<typeof snapshotBuild> | undefined;
+  beforeAll(() => {
+    build = snapshotBuild();
+  });
+  afterAll(() => build?.remove());
+  const cluster = useFailoverCluster({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [32, 16] });
+  const DATA = '/dev/vda';
+  const STATE = '/dev/vdb';
+  const ACKED = '/var/lib/vigil/acked';
+  const BASE = 4 * 1024 * 1024;
+  // Record k: 4 KiB at BASE + k * 4096 beginning "record k\n"; its number goes to ACKED (fsync'd)
+  // only after the fsync of /dev/md1 returned.
+  const writer = `
+const fs = require('fs');
+const md = fs.openSync('/dev/md1', 'r+');
+const log = fs.openSync('${ACKED}', 'a');
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+for (let k = 0; k < 6000; k++) {
+  const b = Buffer.alloc(4096);
+  b.write('record ' + k + '\\n');
+  fs.writeSync(md, b, 0, 4096, ${BASE} + k * 4096);
+  fs.fsyncSync(md);
+  fs.writeSync(log, k + ' ' + Date.now() + '\\n');
+  fs.fsyncSync(log);
+  sleep(20);
+}
+`;
+  // Prints the record numbers in ACKED whose record is not on the partition.
+  const checker = `
+const fs = require('fs');
+const fd = fs.openSync('${DATA}', 'r');
+const missing = [];
+let n = 0;
+for (const line of fs.readFileSync('${ACKED}', 'utf8').split('\\n')) {
+  if (!line) continue;
+  const k = Number(line.split(' ')[0]);
+  const b = Buffer.alloc(4096);
+  fs.readSync(fd, b, 0, 4096, ${BASE} + k * 4096);
+  if (!b.toString('latin1').startsWith('record ' + k + '\\n')) missing.push(k);
+  n++;
+}
+console.log(JSON.stringify({ checked: n, missing }));
+`;
+
+  let agents: GuestVigil[] = [];
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    for (const v of agents) {
+      if (v.node.state !== 'running') continue;
+      const diag = await v.node.exec('cat /proc/mdstat; dmesg | tail -60; node ' + v.vigilJs + ' lcdstatus', { timeoutMs: 60_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+      console.log(`--- ${v.node.name} vigild log (tail) ---\n${await v.logTail(12_000)}\n--- ${v.node.name} mdstat, lcdstatus ---\n${diag.stdout}${diag.stderr}`);
+    }
+  });
+
+  it('no write is acknowledged before the backup recorded itself out of date: after a SIGKILL of the primary the backup refuses, and every acknowledged record is on the primary when it returns', { timeout: 600_000 }, async () => {
+    const c = cluster();
+    const [n1, n2] = [c.node('node1'), c.node('node2')];
+    const v1 = new GuestVigil(n1, build!.srcDir);
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    agents = [v1, v2];
+    for (const n of [n1, n2]) await n.run('modprobe raid1 && modprobe nbd nbds_max=4', { timeoutMs: 60_000 });
+    for (const n of [n1, n2]) await n.run(`modprobe ext4 && mkfs.ext4 -q -F ${STATE} && mkdir -p /var/lib/vigil && mount ${STATE} /var/lib/vigil`, { timeoutMs: 120_000 });
+    const configure = (v: GuestVigil) =>
+      v.configure({
+        VIGIL_NODE_NAME: v.node.name,
+        VIGIL_STATE_DIR: '/var/lib/vigil',
+        VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
+        VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+        VIGIL_METRICS_ADDRESS: 'off',
+        VIGIL_LOG_LEVEL: 'debug',
+        LCMHBEATTIME: '1',
+        LCMNUMHBEATS: '3',
+        LKCHECKINTERVAL: '10',
+        VIGIL_NBD_TIMEOUT: '4',
+        VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
+      });
+    for (const v of [v1, v2]) await configure(v);
+    await v1.must(['keygen']);
+    const key = await n1.readFile('/etc/vigil/cluster.key');
+    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
+    await Promise.all([v1.start(), v2.start()]);
+    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
+      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
+    }
+    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
+    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    await v1.must([
+      'create', '-a', 'scsi/netraid', '-t', 'lkdr1', '-i', '/dev/md1', '--switchback', 'intelligent',
+      '--info', 'number=1', `partition@node1=${DATA}`, `partition@node2=${DATA}`, `address@node1=${n1.ip('p2p1')}`, `address@node2=${n2.ip('p2p1')}`,
+    ]);
+    await v1.must(['extend', '-t', 'lkdr1', '-s', 'node2', '--accept-defaults']);
+    // In sync for real: both halves up in md on node1 with no copy running, and node2's own
+    // record current (its instance shows OSU before the first copy even began).
+    await n1.waitFor(
+      async () =>
+        (await v1.states()).lkdr1 === 'ISP' &&
+        /md1 : active raid1[^\n]*\n[^\n]*\[UU\]/.test(await n1.run('cat /proc/mdstat')) &&
+        !/recovery|resync/.test(await n1.run('cat /proc/mdstat')) &&
+        (await n2.run('cat /var/lib/vigil/netraid/lkdr1.replica.json')).includes('"current":true'),
+      { deadlineMs: 240_000, intervalMs: 2000, what: 'resynced: md1 [UU] on node1, node2 recorded current' },
+    );
+
+    await n1.writeFile('/tmp/writer.js', writer);
+    await n1.writeFile('/tmp/checker.js', checker);
+    await n1.spawn(['node', '/tmp/writer.js'], { log: '/tmp/writer.log' });
+    const acked = async () => (await n1.readFile(ACKED).catch(() => Buffer.alloc(0))).toString().split('\n').filter(Boolean);
+    await n1.waitFor(async () => (await acked()).length >= 20, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer runs' });
+
+    const cutAt = (await acked()).length;
+    const [clock1, clock2] = [await guestClockOffset(n1), await guestClockOffset(n2)];
+    const cutHostMs = Date.now();
+    await n1.setLink('p2p1', false);
+    await n1.waitFor(async () => (await acked()).length >= cutAt + 40, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer goes on without the backup' });
+    const lines = (await acked()).map((l) => l.split(' ').map(Number) as [number, number]);
+    let stall = 0;
+    let resumedGuestMs = 0;
+    for (let i = 1; i < lines.length; i++) {
+      const gap = lines[i]![1] - lines[i - 1]![1];
+      if (gap > stall) [stall, resumedGuestMs] = [gap, lines[i]![1]];
+    }
+    console.log(`e2e netraid hold: longest pause between two acknowledged records around the cut: ${stall} ms (VIGIL_NBD_TIMEOUT 4 s, then the out-of-date round trip)`);
+    // The order itself, in host time: node2 logged its out-of-date record (after its fsync)
+    // before node1's writer saw its first write acknowledged after the pause.
+    const recordedHostMs = await v2.logTime(/lkdr1 on node2 is out of date/, cutHostMs - 1000, clock2.offsetMs);
+    expect(recordedHostMs, 'node2 logged that lkdr1 is out of date').toBeDefined();
+    const resumedHostMs = resumedGuestMs - clock1.offsetMs;
+    const slack = Math.ceil(clock1.uncertaintyMs + clock2.uncertaintyMs);
+    console.log(`e2e netraid hold: node2 recorded lkdr1 out of date ${resumedHostMs - recordedHostMs!} ms before node1's next acknowledged write (clock uncertainty ±${slack} ms)`);
+    expect(resumedHostMs + slack).toBeGreaterThanOrEqual(recordedHostMs!);
+    // The hold ended because node2 confirmed its record, not by the kernel's bound or md alone.
+    const log1 = await v1.logTail(10_000_000);
+    expect(log1).toMatch(/"ended":"backup-acknowledged"/);
+    expect(log1).not.toMatch(/"ended":"kernel-timeout"/);
+    expect((await v2.states()).lkdr1).toBe('OSF');
+
+    const crashAt = Date.now();
+    await n1.crash();
+    await n2.waitFor(async () => !(await sees(v2, 'node1')), { deadlineMs: 60_000, intervalMs: 1000, what: 'node2 sees node1 dead' });
+    console.log(`e2e netraid hold: node1 SIGKILLed, seen dead by node2 after ${Date.now() - crashAt} ms`);
+    // node2 does not bring lkdr1 in service: it is out of date, and lcdstatus says why.
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect((await v2.states()).lkdr1).not.toBe('ISP');
+    const status = await v2.must(['lcdstatus']);
+    console.log(status.trimEnd());
+    expect(status).toMatch(/lkdr1[\s\S]*out of date[\s\S]*node1 lost its (replication link|backup half)/);
+
+    // node1 returns: every record it logged as acknowledged is on its own disk.
+    await n1.boot(300_000);
+    await n1.run(`modprobe ext4 && mkdir -p /var/lib/vigil && mount ${STATE} /var/lib/vigil`, { timeoutMs: 60_000 });
+    await n1.writeFile('/tmp/checker.js', checker);
+    const result = JSON.parse(await n1.run('node /tmp/checker.js', { timeoutMs: 120_000 })) as { checked: number; missing: number[] };
+    console.log(`e2e netraid hold: ${result.checked} acknowledged records checked on node1's disk after its return, ${result.missing.length} missing`);
+    expect(result.checked).toBeGreaterThan(cutAt + 40);
+    expect(result.missing).toEqual([]);
   });
 });

@@ -21,10 +21,12 @@ function promtool(args: string[], input?: string) {
 describe.skipIf(!haveProm)('vigil_replication_* under promtool (needs /usr/bin/promtool from Debian\'s prometheus)', () => {
   it('the exposition passes check metrics and shows primary and backup', async () => {
     const registry = new Registry();
-    registerReplicationMetrics(registry, async () => [
-      { tag: 'db', role: 'primary', generation: 3, mirror: { state: 'resyncing', percent: 42 }, backupOutOfDate: true },
+    const recorder = registerReplicationMetrics(registry, async () => [
+      { tag: 'db', role: 'primary', generation: 3, mirror: { state: 'resyncing', percent: 42 }, backupOutOfDate: true, linkHeld: true },
       { tag: 'logs', role: 'backup', generation: 7, backupOutOfDate: false },
     ]);
+    recorder.holdEnded('db', 'backup-acknowledged', 4200);
+    recorder.holdEnded('db', 'kernel-timeout', 16_000);
     const text = await registry.metrics();
     const r = promtool(['check', 'metrics'], text);
     expect(r.out).toBe('');
@@ -34,11 +36,14 @@ describe.skipIf(!haveProm)('vigil_replication_* under promtool (needs /usr/bin/p
     expect(text).toMatch(/^vigil_replication_resync_progress_ratio\{tag="db"\} 0.42$/m);
     expect(text).toMatch(/^vigil_replication_backup_out_of_date\{tag="logs",role="backup"\} 0$/m);
     expect(text).toMatch(/^vigil_replication_generation\{tag="logs"\} 7$/m);
+    expect(text).toMatch(/^vigil_replication_link_held\{tag="db"\} 1$/m);
+    expect(text).toMatch(/^vigil_replication_link_hold_seconds_count\{tag="db",ended="backup-acknowledged"\} 1$/m);
+    expect(text).toMatch(/^vigil_replication_link_hold_seconds_sum\{tag="db",ended="kernel-timeout"\} 16$/m);
   });
 
   it('the replication rules load and their unit tests pass', () => {
     const check = promtool(['check', 'rules', 'vigil-replication-alerts.yml']);
-    expect(check.out).toMatch(/SUCCESS: 3 rules found/);
+    expect(check.out).toMatch(/SUCCESS: 4 rules found/);
     const test = promtool(['test', 'rules', 'vigil-replication-alerts.test.yml']);
     expect(test.out).toMatch(/SUCCESS/);
     expect(test.status).toBe(0);

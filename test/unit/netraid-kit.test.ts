@@ -39,7 +39,14 @@ interface Node {
   replica: ReplicaServer;
   exports: Exports;
   up: boolean;
+  /** Membership's verdict on this system, as the other system sees it. */
+  declaredDead: boolean;
+  /** Hold endings reported on this system. */
+  holds: string[];
 }
+
+/** The replication link (the NBD connection), separate from the cluster messaging. */
+let replicationLink = true;
 
 const inst: ResourceInstance = {
   tag: 'lkdr1',
@@ -75,11 +82,19 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
     states,
     replica,
     peers,
-    linkTo: (address, port) => ({ address: `${address}:${port}`, connect: async () => ({ fd: 9, sizeBytes: 16 * MiB, transmissionFlags: 1, release: () => undefined }) }),
+    linkTo: (address, port) => ({
+      address: `${address}:${port}`,
+      connect: async () => {
+        if (!replicationLink) throw new Error('no route to the NBD server');
+        return { fd: 9, sizeBytes: 16 * MiB, transmissionFlags: 1, release: () => undefined };
+      },
+    }),
     exportName: (tag, g, p) => `${tag}:${g}:${p}:token`,
     loadModule: async () => undefined,
+    peerDeclaredDead: (system) => nodes.get(system)?.declaredDead ?? false,
+    holdEnded: (_tag, how) => node.holds.push(how),
   });
-  const node: Node = { name, files, platform, states, kit, replica, exports, up: true };
+  const node: Node = { name, files, platform, states, kit, replica, exports, up: true, declaredDead: false, holds: [] };
   nodes.set(name, node);
   return node;
 }
@@ -119,6 +134,7 @@ async function replicated(): Promise<{ s1: Node; s2: Node }> {
 afterEach(() => {
   for (const n of nodes.values()) n.kit.close();
   nodes.clear();
+  replicationLink = true;
 });
 
 describe('scsi/netraid data_corrupt scenarios', () => {
@@ -271,5 +287,69 @@ describe('scsi/netraid settings and extend', () => {
     expect((await s2.kit.canExtend(withSize, ctxOf('server2'))).ok).toBe(true);
     const e = await s2.kit.extend(withSize, ctxOf('server2'));
     expect(e.reason.split('\n')[0]).toBe('netraid_extend: Running the nbd-server on "server2" (10.9.0.2 port 10001) ...');
+  });
+});
+
+describe('scsi/netraid: the replication link dies while the primary writes', () => {
+  /** A write through server1's mirror; `acked` once md acknowledged it. */
+  function write(n: Node, offset: number) {
+    const w = { acked: false };
+    void n.platform.replication.submitWrite('/dev/md1', offset, 4096).then(() => (w.acked = true));
+    return w;
+  }
+
+  it('no write is acknowledged before the backup recorded itself out of date; after a crash of the primary the backup refuses to take over', async () => {
+    const { s1, s2 } = await replicated();
+    replicationLink = false;
+    // The backup answers only after its record is durable: slow it down to see the order.
+    let release!: () => void;
+    const slowDisk = new Promise<void>((r) => (release = r));
+    const put = s2.states.put.bind(s2.states);
+    s2.states.put = async (st) => {
+      await slowDisk;
+      return put(st);
+    };
+    s1.platform.replication.linkDead(1);
+    const w = write(s1, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.acked).toBe(false);
+    expect((await s2.states.get('lkdr1'))?.current).toBe(true);
+    release();
+    await until(() => w.acked);
+    expect(await s2.states.get('lkdr1')).toMatchObject({ role: 'backup', current: false });
+    expect(s1.holds).toEqual(['backup-acknowledged']);
+    crash(s1);
+    const r = await s2.kit.restore(inst, ctxOf('server2'));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/out of date.*server1 lost its (replication link|backup half)/);
+  });
+
+  it('every path to the backup is down: writes wait until membership declares the backup dead', async () => {
+    const { s1, s2 } = await replicated();
+    replicationLink = false;
+    s2.up = false;
+    s1.platform.replication.linkDead(1);
+    const w = write(s1, 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(w.acked).toBe(false);
+    s2.declaredDead = true;
+    await until(() => w.acked);
+    expect(s1.holds).toEqual(['backup-dead']);
+  });
+
+  it('the link returns before anything is decided: no degrade, the backup stays current', async () => {
+    const { s1, s2 } = await replicated();
+    replicationLink = false;
+    s2.up = false;
+    s1.platform.replication.linkDead(1);
+    const w = write(s1, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.acked).toBe(false);
+    s2.up = true;
+    replicationLink = true;
+    await until(() => w.acked);
+    expect(s1.holds[0]).toBe('reconnected');
+    expect(s1.kit.view('lkdr1')?.state).toBe('mirroring');
+    await until(async () => (await s2.states.get('lkdr1'))?.current === true);
   });
 });

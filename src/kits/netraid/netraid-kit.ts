@@ -18,6 +18,13 @@
 //    system's NBD server then refuses the previous primary (fencing at the replica).
 // canFailoverNow vetoes moves while the mirror here is not in sync (a resync runs, or the backup
 // is gone), with 104013.
+// 4. When the replication link dies the kernel holds the primary's writes (mirror.ts, the gate in
+//    outdate-gate.ts) until the backup confirmed over the cluster messaging that it recorded
+//    itself out of date, or membership declared it dead (with quorum here) — so rule 2 never
+//    finds a backup "current" that misses an acknowledged write, unless the hold's bound passed
+//    (VIGIL_NETRAID_LINK_HOLD), which is logged as an error and counted.
+// Messages to the backup about its state go one at a time, in order, so a late "current" can
+// never overtake an "out of date".
 //
 // Types (`type`): `resource` (default) is the device alone; `new-fs` and `existing-fs` also put a
 // file system on it under protection — their steps are in replicated-fs.ts, and the create task
@@ -28,7 +35,8 @@ import { DEFAULT_TIME_LIMITS, failed, ok } from '../kit.js';
 import type { BackupLink } from '../../replication/backup-link.js';
 import type { ReplicationConfig } from '../../replication/config.js';
 import { formatReplicationError } from '../../replication/errors.js';
-import { Mirror, type MirrorPlatform } from '../../replication/mirror.js';
+import { Mirror, type BackupFence, type MirrorPlatform } from '../../replication/mirror.js';
+import type { HoldEnd } from '../../replication/outdate-gate.js';
 import { statusWord, type MirrorView } from '../../replication/mirror-state.js';
 import type { ReplicaServer } from '../../replication/replica-server.js';
 import type { ReplicaStates } from '../../replication/replica-state.js';
@@ -53,6 +61,13 @@ export interface NetraidKitDeps {
   loadModule(name: string): Promise<void>;
   /** The fenced export name of (tag, generation, primary). */
   exportName(tag: string, generation: number, primary: string): string;
+  /**
+   * Whether membership declared `system` dead and this system may act on it (holds quorum when a
+   * quorum mode is configured): a held mirror then goes on without that backup.
+   */
+  peerDeclaredDead?(system: string): boolean;
+  /** A link hold ended (for vigil_replication_link_hold_seconds). */
+  holdEnded?(tag: string, how: HoldEnd, heldMs: number): void;
 }
 
 interface Running {
@@ -60,6 +75,8 @@ interface Running {
   peer: string;
   generation: number;
   view: MirrorView | undefined;
+  /** The last message to the backup about its state: the next one goes after it. */
+  told: Promise<unknown>;
 }
 
 const err = (n: number, args: (string | number)[]): string => `Error ${n}: ${formatReplicationError(n, args)}`;
@@ -79,6 +96,11 @@ export class NetraidKit implements Kit {
 
   constructor(private readonly d: NetraidKitDeps) {
     this.fs = new ReplicatedFs(d.platform, d.config.callTimeoutMs, MKFS_TIMEOUT_MS);
+  }
+
+  /** Whether the kernel holds the writes of `tag`'s mirror here (its replication link died). */
+  holding(tag: string): boolean {
+    return this.running.get(tag)?.mirror.holding ?? false;
   }
 
   /** Whether the mirror of `tag` runs here (the NBD server refuses to export it then). */
@@ -305,18 +327,29 @@ export class NetraidKit implements Kit {
     await states.put({ tag: inst.tag, role: 'primary', generation, primary: me, current: true });
     await states.setDataCorruptFlag(inst.tag, me);
     await this.d.replica.unserve(inst.tag);
-    const mirror = this.mirrorOf(inst, me, partition, peer, generation);
+    let run: Running | undefined;
+    const fence: BackupFence | undefined = peer
+      ? {
+          outdate: (reason) => this.inOrder(run, () => this.d.peers.outdate(peer, inst.tag, generation, reason)),
+          current: () => this.inOrder(run, () => this.d.peers.current(peer, inst.tag, generation, me)),
+          declaredDead: () => this.d.peerDeclaredDead?.(peer) ?? false,
+        }
+      : undefined;
+    const mirror = this.mirrorOf(inst, me, partition, peer, generation, fence);
     try {
       await this.loadModules();
       if (!(await this.d.platform.md.exists(mirror.md, this.d.config.callTimeoutMs))) {
         await this.d.platform.md.assemble(mirror.md, [partition], this.d.config.callTimeoutMs);
       }
-      const run: Running = { mirror, peer: peer ?? '', generation, view: undefined };
-      this.running.set(inst.tag, run);
-      mirror.on('state', (v) => (run.view = v));
+      const r: Running = { mirror, peer: peer ?? '', generation, view: undefined, told: Promise.resolve() };
+      run = r;
+      this.running.set(inst.tag, r);
+      mirror.on('state', (v) => (r.view = v));
       mirror.on('error', (e) => ctx.log('warn', `netraid: ${mirror.md}: ${e.message}`));
-      mirror.on('backup-stale', () => this.tellPeer(run, inst.tag, 'stale', ctx));
-      mirror.on('backup-current', () => this.tellPeer(run, inst.tag, 'current', ctx));
+      mirror.on('notice', (n) => ctx.log(n.level, `netraid: ${n.message}`));
+      mirror.on('hold-ended', (h) => this.d.holdEnded?.(inst.tag, h.how, h.heldMs));
+      mirror.on('backup-stale', () => this.tellPeer(r, inst.tag, 'stale', ctx));
+      mirror.on('backup-current', () => this.tellPeer(r, inst.tag, 'current', ctx));
       await mirror.watch();
     } catch (e) {
       this.running.delete(inst.tag);
@@ -335,11 +368,20 @@ export class NetraidKit implements Kit {
 
   private tellPeer(run: Running, tag: string, what: 'stale' | 'current', ctx: ActionContext): void {
     if (!run.peer) return;
-    const p =
+    const p = this.inOrder(run, () =>
       what === 'stale'
         ? this.d.peers.outdate(run.peer, tag, run.generation, `${ctx.system} lost its backup half at generation ${run.generation}`)
-        : this.d.peers.current(run.peer, tag, run.generation, ctx.system);
+        : this.d.peers.current(run.peer, tag, run.generation, ctx.system),
+    );
     p.catch((e: Error) => ctx.log('warn', `netraid: telling ${run.peer} that ${tag} is ${what}: ${e.message}`));
+  }
+
+  /** Runs `send` after the previous message to this mirror's backup settled. */
+  private inOrder<T>(run: Running | undefined, send: () => Promise<T>): Promise<T> {
+    if (!run) return send();
+    const p = run.told.then(send, send);
+    run.told = p.catch(() => undefined);
+    return p;
   }
 
   async remove(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
@@ -391,7 +433,7 @@ export class NetraidKit implements Kit {
     return this.running.get(tag)?.view;
   }
 
-  private mirrorOf(inst: ResourceInstance, me: string, partition: string, peer: string | undefined, generation: number): Mirror {
+  private mirrorOf(inst: ResourceInstance, me: string, partition: string, peer: string | undefined, generation: number, fence?: BackupFence): Mirror {
     const number = Number(inst.info.number);
     const link: BackupLink | undefined = peer
       ? {
@@ -410,7 +452,7 @@ export class NetraidKit implements Kit {
           },
         }
       : undefined;
-    return new Mirror(this.d.platform, { number, localPartition: partition, localSystem: me, backupSystem: peer }, this.d.config, link);
+    return new Mirror(this.d.platform, { number, localPartition: partition, localSystem: me, backupSystem: peer }, this.d.config, link, fence);
   }
 }
 

@@ -22,6 +22,7 @@ export type NetraidMessage =
 /** What the kit asks of the other system. */
 export interface NetraidPeers {
   serve(system: string, req: Omit<Extract<NetraidMessage, { kind: 'serve' }>, 'kind'>): Promise<ServeReply>;
+  /** Resolves once `system` durably recorded that its copy of `tag` is out of date. */
   outdate(system: string, tag: string, generation: number, reason: string): Promise<void>;
   current(system: string, tag: string, generation: number, primary: string): Promise<void>;
   query(system: string, tag: string): Promise<PeerQueryReply>;
@@ -33,7 +34,11 @@ export type PeerRequest = (system: string, msg: NetraidMessage) => Promise<unkno
 export function peersOver(request: PeerRequest): NetraidPeers {
   return {
     serve: async (system, req) => (await request(system, { kind: 'serve', ...req })) as ServeReply,
-    outdate: async (system, tag, generation, reason) => void (await request(system, { kind: 'outdate', tag, generation, reason })),
+    // Resolves only on the backup's confirmation, which it sends after its record is on disk.
+    outdate: async (system, tag, generation, reason) => {
+      const reply = (await request(system, { kind: 'outdate', tag, generation, reason })) as { ok?: boolean } | undefined;
+      if (reply?.ok !== true) throw new Error(`${system} did not confirm that ${tag} is out of date`);
+    },
     current: async (system, tag, generation, primary) => void (await request(system, { kind: 'current', tag, generation, primary })),
     query: async (system, tag) => (await request(system, { kind: 'query', tag })) as PeerQueryReply,
   };

@@ -115,6 +115,14 @@ export interface RawMdWatchEvent {
   errno?: number;
 }
 
+/** { index } a device's connection died (-1: the listener joined after failures); or an error. */
+export interface RawNbdLinkEvent {
+  index?: number;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+}
+
 export interface RawNbdConnectSpec {
   index?: number;
   fd: number;
@@ -139,6 +147,10 @@ export interface NativeAddon {
   nbdConnect(spec: RawNbdConnectSpec, timeoutMs: number): Promise<{ index: number }>;
   nbdDisconnect(index: number, timeoutMs: number): Promise<void>;
   nbdStatus(index: number, timeoutMs: number): Promise<{ index: number; connected: boolean }>;
+  /** NBD_CMD_RECONFIGURE with one new socket (replaces the dead one). */
+  nbdReconfigure(index: number, fd: number, timeoutMs: number): Promise<void>;
+  /** Starts a thread on the nbd multicast group reporting NBD_CMD_LINK_DEAD; returns its close function. */
+  nbdWatchLinkDead(onEvent: (event: RawNbdLinkEvent) => void): () => void;
 }
 
 // ---- running programs (native/process_spawner.cc) -------------------------------------------

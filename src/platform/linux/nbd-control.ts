@@ -1,12 +1,13 @@
 // NBD client devices on Linux through the addon's generic-netlink calls (native/nbd.cc, on probe
-// threads with a time limit). When the kernel has no "nbd" family yet the module is loaded with
+// threads with a time limit), and the kernel's link-dead notices from one listening thread shared
+// by every watcher. When the kernel has no "nbd" family yet the module is loaded with
 // modprobe (time-limited) and the call is tried once more. Status adds what sysfs shows about
 // the device: the connecting process (what `nbd-client -c` prints), size and backend.
 import { readFile } from 'node:fs/promises';
 
 import { runProgram } from '../../common/run-program.js';
 import { mapNativeError, SysError } from '../errors.js';
-import type { NbdAttachOptions, NbdControl, NbdStatus } from '../platform.js';
+import type { NbdAttachOptions, NbdControl, NbdLinkWatcher, NbdStatus } from '../platform.js';
 import { ProgramError } from '../program-error.js';
 import { loadNativeAddon } from './addon-loader.js';
 import type { NativeAddon } from './native-addon.js';
@@ -23,8 +24,15 @@ async function sysfsValue(path: string): Promise<string | undefined> {
   }
 }
 
+interface LinkListener {
+  onDead: (index: number) => void;
+  onError?: (err: Error) => void;
+}
+
 export class LinuxNbdControl implements NbdControl {
   private readonly addon: NativeAddon = loadNativeAddon();
+  private readonly linkListeners = new Set<LinkListener>();
+  private closeLinkThread: (() => void) | undefined;
 
   constructor(private readonly modprobe = 'modprobe') {}
 
@@ -67,6 +75,34 @@ export class LinuxNbdControl implements NbdControl {
   detach(index: number, timeoutMs: number): Promise<void> {
     checkIndex(index);
     return this.withModule(() => this.addon.nbdDisconnect(index, timeoutMs), timeoutMs);
+  }
+
+  reconnect(index: number, socketFd: number, timeoutMs: number): Promise<void> {
+    checkIndex(index);
+    return this.withModule(() => this.addon.nbdReconfigure(index, socketFd, timeoutMs), timeoutMs);
+  }
+
+  watchLinkDead(onDead: (index: number) => void, onError?: (err: Error) => void): NbdLinkWatcher {
+    const listener: LinkListener = { onDead, onError };
+    this.linkListeners.add(listener);
+    this.closeLinkThread ??= this.addon.nbdWatchLinkDead((e) => {
+      if (e.code !== undefined) {
+        const err = mapNativeError(Object.assign(new Error(`${e.syscall ?? 'nbd link watch'}: ${e.code}`), { code: e.code, errno: e.errno, syscall: e.syscall, path: '/dev/nbd' })) as Error;
+        for (const l of this.linkListeners) l.onError?.(err);
+        return;
+      }
+      if (e.index === undefined || e.index < 0) return;
+      for (const l of this.linkListeners) l.onDead(e.index);
+    });
+    return {
+      close: () => {
+        this.linkListeners.delete(listener);
+        if (this.linkListeners.size === 0 && this.closeLinkThread) {
+          this.closeLinkThread();
+          this.closeLinkThread = undefined;
+        }
+      },
+    };
   }
 
   async status(index: number, timeoutMs: number): Promise<NbdStatus> {

@@ -18,6 +18,7 @@ import type {
   MdWatcher,
   NbdAttachOptions,
   NbdControl,
+  NbdLinkWatcher,
   NbdStatus,
 } from '../platform.js';
 import { ProgramError } from '../program-error.js';
@@ -78,6 +79,9 @@ interface NbdDevice {
   sizeBytes: number;
   pid?: number;
   backend?: string;
+  deadConnTimeoutSec: number;
+  /** The connection died and requests wait for a new one (at most deadConnTimeoutSec). */
+  held?: { waiters: Array<() => void>; timer: NodeJS.Timeout };
 }
 
 type Fault = { kind: 'hang'; path: string; release: () => void; released: Promise<void> } | { kind: 'fail'; path: string; code: string; syscall?: string };
@@ -91,6 +95,7 @@ export class MemoryReplicationKernel {
   private readonly devices = new Map<string, Device>();
   private readonly arrays = new Map<string, ArrayState>();
   private readonly nbds = new Map<number, NbdDevice>();
+  private readonly linkWatchers = new Set<(index: number) => void>();
   private faults: Fault[] = [];
   private nextMinor = 0;
   private nextUuid = 1;
@@ -99,7 +104,7 @@ export class MemoryReplicationKernel {
 
   constructor() {
     for (let i = 0; i < 16; i++) {
-      this.nbds.set(i, { index: i, connected: false, sizeBytes: 0 });
+      this.nbds.set(i, { index: i, connected: false, sizeBytes: 0, deadConnTimeoutSec: 0 });
       this.devices.set(`/dev/nbd${i}`, { path: `/dev/nbd${i}`, sizeBytes: 0, dev: { major: NBD_MAJOR, minor: i * 32 }, failed: false, writtenSectors: 0 });
     }
   }
@@ -126,6 +131,38 @@ export class MemoryReplicationKernel {
   /** The NBD server of /dev/nbdN vanished (killed, or the link is cut past the I/O time-out). */
   serverGone(index: number): this {
     return this.failDevice(`/dev/nbd${index}`);
+  }
+
+  /**
+   * The connection of /dev/nbdN died (RST, or a silent cut once the I/O time-out passed), as the
+   * kernel sees it: the LINK_DEAD notice goes out; with a dead-connection time-out the device
+   * holds its requests until reconnect(), detach() or the time-out (then it fails, as
+   * serverGone); without one it fails at once.
+   */
+  linkDead(index: number): this {
+    const n = this.nbd(index);
+    if (!n.connected || n.held) return this;
+    for (const w of this.linkWatchers) queueMicrotask(() => w(index));
+    if (n.deadConnTimeoutSec === 0) return this.failDevice(`/dev/nbd${index}`);
+    const timer = setTimeout(() => this.endHold(index, true), n.deadConnTimeoutSec * 1000);
+    timer.unref();
+    n.held = { waiters: [], timer };
+    return this;
+  }
+
+  /** Whether /dev/nbdN holds requests for a dead connection. */
+  isHeld(index: number): boolean {
+    return this.nbd(index).held !== undefined;
+  }
+
+  private endHold(index: number, fail: boolean): void {
+    const n = this.nbd(index);
+    const h = n.held;
+    if (!h) return;
+    clearTimeout(h.timer);
+    n.held = undefined;
+    if (fail) this.failDevice(`/dev/nbd${index}`);
+    for (const w of h.waiters) w();
   }
 
   /** md calls on this md device (or device) hang until release(path). */
@@ -165,6 +202,22 @@ export class MemoryReplicationKernel {
     if (working.length < a.raidDisks || a.action === 'recover' || a.action === 'resync') {
       const chunk = a.bitmapChunkBytes ?? a.sizeBytes;
       for (let c = Math.floor(offsetBytes / chunk); c <= Math.floor((offsetBytes + lengthBytes - 1) / chunk); c++) a.dirtyChunks.add(c);
+    }
+  }
+
+  /**
+   * An application write through the array that resolves when md acknowledges it: while a
+   * working member is an NBD device holding its requests, md cannot complete the write.
+   */
+  async submitWrite(md: string, offsetBytes: number, lengthBytes: number): Promise<void> {
+    for (;;) {
+      const a = this.array(md);
+      const held = a.members
+        .filter((m) => !m.faulty && m.raidDisk >= 0)
+        .map((m) => [...this.nbds.values()].find((n) => `/dev/nbd${n.index}` === m.path && n.held))
+        .find((n) => n !== undefined);
+      if (!held?.held) return this.write(md, offsetBytes, lengthBytes);
+      await new Promise<void>((r) => held.held!.waiters.push(r));
     }
   }
 
@@ -462,6 +515,7 @@ export class MemoryReplicationKernel {
     n.sizeBytes = options.sizeBytes;
     n.pid = process.pid;
     n.backend = options.backend;
+    n.deadConnTimeoutSec = options.deadConnTimeoutSec ?? 0;
     d.sizeBytes = options.sizeBytes;
     d.failed = false;
   }
@@ -471,10 +525,23 @@ export class MemoryReplicationKernel {
     return this.device(`/dev/nbd${index}`).superblock;
   }
 
+  /** NBD_CMD_RECONFIGURE with a new socket: a held device sends its requests on it. */
+  reconfigure(index: number): void {
+    const n = this.nbd(index);
+    if (!n.connected) throw SysError.fromCode('EINVAL', 'genl(NBD_CMD_RECONFIGURE)', `/dev/nbd${index}`);
+    this.endHold(index, false);
+  }
+
+  watchLinkDead(onDead: (index: number) => void): NbdLinkWatcher {
+    this.linkWatchers.add(onDead);
+    return { close: () => this.linkWatchers.delete(onDead) };
+  }
+
   disconnect(index: number): void {
     const n = this.nbd(index);
     const path = `/dev/nbd${index}`;
     if (this.usedBy(path)) this.failDevice(path);
+    this.endHold(index, false);
     n.connected = false;
     n.pid = undefined;
     n.sizeBytes = 0;
@@ -670,6 +737,13 @@ export class MemoryNbdControl implements NbdControl {
   }
   detach(index: number, timeoutMs: number): Promise<void> {
     return this.call(index, 'genl(NBD_CMD_DISCONNECT)', timeoutMs, () => this.kernel.disconnect(index));
+  }
+  reconnect(index: number, socketFd: number, timeoutMs: number): Promise<void> {
+    if (!Number.isInteger(socketFd) || socketFd < 0) return Promise.reject(SysError.fromCode('EBADF', 'genl(NBD_CMD_RECONFIGURE)', `/dev/nbd${index}`));
+    return this.call(index, 'genl(NBD_CMD_RECONFIGURE)', timeoutMs, () => this.kernel.reconfigure(index));
+  }
+  watchLinkDead(onDead: (index: number) => void): NbdLinkWatcher {
+    return this.kernel.watchLinkDead(onDead);
   }
   status(index: number, timeoutMs: number): Promise<NbdStatus> {
     return this.call(index, 'genl(NBD_CMD_STATUS)', timeoutMs, () => {
