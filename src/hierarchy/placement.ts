@@ -5,8 +5,14 @@
 // were cut off, or one stood still, and both brought it in service), the older copy goes: each
 // time a hierarchy comes in service somewhere it gets an epoch one above the highest this
 // system knows for it, so a takeover is newer than the copy it replaced, and a copy that was
-// cut off or frozen while the takeover happened loses even where its priority is better. Equal
-// or unknown epochs (agents that predate them) fall back to priority: the worse side goes.
+// cut off or frozen while the takeover happened loses even where its priority is better. An
+// epoch is also at least the wall-clock time (ms) it was given: what a system knows of the
+// epochs lives in its agent's memory, and an agent started afresh — the recovery-server standby's
+// vigild, started once its listener fenced a frozen primary — knows none; counting alone would
+// give its takeover the epoch the primary's older copy has, and the worse priority would go: the
+// takeover, the one copy not fenced. Time orders such copies while the clocks agree within the
+// gap between the two in-service moments (at least the failure detection time). Equal or unknown
+// epochs (agents that predate them) fall back to priority: the worse side goes.
 
 import type { EngineContext } from './engine-context.js';
 import type { PeerMessage } from './engine-types.js';
@@ -118,9 +124,9 @@ export class Placement {
     this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply });
   }
 
-  /** A hierarchy came in service here: a new epoch, above every one known for it. */
+  /** A hierarchy came in service here: a new epoch, above every one known for it and not before now. */
   cameInService(key: string): void {
-    const epoch = this.seen(key) + 1;
+    const epoch = Math.max(this.seen(key) + 1, Math.floor(this.ctx.now));
     this.set(key, this.ctx.local);
     this.saw(key, epoch);
     for (const t of this.tagsOf(key)) this.localEpoch.set(t, epoch);
