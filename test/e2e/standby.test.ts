@@ -318,6 +318,10 @@ describe.skipIf(!!unavailable)(title, () => {
       expect(v1Log).toMatch(LEFT);
       expect((await v2.states())[TAG]).toBe('ISP');
       expect(await n2.run(`sg_persist --in --read-keys ${lun}`), 'node1 stays fenced').not.toContain(k1);
+      // Had both reported the hierarchy in service, the takeover (newer epoch) stays, not the fenced primary's copy.
+      const v2Log = await v2.logTail(200_000);
+      expect(v2Log, "node2 kept its takeover").not.toMatch(/the copy on node1 stays/);
+      const doubles = [...v1Log.split('\n'), ...v2Log.split('\n')].filter((l) => /is in service on both|the copy on node\d stays/.test(l));
 
       sampling = false;
       await Promise.all(samplers);
@@ -341,6 +345,7 @@ describe.skipIf(!!unavailable)(title, () => {
           `  thaw -> node1 decides to leave (${leftWhy}): ${detectAfterThawMs} ms (node1 clock, +-${Math.round(off1.uncertaintyMs)} ms); -> ${TAG} not ISP on node1 (host polling): ${outAt - thawedAt} ms`,
           `  samples: node1 ${s1.length} (${s1.map((x) => x.state ?? '-').join(' ')}), node2 ${s2.length} (${s2.map((x) => x.state ?? '-').join(' ')})`,
           `  ISP on both: before the thaw ${bothBeforeThaw.length}; after the thaw, while node1 was already fenced, ${bothAfterThaw.length}`,
+          `  double in-service reports in the logs: ${doubles.length ? doubles.map((l) => (JSON.parse(l) as { msg: string }).msg).join(' | ') : 'none'}`,
         ].join('\n'),
       );
       expect(fencedAt - frozenAt).toBeGreaterThanOrEqual((TIMEOUT_SEC - HB_SEC) * 1000);
