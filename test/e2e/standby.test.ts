@@ -204,6 +204,7 @@ describe.skipIf(!!unavailable)(title, () => {
       const keys = await n2.run(`sg_persist --in --read-keys ${lun}`);
       expect(keys, "node1's key preempted").not.toContain(k1);
       expect(await n2.run(`sg_persist --in --read-reservation ${lun}`)).toContain(`Key=${k2}`);
+      const checkedAt = Date.now();
 
       // The boot continues while node1 is still frozen: node2's vigild serves node1's data.
       await n2.run(`: > ${GuestVigil.log}`);
@@ -271,7 +272,7 @@ describe.skipIf(!!unavailable)(title, () => {
       console.log(
         [
           `e2e standby freeze: LCMHBEATTIME ${HB_SEC} s, VIGIL_STANDBY_TIMEOUT ${TIMEOUT_SEC} s, LKCHECKINTERVAL 2 s, ext4 on iSCSI ${part}, fence=scsi`,
-          `  freeze -> node2's listener fenced node1 and exited 0 (host polling): ${fencedAt - frozenAt} ms; -> node2's vigild ready ${readyAt - frozenAt} ms; -> ${TAG} ISP on node2: ${ispAt - frozenAt} ms`,
+          `  freeze -> node2's listener fenced node1 and exited 0 (host polling): ${fencedAt - frozenAt} ms; -> node2's PR checked ${checkedAt - frozenAt} ms -> node2's vigild ready ${readyAt - frozenAt} ms; -> ${TAG} ISP on node2: ${ispAt - frozenAt} ms`,
           `  thaw -> node1 decides to leave (${leftWhy}): ${detectAfterThawMs} ms (node1 clock, +-${Math.round(off1.uncertaintyMs)} ms); -> ${TAG} not ISP on node1 (host polling): ${outAt - thawedAt} ms`,
           `  samples: node1 ${s1.length} (${s1.map((x) => x.state ?? '-').join(' ')}), node2 ${s2.length} (${s2.map((x) => x.state ?? '-').join(' ')})`,
           `  ISP on both: before the thaw ${bothBeforeThaw.length}; after the thaw, while node1 was already fenced, ${bothAfterThaw.length}`,
