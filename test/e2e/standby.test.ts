@@ -111,6 +111,8 @@ describe.skipIf(!!unavailable)(title, () => {
     await n1.writeFile('/tmp/mbr', mbr(sectors));
     if ((await n1.exec(`test -b ${part}`)).code !== 0) await n1.run(`dd if=/tmp/mbr of=${lun} bs=512 count=1 oflag=direct,sync status=none`);
     for (const n of [n1, n2]) {
+      // A case that failed may have left the file system mounted (the table cannot be read again then).
+      await n.run(`if grep -q ' ${MNT} ' /proc/mounts; then umount ${MNT} || umount -l ${MNT}; fi`, { timeoutMs: 60_000 });
       await n.run(`blockdev --rereadpt ${lun} && modprobe ext4 && mkdir -p ${MNT}`, { timeoutMs: 60_000 });
       await n.waitFor(async () => (await n.exec(`test -b ${part}`)).code === 0, { deadlineMs: 30_000, intervalMs: 500, what: `${part}` });
     }
@@ -163,9 +165,11 @@ describe.skipIf(!!unavailable)(title, () => {
     console.log(`DIAG set-up ${Date.now() - setupAt} ms`);
     const k1 = hex(fenceKeyFor('node1'));
     const k2 = hex(fenceKeyFor('node2'));
-    // A writer keeps node1's file system busy: its writes are pending when node1 freezes.
+    // A writer keeps node1's file system busy: its writes are pending when node1 freezes. Its shell
+    // works inside the mount (an application holding the file system), so the kit's remove ends it
+    // with its dd children rather than meeting a new dd at each unmount attempt.
     await n1.run(': > /var/log/writer.log');
-    const writer = await n1.spawn(['sh', '-c', `i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=${MNT}/busy.bin bs=64k count=4 oflag=direct conv=notrunc status=none && echo ok $i || echo FAILED $i; sleep 0.2; done`], { log: '/var/log/writer.log' });
+    const writer = await n1.spawn(['sh', '-c', `cd ${MNT} && i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=${MNT}/busy.bin bs=64k count=4 oflag=direct conv=notrunc status=none && echo ok $i || echo FAILED $i; sleep 0.2; done`], { log: '/var/log/writer.log' });
     await n1.waitFor(async () => (await n1.readFile('/var/log/writer.log')).toString().includes('ok 3'), { deadlineMs: 60_000, intervalMs: 500, what: 'the writer writing' });
 
     // Both nodes' ins_list sampled all along, each in its own loop (node2 answers once its vigild runs).
@@ -289,7 +293,7 @@ describe.skipIf(!!unavailable)(title, () => {
     }
     await Promise.all(samplers);
 
-    await n1.kill(writer.pid, 'SIGKILL');
+    if ((await n1.procs()).find((p) => p.pid === writer.pid)?.exited === false) await n1.kill(writer.pid, 'SIGKILL');
 
     // The file system is not corrupted: node2 takes it out of service and fsck finds it clean.
     const returnAt = Date.now();
