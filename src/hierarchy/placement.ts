@@ -13,6 +13,8 @@
 // the ones it never heard of (a takeover while it was down, or cut off). Floored by the clock,
 // a copy made after a restart is newer than any made before it, given clocks in step (NTP);
 // with knowledge the count (highest known + 1) still decides.
+// (The recovery-server standby's vigild, started once its listener fenced a frozen primary, is
+// such a restarted agent: its takeover must be newer than the thawed primary's copy.)
 
 import type { EngineContext } from './engine-context.js';
 import type { PeerMessage } from './engine-types.js';

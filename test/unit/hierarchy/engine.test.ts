@@ -484,6 +484,27 @@ describe('hierarchy engine: split brain', () => {
     expect(c.logs.some((l) => /^B warn hierarchy app: the copy on A stays \(newer: epoch \d+ over \d+\)/.test(l))).toBe(true);
   });
 
+  it('a takeover by an agent started afresh (it knows no epoch) is newer than the copy it replaced: the restarted standby keeps it', () => {
+    // The recovery-server standby: B's vigild is stopped while A serves; A freezes; B's listener
+    // fences A and B's vigild, started afresh, brings the hierarchy in service; A thaws.
+    const cfg = appOverFs({ A: 1, B: 10 });
+    const c = new FakeCluster(['A', 'B'], cfg);
+    c.step('A', { type: 'adminInService', request: 'r', tag: 'app' });
+    c.kill('B');
+    c.advance(10_000);
+    c.cut.add('A|B').add('B|A');
+    c.revive('B', cfg('B'));
+    c.step('B', { type: 'systemDown', system: 'A' });
+    c.step('B', { type: 'adminInService', request: 'r2', tag: 'app' });
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    c.actions.length = 0;
+    c.heal('A');
+    expect(c.ran('B', 'remove')).toEqual([]);
+    expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
+    expect(c.logs.some((l) => l.startsWith('A warn hierarchy app: the copy on B stays (newer: epoch '))).toBe(true);
+  });
+
   it('a report that comes while a check runs on the copy here is looked at when the check ends', () => {
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
     // A's quickChecks take 20 s, so one is running when the partition heals.
