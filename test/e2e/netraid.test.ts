@@ -348,11 +348,15 @@ console.log(JSON.stringify({ checked: n, missing }));
     const acked = async () => (await n1.readFile(ACKED).catch(() => Buffer.alloc(0))).toString().split('\n').filter(Boolean);
     await n1.waitFor(async () => (await acked()).length >= 20, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer runs' });
 
-    const cutAt = (await acked()).length;
     const [clock1, clock2] = [await guestClockOffset(n1), await guestClockOffset(n2)];
+    const cutAt = (await acked()).length;
     const cutHostMs = Date.now();
     await n1.setLink('p2p1', false);
-    await n1.waitFor(async () => (await acked()).length >= cutAt + 40, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer goes on without the backup' });
+    // The writer keeps going for a moment on what the socket still accepts: wait for the hold to
+    // end before counting the records written after it.
+    await n1.waitFor(async () => /"msg":"replication: link hold ended"/.test(await v1.logTail(10_000_000)), { deadlineMs: 120_000, intervalMs: 500, what: 'the link hold ends' });
+    const heldAt = (await acked()).length;
+    await n1.waitFor(async () => (await acked()).length >= heldAt + 40, { deadlineMs: 120_000, intervalMs: 500, what: 'the writer goes on without the backup' });
     const lines = (await acked()).map((l) => l.split(' ').map(Number) as [number, number]);
     let stall = 0;
     let resumedGuestMs = 0;
