@@ -25,7 +25,7 @@
 // native/realtime.cc, the CPU budget guard of the real-time event loop).
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { guestClockOffset, GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable } from './helpers/vmcluster.js';
 import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 
