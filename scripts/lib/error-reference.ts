@@ -1,13 +1,14 @@
 // docs/errors.md in full: the core and task table (src/common/error-table.ts) followed by the
 // numbers the NAS kit (src/kits/nas/nas-errors.ts) and data replication (src/replication/errors.ts)
-// keep in their own tables, each message rendered by the code that prints it, with <placeholders>.
+// keep in their own tables, each message rendered by the code that prints it, every parameter
+// shown by its name in angle brackets (<tag>, <server>).
 // Used by `npm run docs:errors` and by the test that keeps docs/errors.md in step.
 import { ERROR_TABLE, renderErrorsMarkdown, type ErrorSection } from '../../src/common/error-table.js';
 import { NAS_ERR, nasMessages } from '../../src/kits/nas/nas-errors.js';
 import { REPLICATION_ERRORS } from '../../src/replication/errors.js';
 
-/** The placeholders each NAS message is rendered with, in its parameters' order. */
-export const NAS_PLACEHOLDERS: Record<keyof typeof nasMessages, string[]> = {
+/** The name each NAS message's parameters are shown by in docs/errors.md, in their order. */
+export const NAS_PARAMETER_NAMES: Record<keyof typeof nasMessages, string[]> = {
   createFailed: ['<tag>', '<server>', '<reason>'],
   noAddresses: ['<NFS server>', '<server>', '<reason>'],
   noActiveAddress: ['<NFS server>', '<server>'],
@@ -45,7 +46,7 @@ function replicationRows(): ErrorSection['rows'] {
 function nasRows(): ErrorSection['rows'] {
   const core = new Set<number>(Object.values(ERROR_TABLE).map((e) => e.number));
   return (Object.keys(nasMessages) as Array<keyof typeof nasMessages>)
-    .map((k) => split((nasMessages[k] as (...a: string[]) => string)(...NAS_PLACEHOLDERS[k])))
+    .map((k) => split((nasMessages[k] as (...a: string[]) => string)(...NAS_PARAMETER_NAMES[k])))
     .filter((r) => !(r.number in REPLICATION_ERRORS) && !core.has(r.number));
 }
 

@@ -10,7 +10,7 @@ import { ERROR_TABLE, errorEntry, formatErrorLine } from '../../src/common/error
 import { VigilError } from '../../src/common/errors.js';
 import { nasMessages } from '../../src/kits/nas/nas-errors.js';
 import { REPLICATION_ERRORS } from '../../src/replication/errors.js';
-import { errorSections, NAS_NUMBERS, NAS_PLACEHOLDERS, renderErrorReference } from '../../scripts/lib/error-reference.js';
+import { errorSections, NAS_NUMBERS, NAS_PARAMETER_NAMES, renderErrorReference } from '../../scripts/lib/error-reference.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -30,8 +30,8 @@ describe('error table', () => {
     const listed = [...Object.values(ERROR_TABLE).map((e) => e.number), ...errorSections().flatMap((sec) => sec.rows.map((r) => r.number))];
     expect(new Set(listed).size).toBe(listed.length);
     for (const n of [...NAS_NUMBERS, ...Object.keys(REPLICATION_ERRORS).map(Number)]) expect(listed, String(n)).toContain(n);
-    // Every NAS message is rendered with one placeholder per parameter.
-    for (const [k, fn] of Object.entries(nasMessages)) expect(NAS_PLACEHOLDERS[k as keyof typeof nasMessages], k).toHaveLength(fn.length);
+    // Every NAS message is rendered with one name per parameter.
+    for (const [k, fn] of Object.entries(nasMessages)) expect(NAS_PARAMETER_NAMES[k as keyof typeof nasMessages], k).toHaveLength(fn.length);
   });
 
   it("prints 424 in the seeds' core form and task errors as six digits", () => {
