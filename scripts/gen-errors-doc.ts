@@ -1,5 +1,5 @@
-// Writes docs/errors.md from the error tables (src/common/error-table.ts, then the NAS kit's and
-// data replication's: scripts/lib/error-reference.ts). `--check` writes nothing and exits 1 when
+// Writes docs/errors.md from the one error table (src/common/error-table.ts), rendered by
+// scripts/lib/error-reference.ts. `--check` writes nothing and exits 1 when
 // the file is out of date.
 import * as fs from 'node:fs';
 import * as path from 'node:path';

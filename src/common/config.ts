@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_CONFIG_PATH, parseKeyValueText } from './config-file.js';
-import { ERROR_TABLE } from './error-table.js';
+import { CORE_ERRORS } from './error-table.js';
 import { VigilError } from './errors.js';
 
 export { DEFAULT_CONFIG_PATH, parseKeyValueText };
-export const ERR_NAS_DEFAULTS_ILLOGICAL = ERROR_TABLE.NAS_DEFAULTS_ILLOGICAL.number;
+export const ERR_NAS_DEFAULTS_ILLOGICAL = CORE_ERRORS.NAS_DEFAULTS_ILLOGICAL.number;
 
 /** What the reference shows for a key's value (attached to the validator with .meta()). */
 export interface ValueDoc {

@@ -1,264 +1,77 @@
-// The one table of product error numbers: each number the agent can report, the form in which
-// it is printed and what it means. VigilError.format() prints from it, docs/errors.md is
-// generated from it (npm run docs:errors) and a unit test keeps the two in step. Numbers and
-// message forms are the product's interface (scripts grep for them); the meanings are ours.
+// The one table of product error numbers: each number the agent can report, the message it is
+// printed with (a template with named parameters) and, where the operator has something to do,
+// the action. It assembles the rows of src/common/error-rows/ (core and task, the NAS kit, data
+// replication) and refuses a number defined twice. Every numbered line is printed in its
+// number's form from here (VigilError.format()), the NAS kit's and data replication's messages
+// are rendered from its rows (nas-errors.ts, replication/errors.ts), and docs/errors.md is
+// generated from it (npm run docs:errors; unit tests keep the two in step). Numbers and message
+// forms are the product's interface (scripts grep for them); the meanings are ours.
+import { CORE_ERRORS, type CoreErrorName } from './error-rows/core.js';
+import { NAS_ERRORS } from './error-rows/nas.js';
+import { REPLICATION_ERRORS } from './error-rows/replication.js';
+import type { ErrorRow } from './error-rows/row.js';
+import { fillTemplate } from './error-template.js';
 
-/**
- * How a number is printed. `core`: the configuration-database commands' form,
- * `*ERROR* (No. 424) message`. `task`: the task and kit form, `Error 000014: message`
- * (six digits, zero-padded).
- */
-export type ErrorForm = 'core' | 'task';
+export type { ErrorForm, ErrorRow } from './error-rows/row.js';
+export { CORE_ERRORS, type CoreErrorRow } from './error-rows/core.js';
+export { NAS_ERRORS } from './error-rows/nas.js';
 
-export interface ErrorEntry {
-  number: number;
-  form: ErrorForm;
-  /** The message pattern as printed, with <placeholders>. */
-  message: string;
-  /** When the agent reports it. */
-  meaning: string;
-  /** Where it comes from: the command or task that reports it. */
-  reportedBy: string;
+/** The rows by the part of the product that reports them, in the order docs/errors.md lists them. */
+export const ERROR_SECTIONS = [
+  { part: 'core', rows: Object.values(CORE_ERRORS) as readonly ErrorRow[] },
+  { part: 'nas', rows: Object.values(NAS_ERRORS) as readonly ErrorRow[] },
+  { part: 'replication', rows: REPLICATION_ERRORS },
+] as const;
+
+export type ErrorName = CoreErrorName;
+
+function byNumber(): Map<number, ErrorRow> {
+  const map = new Map<number, ErrorRow>();
+  for (const row of ERROR_SECTIONS.flatMap((s) => s.rows)) {
+    if (map.has(row.number)) throw new Error(`error table: ${row.number} is defined twice`);
+    map.set(row.number, row);
+  }
+  return map;
 }
 
-export const ERROR_TABLE = {
-  TASK_SENDEVENT: {
-    number: 1,
-    form: 'task',
-    message: 'Calling sendevent for resource <tag> on server <server>',
-    meaning: 'A local recovery of <tag> failed and the hierarchy is being failed over (logged, not a refusal).',
-    reportedBy: 'hierarchy engine',
-  },
-  USAGE: {
-    number: 2,
-    form: 'task',
-    message: '<what is wrong with the command line>',
-    meaning: 'A task command was given a malformed or contradictory argument (bad tag syntax, priority out of 1-999, unknown switchback type, key=value expected).',
-    reportedBy: 'create, extend, unextend, delete, dependency tasks',
-  },
-  TEMPLATE_MISSING: {
-    number: 3,
-    form: 'task',
-    message: 'Template resource <tag> on server <server> does not exist',
-    meaning: 'extend/properties named a tag that is not on the template (local) server.',
-    reportedBy: 'extend',
-  },
-  ALREADY_EXTENDED: {
-    number: 4,
-    form: 'task',
-    message: 'Template resource <tag> cannot be extended to server <server> because it already exists there',
-    meaning: 'The target server already has a resource with this tag.',
-    reportedBy: 'extend',
-  },
-  CANEXTEND_UNAVAILABLE: {
-    number: 5,
-    form: 'task',
-    message: 'Cannot access canextend script on server <server>: <reason>',
-    meaning: "The target server has no recovery kit for a resource of the hierarchy (a Vigil without that kit), so its extend checks cannot run there.",
-    reportedBy: 'extend',
-  },
-  CANNOT_EXTEND: {
-    number: 8,
-    form: 'task',
-    message: 'Cannot extend resource <tag> to server <server>: <reason>',
-    meaning: 'A pre-extend check failed: the hierarchy is not in service on the template server, no live comm path to the target, a kit check on the target failed, or a kit in the hierarchy refuses the switchback type (automatic, for a replicated resource).',
-    reportedBy: 'extend',
-  },
-  TEMPLATE_ARGS: {
-    number: 9,
-    form: 'task',
-    message: 'Either <templatesys> or <templatetag> argument missing',
-    meaning: 'extend was run without the target server or the template tag.',
-    reportedBy: 'extend',
-  },
-  CREATE_USAGE: {
-    number: 12,
-    form: 'task',
-    message: '<what is wrong with the create command line>',
-    meaning: 'The create task was given a missing, malformed or contradictory argument (no kit or id, an unknown kit, a bad switchback type or time-limit override). The seeds give create its own usage number; the other tasks report 000002.',
-    reportedBy: 'create',
-  },
-  TAG_AND_ID_MISSING: {
-    number: 11,
-    form: 'task',
-    message: 'Both Tag and ID name not specified',
-    meaning: 'ins_create was given neither -t nor -i.',
-    reportedBy: 'ins_create',
-  },
-  TAG_OR_ID_EXISTS: {
-    number: 14,
-    form: 'task',
-    message: 'Resource with either matching tag <tag> or ID <id> exists',
-    meaning: 'A resource with this tag or this id already exists on the system.',
-    reportedBy: 'create, extend, ins_create',
-  },
-  INS_CREATE_FAILED: {
-    number: 15,
-    form: 'task',
-    message: 'ins_create failed on server <server>: <reason>',
-    meaning: 'Recording the new resource in the configuration database failed.',
-    reportedBy: 'create, extend',
-  },
-  CREATE_ERROR: {
-    number: 18,
-    form: 'task',
-    message: 'Error creating resource <tag> on server <server>: <reason>',
-    meaning: "The kit rejected the resource's settings before anything was created (also the switchback type: a replicated resource refuses automatic).",
-    reportedBy: 'create, extend',
-  },
-  NOT_FOUND: {
-    number: 19,
-    form: 'task',
-    message: 'Resource <tag> not found on local server <server>',
-    meaning: 'The named resource (or dependency, or equivalency to the target) does not exist here.',
-    reportedBy: 'unextend, delete, dependency, properties, ins_list -R, ins_remove, dep_list',
-  },
-  REMOVING_AFTER_ERROR: {
-    number: 21,
-    form: 'task',
-    message: 'Removing resource instance <tag> from server <server> due to an error during creation',
-    meaning: 'A failed create is being backed out (logged).',
-    reportedBy: 'create',
-  },
-  IN_SERVICE_FAILED: {
-    number: 22,
-    form: 'task',
-    message: 'END failed hierarchy <tag> in service on server <server>',
-    meaning: 'Bringing a hierarchy in service (manual switchover) failed.',
-    reportedBy: 'in service',
-  },
-  RESTORE_ON_CREATE: {
-    number: 23,
-    form: 'task',
-    message: 'Error bringing resource <tag> in service on server <server>: <reason>',
-    meaning: 'The new resource was created but its restore action failed.',
-    reportedBy: 'create',
-  },
-  CREATE_FAILED: {
-    number: 24,
-    form: 'task',
-    message: 'Failed resource creation of resource <tag> on server <server>: <reason>',
-    meaning: "The kit's create step failed.",
-    reportedBy: 'create',
-  },
-  ACTION_SIGNAL: {
-    number: 26,
-    form: 'task',
-    message: 'END failed <action> for <tag> on server <server> due to <signal> signal',
-    meaning: "A gen/app program (restore, remove, quickCheck, recover) was ended by a signal that was not the agent's own time limit (which reports 'passed its time limit'); the action failed and the hierarchy moves elsewhere.",
-    reportedBy: 'gen/app actions (hier_events, perform_action, in service)',
-  },
-  REMOVING_DEPENDENCY: {
-    number: 27,
-    form: 'task',
-    message: 'Removing file system dependency from <parent tag> to <child tag> on server <server> due to an error during creation',
-    meaning: 'A failed create is backing out the dependency it had made (logged).',
-    reportedBy: 'create',
-  },
-  REMOVING_CHILD_HIERARCHY: {
-    number: 28,
-    form: 'task',
-    message: 'Removing file system hierarchy <filesys tag> created by <parent tag> on server <server> due to an error during creation',
-    meaning: 'A failed create is backing out the file system hierarchy it had made under the parent (logged).',
-    reportedBy: 'create',
-  },
-  SWITCHBACK_MISMATCH: {
-    number: 29,
-    form: 'task',
-    message: 'Switchback type mismatch between parent <parent> and child <child> on server <server>',
-    meaning: 'A dependency joins resources with different switchback types (warning; fix with ins_setas).',
-    reportedBy: 'dependency create',
-  },
-  TAG_MISSING: {
-    number: 30,
-    form: 'task',
-    message: 'create: tag name not specified | extend: tag name not specified',
-    meaning: 'create, extend or ins_create was run without a tag.',
-    reportedBy: 'create, extend, ins_create',
-  },
-  APP_PROGRAM_UNSAFE: {
-    // Vigil's own number (the seeds' task range ends at 30; 108xxx is gen/app's range here).
-    number: 108001,
-    form: 'task',
-    message: '<action> program <path> is not safe to run as root: <reason>',
-    meaning: 'gen/app runs its programs as root: create and extend refuse a program that someone other than root could change (not owned by root, writable by group or others, or in a directory that is; a directory with the sticky bit, like /tmp, is allowed).',
-    reportedBy: 'create, extend (gen/app)',
-  },
-  REMOVE_LOCAL_SYSTEM: {
-    number: 424,
-    form: 'core',
-    message: `can't remove entry for local system "<system>"`,
-    meaning: 'sys_remove was asked to remove the system it runs on; remove a system from the other systems of the cluster.',
-    reportedBy: 'sys_remove',
-  },
-  NAS_DEFAULTS_ILLOGICAL: {
-    number: 107009,
-    form: 'task',
-    message: 'Illogical settings for NAS defaults on <server>. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO.',
-    meaning: '3 x LKNFSSYSCALLTO + 5 is not below LKNFSTIMEOUT; the agent uses 120 and 5 instead (warning).',
-    reportedBy: 'vigild start-up (configuration)',
-  },
-} as const satisfies Record<string, ErrorEntry>;
+const BY_NUMBER = byNumber();
 
-export type ErrorName = keyof typeof ERROR_TABLE;
-
-const BY_NUMBER = new Map<number, ErrorEntry>(Object.values(ERROR_TABLE).map((e) => [e.number, e]));
-
-/** The table entry of a number, if the table has it. */
-export function errorEntry(number: number): ErrorEntry | undefined {
+/** The table's row of a number, if the table has it. */
+export function errorEntry(number: number): ErrorRow | undefined {
   return BY_NUMBER.get(number);
 }
 
-/** The number of a named table entry (so call sites read `errorNumber('NOT_FOUND')`). */
+/** The number of a named core or task row (so call sites read `errorNumber('NOT_FOUND')`). */
 export function errorNumber(name: ErrorName): number {
-  return ERROR_TABLE[name].number;
+  return CORE_ERRORS[name].number;
+}
+
+/** Every number in the table, ascending. */
+export function errorNumbers(): number[] {
+  return [...BY_NUMBER.keys()].sort((a, b) => a - b);
+}
+
+/** The values of a message's parameters by name; a missing one is printed "?". */
+export type ErrorParameters = Readonly<Record<string, string | number | undefined>>;
+
+/** The message of `number` with its parameters filled in, then ". Action: ..." when the row has one. */
+export function renderMessage(number: number, params: ErrorParameters = {}): string {
+  const row = BY_NUMBER.get(number);
+  if (!row) throw new RangeError(`no error ${number} in the error table`);
+  const value = (name: string) => params[name];
+  const message = fillTemplate(row.message, value);
+  return row.action === undefined ? message : `${message}. Action: ${fillTemplate(row.action, value)}`;
 }
 
 /** The printed line for `number` and `message`, in the number's form. */
 export function formatErrorLine(number: number, message: string): string {
   if (number === 0) return `Error: ${message}`;
-  if (errorEntry(number)?.form === 'core') return `*ERROR* (No. ${number}) ${message}`;
+  if (BY_NUMBER.get(number)?.form === 'core') return `*ERROR* (No. ${number}) ${message}`;
   const n = String(number);
   return `Error ${n.length < 6 ? n.padStart(6, '0') : n}: ${message}`;
 }
 
-/**
- * Numbers a kit or subsystem keeps in its own table (the NAS kit's 107xxx, data replication's
- * 104xxx), listed in docs/errors.md after this table. Printed `Error NNNNNN: message`.
- */
-export interface ErrorSection {
-  title: string;
-  /** Where the numbers are defined and where to read when each is reported. */
-  intro: string;
-  rows: ReadonlyArray<{ number: number; message: string }>;
-}
-
-function renderSection(s: ErrorSection): string[] {
-  const rows = [...s.rows].sort((a, b) => a.number - b.number).map((r) => `| ${formatErrorLine(r.number, '').replace(/:? ?$/, '')} | \`${r.message.replace(/\|/g, '\\|')}\` |`);
-  return ['', `## ${s.title}`, '', s.intro, '', '| printed as | message |', '| --- | --- |', ...rows];
-}
-
-/** docs/errors.md: this table, then the kits' and subsystems' own (scripts/lib/error-reference.ts gives them). */
-export function renderErrorsMarkdown(sections: readonly ErrorSection[] = []): string {
-  const rows = Object.values(ERROR_TABLE as Record<string, ErrorEntry>)
-    .slice()
-    .sort((a, b) => a.number - b.number)
-    .map((e) => `| ${formatErrorLine(e.number, '').replace(/:? ?$/, '').replace(/\|/g, '\\|')} | \`${e.message.replace(/\|/g, '\\|')}\` | ${e.meaning.replace(/\|/g, '\\|')} | ${e.reportedBy} |`);
-  return [
-    '# Error numbers',
-    '',
-    '<!-- Generated by `npm run docs:errors` from src/common/error-table.ts and the tables scripts/lib/error-reference.ts names; do not edit by hand. -->',
-    '',
-    'Every refusal the agent reports carries a number from these tables (or none, printed `Error: ...`,',
-    'when the product defines no number for the case). Configuration-database commands print',
-    '`*ERROR* (No. N) message`; tasks and kits print `Error NNNNNN: message`. With `--json` the',
-    'number is in `error.number`. Exit codes: 1 refused, 2 bad command line, 3 agent unreachable,',
-    '4 internal error.',
-    '',
-    '| printed as | message | meaning | reported by |',
-    '| --- | --- | --- | --- |',
-    ...rows,
-    ...sections.flatMap(renderSection),
-    '',
-  ].join('\n');
+/** The printed line of `number` with its message rendered from the table. */
+export function renderErrorLine(number: number, params: ErrorParameters = {}): string {
+  return formatErrorLine(number, renderMessage(number, params));
 }

@@ -1,6 +1,6 @@
 // Product errors: every failure an operator can see carries the seeds' error number (where the
-// seeds define one) so it can be looked up, plus a message in our own words. The numbers and
-// their printed forms are in error-table.ts.
+// seeds define one) so it can be looked up, plus a message in our own words. The numbers, their
+// messages and printed forms are in the one error table, error-table.ts.
 import { formatErrorLine } from './error-table.js';
 
 export class VigilError extends Error {

@@ -4,7 +4,7 @@
 // while it changes several systems, and reports what it did in lines like the wizards print.
 // Steps that run on another system travel as TaskStep messages (handleTaskStep answers them).
 
-import { ERROR_TABLE } from '../common/error-table.js';
+import { CORE_ERRORS } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
 import { timeLimitOverrideProblem } from '../kits/action-time-limit.js';
@@ -15,25 +15,25 @@ import type { HierarchyService } from './service.js';
 import { isInService } from './states.js';
 
 // Seed error numbers (001, "common", "create" and "extend" tables), from the one error table.
-export const E_USAGE = ERROR_TABLE.USAGE.number;
-export const E_TEMPLATE_MISSING = ERROR_TABLE.TEMPLATE_MISSING.number;
-export const E_ALREADY_EXTENDED = ERROR_TABLE.ALREADY_EXTENDED.number;
-export const E_CANEXTEND_UNAVAILABLE = ERROR_TABLE.CANEXTEND_UNAVAILABLE.number;
-export const E_CANNOT_EXTEND = ERROR_TABLE.CANNOT_EXTEND.number;
-export const E_TEMPLATE_ARGS = ERROR_TABLE.TEMPLATE_ARGS.number;
-export const E_CREATE_USAGE = ERROR_TABLE.CREATE_USAGE.number;
-export const E_TAG_OR_ID_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
-export const E_INS_CREATE_FAILED = ERROR_TABLE.INS_CREATE_FAILED.number;
-export const E_NOT_FOUND = ERROR_TABLE.NOT_FOUND.number;
-export const E_CREATE_ERROR = ERROR_TABLE.CREATE_ERROR.number;
-export const E_REMOVING_AFTER_ERROR = ERROR_TABLE.REMOVING_AFTER_ERROR.number;
-export const E_IN_SERVICE_FAILED = ERROR_TABLE.IN_SERVICE_FAILED.number;
-export const E_RESTORE_ON_CREATE = ERROR_TABLE.RESTORE_ON_CREATE.number;
-export const E_CREATE_FAILED = ERROR_TABLE.CREATE_FAILED.number;
-export const E_REMOVING_DEPENDENCY = ERROR_TABLE.REMOVING_DEPENDENCY.number;
-export const E_REMOVING_CHILD_HIERARCHY = ERROR_TABLE.REMOVING_CHILD_HIERARCHY.number;
-export const E_SWITCHBACK_MISMATCH = ERROR_TABLE.SWITCHBACK_MISMATCH.number;
-export const E_TAG_MISSING = ERROR_TABLE.TAG_MISSING.number;
+export const E_USAGE = CORE_ERRORS.USAGE.number;
+export const E_TEMPLATE_MISSING = CORE_ERRORS.TEMPLATE_MISSING.number;
+export const E_ALREADY_EXTENDED = CORE_ERRORS.ALREADY_EXTENDED.number;
+export const E_CANEXTEND_UNAVAILABLE = CORE_ERRORS.CANEXTEND_UNAVAILABLE.number;
+export const E_CANNOT_EXTEND = CORE_ERRORS.CANNOT_EXTEND.number;
+export const E_TEMPLATE_ARGS = CORE_ERRORS.TEMPLATE_ARGS.number;
+export const E_CREATE_USAGE = CORE_ERRORS.CREATE_USAGE.number;
+export const E_TAG_OR_ID_EXISTS = CORE_ERRORS.TAG_OR_ID_EXISTS.number;
+export const E_INS_CREATE_FAILED = CORE_ERRORS.INS_CREATE_FAILED.number;
+export const E_NOT_FOUND = CORE_ERRORS.NOT_FOUND.number;
+export const E_CREATE_ERROR = CORE_ERRORS.CREATE_ERROR.number;
+export const E_REMOVING_AFTER_ERROR = CORE_ERRORS.REMOVING_AFTER_ERROR.number;
+export const E_IN_SERVICE_FAILED = CORE_ERRORS.IN_SERVICE_FAILED.number;
+export const E_RESTORE_ON_CREATE = CORE_ERRORS.RESTORE_ON_CREATE.number;
+export const E_CREATE_FAILED = CORE_ERRORS.CREATE_FAILED.number;
+export const E_REMOVING_DEPENDENCY = CORE_ERRORS.REMOVING_DEPENDENCY.number;
+export const E_REMOVING_CHILD_HIERARCHY = CORE_ERRORS.REMOVING_CHILD_HIERARCHY.number;
+export const E_SWITCHBACK_MISMATCH = CORE_ERRORS.SWITCHBACK_MISMATCH.number;
+export const E_TAG_MISSING = CORE_ERRORS.TAG_MISSING.number;
 /** A refusal the seeds give no number for (a rule, not a malformed command line). */
 const E_NONE = 0;
 

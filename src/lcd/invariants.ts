@@ -1,12 +1,12 @@
 // Whole-database consistency rules, checked after every mutation (on a copy) and after every
 // load. Records are individually valid by the zod schemas; these are the rules that span
 // records: uniqueness, references between records, priorities, dependency cycles.
-import { ERROR_TABLE } from '../common/error-table.js';
+import { CORE_ERRORS } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { commPathKey, type LcdDocument, type ResourceInstance } from './schema.js';
 
 /** Product error numbers from the seeds used by the LCD. */
-export const ERR_RESOURCE_EXISTS = ERROR_TABLE.TAG_OR_ID_EXISTS.number;
+export const ERR_RESOURCE_EXISTS = CORE_ERRORS.TAG_OR_ID_EXISTS.number;
 
 function dupes<T>(items: T[], key: (t: T) => string): string | undefined {
   const seen = new Set<string>();

@@ -29,7 +29,7 @@
 // piling up threads behind it (see LcdStalledError).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ERROR_TABLE } from '../common/error-table.js';
+import { CORE_ERRORS } from '../common/error-table.js';
 import { VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
@@ -76,7 +76,7 @@ import { parseOrThrow } from './validate.js';
 
 export { LCD_FILE_NAME, JOURNAL_FILE_NAME, LcdMissingError, type LcdRecovery, type LcdStartMode } from './store.js';
 export { LCD_FILE_MODE } from './disk-writer.js';
-export const ERR_REMOVE_LOCAL_SYSTEM = ERROR_TABLE.REMOVE_LOCAL_SYSTEM.number;
+export const ERR_REMOVE_LOCAL_SYSTEM = CORE_ERRORS.REMOVE_LOCAL_SYSTEM.number;
 /** Default time limit of one durable LCD write (VIGIL_LCD_WRITE_TIMEOUT_MS). */
 export const DEFAULT_LCD_WRITE_TIMEOUT_MS = 10_000;
 

@@ -3,17 +3,18 @@
 // to the error table that alters one byte of them fails here. The expected strings are written
 // out in full on purpose (no snapshot file), so a reviewer sees what is printed.
 import { describe, expect, it } from 'vitest';
-import { ERROR_TABLE, formatErrorLine, type ErrorName } from '../../src/common/error-table.js';
+import { CORE_ERRORS, errorNumbers, renderErrorLine, type ErrorName } from '../../src/common/error-table.js';
+import { templateParameters } from '../../src/common/error-template.js';
 import { nasMessages } from '../../src/kits/nas/nas-errors.js';
 import { formatReplicationError, replicationError } from '../../src/replication/errors.js';
 
 /** The sample value of each named parameter of the core and task messages. */
 const SAMPLE: Record<string, string> = { tag: 'web', server: 'node2', reason: 'disk full', id: '/srv/web', action: 'restore', signal: 'SIGKILL', 'parent tag': 'app1', 'child tag': 'fs1', 'filesys tag': 'fs1', parent: 'app1', child: 'fs1', path: '/opt/app/start', system: 'node1' };
 
-/** A core or task entry printed with the sample values (a parameter with no sample stays as written). */
+/** A core or task row printed with the sample values (a parameter with no sample stays as written). */
 function core(name: ErrorName): string {
-  const e = ERROR_TABLE[name];
-  return formatErrorLine(e.number, e.message.replace(/<([^>]+)>/g, (whole, p: string) => SAMPLE[p] ?? whole));
+  const e = CORE_ERRORS[name];
+  return renderErrorLine(e.number, Object.fromEntries(templateParameters(e.message).map((p) => [p, SAMPLE[p] ?? `<${p}>`])));
 }
 
 const CORE: Record<ErrorName, string> = {
@@ -124,7 +125,7 @@ const REPLICATION: Array<[number, string[], string]> = [
 describe('printed error messages', () => {
   it('core and task entries', () => {
     for (const [name, want] of Object.entries(CORE)) expect(core(name as ErrorName), name).toBe(want);
-    expect(Object.keys(CORE).sort()).toEqual(Object.keys(ERROR_TABLE).sort());
+    expect(Object.keys(CORE).sort()).toEqual(Object.keys(CORE_ERRORS).sort());
   });
 
   it('NAS kit messages', () => {
@@ -137,6 +138,12 @@ describe('printed error messages', () => {
       expect(formatReplicationError(n, args), String(n)).toBe(want);
       expect(replicationError(n, args).format(), String(n)).toBe(`Error ${n}: ${want}`);
     }
+  });
+
+  it('every row of the table is among them', () => {
+    const printed = [...Object.values(CORE), ...NAS.map(([, , want]) => want), ...REPLICATION.map(([n]) => `Error ${n}: `)];
+    const numbers = new Set(printed.map((line) => Number(/^(?:Error (\d{6})|\*ERROR\* \(No\. (\d+)\))/.exec(line)!.slice(1).find(Boolean))));
+    expect([...numbers].sort((a, b) => a - b)).toEqual(errorNumbers());
   });
 
   it('data replication: a missing argument prints "?", a reason in the details is appended', () => {

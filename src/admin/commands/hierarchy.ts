@@ -3,7 +3,7 @@
 // service, and prints what happened. Registered by daemon/compose.ts with the agent's
 // hierarchy service, which exists while the hierarchy subsystem runs. Errors are VigilErrors with the seeds' numbers; the registry turns them
 // into "Error 0000NN: ..." on stderr and a non-zero exit code.
-import { ERROR_TABLE } from '../../common/error-table.js';
+import { CORE_ERRORS } from '../../common/error-table.js';
 import { VigilError } from '../../common/errors.js';
 import { ok, opt } from './options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
@@ -85,7 +85,7 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
 
   commands.register('extend_defaults', async (req) => {
     const tag = opt(req, 't');
-    if (!tag) throw new VigilError(ERROR_TABLE.TAG_MISSING.number, 'extend: tag name not specified');
+    if (!tag) throw new VigilError(CORE_ERRORS.TAG_MISSING.number, 'extend: tag name not specified');
     const d = extendDefaults(current(), tag);
     return ok(JSON.stringify(d) + '\n', d);
   });
@@ -131,9 +131,9 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
     const action = opt(req, 'a');
     const tag = opt(req, 't');
     if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `-a must be restore or remove, not "${action ?? ''}"`);
-    if (!tag) throw new VigilError(ERROR_TABLE.TAG_AND_ID_MISSING.number, 'Both Tag and ID name not specified');
+    if (!tag) throw new VigilError(CORE_ERRORS.TAG_AND_ID_MISSING.number, 'Both Tag and ID name not specified');
     const s = current();
-    if (!s.lcd.getInstance(tag)) throw new VigilError(ERROR_TABLE.NOT_FOUND.number, `Resource not found on local server ${s.local}: ${tag}`, { tag });
+    if (!s.lcd.getInstance(tag)) throw new VigilError(CORE_ERRORS.NOT_FOUND.number, `Resource not found on local server ${s.local}: ${tag}`, { tag });
     const r = await s.admin({ type: 'adminAction', tag, action });
     if (!r.ok) return { exitCode: EXIT_FAILED, stdout: '', stderr: `perform_action: ${r.message}\n`, data: r };
     return ok(`${r.message}\n`, r);

@@ -1,7 +1,7 @@
 // ins_list, ins_create, ins_remove, ins_setas, ins_setstate: resource instances in the LCD.
 // These act on the database only; bringing resources in or out of service is the hierarchy
 // engine's job (vigil create/extend/delete, perform_action).
-import { ERROR_TABLE } from '../../common/error-table.js';
+import { CORE_ERRORS } from '../../common/error-table.js';
 import { VigilError } from '../../common/errors.js';
 import { ResourceState, Switchback, type ResourceInstance } from '../../lcd/schema.js';
 import { UsageError, type AdminCommands } from '../registry.js';
@@ -12,9 +12,9 @@ import type { AgentContext } from '../context.js';
 import type { AdminRequest } from '../protocol.js';
 
 /** Seed error numbers for instance creation and lookup. */
-export const ERR_TAG_AND_ID_MISSING = ERROR_TABLE.TAG_AND_ID_MISSING.number;
-export const ERR_TAG_MISSING = ERROR_TABLE.TAG_MISSING.number;
-const ERR_NOT_FOUND = ERROR_TABLE.NOT_FOUND.number;
+export const ERR_TAG_AND_ID_MISSING = CORE_ERRORS.TAG_AND_ID_MISSING.number;
+export const ERR_TAG_MISSING = CORE_ERRORS.TAG_MISSING.number;
+const ERR_NOT_FOUND = CORE_ERRORS.NOT_FOUND.number;
 
 function parseSwitchback(v: string): Switchback {
   const s = v.toLowerCase();

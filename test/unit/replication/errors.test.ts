@@ -1,7 +1,8 @@
-// The replication error table covers the seeds' numbers and fills its placeholders.
+// The replication rows of the error table cover the seeds' numbers and fills its placeholders.
 import { describe, expect, it } from 'vitest';
 
-import { formatReplicationError, REPLICATION_ERRORS, replicationError } from '../../../src/replication/errors.js';
+import { REPLICATION_ERRORS } from '../../../src/common/error-rows/replication.js';
+import { formatReplicationError, replicationError } from '../../../src/replication/errors.js';
 
 describe('replication errors', () => {
   it('has every number the data replication guide lists', () => {
@@ -10,7 +11,7 @@ describe('replication errors', () => {
       ...Array.from({ length: 15 }, (_, i) => 104040 + i),
       104901, 104902, 104903, 104904, 104905,
     ];
-    expect(Object.keys(REPLICATION_ERRORS).map(Number).sort()).toEqual(expected.sort());
+    expect(REPLICATION_ERRORS.map((r) => r.number).sort()).toEqual(expected.sort());
   });
   it('fills placeholders in order and adds the action', () => {
     expect(formatReplicationError(104044, [2048, 1024])).toBe(
