@@ -1,7 +1,7 @@
 // Product errors: every failure an operator can see carries the seeds' error number (where the
 // seeds define one) so it can be looked up, plus a message in our own words. The numbers, their
 // messages and printed forms are in the one error table, error-table.ts.
-import { formatErrorLine } from './error-table.js';
+import { formatErrorLine, renderMessage, type ErrorParameters } from './error-table.js';
 
 export class VigilError extends Error {
   /** The product error number, e.g. 424 or 104044; 0 when the seeds define none. */
@@ -20,4 +20,9 @@ export class VigilError extends Error {
   format(): string {
     return formatErrorLine(this.number, this.message);
   }
+}
+
+/** A VigilError whose message is the error table's message of `number`, its parameters filled in. */
+export function tableError(number: number, params: ErrorParameters, details: Record<string, unknown> = {}, options?: { cause?: unknown }): VigilError {
+  return new VigilError(number, renderMessage(number, params), details, options);
 }

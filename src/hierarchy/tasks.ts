@@ -4,8 +4,8 @@
 // while it changes several systems, and reports what it did in lines like the wizards print.
 // Steps that run on another system travel as TaskStep messages (handleTaskStep answers them).
 
-import { CORE_ERRORS } from '../common/error-table.js';
-import { VigilError } from '../common/errors.js';
+import { CORE_ERRORS, renderMessage } from '../common/error-table.js';
+import { tableError, VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
 import { timeLimitOverrideProblem } from '../kits/action-time-limit.js';
 import { DependencyGraph } from './graph.js';
@@ -145,13 +145,13 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
   const kit = svc.kits.get(a.kit);
   if (!kit) throw new VigilError(E_USAGE, `no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
   if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
-    throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${tag} or ID ${a.id} exists`, { tag, id: a.id });
+    throw tableError(E_TAG_OR_ID_EXISTS, { tag, id: a.id }, { tag, id: a.id });
   }
-  const createRefused = (reason: string) => new VigilError(E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${reason}`, { tag });
+  const createRefused = (reason: string) => tableError(E_CREATE_ERROR, { tag, server: sys, reason }, { tag });
   refuseAutomatic(svc, [a.kit], switchback, createRefused);
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
   const v = kit.validate(inst);
-  if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, `Error creating resource ${tag} on server ${sys}: ${v.reason}`, { tag });
+  if (!v.ok) throw new VigilError(errorNumberOf(v.reason) ?? E_CREATE_ERROR, renderMessage(E_CREATE_ERROR, { tag, server: sys, reason: v.reason }), { tag });
   const children = kit.childrenForCreate?.(inst) ?? [];
   const parents = kit.parentsForCreate?.(inst) ?? [];
   const related = [...children, ...parents];
@@ -160,10 +160,10 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     if (!ck) throw new VigilError(E_USAGE, `no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
     const { app: capp, type: ctype } = splitKitName(c.app);
     if (c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
-      throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${c.tag} or ID ${c.id} exists`, { tag: c.tag, id: c.id });
+      throw tableError(E_TAG_OR_ID_EXISTS, { tag: c.tag, id: c.id }, { tag: c.tag, id: c.id });
     }
     const cv = ck.validate(c);
-    if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, `Error creating resource ${c.tag} on server ${sys}: ${cv.reason}`, { tag: c.tag });
+    if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, renderMessage(E_CREATE_ERROR, { tag: c.tag, server: sys, reason: cv.reason }), { tag: c.tag });
   }
   refuseAutomatic(svc, parents.map((p) => p.app), switchback, createRefused);
   return withLock(svc, tag, 'create', async () => {
@@ -177,7 +177,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       lines.push(`Creating ${c.app} resource...`, `${stamp()} create: BEGIN creation of "${c.tag}" on server "${sys}"`);
       const cc = await svc.runKit(c, 'create');
       if (!cc.ok) {
-        throw new VigilError(errorNumberOf(cc.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${c.tag} on server ${sys}: ${cc.reason}`, { tag: c.tag, lines });
+        throw new VigilError(errorNumberOf(cc.reason) ?? E_CREATE_FAILED, renderMessage(E_CREATE_FAILED, { tag: c.tag, server: sys, reason: cc.reason }), { tag: c.tag, lines });
       }
       kitCreated.push(c);
       if (cc.reason) lines.push(`  ${cc.reason}`);
@@ -185,7 +185,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     }
     lines.push(`${stamp()} create: BEGIN creation of "${tag}" on server "${sys}"`);
     const c = await svc.runKit(inst, 'create');
-    if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CREATE_FAILED, `Failed resource creation of resource ${tag} on server ${sys}: ${c.reason}`, { tag, lines });
+    if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CREATE_FAILED, renderMessage(E_CREATE_FAILED, { tag, server: sys, reason: c.reason }), { tag, lines });
     kitCreated.push(inst);
     if (c.reason) lines.push(...c.reason.split('\n').map((l) => `  ${l}`));
     const info = { ...a.info, ...(c.info ?? {}) };
@@ -195,7 +195,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     const backOut = async (why: string, number: number): Promise<never> => {
       for (const ch of children) {
         if (made.includes(tag) && made.includes(ch.tag)) {
-          lines.push(`Removing file system dependency from ${tag} to ${ch.tag} on server ${sys} due to an error during creation (${E_REMOVING_DEPENDENCY})`);
+          lines.push(`${renderMessage(E_REMOVING_DEPENDENCY, { 'parent tag': tag, 'child tag': ch.tag, server: sys })} (${E_REMOVING_DEPENDENCY})`);
         }
       }
       for (const p of [...parents].reverse()) {
@@ -204,12 +204,12 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
         await svc.admin({ type: 'adminAction', tag: p.tag, action: 'remove' });
       }
       if (made.includes(tag)) {
-        lines.push(`Removing resource instance ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
+        lines.push(`${renderMessage(E_REMOVING_AFTER_ERROR, { tag, server: sys })} (${E_REMOVING_AFTER_ERROR})`);
         await svc.admin({ type: 'adminAction', tag, action: 'remove' });
       }
       for (const ch of [...children].reverse()) {
         if (!made.includes(ch.tag)) continue;
-        lines.push(`Removing file system hierarchy ${ch.tag} created by ${tag} on server ${sys} due to an error during creation (${E_REMOVING_CHILD_HIERARCHY})`);
+        lines.push(`${renderMessage(E_REMOVING_CHILD_HIERARCHY, { 'filesys tag': ch.tag, 'parent tag': tag, server: sys })} (${E_REMOVING_CHILD_HIERARCHY})`);
         await svc.admin({ type: 'adminAction', tag: ch.tag, action: 'remove' });
       }
       await svc.lcd.removeInstances(made.map((t) => ({ system: sys, tag: t })));
@@ -224,7 +224,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     for (const p of parents) {
       lines.push(`Creating Resource Instance "${p.tag}" with id "${p.id}" on machine "${sys}"`);
       const pc = await svc.runKit(p, 'create');
-      if (!pc.ok) return backOut(`Failed resource creation of resource ${p.tag} on server ${sys}: ${pc.reason}`, errorNumberOf(pc.reason) ?? E_CREATE_FAILED);
+      if (!pc.ok) return backOut(renderMessage(E_CREATE_FAILED, { tag: p.tag, server: sys, reason: pc.reason }), errorNumberOf(pc.reason) ?? E_CREATE_FAILED);
       kitCreated.push(p);
       if (pc.reason) lines.push(`  ${pc.reason}`);
       if (pc.info) learned.set(p.tag, pc.info);
@@ -252,14 +252,14 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
         lines.push(`Dependency "${p.tag}"- "${tag}" Successfully Created on machine "${sys}"`);
       }
     } catch (e) {
-      return backOut(`ins_create failed on server ${sys}: ${(e as Error).message}`, e instanceof VigilError && e.number ? e.number : E_INS_CREATE_FAILED);
+      return backOut(renderMessage(E_INS_CREATE_FAILED, { server: sys, reason: (e as Error).message }), e instanceof VigilError && e.number ? e.number : E_INS_CREATE_FAILED);
     }
     lines.push(`${stamp()} create: END successful creation of "${tag}" on server "${sys}"`);
     await svc.reconfigureSettled();
     for (const t of [...children.map((ch) => ch.tag), tag, ...parents.map((p) => p.tag)]) {
       lines.push(`${stamp()} restore: BEGIN restore of "${t}" on server "${sys}"`);
       const r = await svc.admin({ type: 'adminAction', tag: t, action: 'restore' });
-      if (!r.ok) return backOut(`Error bringing resource ${t} in service on server ${sys}: ${r.message}`, E_RESTORE_ON_CREATE);
+      if (!r.ok) return backOut(renderMessage(E_RESTORE_ON_CREATE, { tag: t, server: sys, reason: r.message }), E_RESTORE_ON_CREATE);
       lines.push(`${stamp()} restore: END successful restore of "${t}" on server "${sys}"`);
     }
     const top = parents.length ? parents.map((p) => p.tag).join(', ') : tag;
@@ -281,7 +281,7 @@ export interface ExtendArgs {
 /** Defaults the wizard would offer, for the interactive CLI and --accept-defaults. */
 export function extendDefaults(svc: HierarchyService, tag: string): { templatePriority: number; targetPriority: number; switchback: Switchback; firstExtend: boolean; targets: string[] } {
   const inst = svc.lcd.getInstance(tag);
-  if (!inst) throw new VigilError(E_TEMPLATE_MISSING, `Template resource ${tag} on server ${svc.local} does not exist`, { tag });
+  if (!inst) throw tableError(E_TEMPLATE_MISSING, { tag, server: svc.local }, { tag });
   const { key } = hierarchyOf(svc, tag);
   const eq = svc.lcd.equivalencies({ system: svc.local, tag: key });
   const used = new Set([eq[0]?.priority ?? 1, ...eq.map((e) => e.otherPriority)]);
@@ -296,19 +296,20 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
   const sys = svc.local;
   const tag = requireTag(a.tag, 'extend');
   if (!a.target) throw new VigilError(E_TEMPLATE_ARGS, 'the target server (-s) is not specified');
-  if (!svc.lcd.getInstance(tag)) throw new VigilError(E_TEMPLATE_MISSING, `Template resource ${tag} on server ${sys} does not exist`, { tag });
+  if (!svc.lcd.getInstance(tag)) throw tableError(E_TEMPLATE_MISSING, { tag, server: sys }, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
   if (target === sys || eq.some((e) => e.otherSystem === target)) {
-    throw new VigilError(E_ALREADY_EXTENDED, `Template resource ${tag} cannot be extended to server ${target} because it already exists there`, { tag, target });
+    throw tableError(E_ALREADY_EXTENDED, { tag, server: target }, { tag, target });
   }
   const notUp = tags.filter((t) => !isInService(svc.engine.state(t) ?? 'OSU'));
   if (notUp.length) {
-    throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${tag} to server ${target}: the template server ${sys} must have the hierarchy in service (not in service here: ${notUp.join(', ')})`, { tag, target });
+    const reason = `the template server ${sys} must have the hierarchy in service (not in service here: ${notUp.join(', ')})`;
+    throw tableError(E_CANNOT_EXTEND, { tag, server: target, reason }, { tag, target });
   }
   if (!svc.engine.aliveSystems().includes(target)) {
-    throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${tag} to server ${target}: no live comm path to ${target}`, { tag, target });
+    throw tableError(E_CANNOT_EXTEND, { tag, server: target, reason: `no live comm path to ${target}` }, { tag, target });
   }
   const defaults = extendDefaults(svc, tag);
   let templatePriority = defaults.templatePriority;
@@ -333,9 +334,9 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
       return { tag: t, id: i.id, kit: kitName(i), switchback: t === key ? switchback : i.switchback, info: parseInfo(i.info) };
     });
     for (const r of resources) {
-      if (!svc.kits.get(r.kit)) throw new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${target}: no kit ${r.kit}`);
+      if (!svc.kits.get(r.kit)) throw tableError(E_CANNOT_EXTEND, { tag: r.tag, server: target, reason: `no kit ${r.kit}` });
     }
-    refuseAutomatic(svc, resources.map((r) => r.kit), switchback, (reason) => new VigilError(E_CANNOT_EXTEND, `Cannot extend resource ${key} to server ${target}: ${reason}`, { tag: key, target }));
+    refuseAutomatic(svc, resources.map((r) => r.kit), switchback, (reason) => tableError(E_CANNOT_EXTEND, { tag: key, server: target, reason }, { tag: key, target }));
     lines.push('Building independent resource list');
     for (const r of resources) lines.push(`Checking extendability for ${r.tag}`);
     const deps = svc.lcd.dependencies({ system: sys }).filter((d) => tags.includes(d.parentTag)).map((d) => ({ parent: d.parentTag, child: d.childTag }));
@@ -366,7 +367,7 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
   if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
   const tag = a.tag;
   if (!a.target) throw new VigilError(E_USAGE, 'the target server (-s) is not specified');
-  if (!svc.lcd.getInstance(tag)) throw new VigilError(E_NOT_FOUND, `Resource ${tag} not found on local server ${sys}`, { tag });
+  if (!svc.lcd.getInstance(tag)) throw tableError(E_NOT_FOUND, { tag, server: sys }, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
   if (target === sys) throw new VigilError(E_NONE, `run unextend from another server than the target; to remove ${key} everywhere use delete`);
@@ -393,7 +394,7 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
 export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }): Promise<TaskOutput> {
   const sys = svc.local;
   if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
-  if (!svc.lcd.getInstance(a.tag)) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
+  if (!svc.lcd.getInstance(a.tag)) throw tableError(E_NOT_FOUND, { tag: a.tag, server: sys }, { tag: a.tag });
   const { key, tags } = hierarchyOf(svc, a.tag);
   const at = svc.engine.runningOn(key);
   if (at && at !== sys) throw new VigilError(E_NONE, `${key} is in service on ${at}; run delete there (vigil delete -d ${at}) or take it out of service first`);
@@ -427,7 +428,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
   const sys = svc.local;
   if (!a.parent || !a.child) throw new VigilError(E_USAGE, `both the parent (-p) and the child (-c) tag are needed`);
   const { parent, child } = a as { parent: string; child: string };
-  for (const t of [parent, child]) if (!svc.lcd.getInstance(t)) throw new VigilError(E_NOT_FOUND, `Resource ${t} not found on local server ${sys}`, { tag: t });
+  for (const t of [parent, child]) if (!svc.lcd.getInstance(t)) throw tableError(E_NOT_FOUND, { tag: t, server: sys }, { tag: t });
   const systemsOf = (t: string) => svc.lcd.equivalencies({ system: sys, tag: t }).map((e) => e.otherSystem).sort();
   const lines: string[] = [];
   if (op === 'create') {
@@ -443,7 +444,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
     }
     const ps = svc.lcd.getInstance(parent)!.switchback;
     const cs = svc.lcd.getInstance(child)!.switchback;
-    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: Switchback type mismatch between parent ${parent} and child ${child} on server ${sys}; align them with ins_setas`);
+    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: ${renderMessage(E_SWITCHBACK_MISMATCH, { parent, child, server: sys })}; align them with ins_setas`);
   } else if (svc.lcd.dependencies({ system: sys, parentTag: parent, childTag: child }).length === 0) {
     throw new VigilError(E_NOT_FOUND, `no dependency of ${parent} on ${child} on ${sys}`);
   }
@@ -463,7 +464,7 @@ export async function properties(svc: HierarchyService, a: { tag?: string; switc
   const sys = svc.local;
   if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
   const inst = svc.lcd.getInstance(a.tag);
-  if (!inst) throw new VigilError(E_NOT_FOUND, `Resource ${a.tag} not found on local server ${sys}`, { tag: a.tag });
+  if (!inst) throw tableError(E_NOT_FOUND, { tag: a.tag, server: sys }, { tag: a.tag });
   if (a.switchback !== undefined) {
     const sb = parseSwitchback(a.switchback, inst.switchback);
     const { tags } = hierarchyOf(svc, a.tag);
@@ -524,18 +525,18 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
         if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${r.tag} or ID ${r.id} exists on ${sys}`);
         const kit = svc.kits.get(r.kit);
         // The seeds' kits keep canextend in the kit's directory: no kit here is their 000005.
-        if (!kit) throw new VigilError(E_CANEXTEND_UNAVAILABLE, `Cannot access canextend script on server ${sys}: no recovery kit ${r.kit} here for ${r.tag}`, { tag: r.tag });
+        if (!kit) throw tableError(E_CANEXTEND_UNAVAILABLE, { server: sys, reason: `no recovery kit ${r.kit} here for ${r.tag}` }, { tag: r.tag });
       }
       for (const r of step.resources) {
         const c = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'canExtend');
-        if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${c.reason}`);
+        if (!c.ok) throw new VigilError(errorNumberOf(c.reason) ?? E_CANNOT_EXTEND, renderMessage(E_CANNOT_EXTEND, { tag: r.tag, server: sys, reason: c.reason }));
       }
       const lines: string[] = [];
       const created: string[] = [];
       try {
         for (const r of step.resources) {
           const e = await svc.runKit({ tag: r.tag, id: r.id, app: r.kit, info: r.info }, 'extend');
-          if (!e.ok) throw new VigilError(errorNumberOf(e.reason) ?? E_CANNOT_EXTEND, `Cannot extend resource ${r.tag} to server ${sys}: ${e.reason}`);
+          if (!e.ok) throw new VigilError(errorNumberOf(e.reason) ?? E_CANNOT_EXTEND, renderMessage(E_CANNOT_EXTEND, { tag: r.tag, server: sys, reason: e.reason }));
           const { app, type } = splitKitName(r.kit);
           await lcd.createInstance({ tag: r.tag, id: r.id, app, type, switchback: r.switchback, state: 'OSU', info: JSON.stringify(r.info) });
           created.push(r.tag);

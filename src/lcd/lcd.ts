@@ -30,7 +30,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CORE_ERRORS } from '../common/error-table.js';
-import { VigilError } from '../common/errors.js';
+import { tableError, VigilError } from '../common/errors.js';
 import { commitStarted, ProbeTimeoutError } from '../platform/errors.js';
 import type { DurableFiles, FileLock } from '../platform/platform.js';
 import { fsyncDirSync, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file.js';
@@ -482,7 +482,7 @@ export class Lcd {
    */
   async removeSystem(name: string): Promise<void> {
     if (name === this.doc.localSystem) {
-      throw new VigilError(ERR_REMOVE_LOCAL_SYSTEM, `can't remove entry for local system "${name}"`, { system: name });
+      throw tableError(ERR_REMOVE_LOCAL_SYSTEM, { system: name }, { system: name });
     }
     await this.mutate(`sys_remove ${name}`, (d) => {
       if (!d.systems.some((s) => s.name === name)) throw new VigilError(0, `system "${name}" does not exist`, { system: name });

@@ -1,6 +1,6 @@
 // dep_list, dep_create, dep_remove: parent/child dependencies between local resources.
 import { CORE_ERRORS } from '../../common/error-table.js';
-import { VigilError } from '../../common/errors.js';
+import { tableError } from '../../common/errors.js';
 import type { AdminCommands } from '../registry.js';
 import { ancestors, descendants } from './hierarchy-walk.js';
 import { allowOnly, formatRows, need, ok, opt, separator } from './options.js';
@@ -13,7 +13,7 @@ export function registerDependencyCommands(commands: AdminCommands): void {
     const below = opt(req, 'C');
     const above = opt(req, 'P');
     for (const t of [below, above]) {
-      if (t !== undefined && !ctx.lcd.getInstance(t)) throw new VigilError(CORE_ERRORS.NOT_FOUND.number, `Resource ${t} not found on local server ${ctx.localSystem}`, { tag: t });
+      if (t !== undefined && !ctx.lcd.getInstance(t)) throw tableError(CORE_ERRORS.NOT_FOUND.number, { tag: t, server: ctx.localSystem }, { tag: t });
     }
     if (below !== undefined) {
       const tree = descendants(all, below).add(below);

@@ -4,7 +4,7 @@
 // hierarchy service, which exists while the hierarchy subsystem runs. Errors are VigilErrors with the seeds' numbers; the registry turns them
 // into "Error 0000NN: ..." on stderr and a non-zero exit code.
 import { CORE_ERRORS } from '../../common/error-table.js';
-import { VigilError } from '../../common/errors.js';
+import { tableError, VigilError } from '../../common/errors.js';
 import { ok, opt } from './options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import type { AdminRequest } from '../protocol.js';
@@ -131,7 +131,7 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
     const action = opt(req, 'a');
     const tag = opt(req, 't');
     if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `-a must be restore or remove, not "${action ?? ''}"`);
-    if (!tag) throw new VigilError(CORE_ERRORS.TAG_AND_ID_MISSING.number, 'Both Tag and ID name not specified');
+    if (!tag) throw tableError(CORE_ERRORS.TAG_AND_ID_MISSING.number, {});
     const s = current();
     if (!s.lcd.getInstance(tag)) throw new VigilError(CORE_ERRORS.NOT_FOUND.number, `Resource not found on local server ${s.local}: ${tag}`, { tag });
     const r = await s.admin({ type: 'adminAction', tag, action });

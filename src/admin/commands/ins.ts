@@ -2,7 +2,7 @@
 // These act on the database only; bringing resources in or out of service is the hierarchy
 // engine's job (vigil create/extend/delete, perform_action).
 import { CORE_ERRORS } from '../../common/error-table.js';
-import { VigilError } from '../../common/errors.js';
+import { tableError, VigilError } from '../../common/errors.js';
 import { ResourceState, Switchback, type ResourceInstance } from '../../lcd/schema.js';
 import { UsageError, type AdminCommands } from '../registry.js';
 import { ancestors, descendants, removableHierarchy } from './hierarchy-walk.js';
@@ -50,7 +50,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     let rows = select(req, ctx);
     const top = opt(req, 'R');
     if (top !== undefined) {
-      if (!ctx.lcd.getInstance(top)) throw new VigilError(ERR_NOT_FOUND, `Resource ${top} not found on local server ${ctx.localSystem}`, { tag: top });
+      if (!ctx.lcd.getInstance(top)) throw tableError(ERR_NOT_FOUND, { tag: top, server: ctx.localSystem }, { tag: top });
       const tree = descendants(ctx.lcd.dependencies({ system: ctx.localSystem }), top).add(top);
       rows = rows.filter((i) => tree.has(i.tag));
     }
@@ -61,7 +61,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     allowOnly(req, 'artivsI');
     const tag = opt(req, 't');
     const id = opt(req, 'i');
-    if (!tag && !id) throw new VigilError(ERR_TAG_AND_ID_MISSING, 'Both Tag and ID name not specified');
+    if (!tag && !id) throw tableError(ERR_TAG_AND_ID_MISSING, {});
     if (!tag) throw new VigilError(ERR_TAG_MISSING, 'create: tag name not specified');
     const sb = opt(req, 's');
     const state = opt(req, 'I');
@@ -87,7 +87,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     const deps = ctx.lcd.dependencies({ system: ctx.localSystem });
     let rows = select(req, ctx);
     if (root !== undefined) {
-      if (!ctx.lcd.getInstance(root)) throw new VigilError(ERR_NOT_FOUND, `Resource ${root} not found on local server ${ctx.localSystem}`, { tag: root });
+      if (!ctx.lcd.getInstance(root)) throw tableError(ERR_NOT_FOUND, { tag: root, server: ctx.localSystem }, { tag: root });
       const tree = removableHierarchy(deps, root);
       rows = rows.filter((i) => tree.has(i.tag));
     }

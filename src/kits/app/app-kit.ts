@@ -33,7 +33,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 
-import { formatErrorLine, errorNumber } from '../../common/error-table.js';
+import { errorNumber, renderErrorLine } from '../../common/error-table.js';
 import { runProgram, type RunResult } from '../../common/run-program.js';
 import type { ProgramRunner } from '../../platform/programs.js';
 import {
@@ -75,7 +75,7 @@ export function exitCodeToResult(action: string, r: RunResult, runFor: ProgramRu
   if (r.code === 2) return failed('retry-here', `${action} program asked to retry (exit 2)${why}`);
   if (r.code === 3) return failed('fatal', `${action} program reported a fatal error (exit 3)${why}`);
   if (r.code === null) {
-    const line = formatErrorLine(errorNumber('ACTION_SIGNAL'), `END failed ${action} for ${runFor.tag} on server ${runFor.system} due to ${r.signal ?? 'an unknown'} signal`);
+    const line = renderErrorLine(errorNumber('ACTION_SIGNAL'), { action, tag: runFor.tag, server: runFor.system, signal: r.signal ?? 'an unknown' });
     return failed('move-elsewhere', `${line}${why}`);
   }
   return failed('move-elsewhere', `${action} program failed (exit ${r.code})${why}`);
@@ -133,7 +133,7 @@ export class AppKit implements Kit {
       }
       if (problem?.kind === 'not-runnable') return failed('fatal', `${key} program ${p} does not exist or is not executable: ${problem.reason}`);
       const unsafe = problem?.reason;
-      if (unsafe) return failed('fatal', formatErrorLine(errorNumber('APP_PROGRAM_UNSAFE'), `${key} program ${p} is not safe to run as root: ${unsafe}`));
+      if (unsafe) return failed('fatal', renderErrorLine(errorNumber('APP_PROGRAM_UNSAFE'), { action: key, path: p, reason: unsafe }));
     }
     return ok();
   }
