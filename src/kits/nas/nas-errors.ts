@@ -14,8 +14,8 @@ const MOUNT_POINT_MOUNTED = 104901;
 const MOUNT_POINT_NOT_ABSOLUTE = 104902;
 const MOUNT_POINT_NOT_EMPTY = 104903;
 
-// Each is "Error 107012: ..." (renderErrorLine), the form every NAS failure reason takes. `system`
-// is '' when the caller does not know its system's name (a monitor check): the messages
+// Each is "Error 107012: ..." (renderErrorLine), the form every NAS failure reason takes.
+// `system` is '' when the caller does not know its system's name (a monitor check): the messages
 // that allow it then leave out "on <server>".
 export const nasMessages = {
   createFailed: (tag: string, system: string, why: string) => renderErrorLine(NAS_ERR.CREATE_FAILED, { tag, server: system, reason: why }),
