@@ -4,8 +4,10 @@
 // work on a slow disk). So once open, this reads and writes the non-blocking descriptor directly
 // on the event loop: readiness comes from serialport's poller (epoll), a read drains what is
 // there, a write puts what fits into the kernel's buffer and keeps the rest for the next try.
+// `serialport` is imported when the first serial path opens, not at start-up: it is about 50
+// modules that a node without TTY paths never needs, and vigild's start-up time is the time its
+// heartbeats are silent after a restart.
 import { readSync, writeSync } from 'node:fs';
-import { SerialPort } from 'serialport';
 
 interface RawPort {
   readonly fd: number | null;
@@ -30,6 +32,7 @@ export class TtyLine {
 
   /** Opens and configures the device (raw, `baud`), then starts reading. */
   static async open(device: string, baud: number, onData: (chunk: Buffer) => void, onLost: (err: Error) => void): Promise<TtyLine> {
+    const { SerialPort } = await import('serialport');
     const port = (await SerialPort.binding.open({ path: device, baudRate: baud })) as unknown as RawPort;
     const line = new TtyLine(port, onData, onLost);
     line.armRead();
