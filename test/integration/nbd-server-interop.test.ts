@@ -7,7 +7,7 @@
 // nbd-server (GO and EXPORT_NAME), the way the primary's side may meet a third-party server.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { ExportTokenKey } from '../../src/replication/nbd/export-token.js';
 import { NBD_FLAG_SEND_FUA } from '../../src/replication/nbd/protocol.js';
 import { NbdTransmissionClient } from '../../src/replication/nbd/transmission-client.js';
 import { NbdServerThread } from '../../src/replication/nbd/server-thread.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 
 const run = promisify(execFile);
 const tools = ['nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'losetup'];
@@ -171,7 +172,10 @@ describe.skipIf(noNbdServer !== undefined)(`client handshake against Debian's nb
     const conf = join(dir, 'nbd-server.conf');
     writeFileSync(conf, `[generic]\n  user = root\n  group = root\n  listenaddr = 127.0.0.1\n  port = ${port}\n[disk]\n  exportname = ${img}\n  flush = true\n  fua = true\n`);
     await run('nbd-server', ['-C', conf, '-p', join(dir, 'pid')]);
-    pid = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
+    // The daemonized child writes the pid file, possibly after the command that started it exited.
+    const pidFile = join(dir, 'pid');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', { deadlineMs: 15_000, intervalMs: 50, what: 'nbd-server pid file' });
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
   });
 
   afterAll(() => {

@@ -43,6 +43,9 @@ export type ThreadResponse =
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** Defined only in the bundled vigild (scripts/bundle-daemon.mjs). */
+declare const VIGIL_NBD_WORKER_URL: string | undefined;
+
 export class NbdServerThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -53,10 +56,14 @@ export class NbdServerThread {
   constructor(private readonly options: NbdServerThreadOptions) {
     this.log = options.log ?? (() => undefined);
     const here = fileURLToPath(import.meta.url);
-    // Compiled: the .js beside this file. From sources (tests run TypeScript): the .ts, with tsx's
-    // loader registered in the thread first (tsx is a development dependency).
+    // Bundled vigild (scripts/bundle-daemon.mjs): the worker's bundle, at the path the bundler
+    // set relative to vigild's file. Compiled: the .js beside this file. From sources (tests run
+    // TypeScript): the .ts, with tsx's loader registered in the thread first (a dev dependency).
     const fromSources = here.endsWith('.ts');
-    const entry = here.replace(/server-thread\.(ts|js)$/, `server-thread-worker.${fromSources ? 'ts' : 'js'}`);
+    const entry =
+      typeof VIGIL_NBD_WORKER_URL === 'string'
+        ? fileURLToPath(new URL(VIGIL_NBD_WORKER_URL, import.meta.url))
+        : here.replace(/server-thread\.(ts|js)$/, `server-thread-worker.${fromSources ? 'ts' : 'js'}`);
     const workerData: ThreadWorkerData = {
       clusterSecret: new Uint8Array(options.clusterSecret),
       ...(options.listExports !== undefined ? { listExports: options.listExports } : {}),

@@ -38,13 +38,29 @@ writeFileSync(
 );
 
 const PIDFILE = '/tmp/nbd-contract.pid';
+/**
+ * True once nbd-server answers with its greeting. The probe reads the greeting and then closes
+ * gracefully (FIN): a probe that reset the connection right after connecting could hit the
+ * server's side mid-greeting (a CI run's next handshake then waited 30 s for an answer).
+ */
 async function listening(): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
-    const probe = net.connect({ host: '127.0.0.1', port: PORT }, () => {
-      probe.destroy();
-      resolve(true);
+    let got = 0;
+    const probe = net.connect({ host: '127.0.0.1', port: PORT });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      probe.removeAllListeners('data');
+      if (ok) probe.end();
+      else probe.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 5000);
+    // NBDMAGIC (8 bytes), IHAVEOPT (8), handshake flags (2).
+    probe.on('data', (chunk: Buffer) => {
+      got += chunk.length;
+      if (got >= 18) done(true);
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', () => done(false));
   });
 }
 async function startServer(): Promise<void> {
