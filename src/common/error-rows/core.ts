@@ -22,7 +22,7 @@ export const CORE_ERRORS = {
   USAGE: {
     number: 2,
     form: 'task',
-    message: '<what is wrong with the command line>',
+    message: 'Usage error: <usage>',
     meaning: 'A task command was given a malformed or contradictory argument (bad tag syntax, priority out of 1-999, unknown switchback type, key=value expected).',
     reportedBy: 'create, extend, unextend, delete, dependency tasks',
   },
@@ -58,13 +58,13 @@ export const CORE_ERRORS = {
     number: 9,
     form: 'task',
     message: 'Either <templatesys> or <templatetag> argument missing',
-    meaning: 'extend was run without the target server or the template tag.',
+    meaning: 'extend was run without the target server; the message names the two arguments extend needs (the target server (-s) and the tag (-t)) in place of <templatesys> and <templatetag>.',
     reportedBy: 'extend',
   },
   CREATE_USAGE: {
     number: 12,
     form: 'task',
-    message: '<what is wrong with the create command line>',
+    message: 'Usage error: <usage>',
     meaning: 'The create task was given a missing, malformed or contradictory argument (no kit or id, an unknown kit, a bad switchback type or time-limit override). The seeds give create its own usage number; the other tasks report 000002.',
     reportedBy: 'create',
   },
@@ -78,8 +78,8 @@ export const CORE_ERRORS = {
   TAG_OR_ID_EXISTS: {
     number: 14,
     form: 'task',
-    message: 'Resource with either matching tag <tag> or ID <id> exists',
-    meaning: 'A resource with this tag or this id already exists on the system.',
+    message: 'Resource with either matching tag <tag> or ID <id> exists{ on <server>}{ (<detail>)}',
+    meaning: 'A resource with this tag or this id already exists on the system (the detail says which of the two is in use).',
     reportedBy: 'create, extend, ins_create',
   },
   INS_CREATE_FAILED: {
@@ -99,21 +99,21 @@ export const CORE_ERRORS = {
   NOT_FOUND: {
     number: 19,
     form: 'task',
-    message: 'Resource <tag> not found on local server <server>',
+    message: 'Resource <tag> not found on local server <server>{ (<detail>)}',
     meaning: 'The named resource (or dependency, or equivalency to the target) does not exist here.',
     reportedBy: 'unextend, delete, dependency, properties, ins_list -R, ins_remove, dep_list',
   },
   REMOVING_AFTER_ERROR: {
     number: 21,
     form: 'task',
-    message: 'Removing resource instance <tag> from server <server> due to an error during creation',
-    meaning: 'A failed create is being backed out (logged).',
+    message: 'Removing resource instance <tag>{ created above <child tag>} from server <server> due to an error during creation',
+    meaning: 'A failed create is being backed out (logged); a resource the create made above the new one names it.',
     reportedBy: 'create',
   },
   IN_SERVICE_FAILED: {
     number: 22,
     form: 'task',
-    message: 'END failed hierarchy <tag> in service on server <server>',
+    message: 'END failed hierarchy <tag> in service on server <server>{: <reason>}',
     meaning: 'Bringing a hierarchy in service (manual switchover) failed.',
     reportedBy: 'in service',
   },
@@ -162,8 +162,8 @@ export const CORE_ERRORS = {
   TAG_MISSING: {
     number: 30,
     form: 'task',
-    message: 'create: tag name not specified | extend: tag name not specified',
-    meaning: 'create, extend or ins_create was run without a tag.',
+    message: '<task>: tag name not specified',
+    meaning: 'create, extend or ins_create was run without a tag (<task> is create or extend, as in the seeds; ins_create says create).',
     reportedBy: 'create, extend, ins_create',
   },
   APP_PROGRAM_UNSAFE: {
@@ -184,7 +184,8 @@ export const CORE_ERRORS = {
   NAS_DEFAULTS_ILLOGICAL: {
     number: 107009,
     form: 'task',
-    message: 'Illogical settings for NAS defaults on <server>. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO.',
+    message: 'Illogical settings for NAS defaults on <server>. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO',
+    action: 'set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT{ (they were LKNFSSYSCALLTO <LKNFSSYSCALLTO> and LKNFSTIMEOUT <LKNFSTIMEOUT>)}',
     meaning: '3 x LKNFSSYSCALLTO + 5 is not below LKNFSTIMEOUT; the agent uses 120 and 5 instead (warning).',
     reportedBy: 'vigild start-up (configuration)',
   },
