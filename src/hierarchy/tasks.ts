@@ -123,6 +123,11 @@ export interface CreateArgs {
   info: Record<string, string>;
 }
 
+/** 000014 for a resource whose tag (`tagUsed`) or else id is already used; the seeds' text names the tag, the detail says which. */
+function tagOrIdExists(tag: string, id: string, tagUsed: boolean, server?: string): VigilError {
+  return tableError(E_TAG_OR_ID_EXISTS, { tag, server, detail: tagUsed ? 'the tag is in use' : `ID ${id} is in use` }, { tag, id });
+}
+
 /** create's usage errors carry the seeds' create number (000012), the other tasks' 000002. */
 export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
   try {
@@ -144,9 +149,8 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
   const switchback = parseSwitchback(a.switchback, 'intelligent');
   const kit = svc.kits.get(a.kit);
   if (!kit) throw usageError(`no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
-  if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
-    throw tableError(E_TAG_OR_ID_EXISTS, { tag, id: a.id }, { tag, id: a.id });
-  }
+  const tagUsed = svc.lcd.getInstance(tag) !== undefined;
+  if (tagUsed || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) throw tagOrIdExists(tag, a.id, tagUsed);
   const createRefused = (reason: string) => tableError(E_CREATE_ERROR, { tag, server: sys, reason }, { tag });
   refuseAutomatic(svc, [a.kit], switchback, createRefused);
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
@@ -159,9 +163,8 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
     const ck = svc.kits.get(c.app);
     if (!ck) throw usageError(`no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
     const { app: capp, type: ctype } = splitKitName(c.app);
-    if (c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
-      throw tableError(E_TAG_OR_ID_EXISTS, { tag: c.tag, id: c.id }, { tag: c.tag, id: c.id });
-    }
+    const childTagUsed = c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) !== undefined;
+    if (childTagUsed || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) throw tagOrIdExists(c.tag, c.id, childTagUsed);
     const cv = ck.validate(c);
     if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, renderMessage(E_CREATE_ERROR, { tag: c.tag, server: sys, reason: cv.reason }), { tag: c.tag });
   }
@@ -444,7 +447,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
     }
     const ps = svc.lcd.getInstance(parent)!.switchback;
     const cs = svc.lcd.getInstance(child)!.switchback;
-    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: ${renderMessage(E_SWITCHBACK_MISMATCH, { parent, child, server: sys })}; align them with ins_setas`);
+    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: ${renderMessage(E_SWITCHBACK_MISMATCH, { parent, child, server: sys })}`);
   } else if (svc.lcd.dependencies({ system: sys, parentTag: parent, childTag: child }).length === 0) {
     throw tableError(E_NOT_FOUND, { tag: `${parent} -> ${child}`, server: sys, detail: 'no such dependency' }, { parent, child });
   }
@@ -522,7 +525,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
           throw tableError(conflict ?? E_ALREADY_EXTENDED, { tag: r.tag, server: sys }, { tag: r.tag });
         }
         const { app, type } = splitKitName(r.kit);
-        if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw tableError(E_TAG_OR_ID_EXISTS, { tag: r.tag, id: r.id, server: sys }, { tag: r.tag, id: r.id });
+        if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw tagOrIdExists(r.tag, r.id, false, sys);
         const kit = svc.kits.get(r.kit);
         // The seeds' kits keep canextend in the kit's directory: no kit here is their 000005.
         if (!kit) throw tableError(E_CANEXTEND_UNAVAILABLE, { server: sys, reason: `no recovery kit ${r.kit} here for ${r.tag}` }, { tag: r.tag });

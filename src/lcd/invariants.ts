@@ -71,12 +71,12 @@ export function checkInvariants(doc: LcdDocument): void {
   const it = dupes(doc.instances, (i) => `${i.system}|${i.tag}`);
   if (it) {
     const [sys, tag] = it.split('|');
-    throw tableError(ERR_RESOURCE_EXISTS, { tag, id: lastOf(doc.instances, (i) => i.system === sys && i.tag === tag).id, server: sys, detail: 'the tag is in use' }, { tag, system: sys });
+    throw tableError(ERR_RESOURCE_EXISTS, { tag, server: sys, detail: 'the tag is in use' }, { tag, system: sys });
   }
   const ii = dupes(doc.instances, (i) => `${i.system}|${i.id}`);
   if (ii) {
     const [sys, id] = ii.split('|');
-    throw tableError(ERR_RESOURCE_EXISTS, { tag: lastOf(doc.instances, (i) => i.system === sys && i.id === id).tag, id, server: sys, detail: 'the ID is in use' }, { id, system: sys });
+    throw tableError(ERR_RESOURCE_EXISTS, { tag: lastOf(doc.instances, (i) => i.system === sys && i.id === id).tag, server: sys, detail: `ID ${id} is in use` }, { id, system: sys });
   }
   const instanceKeys = new Set(doc.instances.map((i) => `${i.system}|${i.tag}`));
   for (const i of doc.instances) {

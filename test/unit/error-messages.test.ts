@@ -9,7 +9,7 @@ import { nasMessages } from '../../src/kits/nas/nas-errors.js';
 import { formatReplicationError, replicationError, replicationErrorLine } from '../../src/replication/errors.js';
 
 /** The sample value of each named parameter of the core and task messages. */
-const SAMPLE: Record<string, string | number> = { tag: 'web', server: 'node2', reason: 'disk full', id: '/srv/web', action: 'restore', signal: 'SIGKILL', 'parent tag': 'app1', 'filesys tag': 'fs1', parent: 'app1', child: 'fs1', path: '/opt/app/start', system: 'node1', usage: 'the tag (-t) is not specified', detail: 'the detail', task: 'create', templatesys: 'the target server (-s)', templatetag: 'the tag (-t)', 'child tag': 'fs1', LKNFSSYSCALLTO: 5, LKNFSTIMEOUT: 20 };
+const SAMPLE: Record<string, string | number> = { tag: 'web', server: 'node2', reason: 'disk full', action: 'restore', signal: 'SIGKILL', 'parent tag': 'app1', 'filesys tag': 'fs1', parent: 'app1', child: 'fs1', path: '/opt/app/start', system: 'node1', usage: 'the tag (-t) is not specified', detail: 'the detail', task: 'create', templatesys: 'the target server (-s)', templatetag: 'the tag (-t)', 'child tag': 'fs1', LKNFSSYSCALLTO: 5, LKNFSTIMEOUT: 20 };
 
 /** A core or task row printed with the sample values (a parameter with no sample stays as written). */
 function core(name: ErrorName): string {
@@ -28,10 +28,10 @@ const CORE: Record<ErrorName, string> = {
     TEMPLATE_ARGS: "Error 000009: Either the target server (-s) or the tag (-t) argument missing",
     CREATE_USAGE: "Error 000012: Usage error: the tag (-t) is not specified",
     TAG_AND_ID_MISSING: "Error 000011: Both Tag and ID name not specified",
-    TAG_OR_ID_EXISTS: "Error 000014: Resource with either matching tag web or ID /srv/web exists on node2 (the detail)",
+    TAG_OR_ID_EXISTS: "Error 000014: Resource with either matching tag web or ID exists on node2 (the detail)",
     INS_CREATE_FAILED: "Error 000015: ins_create failed on server node2: disk full",
     CREATE_ERROR: "Error 000018: Error creating resource web on server node2: disk full",
-    NOT_FOUND: "Error 000019: Resource web not found on local server node2 (the detail)",
+    NOT_FOUND: "Error 000019: Resource not found on local server node2: web (the detail)",
     REMOVING_AFTER_ERROR: "Error 000021: Removing resource instance web created above fs1 from server node2 due to an error during creation",
     IN_SERVICE_FAILED: "Error 000022: END failed hierarchy web in service on server node2: disk full",
     RESTORE_ON_CREATE: "Error 000023: Error bringing resource web in service on server node2: disk full",
@@ -39,7 +39,7 @@ const CORE: Record<ErrorName, string> = {
     ACTION_SIGNAL: "Error 000026: END failed restore for web on server node2 due to SIGKILL signal",
     REMOVING_DEPENDENCY: "Error 000027: Removing file system dependency from app1 to fs1 on server node2 due to an error during creation",
     REMOVING_CHILD_HIERARCHY: "Error 000028: Removing file system hierarchy fs1 created by app1 on server node2 due to an error during creation",
-    SWITCHBACK_MISMATCH: "Error 000029: Switchback type mismatch between parent app1 and child fs1 on server node2",
+    SWITCHBACK_MISMATCH: "Error 000029: Switchback type mismatch between parent app1 and child fs1 on server node2. Action: a mismatch can make the hierarchy switch back unexpectedly; align the two with ins_setas",
     TAG_MISSING: "Error 000030: create: tag name not specified",
     APP_PROGRAM_UNSAFE: "Error 108001: restore program /opt/app/start is not safe to run as root: disk full",
     REMOVE_LOCAL_SYSTEM: "*ERROR* (No. 424) can't remove entry for local system \"node1\"",
@@ -131,8 +131,8 @@ describe('printed error messages', () => {
 
   it('core and task entries without their optional parts, as most call sites print them', () => {
     const line = (name: ErrorName, params: Record<string, string>) => renderErrorLine(CORE_ERRORS[name].number, params);
-    expect(line('TAG_OR_ID_EXISTS', { tag: 'web', id: '/srv/web' })).toBe('Error 000014: Resource with either matching tag web or ID /srv/web exists');
-    expect(line('NOT_FOUND', { tag: 'web', server: 'node2' })).toBe('Error 000019: Resource web not found on local server node2');
+    expect(line('TAG_OR_ID_EXISTS', { tag: 'web' })).toBe('Error 000014: Resource with either matching tag web or ID exists');
+    expect(line('NOT_FOUND', { tag: 'web', server: 'node2' })).toBe('Error 000019: Resource not found on local server node2: web');
     expect(line('REMOVING_AFTER_ERROR', { tag: 'web', server: 'node2' })).toBe('Error 000021: Removing resource instance web from server node2 due to an error during creation');
     expect(line('IN_SERVICE_FAILED', { tag: 'web', server: 'node2' })).toBe('Error 000022: END failed hierarchy web in service on server node2');
     expect(line('TAG_MISSING', { task: 'extend' })).toBe('Error 000030: extend: tag name not specified');

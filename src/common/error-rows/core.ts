@@ -78,8 +78,8 @@ export const CORE_ERRORS = {
   TAG_OR_ID_EXISTS: {
     number: 14,
     form: 'task',
-    message: 'Resource with either matching tag <tag> or ID <id> exists{ on <server>}{ (<detail>)}',
-    meaning: 'A resource with this tag or this id already exists on the system (the detail says which of the two is in use).',
+    message: 'Resource with either matching tag <tag> or ID exists{ on <server>}{ (<detail>)}',
+    meaning: 'A resource with this tag or this id already exists on the system; the detail says which of the two is in use (the seeds name the tag only).',
     reportedBy: 'create, extend, ins_create',
   },
   INS_CREATE_FAILED: {
@@ -99,8 +99,8 @@ export const CORE_ERRORS = {
   NOT_FOUND: {
     number: 19,
     form: 'task',
-    message: 'Resource <tag> not found on local server <server>{ (<detail>)}',
-    meaning: 'The named resource (or dependency, or equivalency to the target) does not exist here.',
+    message: 'Resource not found on local server <server>: <tag>{ (<detail>)}',
+    meaning: "The named resource (or dependency, or equivalency to the target) does not exist here. The seeds' text, then the server and what was looked for.",
     reportedBy: 'unextend, delete, dependency, properties, ins_list -R, ins_remove, dep_list',
   },
   REMOVING_AFTER_ERROR: {
@@ -156,6 +156,7 @@ export const CORE_ERRORS = {
     number: 29,
     form: 'task',
     message: 'Switchback type mismatch between parent <parent> and child <child> on server <server>',
+    action: 'a mismatch can make the hierarchy switch back unexpectedly; align the two with ins_setas',
     meaning: 'A dependency joins resources with different switchback types (warning; fix with ins_setas).',
     reportedBy: 'dependency create',
   },

@@ -132,7 +132,7 @@ describe('hierarchy tasks', () => {
     expect(rows('A')).toEqual(['app:ISU']);
     const dup = await err(create('app'));
     expect(dup.number).toBe(14);
-    expect(dup.format()).toBe('Error 000014: Resource with either matching tag app or ID id-app exists');
+    expect(dup.format()).toBe('Error 000014: Resource with either matching tag app or ID exists (the tag is in use)');
     kit['A']!.failRestore.add('broken');
     const bad = await err(create('broken'));
     expect(bad.number).toBe(23);
