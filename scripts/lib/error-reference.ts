@@ -29,9 +29,9 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 /** "Error 000014" or "*ERROR* (No. 424)": the printed line without its message. */
 const printedAs = (r: ErrorRow) => formatErrorLine(r.number, '').replace(/:? ?$/, '');
 
-/** The row's message as the docs show it: every parameter as <name>, optional parts included. */
+/** The row's message as the docs show it: every parameter as <name>, optional parts in [brackets]. */
 function template(r: ErrorRow): string {
-  const shown = (t: string) => fillTemplate(t, (name) => `<${name}>`);
+  const shown = (t: string) => fillTemplate(t.replace(/\{([^{}]*)\}/g, '[$1]'), (name) => `<${name}>`);
   return r.action === undefined ? shown(r.message) : `${shown(r.message)}. Action: ${shown(r.action)}`;
 }
 
@@ -70,7 +70,8 @@ export function renderErrorReference(): string {
     'when the product defines no number for the case). Configuration-database commands print',
     '`*ERROR* (No. N) message`; tasks and kits print `Error NNNNNN: message`. With `--json` the',
     'number is in `error.number`. Exit codes: 1 refused, 2 bad command line, 3 agent unreachable,',
-    '4 internal error.',
+    '4 internal error. In a message, <name> is a value the line fills in and a part in [brackets]',
+    'is printed only when the agent knows its values.',
     '',
     ...ERROR_SECTIONS.flatMap((s) => (s.part === 'core' ? coreTable(s.rows) : kitSection(s.part, s.rows))),
     '',

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_CONFIG_PATH, parseKeyValueText } from './config-file.js';
-import { CORE_ERRORS } from './error-table.js';
+import { CORE_ERRORS, renderMessage } from './error-table.js';
 import { VigilError } from './errors.js';
 
 export { DEFAULT_CONFIG_PATH, parseKeyValueText };
@@ -274,10 +274,11 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
     warnings.push({
       number: ERR_NAS_DEFAULTS_ILLOGICAL,
       key: 'LKNFSTIMEOUT',
-      message:
-        `illogical NAS settings on ${config.VIGIL_NODE_NAME} (3 x LKNFSSYSCALLTO ${config.LKNFSSYSCALLTO} + 5 >= ` +
-        `LKNFSTIMEOUT ${config.LKNFSTIMEOUT}); using 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO. ` +
-        'Set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT',
+      message: renderMessage(ERR_NAS_DEFAULTS_ILLOGICAL, {
+        server: config.VIGIL_NODE_NAME,
+        LKNFSSYSCALLTO: config.LKNFSSYSCALLTO,
+        LKNFSTIMEOUT: config.LKNFSTIMEOUT,
+      }),
     });
     config.LKNFSTIMEOUT = 120;
     config.LKNFSSYSCALLTO = 5;

@@ -3,8 +3,7 @@
 // ('gen' + 'filesys') and its kit settings as a JSON object in `info`; the engine and kits use
 // the kit name 'gen/filesys' and a string map.
 
-import { CORE_ERRORS } from '../common/error-table.js';
-import { VigilError } from '../common/errors.js';
+import { usageError } from '../common/errors.js';
 import type { Lcd } from '../lcd/lcd.js';
 import type { ResourceInstance as LcdInstance } from '../lcd/schema.js';
 import type { ResourceInstance as KitInstance } from '../kits/kit.js';
@@ -16,7 +15,7 @@ export function kitName(i: Pick<LcdInstance, 'app' | 'type'>): string {
 
 export function splitKitName(kit: string): { app: string; type: string } {
   const m = /^([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)$/.exec(kit);
-  if (!m) throw new VigilError(CORE_ERRORS.USAGE.number, `a kit name looks like gen/app or gen/filesys, not "${kit}"`);
+  if (!m) throw usageError(`a kit name looks like gen/app or gen/filesys, not "${kit}"`);
   return { app: m[1]!, type: m[2]! };
 }
 

@@ -5,7 +5,7 @@
 // Steps that run on another system travel as TaskStep messages (handleTaskStep answers them).
 
 import { CORE_ERRORS, renderMessage } from '../common/error-table.js';
-import { tableError, VigilError } from '../common/errors.js';
+import { tableError, usageError, VigilError } from '../common/errors.js';
 import { TAG_RE, type Switchback } from '../lcd/schema.js';
 import { timeLimitOverrideProblem } from '../kits/action-time-limit.js';
 import { DependencyGraph } from './graph.js';
@@ -63,22 +63,22 @@ function stamp(): string {
 }
 
 function requireTag(tag: string | undefined, what: 'create' | 'extend'): string {
-  if (!tag) throw new VigilError(E_TAG_MISSING, `${what}: tag name not specified`);
-  if (!TAG_RE.test(tag)) throw new VigilError(E_USAGE, `invalid tag "${tag}": use 1-256 letters, digits and - _ . /`);
+  if (!tag) throw tableError(E_TAG_MISSING, { task: what });
+  if (!TAG_RE.test(tag)) throw usageError(`invalid tag "${tag}": use 1-256 letters, digits and - _ . /`);
   return tag;
 }
 
 function parsePriority(v: string | number | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 999) throw new VigilError(E_USAGE, `${what} must be a whole number from 1 to 999, not "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 999) throw usageError(`${what} must be a whole number from 1 to 999, not "${v}"`);
   return n;
 }
 
 function parseSwitchback(v: string | undefined, fallback: Switchback): Switchback {
   if (v === undefined || v === '') return fallback;
   const s = v.toLowerCase();
-  if (s !== 'intelligent' && s !== 'automatic') throw new VigilError(E_USAGE, `switchback type must be intelligent or automatic, not "${v}"`);
+  if (s !== 'intelligent' && s !== 'automatic') throw usageError(`switchback type must be intelligent or automatic, not "${v}"`);
   return s;
 }
 
@@ -123,30 +123,34 @@ export interface CreateArgs {
   info: Record<string, string>;
 }
 
+/** 000014 for a resource whose tag (`tagUsed`) or else id is already used; the seeds' text names the tag, the detail says which. */
+function tagOrIdExists(tag: string, id: string, tagUsed: boolean, server?: string): VigilError {
+  return tableError(E_TAG_OR_ID_EXISTS, { tag, server, detail: tagUsed ? 'the tag is in use' : `ID ${id} is in use` }, { tag, id });
+}
+
 /** create's usage errors carry the seeds' create number (000012), the other tasks' 000002. */
 export async function createHierarchy(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
   try {
     return await createChecked(svc, a);
   } catch (e) {
-    if (e instanceof VigilError && e.number === E_USAGE) throw new VigilError(E_CREATE_USAGE, e.message, e.details, { cause: e });
+    if (e instanceof VigilError && e.number === E_USAGE) throw tableError(E_CREATE_USAGE, { usage: String(e.details.usage ?? e.message) }, e.details, { cause: e });
     throw e;
   }
 }
 
 async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.kit) throw new VigilError(E_USAGE, 'the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
+  if (!a.kit) throw usageError('the recovery kit (-a gen/app, gen/filesys, ...) is not specified');
   const { app, type } = splitKitName(a.kit);
   const tag = requireTag(a.tag, 'create');
-  if (!a.id) throw new VigilError(E_USAGE, 'the resource id (-i, e.g. the mount point) is not specified');
+  if (!a.id) throw usageError('the resource id (-i, e.g. the mount point) is not specified');
   const badLimit = timeLimitOverrideProblem(a.info);
-  if (badLimit) throw new VigilError(E_USAGE, badLimit, { tag });
+  if (badLimit) throw usageError(badLimit, { tag });
   const switchback = parseSwitchback(a.switchback, 'intelligent');
   const kit = svc.kits.get(a.kit);
-  if (!kit) throw new VigilError(E_USAGE, `no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
-  if (svc.lcd.getInstance(tag) || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) {
-    throw tableError(E_TAG_OR_ID_EXISTS, { tag, id: a.id }, { tag, id: a.id });
-  }
+  if (!kit) throw usageError(`no recovery kit named ${a.kit} (kits: ${svc.kits.apps().join(', ')})`);
+  const tagUsed = svc.lcd.getInstance(tag) !== undefined;
+  if (tagUsed || svc.lcd.instances({ system: sys, app, type, id: a.id }).length) throw tagOrIdExists(tag, a.id, tagUsed);
   const createRefused = (reason: string) => tableError(E_CREATE_ERROR, { tag, server: sys, reason }, { tag });
   refuseAutomatic(svc, [a.kit], switchback, createRefused);
   const inst = { tag, id: a.id, app: a.kit, info: a.info };
@@ -157,11 +161,10 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
   const related = [...children, ...parents];
   for (const c of related) {
     const ck = svc.kits.get(c.app);
-    if (!ck) throw new VigilError(E_USAGE, `no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
+    if (!ck) throw usageError(`no recovery kit named ${c.app} for ${c.tag} (kits: ${svc.kits.apps().join(', ')})`);
     const { app: capp, type: ctype } = splitKitName(c.app);
-    if (c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) {
-      throw tableError(E_TAG_OR_ID_EXISTS, { tag: c.tag, id: c.id }, { tag: c.tag, id: c.id });
-    }
+    const childTagUsed = c.tag === tag || related.some((o) => o !== c && o.tag === c.tag) || svc.lcd.getInstance(c.tag) !== undefined;
+    if (childTagUsed || svc.lcd.instances({ system: sys, app: capp, type: ctype, id: c.id }).length) throw tagOrIdExists(c.tag, c.id, childTagUsed);
     const cv = ck.validate(c);
     if (!cv.ok) throw new VigilError(errorNumberOf(cv.reason) ?? E_CREATE_ERROR, renderMessage(E_CREATE_ERROR, { tag: c.tag, server: sys, reason: cv.reason }), { tag: c.tag });
   }
@@ -200,7 +203,7 @@ async function createChecked(svc: HierarchyService, a: CreateArgs): Promise<Task
       }
       for (const p of [...parents].reverse()) {
         if (!made.includes(p.tag)) continue;
-        lines.push(`Removing resource instance ${p.tag} created above ${tag} from server ${sys} due to an error during creation (${E_REMOVING_AFTER_ERROR})`);
+        lines.push(`${renderMessage(E_REMOVING_AFTER_ERROR, { tag: p.tag, 'child tag': tag, server: sys })} (${E_REMOVING_AFTER_ERROR})`);
         await svc.admin({ type: 'adminAction', tag: p.tag, action: 'remove' });
       }
       if (made.includes(tag)) {
@@ -295,7 +298,7 @@ export function extendDefaults(svc: HierarchyService, tag: string): { templatePr
 export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Promise<TaskOutput> {
   const sys = svc.local;
   const tag = requireTag(a.tag, 'extend');
-  if (!a.target) throw new VigilError(E_TEMPLATE_ARGS, 'the target server (-s) is not specified');
+  if (!a.target) throw tableError(E_TEMPLATE_ARGS, { templatesys: 'the target server (-s)', templatetag: 'the tag (-t)' });
   if (!svc.lcd.getInstance(tag)) throw tableError(E_TEMPLATE_MISSING, { tag, server: sys }, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
@@ -364,15 +367,15 @@ export async function extendHierarchy(svc: HierarchyService, a: ExtendArgs): Pro
 export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string; target?: string }): Promise<TaskOutput> {
   const sys = svc.local;
   // 000030 names create and extend only; unextend's missing arguments are usage errors (000002).
-  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
+  if (!a.tag) throw usageError('the tag (-t) is not specified');
   const tag = a.tag;
-  if (!a.target) throw new VigilError(E_USAGE, 'the target server (-s) is not specified');
+  if (!a.target) throw usageError('the target server (-s) is not specified');
   if (!svc.lcd.getInstance(tag)) throw tableError(E_NOT_FOUND, { tag, server: sys }, { tag });
   const target = a.target;
   const { key, tags } = hierarchyOf(svc, tag);
   if (target === sys) throw new VigilError(E_NONE, `run unextend from another server than the target; to remove ${key} everywhere use delete`);
   const eq = svc.lcd.equivalencies({ system: sys, tag: key });
-  if (!eq.some((e) => e.otherSystem === target)) throw new VigilError(E_NOT_FOUND, `Resource ${key} is not extended to server ${target}`, { tag: key, target });
+  if (!eq.some((e) => e.otherSystem === target)) throw tableError(E_NOT_FOUND, { tag: key, server: sys, detail: `not extended to server ${target}` }, { tag: key, target });
   if (svc.engine.runningOn(key) === target) {
     throw new VigilError(E_NONE, `${key} is in service on ${target}; the server where a hierarchy is in service cannot be unextended`);
   }
@@ -393,7 +396,7 @@ export async function unextendHierarchy(svc: HierarchyService, a: { tag?: string
 
 export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
+  if (!a.tag) throw usageError('the tag (-t) is not specified');
   if (!svc.lcd.getInstance(a.tag)) throw tableError(E_NOT_FOUND, { tag: a.tag, server: sys }, { tag: a.tag });
   const { key, tags } = hierarchyOf(svc, a.tag);
   const at = svc.engine.runningOn(key);
@@ -426,7 +429,7 @@ export async function deleteHierarchy(svc: HierarchyService, a: { tag?: string }
 
 export async function dependency(svc: HierarchyService, op: 'create' | 'delete', a: { parent?: string; child?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.parent || !a.child) throw new VigilError(E_USAGE, `both the parent (-p) and the child (-c) tag are needed`);
+  if (!a.parent || !a.child) throw usageError(`both the parent (-p) and the child (-c) tag are needed`);
   const { parent, child } = a as { parent: string; child: string };
   for (const t of [parent, child]) if (!svc.lcd.getInstance(t)) throw tableError(E_NOT_FOUND, { tag: t, server: sys }, { tag: t });
   const systemsOf = (t: string) => svc.lcd.equivalencies({ system: sys, tag: t }).map((e) => e.otherSystem).sort();
@@ -444,9 +447,9 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
     }
     const ps = svc.lcd.getInstance(parent)!.switchback;
     const cs = svc.lcd.getInstance(child)!.switchback;
-    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: ${renderMessage(E_SWITCHBACK_MISMATCH, { parent, child, server: sys })}; align them with ins_setas`);
+    if (ps !== cs) lines.push(`warning ${String(E_SWITCHBACK_MISMATCH).padStart(6, '0')}: ${renderMessage(E_SWITCHBACK_MISMATCH, { parent, child, server: sys })}`);
   } else if (svc.lcd.dependencies({ system: sys, parentTag: parent, childTag: child }).length === 0) {
-    throw new VigilError(E_NOT_FOUND, `no dependency of ${parent} on ${child} on ${sys}`);
+    throw tableError(E_NOT_FOUND, { tag: `${parent} -> ${child}`, server: sys, detail: 'no such dependency' }, { parent, child });
   }
   return withLock(svc, parent, `dep ${op}`, async () => {
     for (const s of [sys, ...systemsOf(parent)]) {
@@ -462,7 +465,7 @@ export async function dependency(svc: HierarchyService, op: 'create' | 'delete',
 
 export async function properties(svc: HierarchyService, a: { tag?: string; switchback?: string }): Promise<TaskOutput> {
   const sys = svc.local;
-  if (!a.tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
+  if (!a.tag) throw usageError('the tag (-t) is not specified');
   const inst = svc.lcd.getInstance(a.tag);
   if (!inst) throw tableError(E_NOT_FOUND, { tag: a.tag, server: sys }, { tag: a.tag });
   if (a.switchback !== undefined) {
@@ -519,10 +522,10 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
       for (const r of step.resources) {
         if (lcd.getInstance(r.tag)) {
           const conflict = svc.kits.get(r.kit)?.tagConflictError;
-          throw new VigilError(conflict ?? E_ALREADY_EXTENDED, conflict ? `detected a conflict in the expected tag name ${r.tag} on target machine ${sys}; delete the conflicting resource and extend again` : `Template resource ${r.tag} cannot be extended to server ${sys} because it already exists there`);
+          throw tableError(conflict ?? E_ALREADY_EXTENDED, { tag: r.tag, server: sys }, { tag: r.tag });
         }
         const { app, type } = splitKitName(r.kit);
-        if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw new VigilError(E_TAG_OR_ID_EXISTS, `Resource with either matching tag ${r.tag} or ID ${r.id} exists on ${sys}`);
+        if (lcd.instances({ system: sys, app, type, id: r.id }).length) throw tagOrIdExists(r.tag, r.id, false, sys);
         const kit = svc.kits.get(r.kit);
         // The seeds' kits keep canextend in the kit's directory: no kit here is their 000005.
         if (!kit) throw tableError(E_CANEXTEND_UNAVAILABLE, { server: sys, reason: `no recovery kit ${r.kit} here for ${r.tag}` }, { tag: r.tag });
@@ -593,7 +596,7 @@ export async function handleTaskStep(svc: HierarchyService, from: string, body: 
     }
     case 'dep': {
       if (step.op === 'create') {
-        if (!lcd.getInstance(step.parent) || !lcd.getInstance(step.child)) throw new VigilError(E_NOT_FOUND, `${step.parent} or ${step.child} missing on ${sys}`);
+        if (!lcd.getInstance(step.parent) || !lcd.getInstance(step.child)) throw tableError(E_NOT_FOUND, { tag: lcd.getInstance(step.parent) ? step.child : step.parent, server: sys, detail: `a dependency of ${step.parent} on ${step.child} is being created` });
         if (!lcd.dependencies({ system: sys, parentTag: step.parent, childTag: step.child }).length) {
           const g = hierarchyOf(svc, step.parent).graph;
           g.addDependency(step.parent, step.child);

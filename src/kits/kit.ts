@@ -130,7 +130,7 @@ export interface Kit {
   undoCreate?(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult>;
   /** Optional: why this kit cannot run under automatic switchback (set: create, extend and properties refuse it). */
   readonly refusesAutomaticSwitchback?: string;
-  /** Optional: the error number the extend step reports when a tag of this kit already exists on the target (NAS: 107010). */
+  /** Optional: the error number the extend step reports when a tag of this kit already exists on the target (NAS: 107010); its row's message takes <tag> and <server>. */
   readonly tagConflictError?: number;
 }
 

@@ -2,7 +2,7 @@
 // load. Records are individually valid by the zod schemas; these are the rules that span
 // records: uniqueness, references between records, priorities, dependency cycles.
 import { CORE_ERRORS } from '../common/error-table.js';
-import { VigilError } from '../common/errors.js';
+import { tableError, VigilError } from '../common/errors.js';
 import { commPathKey, type LcdDocument, type ResourceInstance } from './schema.js';
 
 /** Product error numbers from the seeds used by the LCD. */
@@ -44,6 +44,11 @@ export function instanceChangesKeepInvariants(next: LcdDocument, changed: Resour
   return !next.equivalencies.some((e) => e.system === next.localSystem && isGone(e.system, e.tag));
 }
 
+/** The last of `items` that `match` (the record a mutation appended, when two clash); one exists. */
+function lastOf<T>(items: T[], match: (t: T) => boolean): T {
+  return items.filter(match).at(-1)!;
+}
+
 /** Throw a VigilError describing the first broken rule; return normally when the document is consistent. */
 export function checkInvariants(doc: LcdDocument): void {
   const systems = new Set(doc.systems.map((s) => s.name));
@@ -66,12 +71,12 @@ export function checkInvariants(doc: LcdDocument): void {
   const it = dupes(doc.instances, (i) => `${i.system}|${i.tag}`);
   if (it) {
     const [sys, tag] = it.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag ${tag} or ID exists (tag "${tag}" is used on system "${sys}")`, { tag, system: sys });
+    throw tableError(ERR_RESOURCE_EXISTS, { tag, server: sys, detail: 'the tag is in use' }, { tag, system: sys });
   }
   const ii = dupes(doc.instances, (i) => `${i.system}|${i.id}`);
   if (ii) {
     const [sys, id] = ii.split('|');
-    throw new VigilError(ERR_RESOURCE_EXISTS, `Resource with either matching tag or ID ${id} exists (ID "${id}" is used on system "${sys}")`, { id, system: sys });
+    throw tableError(ERR_RESOURCE_EXISTS, { tag: lastOf(doc.instances, (i) => i.system === sys && i.id === id).tag, server: sys, detail: `ID ${id} is in use` }, { id, system: sys });
   }
   const instanceKeys = new Set(doc.instances.map((i) => `${i.system}|${i.tag}`));
   for (const i of doc.instances) {

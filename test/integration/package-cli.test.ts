@@ -65,7 +65,7 @@ describe('vigil for people and scripts', () => {
     expect(r.stderr).toMatch(/extend: no answer for "Target server.*stdin is not a terminal and ended; give the values as options or --accept-defaults/);
     // create's own usage number, as the seeds give it (the other tasks' is 000002).
     const noKit = await v('create', '-t', 'app2', '-i', 'app2');
-    expect([noKit.code, noKit.stderr]).toEqual([expect.any(Number), expect.stringMatching(/Error 000012: the recovery kit \(-a gen\/app, gen\/filesys, \.\.\.\) is not specified/)]);
+    expect([noKit.code, noKit.stderr]).toEqual([expect.any(Number), expect.stringMatching(/Error 000012: Usage error: the recovery kit \(-a gen\/app, gen\/filesys, \.\.\.\) is not specified/)]);
     expect(noKit.code).not.toBe(0);
     const j = await v('extend', '--json');
     expect([j.code, JSON.parse(j.stdout).error.message]).toEqual([2, expect.stringMatching(/no answer for "Tag to extend"/)]);

@@ -162,8 +162,8 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await seedCluster();
     await expectRefused('ins_create -a gen -r app', 11, /Error 000011: Both Tag and ID name not specified/);
     await expectRefused('ins_create -a gen -r app -i /x', 30, /Error 000030: create: tag name not specified/);
-    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: Resource with either matching tag Vol.E or ID exists \(tag "Vol.E" is used on system "BENHOGAN2008"\)/);
-    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /Error 000014: Resource with either matching tag or ID \/mnt\/e exists/);
+    await expectRefused('ins_create -a gen -r app -t Vol.E -i /new', 14, /Error 000014: Resource with either matching tag Vol.E or ID exists on BENHOGAN2008 \(the tag is in use\)/);
+    await expectRefused('ins_create -a gen -r app -t new -i /mnt/e', 14, /Error 000014: Resource with either matching tag new or ID exists on BENHOGAN2008 \(ID \/mnt\/e is in use\)/);
     await expectRefused('ins_create -a gen -r app -t bad*tag', 0, /a tag is 1-256 characters from letters, digits and - _ \. \//);
     await expectRefused('ins_create -a gen -r app -t ok -s sometimes', 0, /must be intelligent or automatic/);
     const before = fileText();
@@ -202,9 +202,9 @@ describe('validation: clear errors, seed numbers, nothing changed', () => {
     await expectRefused('dep_create -p Vol.E -c LK1-BENHOGAN2K8', 0, /dependency cycle/);
     await expectRefused('dep_create -p Vol.E -c Vol.E', 0, /cannot depend on itself/);
     await expectRefused('dep_create -p Vol.E -c ghost', 0, /resource "ghost" does not exist/);
-    await expectRefused('dep_list -C ghost', 19, /Error 000019: Resource ghost not found on local server BENHOGAN2008/);
+    await expectRefused('dep_list -C ghost', 19, /Error 000019: Resource not found on local server BENHOGAN2008: ghost$/m);
     await expectRefused('ins_list -R ghost', 19, /Error 000019/);
-    await expectRefused('ins_remove -t ghost', 19, /Error 000019: no resource instance matches/);
+    await expectRefused('ins_remove -t ghost', 19, /Error 000019: Resource not found on local server BENHOGAN2008: ghost \(no resource instance matches\)/);
     await expectRefused('dep_remove -p Vol.E -c LK1-BENHOGAN2K8', 0, /no dependency/);
     await expectRefused('ins_setstate -t Vol.E -S UP', 0, /must be ISP, ISU, OSU or OSF/);
     await expectRefused('ins_setas -t ghost -s automatic', 0, /does not exist/);

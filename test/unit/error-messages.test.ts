@@ -6,43 +6,44 @@ import { describe, expect, it } from 'vitest';
 import { CORE_ERRORS, errorNumbers, renderErrorLine, type ErrorName } from '../../src/common/error-table.js';
 import { templateParameters } from '../../src/common/error-template.js';
 import { nasMessages } from '../../src/kits/nas/nas-errors.js';
-import { formatReplicationError, replicationError } from '../../src/replication/errors.js';
+import { formatReplicationError, replicationError, replicationErrorLine } from '../../src/replication/errors.js';
 
 /** The sample value of each named parameter of the core and task messages. */
-const SAMPLE: Record<string, string> = { tag: 'web', server: 'node2', reason: 'disk full', id: '/srv/web', action: 'restore', signal: 'SIGKILL', 'parent tag': 'app1', 'child tag': 'fs1', 'filesys tag': 'fs1', parent: 'app1', child: 'fs1', path: '/opt/app/start', system: 'node1' };
+const SAMPLE: Record<string, string | number> = { tag: 'web', server: 'node2', reason: 'disk full', action: 'restore', signal: 'SIGKILL', 'parent tag': 'app1', 'filesys tag': 'fs1', parent: 'app1', child: 'fs1', path: '/opt/app/start', system: 'node1', usage: 'the tag (-t) is not specified', detail: 'the detail', task: 'create', templatesys: 'the target server (-s)', templatetag: 'the tag (-t)', 'child tag': 'fs1', LKNFSSYSCALLTO: 5, LKNFSTIMEOUT: 20 };
 
 /** A core or task row printed with the sample values (a parameter with no sample stays as written). */
 function core(name: ErrorName): string {
   const e = CORE_ERRORS[name];
-  return renderErrorLine(e.number, Object.fromEntries(templateParameters(e.message).map((p) => [p, SAMPLE[p] ?? `<${p}>`])));
+  const template = 'action' in e ? `${e.message} ${e.action}` : e.message;
+  return renderErrorLine(e.number, Object.fromEntries(templateParameters(template).map((p) => [p, SAMPLE[p] ?? `<${p}>`])));
 }
 
 const CORE: Record<ErrorName, string> = {
     TASK_SENDEVENT: "Error 000001: Calling sendevent for resource web on server node2",
-    USAGE: "Error 000002: <what is wrong with the command line>",
+    USAGE: "Error 000002: Usage error: the tag (-t) is not specified",
     TEMPLATE_MISSING: "Error 000003: Template resource web on server node2 does not exist",
     ALREADY_EXTENDED: "Error 000004: Template resource web cannot be extended to server node2 because it already exists there",
     CANEXTEND_UNAVAILABLE: "Error 000005: Cannot access canextend script on server node2: disk full",
     CANNOT_EXTEND: "Error 000008: Cannot extend resource web to server node2: disk full",
-    TEMPLATE_ARGS: "Error 000009: Either <templatesys> or <templatetag> argument missing",
-    CREATE_USAGE: "Error 000012: <what is wrong with the create command line>",
+    TEMPLATE_ARGS: "Error 000009: Either the target server (-s) or the tag (-t) argument missing",
+    CREATE_USAGE: "Error 000012: Usage error: the tag (-t) is not specified",
     TAG_AND_ID_MISSING: "Error 000011: Both Tag and ID name not specified",
-    TAG_OR_ID_EXISTS: "Error 000014: Resource with either matching tag web or ID /srv/web exists",
+    TAG_OR_ID_EXISTS: "Error 000014: Resource with either matching tag web or ID exists on node2 (the detail)",
     INS_CREATE_FAILED: "Error 000015: ins_create failed on server node2: disk full",
     CREATE_ERROR: "Error 000018: Error creating resource web on server node2: disk full",
-    NOT_FOUND: "Error 000019: Resource web not found on local server node2",
-    REMOVING_AFTER_ERROR: "Error 000021: Removing resource instance web from server node2 due to an error during creation",
-    IN_SERVICE_FAILED: "Error 000022: END failed hierarchy web in service on server node2",
+    NOT_FOUND: "Error 000019: Resource not found on local server node2: web (the detail)",
+    REMOVING_AFTER_ERROR: "Error 000021: Removing resource instance web created above fs1 from server node2 due to an error during creation",
+    IN_SERVICE_FAILED: "Error 000022: END failed hierarchy web in service on server node2: disk full",
     RESTORE_ON_CREATE: "Error 000023: Error bringing resource web in service on server node2: disk full",
     CREATE_FAILED: "Error 000024: Failed resource creation of resource web on server node2: disk full",
     ACTION_SIGNAL: "Error 000026: END failed restore for web on server node2 due to SIGKILL signal",
     REMOVING_DEPENDENCY: "Error 000027: Removing file system dependency from app1 to fs1 on server node2 due to an error during creation",
     REMOVING_CHILD_HIERARCHY: "Error 000028: Removing file system hierarchy fs1 created by app1 on server node2 due to an error during creation",
-    SWITCHBACK_MISMATCH: "Error 000029: Switchback type mismatch between parent app1 and child fs1 on server node2",
-    TAG_MISSING: "Error 000030: create: tag name not specified | extend: tag name not specified",
+    SWITCHBACK_MISMATCH: "Error 000029: Switchback type mismatch between parent app1 and child fs1 on server node2. Action: a mismatch can make the hierarchy switch back unexpectedly; align the two with ins_setas",
+    TAG_MISSING: "Error 000030: create: tag name not specified",
     APP_PROGRAM_UNSAFE: "Error 108001: restore program /opt/app/start is not safe to run as root: disk full",
     REMOVE_LOCAL_SYSTEM: "*ERROR* (No. 424) can't remove entry for local system \"node1\"",
-    NAS_DEFAULTS_ILLOGICAL: "Error 107009: Illogical settings for NAS defaults on node2. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO.",
+    NAS_DEFAULTS_ILLOGICAL: "Error 107009: Illogical settings for NAS defaults on node2. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO. Action: set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT (they were LKNFSSYSCALLTO 5 and LKNFSTIMEOUT 20)",
 };
 
 const NAS: Array<[string, (m: typeof nasMessages) => string, string]> = [
@@ -128,6 +129,18 @@ describe('printed error messages', () => {
     expect(Object.keys(CORE).sort()).toEqual(Object.keys(CORE_ERRORS).sort());
   });
 
+  it('core and task entries without their optional parts, as most call sites print them', () => {
+    const line = (name: ErrorName, params: Record<string, string>) => renderErrorLine(CORE_ERRORS[name].number, params);
+    expect(line('TAG_OR_ID_EXISTS', { tag: 'web' })).toBe('Error 000014: Resource with either matching tag web or ID exists');
+    expect(line('NOT_FOUND', { tag: 'web', server: 'node2' })).toBe('Error 000019: Resource not found on local server node2: web');
+    expect(line('REMOVING_AFTER_ERROR', { tag: 'web', server: 'node2' })).toBe('Error 000021: Removing resource instance web from server node2 due to an error during creation');
+    expect(line('IN_SERVICE_FAILED', { tag: 'web', server: 'node2' })).toBe('Error 000022: END failed hierarchy web in service on server node2');
+    expect(line('TAG_MISSING', { task: 'extend' })).toBe('Error 000030: extend: tag name not specified');
+    expect(line('NAS_DEFAULTS_ILLOGICAL', { server: 'node2' })).toBe(
+      'Error 107009: Illogical settings for NAS defaults on node2. Using defaults of 120 for LKNFSTIMEOUT and 5 for LKNFSSYSCALLTO. Action: set them so that 3 x LKNFSSYSCALLTO + 5 is less than LKNFSTIMEOUT',
+    );
+  });
+
   it('NAS kit messages', () => {
     for (const [name, render, want] of NAS) expect(render(nasMessages), name).toBe(want);
     expect(new Set(NAS.map(([name]) => name))).toEqual(new Set(Object.keys(nasMessages)));
@@ -146,7 +159,11 @@ describe('printed error messages', () => {
     expect([...numbers].sort((a, b) => a - b)).toEqual(errorNumbers());
   });
 
-  it('data replication: a missing argument prints "?", a reason in the details is appended', () => {
+  it('data replication: a missing argument prints "?", a reason fills the message\'s ( <reason> ), before the action', () => {
+    expect(replicationError(104003, ['/dev/md1', 'lkdr1'], { reason: 'the local partition has failed' }).format()).toBe(
+      'Error 104003: cannot start resynchronizing NetRAID device "/dev/md1" of resource "lkdr1" (the local partition has failed). Action: look at /proc/mdstat and the system log for the reason',
+    );
+    expect(replicationErrorLine(104040, ['new-fs'], 'set mountPoint=/data')).toBe('Error 104040: not enough parameters to create "new-fs" (set mountPoint=/data)');
     expect(replicationError(104012, ['md0', 'node2'], { reason: 'connection refused' }).format()).toBe('Error 104012: cannot extend NetRAID device "md0" to system "node2": ? (connection refused)');
     expect(replicationError(104012, ['md0', 'node2', 'EIO'], { reason: '' }).format()).toBe('Error 104012: cannot extend NetRAID device "md0" to system "node2": EIO');
     expect(() => formatReplicationError(104999)).toThrow(RangeError);

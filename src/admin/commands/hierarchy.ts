@@ -4,7 +4,7 @@
 // hierarchy service, which exists while the hierarchy subsystem runs. Errors are VigilErrors with the seeds' numbers; the registry turns them
 // into "Error 0000NN: ..." on stderr and a non-zero exit code.
 import { CORE_ERRORS } from '../../common/error-table.js';
-import { tableError, VigilError } from '../../common/errors.js';
+import { tableError, usageError, VigilError } from '../../common/errors.js';
 import { ok, opt } from './options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import type { AdminRequest } from '../protocol.js';
@@ -15,7 +15,6 @@ import {
   deleteHierarchy,
   dependency,
   E_IN_SERVICE_FAILED,
-  E_USAGE,
   extendDefaults,
   extendHierarchy,
   properties,
@@ -45,7 +44,7 @@ function infoFrom(req: AdminRequest): Record<string, string> {
   if (req.options['yesDestroyData'] === true) info['formatConfirmed'] = 'yes';
   for (const kv of list(req, 'info')) {
     const i = kv.indexOf('=');
-    if (i <= 0) throw new VigilError(E_USAGE, `--info takes key=value, not "${kv}"`);
+    if (i <= 0) throw usageError(`--info takes key=value, not "${kv}"`);
     info[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return info;
@@ -85,7 +84,7 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
 
   commands.register('extend_defaults', async (req) => {
     const tag = opt(req, 't');
-    if (!tag) throw new VigilError(CORE_ERRORS.TAG_MISSING.number, 'extend: tag name not specified');
+    if (!tag) throw tableError(CORE_ERRORS.TAG_MISSING.number, { task: 'extend' });
     const d = extendDefaults(current(), tag);
     return ok(JSON.stringify(d) + '\n', d);
   });
@@ -96,13 +95,13 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
 
   commands.register('dep', async (req) => {
     const op = req.args[0];
-    if (op !== 'create' && op !== 'delete') throw new VigilError(E_USAGE, `say create or delete, not "${op ?? ''}"`);
+    if (op !== 'create' && op !== 'delete') throw usageError(`say create or delete, not "${op ?? ''}"`);
     return out(await dependency(current(), op, { parent: opt(req, 'p'), child: opt(req, 'c') }));
   });
 
   const engineCommand = async (req: AdminRequest, what: 'in-service' | 'out-of-service'): Promise<AdminResult> => {
     const tag = opt(req, 't');
-    if (!tag) throw new VigilError(E_USAGE, 'the tag (-t) is not specified');
+    if (!tag) throw usageError('the tag (-t) is not specified');
     const s = current();
     const t0 = Date.now();
     const pending = s.admin(what === 'in-service' ? { type: 'adminInService', tag } : { type: 'adminOutOfService', tag });
@@ -117,8 +116,8 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
     }
     const r = await pending;
     if (!r.ok) {
-      const n = what === 'in-service' ? E_IN_SERVICE_FAILED : 0;
-      throw new VigilError(n, what === 'in-service' ? `END failed hierarchy ${tag} in service on server ${s.local}: ${r.message}` : r.message, { tag });
+      if (what === 'in-service') throw tableError(E_IN_SERVICE_FAILED, { tag, server: s.local, reason: r.message }, { tag });
+      throw new VigilError(0, r.message, { tag });
     }
     return ok(`${r.message} (${Date.now() - t0} ms)\n`, { tag, ok: true, message: r.message, ms: Date.now() - t0 });
   };
@@ -130,10 +129,10 @@ export function registerHierarchyCommands(commands: AdminCommands, service: () =
   commands.register('perform_action', async (req) => {
     const action = opt(req, 'a');
     const tag = opt(req, 't');
-    if (action !== 'restore' && action !== 'remove') throw new VigilError(E_USAGE, `-a must be restore or remove, not "${action ?? ''}"`);
+    if (action !== 'restore' && action !== 'remove') throw usageError(`-a must be restore or remove, not "${action ?? ''}"`);
     if (!tag) throw tableError(CORE_ERRORS.TAG_AND_ID_MISSING.number, {});
     const s = current();
-    if (!s.lcd.getInstance(tag)) throw new VigilError(CORE_ERRORS.NOT_FOUND.number, `Resource not found on local server ${s.local}: ${tag}`, { tag });
+    if (!s.lcd.getInstance(tag)) throw tableError(CORE_ERRORS.NOT_FOUND.number, { tag, server: s.local }, { tag });
     const r = await s.admin({ type: 'adminAction', tag, action });
     if (!r.ok) return { exitCode: EXIT_FAILED, stdout: '', stderr: `perform_action: ${r.message}\n`, data: r };
     return ok(`${r.message}\n`, r);

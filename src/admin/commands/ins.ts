@@ -35,6 +35,13 @@ function select(req: AdminRequest, ctx: AgentContext): ResourceInstance[] {
   return ctx.lcd.instances({ system, app: opt(req, 'a'), type: opt(req, 'r'), tag: opt(req, 't'), id: opt(req, 'i') });
 }
 
+/** What ins_remove was asked to remove, for its not-found line: the tag alone, or the options given. */
+function selection(req: AdminRequest): string {
+  const given = ['R', 'a', 'r', 't', 'i'].filter((k) => opt(req, k) !== undefined);
+  if (given.length === 1 && given[0] === 't') return opt(req, 't')!;
+  return given.map((k) => `-${k} ${opt(req, k)}`).join(' ');
+}
+
 export function instanceFields(i: ResourceInstance): string[] {
   return [i.system, i.app, i.type, i.tag, i.id, i.state, i.switchback, i.info];
 }
@@ -62,7 +69,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     const tag = opt(req, 't');
     const id = opt(req, 'i');
     if (!tag && !id) throw tableError(ERR_TAG_AND_ID_MISSING, {});
-    if (!tag) throw new VigilError(ERR_TAG_MISSING, 'create: tag name not specified');
+    if (!tag) throw tableError(ERR_TAG_MISSING, { task: 'create' });
     const sb = opt(req, 's');
     const state = opt(req, 'I');
     const created = await ctx.lcd.createInstance({
@@ -94,7 +101,7 @@ export function registerInstanceCommands(commands: AdminCommands): void {
     if (!rows.length) {
       // -I: clean-up scripts run again find nothing left, and that is not an error.
       if (flag(req, 'I')) return ok('', []);
-      throw new VigilError(ERR_NOT_FOUND, 'no resource instance matches on local server ' + ctx.localSystem);
+      throw tableError(ERR_NOT_FOUND, { tag: selection(req), server: ctx.localSystem, detail: 'no resource instance matches' });
     }
     // The resources that depend on the removed ones go too (parents first), unless -N.
     const tags = new Set(rows.map((i) => i.tag));

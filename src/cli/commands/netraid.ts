@@ -178,7 +178,7 @@ export async function netraidExtend(ctx: NetraidContext, a: ExtendArgs, opts: { 
   ctx.out(`netraid_extend: "${ctx.localSystem}:${a.templatePartition}" is being replicated to "${target}:${a.targetPartition}"`);
   if (opts.wait) {
     const waited = await followResync(ctx, mirror, record.tag);
-    ctx.out(`netraid_extend: ${formatReplicationError(104030, [mirror.md, record.tag])} (${waited.toFixed(1)} s)`);
+    ctx.out(`netraid_extend: ${formatReplicationError(104030, [mirror.md, record.tag], `${waited.toFixed(1)} s`)}`);
   }
 }
 
@@ -249,7 +249,7 @@ export async function netraidResync(ctx: NetraidContext, tag: string, opts: { wa
   }
   let started: ResyncResult;
   if (st.state === 'resyncing') {
-    started = { device: mirror.md, tag, state: st.state, percent: st.percent, message: `${formatReplicationError(104014, [mirror.md, tag])} (${st.percent}% done)` };
+    started = { device: mirror.md, tag, state: st.state, percent: st.percent, message: formatReplicationError(104014, [mirror.md, tag], `${st.percent}% done`) };
   } else {
     mirror.on('backup-slot', (slot) => (record.backupSlot = slot));
     try {

@@ -2,9 +2,11 @@
 // and recovery steps report (the NAS kit reports 104901-104903 too), each message in our words
 // and, where the operator has something to do, the action. The seeds' messages take their values
 // in order, so the parameters are named <1>, <2>, ... (src/replication/errors.ts fills them).
+// Every message ends in an optional ( <reason> ): what the kernel, mdadm or the failed step said,
+// or what the operator should set, when the caller knows it; it comes before the action.
 import type { ErrorRow } from './row.js';
 
-export const REPLICATION_ERRORS: readonly ErrorRow[] = [
+const ROWS: readonly ErrorRow[] = [
   {
     number: 104001,
     message: 'the data-corrupt flag "<1>_data_corrupt" is set in "<2>" on system "<3>"',
@@ -92,3 +94,5 @@ export const REPLICATION_ERRORS: readonly ErrorRow[] = [
   },
   { number: 104905, message: 'cannot set the resynchronization speed limit in <1>' },
 ];
+
+export const REPLICATION_ERRORS: readonly ErrorRow[] = ROWS.map((r) => ({ ...r, message: `${r.message}{ (<reason>)}` }));

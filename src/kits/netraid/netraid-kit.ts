@@ -34,7 +34,7 @@ import type { ActionContext, ActionResult, CheckDepth, Kit, ResourceInstance } f
 import { DEFAULT_TIME_LIMITS, failed, ok } from '../kit.js';
 import type { BackupLink } from '../../replication/backup-link.js';
 import type { ReplicationConfig } from '../../replication/config.js';
-import { formatReplicationError } from '../../replication/errors.js';
+import { replicationErrorLine as err } from '../../replication/errors.js';
 import { Mirror, type BackupFence, type MirrorPlatform } from '../../replication/mirror.js';
 import type { HoldEnd } from '../../replication/outdate-gate.js';
 import { statusWord, type MirrorView } from '../../replication/mirror-state.js';
@@ -79,7 +79,6 @@ interface Running {
   told: Promise<unknown>;
 }
 
-const err = (n: number, args: (string | number)[]): string => `Error ${n}: ${formatReplicationError(n, args)}`;
 
 export class NetraidKit implements Kit {
   readonly app = NETRAID_APP;
@@ -132,7 +131,7 @@ export class NetraidKit implements Kit {
       if (!/^\/dev\/\S+$/.test(inst.info[`partition@${s}`]!)) return failed('fatal', `partition@${s} must be a device path such as /dev/sdb1`);
     }
     const type = netraidType(inst);
-    if (type !== 'resource' && type !== 'new-fs' && type !== 'existing-fs') return failed('fatal', err(104051, [type]) + ': use type=resource, new-fs or existing-fs');
+    if (type !== 'resource' && type !== 'new-fs' && type !== 'existing-fs') return failed('fatal', err(104051, [type], 'use type=resource, new-fs or existing-fs'));
     const fsProblem = fsSettingsProblem(inst, this.d.localSystem);
     if (fsProblem) return failed('fatal', fsProblem);
     const port = Number(inst.info.port ?? portFor(inst));
@@ -155,7 +154,7 @@ export class NetraidKit implements Kit {
     let undo: FsUndo | undefined;
     const md = `/dev/md${inst.info.number}`;
     if (await this.d.platform.md.exists(md, this.d.config.callTimeoutMs).catch(() => false)) {
-      return failed('fatal', err(104010, [md, ctx.system]) + ' (it exists already)');
+      return failed('fatal', err(104010, [md, ctx.system], 'it exists already'));
     }
     if (fs) {
       try {
@@ -180,7 +179,7 @@ export class NetraidKit implements Kit {
       try {
         await this.fs.finish(fs, mirror.md, partition, lines);
       } catch (e) {
-        const why = e instanceof FsStepError ? e.message : err(104054, [`${fs.type} on ${mirror.md}`]) + ` (${(e as Error).message})`;
+        const why = e instanceof FsStepError ? e.message : err(104054, [`${fs.type} on ${mirror.md}`], (e as Error).message);
         await this.putBack(inst, partition, undo, lines, ctx);
         return failed('fatal', [why, ...lines.filter((l) => l.startsWith('Mounted ') || l.startsWith('warning'))].join('\n'));
       }
@@ -257,7 +256,7 @@ export class NetraidKit implements Kit {
         return failed('fatal', err(104012, [`/dev/md${inst.info.number}`, ctx.system, `the target partition ${mine} holds ${Math.floor(here.sizeBytes / 1024)} KiB, less than the source partition's ${Math.floor(need / 1024)} KiB`]));
       }
     } catch (e) {
-      return failed('fatal', err(104009, []) + ` (${mine}: ${(e as Error).message})`);
+      return failed('fatal', err(104009, [], `${mine}: ${(e as Error).message}`));
     }
     return ok();
   }
@@ -314,13 +313,13 @@ export class NetraidKit implements Kit {
       const answer = peer ? await this.d.peers.query(peer, inst.tag).catch(() => undefined) : undefined;
       if (!answer) return failed('fatal', err(104001, [inst.tag, states.dir, me]));
       if (answer.generation > st.generation || (answer.role === 'primary' && answer.generation >= st.generation && peer !== me && answer.inService)) {
-        return failed('fatal', `${err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'])}: ${peer} took the resource over at generation ${answer.generation} after this system's generation ${st.generation}`);
+        return failed('fatal', err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'], `${peer} took the resource over at generation ${answer.generation} after this system's generation ${st.generation}`));
       }
       peerGeneration = answer.generation;
       await states.clearDataCorruptFlag(inst.tag);
     }
     if (st.role === 'backup' && !st.current) {
-      return failed('fatal', `${err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'])}: ${st.outOfDateReason ?? 'the backup does not hold every acknowledged write'}`);
+      return failed('fatal', err(104013, [`/dev/md${inst.info.number}`, inst.tag, me, 'out of date'], st.outOfDateReason ?? 'the backup does not hold every acknowledged write'));
     }
     const generation = Math.max(st.generation, peerGeneration) + 1;
     // Recorded (with the flag) before the array runs: a crash from here on is seen on return.
@@ -355,7 +354,7 @@ export class NetraidKit implements Kit {
       this.running.delete(inst.tag);
       mirror.close();
       await states.clearDataCorruptFlag(inst.tag);
-      return failed('move-elsewhere', err(104010, [mirror.md, me]) + ` (${(e as Error).message})`);
+      return failed('move-elsewhere', err(104010, [mirror.md, me], (e as Error).message));
     }
     return ok();
   }

@@ -18,7 +18,7 @@ import { isAbsolute } from 'node:path';
 import type { MountTable, MdControl, BlockDevices } from '../../platform/platform.js';
 import type { MountControl, MountHolders } from '../../platform/mounts.js';
 import type { ProgramRunner } from '../../platform/programs.js';
-import { formatReplicationError } from '../../replication/errors.js';
+import { formatReplicationError, replicationErrorLine as err } from '../../replication/errors.js';
 import { mdDataSizeBytes } from '../../platform/md-layout.js';
 import type { ResourceInstance } from '../kit.js';
 import { fileSystemSize, isSupportedFsType, makeFileSystem, SUPPORTED_FS_TYPES, type SupportedFsType } from './file-systems.js';
@@ -46,7 +46,6 @@ export interface FsSettings {
 /** What to put back when the create task fails after the partition changed hands. */
 export type FsUndo = { type: 'new-fs' } | { type: 'existing-fs'; partition: string; mountPoint: string; fsType: string; options: string[] };
 
-const err = (n: number, args: (string | number)[]): string => `Error ${n}: ${formatReplicationError(n, args)}`;
 
 /** A step failed; `message` starts with the seeds' error number. */
 export class FsStepError extends Error {}
@@ -60,12 +59,12 @@ export function fsSettingsProblem(inst: ResourceInstance, localSystem: string): 
   const type = netraidType(inst);
   if (type !== 'new-fs' && type !== 'existing-fs') return undefined;
   const mp = inst.info.mountPoint;
-  if (!mp) return err(104040, [type]) + ': set mountPoint=<the file system\'s mount point>';
+  if (!mp) return err(104040, [type], "set mountPoint=<the file system's mount point>");
   if (!isAbsolute(mp)) return err(104902, [mp]);
   if (mp === '/' || /\s/.test(mp)) return `mountPoint must be an absolute path other than / without spaces, not "${mp}"`;
   const fsType = inst.info.fsType;
-  if (!fsType) return err(104040, [type]) + `: set the file system type (--fstype, one of ${SUPPORTED_FS_TYPES.join(', ')})`;
-  if (!isSupportedFsType(fsType)) return err(104053, [fsType]) + ` (${SUPPORTED_FS_TYPES.join(', ')})`;
+  if (!fsType) return err(104040, [type], `set the file system type (--fstype, one of ${SUPPORTED_FS_TYPES.join(', ')})`);
+  if (!isSupportedFsType(fsType)) return err(104053, [fsType], `supported: ${SUPPORTED_FS_TYPES.join(', ')}`);
   if (/\s/.test(inst.info.options ?? '')) return `mount options must not contain spaces: "${inst.info.options}"`;
   if (type === 'new-fs' && inst.info.formatConfirmed !== 'yes') {
     const partition = inst.info[`partition@${localSystem}`] ?? `partition@${localSystem} (not set)`;
@@ -134,14 +133,14 @@ export class ReplicatedFs {
     const at = mounts.filter((m) => m.mountPoint === fs.mountPoint).at(-1);
     if (fs.type === 'new-fs') {
       for (const m of mounts) {
-        if (await sameDevice(m.source, partition)) throw new FsStepError(err(104009, []) + ` (${partition} is mounted on ${m.mountPoint})`);
+        if (await sameDevice(m.source, partition)) throw new FsStepError(err(104009, [], `${partition} is mounted on ${m.mountPoint}`));
       }
       if (at) throw new FsStepError(err(104901, [fs.mountPoint]));
       return { type: 'new-fs' };
     }
     if (!at) throw new FsStepError(err(104042, [fs.mountPoint]));
     if (!(await sameDevice(at.source, partition))) {
-      throw new FsStepError(err(104009, []) + ` (${fs.mountPoint} is mounted from ${at.source}, not from the partition given, ${partition})`);
+      throw new FsStepError(err(104009, [], `${fs.mountPoint} is mounted from ${at.source}, not from the partition given, ${partition}`));
     }
     if (at.fsType !== fs.fsType) throw new FsStepError(`${fs.mountPoint} holds a ${at.fsType} file system, not ${fs.fsType}: set fsType=${at.fsType}`);
     let fsBytes: number;
@@ -150,19 +149,19 @@ export class ReplicatedFs {
       fsBytes = await fileSystemSize(this.p.programs, fs.fsType, partition, this.callTimeoutMs);
       partBytes = (await this.p.blockDevices.info(partition, this.callTimeoutMs)).sizeBytes;
     } catch (e) {
-      throw new FsStepError(err(104043, [partition]) + ` (${(e as Error).message})`);
+      throw new FsStepError(err(104043, [partition], (e as Error).message));
     }
     const mdBytes = mdDataSizeBytes(partBytes);
     if (fsBytes > mdBytes) throw new FsStepError(err(104044, [Math.ceil(fsBytes / 1024), Math.floor(mdBytes / 1024)]));
     lines.push(`The ${fs.fsType} file system on ${partition} (${Math.ceil(fsBytes / 1024)} KiB) fits in the NetRAID device (${Math.floor(mdBytes / 1024)} KiB of the partition's ${Math.floor(partBytes / 1024)} KiB)`);
     const holders = await this.p.mountHolders.find(fs.mountPoint);
     if (holders.length) {
-      throw new FsStepError(err(104045, [fs.mountPoint]) + ` (held by ${holders.map((h) => `${h.command}[${h.pid}] ${h.how}`).join(', ')}; stop them first)`);
+      throw new FsStepError(err(104045, [fs.mountPoint], `held by ${holders.map((h) => `${h.command}[${h.pid}] ${h.how}`).join(', ')}; stop them first`));
     }
     try {
       await this.p.mountControl.umount(fs.mountPoint, this.callTimeoutMs);
     } catch (e) {
-      throw new FsStepError(err(104046, [fs.mountPoint]) + ` (${(e as Error).message})`);
+      throw new FsStepError(err(104046, [fs.mountPoint], (e as Error).message));
     }
     lines.push(`Unmounted ${fs.mountPoint} from ${partition}`);
     return { type: 'existing-fs', partition, mountPoint: fs.mountPoint, fsType: at.fsType, options: at.options };
@@ -175,7 +174,7 @@ export class ReplicatedFs {
       try {
         await makeFileSystem(this.p.programs, fs.fsType, md, this.mkfsTimeoutMs);
       } catch (e) {
-        throw new FsStepError(err(104048, [fs.fsType, md]) + ` (${(e as Error).message})`);
+        throw new FsStepError(err(104048, [fs.fsType, md], (e as Error).message));
       }
       return;
     }

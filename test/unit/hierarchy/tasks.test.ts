@@ -126,13 +126,13 @@ describe('hierarchy tasks', () => {
     expect((await err(create('bad', { bad: '1' }))).number).toBe(18);
     const limit = await err(create('slow', { restoreTimeoutMs: '-5' }));
     expect(limit.number).toBe(12);
-    expect(limit.message).toBe('restoreTimeoutMs must be a positive whole number of milliseconds, not "-5"');
+    expect(limit.message).toBe('Usage error: restoreTimeoutMs must be a positive whole number of milliseconds, not "-5"');
     const out = await create('app');
     expect(out.lines.at(-1)).toMatch(/unprotected \(ISU\)/);
     expect(rows('A')).toEqual(['app:ISU']);
     const dup = await err(create('app'));
     expect(dup.number).toBe(14);
-    expect(dup.format()).toBe('Error 000014: Resource with either matching tag app or ID id-app exists');
+    expect(dup.format()).toBe('Error 000014: Resource with either matching tag app or ID exists (the tag is in use)');
     kit['A']!.failRestore.add('broken');
     const bad = await err(create('broken'));
     expect(bad.number).toBe(23);
@@ -256,7 +256,7 @@ describe('hierarchy tasks', () => {
     expect((await err(properties(svc['A']!, { tag: 'app', switchback: 'sometimes' }))).number).toBe(2);
     // unextend without a tag: 000002 with unextend's words, not extend's 000030.
     const noTag = await err(unextendHierarchy(svc['A']!, { target: 'B' }));
-    expect([noTag.number, noTag.message]).toEqual([2, 'the tag (-t) is not specified']);
+    expect([noTag.number, noTag.message]).toEqual([2, 'Usage error: the tag (-t) is not specified']);
     // A step from a peer running another version: no seed number fits.
     const step = await err(handleTaskStep(svc['B']!, 'A', { kind: 'from-the-future' }));
     expect([step.number, step.message]).toEqual([0, 'unknown task step from-the-future from A: run the same Vigil version on every system']);
