@@ -84,11 +84,11 @@ export interface NfsFigures {
   fencingMs?: number;
 }
 
-/** The outcome at the end of a "Result of ..." or "remove TAG ..." line: "ok", "Timed Out", "succeeded", "failed: ...". */
+/** The outcome at the end of a "Result of ..." or "remove TAG ..." line: "ok", "Timed Out", "succeeded: released (lazy)", "failed: ...". */
 export function outcomeOf(line: string): string {
   const pcmk = /Result of \w+ operation for \S+ on \S+: (.*?)(?: \|.*)?$/.exec(line);
   if (pcmk) return pcmk[1]!.trim();
-  const vigil = /\b(?:remove|restore) \S+ (succeeded|failed.*)$/.exec(line);
+  const vigil = /\b(?:remove|restore) \S+ ((?:succeeded|failed).*)$/.exec(line);
   return vigil ? vigil[1]!.trim() : line;
 }
 

@@ -81,6 +81,7 @@ describe('NFS benchmark: figures from the events', () => {
   it('reads the outcome of Pacemaker and Vigil result lines', () => {
     expect(outcomeOf('notice: Result of stop operation for fs on node1: error (Couldn\'t unmount /mnt/peers, giving up!) | call=9')).toBe("error (Couldn't unmount /mnt/peers, giving up!)");
     expect(outcomeOf('hierarchy: remove peers-fs failed: release timed out')).toBe('failed: release timed out');
+    expect(outcomeOf('remove peers-fs succeeded: released (lazy)')).toBe('succeeded: released (lazy)');
   });
 });
 
