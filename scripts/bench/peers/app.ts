@@ -1,7 +1,9 @@
 // The application of the side-by-side benchmark, the same for both products: busybox httpd serving
 // <mount>/www/id (the name of the node that started it) on port 8080, so that "answering" means
 // the file system is mounted there and the server runs. start/stop/check scripts for Vigil's
-// gen/app, and a small OCF agent around the same scripts for Pacemaker.
+// gen/app, and a small OCF agent around the same scripts for Pacemaker. The check asks the server
+// for the file by default; the NFS benchmark can make it look at the process only, so that a lost
+// NFS server is seen by the file-system monitors and not first by the application's.
 import type { VmNode } from '../../vmcluster/node.js';
 
 export const APP_PORT = 8080;
@@ -25,10 +27,17 @@ for i in $(${BB} seq 100); do /usr/bin/pgrep -f "httpd -p ${APP_PORT}" >/dev/nul
 `;
 /** An HTTP GET with busybox nc (the static busybox's wget crashes in these guests and on the host). */
 export const httpGet = (ip: string, timeoutS: number) => `printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | ${BB} nc -w ${timeoutS} ${ip} ${APP_PORT} 2>/dev/null | ${BB} tail -1`;
-const check = `#!/bin/sh
+/** How the application's monitor checks it: an HTTP GET of the file (reads the file system), or the server process only. */
+export type AppCheck = 'http' | 'process';
+const checks: Record<AppCheck, string> = {
+  http: `#!/bin/sh
 r=$(${httpGet('127.0.0.1', 2)})
 [ -n "$r" ]
-`;
+`,
+  process: `#!/bin/sh
+/usr/bin/pgrep -f "httpd -p ${APP_PORT}" >/dev/null
+`,
+};
 /** A minimal OCF resource agent (start, stop, monitor, meta-data) over the same three scripts. */
 const ocf = `#!/bin/sh
 case "$1" in
@@ -59,11 +68,11 @@ esac
 `;
 
 /** Write the scripts into a guest's overlay (lost at each reboot, so called after every boot). */
-export async function installApp(node: VmNode): Promise<void> {
+export async function installApp(node: VmNode, check: AppCheck = 'http'): Promise<void> {
   await node.run(`mkdir -p /usr/local/bin /usr/lib/ocf/resource.d/${OCF_PROVIDER} ${MOUNT}`);
   await node.writeFile('/usr/local/bin/peers-app-start', start, 0o755);
   await node.writeFile('/usr/local/bin/peers-app-stop', stop, 0o755);
-  await node.writeFile('/usr/local/bin/peers-app-check', check, 0o755);
+  await node.writeFile('/usr/local/bin/peers-app-check', checks[check], 0o755);
   await node.writeFile(`/usr/lib/ocf/resource.d/${OCF_PROVIDER}/app`, ocf, 0o755);
 }
 

@@ -38,3 +38,35 @@ export function firstVigilAfter(text: string, re: RegExp, afterGuestMs: number):
   }
   return undefined;
 }
+
+/** A log line found for a named event: its guest ms and its text (the outcome is often in it). */
+export interface LoggedEvent {
+  atGuestMs: number;
+  line: string;
+}
+
+/**
+ * For each named pattern, the first line at or after `afterGuestMs` that matches it, in a syslog-
+ * stamped log (Corosync, Pacemaker) or a vigild JSON log (the line is then the record's msg).
+ */
+export function firstEvents(text: string, format: 'syslog' | 'vigil', patterns: Record<string, RegExp>, afterGuestMs: number): Record<string, LoggedEvent> {
+  const out: Record<string, LoggedEvent> = {};
+  for (const raw of text.split('\n')) {
+    let at: number | undefined;
+    let line = raw;
+    if (format === 'syslog') at = syslogStampMs(raw);
+    else {
+      if (!raw.startsWith('{')) continue;
+      try {
+        const rec = JSON.parse(raw) as { time?: number; msg?: string };
+        at = typeof rec.time === 'number' ? rec.time : undefined;
+        line = rec.msg ?? '';
+      } catch {
+        continue;
+      }
+    }
+    if (at === undefined || at < afterGuestMs) continue;
+    for (const [name, re] of Object.entries(patterns)) if (!out[name] && re.test(line)) out[name] = { atGuestMs: at, line: line.trim() };
+  }
+  return out;
+}

@@ -1,7 +1,8 @@
 // The client of the side-by-side benchmark: a loop per cluster node on the storage VM (same LAN,
 // not a cluster member) asking http://<node>:8080/id every 100 ms and logging each change of the
 // answer ("<uptime s> <node name>" or "<uptime s> down"). "Answering on X" is the first line
-// naming X after a fault, mapped to the host's clock through the storage VM's uptime.
+// naming X after a fault, mapped to the host's clock through the storage VM's uptime. The NFS
+// benchmark runs one on each cluster node for its own server instead (local-probers.ts).
 import type { VmNode } from '../../vmcluster/node.js';
 import { httpGet } from './app.js';
 import { guestUptimeToHost, measureClock, type ClockMap } from './clock.js';
@@ -14,6 +15,8 @@ export class Prober {
   constructor(
     readonly storage: VmNode,
     readonly targets: Map<string, string>,
+    /** between two requests (the NFS benchmark probes from the cluster nodes themselves: less often) */
+    readonly intervalMs = 100,
   ) {}
 
   log(node: string): string {
@@ -27,7 +30,7 @@ export class Prober {
         'while :; do',
         `  r=$(${httpGet(ip, 1)}); [ -n "$r" ] || r=down`,
         '  if [ "$r" != "$last" ]; then read up _ </proc/uptime; echo "$up $r"; last=$r; fi',
-        `  ${BB} usleep 100000`,
+        `  ${BB} usleep ${this.intervalMs * 1000}`,
         'done',
       ].join('\n');
       await this.storage.run(`: > ${this.log(name)}`);

@@ -49,4 +49,14 @@ export interface Product {
   configFiles(): Record<string, string>;
   /** The logs of both nodes (name -> text) to keep beside the results. */
   logs(nodes: VmNode[]): Promise<Record<string, string>>;
+  /** For each named pattern, the first line of the product's log on `node` after host time `afterMs` (host ms and the line). */
+  logEvents(node: VmNode, patterns: Record<string, RegExp>, afterMs: number): Promise<Record<string, HostEvent>>;
+  /** The product's own view of the resources on `node` (crm_mon / ins_list text), kept with a sample. */
+  status(node: VmNode): Promise<string>;
+}
+
+/** A product log line found for a named event, in host ms. */
+export interface HostEvent {
+  atMs: number;
+  line: string;
 }

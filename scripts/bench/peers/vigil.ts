@@ -2,14 +2,15 @@
 // /etc/default/vigil, its state directory on the node's local disk (so that a node keeps its
 // hierarchy across the reboots of the crash scenario, as on real hardware), one TCP comm path on
 // the LAN (Corosync's one knet link), gen/filesys on the LUN with gen/app on top, extended to the
-// other node.
+// other node. The NFS benchmark passes another layout: a comm path per segment, the export as the
+// file system (gen/filesys then puts the NAS resource under it) and its NAS settings.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { VmNode } from '../../vmcluster/node.js';
-import { MOUNT, installApp } from './app.js';
+import { MOUNT, installApp, type AppCheck } from './app.js';
 import { guestWallToHost, measureClock, type ClockMap } from './clock.js';
-import { firstVigilAfter } from './guest-log.js';
-import type { Product, Setting, Timeline } from './product.js';
+import { firstEvents, firstVigilAfter } from './guest-log.js';
+import type { HostEvent, Product, Setting, Timeline } from './product.js';
 
 export const FS_TAG = 'peers-fs';
 export const APP_TAG = 'peers-app';
@@ -39,6 +40,19 @@ for (let i = from; i < from + count; i++) {
 }
 `;
 
+/** What differs between the peers benchmark's layout and another one (the NFS benchmark's). */
+export interface VigilLayout {
+  /** segments carrying a TCP comm path each (default: the LAN only) */
+  segments?: string[];
+  /** file-system type and mount options of the device given to setup (default: ext4, no options) */
+  fstype?: string;
+  options?: string;
+  /** more /etc/default/vigil keys (LKNFSTIMEOUT, ...) */
+  config?: Record<string, string>;
+  /** the application's monitor (default: an HTTP GET) */
+  appCheck?: AppCheck;
+}
+
 export class VigilProduct implements Product {
   readonly name = 'vigil' as const;
   private nodes: VmNode[] = [];
@@ -52,6 +66,7 @@ export class VigilProduct implements Product {
     readonly monitorS: number,
     readonly srcDir: string,
     readonly fence: boolean,
+    readonly layout: VigilLayout = {},
   ) {}
 
   private config(n: VmNode): string {
@@ -65,6 +80,7 @@ export class VigilProduct implements Product {
       `LCMHBEATTIME=${this.setting.hbSec}`,
       `LCMNUMHBEATS=${this.setting.hbMisses}`,
       `LKCHECKINTERVAL=${this.monitorS}`,
+      ...Object.entries(this.layout.config ?? {}).map(([k, v]) => `${k}=${v}`),
     ].join('\n');
     this.files[`${n.name}-default-vigil`] = c;
     return `${c}\n`;
@@ -82,7 +98,7 @@ export class VigilProduct implements Product {
 
   /** Mount the state disk (formatting it the first time), write the configuration, start vigild and wait for "vigild ready". */
   private async startNode(n: VmNode, first: boolean): Promise<void> {
-    await installApp(n);
+    await installApp(n, this.layout.appCheck);
     const disk = n.localDisks[0]!;
     await n.run(
       `${first ? `mkfs.ext4 -q -F ${disk} && ` : ''}mkdir -p /var/lib/vigil /run/vigil /etc/vigil /etc/default && mount ${disk} /var/lib/vigil && chmod 700 /var/lib/vigil /run/vigil /etc/vigil && modprobe ext4`,
@@ -104,9 +120,11 @@ export class VigilProduct implements Product {
     const n1 = nodes.find((n) => n.name === first)!;
     await this.startNode(n1, true);
     await Promise.all(nodes.filter((n) => n !== n1).map((n) => this.startNode(n, true)));
-    for (const a of nodes) for (const b of nodes) if (a !== b) await this.vigil(a, ['net_create', '-S', b.name, '-T', 'TCP', '-l', a.ip(), '-r', b.ip(), '-P', PORT]);
+    for (const seg of this.layout.segments ?? ['lan']) {
+      for (const a of nodes) for (const b of nodes) if (a !== b) await this.vigil(a, ['net_create', '-S', b.name, '-T', 'TCP', '-l', a.ip(seg), '-r', b.ip(seg), '-P', PORT]);
+    }
     await n1.waitFor(async () => (await this.systems(n1)).filter((s) => s.name !== n1.name).every((s) => s.state === 'ALIVE'), { deadlineMs: 120_000, intervalMs: 1000, what: 'Vigil: peers ALIVE' });
-    const fsArgs = ['create', '-a', 'gen/filesys', '-t', FS_TAG, '-i', MOUNT, '--device', device, '--fstype', 'ext4', '--switchback', 'intelligent', ...(this.fence ? ['--info', 'fence=scsi'] : [])];
+    const fsArgs = ['create', '-a', 'gen/filesys', '-t', FS_TAG, '-i', MOUNT, '--device', device, '--fstype', this.layout.fstype ?? 'ext4', ...(this.layout.options ? ['--options', this.layout.options] : []), '--switchback', 'intelligent', ...(this.fence ? ['--info', 'fence=scsi'] : [])];
     const appArgs = ['create', '-a', 'gen/app', '-t', APP_TAG, '-i', APP_TAG, '--restore', '/usr/local/bin/peers-app-start', '--remove', '/usr/local/bin/peers-app-stop', '--quick-check', '/usr/local/bin/peers-app-check', '--switchback', 'intelligent'];
     this.files['hierarchy.sh'] = [
       `vigil ${fsArgs.join(' ')}`,
@@ -179,6 +197,17 @@ export class VigilProduct implements Product {
 
   configFiles(): Record<string, string> {
     return { ...this.files };
+  }
+
+  async logEvents(node: VmNode, patterns: Record<string, RegExp>, afterMs: number): Promise<Record<string, HostEvent>> {
+    const clock = this.clocks.get(node.name)!;
+    const found = firstEvents(await this.read(node), 'vigil', patterns, afterMs + clock.wallOffsetMs - 1000);
+    return Object.fromEntries(Object.entries(found).map(([k, e]) => [k, { atMs: guestWallToHost(clock, e.atGuestMs), line: e.line }]));
+  }
+
+  async status(node: VmNode): Promise<string> {
+    const r = await node.exec(['node', path.join(this.srcDir, 'cli', 'main.js'), 'ins_list'], { timeoutMs: 120_000 });
+    return `${r.stdout}${r.stderr}`.trim();
   }
 
   async logs(nodes: VmNode[]): Promise<Record<string, string>> {
