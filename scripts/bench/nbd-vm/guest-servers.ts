@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { VmNode } from '../../vmcluster/node.js';
 import { repoRoot } from '../../vmcluster/paths.js';
+import { treeCpuMs } from './proc-cpu.js';
 
 export type ServerKind = 'vigil' | 'debian';
 
@@ -13,7 +14,7 @@ export interface GuestNbdServer {
   host: string;
   port: number;
   exportName: string;
-  /** The server's process: its CPU time covers its threads, and nbd-server's reaped children. */
+  /** The server's process: its CPU time covers its threads and nbd-server's connection children. */
   pid: number;
   stop(): Promise<void>;
 }
@@ -32,11 +33,11 @@ export function startGuestServer(node: VmNode, kind: ServerKind, spec: ExportSpe
   return kind === 'vigil' ? startVigil(node, spec) : startDebian(node, spec);
 }
 
-/** CPU milliseconds of `pid` and its reaped children in the guest (utime..cstime at 100 Hz). */
+/** CPU milliseconds of the server `pid` in the guest, its connection children included (proc-cpu.ts). */
 export async function guestCpuMs(node: VmNode, pid: number): Promise<number> {
-  const stat = await node.run(`cat /proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) * 10;
+  // A process may end between the glob and the read: cat's complaint about it is ignored.
+  const r = await node.exec(['/run/vmc/busybox', 'sh', '-c', 'cat /proc/[0-9]*/stat 2>/dev/null; true']);
+  return treeCpuMs(r.stdout, pid);
 }
 
 async function startVigil(node: VmNode, spec: ExportSpec): Promise<GuestNbdServer> {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRandWrite, randWriteArgs } from '../../../scripts/bench/nbd-vm/fio.js';
 import { lastLineNs, median, mibPerS, ratio, timedShell } from '../../../scripts/bench/nbd-vm/stats.js';
+import { treeCpuMs } from '../../../scripts/bench/nbd-vm/proc-cpu.js';
 
 const fioJson = (write: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ 'fio version': 'fio-3.33', jobs: [{ jobname: 'randwrite-qd16', error: 0, write, ...extra }] }, null, 2);
@@ -73,5 +74,27 @@ describe('nbd-server-vm benchmark: throughput, summaries, ratios', () => {
     expect(ratio(50, 30)).toBe(1.67);
     expect(ratio(1.23, 60)).toBe(0.0205);
     expect(() => ratio(1, 0)).toThrow(/positive/);
+  });
+});
+
+describe('nbd-server-vm benchmark: server CPU from /proc', () => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+  const stat = (pid: number, comm: string, ppid: number, utime: number, stime: number, cutime: number, cstime: number) =>
+    `${pid} (${comm}) S ${ppid} ${pid} ${pid} 0 -1 4194560 100 0 0 0 ${utime} ${stime} ${cutime} ${cstime} 20 0 1 0 500 1000 100`;
+
+  it('adds the server, its reaped children and its live connection children, not other processes', () => {
+    const lines = [
+      stat(1, 'init', 0, 500, 500, 9000, 9000),
+      stat(200, 'nbd-server', 1, 1, 2, 30, 40),
+      stat(201, 'nbd-server', 200, 100, 250, 0, 0),
+      stat(202, 'fio', 150, 700, 700, 0, 0),
+      stat(203, 'odd name) x', 201, 5, 5, 0, 0),
+    ].join('\n');
+    expect(treeCpuMs(lines, 200)).toBe((1 + 2 + 30 + 40 + 100 + 250) * 10);
+    expect(treeCpuMs(lines, 203)).toBe(100);
+  });
+
+  it('fails when the server is not there', () => {
+    expect(() => treeCpuMs(stat(5, 'x', 1, 1, 1, 1, 1), 6)).toThrow(/no \/proc stat line/);
   });
 });
