@@ -93,7 +93,8 @@ export async function bench(): Promise<Record<string, unknown>> {
 
 /** One pass over one server: connect the kernel client, sequential write and read, random writes, disconnect. */
 async function measure(n1: VmNode, n2: VmNode, server: GuestNbdServer): Promise<Round> {
-  await n1.run(['nbd-client', server.host, String(server.port), '-N', server.exportName, '-b', '4096', '-t', '60', NBD], { timeoutMs: 60_000 });
+  const connect = await n1.exec(['nbd-client', server.host, String(server.port), '-N', server.exportName, '-b', '4096', '-t', '60', NBD], { timeoutMs: 60_000 });
+  if (connect.code !== 0) throw new Error(`${server.kind}: nbd-client failed (${connect.code}): ${connect.stderr}\n${await server.diagnose()}`);
   try {
     const size = Number((await n1.run(`blockdev --getsize64 ${NBD}`)).trim());
     if (size !== DISK_MB * 2 ** 20) throw new Error(`${server.kind}: ${NBD} has ${size} bytes, the export ${DISK_MB} MiB`);

@@ -17,6 +17,8 @@ export interface GuestNbdServer {
   /** The server's process: its CPU time covers its threads and nbd-server's connection children. */
   pid: number;
   stop(): Promise<void>;
+  /** What to add to an error about this server: its log, whether it runs, what listens on node2. */
+  diagnose(): Promise<string>;
 }
 
 export interface ExportSpec {
@@ -56,6 +58,8 @@ async function startVigil(node: VmNode, spec: ExportSpec): Promise<GuestNbdServe
     },
     { deadlineMs: 120_000, intervalMs: 500, what: 'Vigil NBD server listening' },
   );
+  // Listening as announced, seen from the kernel (not only from the process's own line).
+  await waitListening(node, spec.host, announced!.port);
   return {
     kind: 'vigil',
     host: spec.host,
@@ -68,6 +72,7 @@ async function startVigil(node: VmNode, spec: ExportSpec): Promise<GuestNbdServe
       await node.waitFor(async () => /"transmission"/.test((await node.exec(['cat', log])).stdout), { deadlineMs: 30_000, intervalMs: 300, what: 'Vigil NBD server counters' });
       await node.waitFor(async () => !(await node.procs()).some((p) => p.pid === child.pid && !p.exited), { deadlineMs: 30_000, intervalMs: 300, what: 'Vigil NBD server exit' });
     },
+    diagnose: () => diagnose(node, child.pid, log),
   };
 }
 
@@ -86,6 +91,7 @@ async function startDebian(node: VmNode, spec: ExportSpec): Promise<GuestNbdServ
     },
     { deadlineMs: 30_000, intervalMs: 200, what: 'nbd-server pid file' },
   );
+  await waitListening(node, spec.host, spec.port);
   return {
     kind: 'debian',
     host: spec.host,
@@ -93,8 +99,22 @@ async function startDebian(node: VmNode, spec: ExportSpec): Promise<GuestNbdServ
     exportName: spec.mirror,
     pid,
     stop: async () => {
-      await node.exec(['kill', String(pid)]);
-      await node.waitFor(async () => (await node.exec(['kill', '-0', String(pid)])).code !== 0, { deadlineMs: 30_000, intervalMs: 200, what: 'nbd-server exit' });
+      await node.exec(`kill ${pid}`);
+      await node.waitFor(async () => (await node.exec(`kill -0 ${pid}`)).code !== 0, { deadlineMs: 30_000, intervalMs: 200, what: 'nbd-server exit' });
     },
+    diagnose: () => diagnose(node, pid, undefined),
   };
+}
+
+async function waitListening(node: VmNode, host: string, port: number): Promise<void> {
+  await node.waitFor(async () => (await node.exec(`ss -Hltn src ${host}:${port}`)).stdout.includes(`${host}:${port}`), {
+    deadlineMs: 30_000,
+    intervalMs: 200,
+    what: `a listener on ${host}:${port}`,
+  });
+}
+
+async function diagnose(node: VmNode, pid: number, log: string | undefined): Promise<string> {
+  const r = await node.exec(`echo "--- ${node.name} process ${pid}:"; ls -d /proc/${pid} 2>&1; echo "--- listening:"; ss -ltnp; ${log ? `echo "--- ${log}:"; tail -c 3000 ${log}` : 'true'}; echo "--- kernel:"; dmesg | tail -20`, { timeoutMs: 30_000 });
+  return r.stdout + r.stderr;
 }
