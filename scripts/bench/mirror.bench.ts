@@ -1,97 +1,171 @@
 // NetRAID mirror benchmark on the VM cluster (`npm run bench -- mirror`; reports skipped with the
-// reason where VMs cannot run). Two nodes on a point-to-point link, node1's first 1 GiB disk
-// mirrored to node2's over NBD (Debian's nbd-server on node2) with the netraid utilities:
-//  - full resync time of the 1 GiB mirror (extend until netraid_status says 100);
-//  - sequential O_DIRECT write throughput through /dev/md0 against node1's second, plain local
-//    disk (same size, same kind of virtual disk);
+// reason where VMs cannot run). Two nodes on a point-to-point link; a 1 GiB disk of node1
+// mirrored with the netraid utilities to a 1 GiB disk of node2 served by Vigil's NBD server (the
+// NbdServerThread vigild runs on the backup, here in its own process: nbd-server-proc.ts), as the
+// product does; then, unless MIRROR_BENCH_SERVERS=vigil, the same again on another pair of disks
+// served by Debian's nbd-server, for comparison. Per server:
+//  - full resync of the 1 GiB mirror: from netraid_extend to in sync;
+//  - sequential O_DIRECT write throughput through /dev/mdN against node1's plain local disk (same
+//    size, same kind of virtual disk), measured right before it so both see the same host load;
 //  - partial resync: the link is cut, 1% of the array is rewritten, the link comes back and
-//    netraid_resync re-adds the backup; the time until in sync again, against the full one.
+//    netraid_resync re-adds the backup; its time against the full one (the goal: <= 0.05).
+// Resync times come from the kernel log (nbd-vm/md-log.ts): `*CopyS` is md's copy alone (its
+// "recovery of RAID array" to "recovery done" lines), `*ResyncS` runs from a mark written to
+// /dev/kmsg just before the command (a node process start on the guest included) to "done".
 // Figures are from TCG-emulated guests, so absolute numbers are low; the ratios are the point.
 import { Cluster, vmclusterUnavailableReason } from '../vmcluster/cluster.js';
 import type { VmNode } from '../vmcluster/node.js';
 import { repoRoot } from '../vmcluster/paths.js';
+import { startGuestServer, type ServerKind } from './nbd-vm/guest-servers.js';
+import { copyAfter, markStamp } from './nbd-vm/md-log.js';
+import { lastLineNs, mibPerS, ratio, timedShell } from './nbd-vm/stats.js';
 
 const DISK_MB = 1024;
 const WRITE_MB = 256;
-const PORT = 10809;
+const PORTS: Record<ServerKind, number> = { vigil: 10809, debian: 10810 };
+const GOAL_PARTIAL_TO_FULL = 0.05;
+
+interface ServerFigures {
+  server: string;
+  fullResyncS: number;
+  fullCopyS: number;
+  fullCopyMiBps: number;
+  localWriteMiBps: number;
+  mirroredWriteMiBps: number;
+  mirroredToLocalRatio: number;
+  partialRewriteMiB: number;
+  partialDirtyChunks: number | null;
+  partialResyncS: number;
+  partialCopyS: number;
+  partialToFullRatio: number;
+  partialToFullCopyRatio: number;
+}
 
 export async function bench(): Promise<Record<string, unknown>> {
   const unavailable = vmclusterUnavailableReason();
   if (unavailable) return { skipped: unavailable };
-  const c = await Cluster.start({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: [DISK_MB, DISK_MB] });
+  const servers = (process.env.MIRROR_BENCH_SERVERS ?? 'vigil,debian').split(',').map((s) => s.trim()) as ServerKind[];
+  if (servers.length === 0 || servers.some((s) => s !== 'vigil' && s !== 'debian')) throw new Error(`MIRROR_BENCH_SERVERS: vigil and/or debian, got ${process.env.MIRROR_BENCH_SERVERS}`);
+  // node1: one disk to mirror per server and a plain one last; node2: one export per server.
+  const c = await Cluster.start({ nodes: 2, p2p: [['node1', 'node2']], localDisksMb: Array<number>(servers.length + 1).fill(DISK_MB) });
   try {
     const [n1, n2] = [c.node('node1'), c.node('node2')];
-    const [mirrored, plain] = [n1.localDisks[0]!, n1.localDisks[1]!];
-    const cli = `${repoRoot}/dist/src/cli/main.js`;
-    const env = { VIGIL_CONFIG: '/tmp/vigil.conf' };
-    const vigil = async (...args: string[]) => {
-      const r = await n1.exec([process.execPath, cli, ...args], { timeoutMs: 600_000, env });
-      if (r.code !== 0 && args[0] !== 'netraid_status') throw new Error(`vigil ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
-      return r;
-    };
-    const secondsUntilInSync = async (deadlineMs: number): Promise<number> => {
-      const t0 = Date.now();
-      for (;;) {
-        const r = await vigil('netraid_status', '0');
-        if (r.stdout.trim() === '100') return (Date.now() - t0) / 1000;
-        if (Date.now() - t0 > deadlineMs) throw new Error(`not in sync after ${deadlineMs} ms (status ${r.stdout.trim()})`);
-        await new Promise((res) => setTimeout(res, 250));
-      }
-    };
-    const ddMBps = async (n: VmNode, target: string, seekMb: number, mb: number): Promise<number> => {
-      const t0 = Date.now();
-      await n.run(`dd if=/dev/zero of=${target} bs=1M seek=${seekMb} count=${mb} oflag=direct conv=fsync status=none`, { timeoutMs: 600_000 });
-      return mb / ((Date.now() - t0) / 1000);
-    };
-
-    await n2.writeFile('/tmp/nbd.conf', `[generic]\n  user = root\n  group = root\n  listenaddr = ${n2.ip('p2p1')}\n  port = ${PORT}\n[netraid0]\n  exportname = ${n2.localDisks[0]}\n`);
-    await n2.run('nbd-server -C /tmp/nbd.conf', { timeoutMs: 30_000 });
     await n1.writeFile('/tmp/vigil.conf', 'VIGIL_NODE_NAME=node1\nVIGIL_STATE_DIR=/tmp/vigil-state\nVIGIL_NBD_TIMEOUT=5\nLKDR_SPEED_LIMIT=2000000\n');
-
-    await vigil('netraid_create', mirrored, '0');
-    const extendT0 = Date.now();
-    await vigil('netraid_extend', 'node1', mirrored, n2.localDisks[0]!, n2.ip('p2p1'), String(PORT), '0');
-    await secondsUntilInSync(1_800_000);
-    const fullResyncS = (Date.now() - extendT0) / 1000;
-    const bitmapChunkKiB = Number((await n1.run('cat /sys/block/md0/md/bitmap/chunksize')).trim()) / 1024;
-
-    const localMBps = await ddMBps(n1, plain, 0, WRITE_MB);
-    const mirroredMBps = await ddMBps(n1, '/dev/md0', 0, WRITE_MB);
-
-    // 1% of the array rewritten while the backup is cut off.
-    const arrayMb = Math.floor(Number((await n1.run('cat /sys/block/md0/size')).trim()) / 2048);
-    const rewriteMb = Math.max(1, Math.round(arrayMb / 100));
-    // md clears bitmap bits lazily (a few seconds after the writes): wait until the throughput
-    // run above left none set, so the partial resync copies only what the outage dirtied.
-    const dirtyNow = async () => Number(/Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run(`mdadm -X ${mirrored}`))?.[1] ?? -1);
-    for (let i = 0; i < 120 && (await dirtyNow()) !== 0; i++) await new Promise((res) => setTimeout(res, 1000));
-    await n2.setLink('p2p1', false);
-    await n1.run(`dd if=/dev/urandom of=/dev/md0 bs=1M seek=${Math.floor(arrayMb / 2)} count=${rewriteMb} oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
-    const dirty = /Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run(`mdadm -X ${mirrored}`))?.[1];
-    await n2.setLink('p2p1', true);
-    await new Promise((res) => setTimeout(res, 1000));
-    const partialT0 = Date.now();
-    await vigil('netraid_resync', 'netraid0');
-    await secondsUntilInSync(600_000);
-    const partialResyncS = (Date.now() - partialT0) / 1000;
-
+    const results: ServerFigures[] = [];
+    let meta: { arrayMiB: number; bitmapChunkKiB: number } | undefined;
+    for (const [i, kind] of servers.entries()) {
+      const r = await measureMirror(n1, n2, kind, i, n1.localDisks[servers.length]!);
+      meta = r.meta;
+      results.push(r.figures);
+    }
+    const by = Object.fromEntries(results.map((r) => [r.server, r])) as Partial<Record<ServerKind, ServerFigures>>;
+    const v = by.vigil;
+    const d = by.debian;
     return {
       kernel: c.image.kernelVersion,
       diskMiB: DISK_MB,
-      arrayMiB: arrayMb,
-      bitmapChunkKiB,
-      fullResyncS: Number(fullResyncS.toFixed(2)),
-      fullResyncMBps: Number((arrayMb / fullResyncS).toFixed(1)),
+      ...meta,
       sequentialWriteMiB: WRITE_MB,
-      localWriteMBps: Number(localMBps.toFixed(1)),
-      mirroredWriteMBps: Number(mirroredMBps.toFixed(1)),
-      mirroredToLocalRatio: Number((mirroredMBps / localMBps).toFixed(3)),
-      partialRewriteMiB: rewriteMb,
-      partialDirtyChunks: dirty === undefined ? null : Number(dirty),
-      partialResyncS: Number(partialResyncS.toFixed(2)),
-      partialToFullRatio: Number((partialResyncS / fullResyncS).toFixed(4)),
+      ...(v ? { vigil: v, goalPartialToFullMax: GOAL_PARTIAL_TO_FULL, goalMet: v.partialToFullCopyRatio <= GOAL_PARTIAL_TO_FULL && v.partialToFullRatio <= GOAL_PARTIAL_TO_FULL } : {}),
+      ...(d ? { debianNbdServer: d } : {}),
+      ...(v && d
+        ? {
+            ratioVigilOverDebian: {
+              fullCopyTime: ratio(v.fullCopyS, d.fullCopyS),
+              mirroredWrite: ratio(v.mirroredWriteMiBps, d.mirroredWriteMiBps),
+              mirroredToLocal: ratio(v.mirroredToLocalRatio, d.mirroredToLocalRatio),
+              partialCopyTime: ratio(v.partialCopyS, d.partialCopyS),
+            },
+          }
+        : {}),
     };
   } finally {
     await c.teardown();
   }
+}
+
+/** Mirror number `i`: node1's disk i to node2's disk i served by `kind`, measured, then deleted. */
+async function measureMirror(n1: VmNode, n2: VmNode, kind: ServerKind, i: number, plain: string) {
+  const mirrored = n1.localDisks[i]!;
+  const md = `md${i}`;
+  const cli = `${repoRoot}/dist/src/cli/main.js`;
+  const env = { VIGIL_CONFIG: '/tmp/vigil.conf' };
+  const vigil = async (...args: string[]) => {
+    const r = await n1.exec([process.execPath, cli, ...args], { timeoutMs: 600_000, env });
+    if (r.code !== 0 && args[0] !== 'netraid_status') throw new Error(`vigil ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    return r;
+  };
+  // md's state through sysfs (a cat, not a node process per look): in sync = not degraded, idle.
+  const waitInSync = (deadlineMs: number) =>
+    n1.waitFor(async () => (await n1.run(`cat /sys/block/${md}/md/degraded /sys/block/${md}/md/sync_action`)).split('\n').join(' ').trim() === '0 idle', {
+      deadlineMs,
+      intervalMs: 250,
+      what: `${md} in sync`,
+    });
+  /** Runs `start` after a kernel-log mark and returns md's copy that followed, on the kernel's clock. */
+  const timedResync = async (mark: string, start: () => Promise<unknown>, deadlineMs: number) => {
+    await n1.run(`echo ${mark} > /dev/kmsg`);
+    await start();
+    await waitInSync(deadlineMs);
+    const status = (await vigil('netraid_status', String(i))).stdout.trim();
+    if (status !== '100') throw new Error(`${md}: netraid_status ${status} after the copy`);
+    const log = await n1.run('dmesg');
+    const copy = copyAfter(log, md, markStamp(log, mark));
+    return { resyncS: copy.endS - markStamp(log, mark), copyS: copy.endS - copy.startS };
+  };
+  const ddMiBps = async (target: string, seekMb: number, mb: number) =>
+    mibPerS(mb * 2 ** 20, lastLineNs(await n1.run(timedShell(`dd if=/dev/zero of=${target} bs=1M seek=${seekMb} count=${mb} oflag=direct conv=fsync status=none`), { timeoutMs: 600_000 })));
+
+  const server = await startGuestServer(n2, kind, { host: n2.ip('p2p1'), port: PORTS[kind], device: n2.localDisks[i]!, mirror: `netraid${i}`, generation: 1, primary: 'node1' });
+  try {
+    await vigil('netraid_create', mirrored, String(i));
+    const full = await timedResync(
+      `vigil-bench-${kind}-full`,
+      () => vigil('netraid_extend', 'node1', mirrored, n2.localDisks[i]!, n2.ip('p2p1'), String(server.port), String(i), '--export', server.exportName),
+      1_800_000,
+    );
+    const bitmapChunkKiB = Number((await n1.run(`cat /sys/block/${md}/md/bitmap/chunksize`)).trim()) / 1024;
+    const arrayMiB = Math.floor(Number((await n1.run(`cat /sys/block/${md}/size`)).trim()) / 2048);
+
+    const localWriteMiBps = await ddMiBps(plain, 0, WRITE_MB);
+    const mirroredWriteMiBps = await ddMiBps(`/dev/${md}`, 0, WRITE_MB);
+
+    // 1% of the array rewritten while the backup is cut off.
+    const rewriteMiB = Math.max(1, Math.round(arrayMiB / 100));
+    // md clears bitmap bits lazily (a few seconds after the writes): wait until the throughput
+    // run above left none set, so the partial resync copies only what the outage dirtied.
+    const dirtyNow = async () => Number(/Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run(`mdadm -X ${mirrored}`))?.[1] ?? -1);
+    for (let t = 0; t < 120 && (await dirtyNow()) !== 0; t++) await new Promise((res) => setTimeout(res, 1000));
+    await n2.setLink('p2p1', false);
+    await n1.run(`dd if=/dev/urandom of=/dev/${md} bs=1M seek=${Math.floor(arrayMiB / 2)} count=${rewriteMiB} oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
+    const dirty = /Bitmap : \d+ bits \(chunks\), (\d+) dirty/.exec(await n1.run(`mdadm -X ${mirrored}`))?.[1];
+    await n2.setLink('p2p1', true);
+    await new Promise((res) => setTimeout(res, 1000));
+    const partial = await timedResync(`vigil-bench-${kind}-partial`, () => vigil('netraid_resync', `netraid${i}`), 600_000);
+
+    // The next server's pass runs with this array stopped.
+    await vigil('netraid_delete', mirrored, String(i), n2.ip('p2p1'), String(server.port));
+    const figures: ServerFigures = {
+      server: kind,
+      fullResyncS: round2(full.resyncS),
+      fullCopyS: round2(full.copyS),
+      fullCopyMiBps: Math.round((arrayMiB / full.copyS) * 10) / 10,
+      localWriteMiBps,
+      mirroredWriteMiBps,
+      mirroredToLocalRatio: ratio(mirroredWriteMiBps, localWriteMiBps),
+      partialRewriteMiB: rewriteMiB,
+      partialDirtyChunks: dirty === undefined ? null : Number(dirty),
+      partialResyncS: round2(partial.resyncS),
+      partialCopyS: round2(partial.copyS),
+      partialToFullRatio: ratio(partial.resyncS, full.resyncS),
+      partialToFullCopyRatio: ratio(partial.copyS, full.copyS),
+    };
+    return { figures, meta: { arrayMiB, bitmapChunkKiB } };
+  } finally {
+    await server.stop();
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

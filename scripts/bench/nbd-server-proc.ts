@@ -1,21 +1,27 @@
-// One Vigil NBD server (on its worker thread, as vigild runs it) in its own process, for the NBD benchmark (so the benchmark's client does
-// not share an event loop with the server it measures). Arguments: HOST PATH SECRET_HEX MIRROR
-// GENERATION PRIMARY. Exports PATH (a file; block devices need the platform and are not used by
-// the benchmark), prints one JSON line {port, exportName} and serves until SIGTERM.
+// One Vigil NBD server (on its worker thread, as vigild runs it) in its own process, for the NBD
+// benchmarks (so the benchmark's client does not share an event loop with the server it
+// measures). Arguments: HOST PATH SECRET_HEX MIRROR GENERATION PRIMARY [PORT]. Exports PATH, a
+// file or a block device (sized through the Linux platform's block devices, as vigild does: the
+// VM benchmarks export a guest's disk), on PORT (default: any free one), prints one JSON line
+// {port, exportName} and serves until SIGTERM, when it prints its counters on stderr.
 import { ExportTokenKey } from '../../src/replication/nbd/export-token.js';
 import { NbdServerThread } from '../../src/replication/nbd/server-thread.js';
 
 async function main(): Promise<void> {
-  const [host, path, secretHex, mirror, generation, primary] = process.argv.slice(2);
+  const [host, path, secretHex, mirror, generation, primary, portArg] = process.argv.slice(2);
   if (!host || !path || !secretHex || !mirror || !generation || !primary) {
-    throw new Error('usage: nbd-server-proc HOST PATH SECRET_HEX MIRROR GENERATION PRIMARY');
+    throw new Error('usage: nbd-server-proc HOST PATH SECRET_HEX MIRROR GENERATION PRIMARY [PORT]');
   }
   const secret = Buffer.from(secretHex, 'hex');
   const server = new NbdServerThread({
     clusterSecret: secret,
-    deviceSize: async (p) => Promise.reject(new Error(`the benchmark exports files only, not ${p}`)),
+    // Loaded only for a block device: a file export (the host benchmark) needs no addon.
+    deviceSize: async (p) => {
+      const { LinuxBlockDevices } = await import('../../src/platform/linux/block-devices.js');
+      return (await new LinuxBlockDevices().info(p, 10_000)).sizeBytes;
+    },
   });
-  const { port } = await server.listen(host, 0);
+  const { port } = await server.listen(host, portArg ? Number(portArg) : 0);
   const gen = Number(generation);
   await server.exportMirror({ mirror, path, generation: gen, primary });
   const exportName = new ExportTokenKey(secret).exportName({ mirror, generation: gen, clientSystem: primary });
