@@ -3,6 +3,8 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
+const FAULT_RUN = 'test/integration/fault-run.test.ts';
+
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -21,7 +23,22 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: [FAULT_RUN],
           pool: 'forks',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The randomized fault run alone, after the layers above: its verdicts (never in service
+        // on both, no overlapping app journals) are about vigild's timing, so it gets the machine
+        // to itself rather than sharing two cores with another test file's processes.
+        test: {
+          name: 'integration-alone',
+          include: [FAULT_RUN],
+          pool: 'forks',
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
