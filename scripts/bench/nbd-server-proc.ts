@@ -15,6 +15,9 @@ async function main(): Promise<void> {
   const secret = Buffer.from(secretHex, 'hex');
   const server = new NbdServerThread({
     clusterSecret: secret,
+    // The thread's first answer (listen) waits for it to load its modules: on a TCG guest, over
+    // 9p, that can pass the 10 s default, which would end this process before it listens.
+    callTimeoutMs: 60_000,
     // Loaded only for a block device: a file export (the host benchmark) needs no addon.
     deviceSize: async (p) => {
       const { LinuxBlockDevices } = await import('../../src/platform/linux/block-devices.js');

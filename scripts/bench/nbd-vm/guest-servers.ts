@@ -43,8 +43,10 @@ export async function guestCpuMs(node: VmNode, pid: number): Promise<number> {
 }
 
 async function startVigil(node: VmNode, spec: ExportSpec): Promise<GuestNbdServer> {
-  const log = `/tmp/vigil-nbd-${spec.port}.log`;
   const secret = randomBytes(32).toString('hex');
+  // A log of its own per start: the agent appends to an existing log, so a fixed name would show
+  // the previous pass's announcement (old port state, old secret's export name) to this one.
+  const log = `/tmp/vigil-nbd-${spec.port}-${secret.slice(0, 12)}.log`;
   const argv = [process.execPath, `${repoRoot}/dist/scripts/bench/nbd-server-proc.js`, spec.host, spec.device, secret, spec.mirror, String(spec.generation), spec.primary, String(spec.port)];
   const child = await node.spawn(argv, { log });
   let announced: { port: number; exportName: string } | undefined;
@@ -59,7 +61,7 @@ async function startVigil(node: VmNode, spec: ExportSpec): Promise<GuestNbdServe
     { deadlineMs: 120_000, intervalMs: 500, what: 'Vigil NBD server listening' },
   );
   // Listening as announced, seen from the kernel (not only from the process's own line).
-  await waitListening(node, spec.host, announced!.port);
+  await waitListening(node, spec.host, announced!.port, () => diagnose(node, child.pid, log));
   return {
     kind: 'vigil',
     host: spec.host,
@@ -91,7 +93,7 @@ async function startDebian(node: VmNode, spec: ExportSpec): Promise<GuestNbdServ
     },
     { deadlineMs: 30_000, intervalMs: 200, what: 'nbd-server pid file' },
   );
-  await waitListening(node, spec.host, spec.port);
+  await waitListening(node, spec.host, spec.port, () => diagnose(node, pid, undefined));
   return {
     kind: 'debian',
     host: spec.host,
@@ -106,12 +108,16 @@ async function startDebian(node: VmNode, spec: ExportSpec): Promise<GuestNbdServ
   };
 }
 
-async function waitListening(node: VmNode, host: string, port: number): Promise<void> {
-  await node.waitFor(async () => (await node.exec(`ss -Hltn src ${host}:${port}`)).stdout.includes(`${host}:${port}`), {
-    deadlineMs: 30_000,
-    intervalMs: 200,
-    what: `a listener on ${host}:${port}`,
-  });
+async function waitListening(node: VmNode, host: string, port: number, why: () => Promise<string>): Promise<void> {
+  try {
+    await node.waitFor(async () => (await node.exec(`ss -Hltn src ${host}:${port}`)).stdout.includes(`${host}:${port}`), {
+      deadlineMs: 30_000,
+      intervalMs: 200,
+      what: `a listener on ${host}:${port}`,
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await why()}`, { cause: err });
+  }
 }
 
 async function diagnose(node: VmNode, pid: number, log: string | undefined): Promise<string> {
