@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { freePort } from '../../scripts/lib/free-port.js';
 import { sendAdminRequest } from '../../src/cli/admin-client.js';
 import { LocalCluster } from '../../src/demo/local-cluster.js';
 
@@ -17,9 +18,19 @@ let seq = 1;
 
 describe('state-changing commands return when settled (two vigild)', () => {
   let c: LocalCluster;
+  // Every request has a time limit, and a failure carries both vigild logs: a CI run once spent
+  // the whole setup hook (240 s) somewhere in here without saying where.
+  const withLogs = (what: string) => new Error(`${what}\n--- node1 log ---\n${c.tail('node1', 40)}\n--- node2 log ---\n${c.tail('node2', 40)}`);
   const call = async (node: string, command: string, options: Record<string, string | boolean> = {}) => {
-    const r = await sendAdminRequest(c.socket(node), { id: seq++, command, options, args: [], json: true });
-    return r;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(withLogs(`${command} ${JSON.stringify(options)} on ${node}: no reply in 60 s`)), 60_000);
+    });
+    try {
+      return await Promise.race([sendAdminRequest(c.socket(node), { id: seq++, command, options, args: [], json: true }), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
   const must = async (node: string, command: string, options: Record<string, string | boolean> = {}) => {
     const r = await call(node, command, options);
@@ -40,16 +51,34 @@ describe('state-changing commands return when settled (two vigild)', () => {
       heartbeatSec: 0.5,
       missedHeartbeats: 6,
       checkIntervalSec: 1,
-      port: 31_000 + (process.pid % 5_000),
+      port: await freePort(),
     });
     const ok = join(c.dir, 'ok.sh');
     writeFileSync(ok, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-    await Promise.all(['node1', 'node2'].map((n) => c.startNode(n)));
-    await c.connectAll();
-    await c.waitFor(async () => (await c.json<Array<{ name: string; state: string }>>('node1', ['sys_list'])).every((s) => s.state === 'ALIVE'), 30_000, 'node1 sees node2');
-    for (let i = 0; i < N; i++) {
-      await must('node1', 'create', { a: 'gen/app', t: `app${i}`, i: `svc${i}`, restore: ok, remove: ok, quickCheck: ok });
-    }
+    // Each step has its own limit, well inside the hook's, so a hang names its step.
+    const step = async (what: string, fn: () => Promise<unknown>, limitMs = 60_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`not done in ${limitMs} ms`)), limitMs);
+          }),
+        ]);
+      } catch (e) {
+        throw (e as Error).message.includes('--- node1 log ---') ? e : withLogs(`${what}: ${(e as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await step('starting both vigild', () => Promise.all(['node1', 'node2'].map((n) => c.startNode(n))));
+    await step('connecting them', () => c.connectAll());
+    await step('node1 seeing node2 ALIVE', () => c.waitFor(async () => (await c.json<Array<{ name: string; state: string }>>('node1', ['sys_list'])).every((s) => s.state === 'ALIVE'), 30_000, 'node1 sees node2'));
+    await step(`creating ${N} hierarchies`, async () => {
+      for (let i = 0; i < N; i++) {
+        await must('node1', 'create', { a: 'gen/app', t: `app${i}`, i: `svc${i}`, restore: ok, remove: ok, quickCheck: ok });
+      }
+    }, 90_000);
   }, 240_000);
 
   afterAll(async () => {
