@@ -277,9 +277,8 @@ describe.skipIf(!!unavailable)(title, () => {
     const samples: Array<{ at: number; n1?: string; n2?: string }> = [];
     let sampling = true;
     const state = async (v: GuestVigil) => {
-      const r = await v.vigil(['ins_list', '--json'], 30_000).catch(() => undefined);
-      if (!r || r.code !== 0) return undefined;
-      return (JSON.parse(r.stdout) as Array<{ tag: string; state: string }>).find((x) => x.tag === 'app')?.state;
+      const rows = await v.query<Array<{ tag: string; state: string }>>('ins_list', {}, 30_000).catch(() => undefined);
+      return rows?.find((x) => x.tag === 'app')?.state;
     };
     const loop = (async () => {
       while (sampling) {
