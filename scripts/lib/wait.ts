@@ -1,5 +1,7 @@
 // Poll a condition until it holds or a deadline passes: the one polling loop of the tests,
 // benchmarks and the VM cluster harness (tests poll for a condition instead of sleeping).
+import { traceSlow } from './trace-slow.js';
+
 export interface WaitOptions {
   /** Give up after this many milliseconds. */
   deadlineMs: number;
@@ -8,11 +10,12 @@ export interface WaitOptions {
 }
 
 export async function waitFor(predicate: () => boolean | Promise<boolean>, opts: WaitOptions): Promise<void> {
-  const until = Date.now() + opts.deadlineMs;
+  const t0 = Date.now();
+  const until = t0 + opts.deadlineMs;
   let lastErr: unknown;
   for (;;) {
     try {
-      if (await predicate()) return;
+      if (await predicate()) return traceSlow('wait', opts.what ?? 'condition', Date.now() - t0);
       lastErr = undefined;
     } catch (e) {
       lastErr = e;

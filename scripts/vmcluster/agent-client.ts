@@ -3,6 +3,7 @@
 // host process can take over a running VM by listening on the same path.
 import fs from 'node:fs';
 import net from 'node:net';
+import { traceSlow } from '../lib/trace-slow.js';
 
 export interface ExecOptions {
   /** Kill the command (its whole process group) after this long; result.timedOut tells. */
@@ -181,6 +182,7 @@ export class AgentClient {
     if (opts.cwd) args.cwd = opts.cwd;
     if (opts.input !== undefined) args.inputB64 = Buffer.from(opts.input).toString('base64');
     const r = await this.request<{ code: number | null; signal: string | null; timedOut: boolean; durationMs: number; stdoutB64: string; stderrB64: string }>('exec', args);
+    traceSlow(`exec ${this.name}`, typeof cmd === 'string' ? cmd : cmd.join(' '), r.durationMs);
     const stdoutBytes = Buffer.from(r.stdoutB64, 'base64');
     return {
       code: r.code,
