@@ -135,7 +135,7 @@ function build() {
   } else {
     log('compiling TypeScript');
     run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')]);
-    run(process.execPath, [path.join(root, 'scripts/bundle-daemon.mjs')]);
+    run(process.execPath, [path.join(root, 'scripts/bundle-dist.mjs')]);
   }
   ensureNode24();
   log(`Node runtime ${run(path.join(N24, 'bin/node'), ['--version'], { capture: true }).trim()}`);

@@ -43,7 +43,7 @@ export type ThreadResponse =
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** Defined only in the bundled vigild (scripts/bundle-daemon.mjs). */
+/** Defined only in the bundled vigild and CLI (scripts/bundle-dist.mjs). */
 declare const VIGIL_NBD_WORKER_URL: string | undefined;
 
 export class NbdServerThread {
@@ -56,7 +56,7 @@ export class NbdServerThread {
   constructor(private readonly options: NbdServerThreadOptions) {
     this.log = options.log ?? (() => undefined);
     const here = fileURLToPath(import.meta.url);
-    // Bundled vigild (scripts/bundle-daemon.mjs): the worker's bundle, at the path the bundler
+    // Bundled vigild and CLI (scripts/bundle-dist.mjs): the worker's bundle, at the path the bundler
     // set relative to vigild's file. Compiled: the .js beside this file. From sources (tests run
     // TypeScript): the .ts, with tsx's loader registered in the thread first (a dev dependency).
     const fromSources = here.endsWith('.ts');

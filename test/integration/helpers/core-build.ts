@@ -64,7 +64,7 @@ export function ensureBuilt(outputs: string[]): void {
       stdio: 'ignore',
     });
     // Then what `npm run build:ts` does next: vigild as the one-file bundle that ships.
-    spawnSync(process.execPath, [path.join(repoRoot, 'scripts/bundle-daemon.mjs')], { cwd: repoRoot, stdio: 'ignore' });
+    spawnSync(process.execPath, [path.join(repoRoot, 'scripts/bundle-dist.mjs')], { cwd: repoRoot, stdio: 'ignore' });
   });
   for (const o of outputs) {
     if (!fs.existsSync(path.join(repoRoot, o))) throw new Error(`build did not produce ${o}`);
