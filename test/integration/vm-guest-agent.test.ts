@@ -95,6 +95,36 @@ describe.skipIf(!!missing)(`guest agent over a pty (needs socat and cc: ${missin
     expect((await slow).code).toBe(0);
   });
 
+  it('@unix-line sends its input to a Unix socket and prints the first reply line, also with queries at once', async () => {
+    const { createServer } = await import('node:net');
+    const sock = path.join(dir, 'line.sock');
+    // Answers each request line with its upper-case copy and a second line that must not be printed.
+    const server = createServer((c) => {
+      let got = '';
+      c.on('data', (d) => {
+        got += d.toString();
+        if (got.includes('\n')) c.write(`${got.trim().toUpperCase()}\nnot this\n`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const t0 = Date.now();
+      const rs = await Promise.all(['one', 'two', 'three', 'four'].map((w) => client.exec(['@unix-line', sock], { input: `${w}\n`, timeoutMs: 5000 })));
+      expect(rs.map((r) => [r.code, r.timedOut, r.stdout])).toEqual([
+        [0, false, 'ONE\n'],
+        [0, false, 'TWO\n'],
+        [0, false, 'THREE\n'],
+        [0, false, 'FOUR\n'],
+      ]);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      server.close();
+    }
+    const none = await client.exec(['@unix-line', path.join(dir, 'absent.sock')], { input: 'x\n', timeoutMs: 5000 });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/cannot reach .*absent\.sock: No such file/);
+  });
+
   it('reports set-up failures as errors, not exit codes', async () => {
     await expect(client.exec(['/nonexistent/program'])).rejects.toThrow(/spawn \/nonexistent\/program failed: No such file/);
     await expect(client.exec('true', { cwd: '/nonexistent-dir' })).rejects.toThrow(/chdir \/nonexistent-dir: No such file/);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -575,6 +576,9 @@ static pid_t start_child(const jv *req, char **argv, int mode, const int pipes[3
     }
     if (!strcmp(argv[0], "@unix-line")) {
       close(errp[1]); /* set-up is done: the parent stops waiting for an exec error */
+      /* No exec closes the agent's descriptors here: among them are the write ends of other
+       * jobs' stdin pipes, whose children would then never read EOF while this one runs. */
+      if (syscall(SYS_close_range, 3U, ~0U, 0U)) for (int fd = 3; fd < 1024; fd++) close(fd);
       _exit(unix_line(argv[1]));
     }
     execvp(argv[0], argv);
