@@ -11,6 +11,9 @@
 // (serving a gen/app hierarchy) is cut off every network, its iSCSI link with it (the storage VM
 // is on the LAN): node1 loses quorum and takes app out of service, node2 evicts node1's key from
 // the quorum LUN, waits for node1's record to stand still and takes app over; never ISP on both.
+// Healed, the comm paths then run over the point-to-point link alone and it is cut while the
+// storage stays reachable (a network-only partition): both evict each other on the quorum LUN,
+// exactly one wins and serves app, the other is fenced off the LUN and loses quorum.
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,7 +214,7 @@ describe.skipIf(!!unavailable)(title, () => {
     console.log(`node2 fsck.ext4 -fn: exit ${fsck.code}\n${fsck.stdout}${fsck.stderr}`);
     expect(fsck.code, `fsck:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
   });
-  it('QUORUM_MODE=storage: node1 cut off (its iSCSI link too) loses quorum and leaves; node2 evicts it on the quorum LUN and takes over; never ISP on both', async () => {
+  it('QUORUM_MODE=storage: node1 cut off (its iSCSI link too) loses quorum and leaves; node2 evicts it on the quorum LUN and takes over; never ISP on both; a network-only partition: exactly one side wins the eviction race and serves', async () => {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
     const qdisk = c.iscsiDisk('node1', 1);
@@ -333,6 +336,59 @@ describe.skipIf(!!unavailable)(title, () => {
       }
       expect(after.n2).toBe('ISP');
       expect(after.n1).not.toBe('ISP');
+
+      // A network-only partition: the comm paths go down, the storage stays (the LAN paths are
+      // removed first, so the point-to-point link carries them alone while iSCSI keeps the LAN).
+      // Each side sees the other vanish from the membership while its record still advances on
+      // the quorum LUN: both evict the other's key at once, the LUN serializes the two PREEMPTs and
+      // exactly one wins; the loser is fenced off the quorum disk, loses quorum and leaves.
+      for (const [a, b] of [[v1, v2], [v2, v1]] as const) await a.must(['net_remove', '-S', b.node.name, '-l', a.node.ip('lan')]);
+      await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 60_000, intervalMs: 1000, what: 'ALIVE over p2p1 alone' });
+      samples.length = 0;
+      sampling = true;
+      const loop2 = (async () => {
+        while (sampling) {
+          const [a, b] = await Promise.all([state(v1), state(v2)]);
+          samples.push({ at: Date.now(), n1: a, n2: b });
+        }
+      })();
+      const splitAt = Date.now();
+      let winner: GuestVigil | undefined;
+      try {
+        await n1.setLink('p2p1', false);
+        // Both lose sight of each other; the race on the quorum LUN leaves one key registered.
+        await n2.waitFor(
+          async () => {
+            const k = await n2.run(`sg_persist --in --read-keys ${qdisk}`);
+            if (k.includes(k1) !== k.includes(k2)) winner = k.includes(k1) ? v1 : v2;
+            return winner !== undefined;
+          },
+          { deadlineMs: 120_000, intervalMs: 1000, what: 'one key left on the quorum LUN' },
+        );
+        const loser = winner === v1 ? v2 : v1;
+        await winner!.node.waitFor(async () => (await winner!.states())['app'] === 'ISP', { deadlineMs: 180_000, intervalMs: 1000, what: `app ISP on the winner ${winner!.node.name}` });
+        const ispAt = Date.now();
+        await loser.node.waitFor(async () => (await loser.states())['app'] !== 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: `app not ISP on the loser ${loser.node.name}` });
+        // Held a while longer: the loser does not come back while cut off.
+        await new Promise((r) => setTimeout(r, 10_000));
+        sampling = false;
+        await loop2;
+        expect((await loser.states())['app']).not.toBe('ISP');
+        expect(await loser.logTail(10_000_000)).toMatch(/NO QUORUM/);
+        const doubles2 = samples.filter((x) => x.n1 === 'ISP' && x.n2 === 'ISP');
+        console.log(
+          [
+            `e2e storage quorum, network-only partition (comm paths on p2p1 cut, iSCSI on the LAN up):`,
+            `  ${winner!.node.name} won the eviction race, ${loser.node.name} was fenced off the quorum LUN and lost quorum`,
+            `  cut -> app ISP on ${winner!.node.name} (host polling) ${ispAt - splitAt} ms; ${samples.length} samples, ${doubles2.length} with app ISP on both`,
+          ].join('\n'),
+        );
+        expect(doubles2).toEqual([]);
+      } finally {
+        sampling = false;
+        await loop2;
+        await n1.setLink('p2p1', true);
+      }
     } finally {
       sampling = false;
       await loop;
