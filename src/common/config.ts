@@ -271,10 +271,6 @@ export function buildConfig(values: Record<string, string>, source = ''): Loaded
     problems.push('QUORUM_HOSTS: has no effect with QUORUM_MODE=storage (the quorum disk decides; remove it, or use majority or tcp_remote)');
     badKeys.push('QUORUM_HOSTS');
   }
-  if (r.success && !r.data.WATCHDOG_DEVICE && known['WATCHDOG_TIMEOUT_SECS'] !== undefined) {
-    problems.push('WATCHDOG_TIMEOUT_SECS: has no effect without WATCHDOG_DEVICE (set the watchdog device, or remove it)');
-    badKeys.push('WATCHDOG_TIMEOUT_SECS');
-  }
   if (!r.success || problems.length) {
     throw new VigilError(0, `invalid configuration${source ? ` in ${source}` : ''}: ${problems.join('; ')}`, { source, keys: badKeys });
   }
