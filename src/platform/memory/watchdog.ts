@@ -11,6 +11,8 @@ import { watchdogOpenError, type Watchdog, type WatchdogArming, type WatchdogSta
 export class MemoryWatchdog implements Watchdog {
   /** Device paths that exist; an arm of any other fails with ENOENT. */
   readonly devices = new Set<string>(['/dev/watchdog']);
+  /** Paths that open but are no watchdog (their first watchdog ioctl fails with ENOTTY). */
+  readonly notWatchdogs = new Set<string>(['/dev/null']);
   /** errno name the next arm fails with, at open (undefined: it succeeds). */
   failArmWith: string | undefined;
   /** The largest timeout the "driver" accepts; larger ones are clamped to it (as hardware does). */
@@ -29,8 +31,9 @@ export class MemoryWatchdog implements Watchdog {
   arm(device: string, timeoutSecs: number): WatchdogArming {
     if (this.armed) throw new Error(`the watchdog is armed already (${this.armed.device})`);
     if (!Number.isInteger(timeoutSecs) || timeoutSecs < 1 || timeoutSecs > 3600) throw new RangeError('openWatchdog: timeoutSecs must be a whole number from 1 to 3600');
-    const code = this.failArmWith ?? (this.devices.has(device) ? undefined : 'ENOENT');
+    const code = this.failArmWith ?? (this.devices.has(device) || this.notWatchdogs.has(device) ? undefined : 'ENOENT');
     if (code) throw watchdogOpenError(device, SysError.fromCode(code, 'open', device));
+    if (this.notWatchdogs.has(device)) throw watchdogOpenError(device, SysError.fromCode('ENOTTY', 'ioctl(WDIOC_GETSUPPORT)', device));
     const real = Math.min(timeoutSecs, this.maxTimeoutSecs);
     const now = this.clock();
     this.armed = { device, timeoutSecs: real, atMs: now };
