@@ -315,22 +315,24 @@ function registerWatchdogFamilies(registers: Registry[], sources: MetricsSources
   });
   new Gauge({
     name: 'vigil_watchdog_timeout_seconds',
-    help: 'The timeout the watchdog driver uses: a lapsed lease resets this system within it.',
+    help: 'The timeout the watchdog driver (label device) uses: a lapsed lease resets this system within it.',
+    labelNames: ['device'],
     registers,
     collect() {
       this.reset();
       const w = snapshot().watchdog;
-      if (w?.armed) this.set(w.timeoutSeconds);
+      if (w?.armed) this.set({ device: w.device }, w.timeoutSeconds);
     },
   });
   new Gauge({
     name: 'vigil_watchdog_lease_remaining_seconds',
-    help: 'Seconds left on the self-fence lease: +Inf while nothing is in service here (nothing to fence), 0 once it lapsed (the watchdog resets this system). Absent when no watchdog is armed.',
+    help: 'Seconds left on the self-fence lease of the watchdog (label device): +Inf while nothing is in service here (nothing to fence), 0 once it lapsed (the watchdog resets this system). Absent when no watchdog is armed.',
+    labelNames: ['device'],
     registers,
     collect() {
       this.reset();
       const w = snapshot().watchdog;
-      if (w?.armed) this.set(w.leaseRemainingSeconds);
+      if (w?.armed) this.set({ device: w.device }, w.leaseRemainingSeconds);
     },
   });
 }

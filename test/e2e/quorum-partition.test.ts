@@ -267,7 +267,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const bootId = (await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim();
     const metric = async (name: string) => {
       const text = await n2.run(['/run/vmc/busybox', 'wget', '-qO-', 'http://127.0.0.1:9787/metrics']);
-      return text.split('\n').find((l) => l.startsWith(name))?.split(' ').pop();
+      return text.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '))?.split(' ').pop();
     };
     expect(await metric('vigil_watchdog_armed')).toBe('1');
     expect(await metric('vigil_watchdog_lease_remaining_seconds'), 'nothing in service: unbounded').toBe('+Inf');
