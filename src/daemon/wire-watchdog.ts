@@ -10,7 +10,9 @@
 import { performance } from 'node:perf_hooks';
 
 import { probePeriodMs } from '../cluster/quorum/gate.js';
-import { SelfFenceLease, selfFenceTiming, type SelfFenceOutput, type SelfFenceTiming } from '../cluster/quorum/self-fence-lease.js';
+import { SelfFenceLease, selfFenceTiming, type SelfFenceOutput, type SelfFenceTiming, type WatchdogStatus } from '../cluster/quorum/self-fence-lease.js';
+
+export type { WatchdogStatus };
 import { VigilError } from '../common/errors.js';
 import { WatchdogOpenError, type WatchdogArming } from '../platform/watchdog.js';
 import type { Agent, Subsystem } from './agent.js';
@@ -18,23 +20,6 @@ import type { SelfFenceHold } from './wire-quorum.js';
 
 const TICK_MS = 100;
 
-export interface WatchdogStatus {
-  armed: boolean;
-  device: string | undefined;
-  timeoutSecs: number;
-  identity: string | undefined;
-  /** Whether anything is in service here (the lease is bounded only then). */
-  serving: boolean;
-  /** The lease's remaining time, ms (Infinity: unbounded; 0 once lapsed). */
-  leaseRemainingMs: number;
-  leaseMs: number;
-  lapsed: boolean;
-  /** Why the lease is what it is. */
-  reason: string;
-  /** The keeper's pets since arming, and whether its thread runs real-time. */
-  pets: number;
-  realtime: boolean;
-}
 
 export interface WatchdogSubsystem extends Subsystem, SelfFenceHold {
   /** What the lease is decided from; call before the agent starts. */
@@ -93,9 +78,11 @@ class WiredWatchdog implements WatchdogSubsystem {
     }
     this.onTick();
     this.timer = setInterval(() => this.onTick(), TICK_MS);
+    this.agent.context.watchdog = this;
   }
 
   stop(): void {
+    if (this.agent.context.watchdog === this) delete this.agent.context.watchdog;
     clearInterval(this.timer);
     this.timer = undefined;
     if (!this.arming) return;

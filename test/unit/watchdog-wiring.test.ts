@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerCoreCommands } from '../../src/admin/commands/index.js';
+import { AdminCommands } from '../../src/admin/registry.js';
 import { buildConfig } from '../../src/common/config.js';
 import { Agent } from '../../src/daemon/agent.js';
 import { attachWatchdog } from '../../src/daemon/wire-watchdog.js';
@@ -64,6 +66,10 @@ describe('watchdog subsystem', () => {
     expect(w.selfFenceHoldMs()).toBe(14_000);
     expect(wd.state()).toMatchObject({ armed: true, device: '/dev/watchdog', timeoutSecs: 4, leaseDeadlineMs: Infinity });
     expect(w.status()).toMatchObject({ armed: true, serving: false, leaseRemainingMs: Infinity, leaseMs: 8_000 });
+    const commands = new AdminCommands();
+    registerCoreCommands(commands);
+    const lcdstatus = async () => commands.dispatch({ id: 1, command: 'lcdstatus', options: {}, args: [], json: false }, a.context);
+    expect((await lcdstatus()).stdout).toMatch(/\nWatchdog: \/dev\/watchdog \(Memory Watchdog\), timeout 4 s, \d+ pets, keeper real-time:\n  lease unbounded: nothing in service here\n/);
     serving = true;
     evidence = performance.now();
     await sleep(250);
@@ -71,6 +77,7 @@ describe('watchdog subsystem', () => {
     expect(bounded).toBeCloseTo(evidence + 8_000, 0);
     expect(w.status().leaseRemainingMs).toBeGreaterThan(7_000);
     expect(w.status().leaseRemainingMs).toBeLessThanOrEqual(8_000);
+    expect((await lcdstatus()).stdout).toMatch(/  lease \d\.\d s left of 8\.0 s: in service here: renewed from quorum evidence\n/);
     // Newer evidence moves it on; none leaves it where it was.
     evidence = performance.now();
     await sleep(250);
@@ -83,6 +90,7 @@ describe('watchdog subsystem', () => {
     await sleep(250);
     expect(wd.state().leaseDeadlineMs).toBe(Infinity);
     await a.stop();
+    expect(a.context.watchdog).toBeUndefined();
     expect(wd.disarms).toEqual([{ atMs: expect.any(Number), magicClosed: true }]);
     expect(wd.state().armed).toBe(false);
   });

@@ -176,3 +176,22 @@ export class SelfFenceLease {
     return this.why;
   }
 }
+
+/** The self-fencing watchdog as vigild runs it (daemon/wire-watchdog.ts): lcdstatus and metrics. */
+export interface WatchdogStatus {
+  armed: boolean;
+  device: string | undefined;
+  timeoutSecs: number;
+  identity: string | undefined;
+  /** Whether anything is in service here (the lease is bounded only then). */
+  serving: boolean;
+  /** The lease's remaining time, ms (Infinity: unbounded; 0 once lapsed). */
+  leaseRemainingMs: number;
+  leaseMs: number;
+  lapsed: boolean;
+  /** Why the lease is what it is. */
+  reason: string;
+  /** The keeper's pets since arming, and whether its thread runs real-time. */
+  pets: number;
+  realtime: boolean;
+}
