@@ -264,6 +264,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const leaseMs = armed.leaseMs;
     const boundMs = leaseMs + TIMEOUT_SECS * 1000;
     await n2.waitFor(async () => (await v2.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: 'the quorum gate open on node2' });
+    // Nothing in service here to start with (the first case may have left app on node2).
+    for (const [tag, state] of Object.entries(await v2.states())) {
+      if (state === 'ISP' || state === 'ISU') await v2.must(['out-of-service', '-t', tag]);
+    }
     const bootId = (await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim();
     const metric = async (name: string) => {
       const text = await n2.run(['/run/vmc/busybox', 'wget', '-qO-', 'http://127.0.0.1:9787/metrics']);
