@@ -1,7 +1,11 @@
 // The watchdog on Linux over the addon's keeper (native/watchdog.cc). This file converts between
 // the performance.now() time line of vigild and the CLOCK_MONOTONIC one of the keeper (libuv's
 // hrtime is CLOCK_MONOTONIC, so one back-to-back reading of both gives the offset), and maps the
-// addon's errno-carrying Errors to WatchdogOpenError messages.
+// addon's errno-carrying Errors to WatchdogOpenError messages. A driver loaded with nowayout=1
+// (or a kernel built with WATCHDOG_NOWAYOUT) ignores the magic close although it advertises it:
+// sysfs says so, and then the arming reports magicClose false.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { mapNativeError } from '../errors.js';
 import { watchdogOpenError, type Watchdog, type WatchdogArming, type WatchdogState } from '../watchdog.js';
@@ -12,6 +16,16 @@ import type { RawWatchdog } from './native-addon.js';
 function monotonicOffsetMs(): number {
   const perf = performance.now();
   return Number(process.hrtime.bigint()) / 1e6 - perf;
+}
+
+/** Whether sysfs says the device never stops once started (/dev/watchdog is watchdog0's legacy node). */
+function nowayout(device: string): boolean {
+  const name = basename(device) === 'watchdog' ? 'watchdog0' : basename(device);
+  try {
+    return readFileSync(`/sys/class/watchdog/${name}/nowayout`, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
 }
 
 export class LinuxWatchdog implements Watchdog {
@@ -28,7 +42,7 @@ export class LinuxWatchdog implements Watchdog {
     }
     this.raw = raw;
     this.device = device;
-    return { device, timeoutSecs: raw.timeoutSecs, identity: raw.identity, magicClose: raw.magicClose };
+    return { device, timeoutSecs: raw.timeoutSecs, identity: raw.identity, magicClose: raw.magicClose && !nowayout(device) };
   }
 
   setLeaseDeadline(deadlineMs: number): boolean {
