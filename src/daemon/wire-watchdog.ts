@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { probePeriodMs } from '../cluster/quorum/gate.js';
+import { lossActionAllowanceMs } from '../cluster/quorum/loss-action.js';
 import { SelfFenceLease, selfFenceTiming, type SelfFenceOutput, type SelfFenceTiming, type WatchdogStatus } from '../cluster/quorum/self-fence-lease.js';
 
 export type { WatchdogStatus };
@@ -61,6 +62,7 @@ class WiredWatchdog implements WatchdogSubsystem {
       probeTimeoutMs: timeoutMs,
       heartbeatMs,
       missedHeartbeats: c.LCMNUMHBEATS,
+      lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, timeoutMs),
       storage: c.QUORUM_MODE === 'storage' ? { intervalMs: c.QWK_STORAGE_HBEATTIME * 1000, numHbeats: c.QWK_STORAGE_NUMHBEATS } : undefined,
       // What the driver uses, or what was asked if it rounded down: survivors must not wait less.
       watchdogTimeoutMs: Math.max(this.arming.timeoutSecs, c.WATCHDOG_TIMEOUT_SECS) * 1000,

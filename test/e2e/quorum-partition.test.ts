@@ -286,7 +286,9 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(n2.state).toBe('running');
     expect((await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim()).toBe(bootId);
 
-    // 2. In service, vigild running normally, for longer than lease + timeout: not reset.
+    // 2. In service, vigild running normally, for longer than lease + timeout: not reset. (Probes
+    // that timed out while starved may have cost quorum for a moment: wait for the gate.)
+    await n2.waitFor(async () => (await v2.query<{ quorum?: { open: boolean } }>('lcdstatus')).quorum?.open === true, { deadlineMs: 90_000, intervalMs: 1000, what: 'the quorum gate open again on node2' });
     const guard = await installApp(n2, '/var/lib/vigil-guard');
     await v2.must(['create', '-a', 'gen/app', '-t', 'guard', '-i', 'guard', '--restore', guard.restore, '--remove', guard.remove, '--quick-check', guard.quickCheck, '--switchback', 'intelligent']);
     await n2.waitFor(async () => (await v2.states())['guard'] === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'guard ISP on node2' });

@@ -62,10 +62,11 @@ describe('watchdog subsystem', () => {
     let evidence: number | undefined = performance.now();
     w.bind({ evidenceAtMs: () => evidence, serving: () => serving });
     await a.start();
-    // tcp_remote, probe period 1 s, time limit 5 s, heartbeat 1 s: lease 8 s; hold 8 + 4 + 2 s.
-    expect(w.selfFenceHoldMs()).toBe(14_000);
+    // tcp_remote, probe period 1 s, time limit 5 s, osu allowance 5 s, heartbeat 1 s: lease 13 s;
+    // hold 13 + 4 + 2 s.
+    expect(w.selfFenceHoldMs()).toBe(19_000);
     expect(wd.state()).toMatchObject({ armed: true, device: '/dev/watchdog', timeoutSecs: 4, leaseDeadlineMs: Infinity });
-    expect(w.status()).toMatchObject({ armed: true, serving: false, leaseRemainingMs: Infinity, leaseMs: 8_000 });
+    expect(w.status()).toMatchObject({ armed: true, serving: false, leaseRemainingMs: Infinity, leaseMs: 13_000 });
     const commands = new AdminCommands();
     registerCoreCommands(commands);
     const lcdstatus = async () => commands.dispatch({ id: 1, command: 'lcdstatus', options: {}, args: [], json: false }, a.context);
@@ -74,14 +75,14 @@ describe('watchdog subsystem', () => {
     evidence = performance.now();
     await sleep(250);
     const bounded = wd.state().leaseDeadlineMs!;
-    expect(bounded).toBeCloseTo(evidence + 8_000, 0);
-    expect(w.status().leaseRemainingMs).toBeGreaterThan(7_000);
-    expect(w.status().leaseRemainingMs).toBeLessThanOrEqual(8_000);
-    expect((await lcdstatus()).stdout).toMatch(/  lease \d\.\d s left of 8\.0 s: in service here: renewed from quorum evidence\n/);
+    expect(bounded).toBeCloseTo(evidence + 13_000, 0);
+    expect(w.status().leaseRemainingMs).toBeGreaterThan(12_000);
+    expect(w.status().leaseRemainingMs).toBeLessThanOrEqual(13_000);
+    expect((await lcdstatus()).stdout).toMatch(/  lease \d+\.\d s left of 13\.0 s: in service here: renewed from quorum evidence\n/);
     // Newer evidence moves it on; none leaves it where it was.
     evidence = performance.now();
     await sleep(250);
-    expect(wd.state().leaseDeadlineMs!).toBeCloseTo(evidence + 8_000, 0);
+    expect(wd.state().leaseDeadlineMs!).toBeCloseTo(evidence + 13_000, 0);
     const held = wd.state().leaseDeadlineMs!;
     evidence = undefined;
     await sleep(250);

@@ -23,12 +23,16 @@
 // recorded in service) gets one lease from that moment.
 //
 // The arithmetic (selfFenceTiming, the one place it is computed):
-//   evidence age  the age fresh evidence normally reaches before the next renews it:
+//   evidence age  the age fresh evidence normally reaches before the next renews it, which is
+//                 also how long a loser that still runs takes to decide it lost quorum:
 //                 witness hosts: probe period + QUORUM_TIMEOUT_SECS (a round's answers may take
 //                   the whole time limit); majority (peers' echoes): LCMNUMHBEATS x LCMHBEATTIME
 //                   (past it the peer is declared dead anyway); storage: (N-1) x T (past it the
 //                   storage verdict says no); none: 0.
-//   leaseMs     = evidence age + grace, grace = max(2 s, 2 x LCMHBEATTIME): room for the event
+//   leaseMs     = evidence age + loss action allowance + grace. The allowance (QUORUM_TIMEOUT_SECS
+//                 with osu, 0 with fastkill/fastboot: loss-action.ts) lets a loser whose event
+//                 loop runs finish its loss action before the lease lapses: only one that does
+//                 not act in time is reset. grace = max(2 s, 2 x LCMHBEATTIME): room for the event
 //                 loop's own hiccups (a GC, a burst of work) before a renewal counts as missed.
 //   reset by      evidenceAt + leaseMs + WATCHDOG_TIMEOUT_SECS: the keeper's last pet comes
 //                 before the deadline and the kernel fires one timeout after the last pet.
@@ -42,8 +46,8 @@
 // Every system must use the same values: a survivor reasons about the lost system's watchdog
 // with its own settings.
 // A lease that lapses while the loss action (osu) is still taking hierarchies out of service
-// resets the machine: with a watchdog, leaseMs + WATCHDOG_TIMEOUT_SECS bounds how long a system
-// without quorum may keep anything in service, whatever the remove scripts need.
+// (remove scripts slower than their allowance) resets the machine: with a watchdog, leaseMs +
+// WATCHDOG_TIMEOUT_SECS bounds how long a system without quorum may keep anything in service.
 import type { StorageTiming } from './storage-watch.js';
 import type { QuorumMode } from './votes.js';
 
@@ -59,6 +63,8 @@ export interface SelfFenceTimingInput {
   missedHeartbeats: number;
   /** QUORUM_MODE=storage: QWK_STORAGE_HBEATTIME and QWK_STORAGE_NUMHBEATS. */
   storage?: StorageTiming;
+  /** Time a loser's loss action is allowed (loss-action.ts lossActionAllowanceMs). */
+  lossActionMs: number;
   /** The watchdog's timeout as the driver uses it (WATCHDOG_TIMEOUT_SECS, read back), in ms. */
   watchdogTimeoutMs: number;
 }
@@ -79,7 +85,7 @@ export function selfFenceTiming(i: SelfFenceTimingInput): SelfFenceTiming {
     if (i.mode === 'majority') evidenceAgeMs = Math.max(evidenceAgeMs, i.missedHeartbeats * i.heartbeatMs);
   }
   const graceMs = Math.max(2000, 2 * i.heartbeatMs);
-  const leaseMs = evidenceAgeMs + graceMs;
+  const leaseMs = evidenceAgeMs + i.lossActionMs + graceMs;
   return { evidenceAgeMs, graceMs, leaseMs, holdMs: leaseMs + i.watchdogTimeoutMs + 2 * i.heartbeatMs };
 }
 

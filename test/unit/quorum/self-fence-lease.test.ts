@@ -11,10 +11,14 @@ import { MemoryWatchdog } from '../../../src/platform/memory/watchdog.js';
 const leases = (outs: SelfFenceOutput[]) => outs.flatMap((o) => (o.type === 'lease' ? [o.deadlineMs] : []));
 
 describe('selfFenceTiming', () => {
-  const base = { probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, watchdogTimeoutMs: 4_000 };
+  const base = { probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, lossActionMs: 0, watchdogTimeoutMs: 4_000 };
   it('witness hosts: the lease covers a probe period and time limit plus grace; the hold adds the timeout and two heartbeats', () => {
     const t = selfFenceTiming({ ...base, mode: 'tcp_remote', usesHosts: true });
     expect(t).toEqual({ evidenceAgeMs: 6_000, graceMs: 2_000, leaseMs: 8_000, holdMs: 8_000 + 4_000 + 2_000 });
+  });
+  it('osu: the lease also covers the loss action allowance, so a loser that acts in time is not reset', () => {
+    const t = selfFenceTiming({ ...base, mode: 'tcp_remote', usesHosts: true, lossActionMs: 5_000 });
+    expect(t).toEqual({ evidenceAgeMs: 6_000, graceMs: 2_000, leaseMs: 13_000, holdMs: 13_000 + 4_000 + 2_000 });
   });
   it('majority without hosts: the echoes of LCMNUMHBEATS heartbeats; with hosts the longer of both', () => {
     expect(selfFenceTiming({ ...base, mode: 'majority', usesHosts: false }).evidenceAgeMs).toBe(3_000);
@@ -145,6 +149,19 @@ describe('lease and watchdog together', () => {
     expect(f.wd.fireAtMs()!).toBeLessThanOrEqual(9_000 + 8_000 + 4_000);
   });
 
+  it('a healthy osu loser: decides within a probe period + time limit of its last evidence, removes within the allowance: not reset', () => {
+    const timing = selfFenceTiming({ mode: 'tcp_remote', usesHosts: true, probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, lossActionMs: 5_000, watchdogTimeoutMs: 4_000 });
+    const run = (leaseMs: number) => {
+      const f = fenced(leaseMs, 4);
+      // Last good round at 20 s; the loss decided at 26 s (period + time limit); out of service 5 s later.
+      for (let t = 0; t <= 60_000; t += 100) f.turn(t, t <= 20_000 ? Math.floor(t / 1_000) * 1_000 : undefined, t < 26_000 + 4_900);
+      return f.wd.wouldHaveFired(60_000);
+    };
+    expect(run(timing.leaseMs)).toBe(false);
+    // A lease without the allowance would have reset it in the middle of its remove scripts.
+    expect(run(timing.leaseMs - 5_000)).toBe(true);
+  });
+
   it('taken out of service before the lease ends (osu in time): not reset', () => {
     const f = fenced(8_000, 4);
     for (let t = 0; t <= 10_000; t += 100) f.turn(t, Math.floor(t / 1_000) * 1_000, true);
@@ -159,7 +176,7 @@ describe('the survivor hold covers the lost system\'s lease and watchdog', () =>
   });
 
   it('the hold is the larger of the quorum hold and the watchdog hold, in every mode', () => {
-    const timing = selfFenceTiming({ mode: 'tcp_remote', usesHosts: true, probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, watchdogTimeoutMs: 30_000 });
+    const timing = selfFenceTiming({ mode: 'tcp_remote', usesHosts: true, probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, lossActionMs: 0, watchdogTimeoutMs: 30_000 });
     expect(new QuorumGate(gateCfg({}), 0).survivorHoldMs()).toBe(1_000 + 5_000 + 5_000 + 2_000);
     expect(new QuorumGate(gateCfg({ selfFenceHoldMs: timing.holdMs }), 0).survivorHoldMs()).toBe(8_000 + 30_000 + 2_000);
     // Modes where nobody loses quorum had no hold: with a watchdog a frozen system is waited for.
@@ -185,7 +202,7 @@ describe('the survivor hold covers the lost system\'s lease and watchdog', () =>
 
   it('a two-node partition: the starved loser is reset before the survivor takes over', () => {
     const timeoutSecs = 4;
-    const timing = selfFenceTiming({ mode: 'tcp_remote', usesHosts: true, probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, watchdogTimeoutMs: timeoutSecs * 1_000 });
+    const timing = selfFenceTiming({ mode: 'tcp_remote', usesHosts: true, probePeriodMs: 1_000, probeTimeoutMs: 5_000, heartbeatMs: 1_000, missedHeartbeats: 3, lossActionMs: 0, watchdogTimeoutMs: timeoutSecs * 1_000 });
     // The loser: in service, renewing from a witness round every second until the cut at 20 s,
     // when its event loop is starved and never runs again.
     const loser = fenced(timing.leaseMs, timeoutSecs);
