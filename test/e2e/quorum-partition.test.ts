@@ -17,7 +17,7 @@
 //      reset; starved again with it in service: the watchdog resets the VM (qemu runs with
 //      -no-reboot, so it exits) after the lease and within lease + timeout.
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { GuestVigil, guestClockOffset, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable, type VmNode } from './helpers/vmcluster.js';
 
@@ -245,6 +245,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const c = cluster();
     const [n2, nfs] = [c.node('node2'), c.nfs];
     const v2 = new GuestVigil(n2, build!.srcDir);
+    onTestFailed(async () => console.log(`--- node2 vigild log (tail) ---\n${await v2.logTail(8000)}`));
     const TIMEOUT_SECS = 4;
     // Independent of the first case's end: its own witness listener, node2's vigild restarted.
     const witness = `${nfs.ip('lan')}:${WITNESS_PORT + 1}`;
