@@ -300,6 +300,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(n2.state).toBe('running');
     expect((await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim()).toBe(bootId);
     expect((await v2.states())['guard']).toBe('ISP');
+    // The native keeper (its thread real-time) has been petting all along: once per timeout/4.
+    const status = await v2.query<{ watchdog?: { armed: boolean; pets: number; realtime: boolean; serving: boolean } }>('lcdstatus');
+    expect(status.watchdog).toMatchObject({ armed: true, realtime: true, serving: true });
+    expect(status.watchdog!.pets).toBeGreaterThan(2 * Math.floor(boundMs / 1000));
 
     // 3. In service, the event loop starved: the keeper stops petting once the lease lapses.
     const starvedAt = await starve(n2, 600);
