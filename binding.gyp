@@ -22,7 +22,8 @@
         "native/direct_io.cc",
         "native/md.cc",
         "native/nbd.cc",
-        "native/process_spawner.cc"
+        "native/process_spawner.cc",
+        "native/watchdog.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

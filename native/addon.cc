@@ -14,6 +14,7 @@
 #include "realtime.h"
 #include "sg_io.h"
 #include "timed_stat.h"
+#include "watchdog.h"
 
 namespace {
 
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nbdReconfigure", Napi::Function::New(env, vigil::NbdReconfigure, "nbdReconfigure"));
   exports.Set("nbdWatchLinkDead", Napi::Function::New(env, vigil::NbdWatchLinkDead, "nbdWatchLinkDead"));
   exports.Set("createProcessSpawner", Napi::Function::New(env, vigil::CreateProcessSpawner, "createProcessSpawner"));
+  exports.Set("openWatchdog", Napi::Function::New(env, vigil::OpenWatchdog, "openWatchdog"));
   return exports;
 }
 

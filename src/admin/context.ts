@@ -1,6 +1,7 @@
 // What an administration command handler may use: the agent's LCD, configuration, identity and
 // logger, and (once the cluster is attached) a way to run a request on another system's agent.
 import type { Logger } from 'pino';
+import type { WatchdogStatus } from '../cluster/quorum/self-fence-lease.js';
 import type { QuorumStatus } from '../cluster/quorum/storage-status.js';
 import type { VigilConfig } from '../common/config.js';
 import type { Lcd } from '../lcd/lcd.js';
@@ -22,6 +23,8 @@ export interface AgentContext {
   cluster?: ClusterView;
   /** The quorum subsystem, once it started (src/daemon/wire-quorum.ts): lcdstatus shows its status. */
   quorum?: { status(): QuorumStatus | undefined };
+  /** The self-fencing watchdog, once armed (src/daemon/wire-watchdog.ts): lcdstatus shows it. */
+  watchdog?: { status(): WatchdogStatus };
   /** Refuses (throws a VigilError) a device that cannot carry DISK heartbeats; set by the cluster layer. */
   checkDiskPathDevice?: (device: string) => Promise<string>;
   /** How the running DISK path on `device` reaches it ('SG_IO: ...' / 'O_DIRECT: ...'); set by the cluster layer. */

@@ -80,6 +80,8 @@ interface PathRuntime {
   link: CommPathLink;
   config: PathConfig;
   rttMs: number | null;
+  /** The send time (performance.now()) of the latest own heartbeat the peer echoed on this path. */
+  echoedAtMs: number | undefined;
   heardEver: boolean;
   /** Last refusal on the path worth reporting; cleared when the path comes up. */
   lastFailure: string | undefined;
@@ -202,6 +204,18 @@ export class ClusterNode extends EventEmitter {
     return this.messaging.request(system, type, body, opts);
   }
 
+  /**
+   * The send time (performance.now()) of the latest heartbeat of ours that `system` echoed, on
+   * any path: it was alive after that moment, measured on our own clock (quorum evidence).
+   */
+  echoedAtMs(system: string): number | undefined {
+    let at: number | undefined;
+    for (const rt of this.paths.values()) {
+      if (rt.link.peer === system && rt.echoedAtMs !== undefined) at = Math.max(at ?? -Infinity, rt.echoedAtMs);
+    }
+    return at;
+  }
+
   systemState(system: string): LinkState | undefined {
     return this.membership.systemState(system);
   }
@@ -260,7 +274,7 @@ export class ClusterNode extends EventEmitter {
         : cfg.type === 'DISK'
           ? new DiskPath(cfg, this.ctx, this.diskAreas!, this.opts.maxClockSkewMs ?? 30_000)
           : new TtyPath(cfg, this.ctx);
-    const rt: PathRuntime = { link, config: cfg, rttMs: null, heardEver: false, lastFailure: undefined };
+    const rt: PathRuntime = { link, config: cfg, rttMs: null, echoedAtMs: undefined, heardEver: false, lastFailure: undefined };
     this.paths.set(id, rt);
     return rt;
   }
@@ -359,8 +373,12 @@ export class ClusterNode extends EventEmitter {
         break;
       case FrameType.HeartbeatAck:
         if (frame.payload.length === 8) {
-          const rtt = now - frame.payload.readDoubleBE(0);
-          if (rtt >= 0 && rtt < 3_600_000) rt.rttMs = Math.round(rtt * 1000) / 1000;
+          const sentAt = frame.payload.readDoubleBE(0);
+          const rtt = now - sentAt;
+          if (rtt >= 0 && rtt < 3_600_000) {
+            rt.rttMs = Math.round(rtt * 1000) / 1000;
+            rt.echoedAtMs = Math.max(rt.echoedAtMs ?? -Infinity, sentAt);
+          }
         }
         break;
       case FrameType.Request:

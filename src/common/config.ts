@@ -149,6 +149,14 @@ const ConfigSchema = z.object({
   QUORUM_DISK: absolutePath.optional().describe('The shared LUN of storage quorum and storage witness (QUORUM_MODE=storage, WITNESS_MODE=storage): every system writes its heartbeat record into a reserved area of it, 768 KiB from its start; with QUORUM_MODE=storage its SCSI-3 persistent reservations decide who survives, so it must be a LUN of its own, not one a hierarchy uses.'),
   QWK_STORAGE_HBEATTIME: seconds(0.2, 600).prefault('6').describe('Storage quorum and witness: seconds between two writes of this system\'s heartbeat record on QUORUM_DISK (each read or write has half of it as its time limit).'),
   QWK_STORAGE_NUMHBEATS: integer(3, 100).prefault('4').describe('Storage quorum and witness: another system\'s record must stand still this many intervals before it counts as stopped; this system itself has no quorum once its own record was not written for one interval less.'),
+  WATCHDOG_DEVICE: z
+    .string()
+    .regex(/^(\/\S*)?$/, { message: 'must be an absolute path without spaces (e.g. /dev/watchdog), or empty for none' })
+    .transform((s) => s || undefined)
+    .meta(valueDoc('path or empty', 'absolute, no spaces'))
+    .optional()
+    .describe('Self-fencing: the kernel watchdog device (e.g. /dev/watchdog; softdog if the machine has no hardware one) that resets this system when its event loop stops renewing its lease while anything is in service here, so a starved or frozen system stops serving before a survivor takes over; vigild refuses to start if it cannot arm it. Empty: no watchdog (see docs/quorum.md).'),
+  WATCHDOG_TIMEOUT_SECS: integer(2, 600).prefault('5').describe('Self-fencing: the watchdog timeout set on WATCHDOG_DEVICE (the driver may round it; vigild uses what it reads back): a lapsed lease resets the system within this many seconds, and survivors wait the lease plus this before taking over.'),
   VIGIL_NODE_NAME: nodeName.default(defaultNodeName).meta({ description: 'This system\'s name in the cluster.', defaultDoc: 'the host name up to its first dot' }),
   VIGIL_STATE_DIR: absolutePath.default('/var/lib/vigil').describe('Directory of the LCD (the local configuration database).'),
   VIGIL_ADMIN_SOCKET: absolutePath.default('/run/vigil/admin.sock').describe('Unix socket of the administration commands (root only; its directory must be root\'s, mode 0700).'),

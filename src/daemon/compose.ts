@@ -1,6 +1,6 @@
 // The one place where vigild is assembled. Each part of the product attaches itself to the
 // Agent with one call here, in start order (it is stopped in reverse): the cluster first (the
-// others use its membership and messaging), then quorum and witness, then metrics, then the
+// others use its membership and messaging), then the watchdog, quorum and witness, then metrics, then the
 // hierarchy engine (it asks the quorum gate before anything comes in service); the admin
 // socket last, so commands are only accepted once everything they may touch is running.
 // The agent's command table is built here too, and each part's admin commands registered in it.
@@ -17,6 +17,7 @@ import { attachReplication } from './wire-replication.js';
 import { NasMetrics } from '../metrics/nas-metrics.js';
 import { parseInfo } from '../hierarchy/lcd-view.js';
 import { attachQuorum } from './wire-quorum.js';
+import { attachWatchdog } from './wire-watchdog.js';
 import { standbyMonitorFor } from '../standby/standby-monitor.js';
 import { standbyBootServiceFor } from './wire-standby.js';
 
@@ -26,9 +27,13 @@ export function composeAgent(agent: Agent): AdminCommands {
   registerCoreCommands(commands);
   agent.addSubsystem(lcdFlushSubsystem(agent));
   const cluster = attachCluster(agent, commands, agent.platform.scheduling);
+  // The watchdog before quorum (the gate's survivor hold includes the watchdog's lease and
+  // timeout) and long before the hierarchy: armed before anything can come in service, and
+  // stopped (disarmed) only after the hierarchies were taken out of service.
+  const watchdog = attachWatchdog(agent);
   // Quorum before the hierarchy: the engine asks its gate before anything comes in service.
-  const quorum = attachQuorum(agent, cluster);
-  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat, quorum });
+  const quorum = attachQuorum(agent, cluster, watchdog);
+  const metrics = attachMetrics(agent, { cluster, probes: agent.platform.timedStat, quorum, watchdog });
   // After metrics, so the hierarchy's kits, probes and moves are measured by its recorder.
   const nasMounts = () =>
     agent.lcd.instances({ system: agent.localSystem, app: 'gen', type: 'nas' }).map((i) => ({ tag: i.tag, mountPoint: parseInfo(i.info)['mountPoint'] ?? '' }));
@@ -42,6 +47,8 @@ export function composeAgent(agent: Agent): AdminCommands {
   const replication = attachReplication(agent, cluster, metrics.metrics.registry, quorum);
   const hierarchy = attachHierarchy(agent, cluster, quorum, metrics.recorder, nasMetrics, [replication.kit]);
   registerHierarchyCommands(commands, () => hierarchy.service);
+  // The self-fence lease: bounded while anything is in service here, renewed from quorum evidence.
+  watchdog.bind({ evidenceAtMs: () => quorum.evidenceAtMs(), serving: () => hierarchy.service?.servesAnything() ?? false });
   // An active recovery-server standby brings its hierarchies in service once the primary is decided dead.
   const standbyBoot = standbyBootServiceFor(agent, cluster, hierarchy);
   if (standbyBoot) agent.addSubsystem(standbyBoot);

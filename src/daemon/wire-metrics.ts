@@ -22,6 +22,7 @@ import { probeMetricsSource, type ProbeCountersView } from '../metrics/probe-sou
 import type { MetricsSources, QuorumSnapshot } from '../metrics/sources.js';
 import type { QuorumStatus } from '../cluster/quorum/storage-status.js';
 import type { Agent, Subsystem } from './agent.js';
+import type { WatchdogStatus } from './wire-watchdog.js';
 
 export interface MetricsParts {
   /** The cluster subsystem or a ClusterNode: anything with its stats() shape; stats() may be
@@ -31,6 +32,8 @@ export interface MetricsParts {
   probes?: { counters(): ProbeCountersView };
   /** The quorum subsystem (its gate's status, with the storage heartbeat's). */
   quorum?: { status(): QuorumStatus | undefined };
+  /** The self-fencing watchdog (wire-watchdog.ts). */
+  watchdog?: { status(): WatchdogStatus };
 }
 
 export interface AttachedMetrics {
@@ -86,6 +89,13 @@ export function agentMetricsSources(agent: Agent, parts: MetricsParts = {}): Met
     sources.quorum = () => {
       const q = quorum.status();
       return q && quorumSnapshotOf(q);
+    };
+  }
+  const watchdog = parts.watchdog;
+  if (watchdog) {
+    sources.watchdog = () => {
+      const w = watchdog.status();
+      return { armed: w.armed, device: w.device ?? '', timeoutSeconds: w.timeoutSecs, leaseRemainingSeconds: w.leaseRemainingMs / 1000 };
     };
   }
   return sources;

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { readKeyFile } from '../cluster/cluster-key.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { quorumRecordKey } from '../cluster/disk-record.js';
-import { QuorumGate, type QuorumGateOutput } from '../cluster/quorum/gate.js';
+import { probePeriodMs, QuorumGate, type QuorumGateOutput } from '../cluster/quorum/gate.js';
 import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
 import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
 import { StorageHeartbeat, type StorageRound } from '../cluster/quorum/storage-heartbeat.js';
@@ -52,6 +52,16 @@ export interface QuorumSubsystem extends Subsystem {
   bindHierarchy(h: HierarchyHooks): void;
   /** The gate's status, with the storage heartbeat's when one runs (lcdstatus, metrics). */
   status(): QuorumStatus | undefined;
+  /**
+   * The time (performance.now()) of the oldest fact the quorum "yes" rests on now, or undefined
+   * without one: what the self-fence lease is renewed from (wire-watchdog.ts).
+   */
+  evidenceAtMs(): number | undefined;
+}
+
+/** What the quorum needs of the watchdog: the survivor hold the lost systems' watchdogs need (0: none). */
+export interface SelfFenceHold {
+  selfFenceHoldMs(): number;
 }
 
 class WiredQuorum implements QuorumSubsystem {
@@ -84,6 +94,7 @@ class WiredQuorum implements QuorumSubsystem {
   constructor(
     private readonly agent: Agent,
     private readonly cluster: ClusterSubsystem | undefined,
+    private readonly selfFence: SelfFenceHold | undefined,
   ) {
     this.recordWatch = new PeerRecordWatch(agent.localSystem);
   }
@@ -103,12 +114,13 @@ class WiredQuorum implements QuorumSubsystem {
         local: agent.localSystem,
         hosts: c.QUORUM_MODE === 'none' ? [] : hosts.map(hostLabel),
         probeTimeoutMs: timeoutMs,
-        // A round per heartbeat interval, at most one per second and at least one per time limit.
-        probePeriodMs: Math.min(Math.max(heartbeatMs, 1000), timeoutMs),
+        probePeriodMs: probePeriodMs(heartbeatMs, timeoutMs),
         quarantineMs: c.QUORUM_QUARANTINE_SECS * 1000,
         lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, timeoutMs),
         heartbeatMs,
         storage: c.QUORUM_MODE === 'storage' ? this.storageTiming : undefined,
+        // A lost system's watchdog (the same settings as ours) resets it by then.
+        selfFenceHoldMs: this.selfFence?.selfFenceHoldMs() ?? 0,
       },
       now,
     );
@@ -131,7 +143,7 @@ class WiredQuorum implements QuorumSubsystem {
     }
     this.logRisks();
     agent.log.info(
-      { QUORUM_MODE: c.QUORUM_MODE, QUORUM_HOSTS: hosts.map(hostLabel), WITNESS_MODE: c.WITNESS_MODE, QUORUM_LOSS_ACTION: c.QUORUM_LOSS_ACTION, survivorHoldMs: this.gate.survivorHoldMs(), QUORUM_DISK: c.QUORUM_DISK },
+      { QUORUM_MODE: c.QUORUM_MODE, QUORUM_HOSTS: hosts.map(hostLabel), WITNESS_MODE: c.WITNESS_MODE, QUORUM_LOSS_ACTION: c.QUORUM_LOSS_ACTION, survivorHoldMs: this.gate.survivorHoldMs(), selfFenceHoldMs: this.gate.config.selfFenceHoldMs, QUORUM_DISK: c.QUORUM_DISK },
       'quorum: started',
     );
     if (usesStorage) this.startStorage();
@@ -255,6 +267,13 @@ class WiredQuorum implements QuorumSubsystem {
       gate,
     });
     return { ...gate, storage };
+  }
+
+  evidenceAtMs(): number | undefined {
+    if (!this.gate || this.stopped) return undefined;
+    const now = performance.now();
+    this.sync(now);
+    return this.gate.evidenceAtMs(now, (s) => this.cluster?.node?.echoedAtMs(s));
   }
 
   mayBringInService(): boolean {
@@ -455,8 +474,8 @@ class WiredQuorum implements QuorumSubsystem {
 }
 
 /** Adds the quorum subsystem (call from compose.ts after attachCluster, before attachHierarchy). */
-export function attachQuorum(agent: Agent, cluster: ClusterSubsystem | undefined): QuorumSubsystem {
-  const q = new WiredQuorum(agent, cluster);
+export function attachQuorum(agent: Agent, cluster: ClusterSubsystem | undefined, selfFence?: SelfFenceHold): QuorumSubsystem {
+  const q = new WiredQuorum(agent, cluster, selfFence);
   agent.addSubsystem(q);
   return q;
 }

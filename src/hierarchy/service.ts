@@ -190,6 +190,19 @@ export class HierarchyService {
     return [...left];
   }
 
+  /**
+   * Whether anything is in service here (ISP, ISU) or an operation runs or waits on a hierarchy
+   * here (a restore may have started its service already; a remove has not ended it yet): what
+   * the self-fence lease bounds (daemon/wire-watchdog.ts).
+   */
+  servesAnything(): boolean {
+    for (const i of this.lcd.instances({ system: this.local })) {
+      const st = this.engine.state(i.tag);
+      if (st === 'ISP' || st === 'ISU' || this.engine.busy(i.tag)) return true;
+    }
+    return false;
+  }
+
   stop(): void {
     this.unsubscribe?.();
     this.executor.stop();

@@ -14,6 +14,7 @@ import type {
   ResourceSnapshot,
   StorageQuorumSnapshot,
   SystemSnapshot,
+  WatchdogSnapshot,
 } from './sources.js';
 
 /** Everything the sources said at one instant; one scrape reads each getter once. */
@@ -30,6 +31,7 @@ export interface SourcesSnapshot {
   lcdRecovered?: boolean;
   lcdCompactions?: number;
   quorum?: QuorumSnapshot;
+  watchdog?: WatchdogSnapshot;
 }
 
 export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
@@ -46,6 +48,7 @@ export function takeSnapshot(sources: MetricsSources): SourcesSnapshot {
     lcdRecovered: sources.lcdRecovered?.(),
     lcdCompactions: sources.lcdCompactions?.(),
     quorum: sources.quorum?.(),
+    watchdog: sources.watchdog?.(),
   };
 }
 
@@ -236,6 +239,7 @@ export function registerSnapshotFamilies(
 
   registerLcdWriteFamilies(registers, sources, snapshot);
   registerQuorumFamilies(registers, sources, snapshot);
+  registerWatchdogFamilies(registers, sources, snapshot);
 }
 
 function registerLcdWriteFamilies(registers: Registry[], sources: MetricsSources, snapshot: () => SourcesSnapshot): void {
@@ -293,6 +297,44 @@ function setCumulative(counter: Counter<'reason'>, byReason: Record<string, numb
 function setCumulativeValue(counter: Counter<string>, value: number | undefined): void {
   counter.reset();
   if (value !== undefined && Number.isFinite(value) && value >= 0) counter.inc(value);
+}
+
+/** Self-fencing (wire-watchdog.ts): whether the watchdog is armed, and how long the lease has left. */
+function registerWatchdogFamilies(registers: Registry[], sources: MetricsSources, snapshot: () => SourcesSnapshot): void {
+  if (!sources.watchdog) return;
+  new Gauge({
+    name: 'vigil_watchdog_armed',
+    help: 'Whether the self-fencing watchdog (WATCHDOG_DEVICE, label device) is armed: 1 armed, 0 not configured or disarmed.',
+    labelNames: ['device'],
+    registers,
+    collect() {
+      this.reset();
+      const w = snapshot().watchdog;
+      if (w) this.set({ device: w.device }, w.armed ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'vigil_watchdog_timeout_seconds',
+    help: 'The timeout the watchdog driver (label device) uses: a lapsed lease resets this system within it.',
+    labelNames: ['device'],
+    registers,
+    collect() {
+      this.reset();
+      const w = snapshot().watchdog;
+      if (w?.armed) this.set({ device: w.device }, w.timeoutSeconds);
+    },
+  });
+  new Gauge({
+    name: 'vigil_watchdog_lease_remaining_seconds',
+    help: 'Seconds left on the self-fence lease of the watchdog (label device): +Inf while nothing is in service here (nothing to fence), 0 once it lapsed (the watchdog resets this system). Absent when no watchdog is armed.',
+    labelNames: ['device'],
+    registers,
+    collect() {
+      this.reset();
+      const w = snapshot().watchdog;
+      if (w?.armed) this.set({ device: w.device }, w.leaseRemainingSeconds);
+    },
+  });
 }
 
 /** This system's quorum (wire-quorum.ts): present, votes, each witness host's latest answer. */

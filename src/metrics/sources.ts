@@ -96,6 +96,18 @@ export interface StorageQuorumSnapshot {
   evictions?: { won: number; lost: number; failed: number };
 }
 
+/** Self-fencing with a kernel watchdog (daemon/wire-watchdog.ts). */
+export interface WatchdogSnapshot {
+  /** Whether a watchdog is armed (WATCHDOG_DEVICE set and opened). */
+  armed: boolean;
+  /** WATCHDOG_DEVICE ('' when none). */
+  device: string;
+  /** The timeout the driver uses (0 when not armed). */
+  timeoutSeconds: number;
+  /** Seconds left on the lease (+Inf: unbounded, nothing in service here; 0: lapsed). */
+  leaseRemainingSeconds: number;
+}
+
 export interface MetricsSources {
   /** Name of the local system (labels vigil_agent_info). */
   localSystem(): string;
@@ -118,4 +130,6 @@ export interface MetricsSources {
   lcdCompactions?(): number;
   /** The quorum gate's view (undefined while it has not started). */
   quorum?(): QuorumSnapshot | undefined;
+  /** The self-fencing watchdog. */
+  watchdog?(): WatchdogSnapshot;
 }

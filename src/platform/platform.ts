@@ -5,6 +5,7 @@
 import type { FsProbe, MountControl, MountHolders } from './mounts.js';
 import type { NasTools } from './nas-tools.js';
 import type { ProgramRunner } from './programs.js';
+import type { Watchdog } from './watchdog.js';
 
 import type { Capacity, PrKeys, PrReservation, PrType, StandardInquiry } from './scsi/cdb.js';
 
@@ -298,6 +299,8 @@ export interface Platform {
   nasTools: NasTools;
   /** External programs with a time limit (programs.ts). */
   programs: ProgramRunner;
+  /** The kernel watchdog that resets this node when its lease lapses (watchdog.ts). */
+  watchdog: Watchdog;
 }
 
 // ---- md (software RAID) and NBD client devices, for the data-replication mirror -------------

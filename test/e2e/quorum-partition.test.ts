@@ -10,7 +10,14 @@
 //   2. QUORUM_LOSS_ACTION=fastkill on node1: app switched back to node1, node1 isolated again:
 //      node1 powers itself off (the VM's qemu exits), node2 takes app over.
 // The times from the cut to each side's decision are printed.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+//   3. Self-fencing (WATCHDOG_DEVICE, softdog) on node2, vigild restarted with it: its event loop
+//      starved by a SCHED_FIFO busy loop (the issue #15 scenario; the keeper thread is real-time
+//      above it) while nothing is in service: not reset (the lease is unbounded); a gen/app
+//      hierarchy in service and vigild running normally for longer than lease + timeout: not
+//      reset; starved again with it in service (ISU: node1 is down): the watchdog resets the VM (qemu runs with
+//      -no-reboot, so it exits) after the lease and within lease + timeout.
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { GuestVigil, guestClockOffset, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable, type VmNode } from './helpers/vmcluster.js';
 
@@ -20,7 +27,7 @@ const WITNESS_PORT = 7370;
 const APP_DIR = '/var/lib/vigil-app';
 
 /** The app: a sleeping process; restore/remove append "<guest ms> start|stop" to a journal. */
-async function installApp(n: VmNode): Promise<{ restore: string; remove: string; quickCheck: string }> {
+async function installApp(n: VmNode, APP_DIR = '/var/lib/vigil-app'): Promise<{ restore: string; remove: string; quickCheck: string }> {
   // Killed and not yet reaped (a zombie) counts as stopped.
   const head = `#!/bin/bash\nset -u\nPIDFILE=${APP_DIR}/app.pid\nJOURNAL=${APP_DIR}/journal\nrunning() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$(cat "$PIDFILE")/status" 2>/dev/null; }\n`;
   await n.run(`mkdir -p ${APP_DIR} && : > ${APP_DIR}/journal`);
@@ -113,6 +120,35 @@ function overlaps(entries: JournalEntry[], slackMs: number): string[] {
   return bad;
 }
 
+/** The configuration both cases give vigild (tcp_remote with one witness host). */
+function baseConfig(name: string, lossAction: string, witness: string): Record<string, string> {
+  return {
+    VIGIL_NODE_NAME: name,
+    VIGIL_STATE_DIR: '/var/lib/vigil',
+    VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
+    VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+    VIGIL_METRICS_ADDRESS: 'off',
+    LCMHBEATTIME: '1',
+    LCMNUMHBEATS: '3',
+    LKCHECKINTERVAL: '5',
+    QUORUM_MODE: 'tcp_remote',
+    QUORUM_HOSTS: witness,
+    QUORUM_TIMEOUT_SECS: '5',
+    QUORUM_LOSS_ACTION: lossAction,
+  };
+}
+
+/**
+ * Starves everything below real-time priority 50 on the (single-CPU) guest for `secs`: a
+ * SCHED_FIFO 50 busy loop, ended by `timeout` at priority 60. vigild's event loop runs SCHED_RR 10
+ * (VIGIL_REALTIME_PRIORITY), its watchdog keeper SCHED_RR 99. RT throttling must be off
+ * (sched_rt_runtime_us -1), or the loop would get the 5 % the kernel leaves to others.
+ */
+async function starve(n: VmNode, secs: number): Promise<number> {
+  await n.spawn(['chrt', '-f', '60', 'timeout', String(secs), 'chrt', '-f', '50', '/run/vmc/busybox', 'sh', '-c', 'while :; do :; done'], { log: '/tmp/starve.log' });
+  return Date.now();
+}
+
 describe.skipIf(!!vmUnavailable)(title, () => {
   let build: ReturnType<typeof snapshotBuild> | undefined;
   beforeAll(() => {
@@ -129,20 +165,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     const witness = `${nfs.ip('lan')}:${WITNESS_PORT}`;
     // The witness: a plain listener on the NFS VM (no Vigil there).
     await nfs.spawn(['node', '-e', `require('net').createServer((s) => s.destroy()).listen(${WITNESS_PORT}, '${nfs.ip('lan')}')`], { log: '/tmp/witness.log' });
-    const base = (name: string, lossAction: string) => ({
-      VIGIL_NODE_NAME: name,
-      VIGIL_STATE_DIR: '/var/lib/vigil',
-      VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
-      VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
-      VIGIL_METRICS_ADDRESS: 'off',
-      LCMHBEATTIME: '1',
-      LCMNUMHBEATS: '3',
-      LKCHECKINTERVAL: '5',
-      QUORUM_MODE: 'tcp_remote',
-      QUORUM_HOSTS: witness,
-      QUORUM_TIMEOUT_SECS: '5',
-      QUORUM_LOSS_ACTION: lossAction,
-    });
+    const base = (name: string, lossAction: string) => baseConfig(name, lossAction, witness);
     await v1.configure(base('node1', 'osu'));
     await v2.configure(base('node2', 'osu'));
     await v1.must(['keygen']);
@@ -217,5 +240,91 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         `  ${sampler.samples.length} ins_list samples of both nodes, none with app ISP on both`,
       ].join('\n'),
     );
+  });
+  it('self-fencing: a starved vigild with a hierarchy in service is reset by its watchdog within lease + timeout; kept leases are not', async () => {
+    const c = cluster();
+    const [n2, nfs] = [c.node('node2'), c.nfs];
+    const v2 = new GuestVigil(n2, build!.srcDir);
+    onTestFailed(async () => console.log(`--- node2 vigild log (tail) ---\n${await v2.logTail(8000)}`));
+    const TIMEOUT_SECS = 4;
+    // Independent of the first case's end: its own witness listener, node2's vigild restarted.
+    const witness = `${nfs.ip('lan')}:${WITNESS_PORT + 1}`;
+    await nfs.spawn(['node', '-e', `require('net').createServer((s) => s.destroy()).listen(${WITNESS_PORT + 1}, '${nfs.ip('lan')}')`], { log: '/tmp/witness2.log' });
+    for (const p of await n2.procs()) {
+      if (!p.exited && p.argv.some((a) => a.endsWith('daemon/main.js'))) await n2.kill(p.pid, 'SIGTERM');
+    }
+    await n2.waitFor(async () => !(await n2.procs()).some((p) => !p.exited && p.argv.some((a) => a.endsWith('daemon/main.js'))), { deadlineMs: 60_000, intervalMs: 500, what: 'vigild on node2 stopped' });
+    await n2.run(`modprobe softdog && test -c /dev/watchdog && echo -1 > /proc/sys/kernel/sched_rt_runtime_us && : > ${GuestVigil.log}`);
+    await v2.configure({ ...baseConfig('node2', 'osu', witness), VIGIL_METRICS_ADDRESS: '127.0.0.1:9787', WATCHDOG_DEVICE: '/dev/watchdog', WATCHDOG_TIMEOUT_SECS: String(TIMEOUT_SECS) });
+    if ((await n2.exec(['test', '-s', '/etc/vigil/cluster.key'])).code !== 0) await v2.must(['keygen']);
+    await v2.start();
+    const armedLine = (await v2.logTail(1_000_000)).split('\n').find((l) => l.includes('watchdog: /dev/watchdog'));
+    expect(armedLine, 'vigild logs the watchdog armed').toBeDefined();
+    const armed = JSON.parse(armedLine!) as { timeoutSecs: number; leaseMs: number; holdMs: number };
+    expect(armed.timeoutSecs).toBe(TIMEOUT_SECS);
+    const leaseMs = armed.leaseMs;
+    const boundMs = leaseMs + TIMEOUT_SECS * 1000;
+    await n2.waitFor(async () => (await v2.logTail(200_000)).includes('quorum: gate open'), { deadlineMs: 60_000, intervalMs: 1000, what: 'the quorum gate open on node2' });
+    // Nothing in service here to start with (the first case may have left app on node2).
+    for (const [tag, state] of Object.entries(await v2.states())) {
+      if (state === 'ISP' || state === 'ISU') await v2.must(['out-of-service', '-t', tag]);
+    }
+    const bootId = (await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim();
+    const metric = async (name: string) => {
+      const text = await n2.run(['/run/vmc/busybox', 'wget', '-qO-', 'http://127.0.0.1:9787/metrics']);
+      return text.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '))?.split(' ').pop();
+    };
+    expect(await metric('vigil_watchdog_armed')).toBe('1');
+    expect(await metric('vigil_watchdog_lease_remaining_seconds'), 'nothing in service: unbounded').toBe('+Inf');
+
+    // 1. Nothing in service, the event loop starved for longer than lease + timeout: not reset.
+    const quietSecs = Math.ceil(boundMs / 1000) + 3;
+    const quietAt = await starve(n2, quietSecs);
+    await new Promise((r) => setTimeout(r, 1000));
+    await n2.run('true', { timeoutMs: (quietSecs + 60) * 1000 });
+    const agentWaitedMs = Date.now() - quietAt;
+    expect(agentWaitedMs, 'the guest was starved (its agent could not answer meanwhile)').toBeGreaterThan((quietSecs - 2) * 1000);
+    expect(n2.state).toBe('running');
+    expect((await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim()).toBe(bootId);
+
+    // 2. In service, vigild running normally, for longer than lease + timeout: not reset. (Probes
+    // that timed out while starved may have cost quorum for a moment: wait for the gate.)
+    await n2.waitFor(async () => (await v2.query<{ quorum?: { open: boolean } }>('lcdstatus')).quorum?.open === true, { deadlineMs: 90_000, intervalMs: 1000, what: 'the quorum gate open again on node2' });
+    const guard = await installApp(n2, '/var/lib/vigil-guard');
+    await v2.must(['create', '-a', 'gen/app', '-t', 'guard', '-i', 'guard', '--restore', guard.restore, '--remove', guard.remove, '--quick-check', guard.quickCheck, '--switchback', 'intelligent']);
+    // ISU rather than ISP: in service, unprotected (node1, its backup, is down).
+    const inService = (s: string | undefined) => s === 'ISP' || s === 'ISU';
+    await n2.waitFor(async () => inService((await v2.states())['guard']), { deadlineMs: 60_000, intervalMs: 1000, what: 'guard in service on node2' });
+    const remaining = Number(await metric('vigil_watchdog_lease_remaining_seconds'));
+    expect(remaining, 'in service: a bounded lease').toBeGreaterThan(0);
+    expect(remaining).toBeLessThanOrEqual(leaseMs / 1000);
+    await new Promise((r) => setTimeout(r, boundMs + 1000));
+    expect(n2.state).toBe('running');
+    expect((await n2.readFile('/proc/sys/kernel/random/boot_id')).toString().trim()).toBe(bootId);
+    expect(inService((await v2.states())['guard'])).toBe(true);
+    // The native keeper (its thread real-time) has been petting all along: once per timeout/4.
+    const status = await v2.query<{ watchdog?: { armed: boolean; pets: number; realtime: boolean; serving: boolean } }>('lcdstatus');
+    expect(status.watchdog).toMatchObject({ armed: true, realtime: true, serving: true });
+    expect(status.watchdog!.pets).toBeGreaterThan(2 * Math.floor(boundMs / 1000));
+
+    // 3. In service, the event loop starved: the keeper stops petting once the lease lapses.
+    const starvedAt = await starve(n2, 600);
+    await n2.waitFor(() => n2.state === 'crashed', { deadlineMs: boundMs + 30_000, intervalMs: 100, what: 'the watchdog to reset node2 (qemu exits: -no-reboot)' });
+    const resetMs = Date.now() - starvedAt;
+    const consoleTail = fs.readFileSync(n2.consoleLog, 'utf8').slice(-4000);
+    console.log(
+      [
+        `e2e self-fencing: softdog, WATCHDOG_TIMEOUT_SECS ${TIMEOUT_SECS}, lease ${leaseMs} ms, survivor hold ${armed.holdMs} ms`,
+        `  nothing in service, loop starved ${quietSecs} s: not reset; in service and running ${boundMs + 1000} ms: not reset`,
+        `  in service, loop starved: reset ${resetMs} ms after the starvation began (bound: lease + timeout = ${boundMs} ms)`,
+      ].join('\n'),
+    );
+    expect(consoleTail).toMatch(/softdog: Initiating system reboot/);
+    // Later than one timeout: the keeper went on petting while the lease held (a keeper starved
+    // with the loop would have let the watchdog fire one timeout after the starvation began).
+    expect(resetMs).toBeGreaterThan(TIMEOUT_SECS * 1000 + 1000);
+    // The lease was renewed at most ~one probe period before the starvation began; 2 s of slack
+    // for the host to see qemu exit.
+    expect(resetMs).toBeLessThan(boundMs + 2000);
   });
 });

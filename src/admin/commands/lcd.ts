@@ -5,7 +5,7 @@ import type { AdminCommands } from '../registry.js';
 import type { AgentContext } from '../context.js';
 import { commPathFields, commPathState } from './net.js';
 import { allowOnly, ok } from './options.js';
-import { formatQuorum } from './quorum-view.js';
+import { formatQuorum, formatWatchdog } from './quorum-view.js';
 import { table } from './table.js';
 
 /** `ctx` (optional) shows comm paths as the cluster layer sees them now, with the reason. */
@@ -70,6 +70,9 @@ export function registerLcdCommands(commands: AdminCommands): void {
       : '';
     // Quorum is runtime state, not the LCD's: shown (and in --json under `quorum`) once it runs.
     const quorum = ctx.quorum?.status();
-    return ok(warning + recovered + clusterWarning + formatStatus(doc, ctx) + (quorum ? formatQuorum(quorum) : ''), quorum ? { ...doc, quorum } : doc);
+    // The same for the self-fencing watchdog, shown only while one is armed.
+    const watchdog = ctx.watchdog?.status();
+    const text = warning + recovered + clusterWarning + formatStatus(doc, ctx) + (quorum ? formatQuorum(quorum) : '') + (watchdog?.armed ? formatWatchdog(watchdog) : '');
+    return ok(text, { ...doc, ...(quorum ? { quorum } : {}), ...(watchdog?.armed ? { watchdog } : {}) });
   });
 }

@@ -1,6 +1,7 @@
 // The quorum part of lcdstatus: the gate (verdict, open or why closed, witness hosts) and, when
 // QUORUM_MODE or WITNESS_MODE is storage, the storage heartbeat on QUORUM_DISK: this system's
 // own record, every other system's record, and the evictions from the LUN.
+import type { WatchdogStatus } from '../../cluster/quorum/self-fence-lease.js';
 import type { QuorumStatus, StorageStatus } from '../../cluster/quorum/storage-status.js';
 import { table } from './table.js';
 
@@ -27,5 +28,14 @@ function formatStorage(s: StorageStatus): string {
         s.peers.map((p) => [p.system, p.alive ? 'ALIVE' : p.suspect ? 'NOT SEEN (suspect)' : 'NOT SEEN', p.state, secs(p.unchangedMs), p.eviction ?? '-']),
       )
     : '  (no other system)\n';
+  return out;
+}
+
+/** The self-fencing watchdog part of lcdstatus (only while one is armed). */
+export function formatWatchdog(w: WatchdogStatus): string {
+  let out = `\nWatchdog: ${w.device} (${w.identity}), timeout ${w.timeoutSecs} s, ${w.pets} pets, keeper ${w.realtime ? 'real-time' : 'NOT real-time (no privilege)'}:\n`;
+  if (w.lapsed) out += `  lease LAPSED: the watchdog resets this system within ${w.timeoutSecs} s (${w.reason})\n`;
+  else if (w.leaseRemainingMs === Infinity) out += `  lease unbounded: ${w.reason}\n`;
+  else out += `  lease ${secs(w.leaseRemainingMs)} left of ${secs(w.leaseMs)}: ${w.reason}\n`;
   return out;
 }

@@ -15,6 +15,9 @@
 //   QUORUM_TIMEOUT_SECS of the cut (a fresh probe round, bounded by that limit), then needs
 //   `lossActionMs` to stop serving (0 for fastkill/fastboot); two heartbeat intervals cover the
 //   difference between the sides' detection times. Only then may this side take anything over.
+//   With a watchdog (WATCHDOG_DEVICE) the hold is never shorter than selfFenceHoldMs, in every
+//   mode: the lost system's self-fence lease plus its watchdog timeout, by when its kernel has
+//   reset it even if its event loop never ran again (self-fence-lease.ts has the arithmetic).
 // With QUORUM_MODE=storage (storage-watch.ts) the verdict is this system's own record on the
 // quorum disk (written recently, key still registered), and the survivor hold is per system:
 // a system not seen alive keeps the gate closed until this side evicted its key from the LUN
@@ -26,8 +29,14 @@
 // Quorum lost (a decided "yes" becoming a decided "no") is reported once per loss; never
 // having had quorum (start alone), or not having it after the set of systems changed (a system
 // added), is not a loss.
+import { quorumEvidenceAtMs } from './quorum-evidence.js';
 import { type StorageTiming, staleMs, storageVerdict } from './storage-watch.js';
 import { countVotes, type QuorumMode, type Verdict } from './votes.js';
+
+/** Time between two probe rounds of the witness hosts: one per heartbeat interval, at most one per second and at least one per time limit. */
+export function probePeriodMs(heartbeatMs: number, probeTimeoutMs: number): number {
+  return Math.min(Math.max(heartbeatMs, 1000), probeTimeoutMs);
+}
 
 export interface QuorumGateConfig {
   mode: QuorumMode;
@@ -46,6 +55,12 @@ export interface QuorumGateConfig {
   heartbeatMs: number;
   /** QUORUM_MODE=storage: QWK_STORAGE_HBEATTIME and QWK_STORAGE_NUMHBEATS. */
   storage?: StorageTiming;
+  /**
+   * With a watchdog (WATCHDOG_DEVICE): how long a lost system may go on serving before its
+   * watchdog resets it (self-fence-lease.ts selfFenceTiming holdMs). The survivor hold is never
+   * shorter, in every mode. 0 or absent: no watchdog.
+   */
+  selfFenceHoldMs?: number;
 }
 
 export type QuorumGateEvent =
@@ -140,10 +155,42 @@ export class QuorumGate {
 
   /** How long a survivor waits after losing sight of a system before taking anything over. */
   survivorHoldMs(): number {
+    return Math.max(this.quorumHoldMs(), this.config.selfFenceHoldMs ?? 0);
+  }
+
+  /** The hold the quorum loss alone needs (the loser notices and runs its loss action). */
+  private quorumHoldMs(): number {
     if (!this.canLose) return 0;
     const c = this.config;
     if (c.mode === 'storage') return staleMs(c.storage!) + c.lossActionMs;
     return (this.usesHosts ? c.probePeriodMs + c.probeTimeoutMs : 0) + c.lossActionMs + 2 * c.heartbeatMs;
+  }
+
+  /**
+   * The time of the oldest fact the current quorum "yes" rests on (quorum-evidence.ts), or
+   * undefined without a "yes": what the self-fence lease is renewed from. `echoedAtMs` gives the
+   * send time of the latest heartbeat each peer echoed.
+   */
+  evidenceAtMs(nowMs: number, echoedAtMs: (system: string) => number | undefined): number | undefined {
+    if (this.verdict?.quorum !== true) return undefined;
+    if (this.config.mode === 'storage') return this.storageFacts.wroteAtMs;
+    const reachableSince = new Map<string, number>();
+    if (this.usesHosts) {
+      for (const h of this.config.hosts) {
+        const r = this.results.get(h);
+        if (r && r.reachable && r.roundStartMs >= this.freshSinceMs) reachableSince.set(h, r.roundStartMs);
+      }
+    }
+    return quorumEvidenceAtMs({
+      mode: this.config.mode,
+      local: this.config.local,
+      systems: this.systems,
+      alive: this.alive,
+      hosts: this.usesHosts ? this.config.hosts : [],
+      reachableSince,
+      echoedAtMs,
+      nowMs,
+    });
   }
 
   step(ev: QuorumGateEvent): QuorumGateOutput[] {
@@ -233,7 +280,8 @@ export class QuorumGate {
   /** Storage quorum: why an absent system still keeps the gate closed ('' when none does). */
   private storageHold(): string {
     const t = this.config.storage!;
-    const need = staleMs(t) + this.config.lossActionMs;
+    // With a watchdog, also the lost system's lease and watchdog timeout after its record stood still.
+    const need = Math.max(staleMs(t) + this.config.lossActionMs, this.config.selfFenceHoldMs ?? 0);
     for (const s of this.absent()) {
       const e = this.eviction.get(s);
       const still = this.unchangedMs.get(s) ?? 0;

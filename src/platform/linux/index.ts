@@ -15,11 +15,12 @@ import { LinuxProgramRunner } from './program-runner.js';
 import { LinuxScheduling } from './scheduling.js';
 import { LinuxDirectBlockIo, LinuxScsiGeneric } from './scsi-generic.js';
 import { LinuxTimedStat } from './timed-stat.js';
+import { LinuxWatchdog } from './watchdog.js';
 
 export { addonCandidates, loadNativeAddon, loadNativeAddonFrom } from './addon-loader.js';
 export { LinuxBlockDevices, LinuxDurableFiles, LinuxMountTable, LinuxPeerCredentials, LinuxScheduling, LinuxTimedStat };
 export { LinuxDirectBlockIo, LinuxScsiGeneric };
-export { LinuxMdControl, LinuxNasTools, LinuxNbdControl, LinuxProgramRunner };
+export { LinuxMdControl, LinuxNasTools, LinuxNbdControl, LinuxProgramRunner, LinuxWatchdog };
 
 /**
  * The one Linux platform of a process: vigild builds it where it is composed (daemon/main.ts).
@@ -45,5 +46,6 @@ export function createLinuxPlatform(opts: { agentMark?: string } = {}): Platform
     nbd: new LinuxNbdControl(),
     nasTools: new LinuxNasTools(),
     programs: new LinuxProgramRunner(),
+    watchdog: new LinuxWatchdog(),
   };
 }

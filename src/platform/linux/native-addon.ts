@@ -188,3 +188,32 @@ export interface NativeAddon {
   /** A launcher and a supervisor thread for external programs. */
   createProcessSpawner(): RawProcessSpawner;
 }
+
+// ---- the self-fencing watchdog (native/watchdog.cc) -----------------------------------------
+
+export interface RawWatchdogState {
+  /** CLOCK_MONOTONIC now, ms. */
+  nowMs: number;
+  /** The lease deadline, CLOCK_MONOTONIC ms (Infinity: unbounded). */
+  leaseMs: number;
+  pets: number;
+  lastPetMs: number | null;
+  expired: boolean;
+  realtime: boolean;
+  petError: string | null;
+}
+
+export interface RawWatchdog {
+  timeoutSecs: number;
+  identity: string;
+  magicClose: boolean;
+  /** Lease deadline in CLOCK_MONOTONIC ms; false when the lease had lapsed already. */
+  setLease(deadlineMs: number): boolean;
+  state(): RawWatchdogState;
+  disarm(): { magicClosed: boolean };
+}
+
+export interface NativeAddon {
+  /** Opens and arms a watchdog device; its keeper thread pets it while the lease holds. */
+  openWatchdog(device: string, timeoutSecs: number): RawWatchdog;
+}

@@ -23,13 +23,14 @@ import { MemoryScheduling } from './scheduling.js';
 import { MemoryScsiFabric, MemoryScsiLun } from './scsi-lun.js';
 import { MemoryNasTools } from './nas-tools.js';
 import { MemoryNodePower } from './node-power.js';
+import { MemoryWatchdog } from './watchdog.js';
 
 export { MemoryDurableFiles, MemoryKernel, MemoryMounts, MemoryNodePower, MemoryPeerCredentials, MemoryProbeRunner, MemoryScheduling };
 export { MemoryScsiFabric, MemoryScsiLun };
 export type { MemoryLunOptions } from './scsi-lun.js';
 import { MemoryMdControl, MemoryNbdControl, MemoryReplicationKernel } from './replication.js';
 
-export { MemoryMdControl, MemoryNasTools, MemoryNbdControl, MemoryProgramRunner, MemoryReplicationKernel };
+export { MemoryMdControl, MemoryNasTools, MemoryNbdControl, MemoryProgramRunner, MemoryReplicationKernel, MemoryWatchdog };
 export type { MemoryBlockDevice } from './kernel.js';
 
 export class MemoryTimedStat implements TimedStat {
@@ -98,6 +99,7 @@ export interface MemoryPlatform extends Platform {
   replication: MemoryReplicationKernel;
   nasTools: MemoryNasTools;
   programs: MemoryProgramRunner;
+  watchdog: MemoryWatchdog;
 }
 
 export function createMemoryPlatform(
@@ -128,5 +130,6 @@ export function createMemoryPlatform(
     nodePower: new MemoryNodePower(),
     nasTools: new MemoryNasTools(),
     programs: new MemoryProgramRunner(),
+    watchdog: new MemoryWatchdog(),
   };
 }
