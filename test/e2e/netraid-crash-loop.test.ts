@@ -176,8 +176,9 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await startWriter(primary.node, next);
     for (let round = 1; round <= CRASHES; round++) {
       const roundAt = Date.now();
-      const P = primary.node;
-      const B = backup.node;
+      const [pv, bv] = [primary, backup];
+      const P = pv.node;
+      const B = bv.node;
       // The load starts; once the host has seen the first acknowledgement the crash comes after a
       // random 0.3-3.3 s of steady writing.
       await P.writeFile(GO_FILE, 'go\n');
@@ -196,20 +197,20 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         if (round === CRASHES) return;
         await P.boot(300_000);
         await prepare(P, false);
-        await configure(primary);
+        await configure(pv);
         await P.writeFile('/etc/vigil/cluster.key', key, 0o600);
         offsets.set(P.name, await guestClockOffset(P));
       })();
       rebooting.catch(() => undefined);
 
-      await B.waitFor(async () => (await backup.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 250, what: `lkdr0 in service on ${B.name} after the crash of ${P.name} (round ${round})` });
+      await B.waitFor(async () => (await bv.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 250, what: `lkdr0 in service on ${B.name} after the crash of ${P.name} (round ${round})` });
       const seenAt = Date.now();
       const off = offsets.get(B.name)!;
-      const tookOverAt = (await backup.logTime(/^lkdr0: \S+ -> ISP$/, crashAt - 60_000, off.offsetMs)) ?? seenAt;
+      const tookOverAt = (await bv.logTime(/^lkdr0: \S+ -> ISP$/, crashAt - 60_000, off.offsetMs)) ?? seenAt;
       const failoverMs = tookOverAt - crashAt;
 
       // Safety: nothing in service on the backup, nor the primary declared dead, before the crash.
-      const early = (await backup.logTail(10_000_000))
+      const early = (await bv.logTail(10_000_000))
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { time: number; msg: string })
@@ -246,8 +247,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         await rebooting;
         const sentBefore = await nbdWrittenSectors(B);
         const startAt = Date.now();
-        await primary.start();
-        await B.waitFor(() => rejoined(backup, primary), { deadlineMs: 300_000, intervalMs: 500, what: `${P.name} back as the backup of lkdr0, resynchronized (round ${round})` });
+        await pv.start();
+        await B.waitFor(() => rejoined(bv, pv), { deadlineMs: 300_000, intervalMs: 500, what: `${P.name} back as the backup of lkdr0, resynchronized (round ${round})` });
         r.rejoinMs = Date.now() - startAt;
         const sent = (await nbdWrittenSectors(B)) - sentBefore;
         r.resync = `${sent * 512 >= 0.9 * mdBytes ? 'full' : 'partial'} (${Math.round((sent * 512) / 1024)} KiB)`;
