@@ -177,6 +177,9 @@ class WiredReplication implements ReplicationSubsystem {
     node.handle(NETRAID_MESSAGE, (body, from) =>
       handleNetraidMessage(body as NetraidMessage, from, { replica: this.replica, states: this.states, inService: (t) => this.kit.inService(t) }),
     );
+    // A backup system that returns (rebooted, its vigild restarted, its links back) is
+    // resynchronized as soon as it answers, not after the reconnect back-off its absence built up.
+    for (const event of ['system-alive', 'system-restarted']) node.on(event, (o: { system: string }) => this.kit.peerAlive(o.system));
   }
 }
 

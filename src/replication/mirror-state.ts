@@ -186,6 +186,17 @@ export class MirrorMachine {
     return [{ kind: 'reconnect-backup', delayMs: this.reconnectDelay }];
   }
 
+  /**
+   * Membership saw the backup's system alive again. While reconnecting, the next attempt comes
+   * after the first delay instead of at the end of the back-off its absence built up (up to
+   * maxReconnectDelayMs more of running unprotected after it returned).
+   */
+  backupReturned(): MirrorAction[] {
+    if (!this.reconnecting) return [];
+    this.reconnectDelay = this.options.reconnectDelayMs;
+    return [{ kind: 'reconnect-backup', delayMs: this.reconnectDelay }];
+  }
+
   /** Stop trying (the mirror is being taken down). */
   stopReconnecting(): void {
     this.reconnecting = false;

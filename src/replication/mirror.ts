@@ -97,6 +97,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   private linkWatcher: { close(): void } | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
   private holdReconnectTimer: NodeJS.Timeout | undefined;
+  /** A reconnect attempt (attachBackup from the back-off timer) is under way. */
+  private attempting = false;
+  private returnedDuringAttempt = false;
 
   constructor(
     private readonly platform: MirrorPlatform,
@@ -452,15 +455,37 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     }
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
+      this.attempting = true;
       this.attachBackup().then(
         async () => {
+          this.attempting = false;
+          this.returnedDuringAttempt = false;
           await this.perform(this.machine.connected());
           void this.refresh();
         },
-        async () => this.perform(this.machine.connectFailed()),
+        async () => {
+          this.attempting = false;
+          // The backup came back while this attempt was failing: retry soon, not after the back-off.
+          const returned = this.returnedDuringAttempt;
+          this.returnedDuringAttempt = false;
+          await this.perform(returned ? this.machine.backupReturned() : this.machine.connectFailed());
+        },
       );
     }, delayMs);
     this.reconnectTimer.unref();
+  }
+
+  /**
+   * Membership saw the backup's system alive again: a pending reconnect is moved up to the first
+   * back-off delay (an attempt under way is left to finish; if it fails, the retry comes as soon).
+   */
+  backupReturned(): void {
+    if (this.closed) return;
+    if (this.attempting) {
+      this.returnedDuringAttempt = true;
+      return;
+    }
+    void this.perform(this.machine.backupReturned());
   }
 
   private async removeFailedBackupMember(): Promise<void> {

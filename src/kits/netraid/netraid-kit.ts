@@ -427,6 +427,14 @@ export class NetraidKit implements Kit {
     return { ok: false, reason: err(104013, [run.mirror.md, inst.tag, this.d.localSystem, status]) };
   }
 
+  /**
+   * Membership saw `system` alive again (or restarted): each mirror in service here whose backup
+   * it is tries to reattach it now rather than at the end of its reconnect back-off.
+   */
+  peerAlive(system: string): void {
+    for (const run of this.running.values()) if (run.peer === system) run.mirror.backupReturned();
+  }
+
   /** The mirror's view here, for lcdstatus and metrics. */
   view(tag: string): MirrorView | undefined {
     return this.running.get(tag)?.view;

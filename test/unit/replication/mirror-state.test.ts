@@ -84,6 +84,18 @@ describe('MirrorMachine', () => {
     expect(m.observe(inSync).map((a) => a.kind)).toEqual(['mark-backup-current', 'report']);
     expect(m.backupIsCurrent).toBe(true);
   });
+  it('a returning backup cuts the back-off short, only while reconnecting', () => {
+    const m = new MirrorMachine({ reconnectDelayMs: 1000, maxReconnectDelayMs: 8000 });
+    m.observe(inSync);
+    expect(m.backupReturned()).toEqual([]);
+    m.observe(backupGone);
+    for (let i = 0; i < 4; i++) m.connectFailed();
+    expect(m.backupReturned()).toEqual([{ kind: 'reconnect-backup', delayMs: 1000 }]);
+    // The back-off starts over from the first delay.
+    expect(m.connectFailed()).toEqual([{ kind: 'reconnect-backup', delayMs: 2000 }]);
+    m.connected();
+    expect(m.backupReturned()).toEqual([]);
+  });
   it('leaves the backup alone when the local disk fails (the primary runs on the backup)', () => {
     const m = new MirrorMachine({ reconnectDelayMs: 1000, maxReconnectDelayMs: 4000 });
     m.observe(inSync);

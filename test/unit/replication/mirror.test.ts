@@ -73,6 +73,29 @@ describe('Mirror faults', () => {
     mirror.close();
   });
 
+  it('a backup whose system returns is re-added at once, not at the end of the back-off its absence built up', async () => {
+    const { p, link, mirror, states } = await inSyncMirror();
+    let attempts = 0;
+    const connect = link.connect.bind(link);
+    link.connect = () => {
+      attempts++;
+      return connect();
+    };
+    link.up = false;
+    p.replication.serverGone(1);
+    await until(() => states.at(-1)?.state === 'degraded');
+    // Two failed attempts (after 1 s and 2 s more): the next one is 4 s away.
+    await until(() => attempts === 2, 10_000);
+    await new Promise((r) => setTimeout(r, 50));
+    link.up = true;
+    const returnedAt = Date.now();
+    mirror.backupReturned();
+    await until(() => states.at(-1)?.state === 'mirroring', 10_000);
+    expect(Date.now() - returnedAt).toBeLessThan(2500);
+    expect(mirror.backupIsCurrent).toBe(true);
+    mirror.close();
+  });
+
   it('an md call stuck in the kernel during a refresh is reported as an error; the mirror keeps its last state', async () => {
     const { p, mirror, states, errors } = await inSyncMirror(200);
     const seen = states.length;
