@@ -22,6 +22,7 @@
         "native/direct_io.cc",
         "native/md.cc",
         "native/nbd.cc",
+        "native/nbd_server.cc",
         "native/process_spawner.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
