@@ -20,9 +20,10 @@
 // net.Socket must already be drained and is destroyed right after). The last thread to finish
 // closes the dups. stop() (revocation) shuts the socket down, which wakes every thread blocked on
 // it; a thread blocked in the disk stays there until the kernel returns, closing nothing under
-// it. The end of the connection (disconnect, closed, protocol error) and the final counters go
-// to JavaScript through a thread-safe function once no request is in flight any more; nothing
-// here ever waits on the JavaScript thread.
+// it. The end of the connection (disconnect, closed, protocol error) goes to JavaScript through
+// a thread-safe function when it happens (a disconnect once every reply is out), the final
+// counters once no request is in flight any more; nothing here ever waits on the JavaScript
+// thread.
 #include "nbd_server.h"
 
 #include <errno.h>
@@ -133,8 +134,11 @@ struct Slot {
   size_t cap = 0;
 };
 
+// What goes to JavaScript: first the end of the connection ('disconnect' | 'closed' |
+// 'protocol-error'), then, once no request is in flight any more, 'released' with the final
+// counters (they change no more).
 struct EndReport {
-  std::string kind;  // 'disconnect' | 'closed' | 'protocol-error'
+  std::string kind;
   std::string message;
   int err = 0;  // the socket error that ended it, if any
   uint64_t counters[10] = {};
@@ -241,7 +245,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool Send(const unsigned char* header, const char* data, size_t length);
   bool ReplyError(const unsigned char* cookie, uint32_t error);
   int Zero(uint64_t offset, uint64_t length, bool fua);
-  void Report(const char* kind, const std::string& message, int err);
+  /** Sends an EndReport; false when it cannot reach JavaScript any more. */
+  bool Post(EndReport* r, bool last);
+  void ReportFinal();
   /** True when request i is the only one in flight (queue depth 1). */
   bool Alone() {
     std::lock_guard<std::mutex> l(mu_);
@@ -529,17 +535,22 @@ void Session::WorkerLoop() {
   ThreadExit();
 }
 
-void Session::Report(const char* kind, const std::string& message, int err) {
-  auto* r = new EndReport{kind, message, err, {}};
-  const std::atomic<uint64_t>* all[10] = {&c.reads, &c.writes, &c.fuaWrites, &c.flushes, &c.trims, &c.writeZeroes, &c.invalidRequests, &c.ioErrors, &c.bytesRead, &c.bytesWritten};
-  for (int k = 0; k < 10; k++) r->counters[k] = all[k]->load();
+bool Session::Post(EndReport* r, bool last) {
   std::lock_guard<std::mutex> l(reportMu_);
-  reported_ = true;
+  if (last) reported_ = true;
   if (!tsfnLive_ || tsfn.NonBlockingCall(r) != napi_ok) {
     delete r;
-    return;
+    return false;
   }
-  tsfn.Release();
+  if (last) tsfn.Release();
+  return true;
+}
+
+void Session::ReportFinal() {
+  auto* r = new EndReport{"released", "", 0, {}};
+  const std::atomic<uint64_t>* all[10] = {&c.reads, &c.writes, &c.fuaWrites, &c.flushes, &c.trims, &c.writeZeroes, &c.invalidRequests, &c.ioErrors, &c.bytesRead, &c.bytesWritten};
+  for (int k = 0; k < 10; k++) r->counters[k] = all[k]->load();
+  Post(r, true);
 }
 
 void Session::ReceiverLoop() {
@@ -669,10 +680,17 @@ void Session::ReceiverLoop() {
     }
   }
   const bool disconnect = strcmp(kind, "disconnect") == 0;
-  // Anything but a soft disconnect ends the connection at once: workers' replies are dropped.
   if (!disconnect) {
+    // The connection is over at once, as in transmission.ts: replies still to come are dropped.
     connDead_.store(true);
-    ShutdownSocket(SHUT_RDWR);
+    if (strcmp(kind, "protocol-error") == 0) {
+      // Closed by CallJsEnd right after JavaScript has counted it, so a client that sees the
+      // close finds the error counted (unless JavaScript is gone: then closed here).
+      if (!Post(new EndReport{kind, message, err, {}}, false)) ShutdownSocket(SHUT_RDWR);
+    } else {
+      ShutdownSocket(SHUT_RDWR);
+      Post(new EndReport{kind, message, err, {}}, false);
+    }
   }
   {
     std::unique_lock<std::mutex> l(mu_);
@@ -680,8 +698,12 @@ void Session::ReceiverLoop() {
     cv_.notify_all();
     cv_.wait(l, [&] { return inFlight_ == 0; });
   }
-  if (disconnect) ShutdownSocket(SHUT_WR);
-  Report(kind, message, err);
+  if (disconnect) {
+    // Every reply is out: a soft disconnect ends like socket.end().
+    ShutdownSocket(SHUT_WR);
+    Post(new EndReport{kind, message, err, {}}, false);
+  }
+  ReportFinal();
   if (disconnect) {
     // The client closes after its DISC; wait for that (bounded) rather than closing with its
     // last bytes unread, which would answer with a reset.
@@ -703,7 +725,7 @@ void Session::ReceiverLoop() {
   ThreadExit();
 }
 
-void CallJsEnd(Napi::Env env, Napi::Function callback, Session*, EndReport* report) {
+void CallJsEnd(Napi::Env env, Napi::Function callback, Session* self, EndReport* report) {
   std::unique_ptr<EndReport> owned(report);
   // env is null when Node drains the queue during teardown: nothing to deliver to.
   if (static_cast<napi_env>(env) == nullptr || callback.IsEmpty()) return;
@@ -717,8 +739,9 @@ void CallJsEnd(Napi::Env env, Napi::Function callback, Session*, EndReport* repo
   static const char* names[10] = {"reads", "writes", "fuaWrites", "flushes", "trims", "writeZeroes", "invalidRequests", "ioErrors", "bytesRead", "bytesWritten"};
   Napi::Object counters = Napi::Object::New(env);
   for (int k = 0; k < 10; k++) counters.Set(names[k], static_cast<double>(owned->counters[k]));
-  o.Set("counters", counters);
+  if (owned->kind == "released") o.Set("counters", counters);
   callback.Call({o});
+  if (owned->kind == "protocol-error") self->Stop();
 }
 
 double Field(const Napi::Object& o, const char* name, double min, double max, double fallback, bool required) {

@@ -526,13 +526,19 @@ export interface NbdServeEnd {
   kind: 'disconnect' | 'closed' | 'protocol-error';
   message?: string;
   code?: string;
-  counters: NbdTransmissionCounts;
+}
+
+export interface NbdServeEvents {
+  /** The connection ended (once; a protocol error is counted here before the client sees the close). */
+  onEnd(end: NbdServeEnd): void;
+  /** After onEnd, once no request is in flight any more: the final counts. */
+  onReleased(counts: NbdTransmissionCounts): void;
 }
 
 export interface NbdServedConnection {
   /** Counters so far (they stop changing once the end is reported). */
   counters(): NbdTransmissionCounts;
-  /** Cuts the connection at once (revocation); no end is reported after a stop that came first. */
+  /** Cuts the connection at once (revocation); its end and release are still reported. */
   stop(): void;
 }
 
@@ -541,9 +547,10 @@ export interface NbdServedConnection {
  * implementation: native threads in the addon, native/nbd_server.cc): READ, WRITE, FLUSH, TRIM,
  * WRITE_ZEROES and DISC with simple replies, FUA honoured, exactly as transmission.ts serves
  * them. serve() duplicates the three descriptors before it returns: the caller then closes its
- * own (it must not read from or write to the socket any more). onEnd runs once, on the calling
- * thread's event loop, after the last request in flight finished; never while a call waits.
+ * own (it must not read from or write to the socket any more). The events run on the calling
+ * thread's event loop; nothing there ever waits for the connection's threads (a disk that hangs
+ * delays onReleased, never the caller).
  */
 export interface NbdDataPath {
-  serve(spec: NbdServeSpec, onEnd: (end: NbdServeEnd) => void): NbdServedConnection;
+  serve(spec: NbdServeSpec, events: NbdServeEvents): NbdServedConnection;
 }

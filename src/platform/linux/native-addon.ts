@@ -2,6 +2,9 @@
 // Errors it rejects with are plain Errors with code/errno/syscall/path (see ../errors.ts).
 import type { FileStat, NbdServeEnd, NbdServeSpec, NbdTransmissionCounts, ProbeCounters } from '../platform.js';
 
+/** nbdServeStart's events: the end of the connection, then 'released' with the final counts. */
+export type RawNbdServeEvent = NbdServeEnd | { kind: 'released'; counters: NbdTransmissionCounts };
+
 /** stat(2) as the addon returns it: already the platform's plain FileStat. */
 export type RawStat = FileStat;
 
@@ -74,7 +77,7 @@ export interface NativeAddon {
    * Serves an NBD connection's transmission phase on native threads (native/nbd_server.cc);
    * the descriptors are duplicated before it returns. Throws an errno-carrying Error.
    */
-  nbdServeStart(spec: NbdServeSpec, onEnd: (end: NbdServeEnd) => void): { stop(): void; counters(): NbdTransmissionCounts };
+  nbdServeStart(spec: NbdServeSpec, onEvent: (event: RawNbdServeEvent) => void): { stop(): void; counters(): NbdTransmissionCounts };
 }
 
 export interface RawScsiResult {

@@ -2,7 +2,7 @@
 // native threads (native/nbd_server.cc). Validates what it hands over, so bad input fails here
 // with a clear error and starts nothing; syscall failures arrive as SysError.
 import { mapNativeError } from '../errors.js';
-import type { NbdDataPath, NbdServedConnection, NbdServeEnd, NbdServeSpec } from '../platform.js';
+import type { NbdDataPath, NbdServedConnection, NbdServeEvents, NbdServeSpec } from '../platform.js';
 import { loadNativeAddon } from './addon-loader.js';
 import type { NativeAddon } from './native-addon.js';
 
@@ -13,7 +13,7 @@ function checkFd(name: string, fd: number): void {
 export class LinuxNbdDataPath implements NbdDataPath {
   private readonly addon: NativeAddon = loadNativeAddon();
 
-  serve(spec: NbdServeSpec, onEnd: (end: NbdServeEnd) => void): NbdServedConnection {
+  serve(spec: NbdServeSpec, events: NbdServeEvents): NbdServedConnection {
     checkFd('socketFd', spec.socketFd);
     checkFd('fd', spec.fd);
     checkFd('dsyncFd', spec.dsyncFd);
@@ -22,7 +22,10 @@ export class LinuxNbdDataPath implements NbdDataPath {
       throw new RangeError(`NBD data path: ioThreads must be 1 to 16, not ${spec.ioThreads}`);
     }
     try {
-      return this.addon.nbdServeStart(spec, onEnd);
+      return this.addon.nbdServeStart(spec, (event) => {
+        if (event.kind === 'released') events.onReleased(event.counters);
+        else events.onEnd(event);
+      });
     } catch (err) {
       throw mapNativeError(err);
     }

@@ -4,9 +4,10 @@
 // this only moves the socket over: once the handshake's last reply has left Node's queue, the
 // bytes Node buffered past it join the leftover, the data path duplicates the socket and the
 // export's descriptors, and the net.Socket is destroyed (closing only Node's descriptor).
-// Counters: the live connection's are read from the data path; at its end they are added to
-// the server's totals. A revoked connection is reported ended at once, as TransmissionSession
-// does, while its counters keep counting until the data path's own end arrives.
+// Counters: the live connection's are read from the data path; once it is released (nothing in
+// flight) they are added to the server's totals. The session ends when the data path says so,
+// or at once when revoked, as TransmissionSession does; its requests still in the kernel go on
+// counting until the release.
 import type { Socket } from 'node:net';
 import type { NbdDataPath, NbdServedConnection, NbdServeEnd, NbdTransmissionCounts } from '../../platform/platform.js';
 import type { ExportFile } from './export-file.js';
@@ -67,7 +68,7 @@ export class NativeTransmissionSession {
     try {
       this.served = this.dataPath.serve(
         { socketFd: fd, fd: files.fd, dsyncFd: files.dsyncFd, sizeBytes: this.file.sizeBytes, leftover: Buffer.concat(parts), ...(this.ioThreads ? { ioThreads: this.ioThreads } : {}) },
-        (end) => this.onServedEnd(end),
+        { onEnd: (end) => this.onServedEnd(end), onReleased: (counts) => this.fold(counts) },
       );
     } catch (err) {
       this.finish({ kind: 'server-error', message: `the NBD data path did not take the connection: ${(err as Error).message}` });
@@ -78,10 +79,13 @@ export class NativeTransmissionSession {
     this.socket.destroy();
   }
 
-  private onServedEnd(end: NbdServeEnd): void {
+  private fold(counts: NbdTransmissionCounts): void {
     this.folded = true;
     this.unfolded.delete(this);
-    for (const k of Object.keys(end.counters) as (keyof NbdTransmissionCounts)[]) this.totals[k] += end.counters[k];
+    for (const k of Object.keys(counts) as (keyof NbdTransmissionCounts)[]) this.totals[k] += counts[k];
+  }
+
+  private onServedEnd(end: NbdServeEnd): void {
     if (end.kind === 'protocol-error') this.finish({ kind: 'protocol-error', message: end.message ?? 'protocol error' });
     else if (end.kind === 'disconnect') this.finish({ kind: 'disconnect' });
     else this.finish({ kind: 'closed', ...(end.code ? { code: end.code } : {}) });
