@@ -22,8 +22,8 @@
 // it; a thread blocked in the disk stays there until the kernel returns, closing nothing under
 // it. The end of the connection (disconnect, closed, protocol error) goes to JavaScript through
 // a thread-safe function when it happens (a disconnect once every reply is out), the final
-// counters once no request is in flight any more; nothing here ever waits on the JavaScript
-// thread.
+// counters once no request is in flight any more; nothing here waits on the JavaScript thread
+// (but for a bounded wait after a protocol error, so that it is counted before the close).
 #include "nbd_server.h"
 
 #include <errno.h>
@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -190,7 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard<std::mutex> l(mu_);
       receiverDone_ = true;
     }
-    cv_.notify_all();
+    workCv_.notify_all();
     for (int k = 0; k < missing; k++) ThreadExit();
     tsfn.Release();
   }
@@ -203,7 +204,8 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    workCv_.notify_all();
+    spaceCv_.notify_all();
     ShutdownSocket(SHUT_RDWR);
   }
   /**
@@ -255,7 +257,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::mutex mu_;
-  std::condition_variable cv_;  // work queued, a request completed, stop
+  std::condition_variable workCv_;   // workers: work queued, receiver done
+  std::condition_variable spaceCv_;  // receiver: a request completed, stop
   std::vector<Slot> slots_;
   std::vector<int> free_;
   int queue_[kMaxInFlight] = {};
@@ -337,7 +340,7 @@ bool Session::Discard(size_t n, int& err) {
 
 int Session::AcquireSlot(uint64_t held) {
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return stopping_ || (inFlight_ < kMaxInFlight && (inFlight_ == 0 || held_ + held <= kMaxHeldBytes)); });
+  spaceCv_.wait(l, [&] { return stopping_ || (inFlight_ < kMaxInFlight && (inFlight_ == 0 || held_ + held <= kMaxHeldBytes)); });
   if (stopping_) return -1;
   const int i = free_.back();
   free_.pop_back();
@@ -368,7 +371,7 @@ void Session::Enqueue(int i) {
     queue_[(qHead_ + qCount_) % kMaxInFlight] = i;
     qCount_++;
   }
-  cv_.notify_all();
+  workCv_.notify_one();
 }
 
 // Header and payload in one sendmsg, under the send lock so replies never interleave.
@@ -515,7 +518,7 @@ void Session::Complete(int i) {
     held_ -= s.held;
     free_.push_back(i);
   }
-  cv_.notify_all();
+  spaceCv_.notify_one();  // only the receiver waits on it
 }
 
 void Session::WorkerLoop() {
@@ -523,7 +526,7 @@ void Session::WorkerLoop() {
     int i;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return qCount_ > 0 || receiverDone_; });
+      workCv_.wait(l, [&] { return qCount_ > 0 || receiverDone_; });
       if (qCount_ == 0) break;
       i = queue_[qHead_];
       qHead_ = (qHead_ + 1) % kMaxInFlight;
@@ -686,7 +689,13 @@ void Session::ReceiverLoop() {
     if (strcmp(kind, "protocol-error") == 0) {
       // Closed by CallJsEnd right after JavaScript has counted it, so a client that sees the
       // close finds the error counted (unless JavaScript is gone: then closed here).
-      if (!Post(new EndReport{kind, message, err, {}}, false)) ShutdownSocket(SHUT_RDWR);
+      if (Post(new EndReport{kind, message, err, {}}, false)) {
+        // Nor may the descriptor close before then (the last thread out closes it): wait for
+        // that stop, bounded, so a JavaScript thread that is gone or stuck holds nothing.
+        std::unique_lock<std::mutex> l(mu_);
+        spaceCv_.wait_for(l, std::chrono::seconds(2), [&] { return stopping_; });
+      }
+      ShutdownSocket(SHUT_RDWR);
     } else {
       ShutdownSocket(SHUT_RDWR);
       Post(new EndReport{kind, message, err, {}}, false);
@@ -695,8 +704,8 @@ void Session::ReceiverLoop() {
   {
     std::unique_lock<std::mutex> l(mu_);
     receiverDone_ = true;
-    cv_.notify_all();
-    cv_.wait(l, [&] { return inFlight_ == 0; });
+    workCv_.notify_all();
+    spaceCv_.wait(l, [&] { return inFlight_ == 0; });
   }
   if (disconnect) {
     // Every reply is out: a soft disconnect ends like socket.end().
