@@ -65,7 +65,7 @@ constexpr size_t kRequestSize = 28;
 constexpr size_t kReplySize = 16;
 
 constexpr uint16_t kCmdRead = 0, kCmdWrite = 1, kCmdDisc = 2, kCmdFlush = 3, kCmdTrim = 4, kCmdWriteZeroes = 6;
-constexpr uint16_t kCmdFlagFua = 1;
+constexpr uint16_t kCmdFlagFua = 1, kCmdFlagNoHole = 2;
 /** NBD_MAX_PAYLOAD of transmission.ts: larger WRITEs break the protocol, larger READs get EINVAL. */
 constexpr uint32_t kMaxPayloadBytes = 32u << 20;
 
@@ -246,7 +246,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Complete(int i);
   bool Send(const unsigned char* header, const char* data, size_t length);
   bool ReplyError(const unsigned char* cookie, uint32_t error);
-  int Zero(uint64_t offset, uint64_t length, bool fua);
+  int Zero(uint64_t offset, uint64_t length, bool fua, bool noHole);
   /** Sends an EndReport; false when it cannot reach JavaScript any more. */
   bool Post(EndReport* r, bool last);
   void ReportFinal();
@@ -414,13 +414,14 @@ bool Session::ReplyError(const unsigned char* cookie, uint32_t error) {
 
 // WRITE_ZEROES and TRIM (trim is zeroing: the two halves of the md mirror stay identical). The
 // kernel zeroes the range without writing data where it can (fallocate ZERO_RANGE, or a hole
-// in a regular file); otherwise zeroes are written, through the O_DSYNC descriptor for FUA.
-int Session::Zero(uint64_t offset, uint64_t length, bool fua) {
+// in a regular file, unless the client asked for none: NBD_CMD_FLAG_NO_HOLE); otherwise zeroes
+// are written, through the O_DSYNC descriptor for FUA.
+int Session::Zero(uint64_t offset, uint64_t length, bool fua, bool noHole) {
   if (length == 0) return 0;
   const int modes[2] = {FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE};
   bool* unsupported[2] = {&noZeroRange_, &noPunchHole_};
   for (int m = 0; m < 2; m++) {
-    if (*unsupported[m] || (m == 1 && !regularFile)) continue;
+    if (*unsupported[m] || (m == 1 && (!regularFile || noHole))) continue;
     if (fallocate(fd, modes[m], static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) {
       if (fua && fdatasync(fd) != 0) return errno;
       return 0;
@@ -490,7 +491,7 @@ void Session::Execute(int i) {
       break;
     case kCmdTrim:
     case kCmdWriteZeroes:
-      err = Zero(s.offset, s.length, fua);
+      err = Zero(s.offset, s.length, fua, (s.flags & kCmdFlagNoHole) != 0);
       break;
   }
   if (err != 0) c.ioErrors.fetch_add(1, std::memory_order_relaxed);

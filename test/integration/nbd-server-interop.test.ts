@@ -125,6 +125,18 @@ describe.skipIf(skipReason !== undefined).each(['native', 'typescript'] as const
     expect(wrong).toMatch(/Pattern verification failed/);
   });
 
+  it('qemu-io zeroes and discards on the block device export (the kernel zeroes the range) and reads zeroes back', async () => {
+    const loopUri = `nbd://127.0.0.1:${port}/${key.exportName({ mirror: 'loop', generation: 1, clientSystem: 'node1' })}`;
+    const cmds = ['write -P 0x77 0 2M', 'write -z 0 512k', 'write -z -f 512k 4k', 'discard 1M 64k', 'read -P 0 0 516k', 'read -P 0 1M 64k', 'read -P 0x77 516k 508k', 'read -P 0x77 1088k 960k'];
+    const out = (await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((c) => ['-c', c]), loopUri])).stdout;
+    expect(out).not.toMatch(/Pattern verification failed|error|failed/i);
+    expect(out.match(/^read \d+\/\d+ bytes/gm)).toHaveLength(4);
+    const dev = readFileSync(loopDev!).subarray(0, 2 << 20);
+    expect(dev.subarray(0, 516 << 10).equals(Buffer.alloc(516 << 10))).toBe(true);
+    expect(dev.subarray(1 << 20, (1 << 20) + (64 << 10)).equals(Buffer.alloc(64 << 10))).toBe(true);
+    expect(dev.subarray(516 << 10, 1 << 20).equals(Buffer.alloc((1 << 20) - (516 << 10), 0x77))).toBe(true);
+  });
+
   it('nbdcopy copies into the export and back out, file and block device, sha256 equal', async () => {
     for (const [mirror, gen, size] of [['file', 7, FILE_SIZE], ['loop', 1, LOOP_SIZE]] as const) {
       const src = join(dir, `${mirror}.src`);
