@@ -82,6 +82,7 @@ constexpr size_t kMaxPooledCapacity = 4u << 20;
 constexpr size_t kMaxPooledBytes = 32u << 20;
 constexpr size_t kMinCapacity = 64u << 10;
 constexpr size_t kReceiveBuffer = 256u << 10;
+constexpr size_t kReceiveChunk = 16u << 10;
 constexpr size_t kZeroChunk = 1u << 20;
 constexpr uint32_t kInlineWriteBytes = 64u << 10;
 // After a soft disconnect the socket is read (and discarded) this long for the client's close.
@@ -292,12 +293,15 @@ class Session : public std::enable_shared_from_this<Session> {
 // Makes at least n bytes available in rx_[rxStart_..rxEnd_); false at end of stream or on error.
 bool Session::Fill(size_t n, int& err) {
   while (rxEnd_ - rxStart_ < n) {
-    if (rxCap_ - rxStart_ < n || rxEnd_ == rxCap_) {
+    if (rxCap_ - rxEnd_ < std::max(n, kReceiveChunk)) {
       memmove(rx_, rx_ + rxStart_, rxEnd_ - rxStart_);
       rxEnd_ -= rxStart_;
       rxStart_ = 0;
     }
-    const ssize_t r = recv(sock, rx_ + rxEnd_, rxCap_ - rxEnd_, 0);
+    // At most kReceiveChunk at a time: enough for a burst of small requests, while a large
+    // WRITE payload mostly goes straight into its own buffer (ReceiveInto) instead of being
+    // copied a second time out of this one.
+    const ssize_t r = recv(sock, rx_ + rxEnd_, std::min(rxCap_ - rxEnd_, std::max(n, kReceiveChunk)), 0);
     if (r > 0) {
       rxEnd_ += static_cast<size_t>(r);
     } else if (r == 0) {
