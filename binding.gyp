@@ -22,7 +22,6 @@
         "native/direct_io.cc",
         "native/md.cc",
         "native/nbd.cc",
-        "native/nbd_server.cc",
         "native/process_spawner.cc",
         "native/watchdog.cc"
       ],
