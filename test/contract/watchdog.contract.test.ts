@@ -48,11 +48,14 @@ describe.each([
   });
 });
 
-describe.each([
-  ['linux', () => new LinuxWatchdog(), linuxDevice],
-  ['memory', () => new MemoryWatchdog(), '/dev/watchdog'],
-] as const)('Watchdog contract, keeper (%s)', (name, make: () => Watchdog, device) => {
-  const skip = device === undefined ? 'no VIGIL_WATCHDOG_TEST_DEVICE: opening a watchdog on this host would reset it (runs in a VM guest)' : '';
+// The native keeper on a real device runs only where VIGIL_WATCHDOG_TEST_DEVICE names one (a VM
+// guest: on this host a lapse would reset the machine); its arming, petting, real-time priority
+// and lapse are proven in the VM by test/e2e/quorum-partition.test.ts (softdog). Here the keeper
+// contract runs against the memory model, and against the native keeper only when a device is named.
+const keepers: Array<readonly [string, () => Watchdog, string]> = [['memory', () => new MemoryWatchdog(), '/dev/watchdog']];
+if (linuxDevice !== undefined) keepers.unshift(['linux', () => new LinuxWatchdog(), linuxDevice]);
+describe.each(keepers)('Watchdog contract, keeper (%s)', (name, make: () => Watchdog, device) => {
+  const skip = '';
   it.skipIf(!!skip)(`arms, pets while the lease holds, and stops with the magic close${skip ? ` (skipped: ${skip})` : ''}`, async () => {
     const w = make();
     const armed = w.arm(device!, 2);
@@ -85,6 +88,7 @@ describe.each([
     expect(again.disarm()).toEqual({ magicClosed: true });
   });
 
+  // A lapse of the real device resets the machine: the VM e2e test covers it.
   const lapseSkip = name === 'linux' ? 'a lapse resets the machine: covered by the VM e2e test' : skip;
   it.skipIf(!!lapseSkip)(`a lapsed lease is final: no renewal, no magic close${lapseSkip ? ` (skipped: ${lapseSkip})` : ''}`, async () => {
     const w = make();
