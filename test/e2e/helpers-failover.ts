@@ -174,6 +174,24 @@ export class GuestVigil {
 }
 
 /**
+ * Two nodes' vigild made one cluster: `a` makes the cluster key and `b` gets a copy, both start,
+ * each gets a TCP comm path to the other on each segment, and both see each other ALIVE. Returns
+ * the key (a node that loses its / in a crash needs it again).
+ */
+export async function startConnectedPair(a: GuestVigil, b: GuestVigil, port: string, segments: readonly string[] = ['lan', 'p2p1']): Promise<Buffer> {
+  await a.must(['keygen']);
+  const key = await a.node.readFile('/etc/vigil/cluster.key');
+  await b.node.writeFile('/etc/vigil/cluster.key', key, 0o600);
+  await Promise.all([a.start(), b.start()]);
+  for (const [x, y] of [[a, b], [b, a]] as const) {
+    for (const seg of segments) await x.must(['net_create', '-S', y.node.name, '-T', 'TCP', '-l', x.node.ip(seg), '-r', y.node.ip(seg), '-P', port]);
+  }
+  const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
+  await a.node.waitFor(async () => (await sees(a, b.node.name)) && (await sees(b, a.node.name)), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+  return key;
+}
+
+/**
  * Offset of the guest's wall clock from the host's, in ms (guest - host), from the sample with
  * the shortest round trip; `uncertaintyMs` is half that round trip.
  */

@@ -19,7 +19,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GuestVigil, guestClockOffset, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { prng } from '../helpers/prng.js';
+import { GuestVigil, guestClockOffset, snapshotBuild, startConnectedPair, useFailoverCluster } from './helpers-failover.js';
 import { repoRoot, vmUnavailable, type VmNode } from './helpers/vmcluster.js';
 import { parseAcks, RECORD_BYTES, verifyRecords } from './guest/netraid-records.js';
 
@@ -45,18 +46,6 @@ function seedOf(): number {
 }
 const CRASHES = crashCount();
 const SEED = seedOf();
-
-/** mulberry32: every random choice of the loop replays with the seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -131,15 +120,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     };
     await Promise.all([prepare(n1, true), prepare(n2, true)]);
     for (const v of [v1, v2]) await configure(v);
-    await v1.must(['keygen']);
-    const key = await n1.readFile('/etc/vigil/cluster.key');
-    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
-    await Promise.all([v1.start(), v2.start()]);
-    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
-      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
-    }
-    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
-    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    const key = await startConnectedPair(v1, v2, PORT);
     await v1.must([
       'create', '-a', 'scsi/netraid', '-t', 'lkdr0', '-i', MD, '--switchback', 'intelligent',
       '--info', 'number=0', `partition@node1=${DATA_DISK}`, `partition@node2=${DATA_DISK}`, `address@node1=${n1.ip('lan')}`, `address@node2=${n2.ip('lan')}`,

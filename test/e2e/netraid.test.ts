@@ -25,7 +25,7 @@
 // native/realtime.cc, the CPU budget guard of the real-time event loop).
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GuestVigil, snapshotBuild, useFailoverCluster } from './helpers-failover.js';
+import { GuestVigil, snapshotBuild, startConnectedPair, useFailoverCluster } from './helpers-failover.js';
 import { vmUnavailable } from './helpers/vmcluster.js';
 import { mdDataSizeBytes } from '../../src/platform/md-layout.js';
 
@@ -81,15 +81,7 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
       });
     for (const v of [v1, v2]) await configure(v);
-    await v1.must(['keygen']);
-    const key = await n1.readFile('/etc/vigil/cluster.key');
-    await n2.writeFile('/etc/vigil/cluster.key', key, 0o600);
-    await Promise.all([v1.start(), v2.start()]);
-    for (const [a, b] of [[v1, v2], [v2, v1]] as const) {
-      for (const seg of ['lan', 'p2p1']) await a.must(['net_create', '-S', b.node.name, '-T', 'TCP', '-l', a.node.ip(seg), '-r', b.node.ip(seg), '-P', PORT]);
-    }
-    const sees = async (v: GuestVigil, peer: string) => (await v.systems()).find((s) => s.name === peer)?.state === 'ALIVE';
-    await n1.waitFor(async () => (await sees(v1, 'node2')) && (await sees(v2, 'node1')), { deadlineMs: 120_000, intervalMs: 1000, what: 'both ALIVE' });
+    const key = await startConnectedPair(v1, v2, PORT);
 
     // lkdr0 replicates over the LAN, lkdr1 over the point-to-point link (the one that is cut).
     for (const n of [0, 1]) {
