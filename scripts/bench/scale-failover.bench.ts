@@ -20,7 +20,6 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { generateClusterSecret, writeKeyFile } from '../../src/cluster/cluster-key.js';
 import { CommPath, Equivalency, LCD_SCHEMA_VERSION, ResourceInstance, System, type LcdDocument } from '../../src/lcd/schema.js';
-import { lossActionAllowanceMs } from '../../src/cluster/quorum/loss-action.js';
 import { freePort, percentile } from './cluster-procs.js';
 import { inBatches, ScaleVigild, script } from './scale-vigild.js';
 
@@ -29,8 +28,6 @@ const full = process.env.VIGIL_BENCH_SCALE_FULL === '1';
 const quorumMode = process.env.VIGIL_BENCH_SCALE_QUORUM_MODE ?? 'majority';
 const HB_S = 1;
 const QUORUM_TIMEOUT_S = 20;
-/** The survivor hold of gate.ts for majority without witness hosts (none: no gate at all). */
-const survivorHoldMs = quorumMode === 'none' ? 0 : lossActionAllowanceMs('osu', QUORUM_TIMEOUT_S * 1000) + 2 * HB_S * 1000;
 
 interface Placement {
   tag: string;
@@ -128,6 +125,9 @@ export async function bench(): Promise<Record<string, unknown>> {
       }
     });
     const inServiceAllS = (Date.now() - t1) / 1000;
+    // The survivor hold as vigild computes it (lcdstatus --json; no quorum section: no hold).
+    const status = (await vigilds[1]!.call('lcdstatus', {}, [])).data as { quorum?: { survivorHoldMs: number } } | undefined;
+    const survivorHoldMs = status?.quorum?.survivorHoldMs ?? 0;
     await sleep(3000);
     // Kill node 0; follow its hierarchies on their backups.
     const victim = vigilds[0]!;

@@ -124,7 +124,7 @@ describe.skipIf(!canRun)(canRun ? 'storage heartbeat on a loop device' : `storag
           });
           return quorumSnapshotOf({
             mode: 'majority', quorum: v?.quorum, votes: v?.votes ?? 0, total: 1, reason: v?.reason ?? '', open: v?.quorum === true, closedReason: '',
-            holdUntilMs: 0, quarantineUntilMs: 0, witnesses: [], storage,
+            holdUntilMs: 0, survivorHoldMs: 0, quarantineUntilMs: 0, witnesses: [], storage,
           });
         },
       },

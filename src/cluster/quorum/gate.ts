@@ -95,6 +95,8 @@ export interface QuorumGateStatus {
   /** Why the gate is closed ('' when open). */
   closedReason: string;
   holdUntilMs: number;
+  /** How long a takeover waits after a system is lost (survivorHoldMs()). */
+  survivorHoldMs: number;
   quarantineUntilMs: number;
   /** Each witness host with its latest answer (undefined before the first). */
   witnesses: Array<{ host: string; reachable: boolean | undefined }>;
@@ -324,6 +326,7 @@ export class QuorumGate {
       open: this.open,
       closedReason: this.closedReason,
       holdUntilMs: this.holdUntilMs,
+      survivorHoldMs: this.survivorHoldMs(),
       quarantineUntilMs: this.quarantineUntilMs,
       witnesses: this.config.hosts.map((host) => ({ host, reachable: this.results.get(host)?.reachable })),
       evictions: this.config.mode === 'storage' ? { bySystem: Object.fromEntries([...this.eviction].map(([s, e]) => [s, e.state])), ...this.evictionCounts } : undefined,
