@@ -87,14 +87,17 @@ export class MemoryWatchdog implements Watchdog {
     if (!a) return { armed: false, device: undefined, timeoutSecs: 0, leaseDeadlineMs: undefined, expired: false, pets: 0, lastPetAgoMs: undefined, realtime: false, petError: undefined };
     const now = this.clock();
     const lapsed = this.lapsedAt(now);
-    const last = this.lastPetBefore(Math.min(lapsed ?? Infinity, this.deadlineMs, now + 1e-9));
+    const lastIndex = this.lastPetIndexBefore(Math.min(lapsed ?? Infinity, this.deadlineMs, now + 1e-9));
+    const last = lastIndex === undefined ? undefined : a.atMs + lastIndex * this.periodMs();
     return {
       armed: true,
       device: a.device,
       timeoutSecs: a.timeoutSecs,
       leaseDeadlineMs: this.deadlineMs,
       expired: lapsed !== undefined,
-      pets: last === undefined ? 0 : Math.floor((last - a.atMs) / this.periodMs()) + 1,
+      // Counted from the pet's index: recovering it as (last - atMs) / period in floating point
+      // gave 1.999... for the third pet at some arming times (a CI failure: 2 pets, not 3).
+      pets: lastIndex === undefined ? 0 : lastIndex + 1,
       lastPetAgoMs: last === undefined ? undefined : now - last,
       realtime: true,
       petError: undefined,
@@ -107,11 +110,16 @@ export class MemoryWatchdog implements Watchdog {
 
   /** The last pet time strictly before `t` (the keeper pets at atMs + k x period). */
   private lastPetBefore(t: number): number | undefined {
+    const k = this.lastPetIndexBefore(t);
+    return k === undefined ? undefined : this.armed!.atMs + k * this.periodMs();
+  }
+
+  /** The index k of the last pet strictly before `t` (0: the pet at arming). */
+  private lastPetIndexBefore(t: number): number | undefined {
     const a = this.armed!;
     if (t === Infinity) return undefined;
-    if (t <= a.atMs) return a.atMs;
-    const k = Math.ceil((t - a.atMs) / this.periodMs()) - 1;
-    return a.atMs + Math.max(0, k) * this.periodMs();
+    if (t <= a.atMs) return 0;
+    return Math.max(0, Math.ceil((t - a.atMs) / this.periodMs()) - 1);
   }
 
   /** When a pet found the lease lapsed, as of `nowMs` (undefined: none yet). */
