@@ -22,6 +22,7 @@
         "native/direct_io.cc",
         "native/md.cc",
         "native/nbd.cc",
+        "native/nbd_server.cc",
         "native/process_spawner.cc",
         "native/watchdog.cc"
       ],

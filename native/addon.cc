@@ -8,6 +8,7 @@
 #include "file_lock.h"
 #include "md.h"
 #include "nbd.h"
+#include "nbd_server.h"
 #include "peer_cred.h"
 #include "probe_runner.h"
 #include "process_spawner.h"
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nbdStatus", Napi::Function::New(env, vigil::NbdStatus, "nbdStatus"));
   exports.Set("nbdReconfigure", Napi::Function::New(env, vigil::NbdReconfigure, "nbdReconfigure"));
   exports.Set("nbdWatchLinkDead", Napi::Function::New(env, vigil::NbdWatchLinkDead, "nbdWatchLinkDead"));
+  exports.Set("nbdServeStart", Napi::Function::New(env, vigil::NbdServeStart, "nbdServeStart"));
   exports.Set("createProcessSpawner", Napi::Function::New(env, vigil::CreateProcessSpawner, "createProcessSpawner"));
   exports.Set("openWatchdog", Napi::Function::New(env, vigil::OpenWatchdog, "openWatchdog"));
   return exports;

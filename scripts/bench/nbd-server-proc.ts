@@ -3,7 +3,9 @@
 // measures). Arguments: HOST PATH SECRET_HEX MIRROR GENERATION PRIMARY [PORT]. Exports PATH, a
 // file or a block device (sized through the Linux platform's block devices, as vigild does: the
 // VM benchmarks export a guest's disk), on PORT (default: any free one), prints one JSON line
-// {port, exportName} and serves until SIGTERM, when it prints its counters on stderr.
+// {port, exportName} and serves until SIGTERM, when it prints its counters on stderr. The
+// transmission phase runs on the native data path, as in vigild; VIGIL_NBD_DATA_PATH=typescript
+// measures the TypeScript reference instead (VIGIL_NBD_IO_THREADS: the native I/O threads).
 import { ExportTokenKey } from '../../src/replication/nbd/export-token.js';
 import { NbdServerThread } from '../../src/replication/nbd/server-thread.js';
 
@@ -18,7 +20,9 @@ async function main(): Promise<void> {
     // The thread's first answer (listen) waits for it to load its modules: on a TCG guest, over
     // 9p, that can pass the 10 s default, which would end this process before it listens.
     callTimeoutMs: 60_000,
-    // Loaded only for a block device: a file export (the host benchmark) needs no addon.
+    dataPath: process.env.VIGIL_NBD_DATA_PATH === 'typescript' ? 'typescript' : 'native',
+    ...(process.env.VIGIL_NBD_IO_THREADS ? { ioThreads: Number(process.env.VIGIL_NBD_IO_THREADS) } : {}),
+    // Loaded only for a block device (the native data path loads the addon on the server's thread).
     deviceSize: async (p) => {
       const { LinuxBlockDevices } = await import('../../src/platform/linux/block-devices.js');
       return (await new LinuxBlockDevices().info(p, 10_000)).sizeBytes;

@@ -77,6 +77,9 @@ class WiredReplication implements ReplicationSubsystem {
         new NbdServerThread({
           clusterSecret: this.secret(),
           deviceSize: async (path) => (await plat.blockDevices.info(path, rc.callTimeoutMs)).sizeBytes,
+          // The transmission phase on the addon's threads: the TypeScript one cost twice Debian
+          // nbd-server's CPU for 0.7-0.8 of its throughput (issue #14).
+          dataPath: 'native',
           log,
         }),
       inServiceHere: (tag) => this.kit.inService(tag),

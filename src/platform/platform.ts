@@ -491,3 +491,69 @@ export interface NbdControl {
 export interface NbdLinkWatcher {
   close(): void;
 }
+
+// ---- the NBD server's data path (the backup's side of the mirror) ----------------------------
+
+/** What one NBD connection's transmission phase counted (the fields of the server's counters). */
+export interface NbdTransmissionCounts {
+  reads: number;
+  writes: number;
+  fuaWrites: number;
+  flushes: number;
+  trims: number;
+  writeZeroes: number;
+  invalidRequests: number;
+  ioErrors: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export interface NbdServeSpec {
+  /** The connected socket, its handshake done and nothing left queued for sending on it. */
+  socketFd: number;
+  /** The export: a plain descriptor, and an O_DSYNC one for FUA writes (regular file or block device). */
+  fd: number;
+  dsyncFd: number;
+  sizeBytes: number;
+  /** Request bytes the handshake already read off the socket. */
+  leftover: Buffer;
+  /** I/O threads of the connection (default 4). */
+  ioThreads?: number;
+}
+
+/**
+ * How a served connection ended: the client's NBD_CMD_DISC (after every reply was sent), the
+ * socket closing or failing (`code`: its errno name), or a request breaking the protocol.
+ */
+export interface NbdServeEnd {
+  kind: 'disconnect' | 'closed' | 'protocol-error';
+  message?: string;
+  code?: string;
+}
+
+export interface NbdServeEvents {
+  /** The connection ended (once; a protocol error is counted here before the client sees the close). */
+  onEnd(end: NbdServeEnd): void;
+  /** After onEnd, once no request is in flight any more: the final counts. */
+  onReleased(counts: NbdTransmissionCounts): void;
+}
+
+export interface NbdServedConnection {
+  /** Counters so far (they stop changing once the end is reported). */
+  counters(): NbdTransmissionCounts;
+  /** Cuts the connection at once (revocation); its end and release are still reported. */
+  stop(): void;
+}
+
+/**
+ * Serves the transmission phase of NBD connections outside the JavaScript thread (the Linux
+ * implementation: native threads in the addon, native/nbd_server.cc): READ, WRITE, FLUSH, TRIM,
+ * WRITE_ZEROES and DISC with simple replies, FUA honoured, exactly as transmission.ts serves
+ * them. serve() duplicates the three descriptors before it returns: the caller then closes its
+ * own (it must not read from or write to the socket any more). The events run on the calling
+ * thread's event loop; nothing there ever waits for the connection's threads (a disk that hangs
+ * delays onReleased, never the caller).
+ */
+export interface NbdDataPath {
+  serve(spec: NbdServeSpec, events: NbdServeEvents): NbdServedConnection;
+}

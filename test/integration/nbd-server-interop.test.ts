@@ -3,8 +3,10 @@
 // reads with pattern verification, FUA writes, flush, write-zeroes and discard. Exports a
 // sparse file and a loop block device (its size read through the Linux platform). A stale
 // fencing token is refused by the server, which every tool reports as a failure. The server
-// runs on its worker thread, as vigild runs it. And our client handshake against Debian's
-// nbd-server (GO and EXPORT_NAME), the way the primary's side may meet a third-party server.
+// runs on its worker thread, as vigild runs it, once with the native data path (what vigild
+// uses) and once with the TypeScript transmission (the reference). And our client handshake
+// against Debian's nbd-server (GO and EXPORT_NAME), the way the primary's side may meet a
+// third-party server.
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -29,7 +31,7 @@ const skipReason = missing.length > 0 ? `missing ${missing.join(', ')} (qemu-uti
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe.skipIf(skipReason !== undefined).each(['native', 'typescript'] as const)(`NBD server interoperability, %s data path${skipReason ? ` (skipped: ${skipReason})` : ''}`, (dataPath) => {
   const secret = randomBytes(32);
   const key = new ExportTokenKey(secret);
   const FILE_SIZE = 64 * 1024 * 1024;
@@ -55,7 +57,7 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
     writeFileSync(loopImage, '');
     truncateSync(loopImage, LOOP_SIZE);
     loopDev = (await run('losetup', ['--find', '--show', loopImage])).stdout.trim();
-    server = new NbdServerThread({ clusterSecret: secret, deviceSize: async (p) => (await platform.blockDevices.info(p, 5000)).sizeBytes });
+    server = new NbdServerThread({ clusterSecret: secret, deviceSize: async (p) => (await platform.blockDevices.info(p, 5000)).sizeBytes, dataPath });
     ({ port } = await server.listen('127.0.0.1', 0));
     await server.exportMirror({ mirror: 'file', path: file, generation: 7, primary: 'node1' });
     await server.exportMirror({ mirror: 'loop', path: loopDev, generation: 1, primary: 'node1' });
@@ -121,6 +123,18 @@ describe.skipIf(skipReason !== undefined)(`NBD server interoperability${skipReas
       (e: { stdout: string }) => e.stdout,
     );
     expect(wrong).toMatch(/Pattern verification failed/);
+  });
+
+  it('qemu-io zeroes and discards on the block device export (the kernel zeroes the range) and reads zeroes back', async () => {
+    const loopUri = `nbd://127.0.0.1:${port}/${key.exportName({ mirror: 'loop', generation: 1, clientSystem: 'node1' })}`;
+    const cmds = ['write -P 0x77 0 2M', 'write -z 0 512k', 'write -z -f 512k 4k', 'discard 1M 64k', 'read -P 0 0 516k', 'read -P 0 1M 64k', 'read -P 0x77 516k 508k', 'read -P 0x77 1088k 960k'];
+    const out = (await run('qemu-io', ['-f', 'raw', ...cmds.flatMap((c) => ['-c', c]), loopUri])).stdout;
+    expect(out).not.toMatch(/Pattern verification failed|error|failed/i);
+    expect(out.match(/^read \d+\/\d+ bytes/gm)).toHaveLength(4);
+    const dev = readFileSync(loopDev!).subarray(0, 2 << 20);
+    expect(dev.subarray(0, 516 << 10).equals(Buffer.alloc(516 << 10))).toBe(true);
+    expect(dev.subarray(1 << 20, (1 << 20) + (64 << 10)).equals(Buffer.alloc(64 << 10))).toBe(true);
+    expect(dev.subarray(516 << 10, 1 << 20).equals(Buffer.alloc((1 << 20) - (516 << 10), 0x77))).toBe(true);
   });
 
   it('nbdcopy copies into the export and back out, file and block device, sha256 equal', async () => {

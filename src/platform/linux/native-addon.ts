@@ -1,6 +1,9 @@
 // The raw shape of build/Release/vigil_native.node, kept apart from the public platform API.
 // Errors it rejects with are plain Errors with code/errno/syscall/path (see ../errors.ts).
-import type { FileStat, ProbeCounters } from '../platform.js';
+import type { FileStat, NbdServeEnd, NbdServeSpec, NbdTransmissionCounts, ProbeCounters } from '../platform.js';
+
+/** nbdServeStart's events: the end of the connection, then 'released' with the final counts. */
+export type RawNbdServeEvent = NbdServeEnd | { kind: 'released'; counters: NbdTransmissionCounts };
 
 /** stat(2) as the addon returns it: already the platform's plain FileStat. */
 export type RawStat = FileStat;
@@ -70,6 +73,11 @@ export interface NativeAddon {
   directRead(path: string, offset: number, length: number, timeoutMs: number, key: string): Promise<Buffer>;
   /** O_DIRECT|O_DSYNC pwrite of `data` at `offset`. */
   directWrite(path: string, offset: number, data: Buffer, timeoutMs: number, key: string): Promise<void>;
+  /**
+   * Serves an NBD connection's transmission phase on native threads (native/nbd_server.cc);
+   * the descriptors are duplicated before it returns. Throws an errno-carrying Error.
+   */
+  nbdServeStart(spec: NbdServeSpec, onEvent: (event: RawNbdServeEvent) => void): { stop(): void; counters(): NbdTransmissionCounts };
 }
 
 export interface RawScsiResult {

@@ -174,6 +174,14 @@ export class ExportFile {
     this.io.fdatasync(this.fd, done);
   }
 
+  /**
+   * The two descriptors, for a data path that duplicates them at once (platform NbdDataPath);
+   * undefined once the file is closed.
+   */
+  descriptors(): { fd: number; dsyncFd: number } | undefined {
+    return this.closed ? undefined : { fd: this.fd, dsyncFd: this.dsyncFd };
+  }
+
   /** Closes both descriptors once the operations under way have finished; later ones fail with EBADF. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -1,6 +1,8 @@
 // Entry of the NBD server's worker thread (see server-thread.ts): one NbdServer with
 // synchronous export I/O, driven by request messages from the main thread and answering each
-// with {id, ok, value} or {id, ok: false, message, number}; log lines are forwarded.
+// with {id, ok, value} or {id, ok: false, message, number}; log lines are forwarded. With
+// dataPath 'native' the transmission phase runs on the Linux platform's data path (the addon,
+// loaded here on this thread only then).
 import { parentPort, workerData } from 'node:worker_threads';
 import { VigilError } from '../../common/errors.js';
 import { NbdServer, type MirrorExport } from './server.js';
@@ -11,7 +13,11 @@ const port = parentPort!;
 /** Block device sizes resolved by the main thread (through the platform) before each export. */
 const deviceSizes = new Map<string, number>();
 
+const dataPath = data.dataPath === 'native' ? new (await import('../../platform/linux/nbd-data-path.js')).LinuxNbdDataPath() : undefined;
+
 const server = new NbdServer({
+  ...(dataPath ? { dataPath } : {}),
+  ...(data.ioThreads !== undefined ? { ioThreads: data.ioThreads } : {}),
   clusterSecret: Buffer.from(data.clusterSecret),
   deviceSize: async (path) => {
     const size = deviceSizes.get(path);

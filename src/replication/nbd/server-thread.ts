@@ -20,10 +20,20 @@ export interface NbdServerThreadOptions {
   log?: NbdServerLog;
   /** Time limit of each call to the thread (default 10 s). */
   callTimeoutMs?: number;
+  /**
+   * Where the transmission phase runs: 'native', the platform's data path (the Linux addon's
+   * threads, what vigild uses), or 'typescript' (default: transmission.ts on this worker
+   * thread, which needs no addon — the unit tests run it).
+   */
+  dataPath?: 'native' | 'typescript';
+  /** I/O threads per connection of the native data path. */
+  ioThreads?: number;
 }
 
 export interface ThreadWorkerData {
   clusterSecret: Uint8Array;
+  dataPath?: 'native' | 'typescript';
+  ioThreads?: number;
   listExports?: boolean;
   handshakeTimeoutMs?: number;
 }
@@ -68,6 +78,8 @@ export class NbdServerThread {
       clusterSecret: new Uint8Array(options.clusterSecret),
       ...(options.listExports !== undefined ? { listExports: options.listExports } : {}),
       ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+      ...(options.dataPath !== undefined ? { dataPath: options.dataPath } : {}),
+      ...(options.ioThreads !== undefined ? { ioThreads: options.ioThreads } : {}),
     };
     this.worker = fromSources
       ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true, workerData })

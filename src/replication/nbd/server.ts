@@ -15,14 +15,18 @@
 // handshake is plain NBD: the kernel client (nbd-client -N), qemu and libnbd all work.
 //
 // Protocol: fixed newstyle handshake (server-negotiation.ts), simple replies, READ, WRITE,
-// FLUSH, TRIM, WRITE_ZEROES and DISC with FUA honoured (transmission.ts, export-file.ts).
-// vigild runs this class on its own worker thread (server-thread.ts).
+// FLUSH, TRIM, WRITE_ZEROES and DISC with FUA honoured (transmission.ts, export-file.ts), or,
+// given the platform's data path, the same on native threads (native-transmission.ts): the
+// handshake and every policy decision stay here either way. vigild runs this class on its own
+// worker thread (server-thread.ts) with the native data path.
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { VigilError } from '../../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
 import { ExportFence, type RefusalReason } from './export-fence.js';
 import { ExportFile, type DeviceSizeLookup, type IoMode } from './export-file.js';
 import { ExportTokenKey } from './export-token.js';
+import type { NbdDataPath } from '../../platform/platform.js';
+import { NativeTransmissionSession } from './native-transmission.js';
 import {
   NBD_FLAG_CAN_MULTI_CONN,
   NBD_FLAG_HAS_FLAGS,
@@ -59,6 +63,13 @@ export interface NbdServerOptions {
    * only on a worker thread; NbdServerThread runs the server that way.
    */
   io?: IoMode;
+  /**
+   * Serve the transmission phase through this data path (the platform's native threads)
+   * instead of transmission.ts. The handshake and the fence are the same either way.
+   */
+  dataPath?: NbdDataPath;
+  /** I/O threads per connection of the data path (its default when absent). */
+  ioThreads?: number;
 }
 
 export interface MirrorExport {
@@ -83,7 +94,7 @@ interface LiveSession {
   mirror: string;
   generation: number;
   clientSystem: string;
-  session: TransmissionSession;
+  session: TransmissionSession | NativeTransmissionSession;
 }
 
 export class NbdServer {
@@ -93,6 +104,8 @@ export class NbdServer {
   private server: Server | undefined;
   /** Shared by all sessions: READ reply buffers are reused across connections. */
   private readonly replyBuffers = new ReplyBufferPool();
+  /** Native-path connections whose counts are not yet in stats.transmission. */
+  private readonly unfolded = new Set<NativeTransmissionSession>();
   private readonly log: NbdServerLog;
   private readonly stats: NbdServerCounters = {
     connections: 0,
@@ -171,7 +184,13 @@ export class NbdServer {
 
   /** Snapshot of the counters (refusals by reason, sessions, requests and bytes). */
   counters(): NbdServerCounters {
-    return structuredClone({ ...this.stats, activeSessions: this.sessions.size });
+    const snapshot = structuredClone({ ...this.stats, activeSessions: this.sessions.size });
+    for (const s of this.unfolded) {
+      const live = s.counts();
+      if (!live) continue;
+      for (const k of Object.keys(live) as (keyof TransmissionCounters)[]) snapshot.transmission[k] += live[k];
+    }
+    return snapshot;
   }
 
   /** Stops listening, cuts every connection and closes every export. */
@@ -258,13 +277,16 @@ export class NbdServer {
       clientSystem: admission.clientSystem,
       session: undefined as unknown as TransmissionSession,
     };
-    live.session = new TransmissionSession(socket, admission.target, this.stats.transmission, (end: SessionEnd) => {
+    const onEnd = (end: SessionEnd): void => {
       this.sessions.delete(live);
       if (end.kind === 'protocol-error') this.stats.protocolErrors++;
-      this.log(end.kind === 'protocol-error' ? 'warn' : 'info', 'NBD session ended', { mirror: live.mirror, client: live.clientSystem, ...end });
-    }, this.replyBuffers);
+      this.log(end.kind === 'protocol-error' || end.kind === 'server-error' ? 'warn' : 'info', 'NBD session ended', { mirror: live.mirror, client: live.clientSystem, ...end });
+    };
+    live.session = this.options.dataPath
+      ? new NativeTransmissionSession(socket, admission.target, this.options.dataPath, this.stats.transmission, this.unfolded, onEnd, this.options.ioThreads)
+      : new TransmissionSession(socket, admission.target, this.stats.transmission, onEnd, this.replyBuffers);
     this.sessions.add(live);
-    this.log('info', 'NBD session started', { mirror: live.mirror, generation: live.generation, client: live.clientSystem, peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    this.log('info', 'NBD session started', { mirror: live.mirror, generation: live.generation, client: live.clientSystem, dataPath: this.options.dataPath ? 'native' : 'typescript', peer: `${socket.remoteAddress}:${socket.remotePort}` });
     live.session.start(leftover);
   }
 }

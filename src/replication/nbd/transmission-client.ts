@@ -55,6 +55,9 @@ export class NbdTransmissionClient {
     });
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new VigilError(0, 'NBD connection closed')));
+    // The server's end of the stream: no reply can come any more. Failing here rather than at
+    // 'close' keeps a request made in between from failing with Node's write-after-end error.
+    socket.on('end', () => this.fail(new VigilError(0, 'NBD connection closed by the server')));
     socket.resume();
   }
 

@@ -61,7 +61,13 @@ export function newTransmissionCounters(): TransmissionCounters {
   return { reads: 0, writes: 0, fuaWrites: 0, flushes: 0, trims: 0, writeZeroes: 0, invalidRequests: 0, ioErrors: 0, bytesRead: 0, bytesWritten: 0 };
 }
 
-export type SessionEnd = { kind: 'disconnect' } | { kind: 'closed' } | { kind: 'protocol-error'; message: string } | { kind: 'revoked'; reason: string };
+export type SessionEnd =
+  | { kind: 'disconnect' }
+  | { kind: 'closed'; /** the socket error that ended it (native data path) */ code?: string }
+  | { kind: 'protocol-error'; message: string }
+  | { kind: 'revoked'; reason: string }
+  /** The native data path refused the connection (no descriptors or threads left). */
+  | { kind: 'server-error'; message: string };
 
 export class TransmissionSession {
   private readonly input = new ByteQueue();

@@ -23,6 +23,7 @@ const platform = createLinuxPlatform();
 const server = new NbdServerThread({
   clusterSecret: Buffer.from(secretHex, 'hex'),
   deviceSize: async (p) => (await platform.blockDevices.info(p, 10_000)).sizeBytes,
+  dataPath: 'native', // as vigild runs it
   log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
 });
 const bound = await server.listen(host, Number(port));
