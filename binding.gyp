@@ -2,6 +2,11 @@
 # headers of the running Node; output: build/Release/vigil_native.node.
 # C++ exceptions are enabled (NAPI_CPP_EXCEPTIONS) everywhere: node-addon-api turns a pending
 # JS exception into Napi::Error, and std::system_error from thread creation must be catchable.
+# NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: node-addon-api's own answer to a thread-safe function
+# call delivered while Node tears an environment down (a worker thread ending, or the process
+# exiting): JavaScript can no longer run there, so the Napi::Error of the first N-API call cannot
+# be rethrown, and without this define node-addon-api throws again from inside its C callback,
+# which is std::terminate (test/integration/native-teardown.test.ts).
 {
   "targets": [
     {
@@ -27,7 +32,7 @@
         "native/watchdog.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
