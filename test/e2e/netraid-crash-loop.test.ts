@@ -1,6 +1,8 @@
 // No lost acknowledged write (issue #16): a scsi/netraid mirror between two VMs (lkdr0: /dev/md0
 // over each node's 8 MiB /dev/vda, replicated over the LAN; the LCD and replica states on an ext4
-// /dev/vdb that survives a crash), and a loop of crashes under a steady write load.
+// /dev/vdb that survives a crash; comm paths over the LAN and the point-to-point link), made once
+// for two cases that leave it as they found it: the replication link dies under a writer (below,
+// at the case), and a loop of crashes under a steady write load.
 // Each round: the writer (guest/netraid-record-writer.ts) on the primary appends numbered 4 KiB
 // records to /dev/md0 and, after each write and fdatasync returned, prints the record's number to
 // the serial console, whose qemu log file on the host outlives the VM. After a random (seeded)
@@ -91,33 +93,54 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     }
   });
 
-  it(`${CRASHES} SIGKILLs of the primary under fsync'd writes: every acknowledged record is on the new primary, and the backup never serves before the crash`, { timeout: 600_000 + CRASHES * 150_000 }, async () => {
-    console.log(`e2e netraid crash loop: ${CRASHES} crashes, seed ${SEED} (replay with VIGIL_NETRAID_SEED=${SEED})`);
-    const random = prng(SEED);
+  const configure = (v: GuestVigil) =>
+    v.configure({
+      VIGIL_NODE_NAME: v.node.name,
+      VIGIL_STATE_DIR: '/var/lib/vigil',
+      VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
+      VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
+      VIGIL_METRICS_ADDRESS: 'off',
+      VIGIL_LOG_LEVEL: 'info',
+      LCMHBEATTIME: '1',
+      LCMNUMHBEATS: '3',
+      LKCHECKINTERVAL: '10',
+      VIGIL_NBD_TIMEOUT: '4',
+      VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
+    });
+  // Modules, and the state directory on its own disk: like /var/lib on a real system it
+  // survives the crash (the rest of the guest's / is a tmpfs overlay).
+  const prepare = async (n: VmNode, fresh: boolean) => {
+    await n.run(`modprobe raid1 && modprobe nbd nbds_max=1 && modprobe ext4 && ${fresh ? `mkfs.ext4 -q -F ${STATE_DISK} && ` : ''}mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 120_000 });
+  };
+  /** The backup has rejoined: OSU on it, ISP on the primary, md there in sync with both halves. */
+  const rejoined = async (primary: GuestVigil, backup: GuestVigil) => {
+    if ((await backup.states()).lkdr0 !== 'OSU' || (await primary.states()).lkdr0 !== 'ISP') return false;
+    const [degraded, action] = (await primary.node.run(`cat /sys/block/md0/md/degraded /sys/block/md0/md/sync_action`)).trim().split(/\s+/);
+    return degraded === '0' && action === 'idle';
+  };
+
+  interface Pair {
+    n1: VmNode;
+    n2: VmNode;
+    v1: GuestVigil;
+    v2: GuestVigil;
+    key: Buffer;
+    slots: number;
+    mdBytes: number;
+  }
+  let pairing: Promise<Pair> | undefined;
+  /**
+   * The cases' common start, made once for the file (the first case to run makes it): both
+   * vigilds connected, lkdr0 in service on node1 and mirrored to node2, in sync. Each case
+   * leaves it so again, or fails.
+   */
+  const mirroredPair = () => (pairing ??= makePair());
+  async function makePair(): Promise<Pair> {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
     const v1 = new GuestVigil(n1, build!.srcDir);
     const v2 = new GuestVigil(n2, build!.srcDir);
     agents = [v1, v2];
-    const configure = (v: GuestVigil) =>
-      v.configure({
-        VIGIL_NODE_NAME: v.node.name,
-        VIGIL_STATE_DIR: '/var/lib/vigil',
-        VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
-        VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
-        VIGIL_METRICS_ADDRESS: 'off',
-        VIGIL_LOG_LEVEL: 'info',
-        LCMHBEATTIME: '1',
-        LCMNUMHBEATS: '3',
-        LKCHECKINTERVAL: '10',
-        VIGIL_NBD_TIMEOUT: '4',
-        VIGIL_NETRAID_BITMAP_CHUNK_KB: '1024',
-      });
-    // Modules, and the state directory on its own disk: like /var/lib on a real system it
-    // survives the crash (the rest of the guest's / is a tmpfs overlay).
-    const prepare = async (n: VmNode, fresh: boolean) => {
-      await n.run(`modprobe raid1 && modprobe nbd nbds_max=1 && modprobe ext4 && ${fresh ? `mkfs.ext4 -q -F ${STATE_DISK} && ` : ''}mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 120_000 });
-    };
     await Promise.all([prepare(n1, true), prepare(n2, true)]);
     for (const v of [v1, v2]) await configure(v);
     const key = await startConnectedPair(v1, v2, PORT);
@@ -127,34 +150,163 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     ]);
     await v1.must(['extend', '-t', 'lkdr0', '-s', 'node2', '--accept-defaults']);
     const slots = Math.floor(Number((await n1.run(`blockdev --getsize64 ${MD}`)).trim()) / RECORD_BYTES);
-    const mdBytes = slots * RECORD_BYTES;
-
-    /** The backup has rejoined: OSU on it, ISP on the primary, md there in sync with both halves. */
-    const rejoined = async (primary: GuestVigil, backup: GuestVigil) => {
-      if ((await backup.states()).lkdr0 !== 'OSU' || (await primary.states()).lkdr0 !== 'ISP') return false;
-      const [degraded, action] = (await primary.node.run(`cat /sys/block/md0/md/degraded /sys/block/md0/md/sync_action`)).trim().split(/\s+/);
-      return degraded === '0' && action === 'idle';
-    };
     await n1.waitFor(() => rejoined(v1, v2), { deadlineMs: 240_000, intervalMs: 1000, what: 'lkdr0 ISP on node1, OSU on node2, md0 in sync' });
-    console.log(`e2e netraid crash loop: lkdr0 mirrored, ${slots} record slots of 4 KiB`);
+    console.log(`e2e netraid: lkdr0 mirrored, ${slots} record slots of 4 KiB`);
+    return { n1, n2, v1, v2, key, slots, mdBytes: slots * RECORD_BYTES };
+  }
+
+  /**
+   * The next record number to write. Records of an earlier case stay on the device, and record n
+   * is the same block whoever writes it: a later case that wrote the same numbers again could not
+   * tell its own lost write from the earlier copy.
+   */
+  let nextRecord = 1;
+
+  /** Starts the writer on `n`, waiting for GO_FILE; resolves once it is ready. */
+  const startWriter = async (n: VmNode, first: number, slots: number, seed: number) => {
+    await n.run(`rm -f ${GO_FILE}`);
+    const log = `/tmp/writer-${first}.log`;
+    await n.spawn(['node', writerJs, MD, String(first), String(slots), String(seed >>> 0), GO_FILE, '/dev/ttyS0'], { log });
+    await n.waitFor(async () => (await n.readFile(log)).toString().includes('writer ready'), { deadlineMs: 60_000, intervalMs: 200, what: 'record writer ready' });
+  };
+
+  // The replication link (NBD over the LAN) dies under the writer while the comm paths on the
+  // point-to-point link stay up. The kernel holds node1's writes to the backup half (NBD
+  // dead-connection hold: md acknowledges nothing node2 did not get) until node2 recorded itself
+  // out of date; then md drops the half and node1 acknowledges records alone. node1's qemu is
+  // SIGKILLed: node2, whose copy misses those records, must refuse lkdr0. node1, the last
+  // primary, comes back first, goes in service again, and must hold every acknowledged record;
+  // node2 is resynchronized, which leaves the pair as the next case expects it.
+  it('the replication link dies under a writer', { timeout: 600_000 }, async () => {
+    const { n1, n2, v1, v2, key, slots, mdBytes } = await mirroredPair();
+    const caseAt = Date.now();
+    const [clock1, clock2] = [await guestClockOffset(n1), await guestClockOffset(n2)];
+    /** node2's log lines from host time `from` on, with host times. */
+    const log2 = async (from: number) =>
+      (await v2.logTail(10_000_000))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { time: number; msg: string; level: number })
+        .map((l) => ({ ...l, hostAt: l.time - clock2.offsetMs }))
+        .filter((l) => l.hostAt >= from - clock2.uncertaintyMs);
+    const first = nextRecord;
+    const acksNow = () => parseAcks(fs.readFileSync(n1.consoleLog, 'latin1')).acked.filter((n) => n >= first);
+    await startWriter(n1, first, slots, SEED);
+    await n1.writeFile(GO_FILE, 'go\n');
+    await n1.waitFor(() => acksNow().length >= 40, { deadlineMs: 60_000, intervalMs: 100, what: 'the writer acknowledges records' });
+
+    // Cut, then follow the acknowledgements (host time of each change of their count) until the
+    // hold has ended and node1 acknowledged a good number of records alone.
+    const cutAt = Date.now();
+    const atCut = acksNow().length;
+    await n1.setLink('lan', false);
+    const seen: Array<{ at: number; count: number }> = [{ at: cutAt, count: atCut }];
+    let hold: { ended: string; heldMs: number; time: number } | undefined;
+    let atHoldEnd = 0;
+    await n1.waitFor(
+      async () => {
+        const count = acksNow().length;
+        if (count !== seen.at(-1)!.count) seen.push({ at: Date.now(), count });
+        if (!hold) {
+          const line = (await n1.run(`grep -F '"msg":"replication: link hold ended"' ${GuestVigil.log} | tail -1`)).trim();
+          if (line) [hold, atHoldEnd] = [JSON.parse(line) as { ended: string; heldMs: number; time: number }, count];
+          return false;
+        }
+        return count >= atHoldEnd + 40;
+      },
+      { deadlineMs: 120_000, intervalMs: 250, what: 'the link hold ends and node1 acknowledges records without the backup' },
+    );
+    // How the hold ended: node2 confirmed its out-of-date record (not the kernel's bound, not a
+    // declared death: node2 stayed reachable over the point-to-point link).
+    expect(hold!.ended, `the hold ended ${JSON.stringify(hold)}`).toBe('backup-acknowledged');
+    const outdated = (await log2(cutAt)).find((l) => /^netraid: lkdr0 on node2 is out of date/.test(l.msg));
+    // The writer stood still from the cut until after node2's record: the first acknowledgement
+    // after the longest silence reached the host no earlier than node2 logged its record.
+    let stall = { from: cutAt, to: cutAt };
+    for (let i = 1; i < seen.length; i++) if (seen[i]!.at - seen[i - 1]!.at > stall.to - stall.from) stall = { from: seen[i - 1]!.at, to: seen[i]!.at };
+    expect(outdated, "node2's log: lkdr0 recorded out of date").toBeDefined();
+    expect(stall.to + clock2.uncertaintyMs).toBeGreaterThanOrEqual(outdated!.hostAt);
+    expect((await v2.states()).lkdr0, 'node2 shows lkdr0 out of date (OSF) before the crash').toBe('OSF');
+
+    const crashAt = Date.now();
+    await n1.crash();
+    // The console log outlives the VM: read it before the boot replaces it.
+    const { acked, mangled } = parseAcks(fs.readFileSync(n1.consoleLog, 'latin1'));
+    const mine = acked.filter((n) => n >= first);
+    expect(mine.length).toBeGreaterThanOrEqual(atHoldEnd + 40);
+
+    // node2 declares node1 dead, tries lkdr0, and refuses it: out of date, with the reason.
+    let refusal: { msg: string; hostAt: number } | undefined;
+    await n2.waitFor(async () => (refusal = (await log2(crashAt)).find((l) => /^restore lkdr0 failed/.test(l.msg))) !== undefined, {
+      deadlineMs: 90_000,
+      intervalMs: 500,
+      what: 'node2 tries lkdr0 after the crash of node1 and refuses it',
+    });
+    expect(refusal!.msg).toMatch(/104013[\s\S]*out of date[\s\S]*node1 lost its (replication link|backup half)/);
+    // And it stays so: never in service on node2 (polled a while, and node2's own log).
+    for (let i = 0; i < 5; i++) {
+      expect((await v2.states()).lkdr0).toBe('OSF');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    // What node2 would have served: its own partition (md metadata 1.0: the data from offset 0)
+    // lacks acknowledged records.
+    const stale = (await n2.exec(['dd', `if=${DATA_DISK}`, `bs=${RECORD_BYTES}`, `count=${slots}`, 'iflag=direct', 'status=none'], { timeoutMs: 120_000 })).stdoutBytes;
+    const onNode2 = verifyRecords(stale, slots, mine);
+    expect(onNode2.lost.length, "acknowledged records missing from node2's copy").toBeGreaterThan(0);
+
+    // node1, the last primary, comes back first: its agent's cleanup at start, then in service.
+    const bootAt = Date.now();
+    await n1.boot(300_000);
+    await prepare(n1, false);
+    await configure(v1);
+    await n1.writeFile('/etc/vigil/cluster.key', key, 0o600);
+    await v1.start();
+    await n1.waitFor(async () => (await v1.states()).lkdr0 !== 'ISP', { deadlineMs: 60_000, intervalMs: 500, what: 'the cleanup at agent start took lkdr0 out of service on node1' });
+    const backAt = Date.now();
+    const whenBack = { node1: (await v1.states()).lkdr0, node2: (await v2.states()).lkdr0 };
+    await v1.must(['in-service', '-t', 'lkdr0']);
+    await n1.waitFor(async () => (await v1.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 500, what: 'lkdr0 in service on node1 again' });
+    const inServiceMs = Date.now() - backAt;
+    const area = (await n1.exec(['dd', `if=${MD}`, `bs=${RECORD_BYTES}`, `count=${slots}`, 'iflag=direct', 'status=none'], { timeoutMs: 120_000 })).stdoutBytes;
+    expect(area.length).toBe(mdBytes);
+    const onNode1 = verifyRecords(area, slots, mine);
+    expect(onNode1.lost.slice(0, 20), `acknowledged records missing on node1 after its return (${onNode1.lost.length} of ${onNode1.checked})`).toEqual([]);
+    // Never in service on node2 during the whole case.
+    const served = (await log2(caseAt)).filter((l) => /^lkdr0: \S+ -> IS[PU]$/.test(l.msg));
+    expect(served.map((l) => `${new Date(l.hostAt).toISOString()} ${l.msg}`)).toEqual([]);
+    nextRecord = Math.max(onNode1.maxFound, ...mine) + 1;
+
+    // node2 becomes the backup again (resynchronized): the pair as the next case expects it.
+    await n1.waitFor(() => rejoined(v1, v2), { deadlineMs: 240_000, intervalMs: 1000, what: 'node2 back as the resynchronized backup of lkdr0' });
+    console.log(
+      [
+        'e2e netraid link cut REPORT:',
+        `  acknowledged records: ${mine.length} (${atCut} before the cut, ${atHoldEnd} when the hold's end was seen); mangled on the console: ${mangled}`,
+        `  hold: ended ${hold!.ended} after ${hold!.heldMs} ms; the writer stood still ${stall.to - stall.from} ms (host view); node2 recorded out of date ${outdated!.hostAt - cutAt} ms after the cut`,
+        `  SIGKILL of node1 -> node2 refused lkdr0 after ${refusal!.hostAt - crashAt} ms: ${refusal!.msg.slice(0, 300)}`,
+        `  node2's copy lacks ${onNode2.lost.length} of ${onNode2.checked} acknowledged records; node1's device after its return lacks ${onNode1.lost.length}`,
+        `  node1 booted and its vigild ready ${backAt - bootAt} ms (lkdr0 there ${whenBack.node1}, on node2 ${whenBack.node2}); in service on node1 ${inServiceMs} ms later`,
+        `  case ${Date.now() - caseAt} ms`,
+      ].join('\n'),
+    );
+  });
+
+  it(`${CRASHES} SIGKILLs of the primary under fsync'd writes: every acknowledged record is on the new primary, and the backup never serves before the crash`, { timeout: 600_000 + CRASHES * 150_000 }, async () => {
+    console.log(`e2e netraid crash loop: ${CRASHES} crashes, seed ${SEED} (replay with VIGIL_NETRAID_SEED=${SEED})`);
+    const random = prng(SEED);
+    const { n1, n2, v1, v2, key, slots, mdBytes } = await mirroredPair();
+    // An earlier case left the pair so too (or failed, and this one fails here with its state).
+    await n1.waitFor(() => rejoined(v1, v2), { deadlineMs: 240_000, intervalMs: 1000, what: 'lkdr0 ISP on node1, OSU on node2, md0 in sync' });
 
     const offsets = new Map<string, { offsetMs: number; uncertaintyMs: number }>();
     for (const n of [n1, n2]) offsets.set(n.name, await guestClockOffset(n));
     /** Sectors written to /dev/nbd0 on `n` so far (the resync and the writer's traffic to the backup). */
     const nbdWrittenSectors = async (n: VmNode) => Number((await n.run('cat /sys/block/nbd0/stat')).trim().split(/\s+/)[6]);
-    /** Starts the writer on the primary, waiting for GO_FILE; resolves once it is ready. */
-    const startWriter = async (n: VmNode, first: number) => {
-      await n.run(`rm -f ${GO_FILE}`);
-      const log = `/tmp/writer-${first}.log`;
-      await n.spawn(['node', writerJs, MD, String(first), String(slots), String(Math.floor(random() * 2 ** 32)), GO_FILE, '/dev/ttyS0'], { log });
-      await n.waitFor(async () => (await n.readFile(log)).toString().includes('writer ready'), { deadlineMs: 60_000, intervalMs: 200, what: 'record writer ready' });
-    };
-
     let [primary, backup] = [v1, v2];
     const allAcked = new Set<number>();
-    let next = 1;
+    let next = nextRecord;
     const rounds: Round[] = [];
-    await startWriter(primary.node, next);
+    await startWriter(primary.node, next, slots, Math.floor(random() * 2 ** 32));
     for (let round = 1; round <= CRASHES; round++) {
       const roundAt = Date.now();
       const [pv, bv] = [primary, backup];
@@ -221,10 +373,11 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       // Every acknowledged number of this round was one the writer issued in order from `next`.
       expect(acked.every((n) => n >= next)).toBe(true);
       next = Math.max(v.maxFound, lastAck) + 1;
+      nextRecord = next;
 
       if (round < CRASHES) {
         // The new primary's writer waits for the next round while the crashed system rejoins.
-        await startWriter(B, next);
+        await startWriter(B, next, slots, Math.floor(random() * 2 ** 32));
         await rebooting;
         const sentBefore = await nbdWrittenSectors(B);
         const startAt = Date.now();
