@@ -294,6 +294,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   it(`${CRASHES} SIGKILLs of the primary under fsync'd writes: every acknowledged record is on the new primary, and the backup never serves before the crash`, { timeout: 600_000 + CRASHES * 150_000 }, async () => {
     console.log(`e2e netraid crash loop: ${CRASHES} crashes, seed ${SEED} (replay with VIGIL_NETRAID_SEED=${SEED})`);
     const random = prng(SEED);
+    // Before the pair is made: run alone, this case checks the making of it too.
+    const loopAt = Date.now();
     const { n1, n2, v1, v2, key, slots, mdBytes } = await mirroredPair();
     // An earlier case left the pair so too (or failed, and this one fails here with its state).
     await n1.waitFor(() => rejoined(v1, v2), { deadlineMs: 240_000, intervalMs: 1000, what: 'lkdr0 ISP on node1, OSU on node2, md0 in sync' });
@@ -342,12 +344,14 @@ describe.skipIf(!!vmUnavailable)(title, () => {
       const tookOverAt = (await bv.logTime(/^lkdr0: \S+ -> ISP$/, crashAt - 60_000, off.offsetMs)) ?? seenAt;
       const failoverMs = tookOverAt - crashAt;
 
-      // Safety: nothing in service on the backup, nor the primary declared dead, before the crash.
+      // Safety: nothing in service on the backup, nor the primary declared dead, before the crash
+      // (since this case began: an earlier case may have crashed a node on purpose; from round 2
+      // on the backup's log begins with its reboot in this loop anyway).
       const early = (await bv.logTail(10_000_000))
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { time: number; msg: string })
-        .filter((l) => (/ -> IS[PU]$/.test(l.msg) || /system dead/.test(l.msg)) && l.time - off.offsetMs < crashAt - off.uncertaintyMs);
+        .filter((l) => (/ -> IS[PU]$/.test(l.msg) || /system dead/.test(l.msg)) && l.time - off.offsetMs >= loopAt - off.uncertaintyMs && l.time - off.offsetMs < crashAt - off.uncertaintyMs);
       expect(early.map((l) => `${new Date(l.time - off.offsetMs).toISOString()} ${l.msg}`), `round ${round}: ${B.name} served or lost ${P.name} before ${new Date(crashAt).toISOString()} (the crash)`).toEqual([]);
 
       // Every acknowledged record, of this round and all before, on the new primary's mirror.

@@ -224,10 +224,6 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   });
 });
 
-// The window the seeds leave open (issue #16 point 6): node1 writes records to lkdr1 with fsync
-// and logs each acknowledged record number durably; the replication link (p2p1) is cut under
-// the writer. The kernel holds the backup half's requests (NBD dead-connection hold) until
-// node2 has recorded itself out of date over the cluster messaging (the LAN path); only then
-// does md fail the half and the writer go on. node1's qemu is then SIGKILLed mid-write: node2
-// refuses lkdr1 with the out-of-date reason in lcdstatus, and when node1 returns its own disk
-// holds every record it logged as acknowledged.
+// The window the seeds leave open (issue #16 point 6), a writer under which the replication link
+// dies, is the case "the replication link dies under a writer" of netraid-crash-loop.test.ts:
+// it shares that file's cluster and record writer.
