@@ -290,6 +290,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool noZeroRange_ = false, noPunchHole_ = false;
 };
 
+// One recv, again after EINTR: the bytes received, 0 at the end of the stream, or -1 with the
+// errno in err.
+ssize_t RecvRetrying(int sock, char* p, size_t n, int flags, int& err) {
+  for (;;) {
+    const ssize_t r = recv(sock, p, n, flags);
+    if (r >= 0) return r;
+    if (errno != EINTR) {
+      err = errno;
+      return -1;
+    }
+  }
+}
+
 // Makes at least n bytes available in rx_[rxStart_..rxEnd_); false at end of stream or on error.
 bool Session::Fill(size_t n, int& err) {
   while (rxEnd_ - rxStart_ < n) {
@@ -301,15 +314,9 @@ bool Session::Fill(size_t n, int& err) {
     // At most kReceiveChunk at a time: enough for a burst of small requests, while a large
     // WRITE payload mostly goes straight into its own buffer (ReceiveInto) instead of being
     // copied a second time out of this one.
-    const ssize_t r = recv(sock, rx_ + rxEnd_, std::min(rxCap_ - rxEnd_, std::max(n, kReceiveChunk)), 0);
-    if (r > 0) {
-      rxEnd_ += static_cast<size_t>(r);
-    } else if (r == 0) {
-      return false;
-    } else if (errno != EINTR) {
-      err = errno;
-      return false;
-    }
+    const ssize_t r = RecvRetrying(sock, rx_ + rxEnd_, std::min(rxCap_ - rxEnd_, std::max(n, kReceiveChunk)), 0, err);
+    if (r <= 0) return false;
+    rxEnd_ += static_cast<size_t>(r);
   }
   return true;
 }
@@ -321,15 +328,9 @@ bool Session::ReceiveInto(char* p, size_t n, int& err) {
   rxStart_ += have;
   size_t done = have;
   while (done < n) {
-    const ssize_t r = recv(sock, p + done, n - done, MSG_WAITALL);
-    if (r > 0) {
-      done += static_cast<size_t>(r);
-    } else if (r == 0) {
-      return false;
-    } else if (errno != EINTR) {
-      err = errno;
-      return false;
-    }
+    const ssize_t r = RecvRetrying(sock, p + done, n - done, MSG_WAITALL, err);
+    if (r <= 0) return false;
+    done += static_cast<size_t>(r);
   }
   return true;
 }

@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import { ByteQueue } from './byte-queue.js';
 import type { ExportFile } from './export-file.js';
+import type { NbdTransmissionCounts } from '../../platform/platform.js';
 import { ReplyBufferPool } from './reply-buffers.js';
 import {
   NBD_CMD_DISC,
@@ -44,18 +45,8 @@ const MAX_SOCKET_BACKLOG = 1024 * 1024;
 /** Replies held inside one pump() beyond this many bytes are handed to the socket at once. */
 const EARLY_FLUSH_BYTES = 128 * 1024;
 
-export interface TransmissionCounters {
-  reads: number;
-  writes: number;
-  fuaWrites: number;
-  flushes: number;
-  trims: number;
-  writeZeroes: number;
-  invalidRequests: number;
-  ioErrors: number;
-  bytesRead: number;
-  bytesWritten: number;
-}
+/** What the transmission phase counts: the same fields whichever data path serves it. */
+export type TransmissionCounters = NbdTransmissionCounts;
 
 export function newTransmissionCounters(): TransmissionCounters {
   return { reads: 0, writes: 0, fuaWrites: 0, flushes: 0, trims: 0, writeZeroes: 0, invalidRequests: 0, ioErrors: 0, bytesRead: 0, bytesWritten: 0 };
