@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   log?: ClusterLog;
   /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
   disk?: DiskPlatform;
+  /** Between two judgements of the paths' silence (default a quarter heartbeat, at most 250 ms; tests). */
+  judgeEveryMs?: number;
 }
 
 export interface PathStats {
@@ -160,7 +162,23 @@ export class ClusterNode extends EventEmitter {
     // The judgement runs in setImmediate, i.e. after this loop turn's I/O: when our own process
     // was starved of CPU, the heartbeats that arrived meanwhile are counted before any path is
     // declared dead (timers run before I/O in a turn, so a plain timer would miss them).
-    this.tickTimer = setInterval(() => setImmediate(() => this.running && this.apply(this.membership.tick(performance.now()))), Math.max(5, Math.min(hb / 4, 250)));
+    this.tickTimer = setInterval(() => setImmediate(() => this.judge()), this.opts.judgeEveryMs ?? Math.max(5, Math.min(hb / 4, 250)));
+  }
+
+  private judge(): void {
+    if (this.running) this.apply(this.membership.tick(performance.now()));
+  }
+
+  /**
+   * Judges the paths' silence now rather than at the next tick, after this loop turn's I/O (the
+   * heartbeats already received count, as in a tick). A peer asking whether this system still
+   * sees another (remote_verify) is answered from the silence at its question: the next tick may
+   * be a quarter interval away, and until then the answer would be "alive" for a system whose
+   * heartbeats stopped as long ago here as there.
+   */
+  async judgeNow(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    this.judge();
   }
 
   async stop(): Promise<void> {

@@ -356,11 +356,14 @@ class WiredQuorum implements QuorumSubsystem {
     const node = this.cluster?.node;
     if (!node || node === this.attachedTo) return;
     this.attachedTo = node;
-    node.handle(WITNESS_QUERY, (body, from) => {
+    node.handle(WITNESS_QUERY, async (body, from) => {
       const system = typeof (body as { system?: unknown })?.system === 'string' ? (body as { system: string }).system : '';
+      if (system === '') return { system, seesAlive: false };
+      // Answered from the silence as it is now, not as of our last tick (up to a quarter interval old).
+      await node.judgeNow();
       // The one asking declared `system` dead itself: if it vetoed our own question about it, ask again now.
-      if (system !== '' && this.witness) this.applyWitness(this.witness.step({ type: 'peer-suspects', system, from, nowMs: performance.now() }));
-      return { system, seesAlive: system !== '' && node.systemState(system) === 'ALIVE' };
+      if (this.witness) this.applyWitness(this.witness.step({ type: 'peer-suspects', system, from, nowMs: performance.now() }));
+      return { system, seesAlive: node.systemState(system) === 'ALIVE' };
     });
   }
 
