@@ -172,7 +172,7 @@ export async function bench(): Promise<Record<string, unknown>> {
     const rows = moving.map((p) => ({ p, tl: timelines.get(p.backup)!, h: timelines.get(p.backup)!.hierarchies.get(p.tag)! }));
     const stat = (values: Array<number | undefined>) => {
       const s = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
-      return s.length ? { n: s.length, p50: percentile(s, 50), max: s.at(-1)! } : { n: 0 };
+      return s.length ? { n: s.length, min: s[0]!, p50: percentile(s, 50), max: s.at(-1)! } : { n: 0 };
     };
     const between = (from: (x: (typeof rows)[number]) => number | undefined, to: (x: (typeof rows)[number]) => number | undefined) =>
       stat(rows.map((x) => (from(x) !== undefined && to(x) !== undefined ? to(x)! - from(x)! : undefined)));
@@ -194,6 +194,11 @@ export async function bench(): Promise<Record<string, unknown>> {
       survivorHoldMs,
       // From each backup's log. The goal: max at most 1000 beyond the survivor hold.
       detectionMs: stat(backups.map((b) => timelines.get(b)!.detected).map((t) => (t === undefined ? undefined : t - killedAt))),
+      // remote_verify waits for the last backup to declare the death: this spread bounds its step.
+      detectionSpreadMs: (() => {
+        const d = backups.map((b) => timelines.get(b)!.detected).filter((t): t is number => t !== undefined);
+        return d.length ? Math.max(...d) - Math.min(...d) : null;
+      })(),
       inServiceAfterDetectionMs: afterDetection,
       inServiceAfterHoldMs: afterDetection.n ? { p50: afterDetection.p50! - survivorHoldMs, max: afterDetection.max! - survivorHoldMs } : null,
       // Where the time after detection goes, per hierarchy (ms).
