@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   log?: ClusterLog;
   /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
   disk?: DiskPlatform;
+  /** Between two judgements of the paths' silence (default a quarter heartbeat, at most 100 ms; tests). */
+  judgeEveryMs?: number;
 }
 
 export interface PathStats {
@@ -156,11 +158,29 @@ export class ClusterNode extends EventEmitter {
     }
     const hb = this.opts.heartbeatIntervalMs;
     this.hbTimer = setInterval(() => this.sendHeartbeats(), hb);
-    // Ticks finer than the heartbeat so detection lags the limit by at most a quarter interval.
+    // Ticks finer than the heartbeat so detection lags the limit by at most a quarter interval,
+    // and at most 100 ms: the systems of a cluster tick out of phase, and the spread of their
+    // detections is what a remote_verify question waits for (each is a pass over the paths).
     // The judgement runs in setImmediate, i.e. after this loop turn's I/O: when our own process
     // was starved of CPU, the heartbeats that arrived meanwhile are counted before any path is
     // declared dead (timers run before I/O in a turn, so a plain timer would miss them).
-    this.tickTimer = setInterval(() => setImmediate(() => this.running && this.apply(this.membership.tick(performance.now()))), Math.max(5, Math.min(hb / 4, 250)));
+    this.tickTimer = setInterval(() => setImmediate(() => this.judge()), this.opts.judgeEveryMs ?? Math.max(5, Math.min(hb / 4, 100)));
+  }
+
+  private judge(): void {
+    if (this.running) this.apply(this.membership.tick(performance.now()));
+  }
+
+  /**
+   * Judges the paths' silence now rather than at the next tick, after this loop turn's I/O (the
+   * heartbeats already received count, as in a tick). A peer asking whether this system still
+   * sees another (remote_verify) is answered from the silence at its question: the next tick may
+   * be up to 100 ms away, and until then the answer would be "alive" for a system whose
+   * heartbeats stopped as long ago here as there.
+   */
+  async judgeNow(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    this.judge();
   }
 
   async stop(): Promise<void> {

@@ -356,9 +356,14 @@ class WiredQuorum implements QuorumSubsystem {
     const node = this.cluster?.node;
     if (!node || node === this.attachedTo) return;
     this.attachedTo = node;
-    node.handle(WITNESS_QUERY, (body) => {
+    node.handle(WITNESS_QUERY, async (body, from) => {
       const system = typeof (body as { system?: unknown })?.system === 'string' ? (body as { system: string }).system : '';
-      return { system, seesAlive: system !== '' && node.systemState(system) === 'ALIVE' };
+      if (system === '') return { system, seesAlive: false };
+      // Answered from the silence as it is now, not as of our last tick (up to a quarter interval old).
+      await node.judgeNow();
+      // The one asking declared `system` dead itself: if it vetoed our own question about it, ask again now.
+      if (this.witness) this.applyWitness(this.witness.step({ type: 'peer-suspects', system, from, nowMs: performance.now() }));
+      return { system, seesAlive: node.systemState(system) === 'ALIVE' };
     });
   }
 
@@ -441,6 +446,9 @@ class WiredQuorum implements QuorumSubsystem {
           log[level]({ system: o.system, seenBy: o.by }, `quorum: remote_verify: ${seenBy} still see ${o.system} alive; not taking it over`);
           break;
         }
+        case 'vetoes-withdrawn':
+          log.info({ system: o.system, by: o.by }, `quorum: remote_verify: ${o.by.join(', ')} declared ${o.system} dead too; asking again`);
+          break;
         case 'confirmed-dead': {
           this.lastVeto.delete(o.system);
           log.warn({ system: o.system, asked: o.asked }, `quorum: remote_verify: ${o.system} is dead${o.asked.length ? ` (confirmed by ${o.asked.join(', ')})` : ' (no other system to ask)'}`);

@@ -1,5 +1,6 @@
 // ClusterNodes in one process on 127.0.0.x: heartbeats, round-trip times, messaging over the
-// best path, detection of a stopped node, and refusal of a peer holding the wrong key.
+// best path, detection of a stopped node, and refusal of a peer holding the wrong key; judgeNow
+// declares a silent node dead at once, without waiting for the next tick.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
@@ -28,12 +29,12 @@ const SPECS: NodeSpec[] = [
   { name: 'charlie', addrs: ['127.0.0.3', '127.0.1.3'] },
 ];
 
-async function cluster(secretFor: (name: string) => Buffer): Promise<{ port: number; byName: Map<string, ClusterNode>; events: Map<string, MembershipOutput[]> }> {
+async function cluster(secretFor: (name: string) => Buffer, judgeEveryMs: (name: string) => number | undefined = () => undefined): Promise<{ port: number; byName: Map<string, ClusterNode>; events: Map<string, MembershipOutput[]> }> {
   const port = await freePort();
   const byName = new Map<string, ClusterNode>();
   const events = new Map<string, MembershipOutput[]>();
   for (const s of SPECS) {
-    const n = new ClusterNode({ localSystem: s.name, secret: secretFor(s.name), heartbeatIntervalMs: HB, missedHeartbeats: MISSES, paths: meshPaths(SPECS, s.name, port) });
+    const n = new ClusterNode({ localSystem: s.name, secret: secretFor(s.name), heartbeatIntervalMs: HB, missedHeartbeats: MISSES, paths: meshPaths(SPECS, s.name, port), judgeEveryMs: judgeEveryMs(s.name) });
     const log: MembershipOutput[] = [];
     n.on('membership', (o: MembershipOutput) => log.push(o));
     events.set(s.name, log);
@@ -96,6 +97,25 @@ describe('cluster nodes on loopback', () => {
     // Never connected (every hello refused): UNKNOWN, never alive, and never declared dead.
     expect(alpha.systemState('charlie')).toBe('UNKNOWN');
     expect(byName.get('charlie')!.systemState('alpha')).toBe('UNKNOWN');
+    expect(alpha.systemState('bravo')).toBe('ALIVE');
+  });
+
+  it('judgeNow declares a node whose silence passed the limit dead at once, not at the next tick', async () => {
+    const secret = generateClusterSecret();
+    // alpha's own ticks never come within the test: only judgeNow judges there.
+    const { byName, events } = await cluster(() => secret, (name) => (name === 'alpha' ? 3_600_000 : undefined));
+    const alpha = byName.get('alpha')!;
+    const bravo = byName.get('bravo')!;
+    await waitFor(() => alpha.systemState('charlie') === 'ALIVE' && bravo.systemState('charlie') === 'ALIVE', 20_000, 'charlie alive');
+    await byName.get('charlie')!.stop();
+    await waitFor(() => bravo.systemState('charlie') === 'DEAD', 10_000, 'bravo (ticking) to declare charlie dead');
+    await new Promise((r) => setTimeout(r, HB * MISSES));
+    // Silent for far longer than the limit, but nothing judged it on alpha yet.
+    expect(alpha.systemState('charlie')).toBe('ALIVE');
+    await alpha.judgeNow();
+    expect(alpha.systemState('charlie')).toBe('DEAD');
+    expect(events.get('alpha')!.filter((o) => o.type === 'system-dead').map((o) => (o as { system: string }).system)).toEqual(['charlie']);
+    // bravo still heard within the limit: judged alive.
     expect(alpha.systemState('bravo')).toBe('ALIVE');
   });
 });
