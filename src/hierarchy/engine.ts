@@ -60,7 +60,8 @@ export class HierarchyEngine {
   constructor(opts: EngineOptions) {
     const ctx = (this.ctx = new EngineContext(opts));
     const policy = opts.recovery ?? DEFAULT_RECOVERY_POLICY;
-    const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op)));
+    // An operation started on a hierarchy gives it a home: it is no longer stranded (decide.ts).
+    const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op), (op) => this.failover.operationStarted(op.key)));
     const start = (op: Operation): void => runner.start(op);
     this.placement = new Placement(ctx, runner);
     const handOver = (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>): void => this.handoffs.send(to, msg);
@@ -73,7 +74,7 @@ export class HierarchyEngine {
     this.locks = new AdminLocks(ctx);
     this.admin = new AdminRequests(ctx, this.placement, this.switchovers, start);
     this.restores = new RestoreOutcomes(ctx, this.placement, start, policy.maxAttempts);
-    this.removes = new RemoveOutcomes(ctx, this.placement, start, passOn, handOver);
+    this.removes = new RemoveOutcomes(ctx, this.placement, start, passOn, handOver, this.failover.gaveUpAfterFailure.bind(this.failover));
   }
 
   // ---- queries (for status output and tests) ----
@@ -192,6 +193,7 @@ export class HierarchyEngine {
 
   private applyConfig(cfg: HierarchyConfig): void {
     this.placement.rekey(applyConfig(this.ctx, cfg));
+    this.failover.configChanged();
   }
 
   private systemUp(system: string): void {

@@ -11,6 +11,12 @@
 // Every restore that takes a hierarchy over from another system (its death, a peer's hand-over,
 // a pass-on) is started in this file, and a local failure leaves through it: rules that decide
 // whether, where or after what a hierarchy may move belong here.
+//
+// A hierarchy that a failure left in service nowhere (no system left to try, or a failover that
+// gave up) is remembered as stranded by the system that found so. When a candidate system comes
+// back and its state sync shows the hierarchy still runs nowhere known, that system is asked to
+// take it over: its kit decides (the returning last primary of a NetRAID mirror restores; a
+// stale backup refuses again and becomes the one that remembers). See `strand`.
 
 import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
@@ -42,6 +48,16 @@ export class FailoverDecisions {
    * hierarchy: acted on when the gate opens, refused when quorum turns out lost (reviewDeferred).
    */
   private readonly deferred = new Map<string, { from: string; msg: TakeoverRequest; since: number }>();
+  /**
+   * Hierarchies a failure left in service nowhere, as found here: the systems tried, and the
+   * candidate systems that came back since and whose state sync is awaited (`returned`). Only
+   * the system that last found no home for a hierarchy holds it: it sets the mark where its own
+   * decision ended (a pass-on or a failover with nobody left, a failover restore that gave up),
+   * a system that hands the hierarchy on drops it, and the receiver of the hand-over marks it
+   * again only if it fails in turn. So one system, not every survivor, asks a returning system,
+   * and each return leads to at most one request: no loop of hand-overs between refusing systems.
+   */
+  private readonly stranded = new Map<string, { tried: string[]; returned: Set<string> }>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -56,6 +72,7 @@ export class FailoverDecisions {
 
   /** `system` died with these hierarchies in service. */
   systemDied(system: string, keys: string[]): void {
+    for (const s of this.stranded.values()) s.returned.delete(system);
     for (const key of keys) {
       this.ctx.log('warn', `system ${system} died with hierarchy ${key} in service`, { key, system, at: this.ctx.now });
       this.decide(key, [system]);
@@ -69,7 +86,10 @@ export class FailoverDecisions {
     const target = chooseSystem(ctx.candidates(key), ctx.alive, new Set(tried));
     if (target !== ctx.local) {
       if (target) ctx.log('info', `hierarchy ${key} fails over to ${target}`, { key, target });
-      else ctx.log('error', `hierarchy ${key} has no live system to fail over to`, { key });
+      else {
+        ctx.log('error', `hierarchy ${key} has no live system to fail over to`, { key });
+        this.strand(key, tried);
+      }
       return;
     }
     if (!ctx.hasQuorum()) {
@@ -97,6 +117,11 @@ export class FailoverDecisions {
       w.waitFor = system;
       this.ctx.log('info', `${system} is back before the failover of ${key}: asking it whether it still runs it`, { key, system });
     }
+    // A stranded hierarchy is handed to a returning candidate only after its state sync: it may
+    // have been cut off, not dead, and still run it (heardFrom).
+    for (const [key, s] of this.stranded) {
+      if (this.ctx.candidates(key).some((c) => c.system === system)) s.returned.add(system);
+    }
   }
 
   /**
@@ -105,6 +130,8 @@ export class FailoverDecisions {
    * known; otherwise it is decided again (now, when the gate is open).
    */
   heardFrom(system: string, keys?: string[]): void {
+    this.dropPlacedStranded();
+    if (keys === undefined) this.offerStranded(system);
     for (const [key, w] of [...this.awaitingQuorum]) {
       if (w.waitFor !== system || (keys && !keys.includes(key))) continue;
       delete w.waitFor;
@@ -124,8 +151,10 @@ export class FailoverDecisions {
     const target = chooseSystem(ctx.candidates(key), ctx.alive, new Set(tried));
     if (!target) {
       ctx.log('error', `hierarchy ${key} cannot be brought in service anywhere: ${reason}`, { key, tried });
+      if (origin !== 'admin' && origin !== 'switchover') this.strand(key, tried);
       return;
     }
+    this.unstrand(key, `passed on to ${target}`);
     if (target === ctx.local) {
       if (!ctx.hasQuorum()) {
         this.awaitingQuorum.set(key, { tried });
@@ -137,6 +166,72 @@ export class FailoverDecisions {
     }
     ctx.log('info', `hierarchy ${key} handed to ${target}: ${reason}`, { key, target });
     this.ops.handOver(target, { kind: 'takeover', key, tried, reason, origin });
+  }
+
+  /**
+   * A restore here that took the hierarchy over after a failure (a failover, a hand-over after a
+   * local failure, a switchback) failed for good and was undone (restore-outcome.ts, give-up):
+   * the hierarchy runs nowhere, so it is stranded as when nobody is left to try. What an
+   * administrator asked for (in service, a switchover) is answered to the administrator and not
+   * remembered: nothing brings back what an administrator's request left out of service.
+   */
+  gaveUpAfterFailure(key: string, tried: string[], origin: OpOrigin): void {
+    if (origin === 'admin' || origin === 'switchover') return;
+    this.strand(key, tried);
+  }
+
+  private strand(key: string, tried: string[]): void {
+    const { ctx } = this;
+    if (!ctx.resources.has(key) || this.placed(key)) return;
+    this.stranded.set(key, { tried: [...new Set(tried)], returned: new Set() });
+    ctx.log('warn', `hierarchy ${key} is stranded: it is offered to a candidate system when one comes back`, { key, tried });
+  }
+
+  private unstrand(key: string, why: string): void {
+    if (!this.stranded.delete(key)) return;
+    this.ctx.log('info', `hierarchy ${key} no longer stranded: ${why}`, { key });
+  }
+
+  /** An operation starts on the hierarchy here (an administrator, a failover): it has a home. */
+  operationStarted(key: string): void {
+    this.unstrand(key, `an operation started on it on ${this.ctx.local}`);
+  }
+
+  /** The configuration changed: a hierarchy deleted (or merged under another key) is forgotten. */
+  configChanged(): void {
+    for (const key of [...this.stranded.keys()]) {
+      if (!this.ctx.resources.has(key) || this.ctx.keyOf(key) !== key) this.unstrand(key, 'its configuration changed');
+    }
+  }
+
+  /** Stranded hierarchies that run somewhere known now (an administrator brought one in service). */
+  private dropPlacedStranded(): void {
+    for (const key of [...this.stranded.keys()]) {
+      const on = this.placedOn(key);
+      if (on !== undefined) this.unstrand(key, `in service on ${on}`);
+    }
+  }
+
+  /**
+   * `system` came back and sent its state sync: each stranded hierarchy it is a candidate for,
+   * still in service nowhere known and with nothing running or waiting on it here, is handed to
+   * it with a takeover request; it goes through that system's quorum gate and kit like any
+   * takeover. `tried` is every other candidate, so a refusal there does not send the hierarchy
+   * on to a system that already failed with it; whoever ends the chain without a home marks it
+   * stranded again (this system, if the request goes unanswered).
+   */
+  private offerStranded(system: string): void {
+    const { ctx } = this;
+    for (const [key, s] of [...this.stranded]) {
+      if (!s.returned.delete(system) || !ctx.alive.has(system)) continue;
+      if (!ctx.resources.has(key) || this.placed(key)) continue;
+      if (this.ops.busy(key) || ctx.inServiceHere(key) || this.awaitingQuorum.has(key) || this.deferred.has(key)) continue;
+      this.stranded.delete(key);
+      const tried = ctx.candidates(key).map((c) => c.system).filter((c) => c !== system);
+      const reason = `stranded since it could not be brought in service on ${s.tried.join(', ')}; ${system} is back`;
+      ctx.log('info', `hierarchy ${key} handed to ${system}: ${reason}`, { key, target: system, tried });
+      this.ops.handOver(system, { kind: 'takeover', key, tried, reason, origin: 'failover' });
+    }
   }
 
   /** A peer asks this system to take a hierarchy over (it failed there, or a switchback). */

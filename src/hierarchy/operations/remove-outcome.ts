@@ -16,6 +16,8 @@ export class RemoveOutcomes {
     private readonly passOn: (key: string, tried: string[], reason: string, origin: OpOrigin) => void,
     /** Sends a takeover request and follows it until answered (failover/handoff.ts). */
     private readonly handOver: (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>) => void,
+    /** A restore here gave up for good and was undone: the hierarchy runs nowhere (failover/decide.ts). */
+    private readonly gaveUp: (key: string, tried: string[], origin: OpOrigin) => void,
   ) {}
 
   ended(op: RemoveOp): void {
@@ -72,6 +74,11 @@ export class RemoveOutcomes {
       // this system's hands now, and it passes it on itself.
       if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason: `${reason}; passed on by ${ctx.local}` });
       this.passOn(op.key, [...serve.tried, ctx.local], reason, op.origin);
-    } else if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
+      return;
+    }
+    if (serve.replyTo) ctx.send(serve.replyTo, { kind: 'takeover-result', key: op.key, ok: false, reason });
+    // Undone cleanly and not to be tried elsewhere: in service nowhere. (A failed undo may leave
+    // part of it running here: then nothing may bring it in service anywhere else.)
+    if (then.next === 'give-up' && !removeFailed) this.gaveUp(op.key, [...serve.tried, ctx.local], op.origin);
   }
 }

@@ -30,6 +30,8 @@ export class OperationRunner {
   constructor(
     private readonly ctx: EngineContext,
     private readonly ended: (op: Operation) => void,
+    /** Told of every operation started (or queued) on a hierarchy, before it runs. */
+    private readonly starting: (op: Operation) => void = () => {},
   ) {}
 
   /** Whether an operation runs on the hierarchy now. */
@@ -45,6 +47,7 @@ export class OperationRunner {
   /** Starts the operation, or queues it behind the one running on its hierarchy. */
   start(op: Operation): void {
     const { ctx } = this;
+    this.starting(op);
     if (this.running.has(op.key)) {
       const q = this.queued.get(op.key) ?? [];
       q.push(op);
