@@ -39,6 +39,15 @@ export function useCluster(spec: TopologySpec, opts: { bootDeadlineMs?: number }
       } catch {
         /* the VM never wrote to its console */
       }
+      // And vigild's own log (GuestVigil.log in helpers-failover.ts), where the engine says why:
+      // a standby freeze case once failed with node2 OSF and nothing else to go on. Bounded: a
+      // frozen or killed guest does not answer.
+      try {
+        const tail = await n.run('tail -c 6000 /var/log/vigild.log 2>/dev/null || true', { timeoutMs: 10_000 });
+        if (tail.trim()) console.log(`--- ${n.name} vigild log (tail) ---\n${tail}`);
+      } catch {
+        /* the guest is down or frozen */
+      }
     }
   });
   afterAll(async () => {
