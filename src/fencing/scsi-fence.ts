@@ -24,7 +24,7 @@ export interface ScsiFenceOptions {
 /** Refusals of the fence that are not SCSI errors: a LUN without reservations, a latched node. */
 export class FenceError extends Error {
   constructor(
-    readonly code: 'EFENCEUNSUPPORTED' | 'EFENCELATCHED' | 'EFENCELOST' | 'EFENCEOBSTACLE',
+    readonly code: 'EFENCEUNSUPPORTED' | 'EFENCELATCHED' | 'EFENCELOST' | 'EFENCEOBSTACLE' | 'EFENCED',
     message: string,
   ) {
     super(message);
@@ -134,6 +134,44 @@ export class ScsiFence {
     }
     this.opts.log?.('info', `fence: holding ${FENCE_TYPE} on ${device}${report.preempted.length ? `, preempted ${report.preempted.join(', ')}` : ''}`, { device, ...report });
     return report;
+  }
+
+  /**
+   * Local recovery of something this system already runs: keep the LUN, never take it from
+   * anyone. Holding: nothing to send. Still registered and nobody holds the reservation (it was
+   * released or lost): RESERVE again. This system's key gone, or another system holding the
+   * reservation: it was fenced while it was not looking (frozen, cut off) — latched, and an
+   * EFENCED error. Only a takeover the cluster decided (restore) may preempt: a thawed system
+   * whose write failed must not preempt the survivor that fenced it.
+   */
+  async keep(device: string): Promise<{ reserved: boolean }> {
+    const fenced = (reason: string): never => {
+      this.latch.noteFenced(device, this.now(), reason);
+      this.opts.log?.('error', `fence: ${this.opts.system} is fenced off ${device}: ${reason}`, { device });
+      throw new FenceError('EFENCED', `${this.opts.system} is fenced off ${device} (${reason}); the system that fenced it runs the hierarchy`);
+    };
+    const { view, ua } = await this.view(device);
+    const verdict = judge(this.key, view, ua);
+    // No key and no reservation at all: the LUN lost its reservation state (a target restarted
+    // without persisted reservations, or a CLEAR). Nobody fenced this system — a fence leaves the
+    // fencer's key and reservation — so it registers again (the latch still applies) and reserves.
+    const wiped = verdict.state === 'fenced' && view.keys.length === 0 && !view.reservation;
+    if (verdict.state === 'fenced' && !wiped) return fenced(verdict.reason);
+    if (verdict.state === 'holding') return { reserved: false };
+    if (wiped) await this.register(device);
+    else if (verdict.state === 'registered' && verdict.holder !== undefined) return fenced(`the reservation is held by ${formatKey(verdict.holder)}`);
+    try {
+      await this.withUnitAttention(() => this.scsi.reserve(device, this.key, FENCE_TYPE, this.o));
+    } catch (err) {
+      if (err instanceof ScsiReservationConflictError) return fenced(`RESERVATION CONFLICT on ${err.command}: another system reserved it first`);
+      throw err;
+    }
+    const after = await this.view(device);
+    const again = judge(this.key, after.view, after.ua);
+    if (again.state === 'fenced') return fenced(again.reason);
+    if (again.state !== 'holding') return fenced(`the reservation is held by ${again.holder !== undefined ? formatKey(again.holder) : 'nobody'} after RESERVE`);
+    this.opts.log?.('info', `fence: reserved ${device} again (${FENCE_TYPE})`, { device });
+    return { reserved: true };
   }
 
   /**

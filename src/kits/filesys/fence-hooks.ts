@@ -3,6 +3,9 @@
 // default is on (VIGIL_SCSI_FENCE=on) and its info does not say `fence=none`. The LUN is
 // `fenceDevice` from the info, else the whole disk under `device`.
 //   restore:    takeOver (register, preempt-and-abort every other key, reserve) BEFORE mounting
+//   recover:    keep (never preempt): a system whose key is gone or whose reservation another
+//               system holds was fenced — fatal, as in quickCheck; local recovery must not undo a
+//               fence (a thawed owner whose writes failed would otherwise preempt the survivor)
 //   quickCheck: a fenced verdict is a 'fatal' failure: the engine takes the hierarchy out of
 //               service here and does not retry or move it (the system that fenced us runs it)
 //   remove:     keeps the reservation and the registration: with no reservation on the LUN any
@@ -53,7 +56,7 @@ export class FilesysFenceHooks {
 
   private classify(err: unknown, what: string): ActionResult {
     const msg = `${what}: ${(err as Error).message}`;
-    if (err instanceof FenceError && (err.code === 'EFENCEUNSUPPORTED' || err.code === 'EFENCELATCHED' || err.code === 'EFENCEOBSTACLE')) return failed('fatal', msg);
+    if (err instanceof FenceError && (err.code === 'EFENCEUNSUPPORTED' || err.code === 'EFENCELATCHED' || err.code === 'EFENCEOBSTACLE' || err.code === 'EFENCED')) return failed('fatal', msg);
     return failed('move-elsewhere', msg);
   }
 
@@ -82,6 +85,20 @@ export class FilesysFenceHooks {
       return ok();
     } catch (err) {
       return this.classify(err, `fence of ${inst.tag} failed; not mounting`);
+    }
+  }
+
+  /** recover (local recovery of a resource in service here), before the remount or mount. */
+  async beforeRecover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    if (!this.wanted(inst)) return ok();
+    if (!this.fence) return this.missing(inst);
+    try {
+      const lun = await this.lun(inst);
+      const r = await this.fence.service.keep(lun);
+      if (r.reserved) ctx.log('info', `fence: ${lun} reserved again for ${ctx.system}`, { tag: inst.tag, lun });
+      return ok();
+    } catch (err) {
+      return this.classify(err, `fence of ${inst.tag}: not recovering here`);
     }
   }
 

@@ -240,6 +240,11 @@ export class FilesysKit implements Kit {
     // The fence comes first: nothing is mounted until every other system's key is preempted.
     const fenced = await this.fence.beforeMount(inst, ctx);
     if (!fenced.ok) return fenced;
+    return this.mountHere(inst, ctx);
+  }
+
+  /** Mounts the file system (the fence already done by the caller). */
+  private async mountHere(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
     try {
       await this.p.mountControl.ensureMountPoint(inst.id);
       await this.p.mountControl.mount(
@@ -312,13 +317,15 @@ export class FilesysKit implements Kit {
     if (n) return 'ok' in n ? n : n.recover(inst, ctx);
     const here = await this.mountedHere(inst);
     if (here === 'other') return failed('fatal', `another file system is mounted on ${inst.id}`);
+    // Local recovery keeps the LUN but never takes it from another system: a reservation that
+    // went missing (registered, nobody holds it) is taken again; a key preempted meanwhile means
+    // this system was fenced (frozen or cut off while a survivor took over) and stops here.
+    const fenced = await this.fence.beforeRecover(inst, ctx);
+    if (!fenced.ok) return fenced;
     if (here === 'none') {
-      const r = await this.restore(inst, ctx);
+      const r = await this.mountHere(inst, ctx);
       return r.ok ? ok('mounted again') : r;
     }
-    // A reservation that went missing (registered, nobody holds it) is taken again first.
-    const fenced = await this.fence.beforeMount(inst, ctx);
-    if (!fenced.ok) return fenced;
     try {
       // remount keeps flags not named, so a file system the kernel turned read-only (after an
       // I/O error) stays read-only unless 'rw' is asked for explicitly.

@@ -110,6 +110,46 @@ describe('gen/filesys with the SCSI fence (memory LUN shared by two nodes)', () 
     expect(keysOnLun()).toEqual([fenceKeyFor('node1')]);
   });
 
+  it('a thawed owner whose file system failed recovers nothing: its recover finds itself fenced and never preempts the survivor', async () => {
+    await a.kit.extend(inst, a.ctx());
+    await b.kit.extend(inst, b.ctx());
+    expect((await a.kit.restore(inst, a.ctx())).ok).toBe(true);
+    expect((await b.kit.restore(inst, b.ctx())).ok).toBe(true); // node2 took over while node1 stood still
+    // node1 thaws in the middle of a check past its fence step: the write probe fails (the kernel
+    // turned the file system read-only after the conflict) and local recovery runs first.
+    const r = await a.kit.recover(inst, a.ctx());
+    expect(r).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+    expect(r.reason).toMatch(/node1 is fenced off \/dev\/sdb/);
+    expect(keysOnLun()).toEqual([fenceKeyFor('node2')]);
+    expect((await b.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation?.key).toBe(fenceKeyFor('node2'));
+    expect(await b.kit.quickCheck(inst, 0, b.ctx())).toMatchObject({ ok: true });
+    // The engine takes it out of service here (the failure is fatal). Not mounted any more,
+    // recover still refuses rather than mounting, and the recover latched the fence: node1 does
+    // not register again until it has rejoined.
+    expect((await a.kit.remove(inst, a.ctx())).ok).toBe(true);
+    expect(await a.kit.recover(inst, a.ctx())).toMatchObject({ ok: false, recoveryClass: 'fatal' });
+    a.clock = 2000;
+    expect((await a.kit.restore(inst, a.ctx())).reason).toMatch(/has not rejoined the cluster/);
+    expect(keysOnLun()).toEqual([fenceKeyFor('node2')]);
+  });
+
+  it('recover takes back a reservation this system lost while still registered, and a LUN that lost every registration', async () => {
+    await a.kit.extend(inst, a.ctx());
+    await b.kit.extend(inst, b.ctx());
+    expect((await a.kit.restore(inst, a.ctx())).ok).toBe(true);
+    expect(await a.fence.release(LUN)).toBe(true);
+    expect(await a.kit.quickCheck(inst, 0, a.ctx())).toMatchObject({ ok: false, recoveryClass: 'retry-here' });
+    expect((await a.kit.recover(inst, a.ctx())).ok).toBe(true);
+    expect((await a.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation?.key).toBe(fenceKeyFor('node1'));
+    // A CLEAR (as after a target restart without persisted reservations): nobody fenced node1.
+    await b.fence.register(LUN);
+    await b.plat.scsi.clear(LUN, fenceKeyFor('node2'), { timeoutMs: 500 });
+    expect(keysOnLun()).toEqual([]);
+    expect((await a.kit.recover(inst, a.ctx())).ok).toBe(true);
+    expect(keysOnLun()).toEqual([fenceKeyFor('node1')]);
+    expect((await a.plat.scsi.readReservation(LUN, { timeoutMs: 500 })).reservation?.key).toBe(fenceKeyFor('node1'));
+  });
+
   it('remove keeps the reservation: a fenced system cannot write even after the owner went out of service', async () => {
     await a.kit.restore(inst, a.ctx());
     await b.kit.restore(inst, b.ctx()); // b preempts a
