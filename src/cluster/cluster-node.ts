@@ -240,6 +240,22 @@ export class ClusterNode extends EventEmitter {
     return this.membership.systemState(system);
   }
 
+  /**
+   * Whether this system can vouch that `system` is alive (a remote_verify answer): it is ALIVE
+   * here AND some path heard it within (LCMNUMHBEATS - 1) heartbeat intervals. A live system
+   * heartbeats every interval on every path, so a witness that has missed all but the last of
+   * the heartbeats the asker missed has no evidence of life the asker lacks: it is merely about
+   * to declare the same death (the systems of a cluster declare it up to an interval apart).
+   * What the witness guards against, a link that failed on the asker's side only, leaves the
+   * others hearing the suspect within one interval.
+   */
+  vouchesFor(system: string): boolean {
+    if (this.membership.systemState(system) !== 'ALIVE') return false;
+    const silence = this.membership.freshestSilenceMs(system, performance.now());
+    const windowMs = Math.max(1, this.opts.missedHeartbeats - 1) * this.opts.heartbeatIntervalMs;
+    return silence !== undefined && silence <= windowMs;
+  }
+
   pathState(id: string): LinkState | undefined {
     return this.membership.pathState(id);
   }

@@ -147,6 +147,18 @@ export class Membership {
     return p ? nowMs - p.lastHeardMs : undefined;
   }
 
+  /** Milliseconds since any path to `system` last heard it (undefined: never heard on any path). */
+  freshestSilenceMs(system: string, nowMs: number): number | undefined {
+    const sys = this.systems.get(system);
+    if (!sys) return undefined;
+    let best: number | undefined;
+    for (const id of sys.paths) {
+      const p = this.paths.get(id)!;
+      if (p.heardEver) best = Math.min(best ?? Infinity, nowMs - p.lastHeardMs);
+    }
+    return best;
+  }
+
   alivePathsTo(system: string): string[] {
     const sys = this.systems.get(system);
     if (!sys) return [];

@@ -363,7 +363,8 @@ class WiredQuorum implements QuorumSubsystem {
       await node.judgeNow();
       // The one asking declared `system` dead itself: if it vetoed our own question about it, ask again now.
       if (this.witness) this.applyWitness(this.witness.step({ type: 'peer-suspects', system, from, nowMs: performance.now() }));
-      return { system, seesAlive: node.systemState(system) === 'ALIVE' };
+      // Alive here and heard within all but the last of the intervals the asker missed (vouchesFor).
+      return { system, seesAlive: node.vouchesFor(system) };
     });
   }
 

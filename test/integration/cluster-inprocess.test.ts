@@ -118,4 +118,21 @@ describe('cluster nodes on loopback', () => {
     // bravo still heard within the limit: judged alive.
     expect(alpha.systemState('bravo')).toBe('ALIVE');
   });
+
+  it('vouches for a peer (a remote_verify answer) only while some path heard it within all but the last of the missed intervals', async () => {
+    const secret = generateClusterSecret();
+    // alpha never ticks here: charlie stays ALIVE in its membership after charlie stops, as on a
+    // witness that has not reached its own declaration yet.
+    const { byName } = await cluster(() => secret, (name) => (name === 'alpha' ? 3_600_000 : undefined));
+    const alpha = byName.get('alpha')!;
+    await waitFor(() => alpha.systemState('charlie') === 'ALIVE' && alpha.vouchesFor('charlie'), 20_000, 'alpha vouches for charlie');
+    await byName.get('charlie')!.stop();
+    const stoppedAt = performance.now();
+    await waitFor(() => !alpha.vouchesFor('charlie'), 5_000, 'alpha to stop vouching for charlie');
+    // Not before (MISSES - 1) intervals of silence, and still ALIVE in alpha's membership.
+    expect(performance.now() - stoppedAt).toBeGreaterThanOrEqual((MISSES - 1) * HB - HB);
+    expect(alpha.systemState('charlie')).toBe('ALIVE');
+    expect(alpha.vouchesFor('bravo')).toBe(true);
+    expect(alpha.vouchesFor('nobody')).toBe(false);
+  });
 });
