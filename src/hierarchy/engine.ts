@@ -71,8 +71,12 @@ export class HierarchyEngine {
     };
     const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op), starting));
     const start = (op: Operation): void => runner.start(op);
-    const unsettled = () => ({ busy: runner.busyKeys(), restarting: this.restarts.restarting() });
-    this.placement = new Placement(ctx, { isRunning: (key) => runner.isRunning(key), start, unsettled });
+    // Busy: an operation under way on a hierarchy not told in service here (a restore that has
+    // brought up part of it included); one told in service is named as such already.
+    const busyUntold = (key: string) => runner.busy(key) && this.placement.get(key) !== ctx.local;
+    const unsettled = () => ({ busy: runner.busyKeys().filter(busyUntold), restarting: this.restarts.restarting() });
+    const isUnsettled = (key: string) => busyUntold(key) || this.restarts.isRestarting(key);
+    this.placement = new Placement(ctx, { isRunning: (key) => runner.isRunning(key), start, unsettled, isUnsettled });
     const handOver = (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>): void => this.handoffs.send(to, msg);
     const failoverOps = { start, busy: (key: string) => runner.busy(key), handOver };
     this.failover = new FailoverDecisions(ctx, failoverOps, (key) => this.placement.get(key));

@@ -24,10 +24,14 @@ export interface PlacementOps {
   isRunning(key: string): boolean;
   start(op: Operation): void;
   /**
-   * What is under way here, told in every state sync: hierarchies with an operation running or
-   * waiting (`busy`) and the ones waiting to be restored after an unclean stop (`restarting`).
+   * What is under way here, told in every state sync: hierarchies not told in service here with
+   * an operation running or waiting (`busy`; one told in service is named as such, and its
+   * routine checks are no transition) and the ones waiting to be restored after an unclean stop
+   * (`restarting`).
    */
   unsettled?(): { busy: string[]; restarting: string[] };
+  /** Whether `unsettled` would name the hierarchy now. */
+  isUnsettled?(key: string): boolean;
 }
 
 export class Placement {
@@ -157,9 +161,7 @@ export class Placement {
    * service). One that came in service was announced already (cameInService).
    */
   settled(key: string): void {
-    if (!this.toldUnsettled.has(key)) return;
-    const u = this.ops.unsettled?.();
-    if (u && (u.busy.includes(key) || u.restarting.includes(key))) return;
+    if (!this.toldUnsettled.has(key) || this.ops.isUnsettled?.(key)) return;
     this.toldUnsettled.delete(key);
     if (this.get(key) !== this.ctx.local && !this.ctx.inServiceHere(key)) this.ctx.broadcast({ kind: 'hier-state', key, inService: false });
   }
