@@ -162,7 +162,7 @@ export class RestartRestores {
     }
     const busy = peers.filter((s) => this.heard.get(s)!.busy.has(key));
     if (busy.length > 0) return this.waiting(p, key, `waits: an operation on it is under way on ${busy.join(', ')}`);
-    if (!ctx.hasQuorum()) return this.waiting(p, key, 'waits for the quorum gate to open', 'warn');
+    if (!ctx.hasQuorum()) return this.waiting(p, key, 'waits for the quorum gate to open');
     this.pending.delete(key);
     const op = restoreOp(key, 'agent-restart', serve('agent-restart', ctx.now));
     this.own.add(op);

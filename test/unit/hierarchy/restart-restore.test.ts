@@ -175,7 +175,7 @@ describe('a hierarchy in service at an unclean stop of its agent', () => {
     c.revive('A', two('A'), { app: 'ISP', fs: 'ISP' });
     c.advance(30_000);
     expect(c.ran('A', 'restore')).toEqual([]);
-    expect(c.logs).toContain('A warn restart restore of hierarchy app waits for the quorum gate to open');
+    expect(c.logs).toContain('A info restart restore of hierarchy app waits for the quorum gate to open');
     c.quorum = true;
     c.step('A', { type: 'quorumChanged' });
     expect(c.states('A', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
