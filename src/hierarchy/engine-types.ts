@@ -66,8 +66,13 @@ export type PeerMessage =
    * lost quorum, or stood still), so the others decide who takes it over, as after its death.
    */
   | { kind: 'hier-state'; key: string; inService: boolean; epoch?: number; takeOver?: boolean }
-  /** `reply`: the receiver answers with its own sync (a system that comes back may not have seen this one go). */
-  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean }
+  /**
+   * `reply`: the receiver answers with its own sync (a system that comes back may not have seen this one go).
+   * `busy`: hierarchies with an operation running or waiting on them at the sender; `restarting`:
+   * the ones it had in service when its agent stopped uncleanly and has not settled yet
+   * (failover/restart-restore.ts). Absent from agents that predate them: nothing under way.
+   */
+  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean; busy?: string[]; restarting?: string[] }
   | { kind: 'takeover'; key: string; tried: string[]; reason: string; origin: OpOrigin }
   | { kind: 'takeover-result'; key: string; ok: boolean; reason: string; tryNext?: string[] }
   | { kind: 'release'; key: string; request: string }
@@ -108,4 +113,5 @@ export type EngineCommand =
   | { type: 'moved'; kind: 'failover' | 'switchover'; key: string; from: string; to: string; durationMs: number; reason: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
 
-export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure' | 'agent-start';
+/** 'agent-restart': brought in service again after this agent's unclean stop (failover/restart-restore.ts). */
+export type OpOrigin = 'failover' | 'switchover' | 'switchback' | 'admin' | 'local-failure' | 'agent-start' | 'agent-restart';

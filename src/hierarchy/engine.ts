@@ -10,7 +10,8 @@
 //                a restore or a remove leads to (rollback, retry, hand-over);
 // - resource-table.ts  the configured resources and their states at start;
 // - placement.ts where each hierarchy is in service, state sync, double-in-service resolution;
-// - failover/    failover decisions (decide.ts), hand-over retries, automatic switchback, vetoes;
+// - failover/    failover decisions (decide.ts), hand-over retries, automatic switchback, vetoes,
+//                restoring after this agent's unclean stop (restart-restore.ts);
 // - monitoring.ts checks and local recovery;
 // - switchover.ts, admin-requests.ts, admin-locks.ts  what administrators ask for.
 
@@ -20,9 +21,10 @@ import { EngineContext } from './engine-context.js';
 import type { EngineCommand, EngineEvent, EngineOptions, HierarchyConfig, PeerMessage, ResourceConfig } from './engine-types.js';
 import { FailoverDecisions } from './failover/decide.js';
 import { Handoffs } from './failover/handoff.js';
+import { RestartRestores } from './failover/restart-restore.js';
 import { considerSwitchback } from './failover/switchback.js';
 import { Monitoring } from './monitoring.js';
-import { removeOp, type Operation } from './operations/operation.js';
+import type { Operation } from './operations/operation.js';
 import { RemoveOutcomes } from './operations/remove-outcome.js';
 import { RestoreOutcomes } from './operations/restore-outcome.js';
 import { OperationRunner } from './operations/runner.js';
@@ -56,14 +58,25 @@ export class HierarchyEngine {
   private readonly admin: AdminRequests;
   private readonly restores: RestoreOutcomes;
   private readonly removes: RemoveOutcomes;
+  private readonly restarts: RestartRestores;
 
   constructor(opts: EngineOptions) {
     const ctx = (this.ctx = new EngineContext(opts));
     const policy = opts.recovery ?? DEFAULT_RECOVERY_POLICY;
-    // An operation started on a hierarchy gives it a home: it is no longer stranded (decide.ts).
-    const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op), (op) => this.failover.operationStarted(op.key)));
+    // An operation started on a hierarchy gives it a home: it is no longer stranded (decide.ts),
+    // and it decides instead of a restore after an unclean stop (restart-restore.ts).
+    const starting = (op: Operation): void => {
+      this.failover.operationStarted(op.key);
+      this.restarts.operationStarted(op);
+    };
+    const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op), starting));
     const start = (op: Operation): void => runner.start(op);
-    this.placement = new Placement(ctx, runner);
+    // Busy: an operation under way on a hierarchy not told in service here (a restore that has
+    // brought up part of it included); one told in service is named as such already.
+    const busyUntold = (key: string) => runner.busy(key) && this.placement.get(key) !== ctx.local;
+    const unsettled = () => ({ busy: runner.busyKeys().filter(busyUntold), restarting: this.restarts.restarting() });
+    const isUnsettled = (key: string) => busyUntold(key) || this.restarts.isRestarting(key);
+    this.placement = new Placement(ctx, { isRunning: (key) => runner.isRunning(key), start, unsettled, isUnsettled });
     const handOver = (to: string, msg: Extract<PeerMessage, { kind: 'takeover' }>): void => this.handoffs.send(to, msg);
     const failoverOps = { start, busy: (key: string) => runner.busy(key), handOver };
     this.failover = new FailoverDecisions(ctx, failoverOps, (key) => this.placement.get(key));
@@ -75,6 +88,8 @@ export class HierarchyEngine {
     this.admin = new AdminRequests(ctx, this.placement, this.switchovers, start);
     this.restores = new RestoreOutcomes(ctx, this.placement, start, policy.maxAttempts);
     this.removes = new RemoveOutcomes(ctx, this.placement, start, passOn, handOver, this.failover.gaveUpAfterFailure.bind(this.failover));
+    const settled = (key: string): void => this.placement.settled(key);
+    this.restarts = new RestartRestores(ctx, { start, busy: (key) => runner.busy(key), settled }, (key) => this.placement.get(key));
   }
 
   // ---- queries (for status output and tests) ----
@@ -139,6 +154,7 @@ export class HierarchyEngine {
       case 'quorumChanged':
         this.failover.retryAwaitingQuorum();
         this.failover.reviewDeferred();
+        this.restarts.quorumChanged();
         break;
       case 'stalled':
         this.failover.yieldAfterStall(ev.gapMs, this.placement.localKeys());
@@ -176,7 +192,9 @@ export class HierarchyEngine {
    * recorded in service means the agent stopped uncleanly: a mount or a process may have
    * survived it, and a peer may have taken the hierarchy over meanwhile. Such hierarchies are
    * cleaned up with remove (parents first; remove is idempotent) and end OSU, or OSF with the
-   * reason when the cleanup fails. Returns the commands to carry out.
+   * reason when the cleanup fails. Once cleaned up, each is brought in service here again when
+   * every other system of it has been heard and runs none of it (failover/restart-restore.ts).
+   * Returns the commands to carry out.
    */
   loadStates(states: Record<string, ResourceState>, now: number): EngineCommand[] {
     const { ctx } = this;
@@ -184,8 +202,10 @@ export class HierarchyEngine {
     const unclean = loadRecordedStates(ctx, states);
     for (const key of unclean) {
       ctx.log('warn', `hierarchy ${key} was in service when the agent stopped uncleanly; cleaning up`, { key, at: ctx.now });
-      this.runner.start(removeOp(key, 'agent-start', { kind: 'stay-out' }));
+      this.runner.start(this.restarts.uncleanAtStart(key));
     }
+    // Peers already heard from learn what is under way here (normally none are yet).
+    if (unclean.size > 0 && ctx.alive.size > 1) this.placement.syncAll();
     return ctx.flush();
   }
 
@@ -194,6 +214,7 @@ export class HierarchyEngine {
   private applyConfig(cfg: HierarchyConfig): void {
     this.placement.rekey(applyConfig(this.ctx, cfg));
     this.failover.configChanged();
+    this.restarts.configChanged();
   }
 
   private systemUp(system: string): void {
@@ -211,6 +232,7 @@ export class HierarchyEngine {
     this.locks.systemDied(system);
     this.switchovers.systemDied(system);
     this.handoffs.systemDied(system);
+    this.restarts.systemDown(system);
     this.failover.systemDied(system, this.placement.forgetSystem(system));
   }
 
@@ -219,6 +241,8 @@ export class HierarchyEngine {
       case 'hier-state':
       case 'hier-state-sync':
         this.placement.onMessage(from, msg);
+        if (msg.kind === 'hier-state-sync') this.restarts.synced(from, msg);
+        else this.restarts.peerState(from, this.ctx.keyOf(msg.key) ?? msg.key, msg.inService);
         if (msg.kind === 'hier-state' && !msg.inService && msg.takeOver) return this.failover.gaveUp(from, this.ctx.keyOf(msg.key) ?? msg.key);
         return this.failover.heardFrom(from, msg.kind === 'hier-state' ? [this.ctx.keyOf(msg.key) ?? msg.key] : undefined);
       case 'takeover':
@@ -248,7 +272,9 @@ export class HierarchyEngine {
    */
   private ended(op: Operation): void {
     this.continueAfter(op);
+    if (op.kind === 'remove') this.restarts.removeEnded(op);
     this.placement.operationEnded(op.key);
+    this.placement.settled(op.key);
   }
 
   private continueAfter(op: Operation): void {

@@ -23,6 +23,15 @@ import { removeOp, type Operation } from './operations/operation.js';
 export interface PlacementOps {
   isRunning(key: string): boolean;
   start(op: Operation): void;
+  /**
+   * What is under way here, told in every state sync: hierarchies not told in service here with
+   * an operation running or waiting (`busy`; one told in service is named as such, and its
+   * routine checks are no transition) and the ones waiting to be restored after an unclean stop
+   * (`restarting`).
+   */
+  unsettled?(): { busy: string[]; restarting: string[] };
+  /** Whether `unsettled` would name the hierarchy now. */
+  isUnsettled?(key: string): boolean;
 }
 
 export class Placement {
@@ -40,6 +49,12 @@ export class Placement {
    * double in-service would last until the next report, which may never come.
    */
   private readonly heldReports = new Map<string, { from: string; peerKey: string; epoch?: number }>();
+
+  /**
+   * Hierarchies told as under way in a state sync: when one settles here without coming in
+   * service, the peers are told (`settled`), or a peer waiting for it would wait for good.
+   */
+  private readonly toldUnsettled = new Set<string>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -117,13 +132,38 @@ export class Placement {
       if (!ctx.graph.has(tag) || !inServiceHere.has(ctx.graph.hierarchyKey(tag))) this.byTag.delete(tag);
     }
     for (const key of inServiceHere) this.set(key, ctx.local);
-    ctx.broadcast({ kind: 'hier-state-sync', inService: [...inServiceHere], epochs: this.epochsOf([...inServiceHere]) });
+    ctx.broadcast({ kind: 'hier-state-sync', inService: [...inServiceHere], epochs: this.epochsOf([...inServiceHere]), ...this.underWay() });
   }
 
   /** A system joined: it learns what runs here, and is asked what runs there. */
   syncTo(system: string, reply = true): void {
     const keys = this.localKeys();
-    this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply });
+    this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply, ...this.underWay() });
+  }
+
+  /** Every live peer learns what runs and what is under way here (the agent's start found work to do). */
+  syncAll(): void {
+    const keys = this.localKeys();
+    this.ctx.broadcast({ kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), ...this.underWay() });
+  }
+
+  private underWay(): { busy?: string[]; restarting?: string[] } {
+    const u = this.ops.unsettled?.();
+    if (!u || (u.busy.length === 0 && u.restarting.length === 0)) return {};
+    for (const k of u.busy) this.toldUnsettled.add(k);
+    for (const k of u.restarting) this.toldUnsettled.add(k);
+    return { busy: u.busy, restarting: u.restarting };
+  }
+
+  /**
+   * A hierarchy told as under way may have settled here (an operation ended, a restart restore
+   * was dropped): if so and it is not in service here, the peers hear it (hier-state, not in
+   * service). One that came in service was announced already (cameInService).
+   */
+  settled(key: string): void {
+    if (!this.toldUnsettled.has(key) || this.ops.isUnsettled?.(key)) return;
+    this.toldUnsettled.delete(key);
+    if (this.get(key) !== this.ctx.local && !this.ctx.inServiceHere(key)) this.ctx.broadcast({ kind: 'hier-state', key, inService: false });
   }
 
   /** A hierarchy came in service here: a new epoch, above every one known for it and not below the clock. */

@@ -11,6 +11,14 @@
 // last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
 // service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
 // administrator removes the flag; then it comes in service with the same bytes.
+// Seed scenario 4 follows in the same cluster. node1 comes back: its agent's cleanup at start,
+// then lkdr0 stays on node2 (node1 becomes its backup) while lkdr1, which node1 ran last, comes
+// in service on node1 by itself once node2's state sync says it runs nowhere (the restart restore,
+// docs/hierarchy.md); both mirrors resync. Then both VMs are SIGKILLed at once. node2, lkdr1's
+// backup, boots first: it brings neither lkdr1 (out of date after its restart) nor lkdr0 (its
+// own, but node1 is not heard from yet: it may run it) in service, for 20 s. node1 boots: each
+// mirror comes in service on its last primary by itself (lkdr1 on node1, lkdr0 on node2), with
+// the same bytes, and each backup is resynchronized.
 // The two file-system types run in the same cluster, over the LAN, on small disks (8 MiB: the
 // guests are emulated and share the host): lkdr2 is a new replicated
 // file system (disk 3 formatted ext4 on /dev/md2, mounted on /srv/new, protected as `newfs`
@@ -56,7 +64,9 @@ describe.skipIf(!!vmUnavailable)(title, () => {
   // 900 s: with the two file-system types the test does about twice the work it did in 600 s
   // (4 mirrors, 2 file systems); runs took 430-530 s and one on a busy host ran out of 600 s
   // while node2 rebooted, after every check up to the failover had passed.
-  it('replicated device, new and existing replicated file systems created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go', { timeout: 900_000 }, async () => {
+  // 1200 s: the scenario-4 part adds two boots of each VM and two resyncs to the 180-530 s the
+  // rest took.
+  it('replicated device, new and existing replicated file systems created, extended, failed over by SIGKILL with the data intact; an out-of-date backup refuses; the last primary back first waits for its flag to go; both down: the backup back first waits and the last primary restores by itself', { timeout: 1_200_000 }, async () => {
     const c = cluster();
     const [n1, n2] = [c.node('node1'), c.node('node2')];
     const v1 = new GuestVigil(n1, build!.srcDir);
@@ -221,6 +231,61 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'lkdr0 in service on node2 once the flag is removed' });
     const afterFlag = await n2.run('head -c 8388608 /dev/md0 | sha256sum', { timeoutMs: 60_000 });
     expect(afterFlag.split(/\s+/)[0]).toBe(sum0);
+
+    // node1 comes back (its disks hold lkdr0..3 as they were at its crash, its LCD them in
+    // service): the cleanup at start, then lkdr0 stays on node2 and node1 becomes its backup;
+    // lkdr1, which node1 ran last and node2 refused, comes in service on node1 by itself once
+    // node2's state sync says it runs nowhere (node2's kit confirms it never took it over).
+    const rejoin = async (n: typeof n1, v: GuestVigil) => {
+      await n.boot(300_000);
+      await n.run(`modprobe raid1 && modprobe nbd nbds_max=4 && modprobe ext4 && mkdir -p /var/lib/vigil && mount ${STATE_DISK} /var/lib/vigil`, { timeoutMs: 60_000 });
+      await configure(v);
+      await n.writeFile('/etc/vigil/cluster.key', key, 0o600);
+      await v.start();
+    };
+    const inSync = async (primary: GuestVigil, backup: GuestVigil, t: string) => {
+      if ((await primary.states())[t] !== 'ISP' || (await backup.states())[t] !== 'OSU') return false;
+      const [degraded, action] = (await primary.node.run(`cat /sys/block/md${t.slice(4)}/md/degraded /sys/block/md${t.slice(4)}/md/sync_action`)).trim().split(/\s+/);
+      return degraded === '0' && action === 'idle';
+    };
+    const logMsgs = async (v: GuestVigil) => (await v.logTail(10_000_000)).split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    let at = Date.now();
+    await rejoin(n1, v1);
+    console.log(`e2e netraid: node1 rebooted and its vigild ready in ${Date.now() - at} ms`);
+    at = Date.now();
+    await n1.waitFor(async () => (await inSync(v2, v1, 'lkdr0')) && (await inSync(v1, v2, 'lkdr1')), { deadlineMs: 300_000, intervalMs: 2000, what: 'lkdr0 ISP on node2 and lkdr1 ISP on node1, each mirrored to the other, in sync' });
+    console.log(`e2e netraid: node1 back: lkdr1 in service on node1 by itself and both mirrors in sync after ${Date.now() - at} ms`);
+    expect(await logMsgs(v1)).toContain('hierarchy lkdr1 was in service on node1 when its agent stopped uncleanly and runs nowhere (node2 heard): bringing it in service again');
+    const whole = async (n: typeof n1, md: string) => (await n.run(`sha256sum ${md}`, { timeoutMs: 120_000 })).split(/\s+/)[0];
+    const [md0Sum, md1Sum] = [await whole(n2, '/dev/md0'), await whole(n1, '/dev/md1')];
+
+    // Seed scenario 4: both die at once. node2, the backup of lkdr1 (node1 its primary), boots
+    // first: lkdr1 stays out of service there, and so does lkdr0 (node2 ran it last, but node1,
+    // not heard from yet, might run it): for 20 s, checked every 2 s.
+    await Promise.all([n1.crash(), n2.crash()]);
+    at = Date.now();
+    await rejoin(n2, v2);
+    console.log(`e2e netraid: both SIGKILLed; node2 rebooted first and its vigild ready in ${Date.now() - at} ms`);
+    for (let i = 0; i < 10; i++) {
+      const s2 = await v2.states();
+      expect([s2.lkdr0, s2.lkdr1], `node2 alone, ${2 * i} s after its vigild started: lkdr0, lkdr1`).not.toContain('ISP');
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    expect(await logMsgs(v2)).toContain('restart restore of hierarchy lkdr0 waits until node1 is heard from: it may run it or take it over');
+    // node1 boots: each mirror comes in service on its last primary by itself, with its bytes.
+    at = Date.now();
+    await rejoin(n1, v1);
+    const node1Ready = Date.now() - at;
+    await n1.waitFor(async () => (await v1.states()).lkdr1 === 'ISP' && (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 120_000, intervalMs: 1000, what: 'lkdr1 ISP on node1 and lkdr0 ISP on node2, by themselves' });
+    console.log(`e2e netraid: node1 rebooted and its vigild ready in ${node1Ready} ms; lkdr1 ISP on node1 and lkdr0 ISP on node2 ${Date.now() - at - node1Ready} ms later`);
+    expect(await whole(n1, '/dev/md1')).toBe(md1Sum);
+    expect(await whole(n2, '/dev/md0')).toBe(md0Sum);
+    expect(await logMsgs(v1)).toContain('hierarchy lkdr1 was in service on node1 when its agent stopped uncleanly and runs nowhere (node2 heard): bringing it in service again');
+    expect(await logMsgs(v2)).toContain('hierarchy lkdr0 was in service on node2 when its agent stopped uncleanly and runs nowhere (node1 heard): bringing it in service again');
+    // The backups rejoin: each resynchronized from its primary.
+    at = Date.now();
+    await n1.waitFor(async () => (await inSync(v2, v1, 'lkdr0')) && (await inSync(v1, v2, 'lkdr1')), { deadlineMs: 300_000, intervalMs: 2000, what: 'node1 the backup of lkdr0 and node2 of lkdr1 again, in sync' });
+    console.log(`e2e netraid: both backups resynchronized ${Date.now() - at} ms later`);
   });
 });
 

@@ -44,6 +44,11 @@ export class OperationRunner {
     return this.running.has(key) || (this.queued.get(key)?.length ?? 0) > 0;
   }
 
+  /** The hierarchies with an operation running or waiting (told to peers in a state sync). */
+  busyKeys(): string[] {
+    return [...new Set([...this.running.keys(), ...this.queued.keys()])];
+  }
+
   /** Starts the operation, or queues it behind the one running on its hierarchy. */
   start(op: Operation): void {
     const { ctx } = this;

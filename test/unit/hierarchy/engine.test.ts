@@ -547,11 +547,15 @@ describe('hierarchy engine: split brain', () => {
 
 describe('hierarchy engine: agent start', () => {
   it('cleans up what was recorded in service by an unclean stop (parents first) and ends OSU', () => {
+    // B is down: not heard since the start, so nothing is restored after the cleanup (the
+    // restore after an unclean stop: restart-restore.test.ts).
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
+    c.kill('B');
     c.load('A', { app: 'ISP', fs: 'ISP' });
     expect(c.ran('A', 'remove')).toEqual(['app', 'fs']);
+    expect(c.ran('A', 'restore')).toEqual([]);
     expect(c.states('A', ['app', 'fs'])).toEqual(['OSU', 'OSU']);
-    expect(c.engine('B').runningOn('app')).toBeUndefined();
+    expect(c.engine('A').runningOn('app')).toBeUndefined();
   });
 
   it('a cleanup that fails leaves OSF with the reason; recorded OSU/OSF stay as they are', () => {

@@ -142,12 +142,16 @@ export class FakeCluster {
     this.run();
   }
 
-  /** The system comes back with a fresh engine state (resources OSU), like a reboot. */
-  revive(system: string, config: HierarchyConfig): void {
+  /**
+   * The system comes back with a fresh engine state, like a reboot: resources OSU, or the states
+   * its LCD recorded (`recorded`), loaded before it hears of any peer, as vigild does.
+   */
+  revive(system: string, config: HierarchyConfig, recorded?: Record<string, 'ISP' | 'ISU' | 'OSU' | 'OSF'>): void {
     this.down.delete(system);
     const e = new HierarchyEngine(this.options.get(system)!);
     this.engines.set(system, e);
     this.handle(system, e.step({ type: 'config', config }, this.now));
+    if (recorded) this.handle(system, e.loadStates(recorded, this.now));
     for (const s of this.engines.keys()) {
       if (s === system || this.down.has(s)) continue;
       this.queue.push({ system, ev: { type: 'systemUp', system: s } });
