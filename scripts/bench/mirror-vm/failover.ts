@@ -121,6 +121,7 @@ export async function vigilFailover(n1: VmNode, n2: VmNode, disk: string, number
     return r.stdout;
   };
   const states = async (n: VmNode) => Object.fromEntries((JSON.parse(await vigil(n, ['ins_list', '--json'])) as Array<{ tag: string; state: string }>).map((r) => [r.tag, r.state]));
+  const pids = new Map<VmNode, number>();
   try {
     for (const n of [n1, n2]) {
       await n.run('modprobe raid1 && modprobe nbd && modprobe ext4 && mkdir -p /etc/default /var/lib/vigil /run/vigil /etc/vigil && chmod 700 /var/lib/vigil /etc/vigil /run/vigil', { timeoutMs: 120_000 });
@@ -129,7 +130,7 @@ export async function vigilFailover(n1: VmNode, n2: VmNode, disk: string, number
     }
     await vigil(n1, ['keygen']);
     await n2.writeFile('/etc/vigil/cluster.key', await n1.readFile('/etc/vigil/cluster.key'), 0o600);
-    for (const n of [n1, n2]) await n.spawn(['node', path.join(snap.srcDir, 'daemon', 'main.js'), '--config', conf], { log });
+    for (const n of [n1, n2]) pids.set(n, (await n.spawn(['node', path.join(snap.srcDir, 'daemon', 'main.js'), '--config', conf], { log })).pid);
     for (const n of [n1, n2]) await n.waitFor(async () => (await n.readFile(log).catch(() => Buffer.alloc(0))).toString().includes('vigild ready'), { deadlineMs: 300_000, intervalMs: 500, what: 'vigild ready' });
     for (const [a, b] of [[n1, n2], [n2, n1]] as const) for (const seg of ['lan', 'p2p1']) await vigil(a, ['net_create', '-S', b.name, '-T', 'TCP', '-l', a.ip(seg), '-r', b.ip(seg), '-P', port]);
     const alive = async (a: VmNode, b: VmNode) => (JSON.parse(await vigil(a, ['sys_list', '--json'])) as Array<{ name: string; state: string }>).find((s) => s.name === b.name)?.state === 'ALIVE';
@@ -154,7 +155,13 @@ export async function vigilFailover(n1: VmNode, n2: VmNode, disk: string, number
     const clock = await measureClock(n2);
     const t0 = Date.now();
     await n1.crash();
-    const out = (await n2.run(guestSh(waitAndRead(`${mnt}/data`)), { timeoutMs: 300_000 })).trim().split('\n');
+    const served = await n2.exec(guestSh(waitAndRead(`${mnt}/data`)), { timeoutMs: 180_000 });
+    if (served.code !== 0 || served.timedOut) {
+      // What node2's agent and kernel say, for the report (the run goes on with the other figures).
+      const diag = await n2.exec(`node ${cli} ins_list; cat /proc/mdstat; dmesg | tail -40; tail -c 6000 ${log}`, { timeoutMs: 120_000 });
+      throw new Error(`node2 did not serve ${mnt}/data within 180 s of the SIGKILL (${served.timedOut ? 'timed out' : `exit ${served.code}`}):\n${diag.stdout}${diag.stderr}`);
+    }
+    const out = served.stdout.trim().split('\n');
     const servedAt = guestWallToHost(clock, Number(out.at(-1)));
     const read = out.find((l) => l.endsWith(`${mnt}/data`))?.split(/\s+/)[0];
     await new Promise((r) => setTimeout(r, 1000)); // vigild's last lines
@@ -177,6 +184,8 @@ export async function vigilFailover(n1: VmNode, n2: VmNode, disk: string, number
       settings,
     };
   } finally {
+    // The surviving vigild goes, so nothing of Vigil's runs beside a later pass.
+    for (const [n, pid] of pids) if (n.state === 'running') await n.kill(pid, 'SIGTERM').catch(() => undefined);
     snap.remove();
   }
 }
