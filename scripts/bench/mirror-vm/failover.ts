@@ -145,10 +145,18 @@ export async function vigilFailover(n1: VmNode, n2: VmNode, disk: string, number
       `mountPoint=${mnt}`, `fsTag=${fsTag}`, 'type=new-fs', '--yes-destroy-data',
     ]);
     await vigil(n1, ['extend', '-t', lkdr, '-s', 'node2', '--accept-defaults']);
+    // In sync by md's own account first: right after extend node2's instance is OSU before its
+    // export and the resync have even begun, and a crash then leaves node2 a copy Vigil rightly
+    // refuses (104013: out of date), which once made a run time out here.
+    await n1.waitFor(async () => (await n1.run(`cat /sys/block/md${number}/md/degraded /sys/block/md${number}/md/sync_action`)).split('\n').join(' ').trim() === '0 idle', {
+      deadlineMs: 900_000,
+      intervalMs: 500,
+      what: `md${number} in sync (both halves, no copy running)`,
+    });
     await n1.waitFor(async () => {
       const [s1, s2] = [await states(n1), await states(n2)];
       return s1[lkdr] === 'ISP' && s1[fsTag] === 'ISP' && s2[lkdr] === 'OSU' && s2[fsTag] === 'OSU';
-    }, { deadlineMs: 900_000, intervalMs: 2000, what: `${lkdr} resynced: ISP on node1, OSU on node2` });
+    }, { deadlineMs: 300_000, intervalMs: 2000, what: `${lkdr} ISP on node1, OSU on node2` });
     const sum = (await n1.run(writeFile(`${mnt}/data`), { timeoutMs: 120_000 })).split(/\s+/)[0];
     // node2 must not have the mount point's file before it mounts (the loop below waits for it).
     if ((await n2.exec(['test', '-e', `${mnt}/data`])).code === 0) throw new Error(`node2 has ${mnt}/data before the failover`);
