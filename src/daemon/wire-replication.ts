@@ -46,6 +46,8 @@ class WiredReplication implements ReplicationSubsystem {
   private readonly replica: ReplicaServer;
   private readonly states: ReplicaStates;
   private attachedTo: ClusterNode | undefined;
+  /** Backup states reported before their instance was recorded (showBackupState). */
+  private readonly unshownBackupState = new Map<string, { current: boolean; reason: string }>();
   private poll: NodeJS.Timeout | undefined;
 
   constructor(
@@ -144,10 +146,24 @@ class WiredReplication implements ReplicationSubsystem {
    */
   private showBackupState(tag: string, current: boolean, reason: string): void {
     const i = this.agent.lcd.getInstance(tag);
-    if (!i || i.state === 'ISP' || i.state === 'ISU') return;
+    // Not recorded yet (extend records the instance once the kit's extend returned, and a
+    // primary may ask to be served before that): shown as soon as it is (the poll below).
+    if (!i) {
+      this.unshownBackupState.set(tag, { current, reason });
+      return;
+    }
+    this.unshownBackupState.delete(tag);
+    if (i.state === 'ISP' || i.state === 'ISU') return;
     void this.agent.lcd
       .setInstanceState(tag, current ? 'OSU' : 'OSF', current ? '' : `out of date: ${reason}`, undefined, { ifChanged: true })
       .catch((err: Error) => this.agent.log.warn({ err: err.message, tag }, 'replication: cannot record the backup state'));
+  }
+
+  /** A backup state reported before its instance existed, shown if the state file still says so (an extend backed out leaves it behind). */
+  private async showWhenStillSo(tag: string, current: boolean, reason: string): Promise<void> {
+    this.unshownBackupState.delete(tag);
+    const st = await this.states.get(tag).catch(() => undefined);
+    if (st?.role === 'backup' && st.current === current) this.showBackupState(tag, current, reason);
   }
 
   /** The cluster key, read when first needed (the key file may appear after vigild started). */
@@ -163,7 +179,10 @@ class WiredReplication implements ReplicationSubsystem {
       if (st?.role === 'backup' && !st.current) this.showBackupState(i.tag, false, st.outOfDateReason ?? 'not resynchronized');
     }
     this.attach();
-    this.poll = setInterval(() => this.attach(), 250);
+    this.poll = setInterval(() => {
+      this.attach();
+      for (const [tag, b] of [...this.unshownBackupState]) if (this.agent.lcd.getInstance(tag)) void this.showWhenStillSo(tag, b.current, b.reason);
+    }, 250);
     this.poll.unref();
   }
 

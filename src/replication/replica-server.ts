@@ -85,6 +85,17 @@ export class ReplicaServer {
     return { ok: true, address: req.address, port: req.port };
   }
 
+  /**
+   * extend: this system becomes the backup of `tag`. Nothing is exported until the primary asks
+   * (serve); the copy is out of date until the first resynchronization from `primary` completes,
+   * and the instance shows so (OSF) from the start, not only once the primary has asked.
+   */
+  async extended(tag: string, primary: string): Promise<void> {
+    const reason = `the first resynchronization from ${primary} has not completed`;
+    await this.o.states.put({ tag, role: 'backup', generation: 0, primary, current: false, outOfDateReason: reason });
+    this.o.onBackupState?.(tag, false, reason);
+  }
+
   /** The primary reports that the backup missed (or may have missed) a write. */
   async outdate(tag: string, generation: number, reason: string): Promise<void> {
     const st = await this.o.states.get(tag);

@@ -43,6 +43,8 @@ interface Node {
   declaredDead: boolean;
   /** Hold endings reported on this system. */
   holds: string[];
+  /** What the replica server reported of this system's backup copy (onBackupState), in order. */
+  backupStates: Array<{ tag: string; current: boolean; reason: string }>;
 }
 
 /** The replication link (the NBD connection), separate from the cluster messaging. */
@@ -69,7 +71,8 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
   const states = new ReplicaStates('/var/lib/vigil', files);
   const exports = new Exports();
   let kit: NetraidKit | undefined;
-  const replica = new ReplicaServer({ localSystem: name, states, newServer: () => exports, inServiceHere: (t) => kit?.inService(t) ?? false, knows: () => true });
+  const backupStates: Array<{ tag: string; current: boolean; reason: string }> = [];
+  const replica = new ReplicaServer({ localSystem: name, states, newServer: () => exports, inServiceHere: (t) => kit?.inService(t) ?? false, knows: () => true, onBackupState: (tag, current, reason) => backupStates.push({ tag, current, reason }) });
   const peers = peersOver(async (system, msg) => {
     const to = nodes.get(system);
     if (!to?.up) throw new Error(`${system} is unreachable`);
@@ -94,7 +97,7 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
     peerDeclaredDead: (system) => nodes.get(system)?.declaredDead ?? false,
     holdEnded: (_tag, how) => node.holds.push(how),
   });
-  const node: Node = { name, files, platform, states, kit, replica, exports, up: true, declaredDead: false, holds: [] };
+  const node: Node = { name, files, platform, states, kit, replica, exports, up: true, declaredDead: false, holds: [], backupStates };
   nodes.set(name, node);
   return node;
 }
@@ -273,6 +276,18 @@ describe('scsi/netraid settings and extend', () => {
     expect(s1.kit.validate(three).reason).toMatch(/two systems only/);
     expect(s1.kit.validate({ ...inst, info: { ...inst.info, type: 'raw' } }).reason).toMatch(/^Error 104051: .*"raw".*use type=resource, new-fs or existing-fs/);
     expect(s1.kit.validate({ ...inst, info: { ...inst.info, 'partition@server2': 'sdd' } }).ok).toBe(false);
+  });
+
+  it('extend records the new backup out of date and reports it at once (OSF before the primary has asked); the completed first resync makes it current', async () => {
+    const s1 = boot('server1', '/dev/sdc');
+    const s2 = boot('server2', '/dev/sdd');
+    expect((await s1.kit.create(inst, ctxOf('server1'))).ok).toBe(true);
+    expect((await s2.kit.extend(inst, ctxOf('server2'))).ok).toBe(true);
+    expect(s2.backupStates).toEqual([{ tag: 'lkdr1', current: false, reason: 'the first resynchronization from server1 has not completed' }]);
+    expect(await s2.states.get('lkdr1')).toMatchObject({ role: 'backup', current: false, primary: 'server1' });
+    expect((await s1.kit.restore(inst, ctxOf('server1'))).ok).toBe(true);
+    await until(() => s2.backupStates.some((b) => b.current));
+    expect(s2.backupStates.at(-1)).toEqual({ tag: 'lkdr1', current: true, reason: '' });
   });
 
   it('create learns the source size; canExtend refuses a smaller target; extend prints the netraid_extend lines', async () => {

@@ -265,7 +265,7 @@ export class NetraidKit implements Kit {
     // Nothing is exported yet: the primary asks for the partition with its generation, and this
     // system records itself out of date until that copy completes (OSF until then).
     const peer = systemsOf(inst).find((s) => s !== ctx.system)!;
-    await this.d.states.put({ tag: inst.tag, role: 'backup', generation: 0, primary: peer, current: false, outOfDateReason: `the first resynchronization from ${peer} has not completed` });
+    await this.d.replica.extended(inst.tag, peer);
     const address = inst.info[`address@${ctx.system}`];
     return ok(
       [
