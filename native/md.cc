@@ -3,7 +3,7 @@
 //    HOT_REMOVE_DISK, HOT_ADD_DISK, ADD_NEW_DISK (also the bitmap-based re-add of a member that
 //    still carries the array's superblock), STOP_ARRAY, RUN_ARRAY;
 //  - sysfs attributes under /sys/block/mdN/md/ (sync_action, sync_completed, degraded,
-//    sync_speed_max, array_state, bitmap/*, dev-*/state), read and written whole;
+//    sync_speed, sync_speed_max, array_state, bitmap/*, dev-*/state), read and written whole;
 //  - a watcher: md calls sysfs_notify() on array_state, degraded, sync_action, sync_completed,
 //    dev-*/state ... so a dedicated thread poll()s those attributes (POLLPRI|POLLERR) and reports
 //    each new value through a ThreadSafeFunction.

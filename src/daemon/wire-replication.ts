@@ -114,6 +114,14 @@ class WiredReplication implements ReplicationSubsystem {
         if (how === 'kernel-timeout') agent.log.error(fields, 'replication: a link hold ended by the kernel bound; the backup may not know it is out of date');
         else agent.log.info(fields, 'replication: link hold ended');
       },
+      resyncStarted: (tag, kind) => {
+        this.recorder?.resyncStarted(tag, kind);
+        agent.log.info({ component: 'replication', tag, kind }, `replication: ${kind} resync of the backup started`);
+      },
+      resyncDone: (tag, kind, ms) => {
+        this.recorder?.resyncDone(tag, kind, ms);
+        agent.log.info({ component: 'replication', tag, kind, ms }, `replication: ${kind} resync of the backup completed`);
+      },
     });
     if (registry) this.recorder = registerReplicationMetrics(registry, () => this.samples());
   }
@@ -128,13 +136,17 @@ class WiredReplication implements ReplicationSubsystem {
       const st = await this.states.get(i.tag).catch(() => undefined);
       if (!st) continue;
       const view = this.kit.view(i.tag);
+      // md is asked only while a resync runs; a read that fails shows no rate rather than no scrape.
+      const resyncRate = view ? await this.kit.resyncRate(i.tag).catch(() => undefined) : undefined;
       out.push({
         tag: i.tag,
         role: st.role,
         generation: st.generation,
-        ...(view ? { mirror: { state: view.state, percent: view.percent } } : {}),
+        ...(view ? { mirror: { state: view.state, percent: view.percent, ...(resyncRate === undefined ? {} : { resyncRate }) } } : {}),
         backupOutOfDate: st.role === 'backup' ? !st.current : view !== undefined && view.state !== 'mirroring',
         linkHeld: this.kit.holding(i.tag),
+        // Unreadable: no sample rather than a 0 that would say the flag is gone.
+        dataCorrupt: await this.states.hasDataCorruptFlag(i.tag).catch(() => undefined),
       });
     }
     return out;

@@ -30,14 +30,21 @@
 //   vigil_lcd_writes_total, vigil_lcd_last_write_duration_seconds,
 //   vigil_lcd_write_failures_total{reason} (error|timeout|stalled), vigil_lcd_write_stalled,
 //   vigil_lcd_recovered, vigil_lcd_compactions_total
+//   vigil_watchdog_armed{device}, vigil_watchdog_timeout_seconds{device},
+//   vigil_watchdog_lease_remaining_seconds{device}
 //
-// Reserved for the next kits (NOT registered until the code that measures them exists, so no
-// always-zero series; the alert rules already use some of these names):
-//   vigil_nas_*            NFS-mounted file systems: vigil_nas_export_reachable{tag},
-//                          vigil_nas_probe_duration_seconds{tag}, vigil_nas_bad_mounts_total{tag}
-//   vigil_replication_*    NetRAID mirrors: vigil_replication_resync_progress_ratio{tag},
-//                          vigil_replication_resync_rate_bytes_per_second{tag},
-//                          vigil_replication_degraded{tag}, vigil_replication_data_corrupt{tag}
+// The kits' own families are registered next to the code that measures them (on the same
+// registry; their rules in deploy/prometheus/vigil-<kit>-alerts.yml):
+//   vigil_nas_*            NFS-mounted file systems (metrics/nas-metrics.ts, docs/nas.md)
+//   vigil_replication_*    NetRAID mirrors (replication/replication-metrics.ts, docs/netraid.md):
+//                          mirror_state{tag,state}, resync_progress_ratio{tag},
+//                          resync_rate_bytes_per_second{tag}, resyncs_total{tag,kind}
+//                          (partial|full), resync_duration_seconds{tag,kind},
+//                          backup_out_of_date{tag,role}, generation{tag}, data_corrupt{tag},
+//                          link_held{tag}, link_hold_seconds{tag,ended}
+//   vigil_standby_*        recovery-server roles (standby/standby-monitor.ts)
+// Reserved (NOT registered until code measures them, so no always-zero series): disk comm paths
+// are reported by the vigil_comm_path_* families (type="disk"); a family of their own would be
 //   vigil_disk_heartbeat_* vigil_disk_heartbeat_record_age_seconds{system,device},
 //                          vigil_disk_heartbeat_write_duration_seconds
 // A new kit adds its own family under its prefix; the generic families above (resource state,

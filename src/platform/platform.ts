@@ -358,6 +358,12 @@ export interface MdSyncStatus {
   degraded: number;
   /** Progress of the running resync or recovery; undefined when none runs. */
   completed?: { doneSectors: number; totalSectors: number };
+  /**
+   * md's own rate of the running resync or recovery (`sync_speed`), in KiB/s: the sectors it
+   * copied since its oldest progress mark (md keeps marks up to about 30 s back) over that time;
+   * clean chunks a bitmap-based recovery skips are not counted. Undefined when none runs.
+   */
+  speedKiB?: number;
   /** The array's own resync speed ceiling in KiB/s, or 'system' when it follows /proc/sys/dev/raid. */
   speedMaxKiB: number | 'system';
 }

@@ -12,6 +12,18 @@ import type { MdMember, MdSyncStatus } from '../platform/platform.js';
  */
 export type MirrorState = 'absent' | 'mirroring' | 'resyncing' | 'degraded' | 'primary-failed' | 'primary-failed-unsynced';
 
+/**
+ * What a resynchronization of the backup half copies, by what Vigil asked md for: partial when
+ * the backup was re-added in its old role (md copies only the chunks its write-intent bitmap
+ * marked dirty while the backup was away), full when it was added as a new member (a new mirror,
+ * a former member back after a takeover, or md refusing the re-add: everything is copied).
+ */
+export type ResyncKind = 'partial' | 'full';
+
+export function resyncKindOf(how: 're-added' | 'added'): ResyncKind {
+  return how === 're-added' ? 'partial' : 'full';
+}
+
 export interface MirrorFacts {
   exists: boolean;
   members: MdMember[];

@@ -17,7 +17,7 @@ import type { BlockDevices, MdControl, MdEvent, MdMember, MdSyncStatus, MdWatche
 import type { BackupLink } from './backup-link.js';
 import type { ReplicationConfig } from './config.js';
 import { replicationError } from './errors.js';
-import { classifyMirror, MirrorMachine, type MirrorAction, type MirrorView } from './mirror-state.js';
+import { classifyMirror, MirrorMachine, resyncKindOf, type MirrorAction, type MirrorView, type ResyncKind } from './mirror-state.js';
 import { OutdateGate, type GateAction, type HoldEnd } from './outdate-gate.js';
 
 /** How the primary reaches the backup's own record of being current (the kit's peer messages). */
@@ -63,6 +63,13 @@ export interface MirrorEvents {
   /** The backup stopped holding every acknowledged write (md already recorded it on the primary). */
   'backup-stale': [];
   'backup-current': [];
+  /**
+   * A resynchronization of the backup half began: md took it back (partial: the bitmap's dirty
+   * chunks) or as a new member (full). Emitted once per add, whoever asked for it.
+   */
+  'resync-started': [{ kind: ResyncKind }];
+  /** md reported the backup half in sync after a resync this object started, `ms` after its add. */
+  'resync-done': [{ kind: ResyncKind; ms: number }];
   /** The backup slot changed (added or re-added): callers persist it for later re-adds. */
   'backup-slot': [{ number: number; raidDisk: number }];
   /** A step the watcher took failed; the mirror keeps its last known state. */
@@ -100,6 +107,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** A reconnect attempt (attachBackup from the back-off timer) is under way. */
   private attempting = false;
   private returnedDuringAttempt = false;
+  /** The resync the last add started, until md reports the backup in sync (its duration). */
+  private resync: { kind: ResyncKind; startedAt: number } | undefined;
 
   constructor(
     private readonly platform: MirrorPlatform,
@@ -177,9 +186,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    * Connects to the backup's export, checks that it is at least as large as the local partition,
    * hands the connection to /dev/nbdN and adds that to the array (a re-add when the backup was a
    * member before and the bitmap covers its absence; otherwise a full copy follows).
+   * Called directly while watching, it supersedes a pending reconnect: that one would find the
+   * device connected, release it and add the backup a second time, mid-copy.
    */
   async attachBackup(): Promise<'re-added' | 'added'> {
     if (!this.link) throw new VigilError(0, `mirror ${this.md} has no backup to attach`);
+    const direct = !this.attempting;
+    if (direct) clearTimeout(this.reconnectTimer);
     const target = this.spec.backupSystem ?? this.link.address;
     const local = await this.platform.blockDevices.info(this.spec.localPartition, this.t);
     const conn = await this.link.connect(this.t).catch((err: unknown) => {
@@ -231,8 +244,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       await this.platform.nbd.detach(this.nbdIndex, this.t).catch(() => undefined);
       throw replicationError(104012, [this.md, target, (err as Error).message], {}, err);
     }
+    // Counted by what was asked of md, not guessed later from how much it copied.
+    const kind = resyncKindOf(how);
+    this.resync = { kind, startedAt: Date.now() };
+    this.emit('resync-started', { kind });
     await this.rememberSlot();
     await this.applySpeedLimit();
+    if (direct && this.watcher) await this.perform(this.machine.connected());
     return how;
   }
 
@@ -251,6 +269,14 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.backupSlot = slot;
       this.emit('backup-slot', slot);
     }
+  }
+
+  /** md's own rate of the running resync or recovery in bytes/s (sync_speed); 0 when none runs. */
+  async resyncRate(): Promise<number> {
+    if (!(await this.platform.md.exists(this.md, this.t))) return 0;
+    const sync = await this.platform.md.syncStatus(this.md, this.t);
+    const running = sync.action === 'resync' || sync.action === 'recover';
+    return running && sync.speedKiB !== undefined ? sync.speedKiB * 1024 : 0;
   }
 
   /** The mirror as the kernel reports it now. */
@@ -433,6 +459,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         this.emit('backup-stale');
         break;
       case 'mark-backup-current':
+        if (this.resync) {
+          const { kind, startedAt } = this.resync;
+          this.resync = undefined;
+          this.emit('resync-done', { kind, ms: Date.now() - startedAt });
+        }
         this.emit('backup-current');
         break;
       case 'report':

@@ -40,7 +40,7 @@ export interface ReplicationSubject {
 
 export interface ScenarioContext {
   mirror: Mirror;
-  events: { states: string[]; progress: number[]; stale: number; current: number; errors: Error[] };
+  events: { states: string[]; progress: number[]; stale: number; current: number; errors: Error[]; resyncs: string[]; resyncsDone: string[] };
 }
 
 export interface ContractStep {
@@ -114,13 +114,31 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
       await ctx.mirror.watch();
       const how = await ctx.mirror.attachBackup();
       assert.equal(how, 'added');
+      assert.deepEqual(ctx.events.resyncs, ['full']);
       const nbd = await s.platform.nbd.status(ctx.mirror.nbdIndex, 5000);
       assert.equal(nbd.connected, true);
       assert.ok((nbd.sizeBytes ?? 0) >= s.localDiskBytes, `NBD size ${nbd.sizeBytes} < ${s.localDiskBytes}`);
       assert.equal(typeof nbd.pid, 'number');
-      await waitFor('the mirror in sync', s.resyncDeadlineMs, async () => ((await statusCode(ctx.mirror)) === 100 ? true : undefined));
+      // md's rate (sync_speed) while the copy runs: a whole number of KiB/s, read often enough
+      // to catch the copy running however short it is here.
+      const rates: number[] = [];
+      await poll(
+        async () => {
+          const sync = await s.platform.md.syncStatus(ctx.mirror.md, 5000);
+          if (sync.speedKiB !== undefined) rates.push(sync.speedKiB);
+          return sync.action === 'idle' && (await statusCode(ctx.mirror)) === 100;
+        },
+        { deadlineMs: s.resyncDeadlineMs, intervalMs: 20, what: 'the mirror in sync' },
+      );
+      assert.ok(rates.length > 0, 'sync_speed never read a rate while the copy ran');
+      assert.ok(rates.every((r) => Number.isInteger(r) && r >= 0), `sync_speed: ${rates.join(', ')}`);
+      assert.ok(rates.some((r) => r > 0), `sync_speed never above 0: ${rates.join(', ')}`);
+      assert.equal((await s.platform.md.syncStatus(ctx.mirror.md, 5000)).speedKiB, undefined, 'sync_speed with no resync running');
+      assert.equal(await ctx.mirror.resyncRate(), 0);
       await waitFor('the mirroring state reported', 10_000, async () => (ctx.events.states.includes('mirroring') ? true : undefined));
       assert.ok(ctx.events.progress.length > 0, 'no progress event');
+      await waitFor('the resync reported done', 10_000, async () => (ctx.events.resyncsDone.length > 0 ? true : undefined));
+      assert.deepEqual(ctx.events.resyncsDone, ['full']);
       assert.ok(ctx.mirror.slot, 'backup slot not recorded');
       assert.ok((await s.platform.md.memberState(ctx.mirror.md, `nbd${s.number}`, 5000)).includes('failfast'), 'the backup is not failfast');
     },
@@ -161,6 +179,9 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
       // The watcher sees md's events a moment after the status read above: wait for its verdict.
       await waitFor('a backup-current event', 10_000, async () => (ctx.events.current > currentBefore ? true : undefined));
       assert.equal(ctx.mirror.backupIsCurrent, true);
+      // What Vigil asked md for: a re-add, counted as a partial resync, and reported done.
+      assert.deepEqual(ctx.events.resyncs, ['full', 'partial']);
+      assert.deepEqual(ctx.events.resyncsDone, ['full', 'partial']);
     },
   },
   {
@@ -226,7 +247,9 @@ export const REPLICATION_CONTRACT: readonly ContractStep[] = [
 
 export function newScenario(s: ReplicationSubject): ScenarioContext {
   const mirror = new Mirror(s.platform, { number: s.number, localPartition: s.localDisk, localSystem: 'primary', backupSystem: 'backup' }, s.config, s.link);
-  const events: ScenarioContext['events'] = { states: [], progress: [], stale: 0, current: 0, errors: [] };
+  const events: ScenarioContext['events'] = { states: [], progress: [], stale: 0, current: 0, errors: [], resyncs: [], resyncsDone: [] };
+  mirror.on('resync-started', (r) => events.resyncs.push(r.kind));
+  mirror.on('resync-done', (r) => events.resyncsDone.push(r.kind));
   mirror.on('state', (v) => events.states.push(v.state));
   mirror.on('progress', (p) => events.progress.push(p.percent));
   mirror.on('backup-stale', () => events.stale++);

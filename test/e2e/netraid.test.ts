@@ -3,14 +3,16 @@
 // NBD server in node2's vigild, the kernel's NBD client on node1) of lkdr0 uses the LAN, that of
 // lkdr1 the point-to-point link.
 // node1 creates two data replication resources (lkdr0 on disk 0, lkdr1 on disk 1), extends both
-// to node2 and waits for the full resyncs (node2's instances OSU). Random data is written to
-// both mirrors. Then the replication link is cut while node1 writes to lkdr1 (lkdr0 stays idle):
+// to node2 and waits for the full resyncs (node2's instances OSU; node1's vigil_replication_*
+// metrics count them as full). Random data is written to both mirrors. md fails lkdr0's backup
+// half once: vigild re-adds it and the metrics count a partial resync. Then the replication link is cut while node1 writes to lkdr1 (lkdr0 stays idle):
 // md fails the backup half of md1, and node2 records lkdr1 out of date. node1's qemu is then
 // SIGKILLed: node2 brings lkdr0 in service from its own disk with the very bytes written before
 // (checksum), and refuses lkdr1 (out of date, with the reason in lcdstatus). Then node2, now the
 // last primary of lkdr0, crashes as well and returns first (seed scenario 3): lkdr0 stays out of
 // service (104001, its data_corrupt flag kept through the agent's cleanup at start) until the
-// administrator removes the flag; then it comes in service with the same bytes.
+// administrator removes the flag (its metrics show the flag set where the mirror does not run);
+// then it comes in service with the same bytes.
 // Seed scenario 4 follows in the same cluster. node1 comes back: its agent's cleanup at start,
 // then lkdr0 stays on node2 (node1 becomes its backup) while lkdr1, which node1 ran last, comes
 // in service on node1 by itself once node2's state sync says it runs nowhere (the restart restore,
@@ -41,6 +43,15 @@ const title = vmUnavailable ? `scsi/netraid failover (skipped: ${vmUnavailable})
 const PORT = '7366';
 const STATE_DISK = '/dev/vdc';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A scrape of vigild's /metrics inside the guest: value of one series (exact labels), undefined when absent. */
+async function scrape(v: GuestVigil): Promise<(series: string) => number | undefined> {
+  const text = await v.node.run('curl -s --max-time 20 http://127.0.0.1:9787/metrics', { timeoutMs: 30_000 });
+  return (series) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+}
 
 describe.skipIf(!!vmUnavailable)(title, () => {
   let build: ReturnType<typeof snapshotBuild> | undefined;
@@ -82,7 +93,8 @@ describe.skipIf(!!vmUnavailable)(title, () => {
         VIGIL_STATE_DIR: '/var/lib/vigil',
         VIGIL_ADMIN_SOCKET: '/run/vigil/admin.sock',
         VIGIL_KEY_FILE: '/etc/vigil/cluster.key',
-        VIGIL_METRICS_ADDRESS: 'off',
+        // Loopback only: the test scrapes vigil_replication_* from inside the guest.
+        VIGIL_METRICS_ADDRESS: '127.0.0.1:9787',
         VIGIL_LOG_LEVEL: 'debug',
         LCMHBEATTIME: '1',
         LCMNUMHBEATS: '3',
@@ -156,12 +168,30 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(auto.stdout + auto.stderr).toMatch(/automatic is refused/);
 
     const t0 = Date.now();
+    const TAGS = ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3'];
+    // md's resync rate as scraped while copies may still run (logged only: the 8 MiB copies of
+    // lkdr2 and lkdr3 may be over before the first scrape; the contract reads sync_speed on Linux).
+    const rates: string[] = [];
+    // node2 shows a freshly extended backup OSU until the primary's first export request marks
+    // it out of date, so its OSU alone does not say the copy happened: node1's metrics must also
+    // show each first resync done, and a full one (a new mirror: added, not re-added).
     await n1.waitFor(async () => {
+      const m = await scrape(v1);
+      for (const t of TAGS) if ((m(`vigil_replication_resync_rate_bytes_per_second{tag="${t}"}`) ?? 0) > 0) rates.push(`${t} ${m(`vigil_replication_resync_rate_bytes_per_second{tag="${t}"}`)} B/s`);
+      if (!TAGS.every((t) => (m(`vigil_replication_resync_duration_seconds_count{tag="${t}",kind="full"}`) ?? 0) >= 1 && m(`vigil_replication_mirror_state{tag="${t}",state="mirroring"}`) === 1)) return false;
       const s1 = await v1.states();
       const s2 = await v2.states();
-      return ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3', 'newfs', 'oldfs'].every((t) => s1[t] === 'ISP') && ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3'].every((t) => s2[t] === 'OSU');
-    }, { deadlineMs: 240_000, intervalMs: 2000, what: 'all resynced: ISP on node1, OSU on node2' });
-    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 8 MiB done in ${Date.now() - t0} ms (seen by polling)`);
+      return ['lkdr0', 'lkdr1', 'lkdr2', 'lkdr3', 'newfs', 'oldfs'].every((t) => s1[t] === 'ISP') && TAGS.every((t) => s2[t] === 'OSU');
+    }, { deadlineMs: 240_000, intervalMs: 2000, what: "all resynced: ISP on node1, OSU on node2, node1's metrics show each full resync done" });
+    console.log(`e2e netraid: initial resync of 2 x 32 MiB + 2 x 8 MiB done in ${Date.now() - t0} ms (seen by polling); rates scraped meanwhile: ${rates.join(', ') || 'none (copies already over)'}`);
+    // No resync runs now; node1 runs every mirror, so its data_corrupt flags are set.
+    const afterInitial = await scrape(v1);
+    for (const t of TAGS) {
+      expect(afterInitial(`vigil_replication_resyncs_total{tag="${t}",kind="full"}`), `${t}: full resyncs`).toBeGreaterThanOrEqual(1);
+      expect(afterInitial(`vigil_replication_resync_rate_bytes_per_second{tag="${t}"}`), `${t}: resync rate`).toBe(0);
+      expect(afterInitial(`vigil_replication_data_corrupt{tag="${t}"}`), `${t}: data_corrupt on the primary`).toBe(1);
+    }
+    expect(afterInitial('vigil_replication_resyncs_total{tag="lkdr0",kind="partial"}')).toBe(0);
 
     // Data on both mirrors, acknowledged (O_DIRECT + fsync) before anything else happens.
     for (const n of [0, 1]) await n1.run(`head -c 8388608 /dev/urandom > /tmp/p${n} && dd if=/tmp/p${n} of=/dev/md${n} bs=1M oflag=direct conv=fsync status=none`, { timeoutMs: 120_000 });
@@ -169,6 +199,25 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     // Files written through the two replicated file systems (fsync'ed).
     await n1.run('head -c 1048576 /dev/urandom > /srv/new/data && head -c 1048576 /dev/urandom > /srv/old/after && sync -f /srv/new/data /srv/old/after', { timeoutMs: 120_000 });
     const fsSums = (await n1.run('sha256sum /srv/new/data /srv/old/before /srv/old/after')).trim();
+
+    // A partial resync: md fails node1's backup half of md0 (as on an I/O error); vigild drops it,
+    // re-adds it in its old role and md copies the chunks written meanwhile. Counted as partial.
+    const beforeFail = await scrape(v1);
+    const counts = (m: (series: string) => number | undefined) => ({
+      full: m('vigil_replication_resyncs_total{tag="lkdr0",kind="full"}'),
+      partial: m('vigil_replication_resyncs_total{tag="lkdr0",kind="partial"}'),
+      partialDone: m('vigil_replication_resync_duration_seconds_count{tag="lkdr0",kind="partial"}') ?? 0,
+    });
+    const c0 = counts(beforeFail);
+    await n1.run('mdadm /dev/md0 --fail /dev/nbd0 && dd if=/dev/urandom of=/dev/md0 bs=1M count=1 seek=20 oflag=direct conv=fsync status=none', { timeoutMs: 60_000 });
+    let c1 = c0;
+    await n1.waitFor(async () => {
+      c1 = counts(await scrape(v1));
+      return c1.partialDone > c0.partialDone && (await v2.states()).lkdr0 === 'OSU';
+    }, { deadlineMs: 120_000, intervalMs: 1000, what: 'lkdr0: the failed backup half re-added and resynchronized (partial), node2 OSU again' });
+    console.log(`e2e netraid: lkdr0 resyncs before the fail ${JSON.stringify(c0)}, after the re-add ${JSON.stringify(c1)}`);
+    expect(c1).toEqual({ full: c0.full, partial: c0.partial! + 1, partialDone: c0.partialDone + 1 });
+    expect((await scrape(v1))('vigil_replication_mirror_state{tag="lkdr0",state="mirroring"}')).toBe(1);
 
     // The replication link goes; node1 keeps writing to lkdr1 (the write completes once md has
     // failed the backup half, after VIGIL_NBD_TIMEOUT); lkdr0 stays idle and current.
@@ -226,6 +275,10 @@ describe.skipIf(!!vmUnavailable)(title, () => {
     expect(refused.code, refused.stdout + refused.stderr).not.toBe(0);
     expect((await v2.states()).lkdr0).not.toBe('ISP');
     expect(refused.stdout + refused.stderr + (await v2.must(['lcdstatus']))).toMatch(/104001/);
+    // What VigilReplicationDataCorruptFlagHeld matches: the flag set where the mirror does not run.
+    const held = await scrape(v2);
+    expect(held('vigil_replication_data_corrupt{tag="lkdr0"}')).toBe(1);
+    expect(held('vigil_replication_mirror_state{tag="lkdr0",state="mirroring"}')).toBeUndefined();
     await n2.run(`rm ${flag}`);
     await v2.must(['in-service', '-t', 'lkdr0']);
     await n2.waitFor(async () => (await v2.states()).lkdr0 === 'ISP', { deadlineMs: 60_000, intervalMs: 1000, what: 'lkdr0 in service on node2 once the flag is removed' });

@@ -22,11 +22,14 @@ describe.skipIf(!haveProm)('vigil_replication_* under promtool (needs /usr/bin/p
   it('the exposition passes check metrics and shows primary and backup', async () => {
     const registry = new Registry();
     const recorder = registerReplicationMetrics(registry, async () => [
-      { tag: 'db', role: 'primary', generation: 3, mirror: { state: 'resyncing', percent: 42 }, backupOutOfDate: true, linkHeld: true },
-      { tag: 'logs', role: 'backup', generation: 7, backupOutOfDate: false },
+      { tag: 'db', role: 'primary', generation: 3, mirror: { state: 'resyncing', percent: 42, resyncRate: 10_485_760 }, backupOutOfDate: true, linkHeld: true, dataCorrupt: true },
+      { tag: 'logs', role: 'backup', generation: 7, backupOutOfDate: false, dataCorrupt: false },
     ]);
     recorder.holdEnded('db', 'backup-acknowledged', 4200);
     recorder.holdEnded('db', 'kernel-timeout', 16_000);
+    recorder.resyncStarted('db', 'full');
+    recorder.resyncDone('db', 'full', 95_000);
+    recorder.resyncStarted('db', 'partial');
     const text = await registry.metrics();
     const r = promtool(['check', 'metrics'], text);
     expect(r.out).toBe('');
@@ -39,11 +42,16 @@ describe.skipIf(!haveProm)('vigil_replication_* under promtool (needs /usr/bin/p
     expect(text).toMatch(/^vigil_replication_link_held\{tag="db"\} 1$/m);
     expect(text).toMatch(/^vigil_replication_link_hold_seconds_count\{tag="db",ended="backup-acknowledged"\} 1$/m);
     expect(text).toMatch(/^vigil_replication_link_hold_seconds_sum\{tag="db",ended="kernel-timeout"\} 16$/m);
+    expect(text).toMatch(/^vigil_replication_resync_rate_bytes_per_second\{tag="db"\} 10485760$/m);
+    expect(text).toMatch(/^vigil_replication_resyncs_total\{tag="db",kind="partial"\} 1$/m);
+    expect(text).toMatch(/^vigil_replication_resyncs_total\{tag="logs",kind="full"\} 0$/m);
+    expect(text).toMatch(/^vigil_replication_resync_duration_seconds_count\{tag="db",kind="full"\} 1$/m);
+    expect(text).toMatch(/^vigil_replication_data_corrupt\{tag="db"\} 1$/m);
   });
 
   it('the replication rules load and their unit tests pass', () => {
     const check = promtool(['check', 'rules', 'vigil-replication-alerts.yml']);
-    expect(check.out).toMatch(/SUCCESS: 4 rules found/);
+    expect(check.out).toMatch(/SUCCESS: 5 rules found/);
     const test = promtool(['test', 'rules', 'vigil-replication-alerts.test.yml']);
     expect(test.out).toMatch(/SUCCESS/);
     expect(test.status).toBe(0);

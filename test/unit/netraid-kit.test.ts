@@ -45,6 +45,9 @@ interface Node {
   holds: string[];
   /** What the replica server reported of this system's backup copy (onBackupState), in order. */
   backupStates: Array<{ tag: string; current: boolean; reason: string }>;
+  /** Resyncs of the backup half this system started, and those md reported done, by kind. */
+  resyncs: string[];
+  resyncsDone: string[];
 }
 
 /** The replication link (the NBD connection), separate from the cluster messaging. */
@@ -96,8 +99,13 @@ function boot(name: string, partition: string, files = new MapFiles(), superbloc
     loadModule: async () => undefined,
     peerDeclaredDead: (system) => nodes.get(system)?.declaredDead ?? false,
     holdEnded: (_tag, how) => node.holds.push(how),
+    resyncStarted: (_tag, kind) => node.resyncs.push(kind),
+    resyncDone: (_tag, kind, ms) => {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      node.resyncsDone.push(kind);
+    },
   });
-  const node: Node = { name, files, platform, states, kit, replica, exports, up: true, declaredDead: false, holds: [], backupStates };
+  const node: Node = { name, files, platform, states, kit, replica, exports, up: true, declaredDead: false, holds: [], backupStates, resyncs: [], resyncsDone: [] };
   nodes.set(name, node);
   return node;
 }
@@ -366,5 +374,32 @@ describe('scsi/netraid: the replication link dies while the primary writes', () 
     expect(s1.holds[0]).toBe('reconnected');
     expect(s1.kit.view('lkdr1')?.state).toBe('mirroring');
     await until(async () => (await s2.states.get('lkdr1'))?.current === true);
+  });
+});
+
+describe('scsi/netraid resyncs by kind (vigil_replication_resyncs_total)', () => {
+  it('full at the first extend, partial when the same backup returns, full for the old primary back after a takeover', async () => {
+    const { s1, s2 } = await replicated();
+    await until(() => s1.resyncsDone.length === 1);
+    expect(s1.resyncs).toEqual(['full']);
+    expect(s1.resyncsDone).toEqual(['full']);
+    // The backup's server goes away while the link is down; writes go on; it comes back.
+    replicationLink = false;
+    s1.platform.replication.serverGone(1);
+    await until(async () => (await s2.states.get('lkdr1'))?.current === false);
+    s1.platform.replication.write('/dev/md1', 3 * MiB, MiB);
+    replicationLink = true;
+    s1.kit.peerAlive('server2');
+    await until(() => s1.resyncsDone.length === 2, 15_000);
+    expect(s1.resyncs).toEqual(['full', 'partial']);
+    expect(s1.resyncsDone).toEqual(['full', 'partial']);
+    // Seed scenario 1: server2 takes over; server1 returns and is copied in full (it may hold
+    // writes of its own the bitmap on server2 never recorded).
+    crash(s1);
+    expect((await s2.kit.restore(inst, ctxOf('server2'))).ok).toBe(true);
+    reboot(s1, '/dev/sdc');
+    await until(() => s2.resyncsDone.length === 1, 15_000);
+    expect(s2.resyncs).toEqual(['full']);
+    expect(s2.resyncsDone).toEqual(['full']);
   });
 });

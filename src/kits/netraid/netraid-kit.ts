@@ -37,7 +37,7 @@ import type { ReplicationConfig } from '../../replication/config.js';
 import { replicationErrorLine as err } from '../../replication/errors.js';
 import { Mirror, type BackupFence, type MirrorPlatform } from '../../replication/mirror.js';
 import type { HoldEnd } from '../../replication/outdate-gate.js';
-import { statusWord, type MirrorView } from '../../replication/mirror-state.js';
+import { statusWord, type MirrorView, type ResyncKind } from '../../replication/mirror-state.js';
 import type { ReplicaServer } from '../../replication/replica-server.js';
 import type { ReplicaStates } from '../../replication/replica-state.js';
 import type { NetraidPeers } from './peer-messages.js';
@@ -68,6 +68,10 @@ export interface NetraidKitDeps {
   peerDeclaredDead?(system: string): boolean;
   /** A link hold ended (for vigil_replication_link_hold_seconds). */
   holdEnded?(tag: string, how: HoldEnd, heldMs: number): void;
+  /** A resync of the backup half began here, partial or full (vigil_replication_resyncs_total). */
+  resyncStarted?(tag: string, kind: ResyncKind): void;
+  /** That resync completed after `ms` (vigil_replication_resync_duration_seconds). */
+  resyncDone?(tag: string, kind: ResyncKind, ms: number): void;
 }
 
 interface Running {
@@ -347,6 +351,8 @@ export class NetraidKit implements Kit {
       mirror.on('error', (e) => ctx.log('warn', `netraid: ${mirror.md}: ${e.message}`));
       mirror.on('notice', (n) => ctx.log(n.level, `netraid: ${n.message}`));
       mirror.on('hold-ended', (h) => this.d.holdEnded?.(inst.tag, h.how, h.heldMs));
+      mirror.on('resync-started', (r) => this.d.resyncStarted?.(inst.tag, r.kind));
+      mirror.on('resync-done', (r) => this.d.resyncDone?.(inst.tag, r.kind, r.ms));
       mirror.on('backup-stale', () => this.tellPeer(r, inst.tag, 'stale', ctx));
       mirror.on('backup-current', () => this.tellPeer(r, inst.tag, 'current', ctx));
       await mirror.watch();
@@ -433,6 +439,17 @@ export class NetraidKit implements Kit {
    */
   peerAlive(system: string): void {
     for (const run of this.running.values()) if (run.peer === system) run.mirror.backupReturned();
+  }
+
+  /**
+   * md's rate of the resync of `tag`'s mirror here, in bytes/s (0 when none runs); undefined
+   * when the mirror does not run here. Asks md only while the mirror is resyncing.
+   */
+  async resyncRate(tag: string): Promise<number | undefined> {
+    const run = this.running.get(tag);
+    if (!run) return undefined;
+    if (run.view?.state !== 'resyncing') return 0;
+    return run.mirror.resyncRate();
   }
 
   /** The mirror's view here, for lcdstatus and metrics. */

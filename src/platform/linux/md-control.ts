@@ -56,6 +56,12 @@ export function parseSyncCompleted(text: string): MdSyncStatus['completed'] {
   return m ? { doneSectors: Number(m[1]), totalSectors: Number(m[2]) } : undefined;
 }
 
+/** sync_speed: "12345" -> 12345 (KiB/s); "none" (no resync runs) and anything else -> undefined. */
+export function parseSyncSpeed(text: string): number | undefined {
+  const t = text.trim();
+  return /^\d+$/.test(t) ? Number(t) : undefined;
+}
+
 /** "200000 (system)" -> 'system'; "50000 (local)" -> 50000. */
 export function parseSpeedMax(text: string): number | 'system' {
   const m = /^(\d+)\s*\((system|local)\)/.exec(text.trim());
@@ -237,15 +243,17 @@ export class LinuxMdControl implements MdControl {
   }
 
   async syncStatus(md: string, timeoutMs: number): Promise<MdSyncStatus> {
-    const [action, arrayState, degraded, completed, speed] = await Promise.all(
-      ['sync_action', 'array_state', 'degraded', 'sync_completed', 'sync_speed_max'].map((a) => this.read(md, a, timeoutMs)),
+    const [action, arrayState, degraded, completed, speed, rate] = await Promise.all(
+      ['sync_action', 'array_state', 'degraded', 'sync_completed', 'sync_speed_max', 'sync_speed'].map((a) => this.read(md, a, timeoutMs)),
     );
+    const speedKiB = parseSyncSpeed(rate!);
     return {
       action: (SYNC_ACTIONS as readonly string[]).includes(action!) ? (action as MdSyncAction) : 'idle',
       arrayState: arrayState!,
       degraded: Number(degraded),
       completed: parseSyncCompleted(completed!),
       speedMaxKiB: parseSpeedMax(speed!),
+      ...(speedKiB === undefined ? {} : { speedKiB }),
     };
   }
 

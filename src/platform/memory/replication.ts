@@ -68,6 +68,9 @@ interface ArrayState {
   total: number;
   /** The member being recovered and the chunks it still needs (undefined: all of them). */
   recovering?: { number: number; chunks?: number[] };
+  /** Bytes the running recovery copied (skipped clean chunks not counted) and when it began: sync_speed. */
+  copied: number;
+  startedAt: number;
   speedMaxKiB: number | 'system';
   watchers: Set<(e: MdEvent) => void>;
   timer?: NodeJS.Timeout;
@@ -282,6 +285,8 @@ export class MemoryReplicationKernel {
       action: 'idle',
       done: 0,
       total: 0,
+      copied: 0,
+      startedAt: 0,
       speedMaxKiB: 'system',
       watchers: new Set(),
     };
@@ -320,6 +325,8 @@ export class MemoryReplicationKernel {
       action: 'idle',
       done: 0,
       total: 0,
+      copied: 0,
+      startedAt: 0,
       speedMaxKiB: 'system',
       watchers: new Set(),
     };
@@ -370,6 +377,8 @@ export class MemoryReplicationKernel {
       degraded,
       completed: running ? { doneSectors: sectors(a.done), totalSectors: sectors(a.total) } : undefined,
       speedMaxKiB: a.speedMaxKiB,
+      // As md computes it: KiB copied over whole seconds elapsed, at least one.
+      ...(running ? { speedKiB: Math.floor(a.copied / 1024 / Math.max(1, Math.floor((Date.now() - a.startedAt) / 1000))) } : {}),
     };
   }
 
@@ -581,6 +590,8 @@ export class MemoryReplicationKernel {
     a.recovering = { number, chunks };
     a.done = 0;
     a.total = a.sizeBytes;
+    a.copied = 0;
+    a.startedAt = Date.now();
     this.emit(a, 'sync_action', action);
     const chunkBytes = a.bitmapChunkBytes ?? a.sizeBytes;
     // Bytes still to copy, in order; a bitmap-based recovery skips clean chunks without copying.
@@ -599,6 +610,7 @@ export class MemoryReplicationKernel {
         const span = plan[step]!;
         const n = Math.min(budget, span.to - pos);
         if (member) this.device(member.path).writtenSectors += sectors(n);
+        a.copied += n;
         pos += n;
         budget -= n;
         if (pos >= span.to) {

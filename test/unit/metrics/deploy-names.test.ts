@@ -1,5 +1,7 @@
 // The dashboard and the alert rules only use metric names the agent exports (a misspelt name
-// is valid PromQL that silently matches nothing), or the names reserved for coming kits.
+// is valid PromQL that silently matches nothing), or the kits' prefixes: their families are
+// registered by the kits' own code (vigil_nas_*, vigil_replication_*), not by AgentMetrics, or
+// reserved (src/metrics/naming.ts).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 // How the Linux md control reads md's sysfs values and device numbers (pure helpers).
 import { describe, expect, it } from 'vitest';
 
-import { decodeDevNumber, mdKernelName, parseSpeedMax, parseSyncCompleted } from '../../../src/platform/linux/md-control.js';
+import { decodeDevNumber, mdKernelName, parseSpeedMax, parseSyncCompleted, parseSyncSpeed } from '../../../src/platform/linux/md-control.js';
 
 describe('md sysfs values', () => {
   it('sync_completed: "done / total" in sectors, anything else means no resync', () => {
@@ -12,6 +12,12 @@ describe('md sysfs values', () => {
   it('sync_speed_max: "N (local)" is the array\'s own ceiling, "(system)" follows the global one', () => {
     expect(parseSpeedMax('50000 (local)\n')).toBe(50000);
     expect(parseSpeedMax('200000 (system)\n')).toBe('system');
+  });
+  it('sync_speed: KiB/s of the running resync; "none" when none runs', () => {
+    expect(parseSyncSpeed('10240\n')).toBe(10240);
+    expect(parseSyncSpeed('0\n')).toBe(0);
+    expect(parseSyncSpeed('none\n')).toBeUndefined();
+    expect(parseSyncSpeed('')).toBeUndefined();
   });
   it('dev_t: glibc major/minor split, including large minors', () => {
     expect(decodeDevNumber(0x2b00)).toEqual({ major: 43, minor: 0 });

@@ -108,3 +108,50 @@ describe('Mirror faults', () => {
     mirror.close();
   });
 });
+
+describe('Mirror resyncs', () => {
+  it('reports each resync by kind (full at the first add, partial for the returning backup) with its duration, and md\'s rate while it runs', async () => {
+    const p = createMemoryPlatform();
+    p.kernel.addBlockDevice('/dev/sdc', { sizeBytes: 16 * MiB, logicalSectorSize: 512, readOnly: false });
+    p.replication.addBlockDevice('/dev/sdc', 16 * MiB);
+    const link = new Link();
+    // 16 MiB at 16 MiB/s: the full copy runs about a second, long enough to read its rate.
+    const mirror = new Mirror(p, { number: 1, localPartition: '/dev/sdc', localSystem: 'a', backupSystem: 'b' }, { ...REPLICATION_DEFAULTS, bitmapChunkKiB: 1024, syncSpeedMaxKiB: 16_384, callTimeoutMs: 1000 }, link);
+    const states: MirrorView[] = [];
+    const started: string[] = [];
+    const done: Array<{ kind: string; ms: number }> = [];
+    mirror.on('state', (v) => states.push(v));
+    mirror.on('resync-started', (r) => started.push(r.kind));
+    mirror.on('resync-done', (r) => done.push(r));
+    await mirror.create();
+    await mirror.watch();
+    expect(await mirror.resyncRate()).toBe(0);
+    const t0 = Date.now();
+    expect(await mirror.attachBackup()).toBe('added');
+    expect(started).toEqual(['full']);
+    await until(() => states.at(-1)?.state === 'resyncing');
+    await new Promise((r) => setTimeout(r, 200));
+    const rate = await mirror.resyncRate();
+    // md's sync_speed over whole seconds: what it copied so far in the first second, in bytes/s.
+    expect(rate).toBeGreaterThan(0);
+    expect(rate).toBeLessThanOrEqual(16 * MiB);
+    await until(() => done.length === 1, 10_000);
+    expect(done[0]!.kind).toBe('full');
+    expect(done[0]!.ms).toBeGreaterThanOrEqual(500);
+    expect(done[0]!.ms).toBeLessThanOrEqual(Date.now() - t0);
+    expect(await mirror.resyncRate()).toBe(0);
+    // The backup goes and comes back: re-added from the bitmap, a partial resync.
+    link.up = false;
+    p.replication.serverGone(1);
+    await until(() => states.at(-1)?.state === 'degraded');
+    p.replication.write('/dev/md1', 3 * MiB, MiB);
+    link.up = true;
+    mirror.backupReturned();
+    await until(() => done.length === 2, 10_000);
+    expect(started).toEqual(['full', 'partial']);
+    expect(done[1]!.kind).toBe('partial');
+    // One dirty 1 MiB chunk at 16 MiB/s, against the whole 16 MiB before.
+    expect(done[1]!.ms).toBeLessThan(done[0]!.ms);
+    mirror.close();
+  });
+});
