@@ -21,7 +21,9 @@
 // hierarchy ISP on both nodes, or the journal of where the apps ran shows one started while it
 // still ran elsewhere (unless the elder copy was frozen then: a stopped process serves nothing), or
 // a cut or storage fault moved a hierarchy, or a storage fault did not take the DISK path down, or
-// the cut node's admin socket never answered while its DISK path was DEAD. Each fault is reported
+// the cut node's admin socket never answered while its DISK path was DEAD, or a hierarchy stays in
+// service nowhere for 15 s after a fault while both nodes are up and see each other over every
+// path (stranded: the run then puts it back with vigil in-service to go on). Each fault is reported
 // with its recovery time: from the fault until each hierarchy is ISP on a node that is not itself
 // under the fault (crash, freeze, partition); for cut and storage, which need not stop the node's
 // service, on any node (0 ms: never out of service).
@@ -154,6 +156,43 @@ const median = (xs: number[]) => {
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
 };
 
+/** How long a hierarchy may stay in service nowhere, with both nodes answering and every path up, before it counts as stranded. */
+const STRANDED_MS = 15_000;
+
+/**
+ * Waits up to 60 s for steady(). A hierarchy that stays in service nowhere for STRANDED_MS while
+ * both nodes answer and see each other over every path is stranded: no node will bring it back
+ * by itself. That fails the fault, and the hierarchy is put back in service on its preferred node
+ * (vigil in-service) so that the run goes on and reports the rest.
+ */
+async function settle(c: LocalCluster, f: Fault): Promise<void> {
+  const nowhereSince: Record<string, number | undefined> = {};
+  await c.waitFor(async () => {
+    if (await steady(c)) return true;
+    const lists = await Promise.all(NODES.map((n) => adminJson<Array<{ tag: string; state: string }>>(c, n, 'ins_list', 2_000)));
+    const paths = await Promise.all(NODES.map((n) => pathStates(c, n, 2_000)));
+    const connected = lists.every(Boolean) && paths.every((p) => p && p.TCP === 'ALIVE' && p.DISK === 'ALIVE');
+    for (const [j, t] of TAGS.entries()) {
+      const nowhere = connected && lists.every((l) => !['ISP', 'ISU'].includes(l!.find((r) => r.tag === t)?.state ?? ''));
+      if (!nowhere) {
+        nowhereSince[t] = undefined;
+        continue;
+      }
+      nowhereSince[t] ??= Date.now();
+      if (Date.now() - nowhereSince[t]! < STRANDED_MS) continue;
+      const states = NODES.map((n, i) => `${n} ${lists[i]!.find((r) => r.tag === t)?.state}`).join(', ');
+      const preferred = NODES[j]!;
+      let on = preferred;
+      let r = await c.vigil(on, ['in-service', '-t', t]);
+      if (r.code !== 0) r = await c.vigil((on = NODES.find((n) => n !== preferred)!), ['in-service', '-t', t]);
+      f.problems.push(`${t} stranded: in service nowhere (${states}) for ${STRANDED_MS / 1000} s with both nodes up and every path ALIVE; vigil in-service on ${on}: exit ${r.code} ${r.stderr.trim()}`);
+      console.log(`[fault-run] #${f.n} ${f.kind} ${f.node}: ${f.problems.at(-1)}`);
+      nowhereSince[t] = undefined;
+    }
+    return false;
+  }, 60_000, `the cluster to settle after fault ${f.n} (${f.kind} ${f.node})`);
+}
+
 /** The checks of a cut or storage fault on the samples taken from the fault until the cluster settled. */
 function checkStaying(f: Fault, samples: Sample[], settledAt: number, mode: string): void {
   const peer = NODES.find((n) => n !== f.node)!;
@@ -284,7 +323,7 @@ describe.skipIf(skip !== '')(`fault run: crash, freeze, link cut, partition and 
         }
         const fault: Fault = { n: k, kind, node, before: states.join(' '), at, end: Date.now(), durationMs, recovery: {}, owners, paths, problems: [], notes: [] };
         faults.push(fault);
-        await c.waitFor(() => steady(c), 60_000, `the cluster to settle after fault ${k} (${kind} ${node})`);
+        await settle(c, fault);
         // The recovery is read from the samples: wait for one taken after the cluster settled.
         const settled = Date.now();
         await c.waitFor(() => (sampler.samples.at(-1)?.at ?? 0) > settled, 10_000, 'a sample after the cluster settled');
