@@ -186,7 +186,12 @@ class WiredHierarchy implements HierarchySubsystem {
     };
     const onMembership = (o: MembershipOutput) => {
       if (o.type === 'path-up') {
-        if (notYetUp.has(o.system) && node.systemState(o.system) === 'ALIVE' && node.reachable(o.system)) up(o.system);
+        if (node.systemState(o.system) !== 'ALIVE' || !node.reachable(o.system)) return;
+        if (notYetUp.has(o.system)) up(o.system);
+        // A member that stayed ALIVE through a DISK path while its TCP/TTY paths were down:
+        // what either side said meanwhile (a give-up, a state change) went nowhere, so both
+        // sides sync again.
+        else svc.peerReachable(o.system);
         return;
       }
       if (o.type === 'system-alive') {
