@@ -427,6 +427,18 @@ export class ClusterNode extends EventEmitter {
     }
   }
 
+  /**
+   * Whether a live path to `system` carries messages (TCP or TTY). A system ALIVE through a DISK
+   * path alone is not: the DISK path keeps it a member, but a request to it fails (no_path).
+   */
+  reachable(system: string): boolean {
+    for (const rt of this.paths.values()) {
+      const l = rt.link;
+      if (l.peer === system && l.kind !== 'DISK' && l.connected() && this.membership.pathState(l.id) === 'ALIVE') return true;
+    }
+    return false;
+  }
+
   private routes(system: string): Route[] {
     const live: CommPathLink[] = [];
     for (const rt of this.paths.values()) {

@@ -173,12 +173,33 @@ class WiredHierarchy implements HierarchySubsystem {
     });
     node.handle(HIER_TASK, (body, from) => handleTaskStep(svc, from, body));
     svc.setTransport({ request: (system, type, body, timeoutMs) => node.request(system, type, body, { timeoutMs }) });
+    // The hierarchy layer hears of a system's return when it can talk to it: what it does then
+    // (the state sync both ways, the word a withheld failover waits for) is messages, and a
+    // system back through a DISK path alone (its disk heartbeat usually precedes the TCP
+    // session by a few hundred ms) cannot receive them. Such a return waits for a TCP/TTY path.
+    const notYetUp = new Set<string>();
+    const up = (system: string) => {
+      if (node.reachable(system)) {
+        notYetUp.delete(system);
+        svc.systemUp(system);
+      } else notYetUp.add(system);
+    };
     const onMembership = (o: MembershipOutput) => {
+      if (o.type === 'path-up') {
+        if (node.systemState(o.system) !== 'ALIVE' || !node.reachable(o.system)) return;
+        if (notYetUp.has(o.system)) up(o.system);
+        // A member that stayed ALIVE through a DISK path while its TCP/TTY paths were down:
+        // what either side said meanwhile (a give-up, a state change) went nowhere, so both
+        // sides sync again.
+        else svc.peerReachable(o.system);
+        return;
+      }
       if (o.type === 'system-alive') {
         this.memberSince = Date.now();
         this.quorum.systemAlive(o.system);
-        svc.systemUp(o.system);
+        up(o.system);
       } else if (o.type === 'system-dead') {
+        notYetUp.delete(o.system);
         // The engine hears of the death once the witness agrees (remote_verify).
         this.quorum.confirmDeath(o.system, () => {
           if (node.systemState(o.system) !== 'DEAD') return;
@@ -189,14 +210,14 @@ class WiredHierarchy implements HierarchySubsystem {
       } else if (o.type === 'system-restarted') {
         // It came back before being declared dead: whatever it ran is gone.
         svc.systemDown(o.system);
-        svc.systemUp(o.system);
+        up(o.system);
       } else return;
       svc.quorumChanged();
     };
     node.on('membership', onMembership);
     this.listeners.push(() => node.off('membership', onMembership));
     for (const s of this.agent.lcd.systems()) {
-      if (s.name !== this.agent.localSystem && node.systemState(s.name) === 'ALIVE') svc.systemUp(s.name);
+      if (s.name !== this.agent.localSystem && node.systemState(s.name) === 'ALIVE') up(s.name);
     }
     this.agent.log.info({ system: this.agent.localSystem }, 'hierarchy: joined the cluster messaging');
   }

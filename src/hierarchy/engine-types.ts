@@ -71,8 +71,10 @@ export type PeerMessage =
    * `busy`: hierarchies with an operation running or waiting on them at the sender; `restarting`:
    * the ones it had in service when its agent stopped uncleanly and has not settled yet
    * (failover/restart-restore.ts). Absent from agents that predate them: nothing under way.
+   * `gaveUp`: hierarchies the sender gave up (hier-state takeOver) that nobody has placed since:
+   * the give-up itself may have been lost on the link that was failing then.
    */
-  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean; busy?: string[]; restarting?: string[] }
+  | { kind: 'hier-state-sync'; inService: string[]; epochs?: Record<string, number>; reply?: boolean; busy?: string[]; restarting?: string[]; gaveUp?: string[] }
   | { kind: 'takeover'; key: string; tried: string[]; reason: string; origin: OpOrigin }
   | { kind: 'takeover-result'; key: string; ok: boolean; reason: string; tryNext?: string[] }
   | { kind: 'release'; key: string; request: string }
@@ -84,6 +86,8 @@ export type PeerMessage =
 export type EngineEvent =
   | { type: 'config'; config: HierarchyConfig }
   | { type: 'systemUp'; system: string }
+  /** A path that carries messages to `system` came up while it stayed a member: the state sync both ways again (what was sent while only a DISK path joined them was lost). */
+  | { type: 'peerReachable'; system: string }
   | { type: 'systemDown'; system: string }
   | { type: 'quorumChanged' }
   /** This agent stood still for gapMs, longer than its peers need to declare it dead (stall-watch.ts). */

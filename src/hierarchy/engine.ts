@@ -67,6 +67,7 @@ export class HierarchyEngine {
     // and it decides instead of a restore after an unclean stop (restart-restore.ts).
     const starting = (op: Operation): void => {
       this.failover.operationStarted(op.key);
+      this.placement.operationStarted(op.key);
       this.restarts.operationStarted(op);
     };
     const runner = (this.runner = new OperationRunner(ctx, (op) => this.ended(op), starting));
@@ -144,6 +145,9 @@ export class HierarchyEngine {
     switch (ev.type) {
       case 'config':
         this.applyConfig(ev.config);
+        break;
+      case 'peerReachable':
+        if (ev.system !== this.ctx.local && this.ctx.alive.has(ev.system)) this.placement.syncTo(ev.system);
         break;
       case 'systemUp':
         this.systemUp(ev.system);
@@ -241,7 +245,14 @@ export class HierarchyEngine {
       case 'hier-state':
       case 'hier-state-sync':
         this.placement.onMessage(from, msg);
-        if (msg.kind === 'hier-state-sync') this.restarts.synced(from, msg);
+        if (msg.kind === 'hier-state-sync') {
+          this.restarts.synced(from, msg);
+          // What the sender gave up and nobody placed since: as if its give-up had arrived now.
+          for (const k of msg.gaveUp ?? []) {
+            const key = this.ctx.keyOf(k) ?? k;
+            if (this.ctx.graph.has(key) && this.placement.get(key) === undefined) this.failover.gaveUp(from, key);
+          }
+        }
         else this.restarts.peerState(from, this.ctx.keyOf(msg.key) ?? msg.key, msg.inService);
         if (msg.kind === 'hier-state' && !msg.inService && msg.takeOver) return this.failover.gaveUp(from, this.ctx.keyOf(msg.key) ?? msg.key);
         return this.failover.heardFrom(from, msg.kind === 'hier-state' ? [this.ctx.keyOf(msg.key) ?? msg.key] : undefined);

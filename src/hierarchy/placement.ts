@@ -56,6 +56,13 @@ export class Placement {
    */
   private readonly toldUnsettled = new Set<string>();
 
+  /**
+   * Hierarchies this system gave up (left with takeOver: quorum lost, stood still) that nobody
+   * has placed since. Told in every state sync: the give-up broadcast went out as this system's
+   * links were failing and may never have arrived.
+   */
+  private readonly givenUp = new Set<string>();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly ops: PlacementOps,
@@ -70,6 +77,7 @@ export class Placement {
   }
 
   set(key: string, system: string): void {
+    this.givenUp.delete(key);
     for (const t of this.tagsOf(key)) {
       this.byTag.set(t, system);
       if (system !== this.ctx.local) this.localEpoch.delete(t);
@@ -138,13 +146,23 @@ export class Placement {
   /** A system joined: it learns what runs here, and is asked what runs there. */
   syncTo(system: string, reply = true): void {
     const keys = this.localKeys();
-    this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply, ...this.underWay() });
+    this.ctx.send(system, { kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), reply, ...this.underWay(), ...this.gaveUp() });
   }
 
   /** Every live peer learns what runs and what is under way here (the agent's start found work to do). */
   syncAll(): void {
     const keys = this.localKeys();
-    this.ctx.broadcast({ kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), ...this.underWay() });
+    this.ctx.broadcast({ kind: 'hier-state-sync', inService: keys, epochs: this.epochsOf(keys), ...this.underWay(), ...this.gaveUp() });
+  }
+
+  private gaveUp(): { gaveUp?: string[] } {
+    for (const key of [...this.givenUp]) if (!this.ctx.graph.has(key)) this.givenUp.delete(key);
+    return this.givenUp.size ? { gaveUp: [...this.givenUp] } : {};
+  }
+
+  /** An operation starts on the hierarchy here: it is this system's business again, not given up. */
+  operationStarted(key: string): void {
+    this.givenUp.delete(key);
   }
 
   private underWay(): { busy?: string[]; restarting?: string[] } {
@@ -182,6 +200,7 @@ export class Placement {
   leftIfGone(key: string, takeOver = false): void {
     if (!this.ctx.inServiceHere(key) && this.get(key) === this.ctx.local) {
       this.delete(key);
+      if (takeOver) this.givenUp.add(key);
       this.ctx.broadcast(takeOver ? { kind: 'hier-state', key, inService: false, takeOver } : { kind: 'hier-state', key, inService: false });
     }
   }

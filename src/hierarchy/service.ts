@@ -228,6 +228,11 @@ export class HierarchyService {
     return this.transport.request(system, HIER_TASK, body, timeoutMs);
   }
 
+  /** A TCP/TTY path to a member came up: the state sync both ways again (engine 'peerReachable'). */
+  peerReachable(system: string): void {
+    this.executor.feed({ type: 'peerReachable', system });
+  }
+
   systemUp(system: string): void {
     this.executor.feed({ type: 'systemUp', system });
   }
