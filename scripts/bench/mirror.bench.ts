@@ -30,6 +30,7 @@ import { drbdFailover, vigilFailover } from './mirror-vm/failover.js';
 import { startGuestServer, type ServerKind } from './nbd-vm/guest-servers.js';
 import { copyAfter, markStamp } from './nbd-vm/md-log.js';
 import { ratio } from './nbd-vm/stats.js';
+import type { MirrorPassFigures } from './mirror-vm/figures.js';
 
 /** MIRROR_BENCH_DISK_MB (default 1024) sizes each mirrored pair and the plain disk; smaller makes a quick trial run. */
 const DISK_MB_DEFAULT = 1024;
@@ -41,20 +42,9 @@ const WRITE_MB = 256;
 const PORTS: Record<ServerKind, number> = { vigil: 10809, debian: 10810 };
 const GOAL_PARTIAL_TO_FULL = 0.05;
 
-interface ServerFigures {
+interface ServerFigures extends MirrorPassFigures {
   server: string;
-  fullResyncS: number;
-  fullCopyS: number;
-  fullCopyMiBps: number;
-  localWriteMiBps: number;
-  mirroredWriteMiBps: number;
-  mirroredToLocalRatio: number;
-  partialRewriteMiB: number;
   partialDirtyChunks: number | null;
-  partialResyncS: number;
-  partialCopyS: number;
-  partialToFullRatio: number;
-  partialToFullCopyRatio: number;
 }
 
 export async function bench(): Promise<Record<string, unknown>> {

@@ -17,26 +17,16 @@ import { procDrbd, resyncAfter } from '../nbd-vm/drbd-log.js';
 import { markStamp } from '../nbd-vm/md-log.js';
 import { ratio } from '../nbd-vm/stats.js';
 import { ddMiBps, round2 } from './dd.js';
+import type { MirrorPassFigures } from './figures.js';
 
-export interface DrbdFigures {
+export interface DrbdFigures extends MirrorPassFigures {
   server: 'drbd';
   /** /proc/drbd's version line and drbdadm's version. */
   drbdVersion: string;
   drbdUtils: string;
   deviceMiB: number;
-  fullResyncS: number;
-  fullCopyS: number;
-  fullCopyMiBps: number;
-  localWriteMiBps: number;
-  mirroredWriteMiBps: number;
-  mirroredToLocalRatio: number;
-  partialRewriteMiB: number;
   /** DRBD's out-of-sync count after the outage (/proc/drbd oos:), KiB. */
   partialOutOfSyncKiB: number;
-  partialResyncS: number;
-  partialCopyS: number;
-  partialToFullRatio: number;
-  partialToFullCopyRatio: number;
 }
 
 /** A DRBD resource on node1's and node2's disk `disk`, its conf written to both guests. */
