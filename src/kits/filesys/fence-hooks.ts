@@ -60,46 +60,43 @@ export class FilesysFenceHooks {
     return failed('move-elsewhere', msg);
   }
 
-  /** create / extend: register this system's key on the LUN. */
-  async register(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+  /**
+   * The fence step of an action: nothing when the instance is not fenced, a clear refusal when
+   * no fence service exists, else `step` on its LUN, with a failure classified as fatal or not.
+   */
+  private async onLun(inst: ResourceInstance, failure: string, step: (service: ScsiFence, lun: string) => Promise<void>): Promise<ActionResult> {
     if (!this.wanted(inst)) return ok();
     if (!this.fence) return this.missing(inst);
     try {
-      const lun = await this.lun(inst);
-      const added = await this.fence.service.register(lun);
-      ctx.log('info', added ? `fence: registered on ${lun}` : `fence: already registered on ${lun}`, { tag: inst.tag, lun });
+      await step(this.fence.service, await this.lun(inst));
       return ok();
     } catch (err) {
-      return this.classify(err, `cannot register the fence key for ${inst.tag}`);
+      return this.classify(err, failure);
     }
+  }
+
+  /** create / extend: register this system's key on the LUN. */
+  register(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return this.onLun(inst, `cannot register the fence key for ${inst.tag}`, async (service, lun) => {
+      const added = await service.register(lun);
+      ctx.log('info', added ? `fence: registered on ${lun}` : `fence: already registered on ${lun}`, { tag: inst.tag, lun });
+    });
   }
 
   /** restore, before the mount. */
-  async beforeMount(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
-    if (!this.wanted(inst)) return ok();
-    if (!this.fence) return this.missing(inst);
-    try {
-      const lun = await this.lun(inst);
-      const report = await this.fence.service.takeOver(lun);
+  beforeMount(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return this.onLun(inst, `fence of ${inst.tag} failed; not mounting`, async (service, lun) => {
+      const report = await service.takeOver(lun);
       ctx.log('info', `fence: ${lun} reserved for ${ctx.system}${report.preempted.length ? `; preempted ${report.preempted.join(', ')}` : ''}`, { tag: inst.tag, lun, ...report });
-      return ok();
-    } catch (err) {
-      return this.classify(err, `fence of ${inst.tag} failed; not mounting`);
-    }
+    });
   }
 
   /** recover (local recovery of a resource in service here), before the remount or mount. */
-  async beforeRecover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
-    if (!this.wanted(inst)) return ok();
-    if (!this.fence) return this.missing(inst);
-    try {
-      const lun = await this.lun(inst);
-      const r = await this.fence.service.keep(lun);
+  beforeRecover(inst: ResourceInstance, ctx: ActionContext): Promise<ActionResult> {
+    return this.onLun(inst, `fence of ${inst.tag}: not recovering here`, async (service, lun) => {
+      const r = await service.keep(lun);
       if (r.reserved) ctx.log('info', `fence: ${lun} reserved again for ${ctx.system}`, { tag: inst.tag, lun });
-      return ok();
-    } catch (err) {
-      return this.classify(err, `fence of ${inst.tag}: not recovering here`);
-    }
+    });
   }
 
   /** quickCheck, before the file-system checks. */
