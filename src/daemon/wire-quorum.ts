@@ -21,6 +21,7 @@ import type { ClusterNode } from '../cluster/cluster-node.js';
 import { quorumRecordKey } from '../cluster/disk-record.js';
 import { probePeriodMs, QuorumGate, type QuorumGateOutput } from '../cluster/quorum/gate.js';
 import { lossActionAllowanceMs, runLossAction } from '../cluster/quorum/loss-action.js';
+import { evidenceTiming } from '../cluster/quorum/self-fence-lease.js';
 import { hostLabel, ReachabilityProbe } from '../cluster/quorum/reachability-probe.js';
 import { StorageHeartbeat, type StorageRound } from '../cluster/quorum/storage-heartbeat.js';
 import { PeerRecordWatch, staleMs, type StorageTiming } from '../cluster/quorum/storage-watch.js';
@@ -30,6 +31,7 @@ import { ScsiFence } from '../fencing/scsi-fence.js';
 import { WitnessVerifier, type WitnessOutput } from '../cluster/witness-verify.js';
 import type { Agent, Subsystem } from './agent.js';
 import type { ClusterSubsystem } from './wire-cluster.js';
+import { evidenceTimingInput } from './evidence-timing-input.js';
 
 /** Cluster message type of the remote_verify question. */
 export const WITNESS_QUERY = 'witness.sees';
@@ -77,6 +79,8 @@ class WiredQuorum implements QuorumSubsystem {
   /** Who last vetoed each suspect's death (to log a veto once, not at every retry). */
   private readonly lastVeto = new Map<string, string>();
   private lossRunning = false;
+  /** A takeover was held back because the quorum facts were stale (evidenceStale). */
+  private waitingFreshEvidence = false;
   private stopped = false;
   private storage: StorageHeartbeat | undefined;
   private storageTiming: StorageTiming | undefined;
@@ -121,6 +125,7 @@ class WiredQuorum implements QuorumSubsystem {
         storage: c.QUORUM_MODE === 'storage' ? this.storageTiming : undefined,
         // A lost system's watchdog (the same settings as ours) resets it by then.
         selfFenceHoldMs: this.selfFence?.selfFenceHoldMs() ?? 0,
+        evidenceMaxAgeMs: (({ evidenceAgeMs, graceMs }) => evidenceAgeMs + graceMs)(evidenceTiming(evidenceTimingInput(c))),
       },
       now,
     );
@@ -278,14 +283,34 @@ class WiredQuorum implements QuorumSubsystem {
 
   mayBringInService(): boolean {
     if (!this.gate) return false;
-    this.sync(performance.now());
-    return this.gate.isOpen();
+    const now = performance.now();
+    this.sync(now);
+    return this.gate.isOpen() && !this.evidenceStale(now);
   }
 
   closedOnlyForAWhile(): boolean {
     if (!this.gate) return false;
-    this.sync(performance.now());
-    return this.gate.closedOnlyForAWhile();
+    const now = performance.now();
+    this.sync(now);
+    // Stale facts are renewed (or the verdict revised) within an interval: a deferral, not a refusal.
+    return this.gate.closedOnlyForAWhile() || (this.gate.isOpen() && this.evidenceStale(now));
+  }
+
+  /**
+   * Whether the open gate's "yes" rests on facts too old to act on (gate.ts evidenceStaleMs);
+   * said once per episode, and the engine is woken when fresh facts come (onTick).
+   */
+  private evidenceStale(now: number): boolean {
+    const ageMs = this.gate!.evidenceStaleMs(now, (s) => this.cluster?.node?.echoedAtMs(s));
+    if (ageMs === undefined) return false;
+    if (!this.waitingFreshEvidence) {
+      this.waitingFreshEvidence = true;
+      this.agent.log.warn(
+        { evidenceAgeMs: Math.round(ageMs), limitMs: this.gate!.config.evidenceMaxAgeMs },
+        `quorum: the facts the quorum rests on are ${(ageMs / 1000).toFixed(1)} s old (was this system stopped or starved?); nothing comes in service here until they are renewed`,
+      );
+    }
+    return true;
   }
 
   confirmDeath(system: string, confirmed: () => void): void {
@@ -326,6 +351,15 @@ class WiredQuorum implements QuorumSubsystem {
     this.sync(now);
     this.apply(this.gate.tick(now));
     if (this.witness) this.applyWitness(this.witness.tick(now));
+    if (this.waitingFreshEvidence && this.gate.evidenceStaleMs(now, (s) => this.cluster?.node?.echoedAtMs(s)) === undefined) {
+      this.waitingFreshEvidence = false;
+      // A gate that closed meanwhile (the verdict revised) wakes the engine itself when it opens.
+      if (this.gate.isOpen()) {
+        this.agent.log.info('quorum: the quorum facts are fresh again');
+        // What the stale facts held back is tried again.
+        setImmediate(() => !this.stopped && this.hierarchy?.quorumChanged());
+      }
+    }
   }
 
   /** The other systems of the cluster seen alive now. */

@@ -9,7 +9,6 @@
 // the machine when the lease lapses, as it would for a vigild that died.
 import { performance } from 'node:perf_hooks';
 
-import { probePeriodMs } from '../cluster/quorum/gate.js';
 import { lossActionAllowanceMs } from '../cluster/quorum/loss-action.js';
 import { SelfFenceLease, selfFenceTiming, type SelfFenceOutput, type SelfFenceTiming, type WatchdogStatus } from '../cluster/quorum/self-fence-lease.js';
 
@@ -17,6 +16,7 @@ export type { WatchdogStatus };
 import { VigilError } from '../common/errors.js';
 import { WatchdogOpenError, type WatchdogArming } from '../platform/watchdog.js';
 import type { Agent, Subsystem } from './agent.js';
+import { evidenceTimingInput } from './evidence-timing-input.js';
 import type { SelfFenceHold } from './wire-quorum.js';
 
 const TICK_MS = 100;
@@ -53,17 +53,9 @@ class WiredWatchdog implements WatchdogSubsystem {
       if (err instanceof WatchdogOpenError) throw new VigilError(0, `cannot arm the watchdog: ${err.message}`, { key: 'WATCHDOG_DEVICE', device, code: err.code }, { cause: err });
       throw err;
     }
-    const heartbeatMs = c.LCMHBEATTIME * 1000;
-    const timeoutMs = c.QUORUM_TIMEOUT_SECS * 1000;
     this.timing = selfFenceTiming({
-      mode: c.QUORUM_MODE,
-      usesHosts: c.QUORUM_MODE !== 'none' && c.QUORUM_MODE !== 'storage' && (c.QUORUM_HOSTS?.length ?? 0) > 0,
-      probePeriodMs: probePeriodMs(heartbeatMs, timeoutMs),
-      probeTimeoutMs: timeoutMs,
-      heartbeatMs,
-      missedHeartbeats: c.LCMNUMHBEATS,
-      lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, timeoutMs),
-      storage: c.QUORUM_MODE === 'storage' ? { intervalMs: c.QWK_STORAGE_HBEATTIME * 1000, numHbeats: c.QWK_STORAGE_NUMHBEATS } : undefined,
+      ...evidenceTimingInput(c),
+      lossActionMs: lossActionAllowanceMs(c.QUORUM_LOSS_ACTION, c.QUORUM_TIMEOUT_SECS * 1000),
       // What the driver uses, or what was asked if it rounded down: survivors must not wait less.
       watchdogTimeoutMs: Math.max(this.arming.timeoutSecs, c.WATCHDOG_TIMEOUT_SECS) * 1000,
     });

@@ -61,6 +61,11 @@ export interface QuorumGateConfig {
    * shorter, in every mode. 0 or absent: no watchdog.
    */
   selfFenceHoldMs?: number;
+  /**
+   * The oldest the facts of a quorum "yes" may be for anything to come in service on it
+   * (self-fence-lease.ts evidenceTiming: evidence age + grace). Absent: no limit.
+   */
+  evidenceMaxAgeMs?: number;
 }
 
 export type QuorumGateEvent =
@@ -193,6 +198,22 @@ export class QuorumGate {
       echoedAtMs,
       nowMs,
     });
+  }
+
+  /**
+   * How old the facts of the open gate's "yes" are, when older than evidenceMaxAgeMs; undefined
+   * when they are fresh enough, or the gate has no measurable evidence (peers seen over DISK
+   * paths only, quorum-evidence.ts). An event loop starved for longer than a heartbeat timeout
+   * wakes with a verdict it has not had the chance to revise: the other side may have taken over
+   * meanwhile. Its membership and probes catch up within one interval; until then nothing may
+   * come in service on the old verdict (the watchdog's lease would not be renewed on it either).
+   */
+  evidenceStaleMs(nowMs: number, echoedAtMs: (system: string) => number | undefined): number | undefined {
+    const limit = this.config.evidenceMaxAgeMs;
+    if (!this.open || limit === undefined) return undefined;
+    const at = this.evidenceAtMs(nowMs, echoedAtMs);
+    if (at === undefined || nowMs - at <= limit) return undefined;
+    return nowMs - at;
   }
 
   step(ev: QuorumGateEvent): QuorumGateOutput[] {

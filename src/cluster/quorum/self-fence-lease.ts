@@ -77,14 +77,27 @@ export interface SelfFenceTiming {
   holdMs: number;
 }
 
-export function selfFenceTiming(i: SelfFenceTimingInput): SelfFenceTiming {
+/** What the age of the quorum evidence depends on (the self-fence inputs without the loss action and the watchdog). */
+export type EvidenceTimingInput = Omit<SelfFenceTimingInput, 'lossActionMs' | 'watchdogTimeoutMs'>;
+
+/**
+ * The age fresh quorum evidence normally reaches before the next renews it, and the grace for
+ * the event loop's own hiccups: a "yes" resting on evidence older than their sum is stale. The
+ * lease is renewed only from evidence younger than that (plus the loss action allowance), and the
+ * quorum gate brings nothing in service on evidence older than it (gate.ts evidenceStaleMs).
+ */
+export function evidenceTiming(i: EvidenceTimingInput): { evidenceAgeMs: number; graceMs: number } {
   let evidenceAgeMs = 0;
   if (i.mode === 'storage') evidenceAgeMs = (i.storage!.numHbeats - 1) * i.storage!.intervalMs;
   else if (i.mode !== 'none') {
     if (i.usesHosts) evidenceAgeMs = i.probePeriodMs + i.probeTimeoutMs;
     if (i.mode === 'majority') evidenceAgeMs = Math.max(evidenceAgeMs, i.missedHeartbeats * i.heartbeatMs);
   }
-  const graceMs = Math.max(2000, 2 * i.heartbeatMs);
+  return { evidenceAgeMs, graceMs: Math.max(2000, 2 * i.heartbeatMs) };
+}
+
+export function selfFenceTiming(i: SelfFenceTimingInput): SelfFenceTiming {
+  const { evidenceAgeMs, graceMs } = evidenceTiming(i);
   const leaseMs = evidenceAgeMs + i.lossActionMs + graceMs;
   return { evidenceAgeMs, graceMs, leaseMs, holdMs: leaseMs + i.watchdogTimeoutMs + 2 * i.heartbeatMs };
 }
