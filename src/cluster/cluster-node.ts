@@ -412,7 +412,8 @@ export class ClusterNode extends EventEmitter {
           const sentAt = frame.payload.readDoubleBE(0);
           const rtt = now - sentAt;
           if (rtt >= 0 && rtt < 3_600_000) {
-            rt.rttMs = Math.round(rtt * 1000) / 1000;
+            // A DISK path's echo comes back a read interval later: evidence of life, not a round-trip time.
+            if (link.kind !== 'DISK') rt.rttMs = Math.round(rtt * 1000) / 1000;
             rt.echoedAtMs = Math.max(rt.echoedAtMs ?? -Infinity, sentAt);
           }
         }

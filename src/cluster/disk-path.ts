@@ -11,6 +11,14 @@
 //
 // One DiskArea per device serves every DISK path on it (one writer of our slot, one read of all
 // slots per interval); DiskPath is the per-peer CommPathLink the ClusterNode sees.
+//
+// Echoes: each record also carries the newest sequence this system read in every other slot
+// (disk-record.ts, the echo extension). A peer's record echoing one of our sequences proves it
+// was alive after we issued that write; the path hands that issue time to the ClusterNode as a
+// HeartbeatAck, as a TCP path's echoed heartbeat, so a peer seen over DISK paths alone still
+// gives the quorum gate and the watchdog lease evidence (quorum/quorum-evidence.ts).
+import { performance } from 'node:perf_hooks';
+
 import type { BlockDevices, DirectBlockIo, ScsiGeneric } from '../platform/platform.js';
 import { SysError } from '../platform/errors.js';
 import { ScsiUnitAttentionError } from '../platform/scsi/errors.js';
@@ -104,7 +112,11 @@ export interface DiskAreaOptions {
   ctx: PathContext;
 }
 
-type RecordListener = (r: DiskRecord) => void;
+/** A peer's record, with the issue time (performance.now()) of our write it echoes, if any. */
+type RecordListener = (r: DiskRecord, echoedAtMs: number | undefined) => void;
+
+/** How many of our own writes are remembered for matching echoes (a peer echoes what it read within an interval or two). */
+const WRITES_KEPT = 64;
 
 /** A slot whose record has not changed for this many intervals may be taken over. */
 export const SLOT_GRACE_INTERVALS = 6;
@@ -120,6 +132,8 @@ export class DiskArea {
   private readonly listeners = new Map<string, RecordListener>();
   /** Per slot: the last authentic record and when it last changed (for slot choice). */
   private readonly slotSeen = new Map<number, { system: string; bootId: bigint; seq: bigint; changedAt: number }>();
+  /** Our recent writes: sequence → when it was issued (performance.now()), to date the echoes. */
+  private readonly written = new Map<bigint, number>();
   private failures = 0;
   ticks = 0;
 
@@ -163,7 +177,18 @@ export class DiskArea {
 
   private record(state: DiskRecord['state']): Buffer {
     this.seq++;
-    return encodeRecord(this.o.recordKey, { slot: this.mySlot!, system: this.o.localSystem, bootId: this.o.bootId, seq: this.seq, timeMs: Date.now(), state });
+    this.written.set(this.seq, performance.now());
+    if (this.written.size > WRITES_KEPT) this.written.delete(this.written.keys().next().value!);
+    const echoes = [...this.slotSeen]
+      .filter(([slot, seen]) => slot !== this.mySlot && seen.system !== this.o.localSystem)
+      .map(([slot, seen]) => ({ slot, bootId: seen.bootId, seq: seen.seq }));
+    return encodeRecord(this.o.recordKey, { slot: this.mySlot!, system: this.o.localSystem, bootId: this.o.bootId, seq: this.seq, timeMs: Date.now(), state, echoes });
+  }
+
+  /** When we issued the write a peer's record echoes (undefined: it echoes none of this boot's recent writes). */
+  private echoedAt(r: DiskRecord): number | undefined {
+    const e = r.echoes?.find((x) => x.slot === this.mySlot && x.bootId === this.o.bootId);
+    return e === undefined ? undefined : this.written.get(e.seq);
   }
 
   private async tick(): Promise<void> {
@@ -222,7 +247,7 @@ export class DiskArea {
       if (!seen || seen.system !== d.record.system || seen.bootId !== d.record.bootId || seen.seq !== d.record.seq) {
         this.slotSeen.set(s, { system: d.record.system, bootId: d.record.bootId, seq: d.record.seq, changedAt: now });
       }
-      if (d.record.system !== o.localSystem) this.listeners.get(d.record.system)?.(d.record);
+      if (d.record.system !== o.localSystem) this.listeners.get(d.record.system)?.(d.record, this.echoedAt(d.record));
     }
     // A slot is taken while another system's record in it keeps changing (with some grace).
     const busySlot = (s: number) => {
@@ -289,7 +314,7 @@ export class DiskPath implements CommPathLink {
 
   start(): void {
     this.area = this.areas.get(this.config.device);
-    this.area.attach(this.peer, (r) => this.onRecord(r));
+    this.area.attach(this.peer, (r, echoedAtMs) => this.onRecord(r, echoedAtMs));
   }
 
   async stop(): Promise<void> {
@@ -309,12 +334,15 @@ export class DiskPath implements CommPathLink {
 
   reset(): void {}
 
-  private onRecord(r: DiskRecord): void {
+  private onRecord(r: DiskRecord, echoedAtMs: number | undefined): void {
     const seen = this.tracker.observe(r, Date.now());
     if (!seen.heartbeat) return;
-    this.ctx.onFrame(this, {
-      header: { type: FrameType.Heartbeat, sender: r.system, receiver: this.ctx.localSystem, epoch: r.bootId, seq: r.seq, timestampMs: r.timeMs },
-      payload: Buffer.alloc(0),
-    });
+    const header = { sender: r.system, receiver: this.ctx.localSystem, epoch: r.bootId, seq: r.seq, timestampMs: r.timeMs };
+    this.ctx.onFrame(this, { header: { ...header, type: FrameType.Heartbeat }, payload: Buffer.alloc(0) });
+    if (echoedAtMs === undefined) return;
+    // The echo of one of our writes, as a TCP path's HeartbeatAck carries the send time back.
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeDoubleBE(echoedAtMs, 0);
+    this.ctx.onFrame(this, { header: { ...header, type: FrameType.HeartbeatAck }, payload });
   }
 }

@@ -21,6 +21,16 @@
 //  96   HMAC-SHA256 of bytes 0..95    32  (key: HKDF of the cluster key, "vigil disk heartbeat v1")
 // The slot index is inside the authenticated bytes, so a record copied into another slot is
 // refused like a forged one.
+// Echo extension (optional, after the record; a vigild that predates it reads the first
+// RECORD_BYTES only and is not disturbed by it):
+//  128   magic "VGEC"                  4
+//  132   entry count n (0..31)         1   (3 bytes zero)
+//  136   n entries of 17 bytes: slot (1), boot id (8), sequence (8) of the newest authentic
+//        record this system read in that slot
+//  136 + 17n  HMAC-SHA256 of bytes 0..136+17n-1 (same key): binds the echoes to this record
+// An echo of our own slot with our boot id says the writer read our record with that sequence,
+// so it was alive after we issued that write: the DISK path's HeartbeatAck (disk-path.ts), the
+// evidence the quorum gate and the watchdog lease count (quorum/quorum-evidence.ts).
 //
 // Storage quorum (QUORUM_MODE=storage, WITNESS_MODE=storage; docs/quorum.md) keeps the same
 // header and records in a second area of the quorum LUN, at QUORUM_AREA_OFFSET (768 KiB: after
@@ -53,7 +63,20 @@ export interface DiskRecord {
   seq: bigint;
   timeMs: number;
   state: DiskState;
+  /** The newest record the writer read in each other slot (the echo extension); absent: none written. */
+  echoes?: readonly RecordEcho[];
 }
+
+export interface RecordEcho {
+  slot: number;
+  bootId: bigint;
+  seq: bigint;
+}
+
+const ECHO_OFFSET = RECORD_BYTES;
+const ECHO_MAGIC = Buffer.from('VGEC', 'latin1');
+const ECHO_HEADER = 8;
+const ECHO_ENTRY = 17;
 
 export type RecordReject = 'empty' | 'bad_magic' | 'bad_version' | 'bad_name' | 'bad_slot' | 'bad_tag';
 export type DecodeResult = { ok: true; record: DiskRecord } | { ok: false; reason: RecordReject };
@@ -83,7 +106,37 @@ export function encodeRecord(key: Buffer, r: DiskRecord): Buffer {
   b.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(r.timeMs))), 24);
   name.copy(b, 32);
   createHmac('sha256', key).update(b.subarray(0, MAC_OFFSET)).digest().copy(b, MAC_OFFSET);
+  if (r.echoes) {
+    if (r.echoes.length > SLOT_COUNT - 1) throw new RangeError(`at most ${SLOT_COUNT - 1} echoes`);
+    ECHO_MAGIC.copy(b, ECHO_OFFSET);
+    b[ECHO_OFFSET + 4] = r.echoes.length;
+    let at = ECHO_OFFSET + ECHO_HEADER;
+    for (const e of r.echoes) {
+      if (!Number.isInteger(e.slot) || e.slot < 0 || e.slot >= SLOT_COUNT) throw new RangeError(`echo slot must be 0..${SLOT_COUNT - 1}`);
+      b[at] = e.slot;
+      b.writeBigUInt64BE(e.bootId, at + 1);
+      b.writeBigUInt64BE(e.seq, at + 9);
+      at += ECHO_ENTRY;
+    }
+    createHmac('sha256', key).update(b.subarray(0, at)).digest().copy(b, at);
+  }
   return b;
+}
+
+/** The echo extension of an authentic record: undefined when absent, malformed or not authentic. */
+function decodeEchoes(key: Buffer, b: Buffer): RecordEcho[] | undefined {
+  if (b.length < ECHO_OFFSET + ECHO_HEADER || !b.subarray(ECHO_OFFSET, ECHO_OFFSET + 4).equals(ECHO_MAGIC)) return undefined;
+  const n = b[ECHO_OFFSET + 4]!;
+  const end = ECHO_OFFSET + ECHO_HEADER + n * ECHO_ENTRY;
+  if (n > SLOT_COUNT - 1 || b.length < end + 32) return undefined;
+  const mac = createHmac('sha256', key).update(b.subarray(0, end)).digest();
+  if (!timingSafeEqual(mac, b.subarray(end, end + 32))) return undefined;
+  const out: RecordEcho[] = [];
+  for (let at = ECHO_OFFSET + ECHO_HEADER; at < end; at += ECHO_ENTRY) {
+    if (b[at]! >= SLOT_COUNT) return undefined;
+    out.push({ slot: b[at]!, bootId: b.readBigUInt64BE(at + 1), seq: b.readBigUInt64BE(at + 9) });
+  }
+  return out;
 }
 
 /** Decodes slot `slot` (at least RECORD_BYTES); anything not authentic is refused with the reason. */
@@ -99,6 +152,7 @@ export function decodeRecord(key: Buffer, slotBytes: Buffer, slot: number): Deco
   if (len < 1 || len > MAX_NAME) return { ok: false, reason: 'bad_name' };
   const state = slotBytes[5] === 2 ? 'leaving' : slotBytes[5] === 1 ? 'running' : undefined;
   if (!state) return { ok: false, reason: 'bad_version' };
+  const echoes = decodeEchoes(key, slotBytes);
   return {
     ok: true,
     record: {
@@ -108,6 +162,7 @@ export function decodeRecord(key: Buffer, slotBytes: Buffer, slot: number): Deco
       seq: slotBytes.readBigUInt64BE(16),
       timeMs: Number(slotBytes.readBigUInt64BE(24)),
       state,
+      ...(echoes ? { echoes } : {}),
     },
   };
 }

@@ -5,8 +5,9 @@
 //   a witness host   counts from the start of the probe round that found it reachable (this
 //                    system's own clock, before the connection was tried);
 //   a peer system    counts from the send time this system wrote into a heartbeat that the peer
-//                    echoed back (HeartbeatAck); a peer seen only over DISK comm paths, which carry
-//                    no echoes, gives no evidence.
+//                    echoed back (HeartbeatAck); over a DISK comm path, from the issue time of our
+//                    record write whose sequence the peer's record echoes (disk-path.ts). A peer
+//                    whose vigild predates the disk echoes, seen over DISK paths alone, gives none.
 // The evidence time is the latest time e such that the facts from e on alone still give quorum
 // (votes.ts): the freshest subset that suffices. A mode where nothing outside can take quorum away
 // (none; majority with two systems and no witness hosts) needs no facts: the evidence is "now",

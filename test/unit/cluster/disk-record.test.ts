@@ -2,6 +2,7 @@
 // itself on the memory LUN: two ClusterNodes that share nothing but the LUN see each other ALIVE
 // through their slots, and DEAD when one stops writing.
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { ClusterNode } from '../../../src/cluster/cluster-node.js';
@@ -47,6 +48,25 @@ describe('disk heartbeat record codec', () => {
     expect(decodeRecord(key, Buffer.alloc(4096, 0x41), 3)).toEqual({ ok: false, reason: 'bad_magic' });
     expect(() => encodeRecord(key, rec({ system: '' }))).toThrow(RangeError);
     expect(() => encodeRecord(key, rec({ slot: SLOT_COUNT }))).toThrow(RangeError);
+  });
+
+  it('carries echoes in an extension bound to the record, which a reader of the first 128 bytes never sees', () => {
+    const echoes = [{ slot: 5, bootId: 99n, seq: 41n }, { slot: 0, bootId: 3n, seq: 1n }];
+    const b = encodeRecord(key, rec({ echoes }));
+    expect(decodeRecord(key, b, 3)).toEqual({ ok: true, record: rec({ echoes }) });
+    // A vigild that predates the extension reads RECORD_BYTES: the same record, still authentic.
+    expect(decodeRecord(key, b.subarray(0, 128), 3)).toEqual({ ok: true, record: rec() });
+    // No extension written: no echoes, as from such a vigild.
+    expect(decodeRecord(key, encodeRecord(key, rec()), 3)).toEqual({ ok: true, record: rec() });
+    // A tampered echo is dropped, the record itself stays.
+    const forged = Buffer.from(b);
+    forged[136 + 10] = forged[136 + 10]! ^ 1;
+    expect(decodeRecord(key, forged, 3)).toEqual({ ok: true, record: rec() });
+    // An extension copied onto another record (another sequence) does not verify against it.
+    const other = encodeRecord(key, rec({ seq: 11n }));
+    b.copy(other, 128, 128, 136 + 2 * 17 + 32);
+    expect(decodeRecord(key, other, 3)).toEqual({ ok: true, record: rec({ seq: 11n }) });
+    expect(() => encodeRecord(key, rec({ echoes: [{ slot: 32, bootId: 1n, seq: 1n }] }))).toThrow(/echo slot/);
   });
 
   it('the area header is versioned', () => {
@@ -147,5 +167,43 @@ describe('DISK comm path on a memory LUN', () => {
       release();
     }
     await until('node2 ALIVE again', () => a.systemState('node2') === 'ALIVE');
+  });
+
+  it('a peer seen over the disk alone echoes our writes: evidence of life dated by our own clock', async () => {
+    const fabric = new MemoryScsiFabric();
+    fabric.addLun('/dev/sdd', { blocks: 4096, blockSize: 512 });
+    const make = (me: string, peer: string) => {
+      const plat = { scsi: fabric.initiator(me), directIo: fabric.directIo(), blockDevices: createMemoryPlatform().blockDevices };
+      const n = new ClusterNode({ localSystem: me, secret, heartbeatIntervalMs: 50, missedHeartbeats: 4, paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device: '/dev/sdd' }], disk: plat });
+      nodes.push(n);
+      return n;
+    };
+    const a = make('node1', 'node2');
+    const b = make('node2', 'node1');
+    await a.start();
+    await b.start();
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(ok(), what).toBe(true);
+    };
+    await until('node1 has an echo from node2', () => a.echoedAtMs('node2') !== undefined);
+    // Fresh: within a few intervals of now, and never in the future.
+    await new Promise((r) => setTimeout(r, 300));
+    const age = performance.now() - a.echoedAtMs('node2')!;
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(250);
+    // Not a round-trip time: the DISK path shows none.
+    expect(a.stats().paths[0]!.rttMs).toBeNull();
+    // node2 stops reading (its reads hang): its records stop advancing, and so do its echoes.
+    const lun = fabric.lun('/dev/sdd');
+    const release = lun.hang({ initiator: 'node2', opcode: 0x88 });
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      const stale = performance.now() - a.echoedAtMs('node2')!;
+      expect(stale).toBeGreaterThan(300);
+    } finally {
+      release();
+    }
+    await until('echoes fresh again', () => performance.now() - a.echoedAtMs('node2')! < 200);
   });
 });

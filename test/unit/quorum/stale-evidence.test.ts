@@ -59,7 +59,7 @@ describe('the gate brings nothing in service on stale quorum facts', () => {
     const unlimited = new QuorumGate(cfg({ evidenceMaxAgeMs: undefined }), 0);
     unlimited.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: ['n2'], nowMs: 0 });
     expect(unlimited.evidenceStaleMs(1e9, () => 0)).toBeUndefined();
-    // A peer seen over DISK paths only echoes nothing: no evidence to judge (quorum-evidence.ts).
+    // A peer seen over DISK paths only whose vigild predates the disk echoes: no evidence to judge.
     const disk = new QuorumGate(cfg(), 0);
     disk.step({ type: 'membership', systems: ['n1', 'n2', 'n3'], alive: ['n2'], nowMs: 0 });
     expect(disk.evidenceStaleMs(1e9, () => undefined)).toBeUndefined();
