@@ -147,6 +147,16 @@ export class ClusterNode extends EventEmitter {
     return this.diskAreas?.describe(device);
   }
 
+  /**
+   * What this system's DISK path records say from the next write on: `yielding` once it lost
+   * quorum and took everything out of service, so that a peer that sees it over DISK paths alone
+   * (a network-only cut) counts it gone and may take over what it gave up; `running` again once
+   * quorum is back. TCP and TTY paths are unaffected.
+   */
+  setDiskPresence(p: 'running' | 'yielding'): void {
+    this.diskAreas?.setPresence(p);
+  }
+
   /** Binds the listeners and starts heartbeats. Resolves once every listener that can bind has. */
   async start(): Promise<void> {
     this.running = true;

@@ -132,6 +132,8 @@ export class DiskArea {
   private readonly listeners = new Map<string, RecordListener>();
   /** Per slot: the last authentic record and when it last changed (for slot choice). */
   private readonly slotSeen = new Map<number, { system: string; bootId: bigint; seq: bigint; changedAt: number }>();
+  /** What our records say: running, or yielding (no quorum, nothing in service: setPresence). */
+  private presence: 'running' | 'yielding' = 'running';
   /** Our recent writes: sequence → when it was issued (performance.now()), to date the echoes. */
   private readonly written = new Map<bigint, number>();
   private failures = 0;
@@ -147,6 +149,11 @@ export class DiskArea {
 
   running(): boolean {
     return this.io !== undefined && this.problem === undefined && this.failures === 0;
+  }
+
+  /** From the next record on, say `p` (the next write is at most one interval away). */
+  setPresence(p: 'running' | 'yielding'): void {
+    this.presence = p;
   }
 
   attach(peer: string, listener: RecordListener): void {
@@ -266,13 +273,14 @@ export class DiskArea {
       this.mySlot = chosen;
       o.ctx.log('info', `disk comm path: this system writes slot ${chosen} of ${o.device}`, { device: o.device, slot: chosen });
     }
-    await io.write(AREA_OFFSET + HEADER_BYTES + this.mySlot * SLOT_BYTES, this.record('running'));
+    await io.write(AREA_OFFSET + HEADER_BYTES + this.mySlot * SLOT_BYTES, this.record(this.presence));
   }
 }
 
 /** The DiskAreas of one ClusterNode, one per device, shared by the DISK paths on it. */
 export class DiskAreas {
   private readonly areas = new Map<string, DiskArea>();
+  private presence: 'running' | 'yielding' = 'running';
 
   constructor(private readonly base: Omit<DiskAreaOptions, 'device'>) {}
 
@@ -280,6 +288,7 @@ export class DiskAreas {
     let a = this.areas.get(device);
     if (!a) {
       a = new DiskArea({ ...this.base, device });
+      a.setPresence(this.presence);
       this.areas.set(device, a);
     }
     return a;
@@ -287,6 +296,12 @@ export class DiskAreas {
 
   describe(device: string): string | undefined {
     return this.areas.get(device)?.describe();
+  }
+
+  /** Every area's records from now on say `p` (DiskArea.setPresence). */
+  setPresence(p: 'running' | 'yielding'): void {
+    this.presence = p;
+    for (const a of this.areas.values()) a.setPresence(p);
   }
 }
 

@@ -11,7 +11,8 @@
 // RECORD_BYTES of it:
 //   0   magic "VGHB"                  4
 //   4   record version (1)            1
-//   5   state (1 running, 2 leaving)  1
+//   5   state (1 running, 2 leaving,  1
+//       3 yielding)
 //   6   system name length            1   (1..64)
 //   7   slot index                    1
 //   8   boot id (the sender's epoch)  8
@@ -53,8 +54,13 @@ const RECORD_MAGIC = Buffer.from('VGHB', 'latin1');
 const MAC_OFFSET = 96;
 const MAX_NAME = 64;
 
-export type DiskState = 'running' | 'leaving';
-const STATE_CODES: Record<DiskState, number> = { running: 1, leaving: 2 };
+/**
+ * running: a heartbeat; leaving: stopping on purpose; yielding: alive, but without quorum and
+ * serving nothing (the loss action took everything out of service): not a heartbeat, so the
+ * others may count the system gone and take over what it gave up (wire-quorum.ts).
+ */
+export type DiskState = 'running' | 'leaving' | 'yielding';
+const STATE_CODES: Record<DiskState, number> = { running: 1, leaving: 2, yielding: 3 };
 
 export interface DiskRecord {
   slot: number;
@@ -150,7 +156,7 @@ export function decodeRecord(key: Buffer, slotBytes: Buffer, slot: number): Deco
   if (slotBytes[7] !== slot) return { ok: false, reason: 'bad_slot' };
   const len = slotBytes[6]!;
   if (len < 1 || len > MAX_NAME) return { ok: false, reason: 'bad_name' };
-  const state = slotBytes[5] === 2 ? 'leaving' : slotBytes[5] === 1 ? 'running' : undefined;
+  const state = (Object.keys(STATE_CODES) as DiskState[]).find((k) => STATE_CODES[k] === slotBytes[5]);
   if (!state) return { ok: false, reason: 'bad_version' };
   const echoes = decodeEchoes(key, slotBytes);
   return {
@@ -228,10 +234,12 @@ export class RecordTracker {
 
   constructor(private readonly maxSkewMs = 30_000) {}
 
-  observe(r: DiskRecord, nowMs: number): { heartbeat: boolean; why: 'advanced' | 'restarted' | 'first' | 'stuck' | 'replayed' | 'future' | 'leaving' } {
+  observe(r: DiskRecord, nowMs: number): { heartbeat: boolean; why: 'advanced' | 'restarted' | 'first' | 'stuck' | 'replayed' | 'future' | 'leaving' | 'yielding' } {
     if (r.timeMs > nowMs + this.maxSkewMs) return { heartbeat: false, why: 'future' };
     // A system that wrote "leaving" is stopping on purpose: its last record is no heartbeat.
     if (r.state === 'leaving') return { heartbeat: false, why: 'leaving' };
+    // One without quorum that gave everything up asks to be counted gone (its records still advance).
+    if (r.state === 'yielding') return { heartbeat: false, why: 'yielding' };
     const last = this.last;
     if (!last) {
       // The first record seen proves nothing about liveness yet: it may be years old.

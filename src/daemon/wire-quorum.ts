@@ -79,6 +79,8 @@ class WiredQuorum implements QuorumSubsystem {
   /** Who last vetoed each suspect's death (to log a veto once, not at every retry). */
   private readonly lastVeto = new Map<string, string>();
   private lossRunning = false;
+  /** What this system's DISK path records say (setDiskPresence). */
+  private diskPresence: 'running' | 'yielding' = 'running';
   /** A takeover was held back because the quorum facts were stale (evidenceStale). */
   private waitingFreshEvidence = false;
   private stopped = false;
@@ -413,6 +415,7 @@ class WiredQuorum implements QuorumSubsystem {
           this.evict(o.system);
           break;
         case 'verdict':
+          if (o.verdict?.quorum === true) this.setDiskPresence('running');
           log.info({ quorum: o.verdict?.quorum, votes: o.verdict?.votes, total: o.verdict?.total }, `quorum: ${o.verdict ? `${o.verdict.quorum ? 'have quorum' : 'NO QUORUM'}: ${o.verdict.reason}` : 'undecided until a fresh probe round of the quorum hosts'}`);
           break;
         case 'quorum-lost':
@@ -437,7 +440,7 @@ class WiredQuorum implements QuorumSubsystem {
     if (this.lossRunning) return;
     this.lossRunning = true;
     try {
-      await runLossAction(this.agent.config.QUORUM_LOSS_ACTION, reason, {
+      const servesNothing = await runLossAction(this.agent.config.QUORUM_LOSS_ACTION, reason, {
         nodePower: this.agent.platform.nodePower,
         // osu's removals get the time the survivors allow for them (lossActionAllowanceMs).
         takeAllOutOfService: () => this.hierarchy?.takeAllOutOfService(lossActionAllowanceMs('osu', this.agent.config.QUORUM_TIMEOUT_SECS * 1000)) ?? Promise.resolve([]),
@@ -447,9 +450,23 @@ class WiredQuorum implements QuorumSubsystem {
         },
         log: (level, msg, fields) => this.agent.log[level]({ ...fields }, `quorum: ${msg}`),
       });
+      // Still without quorum and serving nothing: say so on the DISK paths, so that a peer that
+      // sees this system over them alone (a network-only cut) counts it gone and takes over what
+      // it gave up, instead of waiting for the network to come back.
+      if (servesNothing && !this.stopped && this.gate?.status().quorum === false) this.setDiskPresence('yielding');
     } finally {
       this.lossRunning = false;
     }
+  }
+
+  private setDiskPresence(p: 'running' | 'yielding'): void {
+    if (p === this.diskPresence) return;
+    this.diskPresence = p;
+    const node = this.cluster?.node;
+    if (!node) return;
+    node.setDiskPresence(p);
+    if (p === 'yielding') this.agent.log.warn('quorum: without quorum and serving nothing: the DISK path records say "yielding", so the others may count this system gone and take over');
+    else this.agent.log.info('quorum: quorum back: the DISK path records say "running" again');
   }
 
   private applyWitness(outs: WitnessOutput[]): void {

@@ -165,6 +165,7 @@ export class StandbyMachine {
     }
     const what =
       seen === 'leaving' ? `${this.o.primary} left (its last record says leaving)` :
+      seen === 'yielding' ? `${this.o.primary} has no quorum and serves nothing (its record says yielding)` :
       seen === 'replayed' ? `${this.o.primary}'s record went back (a replayed record is not a heartbeat)` :
       seen === 'future' ? `${this.o.primary}'s record is dated in the future (beyond the allowed skew)` :
       `${this.o.primary}'s record stopped at sequence ${this.tracker.lastRecord?.seq ?? record.seq}`;

@@ -8,8 +8,10 @@
 //   freeze     SIGSTOP to vigild's process group and its apps past the detection time, then SIGCONT;
 //   cut        the node's link to the hub down (its peer and the witness at once), then up: network
 //              only. The DISK path still joins the nodes, so neither declares the other dead and no
-//              hierarchy moves to the peer (with tcp_remote the cut node loses quorum, since it
-//              cannot reach the witness, and takes its hierarchies out: they come back after);
+//              hierarchy moves to the peer (majority). With tcp_remote the cut node loses quorum,
+//              since it cannot reach the witness, takes its hierarchies out and says "yielding" on
+//              the DISK path; the peer then counts it gone and may take them over after its hold
+//              (only the double in-service check applies to where they go);
 //   partition  cut and the node's storage link at once: every path between the nodes is dead and
 //              the witness decides, exactly one side in service (what `cut` was before the DISK path);
 //   storage    the node's storage link alone (every call of its fusehang mount hangs, so its loop
@@ -197,10 +199,11 @@ async function settle(c: LocalCluster, f: Fault): Promise<void> {
 function checkStaying(f: Fault, samples: Sample[], settledAt: number, mode: string): void {
   const peer = NODES.find((n) => n !== f.node)!;
   const during = (x: { at: number }) => x.at >= f.at && x.at <= f.end;
-  // With tcp_remote a cut node loses quorum and gives its hierarchies up; where they go once the
-  // link is back is the engine's choice. During the cut the peer, which still sees the node
-  // through the DISK path, must not take them.
-  const watched = f.kind === 'cut' && mode === 'tcp_remote' ? samples.filter(during) : samples.filter((x) => x.at >= f.at && x.at <= settledAt);
+  // With tcp_remote a cut node loses quorum, gives its hierarchies up and yields on the DISK path,
+  // so the peer may take them over: where they go is the engine's choice (the double in-service
+  // and stranding checks still apply).
+  const yields = f.kind === 'cut' && mode === 'tcp_remote';
+  const watched = yields ? [] : samples.filter((x) => x.at >= f.at && x.at <= settledAt);
   for (const t of TAGS) {
     const moved = watched.find((x) => ownerIn(x, t) !== undefined && ownerIn(x, t) !== f.owners[t]);
     if (moved) f.problems.push(`${t} moved from ${f.owners[t] ?? 'nowhere'} to ${ownerIn(moved, t)} ${moved.at - f.at} ms after the ${f.kind} of ${f.node}`);
@@ -223,6 +226,14 @@ function checkStaying(f: Fault, samples: Sample[], settledAt: number, mode: stri
       `DISK DEAD on ${peer} after ${peerDead ? peerDead.at - f.at : '?'} ms, on ${f.node} after ${ownDead ? ownDead.at - f.at : '?'} ms; ` +
         `ALIVE again ${alive ? alive.at - f.end : '?'} ms after the release; ${f.node} answered ${answers.length}/${inCut} admin requests during the cut`,
     );
+  } else if (yields) {
+    const tcpDead = seen(peer, 'TCP', 'DEAD');
+    const diskDead = seen(peer, 'DISK', 'DEAD');
+    // The cut node itself keeps hearing its peer over the disk: only its own records yield.
+    const ownDown = f.paths.find((p) => during(p) && p.paths[f.node] && p.paths[f.node]!.DISK !== 'ALIVE');
+    if (ownDown) f.problems.push(`${f.node} lost its DISK path during its network cut: ${JSON.stringify(ownDown.paths)}`);
+    const moved = TAGS.filter((t) => f.owners[t] === f.node && samples.some((x) => during(x) && ownerIn(x, t) === peer));
+    f.notes.push(`TCP DEAD on ${peer} after ${tcpDead ? tcpDead.at - f.at : '?'} ms; ${f.node} yielded: DISK DEAD on ${peer} ${diskDead ? `after ${diskDead.at - f.at} ms` : 'not within the cut'}; taken over during the cut: ${moved.join(', ') || 'none'}`);
   } else {
     const tcpDead = seen(peer, 'TCP', 'DEAD');
     const diskDown = f.paths.find((p) => NODES.some((n) => p.paths[n] && p.paths[n]!.DISK !== 'ALIVE'));

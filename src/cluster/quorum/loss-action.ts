@@ -23,16 +23,17 @@ export function lossActionAllowanceMs(action: QuorumLossAction, quorumTimeoutMs:
   return action === 'osu' ? quorumTimeoutMs : 0;
 }
 
-export async function runLossAction(action: QuorumLossAction, reason: string, deps: LossActionDeps): Promise<void> {
+/** Resolves true when this system serves nothing any more and still runs (osu that took everything out of service). */
+export async function runLossAction(action: QuorumLossAction, reason: string, deps: LossActionDeps): Promise<boolean> {
   switch (action) {
     case 'fastkill':
       deps.log('fatal', `quorum lost (${reason}): QUORUM_LOSS_ACTION=fastkill, powering off now`);
       deps.nodePower.powerOff(`quorum lost: ${reason}`);
-      return;
+      return false;
     case 'fastboot':
       deps.log('fatal', `quorum lost (${reason}): QUORUM_LOSS_ACTION=fastboot, rebooting now`);
       deps.nodePower.reboot(`quorum lost: ${reason}`);
-      return;
+      return false;
     case 'osu': {
       deps.log('error', `quorum lost (${reason}): QUORUM_LOSS_ACTION=osu, taking every hierarchy out of service`);
       const left = await deps.takeAllOutOfService();
@@ -41,8 +42,9 @@ export async function runLossAction(action: QuorumLossAction, reason: string, de
         // vigild's process group, which ends the services its kits started.
         deps.log('fatal', `quorum lost and ${left.join(', ')} would not leave service: ending vigild and its services`, { hierarchies: left });
         deps.endAgent(`quorum lost and ${left.join(', ')} would not leave service`);
+        return false;
       }
-      return;
+      return true;
     }
   }
 }

@@ -90,6 +90,17 @@ describe('disk heartbeat record codec', () => {
     expect(chooseSlot('node1', new Array(SLOT_COUNT).fill(rec({ system: 'x' })), () => true)).toBeUndefined();
   });
 
+  it('a yielding record (no quorum, nothing in service) round-trips and is no heartbeat, though it advances', () => {
+    expect(decodeRecord(key, encodeRecord(key, rec({ state: 'yielding' })), 3)).toEqual({ ok: true, record: rec({ state: 'yielding' }) });
+    const t = new RecordTracker(30_000);
+    const now = 2_000_000;
+    t.observe(rec({ seq: 10n, timeMs: now }), now);
+    expect(t.observe(rec({ seq: 11n, timeMs: now, state: 'yielding' }), now)).toMatchObject({ heartbeat: false, why: 'yielding' });
+    expect(t.observe(rec({ seq: 12n, timeMs: now, state: 'yielding' }), now)).toMatchObject({ heartbeat: false, why: 'yielding' });
+    // Quorum back: running again, a heartbeat at once.
+    expect(t.observe(rec({ seq: 13n, timeMs: now }), now)).toMatchObject({ heartbeat: true, why: 'advanced' });
+  });
+
   it('liveness: only an advancing record is a heartbeat; stuck, replayed and future records are not', () => {
     const t = new RecordTracker(30_000);
     const now = 2_000_000;
@@ -167,6 +178,32 @@ describe('DISK comm path on a memory LUN', () => {
       release();
     }
     await until('node2 ALIVE again', () => a.systemState('node2') === 'ALIVE');
+  });
+
+  it('a system whose records say yielding is DEAD to a peer that sees it over the disk alone, and ALIVE again once running', async () => {
+    const fabric = new MemoryScsiFabric();
+    fabric.addLun('/dev/sde', { blocks: 4096, blockSize: 512 });
+    const make = (me: string, peer: string) => {
+      const plat = { scsi: fabric.initiator(me), directIo: fabric.directIo(), blockDevices: createMemoryPlatform().blockDevices };
+      const n = new ClusterNode({ localSystem: me, secret, heartbeatIntervalMs: 50, missedHeartbeats: 4, paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device: '/dev/sde' }], disk: plat });
+      nodes.push(n);
+      return n;
+    };
+    const a = make('node1', 'node2');
+    const b = make('node2', 'node1');
+    await a.start();
+    await b.start();
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(ok(), what).toBe(true);
+    };
+    await until('both ALIVE over the disk', () => a.systemState('node2') === 'ALIVE' && b.systemState('node1') === 'ALIVE');
+    a.setDiskPresence('yielding');
+    await until('node1 DEAD on node2', () => b.systemState('node1') === 'DEAD');
+    // node1 itself still sees node2: only its own records changed.
+    expect(a.systemState('node2')).toBe('ALIVE');
+    a.setDiskPresence('running');
+    await until('node1 ALIVE again on node2', () => b.systemState('node1') === 'ALIVE');
   });
 
   it('a peer seen over the disk alone echoes our writes: evidence of life dated by our own clock', async () => {
