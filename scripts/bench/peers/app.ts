@@ -25,8 +25,13 @@ const stop = `#!/bin/sh
 for i in $(${BB} seq 100); do /usr/bin/pgrep -f "httpd -p ${APP_PORT}" >/dev/null || exit 0; ${BB} usleep 50000; done
 /usr/bin/pkill -9 -f "httpd -p ${APP_PORT}"; exit 0
 `;
-/** An HTTP GET with busybox nc (the static busybox's wget crashes in these guests and on the host). */
-export const httpGet = (ip: string, timeoutS: number) => `printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | ${BB} nc -w ${timeoutS} ${ip} ${APP_PORT} 2>/dev/null | ${BB} tail -1`;
+/**
+ * An HTTP GET with busybox nc (the static busybox's wget crashes in these guests and on the host).
+ * busybox nc's -w limits the connect only: a server that was killed or frozen after accepting
+ * (its VM gone without a FIN or RST) would keep nc waiting for the answer forever, and with it the
+ * prober's loop for that node. So the whole request is bounded by `timeout` as well.
+ */
+export const httpGet = (ip: string, timeoutS: number) => `printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | ${BB} timeout ${timeoutS + 1} ${BB} nc -w ${timeoutS} ${ip} ${APP_PORT} 2>/dev/null | ${BB} tail -1`;
 /** How the application's monitor checks it: an HTTP GET of the file (reads the file system), or the server process only. */
 export type AppCheck = 'http' | 'process';
 const checks: Record<AppCheck, string> = {
