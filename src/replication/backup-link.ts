@@ -20,7 +20,11 @@ export interface BackupConnection {
 export interface BackupLink {
   /** Where the backup is, for messages ("10.0.0.2:10001"). */
   readonly address: string;
-  connect(timeoutMs: number): Promise<BackupConnection>;
+  /**
+   * Connects and negotiates within timeoutMs; `connectLimitMs` bounds the TCP connect alone
+   * (a retry that may have sent its SYN into a link that was down gives up early and tries again).
+   */
+  connect(timeoutMs: number, options?: { connectLimitMs?: number }): Promise<BackupConnection>;
 }
 
 export interface TcpBackupLinkOptions {
@@ -45,14 +49,15 @@ export class TcpBackupLink implements BackupLink {
     this.address = `${options.host}:${options.port}`;
   }
 
-  async connect(timeoutMs: number): Promise<BackupConnection> {
+  async connect(timeoutMs: number, options: { connectLimitMs?: number } = {}): Promise<BackupConnection> {
     const deadline = Date.now() + timeoutMs;
+    const connectMs = Math.min(timeoutMs, options.connectLimitMs ?? timeoutMs);
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: this.options.host, port: this.options.port, localAddress: this.options.localAddress });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new VigilError(0, `no connection to the NBD server at ${this.address} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new VigilError(0, `no connection to the NBD server at ${this.address} within ${connectMs} ms`));
+      }, connectMs);
       s.once('connect', () => {
         clearTimeout(timer);
         s.removeAllListeners('error');

@@ -21,6 +21,17 @@ import { classifyMirror, MirrorMachine, resyncKindOf, type MirrorAction, type Mi
 import { OutdateGate, type GateAction, type HoldEnd } from './outdate-gate.js';
 
 /** How the primary reaches the backup's own record of being current (the kit's peer messages). */
+
+/**
+ * The TCP connect of a reconnect attempt (the back-off's, or during a link hold) is cut short:
+ * one sent while the link was down may have lost its SYN, and Linux retransmits it only after
+ * 1, 3, 7, 15 s..., so the attempt would sit in connect for up to the call limit after the link
+ * came back. 3 s allow one retransmission; the next attempt follows at once when the backup's
+ * system is seen again (backupReturned), else after the back-off. An administrator's own attach
+ * keeps the whole call limit.
+ */
+export const RECONNECT_CONNECT_LIMIT_MS = 3_000;
+
 export interface BackupFence {
   /** Asks the backup to record itself out of date; resolves once it confirmed (after its fsync). */
   outdate(reason: string): Promise<void>;
@@ -195,7 +206,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (direct) clearTimeout(this.reconnectTimer);
     const target = this.spec.backupSystem ?? this.link.address;
     const local = await this.platform.blockDevices.info(this.spec.localPartition, this.t);
-    const conn = await this.link.connect(this.t).catch((err: unknown) => {
+    const conn = await this.link.connect(this.t, direct ? {} : { connectLimitMs: RECONNECT_CONNECT_LIMIT_MS }).catch((err: unknown) => {
       throw replicationError(104012, [this.md, target, (err as Error).message], {}, err);
     });
     try {
@@ -383,7 +394,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (this.closed || !this.link || !this.gate.reconnectStarting()) return;
     let conn;
     try {
-      conn = await this.link.connect(this.t);
+      conn = await this.link.connect(this.t, { connectLimitMs: RECONNECT_CONNECT_LIMIT_MS });
     } catch {
       this.doGate(this.gate.reconnectFailed());
       return;

@@ -6,7 +6,7 @@ import { ProbeTimeoutError } from '../../../src/platform/errors.js';
 import { createMemoryPlatform } from '../../../src/platform/memory/index.js';
 import type { BackupConnection, BackupLink } from '../../../src/replication/backup-link.js';
 import { REPLICATION_DEFAULTS } from '../../../src/replication/config.js';
-import { Mirror } from '../../../src/replication/mirror.js';
+import { Mirror, RECONNECT_CONNECT_LIMIT_MS } from '../../../src/replication/mirror.js';
 import type { MirrorView } from '../../../src/replication/mirror-state.js';
 
 const MiB = 1 << 20;
@@ -14,7 +14,7 @@ const MiB = 1 << 20;
 class Link implements BackupLink {
   readonly address = 'backup:10809';
   up = true;
-  async connect(): Promise<BackupConnection> {
+  async connect(_timeoutMs?: number, _options?: { connectLimitMs?: number }): Promise<BackupConnection> {
     if (!this.up) throw new Error('unreachable');
     return { fd: 9, sizeBytes: 16 * MiB, transmissionFlags: 1, release: () => undefined };
   }
@@ -93,6 +93,34 @@ describe('Mirror faults', () => {
     await until(() => states.at(-1)?.state === 'mirroring', 10_000);
     expect(Date.now() - returnedAt).toBeLessThan(2500);
     expect(mirror.backupIsCurrent).toBe(true);
+    mirror.close();
+  });
+
+  it('a reconnect whose connect went into the dead link gives up after the connect limit: a returning backup is re-added within seconds, not after the call limit', { timeout: 20_000 }, async () => {
+    const { p, link, mirror, states } = await inSyncMirror(30_000);
+    // A link that is down swallows the SYN: the connect waits for as long as it is allowed to,
+    // even when the link comes back meanwhile (the lost SYN is retransmitted only much later).
+    let inFlight = 0;
+    let blackhole = true;
+    const connect = link.connect.bind(link);
+    link.connect = (timeoutMs: number, options?: { connectLimitMs?: number }) => {
+      if (!blackhole) return connect();
+      inFlight++;
+      const waitMs = Math.min(timeoutMs, options?.connectLimitMs ?? timeoutMs);
+      return new Promise<BackupConnection>((_, reject) => setTimeout(() => {
+        inFlight--;
+        reject(new Error(`no connection within ${waitMs} ms`));
+      }, waitMs));
+    };
+    p.replication.serverGone(1);
+    await until(() => states.at(-1)?.state === 'degraded');
+    await until(() => inFlight === 1, 10_000);
+    // The link is back while that attempt still waits; membership sees the backup's system again.
+    blackhole = false;
+    const returnedAt = Date.now();
+    mirror.backupReturned();
+    await until(() => states.at(-1)?.state === 'mirroring', 10_000);
+    expect(Date.now() - returnedAt).toBeLessThan(RECONNECT_CONNECT_LIMIT_MS + 2_000);
     mirror.close();
   });
 
