@@ -138,19 +138,13 @@ describe('DISK comm path on a memory LUN', () => {
     await Promise.all(nodes.splice(0).map((n) => n.stop()));
   });
 
-  it('two systems sharing only a LUN see each other ALIVE, and DEAD when one stops writing', async () => {
+  /** node1 and node2, started, sharing nothing but `device` on a fabric of their own (50 ms heartbeats, 4 missed). */
+  async function pair(device: string) {
     const fabric = new MemoryScsiFabric();
-    fabric.addLun('/dev/sdc', { blocks: 4096 });
+    fabric.addLun(device, { blocks: 4096 });
     const make = (me: string, peer: string) => {
       const plat = createMemoryPlatform(undefined, { fabric, initiator: me });
-      const n = new ClusterNode({
-        localSystem: me,
-        secret,
-        heartbeatIntervalMs: 50,
-        missedHeartbeats: 4,
-        paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device: '/dev/sdc' }],
-        disk: plat,
-      });
+      const n = new ClusterNode({ localSystem: me, secret, heartbeatIntervalMs: 50, missedHeartbeats: 4, paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device }], disk: plat });
       nodes.push(n);
       return n;
     };
@@ -158,10 +152,16 @@ describe('DISK comm path on a memory LUN', () => {
     const b = make('node2', 'node1');
     await a.start();
     await b.start();
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(ok(), what).toBe(true);
-    };
+    return { fabric, a, b };
+  }
+
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ok(), what).toBe(true);
+  };
+
+  it('two systems sharing only a LUN see each other ALIVE, and DEAD when one stops writing', async () => {
+    const { fabric, a, b } = await pair('/dev/sdc');
     await until('both ALIVE over the disk', () => a.systemState('node2') === 'ALIVE' && b.systemState('node1') === 'ALIVE');
     expect(a.diskPathIo('/dev/sdc')).toMatch(/^SG_IO: SG_IO READ\(16\)\/WRITE\(16\) FUA, 512-byte blocks, slot \d+$/);
     expect(a.stats().paths[0]).toMatchObject({ type: 'DISK', state: 'ALIVE' });
@@ -181,22 +181,7 @@ describe('DISK comm path on a memory LUN', () => {
   });
 
   it('a system whose records say yielding is DEAD to a peer that sees it over the disk alone, and ALIVE again once running', async () => {
-    const fabric = new MemoryScsiFabric();
-    fabric.addLun('/dev/sde', { blocks: 4096, blockSize: 512 });
-    const make = (me: string, peer: string) => {
-      const plat = { scsi: fabric.initiator(me), directIo: fabric.directIo(), blockDevices: createMemoryPlatform().blockDevices };
-      const n = new ClusterNode({ localSystem: me, secret, heartbeatIntervalMs: 50, missedHeartbeats: 4, paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device: '/dev/sde' }], disk: plat });
-      nodes.push(n);
-      return n;
-    };
-    const a = make('node1', 'node2');
-    const b = make('node2', 'node1');
-    await a.start();
-    await b.start();
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(ok(), what).toBe(true);
-    };
+    const { a, b } = await pair('/dev/sde');
     await until('both ALIVE over the disk', () => a.systemState('node2') === 'ALIVE' && b.systemState('node1') === 'ALIVE');
     a.setDiskPresence('yielding');
     await until('node1 DEAD on node2', () => b.systemState('node1') === 'DEAD');
@@ -207,22 +192,7 @@ describe('DISK comm path on a memory LUN', () => {
   });
 
   it('a peer seen over the disk alone echoes our writes: evidence of life dated by our own clock', async () => {
-    const fabric = new MemoryScsiFabric();
-    fabric.addLun('/dev/sdd', { blocks: 4096, blockSize: 512 });
-    const make = (me: string, peer: string) => {
-      const plat = { scsi: fabric.initiator(me), directIo: fabric.directIo(), blockDevices: createMemoryPlatform().blockDevices };
-      const n = new ClusterNode({ localSystem: me, secret, heartbeatIntervalMs: 50, missedHeartbeats: 4, paths: [{ type: 'DISK', otherSystem: peer, priority: 1, device: '/dev/sdd' }], disk: plat });
-      nodes.push(n);
-      return n;
-    };
-    const a = make('node1', 'node2');
-    const b = make('node2', 'node1');
-    await a.start();
-    await b.start();
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(ok(), what).toBe(true);
-    };
+    const { fabric, a } = await pair('/dev/sdd');
     await until('node1 has an echo from node2', () => a.echoedAtMs('node2') !== undefined);
     // Fresh: within a few intervals of now, and never in the future.
     await new Promise((r) => setTimeout(r, 300));
