@@ -210,7 +210,11 @@ export class PacemakerProduct implements Product {
   }
 
   async cleanup(): Promise<void> {
-    await this.anyUp().run('crm_resource --cleanup --resource app', { timeoutMs: 60_000 });
+    // A clean-up makes Pacemaker probe the resource again. Unless that probe has run before the
+    // next repetition kills the server, it is the probe that finds the server gone and restarts
+    // it, sooner than the monitor would: every other repetition measured the clean-up, not the
+    // monitor. --wait returns once the cluster has settled (the probe and its transition done).
+    await this.anyUp().run('crm_resource --cleanup --resource app && crm_resource --wait --timeout=120s', { timeoutMs: 180_000 });
   }
 
   private anyUp(): VmNode {
