@@ -19,7 +19,7 @@ import type { VmNode } from '../vmcluster/node.js';
 import { PacemakerProduct } from './peers/pacemaker.js';
 import { Prober } from './peers/prober.js';
 import type { Product, Setting } from './peers/product.js';
-import { activeNode, idle, monitorFailure, nodeFailure, switchover, type Ctx, type FailoverSample, type IdleSample, type MonitorSample } from './peers/scenarios.js';
+import { activeNode, idle, monitorFailure, nodeFailure, recoverAfterFailure, switchover, type Ctx, type FailoverSample, type IdleSample, type MonitorSample } from './peers/scenarios.js';
 import { ratio, summarize } from './peers/stats.js';
 import { VigilProduct, snapshotBuild } from './peers/vigil.js';
 
@@ -75,6 +75,9 @@ async function cleanReboot(c: Cluster, nodes: VmNode[], device: string): Promise
   );
 }
 
+/** Failed repetitions of one kind (crash or freeze) after which the kind is given up. */
+const MAX_FAILURES = 3;
+
 async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts: number[], idleWindowS: number, cleanupMonitor: () => Promise<void>, stopAt: number): Promise<Omit<ProductRun, 'setting'>> {
   const out: Omit<ProductRun, 'setting'> = { errors: [] };
   // PEERS_BUDGET_MIN: no repetition starts after this product's share of the budget is spent.
@@ -112,13 +115,21 @@ async function runProduct(ctx: Ctx, measures: string[], reps: number, idleCounts
   // Crash and freeze alternate, so that a spent budget leaves both with the same count.
   const kinds = (['crash', 'freeze'] as const).filter((k) => measures.includes(k));
   for (const k of kinds) out[k] = [];
-  const failed = new Set<string>();
+  // A repetition in which the survivor never answered is a result too (counted in the errors);
+  // the failed node is booted again and the next repetition tried, unless the cluster stays
+  // broken (MAX_FAILURES of a kind, or no node answering at all).
+  const failures = new Map<string, number>();
   for (let i = 0; i < reps; i++) {
     for (const kind of kinds) {
-      if (failed.has(kind) || !inBudget(`${kind} ${i + 1}`)) continue;
+      if ((failures.get(kind) ?? 0) >= MAX_FAILURES || !inBudget(`${kind} ${i + 1}`)) continue;
       const s = await guard(`${kind} ${i + 1}`, () => nodeFailure(ctx, kind));
-      if (s) out[kind]!.push(s);
-      else failed.add(kind);
+      if (s) {
+        out[kind]!.push(s);
+        continue;
+      }
+      failures.set(kind, (failures.get(kind) ?? 0) + 1);
+      const back = await guard(`${kind} ${i + 1}: bringing the failed node back`, () => recoverAfterFailure(ctx));
+      if (back === undefined) failures.set(kind, MAX_FAILURES);
     }
   }
   if (measures.includes('idle') && idleCounts.length) {

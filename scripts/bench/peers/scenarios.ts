@@ -77,6 +77,16 @@ export async function nodeFailure(ctx: Ctx, kind: 'crash' | 'freeze'): Promise<F
   return sample;
 }
 
+/**
+ * After a repetition whose survivor never answered: every node not running (crashed, or frozen
+ * and so killed) is booted again and rejoins, and some node must answer within the deadline.
+ */
+export async function recoverAfterFailure(ctx: Ctx): Promise<true> {
+  for (const n of ctx.nodes) if (n.state !== 'running') await rebootNode(ctx, n);
+  await activeNode(ctx);
+  return true;
+}
+
 export async function switchover(ctx: Ctx): Promise<FailoverSample> {
   const a = await activeNode(ctx);
   const s = other(ctx, a);
