@@ -153,16 +153,24 @@ export interface IdleSample {
   agentRssMiB: Record<string, number>;
   /** whole guest busy %, per node */
   guestBusyPct: Record<string, number>;
+  /** per node, the product's processes that ended or were replaced during the window (not counted) */
+  endedDuringWindow?: Record<string, number[]>;
 }
 
-async function cpuSnapshot(n: VmNode, pids: number[]): Promise<{ own: number; children: number; rssKb: number; busy: number; total: number }> {
+interface ProcTimes {
+  own: number;
+  children: number;
+  /** start time in ticks since boot: a different one is another process under the same pid */
+  start: number;
+}
+
+async function cpuSnapshot(n: VmNode, pids: number[]): Promise<{ procs: Map<number, ProcTimes>; rssKb: number; busy: number; total: number }> {
   const script = [
     'head -1 /proc/stat',
     ...pids.map((p) => `cat /proc/${p}/stat 2>/dev/null; grep VmRSS /proc/${p}/status 2>/dev/null || true`),
   ];
   const out = await n.run(['/run/vmc/busybox', 'sh', '-c', script.join('; ')], { timeoutMs: 60_000 });
-  let own = 0;
-  let children = 0;
+  const procs = new Map<number, ProcTimes>();
   let rssKb = 0;
   let busy = 0;
   let total = 0;
@@ -173,12 +181,12 @@ async function cpuSnapshot(n: VmNode, pids: number[]): Promise<{ own: number; ch
       busy = total - (f[3] ?? 0) - (f[4] ?? 0);
     } else if (line.startsWith('VmRSS:')) rssKb += Number(/(\d+)/.exec(line)![1]);
     else if (line.includes(') ')) {
+      const pid = Number(line.slice(0, line.indexOf(' ')));
       const f = line.slice(line.lastIndexOf(') ') + 2).split(' ').map(Number);
-      own += f[11]! + f[12]!;
-      children += f[13]! + f[14]!;
+      procs.set(pid, { own: f[11]! + f[12]!, children: f[13]! + f[14]!, start: f[19]! });
     }
   }
-  return { own, children, rssKb, busy, total };
+  return { procs, rssKb, busy, total };
 }
 
 export async function idle(ctx: Ctx, resources: number, windowS: number): Promise<IdleSample> {
@@ -193,9 +201,24 @@ export async function idle(ctx: Ctx, resources: number, windowS: number): Promis
   ctx.nodes.forEach((n, i) => {
     const b = before[i]!;
     const a = after[i]!;
+    // Only processes alive through the whole window count; one that ended or was replaced (an
+    // agent daemon restarted, or killed for memory) is named instead of making the sum wrong.
+    let own = 0;
+    let withChildren = 0;
+    const gone: number[] = [];
+    for (const [pid, pb] of b.procs) {
+      const pa = a.procs.get(pid);
+      if (!pa || pa.start !== pb.start) {
+        gone.push(pid);
+        continue;
+      }
+      own += pa.own - pb.own;
+      withChildren += pa.own + pa.children - pb.own - pb.children;
+    }
+    if (gone.length) (r.endedDuringWindow ??= {})[n.name] = gone;
     // USER_HZ is 100 in these kernels: ticks / s = % of one CPU.
-    r.agentCpuPct[n.name] = Math.round(((a.own - b.own) / secs) * 10) / 10;
-    r.agentCpuWithChildrenPct[n.name] = Math.round(((a.own + a.children - b.own - b.children) / secs) * 10) / 10;
+    r.agentCpuPct[n.name] = Math.round((own / secs) * 10) / 10;
+    r.agentCpuWithChildrenPct[n.name] = Math.round((withChildren / secs) * 10) / 10;
     r.agentRssMiB[n.name] = Math.round(a.rssKb / 102.4) / 10;
     r.guestBusyPct[n.name] = Math.round(((a.busy - b.busy) / Math.max(1, a.total - b.total)) * 1000) / 10;
   });
