@@ -196,6 +196,14 @@ export class PacemakerProduct implements Product {
     await this.startNode(node);
     const other = this.nodes.find((n) => n.name !== node.name)!;
     await other.waitFor(async () => (await this.online(other)).includes(node.name), { deadlineMs: 300_000, intervalMs: 2000, what: `Pacemaker: ${node.name} online again` });
+    // "Online" comes before the node is ready to take over: its unfencing (fence_scsi "on":
+    // its key registered, and the key file fence_scsi needs to fence the other node written)
+    // and the transition that brought it in must be done, or the next fault meets a survivor
+    // that cannot fence ("Cannot open file /var/run/cluster.key") and never takes over.
+    if (this.fence) {
+      await node.waitFor(async () => (await node.exec('test -s /var/run/cluster.key')).code === 0, { deadlineMs: 300_000, intervalMs: 2000, what: `Pacemaker: ${node.name} unfenced` });
+    }
+    await other.run('crm_resource --wait --timeout=300s', { timeoutMs: 360_000 });
   }
 
   async switchover(to: string): Promise<void> {
