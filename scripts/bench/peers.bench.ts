@@ -73,6 +73,10 @@ async function cleanReboot(c: Cluster, nodes: VmNode[], device: string): Promise
       if (dev !== device) throw new Error(`${n.name} sees the LUN as ${dev}, not ${device}`);
     }),
   );
+  // The target keeps persistent reservations across the initiators' reboots: the product that
+  // ran before would leave its keys and its reservation on the LUN for the next one. Cleared
+  // with a key of the benchmark's own (register-and-ignore, then CLEAR drops every key).
+  await nodes[0]!.run(`sg_persist --out --register-ignore --param-sark=0xbe4c ${device} && sg_persist --out --clear --param-rk=0xbe4c ${device}`, { timeoutMs: 60_000 });
 }
 
 /** Failed repetitions of one kind (crash or freeze) after which the kind is given up. */
