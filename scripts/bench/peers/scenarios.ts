@@ -129,7 +129,8 @@ export async function monitorFailure(ctx: Ctx, after: () => Promise<void>): Prom
     await new Promise((r) => setTimeout(r, 500));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  const failed = await ctx.product.monitorFailedAt(ctx.cluster.node(on), t0);
+  // The failure is seen where the server was killed, wherever it answered again.
+  const failed = await ctx.product.monitorFailedAt(a, t0);
   await after();
   const sample: MonitorSample = {
     node: a.name,

@@ -125,7 +125,7 @@ export class VigilProduct implements Product {
     }
     await n1.waitFor(async () => (await this.systems(n1)).filter((s) => s.name !== n1.name).every((s) => s.state === 'ALIVE'), { deadlineMs: 120_000, intervalMs: 1000, what: 'Vigil: peers ALIVE' });
     const fsArgs = ['create', '-a', 'gen/filesys', '-t', FS_TAG, '-i', MOUNT, '--device', device, '--fstype', this.layout.fstype ?? 'ext4', ...(this.layout.options ? ['--options', this.layout.options] : []), '--switchback', 'intelligent', ...(this.fence ? ['--info', 'fence=scsi'] : [])];
-    const appArgs = ['create', '-a', 'gen/app', '-t', APP_TAG, '-i', APP_TAG, '--restore', '/usr/local/bin/peers-app-start', '--remove', '/usr/local/bin/peers-app-stop', '--quick-check', '/usr/local/bin/peers-app-check', '--switchback', 'intelligent'];
+    const appArgs = ['create', '-a', 'gen/app', '-t', APP_TAG, '-i', APP_TAG, '--restore', '/usr/local/bin/peers-app-start', '--remove', '/usr/local/bin/peers-app-stop', '--quick-check', '/usr/local/bin/peers-app-check', '--recover', '/usr/local/bin/peers-app-start', '--switchback', 'intelligent'];
     this.files['hierarchy.sh'] = [
       `vigil ${fsArgs.join(' ')}`,
       `vigil ${appArgs.join(' ')}`,
