@@ -81,6 +81,8 @@ class WiredQuorum implements QuorumSubsystem {
   private lossRunning = false;
   /** What this system's DISK path records say (setDiskPresence). */
   private diskPresence: 'running' | 'yielding' = 'running';
+  /** The send time of the latest heartbeat `system` echoed (the evidence of a peer, quorum-evidence.ts). */
+  private readonly echoedAt = (system: string): number | undefined => this.cluster?.node?.echoedAtMs(system);
   /** A takeover was held back because the quorum facts were stale (evidenceStale). */
   private waitingFreshEvidence = false;
   private stopped = false;
@@ -280,7 +282,7 @@ class WiredQuorum implements QuorumSubsystem {
     if (!this.gate || this.stopped) return undefined;
     const now = performance.now();
     this.sync(now);
-    return this.gate.evidenceAtMs(now, (s) => this.cluster?.node?.echoedAtMs(s));
+    return this.gate.evidenceAtMs(now, this.echoedAt);
   }
 
   mayBringInService(): boolean {
@@ -303,7 +305,7 @@ class WiredQuorum implements QuorumSubsystem {
    * said once per episode, and the engine is woken when fresh facts come (onTick).
    */
   private evidenceStale(now: number): boolean {
-    const ageMs = this.gate!.evidenceStaleMs(now, (s) => this.cluster?.node?.echoedAtMs(s));
+    const ageMs = this.gate!.evidenceStaleMs(now, this.echoedAt);
     if (ageMs === undefined) return false;
     if (!this.waitingFreshEvidence) {
       this.waitingFreshEvidence = true;
@@ -353,7 +355,7 @@ class WiredQuorum implements QuorumSubsystem {
     this.sync(now);
     this.apply(this.gate.tick(now));
     if (this.witness) this.applyWitness(this.witness.tick(now));
-    if (this.waitingFreshEvidence && this.gate.evidenceStaleMs(now, (s) => this.cluster?.node?.echoedAtMs(s)) === undefined) {
+    if (this.waitingFreshEvidence && this.gate.evidenceStaleMs(now, this.echoedAt) === undefined) {
       this.waitingFreshEvidence = false;
       // A gate that closed meanwhile (the verdict revised) wakes the engine itself when it opens.
       if (this.gate.isOpen()) {

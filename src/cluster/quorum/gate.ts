@@ -203,9 +203,9 @@ export class QuorumGate {
   /**
    * How old the facts of the open gate's "yes" are, when older than evidenceMaxAgeMs; undefined
    * when they are fresh enough, or the gate has no measurable evidence (a peer whose vigild
-   * predates the disk echoes, seen over DISK paths only: quorum-evidence.ts). An event loop starved for longer than a heartbeat timeout
-   * wakes with a verdict it has not had the chance to revise: the other side may have taken over
-   * meanwhile. Its membership and probes catch up within one interval; until then nothing may
+   * predates the disk echoes, seen over DISK paths only: quorum-evidence.ts). An event loop
+   * starved for longer than a heartbeat timeout wakes with a verdict it has not had the chance
+   * to revise: the other side may have taken over meanwhile. Its membership and probes catch up within one interval; until then nothing may
    * come in service on the old verdict (the watchdog's lease would not be renewed on it either).
    */
   evidenceStaleMs(nowMs: number, echoedAtMs: (system: string) => number | undefined): number | undefined {
