@@ -43,7 +43,7 @@ export interface ClusterNodeOptions {
   log?: ClusterLog;
   /** SG_IO / O_DIRECT access for DISK comm paths (disk-path.ts); without it they are refused. */
   disk?: DiskPlatform;
-  /** Between two judgements of the paths' silence (default a quarter heartbeat, at most 100 ms; tests). */
+  /** Least time between two judgements of the paths' silence (default none: each at the next deadline; tests). */
   judgeEveryMs?: number;
 }
 
@@ -101,7 +101,10 @@ export class ClusterNode extends EventEmitter {
   private readonly failureLog: FailureLog;
   private readonly ctx: PathContext;
   private hbTimer: NodeJS.Timeout | undefined;
-  private tickTimer: NodeJS.Timeout | undefined;
+  /** The armed judgement of the paths' silence, when it runs, and when the last one ran (performance.now()). */
+  private judgeTimer: NodeJS.Timeout | undefined;
+  private judgeAtMs = 0;
+  private judgedAtMs = Number.NEGATIVE_INFINITY;
   private listenRetry: NodeJS.Timeout | undefined;
   private running = false;
   private readonly diskAreas: DiskAreas | undefined;
@@ -168,17 +171,39 @@ export class ClusterNode extends EventEmitter {
     }
     const hb = this.opts.heartbeatIntervalMs;
     this.hbTimer = setInterval(() => this.sendHeartbeats(), hb);
-    // Ticks finer than the heartbeat so detection lags the limit by at most a quarter interval,
-    // and at most 100 ms: the systems of a cluster tick out of phase, and the spread of their
-    // detections is what a remote_verify question waits for (each is a pass over the paths).
-    // The judgement runs in setImmediate, i.e. after this loop turn's I/O: when our own process
-    // was starved of CPU, the heartbeats that arrived meanwhile are counted before any path is
-    // declared dead (timers run before I/O in a turn, so a plain timer would miss them).
-    this.tickTimer = setInterval(() => setImmediate(() => this.judge()), this.opts.judgeEveryMs ?? Math.max(5, Math.min(hb / 4, 100)));
+    // Counted as a judgement for judgeEveryMs: the first comes no sooner than that after start.
+    this.judgedAtMs = performance.now();
+    this.armJudge();
+  }
+
+  /**
+   * Arms the next judgement of the paths' silence for the moment a path's limit passes
+   * (membership.nextDueMs), unless an earlier one is armed. Detection so lags the limit by a
+   * timer's precision, not a polling interval, and an idle node wakes about once per limit rather
+   * than ten times a second. The judgement runs in setImmediate, i.e. after this loop turn's I/O:
+   * when our own process was starved of CPU, the heartbeats that arrived meanwhile are counted
+   * before any path is declared dead (timers run before I/O in a turn, so a plain timer would
+   * miss them).
+   */
+  private armJudge(): void {
+    if (!this.running) return;
+    const due = this.membership.nextDueMs();
+    if (due === undefined) return;
+    // Strictly past the limit (membership's rule), and no sooner than judgeEveryMs after the last judgement.
+    const at = Math.max(due + 1, this.judgedAtMs + (this.opts.judgeEveryMs ?? 0));
+    if (this.judgeTimer !== undefined && this.judgeAtMs <= at) return;
+    clearTimeout(this.judgeTimer);
+    this.judgeAtMs = at;
+    this.judgeTimer = setTimeout(() => {
+      this.judgeTimer = undefined;
+      setImmediate(() => this.judge());
+    }, Math.max(0, Math.ceil(at - performance.now())));
   }
 
   private judge(): void {
-    if (this.running) this.apply(this.membership.tick(performance.now()));
+    if (!this.running) return;
+    this.judgedAtMs = performance.now();
+    this.apply(this.membership.tick(this.judgedAtMs));
   }
 
   /**
@@ -196,7 +221,8 @@ export class ClusterNode extends EventEmitter {
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.hbTimer);
-    clearInterval(this.tickTimer);
+    clearTimeout(this.judgeTimer);
+    this.judgeTimer = undefined;
     clearTimeout(this.listenRetry);
     this.messaging.close();
     await Promise.all([...this.paths.values()].map((p) => p.link.stop()));
@@ -489,5 +515,7 @@ export class ClusterNode extends EventEmitter {
       this.emit(o.type, o);
       this.emit('membership', o);
     }
+    // A step can bring a deadline (a path heard again after it was dead, a path added).
+    this.armJudge();
   }
 }

@@ -116,6 +116,20 @@ export class Membership {
   }
 
   /** Declares paths whose silence exceeded the limit dead, then systems with no path left. */
+  /**
+   * When tick() next can find something: the earliest moment a path's silence passes the limit
+   * (or a never-connected path's grace ends). Undefined: no such moment (every path dead).
+   * A heartbeat only moves it later, so a caller that arms a timer for it re-asks after each step.
+   */
+  nextDueMs(): number | undefined {
+    let due: number | undefined;
+    for (const p of this.paths.values()) {
+      const at = !p.heardEver ? (p.warnedUnconnected ? undefined : p.addedMs + this.graceMs) : p.state !== 'DEAD' ? p.lastHeardMs + this.deadAfterMs : undefined;
+      if (at !== undefined && (due === undefined || at < due)) due = at;
+    }
+    return due;
+  }
+
   tick(nowMs: number): MembershipOutput[] {
     const out: MembershipOutput[] = [];
     for (const [id, p] of this.paths) {

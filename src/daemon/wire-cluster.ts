@@ -33,6 +33,8 @@ export interface ClusterSubsystem extends Subsystem, ClusterView {
   stats(): ClusterStats | undefined;
   /** Why the cluster layer is degraded (for /healthz), or undefined when it is not. */
   problem(): string | undefined;
+  /** Calls `listener` with the node once it runs (at once if it does): the node may start after the agent, once a key and a comm path exist. */
+  onNode(listener: (node: ClusterNode) => void): void;
 }
 
 /** How often an unusable key file is looked at again. */
@@ -50,6 +52,7 @@ function toPathConfig(p: CommPath): PathConfig | undefined {
 class WiredCluster implements ClusterSubsystem {
   readonly name = 'cluster';
   node: ClusterNode | undefined;
+  private readonly nodeListeners: Array<(node: ClusterNode) => void> = [];
   /** ClusterNode path id -> the LCD's commPathKey, to record states. */
   private readonly lcdKeys = new Map<string, string>();
   private unsubscribe: (() => void) | undefined;
@@ -122,6 +125,11 @@ class WiredCluster implements ClusterSubsystem {
     } catch (err) {
       return `${(err as Error).message}; run \`vigil keygen\` and copy the key to every node (mode 0600)`;
     }
+  }
+
+  onNode(listener: (node: ClusterNode) => void): void {
+    this.nodeListeners.push(listener);
+    if (this.node) listener(this.node);
   }
 
   problem(): string | undefined {
@@ -206,6 +214,7 @@ class WiredCluster implements ClusterSubsystem {
       });
       await node.start();
       this.node = node;
+      for (const l of this.nodeListeners) l(node);
     }
     const node = this.node;
     for (const s of node.stats().paths) {

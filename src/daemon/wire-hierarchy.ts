@@ -51,7 +51,6 @@ class WiredHierarchy implements HierarchySubsystem {
   readonly name = 'hierarchy';
   service: HierarchyService | undefined;
   private attachedTo: ClusterNode | undefined;
-  private poll: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
   /** When this system last joined the cluster: vigild's start, then each peer seen coming ALIVE. */
   private memberSince = Date.now();
@@ -134,10 +133,8 @@ class WiredHierarchy implements HierarchySubsystem {
     // dropped its own failover) still takes them over once its gate allows.
     this.quorum.bindHierarchy({ takeAllOutOfService: (limitMs) => svc.takeAllOutOfService(limitMs, 'quorum lost'), quorumChanged: () => svc.quorumChanged() });
     svc.start();
-    this.attachCluster();
     // The cluster node is created once comm paths and a key exist, possibly after we start.
-    this.poll = setInterval(() => this.attachCluster(), 250);
-    this.poll.unref();
+    this.cluster?.onNode(() => this.attachCluster());
   }
 
   /**
@@ -145,7 +142,6 @@ class WiredHierarchy implements HierarchySubsystem {
    * so nothing keeps running unwatched and no peer fails it over as if this node had crashed.
    */
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
     const svc = this.service;
     if (svc) {
       const left = await svc.takeAllOutOfService(STOP_REMOVE_LIMIT_MS);

@@ -123,7 +123,8 @@ export function quorumSnapshotOf(q: QuorumStatus): QuorumSnapshot {
 }
 
 export function attachMetrics(agent: Agent, parts: MetricsParts = {}): AttachedMetrics {
-  const metrics = new AgentMetrics({ sources: agentMetricsSources(agent, parts), version: vigilVersion() });
+  // Nothing scrapes an agent without an endpoint: no process metrics, so no event-loop sampling.
+  const metrics = new AgentMetrics({ sources: agentMetricsSources(agent, parts), version: vigilVersion(), processMetrics: Boolean(agent.config.VIGIL_METRICS_ADDRESS) });
   let server: MetricsServer | undefined;
   // Transitions are derived from the LCD, where every state change lands: the hierarchy engine
   // does not report them itself, so nothing is counted twice.

@@ -48,7 +48,7 @@ class WiredReplication implements ReplicationSubsystem {
   private attachedTo: ClusterNode | undefined;
   /** Backup states reported before their instance was recorded (showBackupState). */
   private readonly unshownBackupState = new Map<string, { current: boolean; reason: string }>();
-  private poll: NodeJS.Timeout | undefined;
+  private unsubscribeLcd: (() => void) | undefined;
 
   constructor(
     private readonly agent: Agent,
@@ -159,7 +159,7 @@ class WiredReplication implements ReplicationSubsystem {
   private showBackupState(tag: string, current: boolean, reason: string): void {
     const i = this.agent.lcd.getInstance(tag);
     // Not recorded yet (extend records the instance once the kit's extend returned, and a
-    // primary may ask to be served before that): shown as soon as it is (the poll below).
+    // primary may ask to be served before that): shown as soon as it is (start's LCD listener).
     if (!i) {
       this.unshownBackupState.set(tag, { current, reason });
       return;
@@ -190,16 +190,15 @@ class WiredReplication implements ReplicationSubsystem {
       const st = await this.states.get(i.tag);
       if (st?.role === 'backup' && !st.current) this.showBackupState(i.tag, false, st.outOfDateReason ?? 'not resynchronized');
     }
-    this.attach();
-    this.poll = setInterval(() => {
-      this.attach();
+    this.cluster?.onNode(() => this.attach());
+    // A backup state reported before its instance was recorded is shown once the LCD has it.
+    this.unsubscribeLcd = this.agent.lcd.onChange(() => {
       for (const [tag, b] of [...this.unshownBackupState]) if (this.agent.lcd.getInstance(tag)) void this.showWhenStillSo(tag, b.current, b.reason);
-    }, 250);
-    this.poll.unref();
+    });
   }
 
   async stop(): Promise<void> {
-    if (this.poll) clearInterval(this.poll);
+    this.unsubscribeLcd?.();
     this.kit.close();
     await this.replica.close();
   }

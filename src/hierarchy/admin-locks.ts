@@ -7,6 +7,7 @@
 import type { EngineContext } from './engine-context.js';
 import type { PeerMessage } from './engine-types.js';
 import { LockTable, type LockOwner } from './locks.js';
+import { earliest } from '../common/earliest.js';
 
 interface PendingLock {
   key: string;
@@ -94,6 +95,11 @@ export class AdminLocks {
   }
 
   /** A system that did not answer in time refuses (tick). */
+  /** When the earliest lock request still waiting for an answer gives up (tick). */
+  nextDeadline(): number | undefined {
+    return earliest([...this.pending.values()].filter((pl) => pl.waiting.size > 0).map((pl) => pl.deadline));
+  }
+
   expire(): void {
     for (const pl of [...this.pending.values()]) {
       if (pl.deadline <= this.ctx.now && pl.waiting.size > 0) {

@@ -33,6 +33,7 @@ import { DEFAULT_RECOVERY_POLICY } from './recovery-policy.js';
 import { applyConfig, loadRecordedStates } from './resource-table.js';
 import type { ResourceState } from './states.js';
 import { Switchovers } from './switchover.js';
+import { earliest } from '../common/earliest.js';
 
 export type {
   EngineCommand,
@@ -138,6 +139,17 @@ export class HierarchyEngine {
     this.failover.reviewDeferred();
     this.monitoring.scheduleChecks();
     return this.ctx.flush();
+  }
+
+  /**
+   * When tick() next has something to do, for the executor's timer: the earliest action or
+   * request deadline, hand-over resend or due check; `now` while takeover requests wait for the
+   * quorum gate, which tick() asks each time. Undefined: nothing waits on time. Events (step())
+   * can bring it forward, so it is asked again after each.
+   */
+  nextDueMs(): number | undefined {
+    if (this.failover.hasDeferred()) return this.ctx.now;
+    return earliest([this.runner.nextDeadline(), this.locks.nextDeadline(), this.switchovers.nextDeadline(), this.handoffs.nextResend(), this.monitoring.nextCheckDue()]);
   }
 
   step(ev: EngineEvent, now: number): EngineCommand[] {

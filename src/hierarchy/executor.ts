@@ -78,9 +78,17 @@ export async function runKitAction(
   }
 }
 
+/** The longest an idle engine goes without a tick (also how soon a stall is noticed without events). */
+const IDLE_TICK_MS = 1000;
+
 export class HierarchyExecutor {
   private readonly running = new Map<number, AbortController>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the armed tick fires (hooks.now() time). */
+  private timerAt = 0;
+  /** The finest and the coarsest tick interval; unset until start(). */
+  private fastMs: number | undefined;
+  private idleMs = IDLE_TICK_MS;
   private stopped = false;
 
   constructor(
@@ -90,19 +98,24 @@ export class HierarchyExecutor {
     private readonly hooks: ExecutorHooks,
   ) {}
 
-  /** Starts ticking the engine every `tickMs`. */
+  /**
+   * Starts ticking the engine: when it next has something to do (engine.nextDueMs), at most every
+   * `tickMs` and at least every IDLE_TICK_MS. An idle agent so wakes for its checks and little
+   * else: fixed fine ticks were most of its idle CPU on small (and emulated) machines.
+   */
   start(tickMs = 200): void {
-    this.timer = setInterval(() => {
-      this.noticeStall();
-      this.apply(this.engine.tick(this.hooks.now()));
-    }, tickMs);
-    this.timer.unref?.();
+    this.fastMs = tickMs;
+    // The stall watch needs looks at the clock well inside its limit, or idleness would read as a stall.
+    const stallLimit = this.hooks.stall?.watch.limitMs;
+    this.idleMs = Math.max(tickMs, Math.min(IDLE_TICK_MS, stallLimit === undefined ? IDLE_TICK_MS : stallLimit / 4));
+    this.schedule();
   }
 
   /** Stops ticking and aborts running actions. */
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     for (const c of this.running.values()) c.abort(new Error('agent stopping'));
     this.running.clear();
   }
@@ -126,6 +139,26 @@ export class HierarchyExecutor {
 
   apply(cmds: EngineCommand[]): void {
     for (const c of cmds) this.execute(c);
+    this.schedule();
+  }
+
+  private onTick(): void {
+    this.timer = undefined;
+    this.noticeStall();
+    this.apply(this.engine.tick(this.hooks.now()));
+  }
+
+  /** Arms the tick for when the engine next has something to do, unless an earlier one is armed. */
+  private schedule(): void {
+    if (this.stopped || this.fastMs === undefined) return;
+    const now = this.hooks.now();
+    const due = this.engine.nextDueMs();
+    const waitMs = due === undefined ? this.idleMs : Math.min(this.idleMs, Math.max(this.fastMs, due - now));
+    if (this.timer !== undefined && this.timerAt <= now + waitMs) return;
+    clearTimeout(this.timer);
+    this.timerAt = now + waitMs;
+    this.timer = setTimeout(() => this.onTick(), waitMs);
+    this.timer.unref?.();
   }
 
   private execute(c: EngineCommand): void {

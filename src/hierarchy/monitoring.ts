@@ -28,6 +28,23 @@ export class Monitoring {
     this.budget = new RecoveryBudget(policy);
   }
 
+  /**
+   * When the next check falls due: the earliest of the resources in service here, in hierarchies
+   * no operation holds (a busy one is checked after the operation, whose end is an event).
+   */
+  nextCheckDue(): number | undefined {
+    const { ctx } = this;
+    let next: number | undefined;
+    for (const [key, comp] of ctx.graph.hierarchies()) {
+      if (this.ops.busy(key)) continue;
+      for (const t of comp) {
+        const r = ctx.resources.get(t)!;
+        if (isInService(r.state) && (next === undefined || r.nextCheck < next)) next = r.nextCheck;
+      }
+    }
+    return next;
+  }
+
   /** Starts the checks that are due (tick). */
   scheduleChecks(): void {
     const { ctx } = this;

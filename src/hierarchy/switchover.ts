@@ -9,6 +9,7 @@ import type { PeerMessage } from './engine-types.js';
 import { moveVeto } from './failover/veto.js';
 import { removeOp, restoreOp, serve, type Operation } from './operations/operation.js';
 import type { Placement } from './placement.js';
+import { earliest } from '../common/earliest.js';
 
 interface PendingRelease {
   key: string;
@@ -78,6 +79,11 @@ export class Switchovers {
   }
 
   /** Answers the administrator when the holder does not answer in time (tick). */
+  /** When the earliest switchover waiting for its release gives up (tick). */
+  nextDeadline(): number | undefined {
+    return earliest([...this.pending.values()].map((pr) => pr.deadline));
+  }
+
   expire(): void {
     for (const [req, pr] of [...this.pending]) {
       if (pr.deadline > this.ctx.now) continue;

@@ -17,6 +17,12 @@ export interface AgentMetricsOptions {
   version: string;
   /** Resolution of the event-loop delay histogram in milliseconds (default 10). */
   eventLoopMonitoringPrecisionMs?: number;
+  /**
+   * Node's default process metrics (default true). Their event-loop delay histogram wakes the
+   * loop every `eventLoopMonitoringPrecisionMs`: an agent whose metrics nobody can scrape
+   * (VIGIL_METRICS_ADDRESS=off) leaves them out, which was most of its wake-ups when idle.
+   */
+  processMetrics?: boolean;
 }
 
 export interface Scrape {
@@ -60,13 +66,15 @@ export class AgentMetrics {
       },
       renderExtra: (s) => resources.render(s.resources),
     });
-    collectDefaultMetrics({
-      register: this.registry,
-      eventLoopMonitoringPrecision: options.eventLoopMonitoringPrecisionMs ?? 10,
-    });
-    // prom-client names these three gauges *_total, which `promtool check metrics` rejects
-    // (only counters end in _total); the per-type gauges without the suffix carry the same data.
-    for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({
+        register: this.registry,
+        eventLoopMonitoringPrecision: options.eventLoopMonitoringPrecisionMs ?? 10,
+      });
+      // prom-client names these three gauges *_total, which `promtool check metrics` rejects
+      // (only counters end in _total); the per-type gauges without the suffix carry the same data.
+      for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    }
     this.recorder = new MetricsRecorder(this.registry, resources);
     registerSnapshotFamilies(this.registry, this.sources, snapshot, options.version);
   }

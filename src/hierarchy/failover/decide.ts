@@ -274,6 +274,11 @@ export class FailoverDecisions {
    * Deferred takeover requests (tick, and the gate opening): acted on once the gate is open,
    * refused (the requester passes the hierarchy on) once quorum is lost, kept otherwise.
    */
+  /** Whether takeover requests wait for the quorum gate: reviewDeferred asks it every tick. */
+  hasDeferred(): boolean {
+    return this.deferred.size > 0;
+  }
+
   reviewDeferred(): void {
     const { ctx } = this;
     if (this.deferred.size === 0) return;

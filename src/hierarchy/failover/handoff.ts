@@ -6,6 +6,7 @@
 
 import type { EngineContext } from '../engine-context.js';
 import type { OpOrigin, PeerMessage } from '../engine-types.js';
+import { earliest } from '../../common/earliest.js';
 
 type Takeover = Extract<PeerMessage, { kind: 'takeover' }>;
 
@@ -30,6 +31,11 @@ export class Handoffs {
   send(to: string, msg: Takeover): void {
     this.retries.set(msg.key, { to, msg, attempts: 0, at: Number.POSITIVE_INFINITY });
     this.ctx.send(to, msg);
+  }
+
+  /** When the earliest hand-over is resent (tick); one awaiting its answer is not due. */
+  nextResend(): number | undefined {
+    return earliest([...this.retries.values()].map((h) => h.at).filter((at) => at !== Number.POSITIVE_INFINITY));
   }
 
   /** Resends the hand-overs that are due (tick). */

@@ -11,6 +11,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { EngineCommand, KitFacts, ResourceConfig } from '../engine-types.js';
 import { inServiceState, isInService } from '../states.js';
 import { failedTagOf, type Operation } from './operation.js';
+import { earliest } from '../../common/earliest.js';
 
 interface RunningAction {
   opKey: string;
@@ -79,6 +80,11 @@ export class OperationRunner {
   }
 
   /** Fails every action whose deadline has passed and cancels it. */
+  /** The earliest action deadline (tick). */
+  nextDeadline(): number | undefined {
+    return earliest([...this.actions.values()].map((a) => a.deadline));
+  }
+
   expireActions(): void {
     for (const [id, a] of [...this.actions]) {
       if (a.deadline > this.ctx.now) continue;

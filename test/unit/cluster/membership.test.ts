@@ -272,3 +272,24 @@ describe('membership edge cases', () => {
     expect(m.pathState('p1')).toBe('UNKNOWN');
   });
 });
+
+describe('membership: when to judge next', () => {
+  it('names the moment a silence passes the limit, later after each heartbeat; judged only then, a silent path is declared dead on time', () => {
+    const m = new Membership({ heartbeatIntervalMs: HB, missedHeartbeats: MISSES, neverConnectedGraceMs: 1_000 });
+    m.step({ type: 'path-added', pathId: 'p1', system: 'b', nowMs: 0 });
+    // Never heard: the grace for its warning.
+    expect(m.nextDueMs()).toBe(1_000);
+    m.step({ type: 'heartbeat', pathId: 'p1', system: 'b', epoch: 1n, nowMs: 50 });
+    expect(m.nextDueMs()).toBe(50 + HB * MISSES);
+    m.step({ type: 'heartbeat', pathId: 'p1', system: 'b', epoch: 1n, nowMs: 150 });
+    expect(m.nextDueMs()).toBe(150 + HB * MISSES);
+    // Nothing before it; just past it the path and the system are dead, and nothing is due any more.
+    expect(m.tick(150 + HB * MISSES)).toEqual([]);
+    const out = m.tick(150 + HB * MISSES + 1);
+    expect(out.map((o) => o.type)).toEqual(expect.arrayContaining(['path-down', 'system-dead']));
+    expect(m.nextDueMs()).toBeUndefined();
+    // Heard again: due again.
+    m.step({ type: 'heartbeat', pathId: 'p1', system: 'b', epoch: 1n, nowMs: 1_000 });
+    expect(m.nextDueMs()).toBe(1_000 + HB * MISSES);
+  });
+});

@@ -266,6 +266,32 @@ describe('hierarchy engine', () => {
     expect(c.states('B', ['app', 'fs'])).toEqual(['ISP', 'ISP']);
   });
 
+  it('says when tick() next has something to do: ticked only then, a hung check is still cancelled at its limit', () => {
+    const facts = { timeLimits: { validate: 1000, create: 1000, canExtend: 1000, extend: 1000, unextend: 1000, delete: 1000, restore: 3000, remove: 3000, quickCheck: 2000, recover: 3000 }, supportsRecover: false, maxCheckDepth: 10 as const };
+    const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }), { facts: { 'gen/app': facts, 'gen/filesys': facts } });
+    // Nothing in service: nothing waits on time.
+    expect(c.engine('A').nextDueMs()).toBeUndefined();
+    inService(c, 'A');
+    // In service on A: its next check, within one interval; B runs nothing and checks nothing.
+    const due = c.engine('A').nextDueMs()!;
+    expect(due).toBeGreaterThan(c.now);
+    expect(due).toBeLessThanOrEqual(c.now + 5_000);
+    expect(c.engine('B').nextDueMs()).toBeUndefined();
+    c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'quickCheck' ? 'hang' : OK);
+    let startedAt: number | undefined;
+    let ticks = 0;
+    while (c.cancelled.length === 0 && ticks++ < 20) {
+      const wait = Math.max(1, c.engine('A').nextDueMs()! - c.now);
+      c.advance(wait, wait);
+      if (startedAt === undefined && c.ran('A', 'quickCheck').includes('fs')) startedAt = c.now;
+    }
+    // A few ticks, not one per 100 ms, and the hung check cancelled exactly at its 2000 ms limit.
+    expect(ticks).toBeLessThan(10);
+    expect(c.cancelled).toHaveLength(1);
+    expect(c.now).toBe(startedAt! + 2_000);
+    expect(c.cancelled[0]!.reason).toMatch(/quickCheck of fs timed out after 2000 ms/);
+  });
+
   it('a restore that outlives its time limit is failed; a late answer is ignored', () => {
     const c = new FakeCluster(['A', 'B'], appOverFs({ A: 1, B: 10 }));
     c.responder = (s, tag, action) => (s === 'A' && tag === 'fs' && action === 'restore' ? 'hang' : OK);

@@ -76,9 +76,17 @@ describe('AgentMetrics', { timeout: 60_000 }, () => {
     for (const family of ['vigil_system_state', 'vigil_comm_path_state', 'vigil_resource_state', 'vigil_probes_parked', 'vigil_lcd_writes_total', 'vigil_cluster_auth_failures_total']) {
       expect(body).not.toContain(`# TYPE ${family} `);
     }
-    // Default process metrics and event-loop delay are always there.
+    // Default process metrics and event-loop delay are there unless left out.
     expect(body).toContain('# TYPE process_cpu_user_seconds_total counter');
     expect(body).toContain('# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+  });
+
+  it('leaves out the process metrics, and with them the event-loop sampling, when asked', async () => {
+    const metrics = new AgentMetrics({ version: '1', sources: { localSystem: () => 'solo' }, processMetrics: false });
+    const body = (await metrics.scrape()).body;
+    expect(body).toContain('vigil_agent_info{system="solo",version="1"} 1');
+    expect(body).not.toContain('process_cpu_user_seconds_total');
+    expect(body).not.toContain('nodejs_eventloop_lag');
   });
 
   it('reads each source once per scrape', async () => {
