@@ -11,7 +11,8 @@ import { LCD_SCHEMA_VERSION, ResourceInstance, System, type LcdDocument } from '
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fromSource = import.meta.url.endsWith('.ts');
-const VIGILD = path.join(ROOT, fromSource ? 'dist/src/daemon/main.js' : 'src/daemon/main.js');
+// VIGIL_BENCH_VIGILD: another build's daemon (dist/src/daemon/main.js), to compare two builds with the same bench.
+const VIGILD = process.env.VIGIL_BENCH_VIGILD ?? path.join(ROOT, fromSource ? 'dist/src/daemon/main.js' : 'src/daemon/main.js');
 
 /** Writes an executable shell script. */
 export function script(file: string, body: string, shell = '/bin/sh'): string {
@@ -106,6 +107,20 @@ export class ScaleVigild {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
     return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
+  /** How often vigild's threads have been put to sleep and woken so far (voluntary context switches, summed). */
+  wakeups(): number {
+    let n = 0;
+    const base = `/proc/${this.child.pid}/task`;
+    for (const tid of fs.readdirSync(base)) {
+      try {
+        n += Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`${base}/${tid}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return n;
   }
 
   /** CPU seconds per thread name of vigild (/proc/PID/task/TID/stat), summed over same-named threads. */
