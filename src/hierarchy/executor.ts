@@ -152,6 +152,9 @@ export class HierarchyExecutor {
   private schedule(): void {
     if (this.stopped || this.fastMs === undefined) return;
     const now = this.hooks.now();
+    // No tick comes sooner than fastMs from now: one armed within that stays, and the engine is
+    // not asked (with many resources, events are many and the question is a pass over them all).
+    if (this.timer !== undefined && this.timerAt <= now + this.fastMs) return;
     const due = this.engine.nextDueMs();
     const waitMs = due === undefined ? this.idleMs : Math.min(this.idleMs, Math.max(this.fastMs, due - now));
     if (this.timer !== undefined && this.timerAt <= now + waitMs) return;
